@@ -1,0 +1,70 @@
+# blvm build. `make` builds the command, the library and the guests;
+# `make check` runs the test suite; `make check SAN=1` runs it under ASan+UBSan.
+# `make test` (the README's test command) installs what is missing and runs both.
+
+SAN ?=
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD ?= build
+SANFLAGS =
+endif
+
+CC = gcc
+CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MMD -MP $(SANFLAGS)
+LDFLAGS = $(SANFLAGS)
+LDLIBS = -lZydis -lpthread -lm
+
+LIB_SRCS := $(sort $(wildcard src/vmm/*.c src/policy/*.c src/kvm/*.c src/emu/*.c))
+CLI_SRCS := $(sort $(wildcard src/cli/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/blvm $(BUILD)/libblvm.a unit-tests guests
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libblvm.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/blvm: $(CLI_OBJS) $(BUILD)/libblvm.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libblvm.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libblvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm.a $(LDLIBS)
+
+unit-tests: $(UNIT_BINS)
+
+# Guests: freestanding x86-64 PVH kernels; rules and the list live in guests/guests.mk.
+include guests/guests.mk
+
+check: all
+	BUILD=$(BUILD) tests/run.sh
+
+deps:
+	scripts/deps.sh
+
+# The README's two commands.
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh $(BUILD)
+
+test: deps
+	$(MAKE) check
+	$(MAKE) check SAN=1
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check deps demo test clean unit-tests guests
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PVH entry (Xen docs/misc/pvh.pandoc): the loader starts us at the address in the
+ * XEN_ELFNOTE_PHYS32_ENTRY note in 32-bit flat protected mode, paging off, interrupts off,
+ * ebx = physical address of struct hvm_start_info. No stack is promised and the loader's GDT
+ * may live in memory we are about to use, so we load our own GDT first and use no stack until
+ * we have one.
+ *
+ * Then: long mode (SDM Vol. 3A 9.8.5 "Initializing IA-32e Mode": CR4.PAE, CR3, EFER.LME,
+ * CR0.PG), identity map of 0-4 GiB with 2 MiB pages, zero .bss, stack, rt_start().
+ * Only plain integer instructions: a young software CPU must run this.
+ *
+ * SMP later: every vCPU will enter here; the boot CPU alone will zero .bss, and each CPU will
+ * take rt_stacks[index] (index from CPUID.1:EBX[31:24]). Today there is one CPU and one stack.
+ */
+#include "rt_asm.h"
+
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define MSR_EFER 0xc0000080
+#define EFER_LME (1 << 8)
+#define EFER_NXE (1 << 11)
+#define CR0_PE (1 << 0)
+#define CR0_PG (1 << 31)
+#define CR4_PAE (1 << 5)
+#define PTE_P 0x1
+#define PTE_RW 0x2
+#define PTE_PS 0x80
+
+/* The PVH entry note (ELF gABI note: namesz, descsz, type, "Xen\0", 4-byte entry). The linker
+ * script puts this section alone in the PT_NOTE segment, 4-byte aligned. */
+	.section .note.Xen, "a", @note
+	.balign 4
+	.long 4
+	.long 4
+	.long XEN_ELFNOTE_PHYS32_ENTRY
+	.asciz "Xen"
+	.long rt_entry32
+
+	.section .text.entry, "ax", @progbits
+	.code32
+	.globl rt_entry32
+	.type rt_entry32, @function
+rt_entry32:
+	cli
+	cld
+	movl %ebx, rt_start_info_paddr
+	lgdtl rt_gdt_desc
+	ljmpl $RT_SEL_CODE32, $1f
+1:	movl $RT_SEL_DATA, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %eax, %fs
+	movl %eax, %gs
+
+	/* CR4.PAE, then CR3 = the static identity map (built by the assembler below). */
+	movl %cr4, %eax
+	orl $CR4_PAE, %eax
+	movl %eax, %cr4
+	movl $rt_pml4, %eax
+	movl %eax, %cr3
+
+	/* EFER.NXE only where CPUID.80000001H:EDX[20] says NX exists: setting it elsewhere is #GP. */
+	xorl %esi, %esi
+	movl $0x80000000, %eax
+	cpuid
+	cmpl $0x80000001, %eax
+	jb 2f
+	movl $0x80000001, %eax
+	cpuid
+	testl $(1 << 20), %edx
+	jz 2f
+	movl $EFER_NXE, %esi
+2:	movl $MSR_EFER, %ecx
+	rdmsr
+	orl $EFER_LME, %eax
+	orl %esi, %eax
+	wrmsr
+
+	movl %cr0, %eax
+	orl $(CR0_PG | CR0_PE), %eax
+	movl %eax, %cr0
+	ljmpl $RT_SEL_CODE64, $rt_entry64
+	.size rt_entry32, . - rt_entry32
+
+	.code64
+	.type rt_entry64, @function
+rt_entry64:
+	movl $RT_SEL_DATA, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %eax, %fs
+	movl %eax, %gs
+
+	/* Zero .bss (the linker script aligns both ends to 8); the stack is in it, so do it
+	 * before the first push. */
+	movq $__bss_start, %rdi
+	movq $__bss_end, %rcx
+3:	cmpq %rcx, %rdi
+	jae 4f
+	movq $0, (%rdi)
+	addq $8, %rdi
+	jmp 3b
+4:
+	movq $(rt_stacks + RT_STACK_SIZE), %rsp
+	xorl %ebp, %ebp
+	call rt_start
+5:	cli
+	hlt
+	jmp 5b
+	.size rt_entry64, . - rt_entry64
+
+	.data
+	.balign 16
+	.globl rt_start_info_paddr
+rt_start_info_paddr:
+	.quad 0
+
+	/* Flat segments; accessed bits preset so loading a selector never writes the GDT. */
+	.balign 16
+	.globl rt_gdt
+rt_gdt:
+	.quad 0
+	.quad 0x00af9b000000ffff	/* 0x08: 64-bit code, DPL 0 */
+	.quad 0x00cf93000000ffff	/* 0x10: flat data, 4 GiB */
+	.quad 0x00cf9b000000ffff	/* 0x18: 32-bit flat code, 4 GiB */
+rt_gdt_end:
+	.balign 16
+	.globl rt_gdt_desc
+rt_gdt_desc:
+	.word rt_gdt_end - rt_gdt - 1
+	.quad rt_gdt
+
+/*
+ * Identity map of 0-4 GiB: PML4[0] -> PDPT, PDPT[0..3] -> four page directories of 512
+ * 2 MiB pages each (SDM Vol. 3A 4.5, Table 4-17). Built by the assembler so the entry code
+ * does no loop; no 1 GiB pages, which not every CPU has.
+ */
+	.section .data.pagetables, "aw", @progbits
+	.balign 4096
+	.globl rt_pml4
+rt_pml4:
+	.quad rt_pdpt + (PTE_P | PTE_RW)
+	.fill 511, 8, 0
+	.globl rt_pdpt
+rt_pdpt:
+	.quad rt_pd + 0x0000 + (PTE_P | PTE_RW)
+	.quad rt_pd + 0x1000 + (PTE_P | PTE_RW)
+	.quad rt_pd + 0x2000 + (PTE_P | PTE_RW)
+	.quad rt_pd + 0x3000 + (PTE_P | PTE_RW)
+	.fill 508, 8, 0
+	.globl rt_pd
+rt_pd:
+	.set i, 0
+	.rept 2048
+	.quad (i << 21) | (PTE_P | PTE_RW | PTE_PS)
+	.set i, i + 1
+	.endr
+
+	.bss
+	.balign 16
+	.globl rt_stacks
+rt_stacks:
+	.skip RT_STACK_SIZE * RT_MAX_CPUS
+
+	.section .note.GNU-stack, "", @progbits

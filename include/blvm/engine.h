@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blvm engine interface: what the monitor asks of an execution engine.
+ *
+ * Every operation mirrors one KVM ioctl (Documentation/virt/kvm/api.rst) with the
+ * same argument structures from <linux/kvm.h> and the same return convention:
+ * 0 (or a non-negative value where the ioctl returns one) on success, -errno on
+ * failure. A reader who knows KVM knows this interface; the kvm engine is a thin
+ * wrapper over the ioctls, and the emu engine implements the same semantics in
+ * software.
+ *
+ * Upwards, an engine speaks only `struct kvm_run`: after run() returns 0, the
+ * vCPU's kvm_run holds exit_reason, flags and the exit's payload exactly as KVM
+ * fills them. For KVM_EXIT_IO the data lives at (char *)run + run->io.data_offset,
+ * inside the engine's run area, as in KVM's mmap'ed run page.
+ *
+ * Threading: one host thread per vCPU calls run() and the register operations of
+ * that vCPU; kick() may be called from any thread or a signal handler.
+ */
+#ifndef BLVM_ENGINE_H
+#define BLVM_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+/* Older <linux/kvm.h> headers lack the bus-lock names (REFERENCE.md). */
+#ifndef KVM_CAP_X86_BUS_LOCK_EXIT
+#define KVM_CAP_X86_BUS_LOCK_EXIT 193
+#endif
+#ifndef KVM_BUS_LOCK_DETECTION_OFF
+#define KVM_BUS_LOCK_DETECTION_OFF (1 << 0)
+#endif
+#ifndef KVM_BUS_LOCK_DETECTION_EXIT
+#define KVM_BUS_LOCK_DETECTION_EXIT (1 << 1)
+#endif
+#ifndef KVM_EXIT_X86_BUS_LOCK
+#define KVM_EXIT_X86_BUS_LOCK 33
+#endif
+#ifndef KVM_RUN_X86_BUS_LOCK
+#define KVM_RUN_X86_BUS_LOCK (1 << 1)
+#endif
+
+struct blvm_engine_vm;   /* engine-private */
+struct blvm_engine_vcpu; /* engine-private */
+
+/* Engine-specific knobs fixed at VM creation. */
+struct blvm_engine_config {
+	unsigned nr_vcpus;       /* how many vCPUs the VM will have (CPUID topology) */
+	int cpu_vendor_amd;      /* emu: 0 = Intel flavour (VMX model), 1 = AMD flavour (SVM model) */
+};
+
+struct blvm_engine_ops {
+	const char *name; /* "emu", "kvm" */
+
+	/* KVM_CREATE_VM. On failure returns -errno and writes a one-line reason to err. */
+	int (*vm_create)(const struct blvm_engine_config *cfg, struct blvm_engine_vm **vm,
+			 char *err, size_t errlen);
+	void (*vm_destroy)(struct blvm_engine_vm *vm);
+
+	/* KVM_CHECK_EXTENSION on the VM. */
+	int (*check_extension)(struct blvm_engine_vm *vm, long cap);
+	/* KVM_ENABLE_CAP on the VM. */
+	int (*enable_cap)(struct blvm_engine_vm *vm, const struct kvm_enable_cap *cap);
+	/* KVM_SET_USER_MEMORY_REGION: host memory stays owned by the caller. Guest-physical
+	 * addresses outside every slot are MMIO: accesses exit with KVM_EXIT_MMIO. */
+	int (*set_user_memory_region)(struct blvm_engine_vm *vm,
+				      const struct kvm_userspace_memory_region *region);
+
+	/* KVM_CREATE_VCPU; *run receives the vCPU's run area (KVM's mmap'ed kvm_run). */
+	int (*vcpu_create)(struct blvm_engine_vm *vm, unsigned id, struct blvm_engine_vcpu **vcpu,
+			   struct kvm_run **run);
+	void (*vcpu_destroy)(struct blvm_engine_vcpu *vcpu);
+
+	int (*get_regs)(struct blvm_engine_vcpu *vcpu, struct kvm_regs *regs);
+	int (*set_regs)(struct blvm_engine_vcpu *vcpu, const struct kvm_regs *regs);
+	int (*get_sregs)(struct blvm_engine_vcpu *vcpu, struct kvm_sregs *sregs);
+	int (*set_sregs)(struct blvm_engine_vcpu *vcpu, const struct kvm_sregs *sregs);
+	/* KVM_SET_GUEST_DEBUG (single-step: KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP). May be NULL. */
+	int (*set_guest_debug)(struct blvm_engine_vcpu *vcpu, const struct kvm_guest_debug *dbg);
+
+	/* KVM_RUN: 0 with run->exit_reason set, or -errno (-EINTR after kick()). */
+	int (*run)(struct blvm_engine_vcpu *vcpu);
+	/* Make the current or next run() return -EINTR promptly. Thread- and signal-safe. */
+	void (*kick)(struct blvm_engine_vcpu *vcpu);
+
+	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. */
+	int64_t (*instructions)(struct blvm_engine_vcpu *vcpu);
+};
+
+extern const struct blvm_engine_ops blvm_engine_emu;
+extern const struct blvm_engine_ops blvm_engine_kvm;
+
+/* The engine called `name`, or NULL. */
+const struct blvm_engine_ops *blvm_engine_find(const char *name);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blvm library API: a VM that boots a PVH kernel on an engine and runs it to the end.
+ *
+ *   struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
+ *   cfg.kernel_path = "guest.elf";
+ *   struct blvm_vm *vm;
+ *   if (blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) { fputs(err, stderr); ... }
+ *   struct blvm_vm_result res;
+ *   blvm_vm_run(vm, &res);            // returns when the guest ends the VM
+ *   blvm_vm_write_stats(vm, &res, f); // the --stats JSON
+ *   blvm_vm_destroy(vm);
+ */
+#ifndef BLVM_VM_H
+#define BLVM_VM_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stddef.h>
+
+#include "blvm/engine.h"
+
+/* Process exit statuses of `blvm run` besides the guest's own (value written to port 0xf4, & 0xff). */
+enum {
+	BLVM_STATUS_USAGE = 2,     /* bad option, bad kernel, engine unavailable: nothing started */
+	BLVM_STATUS_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
+	BLVM_STATUS_VM_FAILED = 125, /* halt with interrupts off, triple fault, engine failure */
+};
+
+struct blvm_vm_config {
+	const char *engine;    /* "emu", "kvm" or "auto" */
+	uint64_t mem_size;     /* bytes of guest RAM */
+	unsigned nr_vcpus;
+	int cpu_vendor_amd;    /* --cpu=amd */
+	const char *kernel_path;
+	const char *cmdline;   /* guest command line, may be NULL */
+	double timeout_s;      /* 0: none */
+	FILE *console;         /* where COM1 output goes (stdout) */
+};
+
+#define BLVM_VM_CONFIG_DEFAULT \
+	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, \
+	  .kernel_path = NULL, .cmdline = NULL, .timeout_s = 0, .console = NULL }
+
+enum blvm_end_reason {
+	BLVM_END_GUEST_EXIT,   /* the guest wrote to the exit port */
+	BLVM_END_HALT,         /* HLT with nothing to wake the vCPU */
+	BLVM_END_SHUTDOWN,     /* triple fault */
+	BLVM_END_TIMEOUT,
+	BLVM_END_ENGINE_ERROR, /* internal error, failed entry, unexpected exit, run() failure */
+};
+
+struct blvm_vm_result {
+	enum blvm_end_reason reason;
+	int exit_status;       /* what `blvm run` exits with */
+	uint64_t rip;          /* where the ending vCPU stopped */
+	char message[256];     /* one line for stderr, empty for a normal guest exit */
+};
+
+struct blvm_vm;
+
+/* Creates the VM, its RAM and vCPUs, and loads the kernel. On failure returns -1 with a
+ * one-line message (naming the problem and the fix) in err; nothing is left running. */
+int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **vm, char *err, size_t errlen);
+/* Runs until the guest ends the VM; fills res. Returns res->exit_status. */
+int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res);
+/* The --stats JSON object (DESIGN.md, "Command line"). */
+void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *out);
+void blvm_vm_destroy(struct blvm_vm *vm);
+const char *blvm_vm_engine_name(const struct blvm_vm *vm);
+
+/* Parses a size such as 128M, 1G, 65536K or a plain number of MiB (as QEMU's -m). 0 on success. */
+int blvm_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs what blvm's build and tests need, where it is missing (Debian, as root).
+# gcc/make: the toolchain; libzydis-dev: the x86 decoder; qemu-system-x86: the test and benchmark peer.
+set -e
+need=""
+for pkg in gcc make libc6-dev libzydis-dev qemu-system-x86 python3; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need="$need $pkg"
+done
+[ -z "$need" ] && exit 0
+echo "deps: installing$need" >&2
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$need; run as root or: sudo apt-get install -y$need" >&2
+	exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >&2

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* The blvm command. Contract: DESIGN.md "Command line" — scripts depend on these names. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blvm/vm.h"
+
+#define BLVM_VERSION "0.1"
+
+static const char usage_text[] =
+	"usage: blvm run [OPTIONS] KERNEL [-- CMDLINE...]\n"
+	"\n"
+	"Boots the PVH ELF kernel KERNEL (as qemu-system-x86_64 -kernel does) and runs it until it\n"
+	"writes its exit status to port 0xf4. COM1 output goes to stdout, byte for byte; blvm's own\n"
+	"messages go to stderr.\n"
+	"\n"
+	"options:\n"
+	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
+	"                         kvm: /dev/kvm; auto: kvm where /dev/kvm works, else emu)\n"
+	"  --mem=SIZE             guest RAM, e.g. 128M, 1G; a plain number is MiB (default 128M)\n"
+	"  --vcpus=N              number of vCPUs (default 1; only 1 is supported so far)\n"
+	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel)\n"
+	"  --stats=FILE.json      write statistics as JSON to FILE at exit\n"
+	"  --timeout=SECONDS      end the VM after SECONDS (exit status 124)\n"
+	"  -h, --help             this text\n"
+	"  --version              blvm's version\n"
+	"\n"
+	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 2 for a bad option or\n"
+	"kernel (nothing started); 124 on --timeout; 125 when the VM fails (halt with interrupts\n"
+	"off, triple fault, engine error).\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "blvm: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see blvm run --help)\n");
+	return 2;
+}
+
+static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
+	const char *stats_path = NULL;
+	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION };
+	static const struct option opts[] = {
+		{ "engine", required_argument, NULL, OPT_ENGINE },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "vcpus", required_argument, NULL, OPT_VCPUS },
+		{ "cpu", required_argument, NULL, OPT_CPU },
+		{ "stats", required_argument, NULL, OPT_STATS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ 0, 0, 0, 0 },
+	};
+	opterr = 0;
+	optind = 1;
+	int c;
+	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own. */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		unsigned long v;
+		switch (c) {
+		case OPT_ENGINE:
+			if (strcmp(optarg, "emu") && strcmp(optarg, "kvm") && strcmp(optarg, "auto"))
+				return usage_error("unknown engine '%s': choose --engine=emu, kvm or auto", optarg);
+			cfg.engine = optarg;
+			break;
+		case OPT_MEM:
+			if (blvm_parse_size(optarg, &cfg.mem_size) != 0)
+				return usage_error("--mem=%s is not a size: use e.g. --mem=128M or --mem=1G", optarg);
+			if (cfg.mem_size == 0)
+				return usage_error("--mem=%s: guest RAM cannot be empty; use e.g. --mem=128M", optarg);
+			break;
+		case OPT_VCPUS:
+			if (!parse_uint(optarg, 64, &v) || v == 0)
+				return usage_error("--vcpus=%s: give a number from 1 to 64", optarg);
+			if (v != 1)
+				return usage_error("--vcpus=%s: only 1 vCPU is supported so far", optarg);
+			cfg.nr_vcpus = (unsigned)v;
+			break;
+		case OPT_CPU:
+			if (strcmp(optarg, "intel") == 0)
+				cfg.cpu_vendor_amd = 0;
+			else if (strcmp(optarg, "amd") == 0)
+				cfg.cpu_vendor_amd = 1;
+			else
+				return usage_error("--cpu=%s: choose intel or amd", optarg);
+			break;
+		case OPT_STATS:
+			if (!*optarg)
+				return usage_error("--stats=%s: give a file name", optarg);
+			stats_path = optarg;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			errno = 0;
+			double t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(t > 0) || !isfinite(t) || t > 1e7)
+				return usage_error("--timeout=%s: give a positive number of seconds", optarg);
+			cfg.timeout_s = t;
+			break;
+		}
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("blvm %s\n", BLVM_VERSION);
+			return 0;
+		case '?':
+		default:
+			if (optopt && optopt < 256)
+				return usage_error("unknown option '-%c'", (char[]){ (char)optopt, 0 });
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "no kernel given: blvm run [OPTIONS] KERNEL [-- CMDLINE...]");
+	cfg.kernel_path = argv[optind++];
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	else if (optind < argc)
+		return usage_error("unexpected argument '%s' after the kernel; put the guest's command line after --",
+				   argv[optind]);
+	char *cmdline = join_args(argc - optind, argv + optind);
+	if (!cmdline) {
+		fprintf(stderr, "blvm: out of memory\n");
+		return 2;
+	}
+	cfg.cmdline = cmdline;
+
+	/* Open the stats file before starting, so a bad path costs nothing. */
+	FILE *stats = NULL;
+	if (stats_path) {
+		stats = fopen(stats_path, "w");
+		if (!stats) {
+			fprintf(stderr, "blvm: cannot write --stats=%s: %s\n", stats_path, strerror(errno));
+			free(cmdline);
+			return 2;
+		}
+	}
+
+	char err[512];
+	struct blvm_vm *vm = NULL;
+	if (strcmp(cfg.engine, "auto") == 0) {
+		/* kvm where the host gives it to us, the software CPU elsewhere; say which. */
+		cfg.engine = "kvm";
+		if (blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) {
+			fprintf(stderr, "blvm: --engine=auto: using emu (%s)\n", err);
+			cfg.engine = "emu";
+		}
+	}
+	if (!vm && blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) {
+		fprintf(stderr, "blvm: %s\n", err);
+		if (stats)
+			fclose(stats);
+		if (stats_path)
+			unlink(stats_path);
+		free(cmdline);
+		return 2;
+	}
+
+	struct blvm_vm_result res;
+	int status = blvm_vm_run(vm, &res);
+	if (res.message[0])
+		fprintf(stderr, "blvm: %s\n", res.message);
+	if (stats) {
+		blvm_vm_write_stats(vm, &res, stats);
+		if (fclose(stats) != 0) {
+			fprintf(stderr, "blvm: writing --stats=%s failed: %s\n", stats_path, strerror(errno));
+			if (status == 0)
+				status = 1;
+		}
+	}
+	blvm_vm_destroy(vm);
+	free(cmdline);
+	if (fflush(stdout) != 0 && status == 0)
+		status = 1;
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("blvm %s\n", BLVM_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "blvm: unknown command '%s' (see blvm --help)\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM and its one exit loop. Whatever the engine, a vCPU thread calls run() and acts on
+ * struct kvm_run exactly as a KVM-based monitor does (Documentation/virt/kvm/api.rst, "KVM_RUN").
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "vmm/vmm.h"
+
+#define MEM_MIN (2ull << 20)   /* the boot information below 1 MiB and a kernel at 1 MiB */
+#define MEM_MAX (64ull << 30)
+#define RFLAGS_IF 0x200ull
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+const struct blvm_engine_ops *blvm_engine_find(const char *name)
+{
+	if (strcmp(name, "emu") == 0)
+		return &blvm_engine_emu;
+	if (strcmp(name, "kvm") == 0)
+		return &blvm_engine_kvm;
+	return NULL;
+}
+
+const char *blvm_vm_engine_name(const struct blvm_vm *vm)
+{
+	return vm->ops->name;
+}
+
+int blvm_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	unsigned shift = 20; /* a plain number is MiB, as QEMU's -m */
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	case 'b': case 'B': shift = 0; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if ((*end == 'B' || *end == 'b') && shift)
+		end++;
+	if (*end != '\0' || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int set_pvh_entry_state(struct blvm_vm *vm, struct blvm_vcpu *c, char *err, size_t errlen)
+{
+	/* Xen docs/misc/pvh.pandoc, "x86/HVM direct boot ABI": 32-bit protected mode, paging
+	 * off, flat 4 GiB read/execute CS and read/write DS/ES/SS, a 32-bit TSS in TR,
+	 * CR0.PE (and ET) set and every other writable CR0/CR4 bit clear, EFLAGS with IF clear,
+	 * EBX = physical address of hvm_start_info. */
+	struct kvm_sregs s;
+	int r = vm->ops->get_sregs(c->ev, &s);
+	if (r < 0)
+		goto fail;
+	struct kvm_segment code = { .base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
+				    .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1 };
+	struct kvm_segment data = code;
+	data.selector = 0x10;
+	data.type = 0x3;
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.tr = (struct kvm_segment){ .base = 0, .limit = 0x67, .selector = 0x18, .type = 0xb,
+				     .present = 1, .s = 0 };
+	s.cr0 = 0x11; /* PE | ET */
+	s.cr4 = 0;
+	s.efer = 0;
+	r = vm->ops->set_sregs(c->ev, &s);
+	if (r < 0)
+		goto fail;
+	struct kvm_regs regs = { .rip = vm->entry, .rflags = 0x2, .rbx = PVH_START_INFO_GPA };
+	r = vm->ops->set_regs(c->ev, &regs);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s engine: cannot set the PVH entry state of vCPU %u: %s", vm->ops->name,
+		 c->id, strerror(-r));
+	return -1;
+}
+
+int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (cfg->mem_size < MEM_MIN || cfg->mem_size > MEM_MAX) {
+		snprintf(err, errlen, "--mem must be between 2M and 64G (got %" PRIu64 " bytes)", cfg->mem_size);
+		return -1;
+	}
+	if (cfg->mem_size & 0xfff) {
+		snprintf(err, errlen, "--mem must be a multiple of 4K");
+		return -1;
+	}
+	if (!cfg->kernel_path) {
+		snprintf(err, errlen, "no kernel given");
+		return -1;
+	}
+	const struct blvm_engine_ops *ops = blvm_engine_find(cfg->engine);
+	if (!ops) {
+		snprintf(err, errlen, "unknown engine '%s' (choose emu, kvm or auto)", cfg->engine);
+		return -1;
+	}
+
+	struct blvm_vm *vm = calloc(1, sizeof *vm);
+	if (!vm) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	vm->cfg = *cfg;
+	vm->ops = ops;
+	vm->com1.out = cfg->console ? cfg->console : stdout;
+	pthread_mutex_init(&vm->lock, NULL);
+
+	/* Guest RAM: reserved, not committed, so a large --mem costs only what the guest touches. */
+	vm->ram = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		vm->ram = NULL;
+		snprintf(err, errlen, "cannot allocate %" PRIu64 " MiB of guest RAM: %s", cfg->mem_size >> 20,
+			 strerror(errno));
+		goto fail;
+	}
+	if (blvm_pvh_load(vm, err, errlen) != 0)
+		goto fail;
+
+	struct blvm_engine_config ecfg = { .nr_vcpus = cfg->nr_vcpus, .cpu_vendor_amd = cfg->cpu_vendor_amd };
+	char eerr[200] = "";
+	int r = ops->vm_create(&ecfg, &vm->ev, eerr, sizeof eerr);
+	if (r < 0) {
+		vm->ev = NULL;
+		snprintf(err, errlen, "%s engine: %s", ops->name, eerr[0] ? eerr : strerror(-r));
+		goto fail;
+	}
+	struct kvm_userspace_memory_region region = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = cfg->mem_size, .userspace_addr = (uintptr_t)vm->ram,
+	};
+	r = ops->set_user_memory_region(vm->ev, &region);
+	if (r < 0) {
+		snprintf(err, errlen, "%s engine: cannot map guest RAM: %s", ops->name, strerror(-r));
+		goto fail;
+	}
+	vm->vcpus = calloc(cfg->nr_vcpus, sizeof *vm->vcpus);
+	if (!vm->vcpus) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
+		struct blvm_vcpu *c = &vm->vcpus[i];
+		c->vm = vm;
+		c->id = i;
+		r = ops->vcpu_create(vm->ev, i, &c->ev, &c->run);
+		if (r < 0) {
+			c->ev = NULL;
+			snprintf(err, errlen, "%s engine: cannot create vCPU %u: %s", ops->name, i, strerror(-r));
+			goto fail;
+		}
+		if (set_pvh_entry_state(vm, c, err, errlen) != 0)
+			goto fail;
+	}
+	*out = vm;
+	return 0;
+fail:
+	blvm_vm_destroy(vm);
+	return -1;
+}
+
+void blvm_vm_destroy(struct blvm_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->vcpus) {
+		for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
+			if (vm->vcpus[i].ev)
+				vm->ops->vcpu_destroy(vm->vcpus[i].ev);
+		free(vm->vcpus);
+	}
+	if (vm->ev)
+		vm->ops->vm_destroy(vm->ev);
+	if (vm->ram)
+		munmap(vm->ram, vm->cfg.mem_size);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, uint64_t rip, const char *fmt, ...)
+{
+	bool expected = false;
+	if (!atomic_compare_exchange_strong(&vm->ending, &expected, true))
+		return; /* the VM already ended; the first reason stands */
+	vm->result.reason = reason;
+	vm->result.exit_status = status;
+	vm->result.rip = rip;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->result.message, sizeof vm->result.message, fmt, ap);
+	va_end(ap);
+	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
+		if (vm->vcpus[i].ev)
+			vm->ops->kick(vm->vcpus[i].ev);
+}
+
+static uint64_t vcpu_rip(struct blvm_vcpu *c)
+{
+	struct kvm_regs regs;
+	return c->vm->ops->get_regs(c->ev, &regs) == 0 ? regs.rip : 0;
+}
+
+/* Acts on one exit. Returns false when the VM has ended. */
+static void handle_exit(struct blvm_vcpu *c)
+{
+	struct blvm_vm *vm = c->vm;
+	struct kvm_run *run = c->run;
+	uint64_t rip;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		/* api.rst: data at data_offset, `count` items of `size` bytes (string I/O). */
+		uint8_t *data = (uint8_t *)run + run->io.data_offset;
+		pthread_mutex_lock(&vm->lock);
+		for (uint32_t i = 0; i < run->io.count && !atomic_load(&vm->ending); i++)
+			blvm_io(vm, c, run->io.port, run->io.direction == KVM_EXIT_IO_OUT, data + i * run->io.size,
+				run->io.size);
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	}
+	case KVM_EXIT_MMIO:
+		pthread_mutex_lock(&vm->lock);
+		blvm_mmio(vm, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+			  run->mmio.len > 8 ? 8 : run->mmio.len);
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	case KVM_EXIT_X86_BUS_LOCK:
+		/* Counted from the flag below; no policy acts yet. */
+		return;
+	case KVM_EXIT_HLT: {
+		struct kvm_regs regs;
+		int r = vm->ops->get_regs(c->ev, &regs);
+		rip = r == 0 ? regs.rip : 0;
+		if (r == 0 && !(regs.rflags & RFLAGS_IF))
+			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
+				    "vCPU %u halted with interrupts disabled at rip 0x%" PRIx64
+				    " (nothing can wake it); ending the VM", c->id, rip);
+		else
+			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
+				    "vCPU %u halted at rip 0x%" PRIx64 " waiting for an interrupt, and blvm has no "
+				    "interrupt source; ending the VM", c->id, rip);
+		return;
+	}
+	case KVM_EXIT_SHUTDOWN:
+		rip = vcpu_rip(c);
+		blvm_vm_end(vm, BLVM_END_SHUTDOWN, BLVM_STATUS_VM_FAILED, rip,
+			    "vCPU %u triple-faulted (shutdown) at rip 0x%" PRIx64 "; ending the VM", c->id, rip);
+		return;
+	case KVM_EXIT_INTERNAL_ERROR:
+		rip = vcpu_rip(c);
+		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
+			    "%s engine internal error (suberror %u) on vCPU %u at rip 0x%" PRIx64, vm->ops->name,
+			    run->internal.suberror, c->id, rip);
+		return;
+	case KVM_EXIT_FAIL_ENTRY:
+		rip = vcpu_rip(c);
+		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
+			    "VM entry failed on vCPU %u (hardware reason 0x%llx) at rip 0x%" PRIx64, c->id,
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason, rip);
+		return;
+	default:
+		rip = vcpu_rip(c);
+		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
+			    "unexpected exit reason %u from the %s engine on vCPU %u at rip 0x%" PRIx64,
+			    run->exit_reason, vm->ops->name, c->id, rip);
+		return;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct blvm_vcpu *c = arg;
+	struct blvm_vm *vm = c->vm;
+	while (!atomic_load(&vm->ending)) {
+		int r = vm->ops->run(c->ev);
+		if (r == -EINTR)
+			continue; /* kicked: the loop condition says whether the VM ended */
+		if (r < 0) {
+			uint64_t rip = vcpu_rip(c);
+			blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
+				    "%s engine: running vCPU %u failed: %s (rip 0x%" PRIx64 ")", vm->ops->name, c->id,
+				    strerror(-r), rip);
+			break;
+		}
+		c->exits++;
+		if (c->run->exit_reason < 64)
+			c->exits_by_reason[c->run->exit_reason]++;
+		handle_exit(c);
+	}
+	return NULL;
+}
+
+struct watchdog {
+	struct blvm_vm *vm;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void *watchdog_thread(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	double t = deadline.tv_sec + deadline.tv_nsec / 1e9 + w->vm->cfg.timeout_s;
+	deadline.tv_sec = (time_t)t;
+	deadline.tv_nsec = (long)((t - (double)deadline.tv_sec) * 1e9);
+	pthread_mutex_lock(&w->lock);
+	int r = 0;
+	while (!w->done && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&w->cond, &w->lock, &deadline);
+	bool fire = !w->done;
+	pthread_mutex_unlock(&w->lock);
+	if (fire)
+		blvm_vm_end(w->vm, BLVM_END_TIMEOUT, BLVM_STATUS_TIMEOUT, 0,
+			    "timeout: the guest ran for %g s (--timeout); ending the VM", w->vm->cfg.timeout_s);
+	return NULL;
+}
+
+int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
+{
+	struct watchdog w = { .vm = vm, .done = false };
+	pthread_t wd;
+	bool have_wd = false;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	vm->start_time = now();
+	if (vm->cfg.timeout_s > 0)
+		have_wd = pthread_create(&wd, NULL, watchdog_thread, &w) == 0;
+
+	unsigned started = 0;
+	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
+		if (pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]) != 0) {
+			blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, 0,
+				    "cannot start the thread of vCPU %u: %s", i, strerror(errno));
+			break;
+		}
+		started++;
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(vm->vcpus[i].thread, NULL);
+	vm->end_time = now();
+
+	if (have_wd) {
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(wd, NULL);
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	blvm_console_flush(vm);
+	*res = vm->result;
+	return res->exit_status;
+}
+
+static const char *exit_reason_name(unsigned r)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_UNKNOWN] = "unknown", [KVM_EXIT_EXCEPTION] = "exception", [KVM_EXIT_IO] = "io",
+		[KVM_EXIT_HYPERCALL] = "hypercall", [KVM_EXIT_DEBUG] = "debug", [KVM_EXIT_HLT] = "hlt",
+		[KVM_EXIT_MMIO] = "mmio", [KVM_EXIT_IRQ_WINDOW_OPEN] = "irq_window_open",
+		[KVM_EXIT_SHUTDOWN] = "shutdown", [KVM_EXIT_FAIL_ENTRY] = "fail_entry", [KVM_EXIT_INTR] = "intr",
+		[KVM_EXIT_INTERNAL_ERROR] = "internal_error", [KVM_EXIT_X86_BUS_LOCK] = "x86_bus_lock",
+	};
+	return r < sizeof names / sizeof names[0] && names[r] ? names[r] : NULL;
+}
+
+static const char *end_reason_name(enum blvm_end_reason r)
+{
+	switch (r) {
+	case BLVM_END_GUEST_EXIT: return "guest_exit";
+	case BLVM_END_HALT: return "halt";
+	case BLVM_END_SHUTDOWN: return "shutdown";
+	case BLVM_END_TIMEOUT: return "timeout";
+	case BLVM_END_ENGINE_ERROR: return "engine_error";
+	}
+	return "unknown";
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *f)
+{
+	int64_t insns = 0;
+	uint64_t exits_by_reason[64] = { 0 };
+	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
+		int64_t n = vm->ops->instructions(vm->vcpus[i].ev);
+		insns = (n < 0 || insns < 0) ? -1 : insns + n;
+		for (unsigned r = 0; r < 64; r++)
+			exits_by_reason[r] += vm->vcpus[i].exits_by_reason[r];
+	}
+	fprintf(f, "{\n  \"engine\": ");
+	json_string(f, vm->ops->name);
+	fprintf(f, ",\n  \"exit_code\": %d,\n  \"end\": ", res->exit_status);
+	json_string(f, end_reason_name(res->reason));
+	fprintf(f, ",\n  \"message\": ");
+	json_string(f, res->message);
+	fprintf(f, ",\n  \"wall_seconds\": %.6f", vm->end_time - vm->start_time);
+	if (insns >= 0)
+		fprintf(f, ",\n  \"instructions\": %" PRId64, insns);
+	else
+		fprintf(f, ",\n  \"instructions\": null");
+	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64, vm->cfg.mem_size, vm->com1.bytes);
+	fprintf(f, ",\n  \"exits\": {");
+	const char *sep = "";
+	for (unsigned r = 0; r < 64; r++) {
+		if (!exits_by_reason[r])
+			continue;
+		const char *name = exit_reason_name(r);
+		if (name)
+			fprintf(f, "%s\"%s\": %" PRIu64, sep, name, exits_by_reason[r]);
+		else
+			fprintf(f, "%s\"reason_%u\": %" PRIu64, sep, r, exits_by_reason[r]);
+		sep = ", ";
+	}
+	fprintf(f, "},\n  \"unclaimed\": {\"port_reads\": %" PRIu64 ", \"port_writes\": %" PRIu64
+		", \"mmio_reads\": %" PRIu64 ", \"mmio_writes\": %" PRIu64 "}",
+		vm->port_reads_unclaimed, vm->port_writes_unclaimed, vm->mmio_reads, vm->mmio_writes);
+	fprintf(f, ",\n  \"vcpus\": [");
+	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
+		const struct blvm_vcpu *c = &vm->vcpus[i];
+		int64_t n = vm->ops->instructions(c->ev);
+		fprintf(f, "%s\n    {\"id\": %u, \"exits\": %" PRIu64 ", \"instructions\": ", i ? "," : "", c->id, c->exits);
+		if (n >= 0)
+			fprintf(f, "%" PRId64 "}", n);
+		else
+			fprintf(f, "null}");
+	}
+	fprintf(f, "\n  ]\n}\n");
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* Monitor internals shared by the files of src/vmm. Engine-independent: engines are reached only
+ * through struct blvm_engine_ops. */
+#ifndef BLVM_VMM_H
+#define BLVM_VMM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "blvm/vm.h"
+
+/* Guest-physical layout chosen by the PVH loader (below the kernel's usual 1 MiB). */
+#define PVH_START_INFO_GPA 0x6000ull  /* struct hvm_start_info, then the memory map */
+#define PVH_CMDLINE_GPA 0x7000ull     /* NUL-terminated command line */
+#define PVH_CMDLINE_MAX 0x1000ull     /* bytes, including the NUL */
+#define PVH_INFO_END 0x8000ull
+
+/* Ports (DESIGN.md "Booting"). */
+#define COM1_BASE 0x3f8
+#define DEBUG_EXIT_PORT 0xf4 /* QEMU isa-debug-exit, iosize 4 */
+
+struct blvm_uart {
+	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	FILE *out;
+	uint64_t bytes;   /* bytes the guest wrote to THR */
+};
+
+struct blvm_vcpu {
+	struct blvm_vm *vm;
+	unsigned id;
+	struct blvm_engine_vcpu *ev;
+	struct kvm_run *run;
+	pthread_t thread;
+	uint64_t exits;
+	uint64_t exits_by_reason[64]; /* KVM_EXIT_* < 64 */
+};
+
+struct blvm_vm {
+	struct blvm_vm_config cfg;
+	const struct blvm_engine_ops *ops;
+	struct blvm_engine_vm *ev;
+	uint8_t *ram;               /* guest-physical 0 .. cfg.mem_size */
+	uint64_t entry;             /* PVH 32-bit entry point */
+	struct blvm_vcpu *vcpus;
+
+	pthread_mutex_t lock;       /* guards the device models and the end of the VM */
+	struct blvm_uart com1;
+	uint64_t port_reads_unclaimed, port_writes_unclaimed;
+	uint64_t mmio_reads, mmio_writes; /* accesses to guest-physical addresses that are not RAM */
+
+	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
+	struct blvm_vm_result result;
+	double start_time, end_time;
+};
+
+/* pvh.c: loads the kernel at cfg.kernel_path into vm->ram and writes hvm_start_info. */
+int blvm_pvh_load(struct blvm_vm *vm, char *err, size_t errlen);
+
+/* devices.c: the port and MMIO space. Called with vm->lock held. */
+void blvm_io(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint16_t port, bool is_write,
+	     uint8_t *data, unsigned size);
+void blvm_mmio(struct blvm_vm *vm, uint64_t gpa, bool is_write, uint8_t *data, unsigned len);
+void blvm_console_flush(struct blvm_vm *vm);
+
+/* vm.c: ends the VM once (the first caller wins) and kicks every vCPU. */
+void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, uint64_t rip,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

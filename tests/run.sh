@@ -1,0 +1,45 @@
+#!/bin/bash
+# Runs every test: the unit-test binaries built from tests/unit/*.c and the scripts tests/sh/*.sh.
+# A test passes with status 0, is skipped with status 77 (it prints why), and fails otherwise.
+# Environment for the scripts: BUILD (build directory), BLVM (the command), GUESTS (built guests).
+# TESTS="pattern ..." runs only tests whose name contains one of the patterns.
+set -u
+cd "$(dirname "$0")/.."
+export BUILD="${BUILD:-build}"
+export BLVM="$PWD/$BUILD/blvm" GUESTS="$PWD/$BUILD/guests" TOP="$PWD"
+pass=0 fail=0 skip=0 failed=()
+log_dir="$BUILD/test-logs"; mkdir -p "$log_dir"
+
+selected() {
+	[ -z "${TESTS:-}" ] && return 0
+	for p in $TESTS; do case "$1" in *"$p"*) return 0;; esac; done
+	return 1
+}
+
+run_one() { # name, command...
+	local name=$1; shift
+	selected "$name" || return 0
+	local log="$log_dir/$name.log" start=$SECONDS
+	"$@" >"$log" 2>&1 </dev/null
+	local rc=$?
+	case $rc in
+	0) pass=$((pass+1)); printf 'PASS  %-40s %3ds\n' "$name" $((SECONDS-start));;
+	77) skip=$((skip+1)); printf 'SKIP  %-40s %s\n' "$name" "$(tail -n1 "$log")";;
+	*) fail=$((fail+1)); failed+=("$name"); printf 'FAIL  %-40s (status %d)\n' "$name" $rc
+	   sed 's/^/      | /' "$log" | tail -n 30;;
+	esac
+}
+
+for t in "$BUILD"/tests/*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	run_one "unit/$(basename "$t")" "$t"
+done
+for t in tests/sh/*.sh; do
+	[ -f "$t" ] || continue
+	run_one "sh/$(basename "$t" .sh)" bash "$t"
+done
+
+echo
+[ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]} (logs in $log_dir/)"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
