@@ -7,7 +7,7 @@
 #
 # To add a guest: write guests/NAME.c with `int guest_main(void)` and add NAME to GUESTS_ALL.
 
-GUESTS_ALL := hello hello-min arith exit42 exc-ud exc-pf exc-handled
+GUESTS_ALL := hello hello-min arith exit42 exc-ud exc-pf exc-handled spin halt unclaimed flood
 
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc
