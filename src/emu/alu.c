@@ -36,15 +36,15 @@ static inline unsigned count_mask(unsigned size)
  *    masked count is non-zero, even when count mod size is 0. RCL/RCR rotate size+1 bits through CF by
  *    (masked count) mod 9 / mod 17 / as is; with tempCOUNT 0 the value and CF stay as they were.
  *    SF ZF AF PF are never touched by rotates.
- *  - OF is defined only for a masked count of 1. For other counts we still write the count-1 formula
- *    applied to the final result (left: MSB(result) ^ CF; right: the two top bits of the result; SHL:
- *    MSB(result) ^ CF; SHR: MSB(original); SAR: 0), which is also what hardware generally does.
- *  - Shifts: CF = last bit shifted out (undefined for SHL/SHR with count >= size: we produce 0 for SHL/SHR,
- *    the sign bit for SAR, i.e. what shifting one bit at a time gives); SF ZF PF by result; AF undefined for
- *    a non-zero count: see SHIFT_AF below. */
+ *  - OF is defined only for a masked count of 1. For every count we write a formula that gives the defined
+ *    count-1 value and, for other counts, what the AMD EPYC oracle host produces: left shifts/rotates
+ *    MSB(result) ^ CF; right shifts/rotates the XOR of the two top bits of the result (so SHR gives 0 for
+ *    counts > 1); SAR 0.
+ *  - Shifts: CF = last bit shifted out (undefined for SHL/SHR with count >= size: we produce what shifting
+ *    one bit at a time gives, as the host does: the last bit out for count == size, 0 beyond; SAR keeps
+ *    shifting out the sign bit); SF ZF PF by result; AF undefined for a non-zero count: SHIFT_AF. */
 
-/* AF after a non-zero-count SHL/SHR/SAR, undefined per SDM. The AMD host sets AF to 1... see the oracle
- * report; value chosen to match the host when the oracle showed a consistent value. */
+/* AF after a non-zero-count SHL/SHR/SAR/SHLD/SHRD, undefined per SDM: the AMD host always sets it. */
 #define SHIFT_AF EMU_AF
 
 uint64_t emu_shift(enum emu_shift_op op, unsigned size, uint64_t dst, uint64_t count, uint64_t *rflags)
@@ -103,7 +103,7 @@ uint64_t emu_shift(enum emu_shift_op op, unsigned size, uint64_t dst, uint64_t c
     case EMU_SHR:
         r = d >> c;            /* c <= 63 */
         cf = (d >> (c - 1)) & 1;
-        of = d >> top;
+        of = ((r >> top) ^ (r >> (top - 1))) & 1; /* count 1: MSB(original); otherwise 0 */
         break;
     case EMU_SAR:
     default: {
@@ -120,66 +120,61 @@ uint64_t emu_shift(enum emu_shift_op op, unsigned size, uint64_t dst, uint64_t c
 }
 
 /* SDM "SHLD", "SHRD": count masked to 5 bits (6 with REX.W); 0 touches nothing. CF = last bit shifted out of
- * dst, SF ZF PF by result, OF = sign change for a count of 1 (undefined above: we write the same sign-change
- * test), AF undefined (SHIFT_AF). A count greater than the operand size (only possible at 16 bits, 17..31)
- * makes result and flags undefined: we model the 16-bit operation as a shift of the 48-bit value
- * dst:src:dst (SHLD) / dst:src:dst read from the other end (SHRD), see shxd16_wide(). */
-static uint64_t shxd_flags(unsigned size, uint64_t d, uint64_t r, uint64_t cf, uint64_t *rflags)
+ * dst, SF ZF PF by result, OF = sign change for a count of 1, AF undefined (SHIFT_AF). OF for counts > 1 is
+ * undefined: as for SHL/SHR we write what the AMD host does (SHLD: MSB(result) ^ CF; SHRD: XOR of the two
+ * top bits of the result), both equal to the sign change for a count of 1.
+ * A count greater than the operand size (only possible at 16 bits: 17..31) makes result and flags undefined.
+ * We do what the AMD host does: SHLD shifts the 48-bit value dst:src:src left and keeps its top 16 bits,
+ * SHRD shifts src:src:dst right and keeps the low 16 bits (Intel hardware reportedly uses dst:src:dst);
+ * CF = 0, SHLD OF = 0, SHRD OF as above. (16-bit SHLD by exactly 16 is defined, result = src, and the host
+ * sets OF = CF there, so we do too.) */
+static uint64_t shxd_flags(unsigned size, uint64_t r, uint64_t cf, uint64_t of, uint64_t *rflags)
 {
-    unsigned top = 8 * size - 1;
-    uint64_t of = ((r ^ d) >> top) & 1;
     set_flags(rflags, EMU_STATUS_FLAGS, cf | (of << 11) | SHIFT_AF | emu_flags_szp(size, r));
     return r;
 }
 
 uint64_t emu_shld(unsigned size, uint64_t dst, uint64_t src, uint64_t count, uint64_t *rflags)
 {
-    unsigned bits = 8 * size;
+    unsigned bits = 8 * size, top = bits - 1;
     uint64_t m = emu_size_mask(size), d = dst & m, s = src & m, r, cf;
     unsigned c = (unsigned)(count & count_mask(size));
 
     if (c == 0)
         return d;
-    if (c > bits) {
-        /* 16-bit only, c in 17..31: shift the 48-bit dst:src:dst left by c, keep the top 16 bits. */
-        uint64_t w = (d << 32) | (s << 16) | d;
+    if (c > bits) { /* 16-bit only */
+        uint64_t w = (d << 32) | (s << 16) | s;
         r = (w >> (32 - c)) & m;
-        cf = (w >> (48 - c)) & 1;
-        return shxd_flags(size, d, r, cf, rflags);
+        return shxd_flags(size, r, 0, 0, rflags);
     }
     r = (shl(d, c) | shr(s, bits - c)) & m;
     cf = (d >> (bits - c)) & 1;
-    return shxd_flags(size, d, r, cf, rflags);
+    return shxd_flags(size, r, cf, c == 16 && size == 2 ? cf : ((r >> top) ^ cf) & 1, rflags);
 }
 
 uint64_t emu_shrd(unsigned size, uint64_t dst, uint64_t src, uint64_t count, uint64_t *rflags)
 {
-    unsigned bits = 8 * size;
+    unsigned bits = 8 * size, top = bits - 1;
     uint64_t m = emu_size_mask(size), d = dst & m, s = src & m, r, cf;
     unsigned c = (unsigned)(count & count_mask(size));
 
     if (c == 0)
         return d;
-    if (c > bits) {
-        /* 16-bit only, c in 17..31: shift the 48-bit dst:src:dst right by c, keep the low 16 bits. */
-        uint64_t w = (d << 32) | (s << 16) | d;
+    if (c > bits) { /* 16-bit only */
+        uint64_t w = (s << 32) | (s << 16) | d;
         r = (w >> c) & m;
-        cf = (w >> (c - 1)) & 1;
-        return shxd_flags(size, d, r, cf, rflags);
+        cf = 0;
+    } else {
+        r = (shr(d, c) | shl(s, bits - c)) & m;
+        cf = (d >> (c - 1)) & 1;
     }
-    r = (shr(d, c) | shl(s, bits - c)) & m;
-    cf = (d >> (c - 1)) & 1;
-    return shxd_flags(size, d, r, cf, rflags);
+    return shxd_flags(size, r, cf, ((r >> top) ^ (r >> (top - 1))) & 1, rflags);
 }
 
 /* ---------------------------------------------------------------- multiply and divide */
 
-/* SDM "MUL", "IMUL": CF = OF = whether the high half is significant; SF ZF AF PF undefined. We write SF ZF PF
- * from the low half of the product and clear AF (MUL_SZAP). */
-static inline uint64_t mul_szap(unsigned size, uint64_t lo)
-{
-    return emu_flags_szp(size, lo);
-}
+/* SDM "MUL", "IMUL": CF = OF = whether the high half is significant; SF ZF AF PF undefined: we leave them
+ * unchanged, as the AMD host does. */
 
 struct emu_wide emu_mul(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags)
 {
@@ -188,7 +183,7 @@ struct emu_wide emu_mul(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags)
     unsigned __int128 p = (unsigned __int128)(a & m) * (b & m);
     struct emu_wide w = { (uint64_t)p & m, (uint64_t)(p >> bits) & m };
     uint64_t cf = w.hi != 0;
-    set_flags(rflags, EMU_STATUS_FLAGS, cf | (cf << 11) | mul_szap(size, w.lo));
+    set_flags(rflags, EMU_CF | EMU_OF, cf | (cf << 11));
     return w;
 }
 
@@ -204,7 +199,7 @@ struct emu_wide emu_imul1(unsigned size, uint64_t a, uint64_t b, uint64_t *rflag
     /* Significant high half: the product differs from the sign extension of its low half. */
     unsigned __int128 ext = (unsigned __int128)(__int128)(int64_t)emu_sign_extend(size, w.lo);
     uint64_t cf = p != ext;
-    set_flags(rflags, EMU_STATUS_FLAGS, cf | (cf << 11) | mul_szap(size, w.lo));
+    set_flags(rflags, EMU_CF | EMU_OF, cf | (cf << 11));
     return w;
 }
 
@@ -332,12 +327,14 @@ uint64_t emu_bsr(unsigned size, uint64_t src, uint64_t old_dst, uint64_t *rflags
     return (uint64_t)(63 - __builtin_clzll(s));
 }
 
-/* SDM "TZCNT"/"LZCNT": CF = (src == 0), ZF = (result == 0), OF SF PF AF undefined: left unchanged. */
+/* SDM "TZCNT"/"LZCNT": CF = (src == 0), ZF = (result == 0), OF SF PF AF undefined: as the AMD host does, we
+ * clear SF AF PF and leave OF unchanged. */
+#define CNT_FLAGS (EMU_CF | EMU_ZF | EMU_SF | EMU_AF | EMU_PF)
 uint64_t emu_tzcnt(unsigned size, uint64_t src, uint64_t *rflags)
 {
     uint64_t s = src & emu_size_mask(size);
     uint64_t r = s ? (uint64_t)__builtin_ctzll(s) : 8 * size;
-    set_flags(rflags, EMU_CF | EMU_ZF, (s == 0 ? EMU_CF : 0) | (r == 0 ? EMU_ZF : 0));
+    set_flags(rflags, CNT_FLAGS, (s == 0 ? EMU_CF : 0) | (r == 0 ? EMU_ZF : 0));
     return r;
 }
 
@@ -345,7 +342,7 @@ uint64_t emu_lzcnt(unsigned size, uint64_t src, uint64_t *rflags)
 {
     uint64_t s = src & emu_size_mask(size);
     uint64_t r = s ? (uint64_t)__builtin_clzll(s) - (64 - 8 * size) : 8 * size;
-    set_flags(rflags, EMU_CF | EMU_ZF, (s == 0 ? EMU_CF : 0) | (r == 0 ? EMU_ZF : 0));
+    set_flags(rflags, CNT_FLAGS, (s == 0 ? EMU_CF : 0) | (r == 0 ? EMU_ZF : 0));
     return r;
 }
 
@@ -368,7 +365,8 @@ uint64_t emu_bswap(unsigned size, uint64_t v)
 
 /* ---------------------------------------------------------------- BMI1 */
 
-/* BMI1 leaves AF and PF undefined (and BEXTR also SF): see BMI_UNDEF. */
+/* SDM "ANDN", "BLSI", "BLSMSK", "BLSR": AF and PF undefined; we clear AF and set PF from the result, as the
+ * AMD host does. */
 uint64_t emu_andn(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags)
 {
     uint64_t r = ~a & b & emu_size_mask(size);
@@ -382,7 +380,9 @@ uint64_t emu_bextr(unsigned size, uint64_t src, uint64_t ctl, uint64_t *rflags)
     uint64_t m = emu_size_mask(size), r = start >= bits ? 0 : (src & m) >> start;
     if (len < bits)
         r &= (1ull << len) - 1;
-    set_flags(rflags, EMU_STATUS_FLAGS, emu_flags_szp(size, r));
+    /* SDM "BEXTR": ZF by result, CF OF cleared, AF SF PF undefined. The AMD host sets AF, clears SF and sets
+     * PF from the result; so do we. */
+    set_flags(rflags, EMU_STATUS_FLAGS, EMU_AF | (emu_flags_szp(size, r) & ~EMU_SF));
     return r;
 }
 

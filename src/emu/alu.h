@@ -7,9 +7,10 @@
  *    architectural write-back (8/16-bit writes merge, 32-bit writes zero-extend to 64).
  *  - `*rflags` is the full RFLAGS. On input it supplies CF (ADC, SBB, RCL, RCR) and the old values of the
  *    flags the instruction leaves alone; on output exactly the flags the instruction writes are replaced
- *    and every other bit is preserved. Where the SDM calls a flag "undefined" we still write a value
- *    (documented at each function, usually what AMD/Intel hardware produces); emu_undefined_flags()
- *    tells an oracle test which flags not to compare.
+ *    and every other bit is preserved. Where the SDM calls a flag "undefined" we still produce a value:
+ *    the one the AMD EPYC host of tests/unit/alu_oracle.c produces (documented at each function), so that
+ *    a guest sees the same flags under emu and kvm there. emu_undefined_flags() tells an oracle test which
+ *    flags not to compare (an Intel host differs on several).
  *
  * Undefined behaviour references are to the Intel SDM Vol. 2 instruction pages (name given in each
  * comment) and, where Intel is silent, the AMD APM Vol. 3.
@@ -201,7 +202,7 @@ enum emu_shift_op { EMU_ROL, EMU_ROR, EMU_RCL, EMU_RCR, EMU_SHL, EMU_SHR, EMU_SA
 uint64_t emu_shift(enum emu_shift_op op, unsigned size, uint64_t dst, uint64_t count, uint64_t *rflags);
 
 /* SHLD/SHRD dst, src, count. Sizes 2, 4, 8. Count masked to 5 bits (6 for size 8). A 16-bit count above 16
- * leaves result and flags undefined (SDM "SHLD", "SHRD"); see alu.c. */
+ * leaves result and flags undefined (SDM "SHLD", "SHRD"): we reproduce the AMD host (alu.c). */
 uint64_t emu_shld(unsigned size, uint64_t dst, uint64_t src, uint64_t count, uint64_t *rflags);
 uint64_t emu_shrd(unsigned size, uint64_t dst, uint64_t src, uint64_t count, uint64_t *rflags);
 
@@ -210,7 +211,8 @@ uint64_t emu_shrd(unsigned size, uint64_t dst, uint64_t src, uint64_t count, uin
 struct emu_wide { uint64_t lo, hi; };
 
 /* One-operand MUL: a * b (a = AL/AX/EAX/RAX). Returns hi:lo, each truncated to size (size 1: AH = hi,
- * AL = lo; the caller assembles AX). CF = OF = (hi != 0); SF ZF AF PF undefined (SDM "MUL"). */
+ * AL = lo; the caller assembles AX). CF = OF = (hi != 0); SF ZF AF PF undefined (SDM "MUL"): left
+ * unchanged, as the AMD host does (all IMUL forms too). */
 struct emu_wide emu_mul(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags);
 /* One-operand IMUL: signed a * b. CF = OF = (the full product != sign-extension of lo) (SDM "IMUL"). */
 struct emu_wide emu_imul1(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags);
@@ -219,11 +221,18 @@ uint64_t emu_imul(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags);
 
 /* DIV/IDIV of hi:lo (AH:AL for size 1, DX:AX, EDX:EAX, RDX:RAX) by divisor. Returns 0 with quot and rem
  * truncated to size, or -1 for #DE (zero divisor or a quotient that does not fit; IDIV: the signed range,
- * so -2^(n-1) fits). On -1 quot and rem are not written. DIV/IDIV leave all six status flags undefined
- * (SDM "DIV", "IDIV"); these functions do not touch RFLAGS at all, which is what the caller should do
- * (AMD and Intel hardware both produce values, see the oracle test report). */
+ * so -2^(n-1) fits). On -1 quot and rem are not written. Signed/unsigned 128-by-64 without C UB. DIV/IDIV
+ * leave all six status flags undefined (SDM "DIV", "IDIV"); these functions do not touch RFLAGS: the
+ * caller applies emu_div_flags() after a successful divide (no flag changes when #DE is raised). */
 int emu_div(unsigned size, uint64_t hi, uint64_t lo, uint64_t divisor, uint64_t *quot, uint64_t *rem);
 int emu_idiv(unsigned size, uint64_t hi, uint64_t lo, uint64_t divisor, uint64_t *quot, uint64_t *rem);
+
+/* RFLAGS after a DIV/IDIV that did not fault: the AMD host clears SF ZF PF, sets AF and keeps CF OF,
+ * whatever the operands (checked by the oracle on 2e5 random divides). All six are undefined (SDM). */
+static inline uint64_t emu_div_flags(uint64_t rflags)
+{
+    return (rflags & ~(EMU_SF | EMU_ZF | EMU_PF)) | EMU_AF;
+}
 
 /* ---------------------------------------------------------------- bit test and scan */
 
@@ -231,8 +240,8 @@ enum emu_bt_op { EMU_BT, EMU_BTS, EMU_BTR, EMU_BTC }; /* order of the 0F BA grou
 
 /* BT/BTS/BTR/BTC on a value: sizes 2, 4, 8; `bit` taken modulo size*8 (register destination, immediate
  * offset, and the in-operand offset of the memory form). CF = the selected bit before the operation,
- * ZF preserved, OF SF AF PF undefined (SDM "BT"): we leave OF SF AF PF unchanged (AMD hardware does; Intel
- * hardware varies). Returns the new value (BT returns v unchanged). */
+ * ZF preserved, OF SF AF PF undefined (SDM "BT"): left unchanged, as the AMD host does. Returns the new
+ * value (BT returns v unchanged). */
 uint64_t emu_bt(enum emu_bt_op op, unsigned size, uint64_t v, uint64_t bit, uint64_t *rflags);
 
 /* Memory form with a register bit offset: the bit offset register (its value at operand size, zero-
@@ -244,12 +253,16 @@ int64_t emu_bt_mem_offset(unsigned size, uint64_t bit_signed_value);
 /* BSF/BSR: sizes 2, 4, 8. src != 0: index of the lowest/highest set bit, ZF=0. src == 0: ZF=1 and the
  * destination is unchanged: returns old_dst truncated (SDM "BSF": "content of the destination operand is
  * undefined"; AMD APM documents "unchanged", and Intel hardware does the same). CF OF SF AF PF are
- * undefined: we set them as AMD hardware does (see alu.c). */
+ * undefined: left unchanged, as the AMD host does.
+ * NOTE for the executor: with a 32-bit operand and src == 0 the host leaves the WHOLE 64-bit register
+ * unchanged (no zero-extension of the upper half; the oracle prints this), so skip the write-back when
+ * src == 0 rather than writing the returned value with the usual 32-bit zero-extension. */
 uint64_t emu_bsf(unsigned size, uint64_t src, uint64_t old_dst, uint64_t *rflags);
 uint64_t emu_bsr(unsigned size, uint64_t src, uint64_t old_dst, uint64_t *rflags);
 
 /* TZCNT/LZCNT (sizes 2, 4, 8): count; CF = (src == 0), ZF = (result == 0); OF SF PF AF undefined
- * (SDM "TZCNT", "LZCNT"). POPCNT (sizes 2, 4, 8): ZF = (src == 0), OF SF AF CF PF cleared (SDM "POPCNT"). */
+ * (SDM "TZCNT", "LZCNT"): SF AF PF cleared and OF unchanged, as the AMD host does.
+ * POPCNT (sizes 2, 4, 8): ZF = (src == 0), OF SF AF CF PF cleared (SDM "POPCNT"). */
 uint64_t emu_tzcnt(unsigned size, uint64_t src, uint64_t *rflags);
 uint64_t emu_lzcnt(unsigned size, uint64_t src, uint64_t *rflags);
 uint64_t emu_popcnt(unsigned size, uint64_t src, uint64_t *rflags);
@@ -261,9 +274,11 @@ uint64_t emu_bswap(unsigned size, uint64_t v);
 
 /* ---------------------------------------------------------------- BMI1 (sizes 4 and 8) */
 
+/* AF/PF (undefined for all five): ANDN and BLSx clear AF and set PF from the result; BEXTR sets AF, clears
+ * SF and sets PF from the result. Both as the AMD host does. */
 /* ANDN: ~a & b. SF ZF by result, CF OF cleared, AF PF undefined (SDM "ANDN"). */
 uint64_t emu_andn(unsigned size, uint64_t a, uint64_t b, uint64_t *rflags);
-/* BEXTR: start = ctl[7:0], len = ctl[15:8]. ZF by result, CF OF cleared, AF SF PF undefined. */
+/* BEXTR: start = ctl[7:0], len = ctl[15:8]. ZF by result, CF OF cleared, AF SF PF undefined (SDM "BEXTR"). */
 uint64_t emu_bextr(unsigned size, uint64_t src, uint64_t ctl, uint64_t *rflags);
 /* BLSI: src & -src. ZF SF by result, CF = (src != 0), OF cleared, AF PF undefined. */
 uint64_t emu_blsi(unsigned size, uint64_t src, uint64_t *rflags);
