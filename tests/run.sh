@@ -20,6 +20,7 @@ run_one() { # name, command...
 	local name=$1; shift
 	selected "$name" || return 0
 	local log="$log_dir/$name.log" start=$SECONDS
+	mkdir -p "$(dirname "$log")"
 	"$@" >"$log" 2>&1 </dev/null
 	local rc=$?
 	case $rc in

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Decoding with Zydis into blocks of struct emu_insn, and the per-vCPU decode cache keyed by
+ * (guest-physical address, decode mode), validated by per-page write generations (see emu.h).
+ * Zydis is called only here, only when a block is (re)decoded: never on the hot path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "emu/emu.h"
+
+int emu_h_sentinel(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	(void)c;
+	(void)i;
+	return EMU_ST_SENTINEL;
+}
+
+int emu_decoder_init(struct emu_vcpu *c)
+{
+	if (ZYAN_FAILED(ZydisDecoderInit(&c->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&c->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&c->dec16, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32)))
+		return -1;
+	c->arena = malloc(EMU_ARENA_BYTES);
+	return c->arena ? 0 : -1;
+}
+
+void emu_bcache_flush(struct emu_vcpu *c)
+{
+	memset(c->bcache, 0, sizeof c->bcache);
+	c->arena_used = 0;
+}
+
+static unsigned bucket(uint64_t gpa, unsigned mode)
+{
+	uint64_t h = (gpa ^ (gpa >> 13) ^ ((uint64_t)mode << 7)) * 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 40) & (EMU_BCACHE_BUCKETS - 1);
+}
+
+static bool block_valid(struct emu_vcpu *c, const struct emu_block *b)
+{
+	(void)c;
+	if (atomic_load_explicit(b->genp, memory_order_acquire) != b->gen)
+		return false;
+	return !b->genp2 || atomic_load_explicit(b->genp2, memory_order_acquire) == b->gen2;
+}
+
+static const ZydisDecoder *decoder_for(struct emu_vcpu *c)
+{
+	switch (c->mode) {
+	case 0: return &c->dec64;
+	case 1: return &c->dec32;
+	default: return &c->dec16; /* legacy protected mode, 32-bit code */
+	}
+}
+
+/* Decodes a block starting at linear c->rip = guest-physical gpa (host hva). */
+static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const uint8_t *hva, int *st)
+{
+	size_t need = sizeof(struct emu_block) + (EMU_BLOCK_MAX + 1) * sizeof(struct emu_insn);
+	if (c->arena_used + need > EMU_ARENA_BYTES)
+		emu_bcache_flush(c);
+	struct emu_block *b = (struct emu_block *)(c->arena + c->arena_used);
+
+	uint8_t buf[0x1000 + 16];
+	unsigned off = gpa & 0xfff, avail = 0x1000 - off;
+	/* mark and read the generation before copying the bytes: a write after the copy is then seen */
+	b->gpa = gpa;
+	b->gpa2 = ~0ull;
+	b->mode = c->mode;
+	b->gen = emu_mark_code(c, gpa);
+	b->genp = emu_page_gen_ptr(c->vm, gpa);
+	b->gen2 = 0;
+	b->genp2 = NULL;
+	memcpy(buf, hva, avail);
+
+	const ZydisDecoder *dec = decoder_for(c);
+	unsigned pos = 0, n = 0;
+	bool second = false;
+	while (n < EMU_BLOCK_MAX) {
+		ZydisDecodedInstruction zi;
+		ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+		ZyanStatus zs = ZydisDecoderDecodeFull(dec, buf + pos, avail - pos, &zi, zo);
+		if (zs == ZYDIS_STATUS_NO_MORE_DATA && !second && avail - pos < 15) {
+			if (n > 0)
+				break; /* the straddling instruction starts the next block */
+			uint64_t lin2 = ((c->rip & ~0xfffull) + 0x1000) & c->lin_mask, gpa2;
+			uint8_t *hva2;
+			int s = emu_fetch_xlat(c, lin2, &gpa2, &hva2);
+			if (s) {
+				*st = s;
+				return NULL;
+			}
+			if (!hva2) {
+				*st = emu_internal_error(c, "instruction fetch from MMIO");
+				return NULL;
+			}
+			second = true;
+			b->gpa2 = gpa2 & ~0xfffull;
+			b->gen2 = emu_mark_code(c, gpa2);
+			b->genp2 = emu_page_gen_ptr(c->vm, gpa2);
+			memcpy(buf + avail, hva2, 16);
+			avail += 16;
+			continue;
+		}
+		struct emu_insn *i = &b->insn[n++];
+		memset(i, 0, sizeof *i);
+		int sel;
+		if (ZYAN_FAILED(zs)) {
+			/* undefined opcode, LOCK where it is not allowed, too long: #UD (SDM Vol. 2 2.4, "LOCK") */
+			i->len = 1;
+			i->fn = emu_h_ud;
+			sel = EMU_SEL_END;
+		} else {
+			sel = emu_select(c, &zi, zo, i);
+			if (sel == EMU_SEL_BAD) {
+				memset(i, 0, sizeof *i);
+				i->len = zi.length;
+				i->mnem = (uint16_t)zi.mnemonic;
+				i->fn = emu_h_unimpl;
+				sel = EMU_SEL_END;
+			}
+		}
+		pos += i->len;
+		if (sel == EMU_SEL_END || pos >= 0x1000 - off)
+			break;
+	}
+	struct emu_insn *s = &b->insn[n];
+	memset(s, 0, sizeof *s);
+	s->fn = emu_h_sentinel;
+	b->n = (uint16_t)n;
+	c->arena_used += (sizeof(struct emu_block) + (n + 1) * sizeof(struct emu_insn) + 63) & ~(size_t)63;
+	return b;
+}
+
+/* The block at RIP: from the cache if still valid, else decoded now. NULL with *st set on a fetch
+ * fault or an internal error. */
+struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
+{
+	uint64_t gpa;
+	uint8_t *hva;
+	uint64_t lin = c->rip & c->lin_mask;
+	const struct emu_tlb_entry *e = emu_tlbe(c, lin);
+	if (likely(e->tag_x == (lin & ~0xfffull))) {
+		gpa = e->gpa | (lin & 0xfff);
+		hva = (uint8_t *)(uintptr_t)(lin + (uint64_t)e->addend);
+	} else {
+		if (c->mode == 3) {
+			*st = emu_internal_error(c, "16-bit code is not implemented");
+			return NULL;
+		}
+		if (!(c->cr0 & CR0_PE)) {
+			*st = emu_internal_error(c, "real mode is not implemented");
+			return NULL;
+		}
+		int s = emu_fetch_xlat(c, lin, &gpa, &hva);
+		if (s) {
+			*st = s;
+			return NULL;
+		}
+		if (!hva) {
+			*st = emu_internal_error(c, "instruction fetch from MMIO");
+			return NULL;
+		}
+	}
+	unsigned h = bucket(gpa, c->mode);
+	struct emu_block **pp = &c->bcache[h];
+	for (struct emu_block *b = *pp; b; pp = &b->next, b = b->next) {
+		if (b->gpa == gpa && b->mode == c->mode) {
+			if (likely(block_valid(c, b)))
+				return b;
+			*pp = b->next; /* stale: unlink (its arena space is reclaimed at the next flush) */
+			break;
+		}
+	}
+	struct emu_block *b = decode_block(c, gpa, hva, st);
+	if (!b)
+		return NULL;
+	b->next = c->bcache[h];
+	c->bcache[h] = b;
+	return b;
+}

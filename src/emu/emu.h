@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * emu engine internals: a software x86-64 CPU behind struct blvm_engine_ops.
+ *
+ * ARCHITECTURE
+ * ============
+ *
+ * Files
+ *   emu.h      this picture; state, decoded form, inline fast paths
+ *   engine.c   the engine ops (KVM ioctls): VM, slots, vCPUs, registers, run loop, exits to kvm_run
+ *   mmu.c      the ONE guest-memory access path: software TLB, page walk, MMIO, SMC detection,
+ *              emu_locked_rmw() (the one path of every locked read-modify-write)
+ *   decode.c   Zydis -> struct emu_insn, blocks, the decode cache
+ *   exec.c     instruction handlers (one signature, specialised by operand size and form)
+ *   system.c   exceptions and interrupt delivery, far transfers, segment loads, CR/DR/MSR, CPUID
+ *
+ * No global mutable state: everything hangs off struct emu_vm (shared by every vCPU) or struct
+ * emu_vcpu (owned by the one host thread that calls run()). Read-only tables are const.
+ *
+ * VM state (struct emu_vm)
+ *   - memory slots = KVM user memory regions (guest-physical range -> caller-owned host memory);
+ *     guest-physical addresses outside every slot are MMIO;
+ *   - per 4 KiB guest-physical page of each slot: a write generation page_gen[] (Bochs' "write stamp")
+ *     and a has-code mark page_code[], both atomics, so that several vCPUs may share memory;
+ *   - code_epoch: bumped whenever a page becomes a code page; each vCPU compares it with the epoch
+ *     it saw at block entry and then drops the writable entries of its TLB (so that the next write to
+ *     the new code page takes the slow path and bumps the generation);
+ *   - the capability state (bus-lock detection mode, KVM_CAP_X86_BUS_LOCK_EXIT) and the config.
+ *
+ * vCPU state (struct emu_vcpu)
+ *   GPRs r[0..15] (+ r[16] == 0, the "no register" used for absent base/index), RIP, RFLAGS,
+ *   segment registers with their hidden parts exactly as struct kvm_segment, CR0/2/3/4/8, EFER,
+ *   DR0-7, GDTR/IDTR, LDTR/TR (kvm_segment), MSRs (IA32_PAT reset 0x0007040600070406, FS/GS/
+ *   KERNEL_GS base = the hidden bases, STAR/LSTAR/CSTAR/SFMASK, TSC offset, TSC_AUX, SYSENTER_*),
+ *   derived mode (cpl, 64-bit or not, effective segment bases sbase[] — 0 for ES/CS/SS/DS in 64-bit
+ *   mode — linear-address mask), the software TLB, the decode cache, the kvm_run area, the pending
+ *   exception, the MMIO/PIO completion state, counters.
+ *
+ * Decoded instruction (struct emu_insn, 40 bytes, one per guest instruction, in blocks):
+ *
+ *     0        8        16       24   25  26  27  28  29  30  31  32   34   36  37  40
+ *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+
+ *     | fn     | imm    | disp   |len | r | b | x |sc |seg|op |v  |flg |mnem|osz|pad|
+ *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+
+ *   fn    handler, chosen at decode time for the operation, operand size and form (register or memory
+ *         destination, immediate...): the hot path never switches on operand size or form;
+ *   imm   immediate (sign-extended as the encoding says), relative branch displacement, or moffs;
+ *   disp  memory displacement (64-bit so that moffs and 32-bit absolute addresses fit);
+ *   r     the ModRM.reg-side register operand (or the destination register of a register form);
+ *   b     the ModRM.rm-side register (register form) or the base register (memory form), 16 = none;
+ *   x     index register (16 = none); sc = log2(scale); seg = segment (0 ES .. 5 GS);
+ *   v     VEX.vvvv register (BMI1) or a second immediate (ENTER);
+ *   op    sub-operation for handlers shared by a group (ALU op, shift op, condition code, CR number...);
+ *   flg   EMU_I_* (LOCK, REP, REPNE, RIP-relative, 32-bit addressing in 64-bit mode, count in CL);
+ *   mnem  ZydisMnemonic, for diagnostics and the bus-lock report;
+ *   osz   operand size in bytes, read only by rare handlers that are not specialised on it.
+ *   Register operands of byte size are BYTE OFFSETS into r[] (so AH = offset 1); of other sizes indices.
+ *
+ * Handler signature (ONE for all instructions):  int fn(struct emu_vcpu *c, const struct emu_insn *i)
+ *   returns 0             completed, continue with the next decoded instruction;
+ *           EMU_ST_END    completed, leave the block (branches; any completed instruction when c->stop);
+ *           EMU_ST_FAULT  not completed: an exception is pending (RIP still at the instruction);
+ *           EMU_ST_EXIT   not completed: exit to the monitor (MMIO read, IN, a string-I/O step);
+ *           EMU_ST_SENTINEL  the block's end marker (nothing executed).
+ *   Handlers read every input first, commit last, and end with emu_next() (RIP += len; returns c->stop,
+ *   which asks for a block end after this instruction: self-modifying code, queued MMIO write exits,
+ *   single-step, mode changes).
+ *
+ * Blocks and the decode cache (decode.c): a block is up to EMU_BLOCK_MAX decoded instructions from one
+ * guest-physical page (an instruction straddling two pages ends its block and the block records both
+ * pages), ending at a control transfer or an instruction that may change the mode, then a sentinel.
+ * Blocks are keyed by (guest-physical address, decode mode) in a per-vCPU hash table (per vCPU: no locks
+ * on the hot path; SMP shares the VM's page generations, which is all correctness needs). A block stores
+ * the write generation of its page(s) at decode; lookup compares it (a relaxed atomic load). When a block
+ * is decoded, its page is marked as code, the vCPU's TLB loses write permission for that page, and
+ * code_epoch tells the other vCPUs to do the same. A write to a code page therefore takes the slow path,
+ * which bumps the page's generation (invalidating its blocks), clears the mark, and sets c->stop so the
+ * current block ends after the writing instruction (the new code runs next). Retired instructions are
+ * counted per block: (index of the stopping instruction) + (1 if it completed).
+ *
+ * Memory path (mmu.c): every guest access goes through emu_rd{1,2,4,8}/emu_wr{1,2,4,8} (inline TLB hit:
+ * tag compare + add), else emu_read_slow/emu_write_slow, or emu_read_bytes/emu_write_bytes (descriptor
+ * tables, 16-byte operands), or emu_locked_rmw. Every one of them receives the linear address and size
+ * of the access. The slow path splits accesses that cross a 4 KiB page (both pages are translated before
+ * any byte is written, so a fault on the second leaves memory untouched), walks the page tables, sets
+ * accessed/dirty bits with host atomics, raises #PF/#GP, fills the TLB, routes MMIO pieces to exits and
+ * detects writes to code.
+ *   MMIO: a read exits (KVM_EXIT_MMIO, is_write 0) with the instruction not completed; the next run()
+ *   re-executes that one instruction, whose MMIO reads are served, in order, from the completion list
+ *   (KVM's "read cache"); a write is queued, the instruction completes, and the queued writes leave one
+ *   KVM_EXIT_MMIO each (the following run() calls deliver the rest before executing). An access that
+ *   straddles RAM and MMIO is split at the page boundary: the RAM part is plain memory, the MMIO part
+ *   exits for its own bytes; an MMIO access wider than 8 bytes (CMPXCHG16B, descriptor reads) exits in
+ *   8-byte pieces in increasing address order. A read that would follow a queued write in the same
+ *   instruction ends the instruction there (string instructions stop between iterations) or, where that
+ *   cannot be, is an internal error.
+ *
+ * Software TLB (per vCPU, direct-mapped, EMU_TLB_SIZE entries of 4 KiB linear pages): tag_r/tag_w/tag_x
+ * are the linear page address when reading/writing/fetching is allowed at the CPL it was filled for
+ * (the TLB is flushed when CPL, CR0, CR3, CR4, EFER or IA32_PAT change), addend = host - linear,
+ * gpa of the page, and its memory type (PAT index from PAT/PCD/PWT through the guest's IA32_PAT; UC for
+ * MMIO; WB with paging off; MTRRs are not modelled, i.e. all WB). MMIO pages are never entered, so the
+ * fast path only ever sees RAM. INVLPG drops one entry, or everything once a large page was entered.
+ *
+ * Exceptions (system.c): emu_raise*() records a pending exception and returns EMU_ST_FAULT; the run
+ * loop delivers it through the IDT (64-bit gates in IA-32e mode, 32-bit gates in protected mode), with
+ * SDM Vol. 3 6.15 Table 6-5 for double faults and a triple fault -> KVM_EXIT_SHUTDOWN.
+ *
+ * Exits: engine.c turns exit_pending state into struct kvm_run (IO, MMIO, HLT, SHUTDOWN, DEBUG,
+ * INTERNAL_ERROR) exactly as KVM fills them; run->flags is cleared on every run().
+ */
+#ifndef BLVM_EMU_EMU_H
+#define BLVM_EMU_EMU_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <pthread.h>
+
+#include <Zydis/Zydis.h>
+
+#include "blvm/engine.h"
+#include "emu/alu.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------- tunables */
+#define EMU_MAX_SLOTS 32
+#define EMU_TLB_SIZE 256                /* entries, power of two */
+#define EMU_BLOCK_MAX 64                /* decoded instructions per block */
+#define EMU_BCACHE_BUCKETS 4096         /* hash buckets of the decode cache (power of two) */
+#define EMU_ARENA_BYTES (8u << 20)      /* decoded-block arena per vCPU; full -> flush the cache */
+#define EMU_MMIO_RC 8                   /* MMIO read completions one instruction may consume */
+#define EMU_MMIO_WQ 8                   /* MMIO writes one instruction may queue */
+#define EMU_REP_KICK_CHECK 1024         /* string iterations between checks of kick() */
+#define EMU_RUN_DATA_OFFSET 4096        /* run->io.data_offset: the page after struct kvm_run */
+#define EMU_RUN_BYTES 8192
+#define EMU_PHYS_BITS 39                /* CPUID 0x80000008 EAX[7:0]; page-table reserved bits above */
+
+#define EMU_PAT_RESET 0x0007040600070406ull
+
+/* ---------------------------------------------------------------- register numbering */
+enum { EMU_RAX, EMU_RCX, EMU_RDX, EMU_RBX, EMU_RSP, EMU_RBP, EMU_RSI, EMU_RDI, EMU_NOREG = 16 };
+enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
+
+/* RFLAGS bits beyond alu.h's */
+#define EMU_RF_FIXED 0x2ull
+#define EMU_IOPL 0x3000ull
+#define EMU_NT 0x4000ull
+#define EMU_RF 0x10000ull
+#define EMU_VM 0x20000ull
+#define EMU_AC 0x40000ull
+#define EMU_ID 0x200000ull
+/* bits POPF/IRET/SAHF may change at CPL 0 (VM, VIF, VIP stay 0: no virtual-8086 mode) */
+#define EMU_FLAGS_WRITABLE (EMU_STATUS_FLAGS | EMU_TF | EMU_IF | EMU_DF | EMU_IOPL | EMU_NT | EMU_RF | \
+			    EMU_AC | EMU_ID)
+
+/* control registers */
+#define CR0_PE (1ull << 0)
+#define CR0_MP (1ull << 1)
+#define CR0_EM (1ull << 2)
+#define CR0_TS (1ull << 3)
+#define CR0_ET (1ull << 4)
+#define CR0_NE (1ull << 5)
+#define CR0_WP (1ull << 16)
+#define CR0_AM (1ull << 18)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR0_PG (1ull << 31)
+#define CR4_PSE (1ull << 4)
+#define CR4_PAE (1ull << 5)
+#define CR4_PGE (1ull << 7)
+#define CR4_PCE (1ull << 8)
+#define CR4_OSFXSR (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_DE (1ull << 3)
+#define CR4_TSD (1ull << 2)
+#define EFER_SCE (1ull << 0)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+#define EFER_NXE (1ull << 11)
+
+/* MSRs */
+#define MSR_TSC 0x10
+#define MSR_APIC_BASE 0x1b
+#define MSR_SYSENTER_CS 0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_PAT 0x277
+#define MSR_EFER 0xc0000080
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SFMASK 0xc0000084
+#define MSR_FS_BASE 0xc0000100
+#define MSR_GS_BASE 0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_TSC_AUX 0xc0000103
+
+/* exception vectors */
+enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU_V_NM = 7, EMU_V_DF = 8,
+       EMU_V_TS = 10, EMU_V_NP = 11, EMU_V_SS = 12, EMU_V_GP = 13, EMU_V_PF = 14 };
+
+/* #PF error code (SDM Vol. 3 4.7) */
+#define PFE_P (1u << 0)
+#define PFE_W (1u << 1)
+#define PFE_U (1u << 2)
+#define PFE_RSVD (1u << 3)
+#define PFE_I (1u << 4)
+
+/* memory types (IA32_PAT encodings, SDM Vol. 3 11.12) */
+enum { EMU_MT_UC = 0, EMU_MT_WC = 1, EMU_MT_WT = 4, EMU_MT_WP = 5, EMU_MT_WB = 6, EMU_MT_UCM = 7 };
+
+/* handler statuses */
+enum { EMU_ST_OK = 0, EMU_ST_END = 1, EMU_ST_SENTINEL = 2, EMU_ST_FAULT = -1, EMU_ST_EXIT = -2 };
+
+/* emu_insn.flg */
+#define EMU_I_LOCK 0x01
+#define EMU_I_REP 0x02    /* F3: REP / REPE */
+#define EMU_I_REPNE 0x04  /* F2 */
+#define EMU_I_RIPREL 0x08
+#define EMU_I_ADDR32 0x10 /* 67 prefix in 64-bit mode: the effective address wraps at 4 GiB */
+#define EMU_I_CL 0x20     /* shift count in CL */
+#define EMU_I_W 0x40      /* REX.W / 64-bit operand (IRETQ, SYSRET, far RET) */
+#define EMU_I_ADDR16 0x80 /* 16-bit address size for string/loop counters (67 in 32-bit mode) */
+
+/* access kinds for the slow path */
+#define EMU_ACC_R 0
+#define EMU_ACC_W 1
+#define EMU_ACC_X 2
+#define EMU_ACC_SYS 4     /* implicit supervisor access (descriptor tables, TSS, IDT): never in the TLB */
+
+struct emu_vcpu;
+struct emu_insn;
+typedef int emu_fn(struct emu_vcpu *c, const struct emu_insn *i);
+
+struct emu_insn {
+	emu_fn *fn;
+	uint64_t imm;
+	int64_t disp;
+	uint8_t len, r, b, x, sc, seg, op, v;
+	uint16_t flg;
+	uint16_t mnem;
+	uint8_t osz;      /* operand size in bytes, for the rare handlers that are not specialised */
+	uint8_t pad[3];
+};
+_Static_assert(sizeof(struct emu_insn) == 40, "decoded form is 40 bytes");
+
+struct emu_block {
+	struct emu_block *next;     /* hash chain */
+	uint64_t gpa;               /* guest-physical address of the first instruction */
+	uint64_t gpa2;              /* second page (an instruction straddles), or ~0 */
+	uint32_t gen, gen2;         /* write generations at decode */
+	_Atomic uint32_t *genp, *genp2; /* where the current generations live (the slots' page_gen) */
+	uint8_t mode;               /* decode mode */
+	uint16_t n;                 /* instructions (without the sentinel) */
+	struct emu_insn insn[];     /* n + 1 (sentinel) */
+};
+
+struct emu_slot {
+	uint64_t gpa, size;
+	uint8_t *hva;
+	uint32_t id, flags;
+	_Atomic uint32_t *page_gen;  /* per 4 KiB page */
+	_Atomic uint8_t *page_code;  /* 1: blocks were decoded from this page */
+};
+
+struct emu_vm {
+	struct blvm_engine_config cfg;
+	struct emu_slot slots[EMU_MAX_SLOTS];
+	unsigned nslots;
+	_Atomic uint32_t code_epoch;
+	_Atomic uint32_t slots_epoch;  /* bumped when a slot changes: vCPUs drop their TLB and blocks */
+	uint64_t bus_lock_mode;       /* KVM_CAP_X86_BUS_LOCK_EXIT state (issue 4) */
+	unsigned nr_vcpus_created;
+	pthread_mutex_t emul_lock;    /* locked RMWs that cannot be one host atomic (non-contiguous host pages) */
+};
+
+struct emu_tlb_entry {
+	uint64_t tag_r, tag_w, tag_x; /* linear page address, or 1 (never matches) */
+	int64_t addend;               /* host = linear + addend */
+	uint64_t gpa;                 /* guest-physical page */
+	uint8_t memtype;
+	uint8_t large;
+};
+
+struct emu_mmio_rc { uint64_t gpa; uint32_t len; uint8_t data[8]; };
+struct emu_mmio_wq { uint64_t gpa; uint32_t len; uint8_t data[8]; };
+
+struct emu_dtable { uint64_t base; uint16_t limit; };
+
+struct emu_vcpu {
+	/* hot: registers and derived mode first */
+	uint64_t r[17];               /* r[16] is always 0 */
+	uint64_t rip;
+	uint64_t rflags;
+	uint64_t sbase[EMU_NSEG];     /* effective segment bases (0 for ES/CS/SS/DS in 64-bit mode) */
+	uint64_t lin_mask;            /* ~0 in 64-bit mode, 0xffffffff otherwise */
+	uint64_t sp_mask;             /* stack pointer width: ~0, 0xffffffff or 0xffff */
+	int stop;                     /* end the block after the current instruction */
+	uint8_t cpl;
+	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
+	uint8_t mode;                 /* decode mode: 0 64-bit, 1 32-bit, 2 16-bit */
+	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
+	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
+	uint32_t seen_epoch, seen_slots_epoch;
+	bool tlb_has_large;
+
+	struct emu_vm *vm;
+	unsigned id;
+	struct kvm_run *run;
+
+	/* architectural state that is not hot */
+	struct kvm_segment seg[EMU_NSEG]; /* ES CS SS DS FS GS, hidden parts included */
+	struct kvm_segment tr, ldt;
+	struct emu_dtable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+	uint64_t dr[8];
+	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+
+	/* pending exception */
+	int exc_vec;                  /* -1: none */
+	uint32_t exc_err;
+	bool exc_has_err;
+	uint64_t exc_cr2;
+	bool exc_soft;                /* INT n / INT3 / INTO: trap-like, privilege checked against gate DPL */
+
+	/* exits */
+	bool exit_pending;            /* run is filled: return to the monitor after this instruction */
+	struct emu_mmio_rc mrc[EMU_MMIO_RC];
+	unsigned mrc_n, mrc_pos;
+	bool mrc_wait;                /* the last exit was an MMIO read: its data is in run->mmio */
+	struct emu_mmio_wq mwq[EMU_MMIO_WQ];
+	unsigned mwq_n, mwq_pos;
+	bool pio_wait;                /* the last exit was IN/INS: data is in the run area */
+	bool pio_valid;               /* completion data for the re-executed IN/INS */
+	uint16_t pio_port;
+	uint8_t pio_size;
+	uint8_t pio_data[8];
+	bool debug_exit;              /* single-step exit after this instruction */
+	_Atomic int kick;
+
+	/* decode cache */
+	struct emu_block *bcache[EMU_BCACHE_BUCKETS];
+	uint8_t *arena;
+	size_t arena_used;
+	ZydisDecoder dec64, dec32, dec16;
+
+	/* counters */
+	uint64_t icount;
+	uint64_t locked_rmw, locked_split, locked_uc; /* hook for issue 4's detection */
+	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
+};
+
+/* ---------------------------------------------------------------- mmu.c */
+int emu_read_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t *v);
+int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v);
+/* Any size (descriptor tables, IDT gates, 16-byte operands); acc may include EMU_ACC_SYS. */
+int emu_read_bytes(struct emu_vcpu *c, uint64_t lin, void *buf, unsigned size, unsigned acc);
+int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned size, unsigned acc);
+/* Code fetch translation of one linear page: guest-physical address and host pointer (NULL: MMIO). */
+int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva);
+void emu_tlb_flush(struct emu_vcpu *c);
+void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin);
+void emu_tlb_drop_writes(struct emu_vcpu *c);
+struct emu_slot *emu_slot_of(struct emu_vm *vm, uint64_t gpa);
+/* Host pointer of guest-physical [gpa, gpa+len) inside one slot, or NULL. */
+uint8_t *emu_phys_ptr(struct emu_vm *vm, uint64_t gpa, uint64_t len);
+/* Marks the page of gpa as containing decoded code; returns its write generation. */
+uint32_t emu_mark_code(struct emu_vcpu *c, uint64_t gpa);
+uint32_t emu_page_gen(struct emu_vm *vm, uint64_t gpa);
+_Atomic uint32_t *emu_page_gen_ptr(struct emu_vm *vm, uint64_t gpa);
+
+/* The one path of every locked read-modify-write (LOCK prefix, XCHG with memory, CPU-made locked
+ * updates are separate: page-table A/D bits use host atomics in the walker). */
+enum emu_rmw_op {
+	EMU_RMW_ADD, EMU_RMW_OR, EMU_RMW_ADC, EMU_RMW_SBB, EMU_RMW_AND, EMU_RMW_SUB, EMU_RMW_XOR,
+	EMU_RMW_INC, EMU_RMW_DEC, EMU_RMW_NEG, EMU_RMW_NOT,
+	EMU_RMW_BTS, EMU_RMW_BTR, EMU_RMW_BTC,
+	EMU_RMW_XCHG, EMU_RMW_XADD, EMU_RMW_CMPXCHG, EMU_RMW_CMPXCHG_DW,
+};
+struct emu_rmw {
+	enum emu_rmw_op op;
+	unsigned size;        /* 1, 2, 4, 8; 8 or 16 for CMPXCHG_DW */
+	uint64_t src;         /* operand / bit number (within the operand) / new value (CMPXCHG) */
+	uint64_t cmp;         /* CMPXCHG: the accumulator; CMPXCHG_DW: expected low half */
+	uint64_t cmp_hi, new_lo, new_hi; /* CMPXCHG_DW */
+	uint64_t old, old_hi; /* out: the memory operand's previous value */
+	uint64_t rflags;      /* in: current RFLAGS; out: RFLAGS after the operation */
+};
+int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m);
+
+/* ---------------------------------------------------------------- decode.c */
+struct emu_block *emu_block_get(struct emu_vcpu *c, int *st);
+void emu_bcache_flush(struct emu_vcpu *c);
+int emu_decoder_init(struct emu_vcpu *c);
+emu_fn emu_h_sentinel;
+/* exec.c */
+int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+	       struct emu_insn *i);
+#define EMU_SEL_END 1 /* the instruction ends its block */
+#define EMU_SEL_BAD -1
+emu_fn emu_h_ud, emu_h_unimpl;
+
+/* ---------------------------------------------------------------- system.c */
+int emu_raise(struct emu_vcpu *c, int vec);
+int emu_raise_err(struct emu_vcpu *c, int vec, uint32_t err);
+int emu_raise_pf(struct emu_vcpu *c, uint64_t lin, uint32_t err);
+int emu_unimplemented(struct emu_vcpu *c, const struct emu_insn *i);
+/* Delivers the pending exception; returns 0, or -1 after a triple fault (run filled: SHUTDOWN). */
+int emu_deliver_pending(struct emu_vcpu *c);
+void emu_update_mode(struct emu_vcpu *c);
+int emu_internal_error(struct emu_vcpu *c, const char *what);
+void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v);
+int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v);
+int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v);
+int emu_load_seg(struct emu_vcpu *c, int seg, uint16_t sel);
+int emu_far_jump(struct emu_vcpu *c, uint16_t sel, uint64_t off);
+int emu_push(struct emu_vcpu *c, unsigned size, uint64_t v);
+int emu_pop(struct emu_vcpu *c, unsigned size, uint64_t *v);
+uint64_t emu_tsc(struct emu_vcpu *c);
+emu_fn emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
+	emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
+	emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
+	emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
+	emu_h_wrmsr, emu_h_cpuid, emu_h_rdtsc, emu_h_rdtscp, emu_h_rdpid, emu_h_swapgs, emu_h_invlpg,
+	emu_h_clts, emu_h_smsw_r, emu_h_lmsw;
+
+/* ---------------------------------------------------------------- inline fast paths */
+
+static inline bool emu_canonical(uint64_t a)
+{
+	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+}
+
+/* Effective linear address of a memory operand (segment base added, wrapped to the mode's width). */
+static inline uint64_t emu_lin(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	uint64_t ea = c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp;
+	if (unlikely(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32))) {
+		if (i->flg & EMU_I_RIPREL)
+			ea += c->rip + i->len;
+		if (i->flg & EMU_I_ADDR32)
+			ea = (uint32_t)ea;
+	}
+	return (c->sbase[i->seg] + ea) & c->lin_mask;
+}
+
+static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
+{
+	return &c->tlb[(lin >> 12) & (EMU_TLB_SIZE - 1)];
+}
+
+#define EMU_DEFINE_RW(N, T)                                                                     \
+	static inline int emu_rd##N(struct emu_vcpu *c, uint64_t lin, uint64_t *v)              \
+	{                                                                                       \
+		const struct emu_tlb_entry *e = emu_tlbe(c, lin);                               \
+		if (likely(e->tag_r == (lin & ~0xfffull) && (lin & 0xfff) <= 0x1000 - N)) {     \
+			T x;                                                                    \
+			memcpy(&x, (const void *)(uintptr_t)(lin + (uint64_t)e->addend), N);   \
+			*v = x;                                                                 \
+			return 0;                                                               \
+		}                                                                               \
+		return emu_read_slow(c, lin, N, v);                                             \
+	}                                                                                       \
+	static inline int emu_wr##N(struct emu_vcpu *c, uint64_t lin, uint64_t v)               \
+	{                                                                                       \
+		const struct emu_tlb_entry *e = emu_tlbe(c, lin);                               \
+		if (likely(e->tag_w == (lin & ~0xfffull) && (lin & 0xfff) <= 0x1000 - N)) {     \
+			T x = (T)v;                                                             \
+			memcpy((void *)(uintptr_t)(lin + (uint64_t)e->addend), &x, N);         \
+			return 0;                                                               \
+		}                                                                               \
+		return emu_write_slow(c, lin, N, v);                                            \
+	}
+EMU_DEFINE_RW(1, uint8_t)
+EMU_DEFINE_RW(2, uint16_t)
+EMU_DEFINE_RW(4, uint32_t)
+EMU_DEFINE_RW(8, uint64_t)
+
+static inline int emu_rd(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t *v)
+{
+	switch (size) {
+	case 1: return emu_rd1(c, lin, v);
+	case 2: return emu_rd2(c, lin, v);
+	case 4: return emu_rd4(c, lin, v);
+	default: return emu_rd8(c, lin, v);
+	}
+}
+
+static inline int emu_wr(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v)
+{
+	switch (size) {
+	case 1: return emu_wr1(c, lin, v);
+	case 2: return emu_wr2(c, lin, v);
+	case 4: return emu_wr4(c, lin, v);
+	default: return emu_wr8(c, lin, v);
+	}
+}
+
+/* Register operand access at a fixed size: byte operands are byte offsets into r[], others indices. */
+#define EMU_RD_1(c, o) ((uint64_t)((const uint8_t *)(c)->r)[o])
+#define EMU_RD_2(c, o) ((uint64_t)(uint16_t)(c)->r[o])
+#define EMU_RD_4(c, o) ((uint64_t)(uint32_t)(c)->r[o])
+#define EMU_RD_8(c, o) ((c)->r[o])
+#define EMU_WR_1(c, o, v) (((uint8_t *)(c)->r)[o] = (uint8_t)(v))
+#define EMU_WR_2(c, o, v) ((c)->r[o] = ((c)->r[o] & ~0xffffull) | ((v) & 0xffffull))
+#define EMU_WR_4(c, o, v) ((c)->r[o] = (uint32_t)(v))
+#define EMU_WR_8(c, o, v) ((c)->r[o] = (v))
+
+static inline uint64_t emu_rdreg(const struct emu_vcpu *c, unsigned size, unsigned o)
+{
+	switch (size) {
+	case 1: return EMU_RD_1(c, o);
+	case 2: return EMU_RD_2(c, o);
+	case 4: return EMU_RD_4(c, o);
+	default: return EMU_RD_8(c, o);
+	}
+}
+
+static inline void emu_wrreg(struct emu_vcpu *c, unsigned size, unsigned o, uint64_t v)
+{
+	switch (size) {
+	case 1: EMU_WR_1(c, o, v); break;
+	case 2: EMU_WR_2(c, o, v); break;
+	case 4: EMU_WR_4(c, o, v); break;
+	default: EMU_WR_8(c, o, v); break;
+	}
+}
+
+/* Completes the instruction: RIP past it; asks the block loop to stop when c->stop is set. */
+static inline int emu_next(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	c->rip += i->len;
+	return c->stop;
+}
+
+#endif

@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The emu engine's ops: KVM's ioctls (Documentation/virt/kvm/api.rst) over the software CPU.
+ * The run loop executes blocks and turns the CPU's exits into struct kvm_run as KVM fills it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "emu/emu.h"
+
+#define VM(v) ((struct emu_vm *)(v))
+#define CPU(v) ((struct emu_vcpu *)(v))
+
+static int emu_vm_create(const struct blvm_engine_config *cfg, struct blvm_engine_vm **out, char *err,
+			 size_t errlen)
+{
+	struct emu_vm *vm = calloc(1, sizeof *vm);
+	if (!vm) {
+		snprintf(err, errlen, "emu engine: out of memory");
+		return -ENOMEM;
+	}
+	if (cfg)
+		vm->cfg = *cfg;
+	if (!vm->cfg.nr_vcpus)
+		vm->cfg.nr_vcpus = 1;
+	pthread_mutex_init(&vm->emul_lock, NULL);
+	*out = (struct blvm_engine_vm *)vm;
+	return 0;
+}
+
+static void free_slot(struct emu_slot *s)
+{
+	free((void *)s->page_gen);
+	free((void *)s->page_code);
+	memset(s, 0, sizeof *s);
+}
+
+static void emu_vm_destroy(struct blvm_engine_vm *v)
+{
+	struct emu_vm *vm = VM(v);
+	if (!vm)
+		return;
+	for (unsigned k = 0; k < vm->nslots; k++)
+		free_slot(&vm->slots[k]);
+	pthread_mutex_destroy(&vm->emul_lock);
+	free(vm);
+}
+
+static int emu_check_extension(struct blvm_engine_vm *v, long cap)
+{
+	(void)v;
+	switch (cap) {
+	case KVM_CAP_USER_MEMORY:
+	case KVM_CAP_IMMEDIATE_EXIT:
+	case KVM_CAP_SET_GUEST_DEBUG:
+		return 1;
+	case KVM_CAP_NR_MEMSLOTS:
+		return EMU_MAX_SLOTS;
+	case KVM_CAP_X86_BUS_LOCK_EXIT:
+		return 0; /* detection arrives with issue 4 */
+	default:
+		return 0;
+	}
+}
+
+static int emu_enable_cap(struct blvm_engine_vm *v, const struct kvm_enable_cap *cap)
+{
+	struct emu_vm *vm = VM(v);
+	if (cap->cap != KVM_CAP_X86_BUS_LOCK_EXIT)
+		return -EINVAL;
+	uint64_t m = cap->args[0];
+	/* KVM: unknown bits, or OFF together with EXIT, are invalid; the setting precedes vCPUs */
+	if ((m & ~(uint64_t)(KVM_BUS_LOCK_DETECTION_OFF | KVM_BUS_LOCK_DETECTION_EXIT)) ||
+	    (m & KVM_BUS_LOCK_DETECTION_OFF && m & KVM_BUS_LOCK_DETECTION_EXIT))
+		return -EINVAL;
+	if (vm->nr_vcpus_created)
+		return -EINVAL;
+	vm->bus_lock_mode = m;
+	return 0;
+}
+
+/* KVM_SET_USER_MEMORY_REGION: create, resize/move (delete + create) or delete (size 0) a slot.
+ * Slots may change only while no vCPU runs (every vCPU drops its TLB and blocks at its next run()). */
+static int emu_set_user_memory_region(struct blvm_engine_vm *v, const struct kvm_userspace_memory_region *r)
+{
+	struct emu_vm *vm = VM(v);
+	if ((r->guest_phys_addr | r->memory_size | r->userspace_addr) & 0xfff)
+		return -EINVAL;
+	if (r->flags & ~(uint32_t)KVM_MEM_READONLY)
+		return -EINVAL;
+	if (r->guest_phys_addr + r->memory_size < r->guest_phys_addr)
+		return -EINVAL;
+	unsigned id = r->slot & 0xffff;
+	struct emu_slot *s = NULL;
+	for (unsigned k = 0; k < vm->nslots; k++)
+		if (vm->slots[k].size && vm->slots[k].id == id)
+			s = &vm->slots[k];
+	if (r->memory_size == 0) {
+		if (s)
+			free_slot(s);
+		atomic_fetch_add(&vm->slots_epoch, 1);
+		return 0;
+	}
+	for (unsigned k = 0; k < vm->nslots; k++) {
+		struct emu_slot *o = &vm->slots[k];
+		if (o == s || !o->size)
+			continue;
+		if (r->guest_phys_addr < o->gpa + o->size && o->gpa < r->guest_phys_addr + r->memory_size)
+			return -EEXIST;
+	}
+	if (!s) {
+		for (unsigned k = 0; k < vm->nslots; k++)
+			if (!vm->slots[k].size)
+				s = &vm->slots[k];
+		if (!s) {
+			if (vm->nslots == EMU_MAX_SLOTS)
+				return -ENOSPC;
+			s = &vm->slots[vm->nslots++];
+		}
+	} else {
+		free_slot(s);
+	}
+	uint64_t pages = r->memory_size >> 12;
+	s->page_gen = calloc(pages, sizeof *s->page_gen);
+	s->page_code = calloc(pages, sizeof *s->page_code);
+	if (!s->page_gen || !s->page_code) {
+		free_slot(s);
+		return -ENOMEM;
+	}
+	s->gpa = r->guest_phys_addr;
+	s->size = r->memory_size;
+	s->hva = (uint8_t *)(uintptr_t)r->userspace_addr;
+	s->id = id;
+	s->flags = r->flags;
+	atomic_fetch_add(&vm->slots_epoch, 1);
+	return 0;
+}
+
+static void seg_reset(struct kvm_segment *s, uint16_t sel, uint64_t base, uint8_t type)
+{
+	memset(s, 0, sizeof *s);
+	s->selector = sel;
+	s->base = base;
+	s->limit = 0xffff;
+	s->type = type;
+	s->s = 1;
+	s->present = 1;
+}
+
+/* Architectural state after RESET (SDM Vol. 3 9.1.1, Table 9-1). */
+static void vcpu_reset(struct emu_vcpu *c)
+{
+	memset(c->r, 0, sizeof c->r);
+	c->r[EMU_RDX] = 0x600;
+	c->rip = 0xfff0;
+	c->rflags = EMU_RF_FIXED;
+	seg_reset(&c->seg[EMU_CS], 0xf000, 0xffff0000, 0xb);
+	for (int s = 0; s < EMU_NSEG; s++)
+		if (s != EMU_CS)
+			seg_reset(&c->seg[s], 0, 0, 3);
+	memset(&c->tr, 0, sizeof c->tr);
+	c->tr.limit = 0xffff;
+	c->tr.type = 0xb;
+	c->tr.present = 1;
+	memset(&c->ldt, 0, sizeof c->ldt);
+	c->ldt.limit = 0xffff;
+	c->ldt.type = 2;
+	c->ldt.present = 1;
+	c->gdt = (struct emu_dtable){ 0, 0xffff };
+	c->idt = (struct emu_dtable){ 0, 0xffff };
+	c->cr0 = CR0_ET | CR0_NW | CR0_CD;
+	c->cr2 = c->cr3 = c->cr4 = c->cr8 = c->efer = 0;
+	memset(c->dr, 0, sizeof c->dr);
+	c->dr[6] = 0xffff0ff0;
+	c->dr[7] = 0x400;
+	c->pat = EMU_PAT_RESET;
+	c->apic_base = 0xfee00000ull | (1u << 11) | (c->id == 0 ? (1u << 8) : 0);
+	c->exc_vec = -1;
+	emu_tlb_flush(c);
+	emu_update_mode(c);
+}
+
+static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_engine_vcpu **out,
+			   struct kvm_run **run)
+{
+	struct emu_vm *vm = VM(v);
+	struct emu_vcpu *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	void *area = mmap(NULL, EMU_RUN_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->run = area;
+	c->vm = vm;
+	c->id = id;
+	if (emu_decoder_init(c)) {
+		munmap(area, EMU_RUN_BYTES);
+		free(c);
+		return -ENOMEM;
+	}
+	c->seen_slots_epoch = atomic_load(&vm->slots_epoch);
+	vcpu_reset(c);
+	vm->nr_vcpus_created++;
+	*out = (struct blvm_engine_vcpu *)c;
+	*run = c->run;
+	return 0;
+}
+
+static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
+{
+	struct emu_vcpu *c = CPU(v);
+	if (!c)
+		return;
+	munmap(c->run, EMU_RUN_BYTES);
+	free(c->arena);
+	free(c);
+}
+
+static int emu_get_regs(struct blvm_engine_vcpu *v, struct kvm_regs *r)
+{
+	struct emu_vcpu *c = CPU(v);
+	r->rax = c->r[0]; r->rcx = c->r[1]; r->rdx = c->r[2]; r->rbx = c->r[3];
+	r->rsp = c->r[4]; r->rbp = c->r[5]; r->rsi = c->r[6]; r->rdi = c->r[7];
+	r->r8 = c->r[8]; r->r9 = c->r[9]; r->r10 = c->r[10]; r->r11 = c->r[11];
+	r->r12 = c->r[12]; r->r13 = c->r[13]; r->r14 = c->r[14]; r->r15 = c->r[15];
+	r->rip = c->rip;
+	r->rflags = c->rflags;
+	return 0;
+}
+
+static int emu_set_regs(struct blvm_engine_vcpu *v, const struct kvm_regs *r)
+{
+	struct emu_vcpu *c = CPU(v);
+	c->r[0] = r->rax; c->r[1] = r->rcx; c->r[2] = r->rdx; c->r[3] = r->rbx;
+	c->r[4] = r->rsp; c->r[5] = r->rbp; c->r[6] = r->rsi; c->r[7] = r->rdi;
+	c->r[8] = r->r8; c->r[9] = r->r9; c->r[10] = r->r10; c->r[11] = r->r11;
+	c->r[12] = r->r12; c->r[13] = r->r13; c->r[14] = r->r14; c->r[15] = r->r15;
+	c->r[EMU_NOREG] = 0;
+	c->rip = r->rip;
+	c->rflags = (r->rflags & EMU_FLAGS_WRITABLE) | EMU_RF_FIXED;
+	return 0;
+}
+
+static void dt_out(struct kvm_dtable *d, const struct emu_dtable *t)
+{
+	memset(d, 0, sizeof *d);
+	d->base = t->base;
+	d->limit = t->limit;
+}
+
+static int emu_get_sregs(struct blvm_engine_vcpu *v, struct kvm_sregs *s)
+{
+	struct emu_vcpu *c = CPU(v);
+	memset(s, 0, sizeof *s);
+	s->es = c->seg[EMU_ES]; s->cs = c->seg[EMU_CS]; s->ss = c->seg[EMU_SS];
+	s->ds = c->seg[EMU_DS]; s->fs = c->seg[EMU_FS]; s->gs = c->seg[EMU_GS];
+	s->tr = c->tr;
+	s->ldt = c->ldt;
+	dt_out(&s->gdt, &c->gdt);
+	dt_out(&s->idt, &c->idt);
+	s->cr0 = c->cr0; s->cr2 = c->cr2; s->cr3 = c->cr3; s->cr4 = c->cr4; s->cr8 = c->cr8;
+	s->efer = c->efer;
+	s->apic_base = c->apic_base;
+	return 0;
+}
+
+static int emu_set_sregs(struct blvm_engine_vcpu *v, const struct kvm_sregs *s)
+{
+	struct emu_vcpu *c = CPU(v);
+	c->seg[EMU_ES] = s->es; c->seg[EMU_CS] = s->cs; c->seg[EMU_SS] = s->ss;
+	c->seg[EMU_DS] = s->ds; c->seg[EMU_FS] = s->fs; c->seg[EMU_GS] = s->gs;
+	c->tr = s->tr;
+	c->ldt = s->ldt;
+	c->gdt = (struct emu_dtable){ s->gdt.base, s->gdt.limit };
+	c->idt = (struct emu_dtable){ s->idt.base, s->idt.limit };
+	c->cr0 = s->cr0 | CR0_ET;
+	c->cr2 = s->cr2;
+	c->cr3 = s->cr3;
+	c->cr4 = s->cr4;
+	c->cr8 = s->cr8;
+	c->efer = s->efer; /* as KVM: taken as given, LMA included */
+	c->apic_base = s->apic_base;
+	emu_tlb_flush(c);
+	emu_update_mode(c);
+	emu_tlb_flush(c);
+	return 0;
+}
+
+static int emu_set_guest_debug(struct blvm_engine_vcpu *v, const struct kvm_guest_debug *dbg)
+{
+	struct emu_vcpu *c = CPU(v);
+	if (dbg->control & ~(uint32_t)(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP))
+		return -EINVAL;
+	c->singlestep = (dbg->control & KVM_GUESTDBG_ENABLE) && (dbg->control & KVM_GUESTDBG_SINGLESTEP);
+	return 0;
+}
+
+static void emu_kick(struct blvm_engine_vcpu *v)
+{
+	atomic_store(&CPU(v)->kick, 1);
+}
+
+static int64_t emu_instructions(struct blvm_engine_vcpu *v)
+{
+	return (int64_t)CPU(v)->icount;
+}
+
+/* The next queued MMIO write becomes this exit. */
+static bool deliver_queued_write(struct emu_vcpu *c)
+{
+	if (c->mwq_pos >= c->mwq_n) {
+		c->mwq_pos = c->mwq_n = 0;
+		return false;
+	}
+	struct emu_mmio_wq *q = &c->mwq[c->mwq_pos++];
+	struct kvm_run *run = c->run;
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = q->gpa;
+	run->mmio.len = q->len;
+	run->mmio.is_write = 1;
+	memcpy(run->mmio.data, q->data, sizeof run->mmio.data);
+	if (c->mwq_pos == c->mwq_n)
+		c->mwq_pos = c->mwq_n = 0;
+	return true;
+}
+
+static void debug_exit(struct emu_vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	run->exit_reason = KVM_EXIT_DEBUG;
+	memset(&run->debug, 0, sizeof run->debug);
+	run->debug.arch.exception = EMU_V_DB;
+	run->debug.arch.pc = c->rip;
+	run->debug.arch.dr6 = 0xffff4ff0; /* BS */
+	run->debug.arch.dr7 = c->dr[7];
+}
+
+/*
+ * KVM_RUN. Order of business: clear flags; immediate_exit / pending kick -> -EINTR; complete the
+ * previous exit (MMIO read data, IN data: the interrupted instruction re-executes alone and consumes
+ * it); deliver any queued MMIO write; then run blocks until an exit.
+ */
+static int emu_run(struct blvm_engine_vcpu *v)
+{
+	struct emu_vcpu *c = CPU(v);
+	struct kvm_run *run = c->run;
+	run->flags = 0;
+	if (run->immediate_exit || atomic_exchange(&c->kick, 0)) {
+		run->exit_reason = KVM_EXIT_INTR;
+		return -EINTR;
+	}
+	uint32_t se = atomic_load(&c->vm->slots_epoch);
+	if (se != c->seen_slots_epoch) {
+		c->seen_slots_epoch = se;
+		emu_tlb_flush(c);
+		emu_bcache_flush(c);
+	}
+	if (c->mrc_wait) {
+		struct emu_mmio_rc *rc = &c->mrc[c->mrc_n - 1];
+		memcpy(rc->data, run->mmio.data, rc->len);
+		c->mrc_wait = false;
+		c->mrc_pos = 0;
+		c->stop = EMU_ST_END;
+	}
+	if (c->pio_wait) {
+		memcpy(c->pio_data, (uint8_t *)run + EMU_RUN_DATA_OFFSET, c->pio_size);
+		c->pio_wait = false;
+		c->pio_valid = true;
+		c->stop = EMU_ST_END;
+	}
+	if (deliver_queued_write(c))
+		return 0;
+	c->exit_pending = false;
+
+	for (;;) {
+		if (unlikely(atomic_load_explicit(&c->kick, memory_order_relaxed))) {
+			atomic_store(&c->kick, 0);
+			run->exit_reason = KVM_EXIT_INTR;
+			c->stop = 0;
+			return -EINTR;
+		}
+		if (unlikely(c->exc_vec >= 0)) {
+			if (emu_deliver_pending(c))
+				break; /* shutdown or internal error */
+			if (c->singlestep) {
+				debug_exit(c);
+				break;
+			}
+		}
+		bool tf = c->rflags & EMU_TF;
+		if (unlikely(c->singlestep || tf))
+			c->stop = EMU_ST_END;
+		int st = 0;
+		struct emu_block *b = emu_block_get(c, &st);
+		if (unlikely(!b)) {
+			c->stop = 0;
+			if (c->exit_pending)
+				break;
+			continue; /* fetch fault pending */
+		}
+		uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
+		if (unlikely(ep != c->seen_epoch)) {
+			c->seen_epoch = ep;
+			emu_tlb_drop_writes(c);
+		}
+		const struct emu_insn *i = b->insn;
+		while (likely(!(st = i->fn(c, i))))
+			i++;
+		c->icount += (uint64_t)(i - b->insn) + (st == EMU_ST_END);
+		c->stop = 0;
+		if (!c->mrc_wait)
+			c->mrc_n = c->mrc_pos = 0;
+		if (!c->pio_wait)
+			c->pio_valid = false;
+		if (c->exit_pending) {
+			if (c->mwq_n && run->exit_reason != KVM_EXIT_INTERNAL_ERROR &&
+			    run->exit_reason != KVM_EXIT_SHUTDOWN)
+				deliver_queued_write(c);
+			/* an exit to the monitor wins over a single-step exit of the same instruction */
+			break;
+		}
+		bool stepped = st == EMU_ST_END || (st == EMU_ST_EXIT && c->exc_vec < 0);
+		if (unlikely(tf && stepped && c->exc_vec < 0)) {
+			c->dr[6] |= 0x4000; /* BS: single-step trap (SDM Vol. 3 17.3.1.4) */
+			c->exc_vec = EMU_V_DB;
+			c->exc_has_err = false;
+			c->exc_soft = false;
+		}
+		if (unlikely(c->singlestep && stepped && c->exc_vec < 0)) {
+			debug_exit(c);
+			break;
+		}
+	}
+	c->exit_pending = false;
+	return 0;
+}
+
+const struct blvm_engine_ops blvm_engine_emu = {
+	.name = "emu",
+	.vm_create = emu_vm_create,
+	.vm_destroy = emu_vm_destroy,
+	.check_extension = emu_check_extension,
+	.enable_cap = emu_enable_cap,
+	.set_user_memory_region = emu_set_user_memory_region,
+	.vcpu_create = emu_vcpu_create,
+	.vcpu_destroy = emu_vcpu_destroy,
+	.get_regs = emu_get_regs,
+	.set_regs = emu_set_regs,
+	.get_sregs = emu_get_sregs,
+	.set_sregs = emu_set_sregs,
+	.set_guest_debug = emu_set_guest_debug,
+	.run = emu_run,
+	.kick = emu_kick,
+	.instructions = emu_instructions,
+};

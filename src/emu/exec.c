@@ -1,0 +1,1935 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instruction handlers of the emu engine and their selection at decode time (emu_select).
+ *
+ * Every handler has the one signature emu_fn (emu.h). Hot handlers are generated per operand size N
+ * and per form (rr: register destination and source; rm: register destination, memory source; mr:
+ * memory destination, register source; ri / mi: immediate source), and for the group-1 ALU and
+ * INC/DEC/NEG/NOT per operation, so that nothing on their path switches on size, form or operation.
+ * Rare instructions use one handler reading i->osz. Arithmetic and flags come from alu.h.
+ * Inputs are read first, results committed last: a fault or an MMIO exit in the middle leaves the
+ * architectural state as it was before the instruction (string instructions: as after the last
+ * completed iteration).
+ */
+#include <stdio.h>
+
+#include "emu/emu.h"
+
+#define ARGS struct emu_vcpu *c, const struct emu_insn *i
+#define RSP_ c->r[EMU_RSP]
+
+/* ---------------------------------------------------------------- stack */
+
+int emu_push(struct emu_vcpu *c, unsigned size, uint64_t v)
+{
+	uint64_t sp = (c->r[EMU_RSP] - size) & c->sp_mask;
+	int st = emu_wr(c, (c->sbase[EMU_SS] + sp) & c->lin_mask, size, v);
+	if (st)
+		return st;
+	c->r[EMU_RSP] = (c->r[EMU_RSP] & ~c->sp_mask) | sp;
+	return 0;
+}
+
+int emu_pop(struct emu_vcpu *c, unsigned size, uint64_t *v)
+{
+	uint64_t sp = c->r[EMU_RSP] & c->sp_mask;
+	int st = emu_rd(c, (c->sbase[EMU_SS] + sp) & c->lin_mask, size, v);
+	if (st)
+		return st;
+	c->r[EMU_RSP] = (c->r[EMU_RSP] & ~c->sp_mask) | ((sp + size) & c->sp_mask);
+	return 0;
+}
+
+/* Raw effective address (LEA), no segment. */
+static inline uint64_t ea_of(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	uint64_t ea = c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp;
+	if (i->flg & EMU_I_RIPREL)
+		ea += c->rip + i->len;
+	if (i->flg & EMU_I_ADDR32)
+		ea = (uint32_t)ea;
+	return ea;
+}
+
+#define TRY(x)                            \
+	do {                              \
+		int st_ = (x);            \
+		if (unlikely(st_))        \
+			return st_;       \
+	} while (0)
+
+#define T4(name) static emu_fn *const name##_t[4] = { name##_1, name##_2, name##_4, name##_8 }
+
+static unsigned sidx(unsigned n)
+{
+	return n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3;
+}
+
+/* ---------------------------------------------------------------- trivial */
+
+static int h_nop(ARGS)
+{
+	return emu_next(c, i);
+}
+
+int emu_h_ud(ARGS)
+{
+	(void)i;
+	return emu_raise(c, EMU_V_UD);
+}
+
+int emu_h_unimpl(ARGS)
+{
+	return emu_unimplemented(c, i);
+}
+
+static int h_mfence(ARGS)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return emu_next(c, i);
+}
+
+static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back */
+{
+	if (c->cpl)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	return emu_next(c, i);
+}
+
+static int h_pause(ARGS)
+{
+	__builtin_ia32_pause();
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- MOV */
+
+#define MOV_H(N)                                                                         \
+	static int h_mov_rr_##N(ARGS)                                                    \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, EMU_RD_##N(c, i->b));                                \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_mov_rm_##N(ARGS)                                                    \
+	{                                                                                \
+		uint64_t v;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &v));                                    \
+		EMU_WR_##N(c, i->r, v);                                                  \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_mov_mr_##N(ARGS)                                                    \
+	{                                                                                \
+		TRY(emu_wr##N(c, emu_lin(c, i), EMU_RD_##N(c, i->r)));                   \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_mov_ri_##N(ARGS)                                                    \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, i->imm);                                             \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_mov_mi_##N(ARGS)                                                    \
+	{                                                                                \
+		TRY(emu_wr##N(c, emu_lin(c, i), i->imm));                                \
+		return emu_next(c, i);                                                   \
+	}
+MOV_H(1) MOV_H(2) MOV_H(4) MOV_H(8)
+T4(h_mov_rr); T4(h_mov_rm); T4(h_mov_mr); T4(h_mov_ri); T4(h_mov_mi);
+
+/* ---------------------------------------------------------------- group-1 ALU, TEST */
+
+/* Flags are computed into a copy and committed with the result, so a faulting store leaves them. */
+#define ALU_H(N, NAME, OP, WB)                                                           \
+	static int h_##NAME##_rr_##N(ARGS)                                               \
+	{                                                                                \
+		uint64_t v = emu_alu(OP, N, EMU_RD_##N(c, i->r), EMU_RD_##N(c, i->b), &c->rflags); \
+		if (WB)                                                                  \
+			EMU_WR_##N(c, i->r, v);                                          \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_##NAME##_rm_##N(ARGS)                                               \
+	{                                                                                \
+		uint64_t s;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
+		uint64_t v = emu_alu(OP, N, EMU_RD_##N(c, i->r), s, &c->rflags);         \
+		if (WB)                                                                  \
+			EMU_WR_##N(c, i->r, v);                                          \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_##NAME##_ri_##N(ARGS)                                               \
+	{                                                                                \
+		uint64_t v = emu_alu(OP, N, EMU_RD_##N(c, i->r), i->imm, &c->rflags);    \
+		if (WB)                                                                  \
+			EMU_WR_##N(c, i->r, v);                                          \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_##NAME##_mr_##N(ARGS)                                               \
+	{                                                                                \
+		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		TRY(emu_rd##N(c, lin, &d));                                              \
+		uint64_t v = emu_alu(OP, N, d, EMU_RD_##N(c, i->r), &f);                 \
+		if (WB)                                                                  \
+			TRY(emu_wr##N(c, lin, v));                                       \
+		c->rflags = f;                                                           \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_##NAME##_mi_##N(ARGS)                                               \
+	{                                                                                \
+		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		TRY(emu_rd##N(c, lin, &d));                                              \
+		uint64_t v = emu_alu(OP, N, d, i->imm, &f);                              \
+		if (WB)                                                                  \
+			TRY(emu_wr##N(c, lin, v));                                       \
+		c->rflags = f;                                                           \
+		return emu_next(c, i);                                                   \
+	}
+#define ALU_ALL(X) X(add, EMU_ALU_ADD, 1) X(or, EMU_ALU_OR, 1) X(adc, EMU_ALU_ADC, 1) \
+	X(sbb, EMU_ALU_SBB, 1) X(and, EMU_ALU_AND, 1) X(sub, EMU_ALU_SUB, 1)              \
+	X(xor, EMU_ALU_XOR, 1) X(cmp, EMU_ALU_CMP, 0) X(test, EMU_ALU_AND, 0)
+#define ALU_SIZES(NAME, OP, WB) ALU_H(1, NAME, OP, WB) ALU_H(2, NAME, OP, WB) ALU_H(4, NAME, OP, WB) \
+	ALU_H(8, NAME, OP, WB)
+ALU_ALL(ALU_SIZES)
+#define ALU_ROW(NAME, OP, WB)                                                                   \
+	{ { h_##NAME##_rr_1, h_##NAME##_rr_2, h_##NAME##_rr_4, h_##NAME##_rr_8 },               \
+	  { h_##NAME##_rm_1, h_##NAME##_rm_2, h_##NAME##_rm_4, h_##NAME##_rm_8 },               \
+	  { h_##NAME##_mr_1, h_##NAME##_mr_2, h_##NAME##_mr_4, h_##NAME##_mr_8 },               \
+	  { h_##NAME##_ri_1, h_##NAME##_ri_2, h_##NAME##_ri_4, h_##NAME##_ri_8 },               \
+	  { h_##NAME##_mi_1, h_##NAME##_mi_2, h_##NAME##_mi_4, h_##NAME##_mi_8 } },
+enum { F_RR, F_RM, F_MR, F_RI, F_MI, F_NFORMS };
+/* [op: EMU_ALU_* then TEST][form][size] */
+static emu_fn *const alu_t[9][F_NFORMS][4] = { ALU_ALL(ALU_ROW) };
+
+/* Locked forms: the one locked path. Operation in i->op (emu_rmw_op), size in i->osz. */
+static int h_lock_mr(ARGS)
+{
+	struct emu_rmw m = { .op = i->op, .size = i->osz, .src = emu_rdreg(c, i->osz, i->r), .rflags = c->rflags };
+	TRY(emu_locked_rmw(c, i, emu_lin(c, i), &m));
+	c->rflags = m.rflags;
+	return emu_next(c, i);
+}
+
+static int h_lock_mi(ARGS)
+{
+	struct emu_rmw m = { .op = i->op, .size = i->osz, .src = i->imm, .rflags = c->rflags };
+	TRY(emu_locked_rmw(c, i, emu_lin(c, i), &m));
+	c->rflags = m.rflags;
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- INC DEC NEG NOT */
+
+#define UN_H(N, NAME, OP)                                                                \
+	static int h_##NAME##_r_##N(ARGS)                                                \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, emu_unary(OP, N, EMU_RD_##N(c, i->r), &c->rflags));  \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_##NAME##_m_##N(ARGS)                                                \
+	{                                                                                \
+		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		TRY(emu_rd##N(c, lin, &d));                                              \
+		TRY(emu_wr##N(c, lin, emu_unary(OP, N, d, &f)));                         \
+		c->rflags = f;                                                           \
+		return emu_next(c, i);                                                   \
+	}
+#define UN_ALL(X) X(inc, EMU_INC) X(dec, EMU_DEC) X(neg, EMU_NEG) X(not, EMU_NOT)
+#define UN_SIZES(NAME, OP) UN_H(1, NAME, OP) UN_H(2, NAME, OP) UN_H(4, NAME, OP) UN_H(8, NAME, OP)
+UN_ALL(UN_SIZES)
+#define UN_ROW(NAME, OP) { { h_##NAME##_r_1, h_##NAME##_r_2, h_##NAME##_r_4, h_##NAME##_r_8 }, \
+			   { h_##NAME##_m_1, h_##NAME##_m_2, h_##NAME##_m_4, h_##NAME##_m_8 } },
+static emu_fn *const un_t[4][2][4] = { UN_ALL(UN_ROW) };
+
+/* ---------------------------------------------------------------- shifts and rotates */
+
+#define SH_H(N)                                                                          \
+	static int h_shift_r_##N(ARGS)                                                   \
+	{                                                                                \
+		uint64_t n = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;      \
+		EMU_WR_##N(c, i->r, emu_shift(i->op, N, EMU_RD_##N(c, i->r), n, &c->rflags)); \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_shift_m_##N(ARGS)                                                   \
+	{                                                                                \
+		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		uint64_t n = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;      \
+		TRY(emu_rd##N(c, lin, &d));                                              \
+		TRY(emu_wr##N(c, lin, emu_shift(i->op, N, d, n, &f)));                   \
+		c->rflags = f;                                                           \
+		return emu_next(c, i);                                                   \
+	}
+SH_H(1) SH_H(2) SH_H(4) SH_H(8)
+T4(h_shift_r); T4(h_shift_m);
+
+/* SHLD/SHRD: op 0 = SHLD, 1 = SHRD; r = source register, b / memory = destination */
+static int h_shxd_r(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t cnt = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;
+	uint64_t d = emu_rdreg(c, n, i->b), s = emu_rdreg(c, n, i->r);
+	uint64_t v = i->op ? emu_shrd(n, d, s, cnt, &c->rflags) : emu_shld(n, d, s, cnt, &c->rflags);
+	emu_wrreg(c, n, i->b, v);
+	return emu_next(c, i);
+}
+
+static int h_shxd_m(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t cnt = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;
+	uint64_t d, f = c->rflags, lin = emu_lin(c, i), s = emu_rdreg(c, n, i->r);
+	TRY(emu_rd(c, lin, n, &d));
+	uint64_t v = i->op ? emu_shrd(n, d, s, cnt, &f) : emu_shld(n, d, s, cnt, &f);
+	TRY(emu_wr(c, lin, n, v));
+	c->rflags = f;
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- MUL IMUL DIV IDIV (one operand) */
+
+enum { MD_MUL, MD_IMUL, MD_DIV, MD_IDIV };
+
+static int muldiv(struct emu_vcpu *c, const struct emu_insn *i, unsigned n, uint64_t src)
+{
+	uint64_t m = emu_size_mask(n);
+	uint64_t a = n == 1 ? (uint8_t)c->r[EMU_RAX] : c->r[EMU_RAX] & m;
+	uint64_t hi = n == 1 ? (uint8_t)(c->r[EMU_RAX] >> 8) : c->r[EMU_RDX] & m;
+	uint64_t q, r;
+	struct emu_wide w;
+	switch (i->op) {
+	case MD_MUL:
+	case MD_IMUL:
+		w = i->op == MD_MUL ? emu_mul(n, a, src, &c->rflags) : emu_imul1(n, a, src, &c->rflags);
+		q = w.lo;
+		r = w.hi;
+		break;
+	case MD_DIV:
+		if (emu_div(n, hi, n == 1 ? (uint16_t)c->r[EMU_RAX] & 0xff : a, src, &q, &r))
+			return emu_raise(c, EMU_V_DE);
+		break;
+	default:
+		if (emu_idiv(n, hi, n == 1 ? (uint16_t)c->r[EMU_RAX] & 0xff : a, src, &q, &r))
+			return emu_raise(c, EMU_V_DE);
+		break;
+	}
+	if (n == 1) {
+		EMU_WR_2(c, EMU_RAX, (q & 0xff) | ((r & 0xff) << 8));
+	} else {
+		emu_wrreg(c, n, EMU_RAX, q);
+		emu_wrreg(c, n, EMU_RDX, r);
+	}
+	return emu_next(c, i);
+}
+
+#define MD_H(N)                                                                          \
+	static int h_muldiv_r_##N(ARGS)                                                  \
+	{                                                                                \
+		return muldiv(c, i, N, EMU_RD_##N(c, i->r));                             \
+	}                                                                                \
+	static int h_muldiv_m_##N(ARGS)                                                  \
+	{                                                                                \
+		uint64_t s;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
+		return muldiv(c, i, N, s);                                               \
+	}                                                                                \
+	static int h_imul2_rr_##N(ARGS)                                                  \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, emu_imul(N, EMU_RD_##N(c, i->r), EMU_RD_##N(c, i->b), &c->rflags)); \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_imul2_rm_##N(ARGS)                                                  \
+	{                                                                                \
+		uint64_t s;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
+		EMU_WR_##N(c, i->r, emu_imul(N, EMU_RD_##N(c, i->r), s, &c->rflags));    \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_imul3_rr_##N(ARGS)                                                  \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, emu_imul(N, EMU_RD_##N(c, i->b), i->imm, &c->rflags)); \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_imul3_rm_##N(ARGS)                                                  \
+	{                                                                                \
+		uint64_t s;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
+		EMU_WR_##N(c, i->r, emu_imul(N, s, i->imm, &c->rflags));                 \
+		return emu_next(c, i);                                                   \
+	}
+MD_H(1) MD_H(2) MD_H(4) MD_H(8)
+T4(h_muldiv_r); T4(h_muldiv_m); T4(h_imul2_rr); T4(h_imul2_rm); T4(h_imul3_rr); T4(h_imul3_rm);
+
+/* ---------------------------------------------------------------- MOVZX MOVSX MOVSXD */
+
+#define MOVX_H(S, D)                                                                     \
+	static int h_movzx_r_##S##_##D(ARGS)                                             \
+	{                                                                                \
+		EMU_WR_##D(c, i->r, EMU_RD_##S(c, i->b));                                \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_movzx_m_##S##_##D(ARGS)                                             \
+	{                                                                                \
+		uint64_t v;                                                              \
+		TRY(emu_rd##S(c, emu_lin(c, i), &v));                                    \
+		EMU_WR_##D(c, i->r, v);                                                  \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_movsx_r_##S##_##D(ARGS)                                             \
+	{                                                                                \
+		EMU_WR_##D(c, i->r, emu_sign_extend(S, EMU_RD_##S(c, i->b)));            \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_movsx_m_##S##_##D(ARGS)                                             \
+	{                                                                                \
+		uint64_t v;                                                              \
+		TRY(emu_rd##S(c, emu_lin(c, i), &v));                                    \
+		EMU_WR_##D(c, i->r, emu_sign_extend(S, v));                              \
+		return emu_next(c, i);                                                   \
+	}
+#define MOVX_D(S) MOVX_H(S, 2) MOVX_H(S, 4) MOVX_H(S, 8)
+MOVX_D(1) MOVX_D(2) MOVX_D(4)
+#define MOVX_ROW(K, F, S) { h_##K##_##F##_##S##_2, h_##K##_##F##_##S##_4, h_##K##_##F##_##S##_8 }
+/* [sx][mem][src 1,2,4][dst 2,4,8] */
+static emu_fn *const movx_t[2][2][3][3] = {
+	{ { MOVX_ROW(movzx, r, 1), MOVX_ROW(movzx, r, 2), MOVX_ROW(movzx, r, 4) },
+	  { MOVX_ROW(movzx, m, 1), MOVX_ROW(movzx, m, 2), MOVX_ROW(movzx, m, 4) } },
+	{ { MOVX_ROW(movsx, r, 1), MOVX_ROW(movsx, r, 2), MOVX_ROW(movsx, r, 4) },
+	  { MOVX_ROW(movsx, m, 1), MOVX_ROW(movsx, m, 2), MOVX_ROW(movsx, m, 4) } },
+};
+
+/* ---------------------------------------------------------------- LEA XCHG CMOV SETcc */
+
+#define LEA_H(N)                                                                         \
+	static int h_lea_##N(ARGS)                                                       \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, ea_of(c, i));                                        \
+		return emu_next(c, i);                                                   \
+	}
+LEA_H(1) LEA_H(2) LEA_H(4) LEA_H(8)
+T4(h_lea);
+
+static int h_xchg_rr(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t a = emu_rdreg(c, n, i->r), b = emu_rdreg(c, n, i->b);
+	emu_wrreg(c, n, i->r, b);
+	emu_wrreg(c, n, i->b, a);
+	return emu_next(c, i);
+}
+
+/* XCHG with memory is locked whether or not it has the prefix (SDM "XCHG"). */
+static int h_xchg_m(ARGS)
+{
+	struct emu_rmw m = { .op = EMU_RMW_XCHG, .size = i->osz, .src = emu_rdreg(c, i->osz, i->r),
+			     .rflags = c->rflags };
+	TRY(emu_locked_rmw(c, i, emu_lin(c, i), &m));
+	emu_wrreg(c, i->osz, i->r, m.old);
+	return emu_next(c, i);
+}
+
+#define CMOV_H(N)                                                                        \
+	static int h_cmov_rr_##N(ARGS)                                                   \
+	{                                                                                \
+		uint64_t v = emu_cond(i->op, c->rflags) ? EMU_RD_##N(c, i->b) : EMU_RD_##N(c, i->r); \
+		EMU_WR_##N(c, i->r, v);                                                  \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_cmov_rm_##N(ARGS)                                                   \
+	{                                                                                \
+		uint64_t s;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
+		EMU_WR_##N(c, i->r, emu_cond(i->op, c->rflags) ? s : EMU_RD_##N(c, i->r)); \
+		return emu_next(c, i);                                                   \
+	}
+CMOV_H(1) CMOV_H(2) CMOV_H(4) CMOV_H(8)
+T4(h_cmov_rr); T4(h_cmov_rm);
+
+static int h_setcc_r(ARGS)
+{
+	EMU_WR_1(c, i->r, emu_cond(i->op, c->rflags));
+	return emu_next(c, i);
+}
+
+static int h_setcc_m(ARGS)
+{
+	TRY(emu_wr1(c, emu_lin(c, i), emu_cond(i->op, c->rflags)));
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- PUSH POP */
+
+#define PUSHPOP_H(N)                                                                     \
+	static int h_push_r_##N(ARGS)                                                    \
+	{                                                                                \
+		TRY(emu_push(c, N, EMU_RD_##N(c, i->r)));                                \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_push_i_##N(ARGS)                                                    \
+	{                                                                                \
+		TRY(emu_push(c, N, i->imm));                                             \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_push_m_##N(ARGS)                                                    \
+	{                                                                                \
+		uint64_t v;                                                              \
+		TRY(emu_rd##N(c, emu_lin(c, i), &v));                                    \
+		TRY(emu_push(c, N, v));                                                  \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_pop_r_##N(ARGS)                                                     \
+	{                                                                                \
+		uint64_t v;                                                              \
+		TRY(emu_pop(c, N, &v));                                                  \
+		EMU_WR_##N(c, i->r, v);                                                  \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_pop_m_##N(ARGS)                                                     \
+	{                                                                                \
+		uint64_t v, sp = RSP_;                                                   \
+		TRY(emu_pop(c, N, &v));                                                  \
+		int st = emu_wr##N(c, emu_lin(c, i), v);                                 \
+		if (st) {                                                                \
+			RSP_ = sp;                                                       \
+			return st;                                                       \
+		}                                                                        \
+		return emu_next(c, i);                                                   \
+	}
+PUSHPOP_H(1) PUSHPOP_H(2) PUSHPOP_H(4) PUSHPOP_H(8)
+T4(h_push_r); T4(h_push_i); T4(h_push_m); T4(h_pop_r); T4(h_pop_m);
+
+static int h_pushf(ARGS)
+{
+	/* VM and RF are pushed as 0 (SDM "PUSHF") */
+	TRY(emu_push(c, i->osz, c->rflags & ~(EMU_VM | EMU_RF)));
+	return emu_next(c, i);
+}
+
+/* POPF (SDM "POPF"): at CPL 0 every writable flag; at CPL > 0 IOPL is kept, and IF too when
+ * CPL > IOPL. VM/VIF/VIP are never set (no virtual-8086 mode). */
+static int h_popf(ARGS)
+{
+	uint64_t v;
+	TRY(emu_pop(c, i->osz, &v));
+	uint64_t mask = EMU_FLAGS_WRITABLE & ~EMU_RF;
+	if (c->cpl > 0)
+		mask &= ~EMU_IOPL;
+	if (c->cpl > ((c->rflags >> 12) & 3))
+		mask &= ~EMU_IF;
+	if (i->osz == 2)
+		mask &= 0xffff;
+	c->rflags = (c->rflags & ~mask) | (v & mask) | EMU_RF_FIXED;
+	c->stop = EMU_ST_END; /* TF may have changed */
+	return emu_next(c, i);
+}
+
+static int h_push_sreg(ARGS)
+{
+	TRY(emu_push(c, i->osz, c->seg[i->op].selector));
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- branches */
+
+static inline int branch(struct emu_vcpu *c, uint64_t t)
+{
+	if (c->mode64) {
+		if (unlikely(!emu_canonical(t)))
+			return emu_raise_err(c, EMU_V_GP, 0);
+	} else {
+		t = (uint32_t)t;
+	}
+	c->rip = t;
+	return EMU_ST_END;
+}
+
+static int h_jmp_rel(ARGS)
+{
+	c->rip = (c->rip + i->len + i->imm) & c->lin_mask;
+	return EMU_ST_END;
+}
+
+#define JCC_H(CC)                                                                        \
+	static int h_jcc_##CC(ARGS)                                                      \
+	{                                                                                \
+		c->rip += i->len;                                                        \
+		if (emu_cond(CC, c->rflags))                                             \
+			c->rip = (c->rip + i->imm) & c->lin_mask;                        \
+		return EMU_ST_END;                                                       \
+	}
+JCC_H(0) JCC_H(1) JCC_H(2) JCC_H(3) JCC_H(4) JCC_H(5) JCC_H(6) JCC_H(7)
+JCC_H(8) JCC_H(9) JCC_H(10) JCC_H(11) JCC_H(12) JCC_H(13) JCC_H(14) JCC_H(15)
+static emu_fn *const jcc_t[16] = { h_jcc_0, h_jcc_1, h_jcc_2, h_jcc_3, h_jcc_4, h_jcc_5, h_jcc_6,
+				   h_jcc_7, h_jcc_8, h_jcc_9, h_jcc_10, h_jcc_11, h_jcc_12, h_jcc_13,
+				   h_jcc_14, h_jcc_15 };
+
+static inline uint64_t amask_of(unsigned asz)
+{
+	return asz == 8 ? ~0ull : asz == 4 ? 0xffffffffull : 0xffffull;
+}
+
+/* writes an address-size register (counter, index) as the CPU does: 32-bit writes zero-extend */
+static inline void set_areg(struct emu_vcpu *c, int reg, unsigned asz, uint64_t v)
+{
+	if (asz == 8)
+		c->r[reg] = v;
+	else if (asz == 4)
+		c->r[reg] = (uint32_t)v;
+	else
+		c->r[reg] = (c->r[reg] & ~0xffffull) | (v & 0xffff);
+}
+
+/* LOOP/LOOPE/LOOPNE (op 0/1/2) and JCXZ/JECXZ/JRCXZ (op 3); counter size in i->v */
+static int h_loop(ARGS)
+{
+	uint64_t m = amask_of(i->v), cnt = c->r[EMU_RCX] & m;
+	bool take;
+	if (i->op == 3) {
+		take = cnt == 0;
+	} else {
+		cnt = (cnt - 1) & m;
+		set_areg(c, EMU_RCX, i->v, cnt);
+		take = cnt != 0;
+		if (i->op == 1)
+			take = take && (c->rflags & EMU_ZF);
+		else if (i->op == 2)
+			take = take && !(c->rflags & EMU_ZF);
+	}
+	c->rip += i->len;
+	if (take)
+		c->rip = (c->rip + i->imm) & c->lin_mask;
+	return EMU_ST_END;
+}
+
+static int h_call_rel(ARGS)
+{
+	uint64_t ret = c->rip + i->len;
+	TRY(emu_push(c, i->osz, ret));
+	c->rip = (ret + i->imm) & c->lin_mask;
+	return EMU_ST_END;
+}
+
+static int h_call_r(ARGS)
+{
+	uint64_t t = emu_rdreg(c, i->osz, i->r);
+	TRY(emu_push(c, i->osz, c->rip + i->len));
+	return branch(c, t);
+}
+
+static int h_call_m(ARGS)
+{
+	uint64_t t;
+	TRY(emu_rd(c, emu_lin(c, i), i->osz, &t));
+	uint64_t sp = RSP_;
+	TRY(emu_push(c, i->osz, c->rip + i->len));
+	int st = branch(c, t);
+	if (st < 0)
+		RSP_ = sp;
+	return st;
+}
+
+static int h_jmp_r(ARGS)
+{
+	return branch(c, emu_rdreg(c, i->osz, i->r));
+}
+
+static int h_jmp_m(ARGS)
+{
+	uint64_t t;
+	TRY(emu_rd(c, emu_lin(c, i), i->osz, &t));
+	return branch(c, t);
+}
+
+static int h_ret(ARGS)
+{
+	uint64_t t, sp = RSP_;
+	TRY(emu_pop(c, i->osz, &t));
+	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ + i->imm) & c->sp_mask);
+	int st = branch(c, t);
+	if (st < 0)
+		RSP_ = sp;
+	return st;
+}
+
+static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */
+{
+	uint64_t t;
+	(void)i;
+	TRY(emu_rd8(c, c->r[EMU_RSP], &t));
+	if (unlikely(!emu_canonical(t)))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	c->r[EMU_RSP] += 8;
+	c->rip = t;
+	return EMU_ST_END;
+}
+
+/* ---------------------------------------------------------------- bit operations */
+
+/* BT/BTS/BTR/BTC (op = emu_bt_op); reg/imm bit offsets on registers and memory */
+static int h_bt_rr(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t v = emu_bt(i->op, n, emu_rdreg(c, n, i->b), emu_rdreg(c, n, i->r), &c->rflags);
+	if (i->op != EMU_BT)
+		emu_wrreg(c, n, i->b, v);
+	return emu_next(c, i);
+}
+
+static int h_bt_ri(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t v = emu_bt(i->op, n, emu_rdreg(c, n, i->b), i->imm, &c->rflags);
+	if (i->op != EMU_BT)
+		emu_wrreg(c, n, i->b, v);
+	return emu_next(c, i);
+}
+
+static int bt_mem(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, uint64_t bit)
+{
+	unsigned n = i->osz;
+	if (i->flg & EMU_I_LOCK) {
+		struct emu_rmw m = { .op = EMU_RMW_BTS + (i->op - EMU_BTS), .size = n, .src = bit,
+				     .rflags = c->rflags };
+		TRY(emu_locked_rmw(c, i, lin, &m));
+		c->rflags = m.rflags;
+		return emu_next(c, i);
+	}
+	uint64_t d, f = c->rflags;
+	TRY(emu_rd(c, lin, n, &d));
+	uint64_t v = emu_bt(i->op, n, d, bit, &f);
+	if (i->op != EMU_BT)
+		TRY(emu_wr(c, lin, n, v));
+	c->rflags = f;
+	return emu_next(c, i);
+}
+
+static int h_bt_mr(ARGS)
+{
+	uint64_t off = emu_rdreg(c, i->osz, i->r);
+	uint64_t lin = (emu_lin(c, i) + (uint64_t)emu_bt_mem_offset(i->osz, off)) & c->lin_mask;
+	return bt_mem(c, i, lin, off);
+}
+
+static int h_bt_mi(ARGS)
+{
+	return bt_mem(c, i, emu_lin(c, i), i->imm);
+}
+
+/* BSF BSR TZCNT LZCNT POPCNT (op 0..4): dst register r, source b or memory */
+static uint64_t bitscan(const struct emu_insn *i, uint64_t src, uint64_t old, uint64_t *f)
+{
+	switch (i->op) {
+	case 0: return emu_bsf(i->osz, src, old, f);
+	case 1: return emu_bsr(i->osz, src, old, f);
+	case 2: return emu_tzcnt(i->osz, src, f);
+	case 3: return emu_lzcnt(i->osz, src, f);
+	default: return emu_popcnt(i->osz, src, f);
+	}
+}
+
+static int h_bitscan_r(ARGS)
+{
+	unsigned n = i->osz;
+	emu_wrreg(c, n, i->r, bitscan(i, emu_rdreg(c, n, i->b), emu_rdreg(c, n, i->r), &c->rflags));
+	return emu_next(c, i);
+}
+
+static int h_bitscan_m(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t s;
+	TRY(emu_rd(c, emu_lin(c, i), n, &s));
+	emu_wrreg(c, n, i->r, bitscan(i, s, emu_rdreg(c, n, i->r), &c->rflags));
+	return emu_next(c, i);
+}
+
+/* BMI1 (op 0 ANDN, 1 BEXTR, 2 BLSI, 3 BLSMSK, 4 BLSR). ANDN r = ~v & E; BEXTR r = E, ctl v;
+ * BLS* v = f(E). The E operand is b (register) or memory. */
+static int bmi1(struct emu_vcpu *c, const struct emu_insn *i, uint64_t e)
+{
+	unsigned n = i->osz;
+	uint64_t f = c->rflags, vv = emu_rdreg(c, n, i->v), res;
+	switch (i->op) {
+	case 0: res = emu_andn(n, vv, e, &f); break;
+	case 1: res = emu_bextr(n, e, vv, &f); break;
+	case 2: res = emu_blsi(n, e, &f); break;
+	case 3: res = emu_blsmsk(n, e, &f); break;
+	default: res = emu_blsr(n, e, &f); break;
+	}
+	emu_wrreg(c, n, i->op >= 2 ? i->v : i->r, res);
+	c->rflags = f;
+	return emu_next(c, i);
+}
+
+static int h_bmi1_r(ARGS)
+{
+	return bmi1(c, i, emu_rdreg(c, i->osz, i->b));
+}
+
+static int h_bmi1_m(ARGS)
+{
+	uint64_t e;
+	TRY(emu_rd(c, emu_lin(c, i), i->osz, &e));
+	return bmi1(c, i, e);
+}
+
+static int h_bswap(ARGS)
+{
+	emu_wrreg(c, i->osz, i->r, emu_bswap(i->osz, emu_rdreg(c, i->osz, i->r)));
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- XADD CMPXCHG CMPXCHG8B/16B */
+
+static int h_xadd_rr(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t d = emu_rdreg(c, n, i->b), s = emu_rdreg(c, n, i->r);
+	uint64_t sum = emu_alu(EMU_ALU_ADD, n, d, s, &c->rflags);
+	emu_wrreg(c, n, i->r, d);
+	emu_wrreg(c, n, i->b, sum);
+	return emu_next(c, i);
+}
+
+static int h_xadd_m(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t lin = emu_lin(c, i), s = emu_rdreg(c, n, i->r), d;
+	if (i->flg & EMU_I_LOCK) {
+		struct emu_rmw m = { .op = EMU_RMW_XADD, .size = n, .src = s, .rflags = c->rflags };
+		TRY(emu_locked_rmw(c, i, lin, &m));
+		c->rflags = m.rflags;
+		d = m.old;
+	} else {
+		uint64_t f = c->rflags;
+		TRY(emu_rd(c, lin, n, &d));
+		TRY(emu_wr(c, lin, n, emu_alu(EMU_ALU_ADD, n, d, s, &f)));
+		c->rflags = f;
+	}
+	emu_wrreg(c, n, i->r, d);
+	return emu_next(c, i);
+}
+
+static int h_cmpxchg_rr(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t d = emu_rdreg(c, n, i->b), a = emu_rdreg(c, n, EMU_RAX);
+	emu_alu(EMU_ALU_CMP, n, a, d, &c->rflags);
+	if (c->rflags & EMU_ZF)
+		emu_wrreg(c, n, i->b, emu_rdreg(c, n, i->r));
+	else
+		emu_wrreg(c, n, EMU_RAX, d);
+	return emu_next(c, i);
+}
+
+static int h_cmpxchg_m(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t lin = emu_lin(c, i), a = emu_rdreg(c, n, EMU_RAX), s = emu_rdreg(c, n, i->r), d;
+	if (i->flg & EMU_I_LOCK) {
+		struct emu_rmw m = { .op = EMU_RMW_CMPXCHG, .size = n, .src = s, .cmp = a, .rflags = c->rflags };
+		TRY(emu_locked_rmw(c, i, lin, &m));
+		c->rflags = m.rflags;
+		d = m.old;
+	} else {
+		uint64_t f = c->rflags;
+		TRY(emu_rd(c, lin, n, &d));
+		emu_alu(EMU_ALU_CMP, n, a, d, &f);
+		/* the destination is always written (SDM "CMPXCHG") */
+		TRY(emu_wr(c, lin, n, (f & EMU_ZF) ? s : d));
+		c->rflags = f;
+	}
+	if (!(c->rflags & EMU_ZF))
+		emu_wrreg(c, n, EMU_RAX, d);
+	return emu_next(c, i);
+}
+
+/* CMPXCHG8B (osz 4) / CMPXCHG16B (osz 8): EDX:EAX / RDX:RAX against m64 / m128 */
+static int h_cmpxchg_dw(ARGS)
+{
+	unsigned h = i->osz;
+	uint64_t lin = emu_lin(c, i);
+	uint64_t lo = emu_rdreg(c, h, EMU_RAX), hi = emu_rdreg(c, h, EMU_RDX);
+	uint64_t nlo = emu_rdreg(c, h, EMU_RBX), nhi = emu_rdreg(c, h, EMU_RCX);
+	uint64_t olo, ohi;
+	bool eq;
+	if (h == 8 && (lin & 15))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	if (i->flg & EMU_I_LOCK) {
+		struct emu_rmw m = { .op = EMU_RMW_CMPXCHG_DW, .size = 2 * h, .cmp = lo, .cmp_hi = hi,
+				     .new_lo = nlo, .new_hi = nhi, .rflags = c->rflags };
+		TRY(emu_locked_rmw(c, i, lin, &m));
+		c->rflags = m.rflags;
+		olo = m.old;
+		ohi = m.old_hi;
+		eq = c->rflags & EMU_ZF;
+	} else {
+		uint64_t buf[2] = { 0, 0 };
+		TRY(emu_read_bytes(c, lin, buf, 2 * h, EMU_ACC_R));
+		if (h == 4) {
+			olo = (uint32_t)buf[0];
+			ohi = buf[0] >> 32;
+		} else {
+			olo = buf[0];
+			ohi = buf[1];
+		}
+		eq = olo == lo && ohi == hi;
+		uint64_t w[2];
+		if (h == 4) {
+			w[0] = eq ? (nlo | (nhi << 32)) : buf[0];
+		} else {
+			w[0] = eq ? nlo : olo;
+			w[1] = eq ? nhi : ohi;
+		}
+		TRY(emu_write_bytes(c, lin, w, 2 * h, EMU_ACC_W));
+		c->rflags = eq ? (c->rflags | EMU_ZF) : (c->rflags & ~EMU_ZF);
+	}
+	if (!eq) {
+		emu_wrreg(c, h, EMU_RAX, olo);
+		emu_wrreg(c, h, EMU_RDX, ohi);
+	}
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- misc data */
+
+/* CBW/CWDE/CDQE (op 0) and CWD/CDQ/CQO (op 1) */
+static int h_cext(ARGS)
+{
+	unsigned n = i->osz;
+	if (i->op == 0) {
+		emu_wrreg(c, n, EMU_RAX, emu_sign_extend(n / 2, c->r[EMU_RAX]));
+	} else {
+		uint64_t a = emu_rdreg(c, n, EMU_RAX);
+		emu_wrreg(c, n, EMU_RDX, (a & emu_size_sign(n)) ? ~0ull : 0);
+	}
+	return emu_next(c, i);
+}
+
+/* flag instructions: op 0 CLC 1 STC 2 CMC 3 CLD 4 STD 5 CLI 6 STI 7 LAHF 8 SAHF */
+static int h_flagop(ARGS)
+{
+	uint64_t f = c->rflags;
+	unsigned iopl = (f >> 12) & 3;
+	switch (i->op) {
+	case 0: f &= ~EMU_CF; break;
+	case 1: f |= EMU_CF; break;
+	case 2: f ^= EMU_CF; break;
+	case 3: f &= ~EMU_DF; break;
+	case 4: f |= EMU_DF; break;
+	case 5:
+	case 6:
+		if (c->cpl > iopl)
+			return emu_raise_err(c, EMU_V_GP, 0);
+		f = i->op == 5 ? (f & ~EMU_IF) : (f | EMU_IF);
+		break;
+	case 7:
+		EMU_WR_1(c, 1, (f & 0xd5) | 2); /* AH = SF:ZF:0:AF:0:PF:1:CF */
+		return emu_next(c, i);
+	default:
+		f = (f & ~0xd5ull) | (((c->r[EMU_RAX] >> 8) & 0xd5)) | 2;
+		break;
+	}
+	c->rflags = f;
+	return emu_next(c, i);
+}
+
+static int h_enter(ARGS)
+{
+	unsigned n = i->osz, level = i->v & 31;
+	uint64_t sp0 = RSP_, bp = c->r[EMU_RBP];
+	int st = emu_push(c, n, bp);
+	uint64_t frame = RSP_ & c->sp_mask;
+	for (unsigned k = 1; !st && k < level; k++) {
+		uint64_t v;
+		bp = (bp - n) & c->sp_mask;
+		st = emu_rd(c, (c->sbase[EMU_SS] + bp) & c->lin_mask, n, &v);
+		if (!st)
+			st = emu_push(c, n, v);
+	}
+	if (!st && level)
+		st = emu_push(c, n, frame);
+	if (st) {
+		RSP_ = sp0;
+		return st;
+	}
+	emu_wrreg(c, n == 8 ? 8 : n, EMU_RBP, frame);
+	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ - i->imm) & c->sp_mask);
+	return emu_next(c, i);
+}
+
+static int h_leave(ARGS)
+{
+	uint64_t sp0 = RSP_, v;
+	RSP_ = (RSP_ & ~c->sp_mask) | (c->r[EMU_RBP] & c->sp_mask);
+	int st = emu_pop(c, i->osz, &v);
+	if (st) {
+		RSP_ = sp0;
+		return st;
+	}
+	emu_wrreg(c, i->osz, EMU_RBP, v);
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- string instructions */
+
+/*
+ * MOVS STOS LODS CMPS SCAS at each size, with REP/REPE/REPNE (SDM Vol. 2 "REP/REPE/REPZ/REPNE/REPNZ").
+ * Interruptible: after each iteration RSI/RDI/RCX are committed, so a fault, an MMIO exit or a kick in
+ * the middle leaves them consistent with RIP still at the instruction, which resumes where it stopped.
+ * The address size (counter and index width) is in i->v.
+ */
+enum { S_MOVS, S_STOS, S_LODS, S_CMPS, S_SCAS };
+
+static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const unsigned n, const int kind)
+{
+	const unsigned asz = i->v;
+	const uint64_t am = amask_of(asz);
+	const uint64_t step = (c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n;
+	const bool rep = i->flg & (EMU_I_REP | EMU_I_REPNE);
+	uint64_t cnt = rep ? (c->r[EMU_RCX] & am) : 1;
+	unsigned iter = 0;
+	while (cnt) {
+		uint64_t si = c->r[EMU_RSI] & am, di = c->r[EMU_RDI] & am, a = 0, b = 0;
+		uint64_t slin = (c->sbase[i->seg] + si) & c->lin_mask, dlin = (c->sbase[EMU_ES] + di) & c->lin_mask;
+		switch (kind) {
+		case S_MOVS:
+			TRY(emu_rd(c, slin, n, &a));
+			TRY(emu_wr(c, dlin, n, a));
+			set_areg(c, EMU_RSI, asz, si + step);
+			set_areg(c, EMU_RDI, asz, di + step);
+			break;
+		case S_STOS:
+			TRY(emu_wr(c, dlin, n, c->r[EMU_RAX]));
+			set_areg(c, EMU_RDI, asz, di + step);
+			break;
+		case S_LODS:
+			TRY(emu_rd(c, slin, n, &a));
+			emu_wrreg(c, n, EMU_RAX, a);
+			set_areg(c, EMU_RSI, asz, si + step);
+			break;
+		case S_CMPS:
+			TRY(emu_rd(c, slin, n, &a));
+			TRY(emu_rd(c, dlin, n, &b));
+			emu_alu(EMU_ALU_CMP, n, a, b, &c->rflags);
+			set_areg(c, EMU_RSI, asz, si + step);
+			set_areg(c, EMU_RDI, asz, di + step);
+			break;
+		default:
+			TRY(emu_rd(c, dlin, n, &b));
+			emu_alu(EMU_ALU_CMP, n, c->r[EMU_RAX], b, &c->rflags);
+			set_areg(c, EMU_RDI, asz, di + step);
+			break;
+		}
+		if (!rep)
+			break;
+		cnt--;
+		set_areg(c, EMU_RCX, asz, cnt);
+		if (kind == S_CMPS || kind == S_SCAS) {
+			bool zf = c->rflags & EMU_ZF;
+			if ((i->flg & EMU_I_REPNE) ? zf : !zf)
+				break;
+		}
+		if (cnt && unlikely(c->exit_pending || c->stop))
+			return c->exit_pending ? EMU_ST_EXIT : (c->stop = 0, EMU_ST_EXIT);
+		if (unlikely(++iter == EMU_REP_KICK_CHECK)) {
+			iter = 0;
+			if (cnt && atomic_load_explicit(&c->kick, memory_order_relaxed))
+				return EMU_ST_EXIT;
+		}
+	}
+	return emu_next(c, i);
+}
+
+#define STR_H(N)                                                                          \
+	static int h_movs_##N(ARGS) { return string_op(c, i, N, S_MOVS); }                \
+	static int h_stos_##N(ARGS) { return string_op(c, i, N, S_STOS); }                \
+	static int h_lods_##N(ARGS) { return string_op(c, i, N, S_LODS); }                \
+	static int h_cmps_##N(ARGS) { return string_op(c, i, N, S_CMPS); }                \
+	static int h_scas_##N(ARGS) { return string_op(c, i, N, S_SCAS); }
+STR_H(1) STR_H(2) STR_H(4) STR_H(8)
+T4(h_movs); T4(h_stos); T4(h_lods); T4(h_cmps); T4(h_scas);
+
+/* ---------------------------------------------------------------- I/O */
+
+/* I/O permission: CPL <= IOPL (no TSS I/O bitmap: documented simplification). */
+static int io_allowed(struct emu_vcpu *c)
+{
+	if (c->cpl > ((c->rflags >> 12) & 3))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	return 0;
+}
+
+static void io_exit(struct emu_vcpu *c, int dir, uint16_t port, unsigned size)
+{
+	struct kvm_run *run = c->run;
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = dir;
+	run->io.size = size;
+	run->io.port = port;
+	run->io.count = 1;
+	run->io.data_offset = EMU_RUN_DATA_OFFSET;
+	c->exit_pending = true;
+	if (dir == KVM_EXIT_IO_IN)
+		c->pio_wait = true;
+}
+
+static inline uint16_t io_port(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	return i->op ? (uint16_t)c->r[EMU_RDX] : (uint16_t)i->imm;
+}
+
+/* IN: exits; the next run() re-executes it with the monitor's data (KVM's complete_userspace_io). */
+static int h_in(ARGS)
+{
+	TRY(io_allowed(c));
+	uint16_t port = io_port(c, i);
+	if (c->pio_valid && c->pio_port == port && c->pio_size == i->osz) {
+		uint64_t v = 0;
+		memcpy(&v, c->pio_data, i->osz);
+		c->pio_valid = false;
+		emu_wrreg(c, i->osz, EMU_RAX, v);
+		return emu_next(c, i);
+	}
+	c->pio_port = port;
+	c->pio_size = i->osz;
+	io_exit(c, KVM_EXIT_IO_IN, port, i->osz);
+	return EMU_ST_EXIT;
+}
+
+/* OUT: completes, then exits with the data in the run area. */
+static int h_out(ARGS)
+{
+	TRY(io_allowed(c));
+	uint16_t port = io_port(c, i);
+	uint64_t v = c->r[EMU_RAX];
+	memcpy((uint8_t *)c->run + EMU_RUN_DATA_OFFSET, &v, i->osz);
+	io_exit(c, KVM_EXIT_IO_OUT, port, i->osz);
+	c->stop = EMU_ST_END;
+	return emu_next(c, i);
+}
+
+/* INS/OUTS, with or without REP: ONE element per exit (count = 1; KVM may batch more — documented).
+ * A REP instruction stays at its RIP until RCX reaches 0, each run() moving one element. */
+static int h_ins(ARGS)
+{
+	TRY(io_allowed(c));
+	unsigned asz = i->v, n = i->osz;
+	uint64_t am = amask_of(asz);
+	bool rep = i->flg & (EMU_I_REP | EMU_I_REPNE);
+	if (rep && !(c->r[EMU_RCX] & am))
+		return emu_next(c, i);
+	uint16_t port = (uint16_t)c->r[EMU_RDX];
+	if (!(c->pio_valid && c->pio_port == port && c->pio_size == n)) {
+		c->pio_port = port;
+		c->pio_size = n;
+		io_exit(c, KVM_EXIT_IO_IN, port, n);
+		return EMU_ST_EXIT;
+	}
+	uint64_t v = 0, di = c->r[EMU_RDI] & am;
+	memcpy(&v, c->pio_data, n);
+	TRY(emu_wr(c, (c->sbase[EMU_ES] + di) & c->lin_mask, n, v));
+	c->pio_valid = false;
+	set_areg(c, EMU_RDI, asz, di + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
+	if (rep) {
+		uint64_t cnt = ((c->r[EMU_RCX] & am) - 1) & am;
+		set_areg(c, EMU_RCX, asz, cnt);
+		if (cnt) {
+			c->pio_port = port;
+			c->pio_size = n;
+			io_exit(c, KVM_EXIT_IO_IN, port, n);
+			return EMU_ST_EXIT;
+		}
+	}
+	return emu_next(c, i);
+}
+
+static int h_outs(ARGS)
+{
+	TRY(io_allowed(c));
+	unsigned asz = i->v, n = i->osz;
+	uint64_t am = amask_of(asz);
+	bool rep = i->flg & (EMU_I_REP | EMU_I_REPNE);
+	if (rep && !(c->r[EMU_RCX] & am))
+		return emu_next(c, i);
+	uint64_t v, si = c->r[EMU_RSI] & am;
+	TRY(emu_rd(c, (c->sbase[i->seg] + si) & c->lin_mask, n, &v));
+	uint16_t port = (uint16_t)c->r[EMU_RDX];
+	memcpy((uint8_t *)c->run + EMU_RUN_DATA_OFFSET, &v, n);
+	io_exit(c, KVM_EXIT_IO_OUT, port, n);
+	set_areg(c, EMU_RSI, asz, si + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
+	if (rep) {
+		uint64_t cnt = ((c->r[EMU_RCX] & am) - 1) & am;
+		set_areg(c, EMU_RCX, asz, cnt);
+		if (cnt)
+			return EMU_ST_EXIT;
+	}
+	c->stop = EMU_ST_END;
+	return emu_next(c, i);
+}
+
+static int h_hlt(ARGS)
+{
+	if (c->cpl)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	c->run->exit_reason = KVM_EXIT_HLT;
+	c->exit_pending = true;
+	c->stop = EMU_ST_END;
+	return emu_next(c, i);
+}
+
+static int h_mov_r_sreg(ARGS)
+{
+	emu_wrreg(c, i->osz, i->r, c->seg[i->op].selector);
+	return emu_next(c, i);
+}
+
+static int h_mov_m_sreg(ARGS)
+{
+	TRY(emu_wr2(c, emu_lin(c, i), c->seg[i->op].selector));
+	return emu_next(c, i);
+}
+
+/* ================================================================ selection at decode time */
+
+static int gpr_id(ZydisRegister r, unsigned *size)
+{
+	switch (ZydisRegisterGetClass(r)) {
+	case ZYDIS_REGCLASS_GPR8: {
+		int k = r - ZYDIS_REGISTER_AL;
+		*size = 1;
+		if (k < 4)
+			return k * 8;
+		if (k < 8)
+			return (k - 4) * 8 + 1; /* AH CH DH BH */
+		return (k - 4) * 8;             /* SPL BPL SIL DIL R8B..R15B */
+	}
+	case ZYDIS_REGCLASS_GPR16: *size = 2; return ZydisRegisterGetId(r);
+	case ZYDIS_REGCLASS_GPR32: *size = 4; return ZydisRegisterGetId(r);
+	case ZYDIS_REGCLASS_GPR64: *size = 8; return ZydisRegisterGetId(r);
+	default: return -1;
+	}
+}
+
+static int reg_of(const ZydisDecodedOperand *o)
+{
+	unsigned s;
+	if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
+		return -1;
+	return gpr_id(o->reg.value, &s);
+}
+
+static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
+{
+	unsigned s;
+	if (o->type != ZYDIS_OPERAND_TYPE_MEMORY || zi->address_width == 16)
+		return -1;
+	i->b = i->x = EMU_NOREG;
+	i->sc = 0;
+	if (o->mem.base == ZYDIS_REGISTER_RIP || o->mem.base == ZYDIS_REGISTER_EIP) {
+		i->flg |= EMU_I_RIPREL;
+	} else if (o->mem.base != ZYDIS_REGISTER_NONE) {
+		int b = gpr_id(o->mem.base, &s);
+		if (b < 0)
+			return -1;
+		i->b = (uint8_t)b;
+	}
+	if (o->mem.index != ZYDIS_REGISTER_NONE) {
+		int x = gpr_id(o->mem.index, &s);
+		if (x < 0)
+			return -1;
+		i->x = (uint8_t)x;
+		i->sc = o->mem.scale == 8 ? 3 : o->mem.scale == 4 ? 2 : o->mem.scale == 2 ? 1 : 0;
+	}
+	i->disp = o->mem.disp.has_displacement ? o->mem.disp.value : 0;
+	if (zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->address_width == 32)
+		i->flg |= EMU_I_ADDR32;
+	if (o->mem.segment >= ZYDIS_REGISTER_ES && o->mem.segment <= ZYDIS_REGISTER_GS)
+		i->seg = (uint8_t)(o->mem.segment - ZYDIS_REGISTER_ES);
+	else
+		i->seg = EMU_DS;
+	return 0;
+}
+
+/* Classifies operands 0 and 1 into a form and fills r/b/memory/imm. */
+static int form2(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, struct emu_insn *i)
+{
+	const ZydisDecodedOperand *a = &zo[0], *b = &zo[1];
+	if (a->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		int r = reg_of(a);
+		if (r < 0)
+			return -1;
+		i->r = (uint8_t)r;
+		if (b->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			int s = reg_of(b);
+			if (s < 0)
+				return -1;
+			i->b = (uint8_t)s;
+			return F_RR;
+		}
+		if (b->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			i->imm = b->imm.value.u;
+			return F_RI;
+		}
+		if (b->type == ZYDIS_OPERAND_TYPE_MEMORY)
+			return mem_of(zi, b, i) ? -1 : F_RM;
+		return -1;
+	}
+	if (a->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		if (mem_of(zi, a, i))
+			return -1;
+		if (b->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			int s = reg_of(b);
+			if (s < 0)
+				return -1;
+			i->r = (uint8_t)s;
+			return F_MR;
+		}
+		if (b->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			i->imm = b->imm.value.u;
+			return F_MI;
+		}
+	}
+	return -1;
+}
+
+/* One operand: register (-> r) or memory; returns 0 reg, 1 mem, -1 other. */
+static int form1(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
+{
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		int r = reg_of(o);
+		if (r < 0)
+			return -1;
+		i->r = (uint8_t)r;
+		return 0;
+	}
+	return mem_of(zi, o, i) ? -1 : 1;
+}
+
+static int cc_of(ZydisMnemonic m, const ZydisMnemonic *list)
+{
+	for (int k = 0; k < 16; k++)
+		if (list[k] == m)
+			return k;
+	return -1;
+}
+
+static const ZydisMnemonic jcc_m[16] = {
+	ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB, ZYDIS_MNEMONIC_JNB,
+	ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
+	ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP, ZYDIS_MNEMONIC_JNP,
+	ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE };
+static const ZydisMnemonic setcc_m[16] = {
+	ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB, ZYDIS_MNEMONIC_SETNB,
+	ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
+	ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETNP,
+	ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE };
+static const ZydisMnemonic cmov_m[16] = {
+	ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB, ZYDIS_MNEMONIC_CMOVNB,
+	ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
+	ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP, ZYDIS_MNEMONIC_CMOVNP,
+	ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE };
+
+/* SDM Vol. 2 "LOCK": the prefix is allowed only on these, with a memory destination. */
+static bool lockable(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_AND:
+	case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTS:
+	case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
+	case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT:
+	case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR:
+	case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_XCHG:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int alu_index(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_ADD: return EMU_ALU_ADD;
+	case ZYDIS_MNEMONIC_OR: return EMU_ALU_OR;
+	case ZYDIS_MNEMONIC_ADC: return EMU_ALU_ADC;
+	case ZYDIS_MNEMONIC_SBB: return EMU_ALU_SBB;
+	case ZYDIS_MNEMONIC_AND: return EMU_ALU_AND;
+	case ZYDIS_MNEMONIC_SUB: return EMU_ALU_SUB;
+	case ZYDIS_MNEMONIC_XOR: return EMU_ALU_XOR;
+	case ZYDIS_MNEMONIC_CMP: return EMU_ALU_CMP;
+	case ZYDIS_MNEMONIC_TEST: return 8;
+	default: return -1;
+	}
+}
+
+/*
+ * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
+ * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
+ */
+int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+	       struct emu_insn *i)
+{
+	ZydisMnemonic m = zi->mnemonic;
+	unsigned osz = zi->operand_width / 8, nvis = zi->operand_count_visible;
+	unsigned asz = zi->address_width / 8;
+	int k, f;
+
+	i->len = zi->length;
+	i->mnem = (uint16_t)m;
+	i->osz = (uint8_t)(osz ? osz : 8);
+	i->b = i->x = EMU_NOREG;
+	i->r = 0;
+	i->seg = EMU_DS;
+	if (zi->attributes & ZYDIS_ATTRIB_HAS_LOCK)
+		i->flg |= EMU_I_LOCK;
+	if (zi->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))
+		i->flg |= EMU_I_REP;
+	if (zi->attributes & ZYDIS_ATTRIB_HAS_REPNE)
+		i->flg |= EMU_I_REPNE;
+	if (zi->attributes & ZYDIS_ATTRIB_HAS_REX && (zi->raw.rex.W))
+		i->flg |= EMU_I_W;
+
+	if ((i->flg & EMU_I_LOCK) && (!lockable(m) || zo[0].type != ZYDIS_OPERAND_TYPE_MEMORY)) {
+		i->fn = emu_h_ud; /* SDM Vol. 2 "LOCK": #UD */
+		return EMU_SEL_END;
+	}
+	unsigned si = sidx(i->osz);
+	(void)c;
+
+	switch (m) {
+	case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_ENDBR64: case ZYDIS_MNEMONIC_ENDBR32:
+	case ZYDIS_MNEMONIC_LFENCE: case ZYDIS_MNEMONIC_SFENCE: case ZYDIS_MNEMONIC_CLFLUSH:
+	case ZYDIS_MNEMONIC_CLFLUSHOPT: case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHT0:
+	case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2: case ZYDIS_MNEMONIC_PREFETCHW:
+		i->fn = h_nop;
+		return 0;
+	case ZYDIS_MNEMONIC_PAUSE:
+		i->fn = h_pause;
+		return 0;
+	case ZYDIS_MNEMONIC_MFENCE:
+		i->fn = h_mfence;
+		return 0;
+	case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_INVD:
+		i->fn = h_priv_nop;
+		return 0;
+	case ZYDIS_MNEMONIC_UD0: case ZYDIS_MNEMONIC_UD1: case ZYDIS_MNEMONIC_UD2:
+		i->fn = emu_h_ud;
+		return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_HLT:
+		i->fn = h_hlt;
+		return EMU_SEL_END;
+
+	case ZYDIS_MNEMONIC_MOV: {
+		ZydisRegisterClass c0 = zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(zo[0].reg.value) : ZYDIS_REGCLASS_INVALID;
+		ZydisRegisterClass c1 = zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(zo[1].reg.value) : ZYDIS_REGCLASS_INVALID;
+		if (c0 == ZYDIS_REGCLASS_CONTROL || c0 == ZYDIS_REGCLASS_DEBUG) {
+			i->op = (uint8_t)ZydisRegisterGetId(zo[0].reg.value);
+			k = reg_of(&zo[1]);
+			if (k < 0)
+				return EMU_SEL_BAD;
+			i->r = (uint8_t)k;
+			i->fn = c0 == ZYDIS_REGCLASS_CONTROL ? emu_h_mov_cr_r : emu_h_mov_dr_r;
+			return EMU_SEL_END;
+		}
+		if (c1 == ZYDIS_REGCLASS_CONTROL || c1 == ZYDIS_REGCLASS_DEBUG) {
+			i->op = (uint8_t)ZydisRegisterGetId(zo[1].reg.value);
+			k = reg_of(&zo[0]);
+			if (k < 0)
+				return EMU_SEL_BAD;
+			i->r = (uint8_t)k;
+			i->fn = c1 == ZYDIS_REGCLASS_CONTROL ? emu_h_mov_r_cr : emu_h_mov_r_dr;
+			return 0;
+		}
+		if (c0 == ZYDIS_REGCLASS_SEGMENT) {
+			i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
+			f = form1(zi, &zo[1], i);
+			if (f < 0)
+				return EMU_SEL_BAD;
+			i->fn = f ? emu_h_mov_sreg_m : emu_h_mov_sreg_r;
+			i->osz = f ? 2 : i->osz;
+			return 0;
+		}
+		if (c1 == ZYDIS_REGCLASS_SEGMENT) {
+			i->op = (uint8_t)(zo[1].reg.value - ZYDIS_REGISTER_ES);
+			f = form1(zi, &zo[0], i);
+			if (f < 0)
+				return EMU_SEL_BAD;
+			i->fn = f ? h_mov_m_sreg : h_mov_r_sreg;
+			return 0;
+		}
+		f = form2(zi, zo, i);
+		switch (f) {
+		case F_RR: i->fn = h_mov_rr_t[si]; return 0;
+		case F_RM: i->fn = h_mov_rm_t[si]; return 0;
+		case F_MR: i->fn = h_mov_mr_t[si]; return 0;
+		case F_RI: i->fn = h_mov_ri_t[si]; return 0;
+		case F_MI: i->fn = h_mov_mi_t[si]; return 0;
+		default: return EMU_SEL_BAD;
+		}
+	}
+
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
+	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+	case ZYDIS_MNEMONIC_TEST:
+		k = alu_index(m);
+		f = form2(zi, zo, i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		if (i->flg & EMU_I_LOCK) {
+			i->op = (uint8_t)k;
+			i->fn = f == F_MR ? h_lock_mr : h_lock_mi;
+			return 0;
+		}
+		i->fn = alu_t[k][f][si];
+		return 0;
+
+	case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT:
+		k = m == ZYDIS_MNEMONIC_INC ? 0 : m == ZYDIS_MNEMONIC_DEC ? 1 : m == ZYDIS_MNEMONIC_NEG ? 2 : 3;
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		if (i->flg & EMU_I_LOCK) {
+			i->op = (uint8_t)(EMU_RMW_INC + k);
+			i->fn = h_lock_mi;
+			return 0;
+		}
+		i->fn = un_t[k][f][si];
+		return 0;
+
+	case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
+	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+		i->op = m == ZYDIS_MNEMONIC_ROL ? EMU_ROL : m == ZYDIS_MNEMONIC_ROR ? EMU_ROR :
+			m == ZYDIS_MNEMONIC_RCL ? EMU_RCL : m == ZYDIS_MNEMONIC_RCR ? EMU_RCR :
+			m == ZYDIS_MNEMONIC_SHL ? EMU_SHL : m == ZYDIS_MNEMONIC_SHR ? EMU_SHR : EMU_SAR;
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		if (nvis < 2 || zo[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			i->imm = nvis < 2 ? 1 : zo[1].imm.value.u;
+		else if (zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER && zo[1].reg.value == ZYDIS_REGISTER_CL)
+			i->flg |= EMU_I_CL;
+		else
+			return EMU_SEL_BAD;
+		i->fn = f ? h_shift_m_t[si] : h_shift_r_t[si];
+		return 0;
+
+	case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
+		i->op = m == ZYDIS_MNEMONIC_SHRD;
+		f = form2(zi, zo, i);
+		if (f == F_RR) {
+			uint8_t t = i->r;
+			i->r = i->b;
+			i->b = t;
+			i->fn = h_shxd_r;
+		} else if (f == F_MR) {
+			i->fn = h_shxd_m;
+		} else {
+			return EMU_SEL_BAD;
+		}
+		if (zo[2].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			i->imm = zo[2].imm.value.u;
+		else
+			i->flg |= EMU_I_CL;
+		return 0;
+
+	case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV:
+	case ZYDIS_MNEMONIC_IMUL:
+		if (m != ZYDIS_MNEMONIC_IMUL || nvis == 1) {
+			i->op = m == ZYDIS_MNEMONIC_MUL ? MD_MUL : m == ZYDIS_MNEMONIC_IMUL ? MD_IMUL :
+				m == ZYDIS_MNEMONIC_DIV ? MD_DIV : MD_IDIV;
+			f = form1(zi, &zo[0], i);
+			if (f < 0)
+				return EMU_SEL_BAD;
+			i->fn = f ? h_muldiv_m_t[si] : h_muldiv_r_t[si];
+			return 0;
+		}
+		f = form2(zi, zo, i);
+		if (nvis == 3) {
+			i->imm = zo[2].imm.value.u;
+			if (f == F_RR)
+				i->fn = h_imul3_rr_t[si];
+			else if (f == F_RM)
+				i->fn = h_imul3_rm_t[si];
+			else
+				return EMU_SEL_BAD;
+			return 0;
+		}
+		if (f == F_RR)
+			i->fn = h_imul2_rr_t[si];
+		else if (f == F_RM)
+			i->fn = h_imul2_rm_t[si];
+		else
+			return EMU_SEL_BAD;
+		return 0;
+
+	case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX: case ZYDIS_MNEMONIC_MOVSXD: {
+		unsigned ssz = zo[1].size / 8, dsz = zo[0].size / 8;
+		f = form2(zi, zo, i);
+		if ((f != F_RR && f != F_RM) || ssz > 4 || dsz < 2)
+			return EMU_SEL_BAD;
+		if (ssz >= dsz) { /* MOVSXD without REX.W, MOVZX r16, r/m16: a plain move */
+			i->fn = f == F_RR ? h_mov_rr_t[sidx(dsz)] : h_mov_rm_t[sidx(dsz)];
+			return 0;
+		}
+		i->fn = movx_t[m != ZYDIS_MNEMONIC_MOVZX][f == F_RM][sidx(ssz)][sidx(dsz) - 1];
+		return 0;
+	}
+
+	case ZYDIS_MNEMONIC_LEA:
+		if (zo[0].type != ZYDIS_OPERAND_TYPE_REGISTER || (k = reg_of(&zo[0])) < 0 ||
+		    mem_of(zi, &zo[1], i))
+			return EMU_SEL_BAD;
+		i->r = (uint8_t)k;
+		i->fn = h_lea_t[si];
+		return 0;
+
+	case ZYDIS_MNEMONIC_XCHG:
+		f = form2(zi, zo, i);
+		if (f == F_RR) {
+			i->fn = h_xchg_rr;
+		} else if (f == F_MR) {
+			i->fn = h_xchg_m;
+		} else if (f == F_RM) {
+			i->fn = h_xchg_m; /* r is the register, memory the other */
+		} else {
+			return EMU_SEL_BAD;
+		}
+		return 0;
+
+	case ZYDIS_MNEMONIC_XADD:
+		f = form2(zi, zo, i);
+		if (f == F_RR) {
+			uint8_t t = i->r; /* form2 put dst in r, src in b: handlers want dst b, src r */
+			i->r = i->b;
+			i->b = t;
+			i->fn = h_xadd_rr;
+		} else if (f == F_MR) {
+			i->fn = h_xadd_m;
+		} else {
+			return EMU_SEL_BAD;
+		}
+		return 0;
+
+	case ZYDIS_MNEMONIC_CMPXCHG:
+		f = form2(zi, zo, i);
+		if (f == F_RR) {
+			uint8_t t = i->r;
+			i->r = i->b;
+			i->b = t;
+			i->fn = h_cmpxchg_rr;
+		} else if (f == F_MR) {
+			i->fn = h_cmpxchg_m;
+		} else {
+			return EMU_SEL_BAD;
+		}
+		return 0;
+
+	case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
+		if (mem_of(zi, &zo[0], i))
+			return EMU_SEL_BAD;
+		i->osz = m == ZYDIS_MNEMONIC_CMPXCHG8B ? 4 : 8;
+		i->fn = h_cmpxchg_dw;
+		return 0;
+
+	case ZYDIS_MNEMONIC_PUSH:
+		if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(zo[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+			i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
+			i->fn = h_push_sreg;
+			return 0;
+		}
+		if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			i->imm = zo[0].imm.value.u;
+			i->fn = h_push_i_t[si];
+			return 0;
+		}
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->fn = f ? h_push_m_t[si] : h_push_r_t[si];
+		return 0;
+
+	case ZYDIS_MNEMONIC_POP:
+		if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(zo[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+			i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
+			i->fn = emu_h_pop_sreg;
+			return 0;
+		}
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->fn = f ? h_pop_m_t[si] : h_pop_r_t[si];
+		return 0;
+
+	case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD: case ZYDIS_MNEMONIC_PUSHFQ:
+		i->fn = h_pushf;
+		return 0;
+	case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_POPFQ:
+		i->fn = h_popf;
+		return EMU_SEL_END;
+
+	case ZYDIS_MNEMONIC_JMP:
+	case ZYDIS_MNEMONIC_CALL:
+		if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+			if (zo[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
+				i->imm = zo[0].ptr.offset;
+				i->v = 0;
+				i->disp = zo[0].ptr.segment;
+				i->fn = m == ZYDIS_MNEMONIC_JMP ? emu_h_ljmp_ptr : emu_h_lcall_ptr;
+				return EMU_SEL_END;
+			}
+			if (mem_of(zi, &zo[0], i))
+				return EMU_SEL_BAD;
+			i->fn = m == ZYDIS_MNEMONIC_JMP ? emu_h_ljmp_m : emu_h_lcall_m;
+			return EMU_SEL_END;
+		}
+		if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			i->imm = zo[0].imm.value.u;
+			i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel : h_call_rel;
+			return EMU_SEL_END;
+		}
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->fn = m == ZYDIS_MNEMONIC_JMP ? (f ? h_jmp_m : h_jmp_r) : (f ? h_call_m : h_call_r);
+		return EMU_SEL_END;
+
+	case ZYDIS_MNEMONIC_RET:
+		if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+			i->imm = nvis ? zo[0].imm.value.u : 0;
+			i->fn = emu_h_lret;
+			return EMU_SEL_END;
+		}
+		i->imm = nvis ? zo[0].imm.value.u : 0;
+		i->fn = (i->osz == 8 && !i->imm) ? h_ret_8 : h_ret;
+		return EMU_SEL_END;
+
+	case ZYDIS_MNEMONIC_LOOP: case ZYDIS_MNEMONIC_LOOPE: case ZYDIS_MNEMONIC_LOOPNE:
+	case ZYDIS_MNEMONIC_JCXZ: case ZYDIS_MNEMONIC_JECXZ: case ZYDIS_MNEMONIC_JRCXZ:
+		i->op = m == ZYDIS_MNEMONIC_LOOP ? 0 : m == ZYDIS_MNEMONIC_LOOPE ? 1 : m == ZYDIS_MNEMONIC_LOOPNE ? 2 : 3;
+		i->v = (uint8_t)asz;
+		i->imm = zo[0].imm.value.u;
+		i->fn = h_loop;
+		return EMU_SEL_END;
+
+	case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
+		i->op = m == ZYDIS_MNEMONIC_BT ? EMU_BT : m == ZYDIS_MNEMONIC_BTS ? EMU_BTS :
+			m == ZYDIS_MNEMONIC_BTR ? EMU_BTR : EMU_BTC;
+		f = form2(zi, zo, i);
+		switch (f) {
+		case F_RR: { uint8_t t = i->r; i->r = i->b; i->b = t; i->fn = h_bt_rr; return 0; }
+		case F_RI: i->b = i->r; i->fn = h_bt_ri; return 0;
+		case F_MR: i->fn = h_bt_mr; return 0;
+		case F_MI: i->fn = h_bt_mi; return 0;
+		default: return EMU_SEL_BAD;
+		}
+
+	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_TZCNT:
+	case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_POPCNT:
+		i->op = m == ZYDIS_MNEMONIC_BSF ? 0 : m == ZYDIS_MNEMONIC_BSR ? 1 : m == ZYDIS_MNEMONIC_TZCNT ? 2 :
+			m == ZYDIS_MNEMONIC_LZCNT ? 3 : 4;
+		f = form2(zi, zo, i);
+		if (f == F_RR)
+			i->fn = h_bitscan_r;
+		else if (f == F_RM)
+			i->fn = h_bitscan_m;
+		else
+			return EMU_SEL_BAD;
+		return 0;
+
+	case ZYDIS_MNEMONIC_ANDN: case ZYDIS_MNEMONIC_BEXTR: case ZYDIS_MNEMONIC_BLSI:
+	case ZYDIS_MNEMONIC_BLSMSK: case ZYDIS_MNEMONIC_BLSR: {
+		const ZydisDecodedOperand *e;
+		i->op = m == ZYDIS_MNEMONIC_ANDN ? 0 : m == ZYDIS_MNEMONIC_BEXTR ? 1 : m == ZYDIS_MNEMONIC_BLSI ? 2 :
+			m == ZYDIS_MNEMONIC_BLSMSK ? 3 : 4;
+		int d = reg_of(&zo[0]);
+		if (d < 0)
+			return EMU_SEL_BAD;
+		if (i->op == 0) { /* ANDN r, vvvv, r/m */
+			i->r = (uint8_t)d;
+			i->v = (uint8_t)reg_of(&zo[1]);
+			e = &zo[2];
+		} else if (i->op == 1) { /* BEXTR r, r/m, vvvv */
+			i->r = (uint8_t)d;
+			i->v = (uint8_t)reg_of(&zo[2]);
+			e = &zo[1];
+		} else { /* BLS* vvvv, r/m */
+			i->v = (uint8_t)d;
+			e = &zo[1];
+		}
+		if (e->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			i->b = (uint8_t)reg_of(e);
+			i->fn = h_bmi1_r;
+		} else if (!mem_of(zi, e, i)) {
+			i->fn = h_bmi1_m;
+		} else {
+			return EMU_SEL_BAD;
+		}
+		return 0;
+	}
+
+	case ZYDIS_MNEMONIC_BSWAP:
+		if ((k = reg_of(&zo[0])) < 0)
+			return EMU_SEL_BAD;
+		i->r = (uint8_t)k;
+		i->fn = h_bswap;
+		return 0;
+
+	case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CDQE:
+		i->op = 0;
+		i->fn = h_cext;
+		return 0;
+	case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ: case ZYDIS_MNEMONIC_CQO:
+		i->op = 1;
+		i->fn = h_cext;
+		return 0;
+
+	case ZYDIS_MNEMONIC_CLC: i->op = 0; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_STC: i->op = 1; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_CMC: i->op = 2; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_CLD: i->op = 3; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_STD: i->op = 4; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_CLI: i->op = 5; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_STI: i->op = 6; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_LAHF: i->op = 7; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_SAHF: i->op = 8; i->fn = h_flagop; return 0;
+
+	case ZYDIS_MNEMONIC_ENTER:
+		i->imm = zo[0].imm.value.u & 0xffff;
+		i->v = (uint8_t)zo[1].imm.value.u;
+		i->fn = h_enter;
+		return 0;
+	case ZYDIS_MNEMONIC_LEAVE:
+		i->fn = h_leave;
+		return 0;
+
+	case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
+	case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ:
+	case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
+	case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
+	case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ: {
+		if (zi->meta.category != ZYDIS_CATEGORY_STRINGOP || asz == 2)
+			return EMU_SEL_BAD;
+		i->v = (uint8_t)asz;
+		/* the source segment (DS or override) is the segment of the [rsi] operand */
+		for (unsigned k2 = 0; k2 < zi->operand_count; k2++)
+			if (zo[k2].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			    (zo[k2].mem.base == ZYDIS_REGISTER_RSI || zo[k2].mem.base == ZYDIS_REGISTER_ESI))
+				i->seg = (uint8_t)(zo[k2].mem.segment - ZYDIS_REGISTER_ES);
+		switch (m) {
+		case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
+			i->fn = h_movs_t[si]; break;
+		case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ:
+			i->fn = h_stos_t[si]; break;
+		case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
+			i->fn = h_lods_t[si]; break;
+		case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
+			i->fn = h_cmps_t[si]; break;
+		default:
+			i->fn = h_scas_t[si]; break;
+		}
+		return 0;
+	}
+
+	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: {
+		const ZydisDecodedOperand *p = m == ZYDIS_MNEMONIC_IN ? &zo[1] : &zo[0];
+		const ZydisDecodedOperand *d = m == ZYDIS_MNEMONIC_IN ? &zo[0] : &zo[1];
+		i->osz = (uint8_t)(d->size / 8);
+		if (p->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			i->op = 0;
+			i->imm = p->imm.value.u & 0xff;
+		} else {
+			i->op = 1;
+		}
+		i->fn = m == ZYDIS_MNEMONIC_IN ? h_in : h_out;
+		return 0;
+	}
+	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
+	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
+		if (asz == 2)
+			return EMU_SEL_BAD;
+		i->v = (uint8_t)asz;
+		i->osz = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_OUTSB) ? 1 :
+			 (m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_OUTSW) ? 2 : 4;
+		for (unsigned k2 = 0; k2 < zi->operand_count; k2++)
+			if (zo[k2].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			    (zo[k2].mem.base == ZYDIS_REGISTER_RSI || zo[k2].mem.base == ZYDIS_REGISTER_ESI))
+				i->seg = (uint8_t)(zo[k2].mem.segment - ZYDIS_REGISTER_ES);
+		i->fn = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_INSD) ? h_ins : h_outs;
+		return 0;
+
+	/* system.c */
+	case ZYDIS_MNEMONIC_INT: i->imm = zo[0].imm.value.u & 0xff; i->fn = emu_h_int; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_INT3: i->fn = emu_h_int3; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_INTO: i->fn = emu_h_into; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ:
+		i->osz = m == ZYDIS_MNEMONIC_IRETQ ? 8 : m == ZYDIS_MNEMONIC_IRETD ? 4 : 2;
+		i->fn = emu_h_iret;
+		return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_SYSCALL: i->fn = emu_h_syscall; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_SYSRET: i->fn = emu_h_sysret; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_CPUID: i->fn = emu_h_cpuid; return 0;
+	case ZYDIS_MNEMONIC_RDTSC: i->fn = emu_h_rdtsc; return 0;
+	case ZYDIS_MNEMONIC_RDTSCP: i->fn = emu_h_rdtscp; return 0;
+	case ZYDIS_MNEMONIC_RDPID:
+		if ((k = reg_of(&zo[0])) < 0)
+			return EMU_SEL_BAD;
+		i->r = (uint8_t)k;
+		i->fn = emu_h_rdpid;
+		return 0;
+	case ZYDIS_MNEMONIC_RDMSR: i->fn = emu_h_rdmsr; return 0;
+	case ZYDIS_MNEMONIC_WRMSR: i->fn = emu_h_wrmsr; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_SWAPGS: i->fn = emu_h_swapgs; return 0;
+	case ZYDIS_MNEMONIC_CLTS: i->fn = emu_h_clts; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_INVLPG:
+		if (mem_of(zi, &zo[0], i))
+			return EMU_SEL_BAD;
+		i->fn = emu_h_invlpg;
+		return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT:
+		if (mem_of(zi, &zo[0], i))
+			return EMU_SEL_BAD;
+		i->fn = m == ZYDIS_MNEMONIC_LGDT ? emu_h_lgdt : m == ZYDIS_MNEMONIC_LIDT ? emu_h_lidt :
+			m == ZYDIS_MNEMONIC_SGDT ? emu_h_sgdt : emu_h_sidt;
+		return 0;
+	case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_LMSW:
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->op = (uint8_t)f; /* 1: memory operand */
+		i->fn = m == ZYDIS_MNEMONIC_LTR ? emu_h_ltr : m == ZYDIS_MNEMONIC_LLDT ? emu_h_lldt : emu_h_lmsw;
+		return m == ZYDIS_MNEMONIC_LMSW ? EMU_SEL_END : 0;
+	case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_SMSW:
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->op = (uint8_t)f;
+		i->fn = m == ZYDIS_MNEMONIC_STR ? emu_h_str : m == ZYDIS_MNEMONIC_SLDT ? emu_h_sldt : emu_h_smsw_r;
+		return 0;
+
+	default:
+		if (zi->meta.category == ZYDIS_CATEGORY_COND_BR && (k = cc_of(m, jcc_m)) >= 0) {
+			i->imm = zo[0].imm.value.u;
+			i->fn = jcc_t[k];
+			return EMU_SEL_END;
+		}
+		if ((k = cc_of(m, setcc_m)) >= 0) {
+			i->op = (uint8_t)k;
+			f = form1(zi, &zo[0], i);
+			if (f < 0)
+				return EMU_SEL_BAD;
+			i->fn = f ? h_setcc_m : h_setcc_r;
+			return 0;
+		}
+		if ((k = cc_of(m, cmov_m)) >= 0) {
+			i->op = (uint8_t)k;
+			f = form2(zi, zo, i);
+			if (f == F_RR)
+				i->fn = h_cmov_rr_t[si];
+			else if (f == F_RM)
+				i->fn = h_cmov_rm_t[si];
+			else
+				return EMU_SEL_BAD;
+			return 0;
+		}
+		return EMU_SEL_BAD;
+	}
+}
+

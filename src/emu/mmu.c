@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one guest-memory access path of the emu engine: software TLB, page walk (SDM Vol. 3 ch. 4),
+ * MMIO exits with KVM's completion semantics, self-modifying-code detection, and emu_locked_rmw().
+ * See emu.h for the design.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "emu/emu.h"
+
+struct emu_xlat {
+	uint64_t gpa;
+	uint8_t *hva;     /* NULL: MMIO */
+	uint8_t memtype;
+};
+
+/* ---------------------------------------------------------------- slots */
+
+struct emu_slot *emu_slot_of(struct emu_vm *vm, uint64_t gpa)
+{
+	for (unsigned k = 0; k < vm->nslots; k++) {
+		struct emu_slot *s = &vm->slots[k];
+		if (s->size && gpa - s->gpa < s->size)
+			return s;
+	}
+	return NULL;
+}
+
+uint8_t *emu_phys_ptr(struct emu_vm *vm, uint64_t gpa, uint64_t len)
+{
+	struct emu_slot *s = emu_slot_of(vm, gpa);
+	if (!s || len > s->size - (gpa - s->gpa))
+		return NULL;
+	return s->hva + (gpa - s->gpa);
+}
+
+uint32_t emu_page_gen(struct emu_vm *vm, uint64_t gpa)
+{
+	struct emu_slot *s = emu_slot_of(vm, gpa);
+	if (!s)
+		return 0;
+	return atomic_load_explicit(&s->page_gen[(gpa - s->gpa) >> 12], memory_order_acquire);
+}
+
+_Atomic uint32_t *emu_page_gen_ptr(struct emu_vm *vm, uint64_t gpa)
+{
+	struct emu_slot *s = emu_slot_of(vm, gpa);
+	return s ? &s->page_gen[(gpa - s->gpa) >> 12] : NULL;
+}
+
+uint32_t emu_mark_code(struct emu_vcpu *c, uint64_t gpa)
+{
+	struct emu_slot *s = emu_slot_of(c->vm, gpa);
+	if (!s)
+		return 0;
+	uint64_t pg = (gpa - s->gpa) >> 12;
+	if (!atomic_exchange_explicit(&s->page_code[pg], 1, memory_order_acq_rel))
+		atomic_fetch_add_explicit(&c->vm->code_epoch, 1, memory_order_acq_rel);
+	return atomic_load_explicit(&s->page_gen[pg], memory_order_acquire);
+}
+
+/* A write to a page blocks were decoded from: new generation (its blocks are stale), the mark goes
+ * until code is decoded there again, and the current block ends after this instruction. */
+static void smc_write(struct emu_vcpu *c, struct emu_slot *s, uint64_t gpa)
+{
+	uint64_t pg = (gpa - s->gpa) >> 12;
+	if (atomic_load_explicit(&s->page_code[pg], memory_order_relaxed)) {
+		atomic_store_explicit(&s->page_code[pg], 0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->page_gen[pg], 1, memory_order_acq_rel);
+		c->stop = EMU_ST_END;
+	}
+}
+
+/* ---------------------------------------------------------------- TLB */
+
+void emu_tlb_flush(struct emu_vcpu *c)
+{
+	for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
+		c->tlb[k].tag_r = c->tlb[k].tag_w = c->tlb[k].tag_x = 1;
+	c->tlb_has_large = false;
+}
+
+void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
+{
+	/* An INVLPG inside a large page invalidates the whole large page (SDM Vol. 3 4.10.4.1); our
+	 * entries are 4 KiB pieces of it, so flush everything once a large page was entered. */
+	if (c->tlb_has_large) {
+		emu_tlb_flush(c);
+		return;
+	}
+	struct emu_tlb_entry *e = emu_tlbe(c, lin);
+	e->tag_r = e->tag_w = e->tag_x = 1;
+}
+
+void emu_tlb_drop_writes(struct emu_vcpu *c)
+{
+	for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
+		c->tlb[k].tag_w = 1;
+}
+
+/* ---------------------------------------------------------------- page walk */
+
+struct walk {
+	uint64_t gpa;
+	bool w_ok, x_ok, dirty, large;
+	uint8_t memtype;
+};
+
+static int walk_fault(struct emu_vcpu *c, uint64_t lin, unsigned acc, uint32_t err)
+{
+	bool user = !(acc & EMU_ACC_SYS) && c->cpl == 3;
+	if (acc & EMU_ACC_W)
+		err |= PFE_W;
+	if (user)
+		err |= PFE_U;
+	if ((acc & EMU_ACC_X) && (c->efer & EFER_NXE))
+		err |= PFE_I;
+	return emu_raise_pf(c, lin, err);
+}
+
+static uint8_t pat_type(const struct emu_vcpu *c, uint64_t e, bool large)
+{
+	unsigned idx = ((e >> 3) & 1) | (((e >> 4) & 1) << 1) | (((e >> (large ? 12 : 7)) & 1) << 2);
+	if (c->cr0 & CR0_CD)
+		return EMU_MT_UC;
+	return (uint8_t)((c->pat >> (8 * idx)) & 7);
+}
+
+/* SDM Vol. 3 4.5 (4-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
+ * over every level; A is set on every level and D on the leaf, with host atomics (locked updates the
+ * CPU makes itself), only once the access is allowed. */
+static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
+{
+	const uint64_t addr_mask = ((1ull << EMU_PHYS_BITS) - 1) & ~0xfffull;
+	uint64_t rsvd = ~((1ull << EMU_PHYS_BITS) - 1) & 0x000fffffffffffffull;
+	if (!(c->efer & EFER_NXE))
+		rsvd |= 1ull << 63;
+	uint64_t *ent[4];
+	uint64_t val[4];
+	int levels, n = 0;
+	uint64_t table;
+	bool rw = true, us = true, xd = false;
+
+	if (c->efer & EFER_LMA) {
+		levels = 4;
+		table = c->cr3 & addr_mask;
+	} else if (c->cr4 & CR4_PAE) {
+		/* PAE: the PDPTE of the linear address, from CR3[31:5] (SDM Vol. 3 4.4.1). */
+		uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
+		uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
+		if (!p)
+			return emu_internal_error(c, "PAE PDPTE outside RAM");
+		uint64_t e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+		if (!(e & 1))
+			return walk_fault(c, lin, acc, 0);
+		if (e & (rsvd | 0x1e6))
+			return walk_fault(c, lin, acc, PFE_P | PFE_RSVD);
+		levels = 2;
+		table = e & addr_mask;
+	} else {
+		return emu_internal_error(c, "32-bit (non-PAE) paging is not implemented");
+	}
+
+	for (int lvl = levels; lvl >= 1; lvl--) {
+		unsigned shift = 12 + 9 * (lvl - 1);
+		uint64_t pa = table + ((lin >> shift) & 511) * 8;
+		uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
+		if (!p)
+			return emu_internal_error(c, "page table outside RAM");
+		uint64_t e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+		ent[n] = p;
+		val[n++] = e;
+		if (!(e & 1))
+			return walk_fault(c, lin, acc, 0);
+		uint64_t r = rsvd;
+		bool leaf = lvl == 1;
+		if (lvl == 4 && (e & 0x80))
+			r |= 0x80; /* PS is reserved in a PML4E */
+		if ((lvl == 3 || lvl == 2) && (e & 0x80)) {
+			leaf = true;
+			r |= (lvl == 3 ? 0x3fffe000ull : 0x1fe000ull); /* reserved bits of 1 GiB / 2 MiB pages */
+		}
+		if (e & r)
+			return walk_fault(c, lin, acc, PFE_P | PFE_RSVD);
+		rw = rw && (e & 2);
+		us = us && (e & 4);
+		xd = xd || ((c->efer & EFER_NXE) && (e >> 63));
+		if (leaf) {
+			uint64_t page_mask = (1ull << shift) - 1;
+			w->gpa = ((e & addr_mask & ~page_mask) | (lin & page_mask)) & ~0xfffull;
+			w->large = lvl > 1;
+			w->memtype = pat_type(c, e, w->large);
+			break;
+		}
+		table = e & addr_mask;
+	}
+
+	bool user = !(acc & EMU_ACC_SYS) && c->cpl == 3;
+	bool wp = user || (c->cr0 & CR0_WP);
+	w->w_ok = rw || !wp;
+	w->x_ok = !xd && (us || !user);
+	if (user && !us)
+		return walk_fault(c, lin, acc, PFE_P);
+	if ((acc & EMU_ACC_W) && !w->w_ok)
+		return walk_fault(c, lin, acc, PFE_P);
+	if ((acc & EMU_ACC_X) && xd)
+		return walk_fault(c, lin, acc, PFE_P);
+
+	for (int k = 0; k < n; k++)
+		if (!(val[k] & 0x20))
+			__atomic_fetch_or(ent[k], 0x20, __ATOMIC_SEQ_CST);
+	w->dirty = (val[n - 1] & 0x40) != 0;
+	if ((acc & EMU_ACC_W) && !w->dirty) {
+		__atomic_fetch_or(ent[n - 1], 0x40, __ATOMIC_SEQ_CST);
+		w->dirty = true;
+	}
+	return 0;
+}
+
+/* Translates one linear address (any byte of a page) for one access kind, fills the TLB. */
+static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat *x)
+{
+	uint64_t page = lin & ~0xfffull;
+	if (!(acc & EMU_ACC_SYS)) {
+		struct emu_tlb_entry *e = emu_tlbe(c, lin);
+		uint64_t tag = (acc & EMU_ACC_W) ? e->tag_w : (acc & EMU_ACC_X) ? e->tag_x : e->tag_r;
+		if (tag == page) {
+			x->gpa = e->gpa | (lin & 0xfff);
+			x->hva = (uint8_t *)(uintptr_t)(lin + (uint64_t)e->addend);
+			x->memtype = e->memtype;
+			return 0;
+		}
+	}
+	if ((c->efer & EFER_LMA) && !emu_canonical(lin))
+		return emu_raise_err(c, EMU_V_GP, 0);
+
+	struct walk w = { 0 };
+	if (c->cr0 & CR0_PG) {
+		int st = walk(c, lin, acc, &w);
+		if (st)
+			return st;
+	} else {
+		w.gpa = page;
+		w.w_ok = w.x_ok = w.dirty = true;
+		w.large = false;
+		w.memtype = (c->cr0 & CR0_CD) ? EMU_MT_UC : EMU_MT_WB;
+	}
+
+	struct emu_slot *s = emu_slot_of(c->vm, w.gpa);
+	x->gpa = w.gpa | (lin & 0xfff);
+	if (!s || ((acc & EMU_ACC_W) && (s->flags & KVM_MEM_READONLY))) {
+		x->hva = NULL;
+		x->memtype = EMU_MT_UC;
+		return 0;
+	}
+	uint8_t *hpage = s->hva + (w.gpa - s->gpa);
+	x->hva = hpage + (lin & 0xfff);
+	x->memtype = w.memtype;
+	if (acc & EMU_ACC_W)
+		smc_write(c, s, w.gpa);
+	if (acc & EMU_ACC_SYS)
+		return 0;
+
+	struct emu_tlb_entry *e = emu_tlbe(c, lin);
+	bool code = atomic_load_explicit(&s->page_code[(w.gpa - s->gpa) >> 12], memory_order_relaxed);
+	e->tag_r = page;
+	e->tag_w = (w.w_ok && w.dirty && !code && !(s->flags & KVM_MEM_READONLY)) ? page : 1;
+	e->tag_x = w.x_ok ? page : 1;
+	e->addend = (int64_t)((uint64_t)(uintptr_t)hpage - page);
+	e->gpa = w.gpa;
+	e->memtype = w.memtype;
+	e->large = w.large;
+	if (w.large)
+		c->tlb_has_large = true;
+	return 0;
+}
+
+int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva)
+{
+	struct emu_xlat x;
+	int st = xlat(c, lin, EMU_ACC_X, &x);
+	if (st)
+		return st;
+	*gpa = x.gpa;
+	*hva = x.hva;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- MMIO */
+
+static int mmio_read(struct emu_vcpu *c, uint64_t gpa, uint8_t *buf, unsigned len)
+{
+	if (c->mrc_pos < c->mrc_n) {
+		struct emu_mmio_rc *rc = &c->mrc[c->mrc_pos++];
+		if (rc->gpa != gpa || rc->len != len)
+			return emu_internal_error(c, "MMIO read completion does not match the re-executed access");
+		memcpy(buf, rc->data, len);
+		return 0;
+	}
+	if (c->exit_pending)
+		return emu_internal_error(c, "MMIO read after an MMIO write in one instruction");
+	if (c->mrc_n == EMU_MMIO_RC)
+		return emu_internal_error(c, "too many MMIO reads in one instruction");
+	struct emu_mmio_rc *rc = &c->mrc[c->mrc_n++];
+	rc->gpa = gpa;
+	rc->len = len;
+	struct kvm_run *run = c->run;
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = gpa;
+	run->mmio.len = len;
+	run->mmio.is_write = 0;
+	memset(run->mmio.data, 0, sizeof run->mmio.data);
+	c->mrc_wait = true;
+	c->exit_pending = true;
+	return EMU_ST_EXIT;
+}
+
+static int mmio_write(struct emu_vcpu *c, uint64_t gpa, const uint8_t *buf, unsigned len)
+{
+	if (c->mwq_n == EMU_MMIO_WQ)
+		return emu_internal_error(c, "too many MMIO writes in one instruction");
+	struct emu_mmio_wq *q = &c->mwq[c->mwq_n++];
+	q->gpa = gpa;
+	q->len = len;
+	memset(q->data, 0, sizeof q->data);
+	memcpy(q->data, buf, len);
+	c->exit_pending = true;
+	c->stop = EMU_ST_END;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- generic access */
+
+/* Translates [lin, lin+size) (at most two pages) for one access kind: all pages before any byte moves. */
+static int xlat_range(struct emu_vcpu *c, uint64_t lin, unsigned size, unsigned acc, struct emu_xlat x[2],
+		      unsigned n[2])
+{
+	unsigned off = lin & 0xfff;
+	int st = xlat(c, lin, acc, &x[0]);
+	if (st)
+		return st;
+	if (off + size <= 0x1000) {
+		n[0] = size;
+		n[1] = 0;
+		return 0;
+	}
+	n[0] = 0x1000 - off;
+	n[1] = size - n[0];
+	return xlat(c, (lin + n[0]) & c->lin_mask, acc, &x[1]);
+}
+
+static int read_piece(struct emu_vcpu *c, const struct emu_xlat *x, uint8_t *buf, unsigned n)
+{
+	if (x->hva) {
+		memcpy(buf, x->hva, n);
+		return 0;
+	}
+	for (unsigned k = 0; k < n; k += 8) {
+		int st = mmio_read(c, x->gpa + k, buf + k, n - k < 8 ? n - k : 8);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
+static int write_piece(struct emu_vcpu *c, const struct emu_xlat *x, const uint8_t *buf, unsigned n)
+{
+	if (x->hva) {
+		memcpy(x->hva, buf, n);
+		return 0;
+	}
+	for (unsigned k = 0; k < n; k += 8) {
+		int st = mmio_write(c, x->gpa + k, buf + k, n - k < 8 ? n - k : 8);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
+int emu_read_bytes(struct emu_vcpu *c, uint64_t lin, void *buf, unsigned size, unsigned acc)
+{
+	struct emu_xlat x[2];
+	unsigned n[2];
+	int st = xlat_range(c, lin, size, acc & ~EMU_ACC_W, x, n);
+	if (st)
+		return st;
+	st = read_piece(c, &x[0], buf, n[0]);
+	if (!st && n[1])
+		st = read_piece(c, &x[1], (uint8_t *)buf + n[0], n[1]);
+	return st;
+}
+
+int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned size, unsigned acc)
+{
+	struct emu_xlat x[2];
+	unsigned n[2];
+	int st = xlat_range(c, lin, size, acc | EMU_ACC_W, x, n);
+	if (st)
+		return st;
+	st = write_piece(c, &x[0], buf, n[0]);
+	if (!st && n[1])
+		st = write_piece(c, &x[1], (const uint8_t *)buf + n[0], n[1]);
+	return st;
+}
+
+/* A plain access is one host load or store of its size when it lies in one page of RAM (x86-TSO for
+ * SMP later); split or MMIO accesses go piece by piece. */
+int emu_read_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t *v)
+{
+	struct emu_xlat x;
+	if ((lin & 0xfff) + size <= 0x1000) {
+		int st = xlat(c, lin, EMU_ACC_R, &x);
+		if (st)
+			return st;
+		if (x.hva) {
+			switch (size) {
+			case 1: *v = *x.hva; return 0;
+			case 2: { uint16_t t; memcpy(&t, x.hva, 2); *v = t; return 0; }
+			case 4: { uint32_t t; memcpy(&t, x.hva, 4); *v = t; return 0; }
+			default: memcpy(v, x.hva, 8); return 0;
+			}
+		}
+	}
+	uint64_t t = 0;
+	int st = emu_read_bytes(c, lin, &t, size, EMU_ACC_R);
+	if (!st)
+		*v = t;
+	return st;
+}
+
+int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v)
+{
+	struct emu_xlat x;
+	if ((lin & 0xfff) + size <= 0x1000) {
+		int st = xlat(c, lin, EMU_ACC_W, &x);
+		if (st)
+			return st;
+		if (x.hva) {
+			switch (size) {
+			case 1: *x.hva = (uint8_t)v; return 0;
+			case 2: { uint16_t t = (uint16_t)v; memcpy(x.hva, &t, 2); return 0; }
+			case 4: { uint32_t t = (uint32_t)v; memcpy(x.hva, &t, 4); return 0; }
+			default: memcpy(x.hva, &v, 8); return 0;
+			}
+		}
+	}
+	return emu_write_bytes(c, lin, &v, size, EMU_ACC_W);
+}
+
+/* ---------------------------------------------------------------- locked read-modify-write */
+
+/* lock cmpxchg on the host bytes, aligned or not (a guest split lock is a host split lock). */
+static bool host_cas(uint8_t *p, unsigned size, uint64_t *expected, uint64_t desired)
+{
+	bool ok;
+	switch (size) {
+	case 1: {
+		uint8_t e = (uint8_t)*expected;
+		__asm__ volatile("lock cmpxchgb %b[d], (%[p])"
+				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "q"((uint8_t)desired) : "memory");
+		*expected = e;
+		break;
+	}
+	case 2: {
+		uint16_t e = (uint16_t)*expected;
+		__asm__ volatile("lock cmpxchgw %w[d], (%[p])"
+				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "r"((uint16_t)desired) : "memory");
+		*expected = e;
+		break;
+	}
+	case 4: {
+		uint32_t e = (uint32_t)*expected;
+		__asm__ volatile("lock cmpxchgl %k[d], (%[p])"
+				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "r"((uint32_t)desired) : "memory");
+		*expected = e;
+		break;
+	}
+	default: {
+		uint64_t e = *expected;
+		__asm__ volatile("lock cmpxchgq %q[d], (%[p])"
+				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "r"(desired) : "memory");
+		*expected = e;
+		break;
+	}
+	}
+	return ok;
+}
+
+static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uint64_t nhi)
+{
+	bool ok;
+	uint64_t a = *lo, d = *hi;
+	__asm__ volatile("lock cmpxchg16b (%[p])"
+			 : "=@ccz"(ok), "+a"(a), "+d"(d) : [p] "r"(p), "b"(nlo), "c"(nhi) : "memory");
+	*lo = a;
+	*hi = d;
+	return ok;
+}
+
+/* New value of the memory operand from its old value; flags into *f. */
+static uint64_t rmw_compute(const struct emu_rmw *m, uint64_t old, uint64_t *f)
+{
+	unsigned sz = m->size;
+	switch (m->op) {
+	case EMU_RMW_ADD: case EMU_RMW_OR: case EMU_RMW_ADC: case EMU_RMW_SBB:
+	case EMU_RMW_AND: case EMU_RMW_SUB: case EMU_RMW_XOR:
+		return emu_alu((enum emu_alu_op)m->op, sz, old, m->src, f);
+	case EMU_RMW_INC: return emu_unary(EMU_INC, sz, old, f);
+	case EMU_RMW_DEC: return emu_unary(EMU_DEC, sz, old, f);
+	case EMU_RMW_NEG: return emu_unary(EMU_NEG, sz, old, f);
+	case EMU_RMW_NOT: return emu_unary(EMU_NOT, sz, old, f);
+	case EMU_RMW_BTS: return emu_bt(EMU_BTS, sz, old, m->src, f);
+	case EMU_RMW_BTR: return emu_bt(EMU_BTR, sz, old, m->src, f);
+	case EMU_RMW_BTC: return emu_bt(EMU_BTC, sz, old, m->src, f);
+	case EMU_RMW_XCHG: return m->src;
+	case EMU_RMW_XADD: return emu_alu(EMU_ALU_ADD, sz, old, m->src, f);
+	case EMU_RMW_CMPXCHG:
+		emu_alu(EMU_ALU_CMP, sz, m->cmp, old, f);
+		return (old & emu_size_mask(sz)) == (m->cmp & emu_size_mask(sz)) ? m->src : old;
+	default:
+		return old;
+	}
+}
+
+/*
+ * Every locked read-modify-write of the guest comes here (SDM Vol. 3 9.1.2): the LOCK-prefixed forms
+ * and XCHG with a memory operand. It knows the instruction, the linear address, the guest-physical
+ * address(es), the size, whether the access splits a 64-byte line and the memory type: this is where
+ * bus-lock detection (issue 4) hooks in. RAM that is contiguous on the host is updated by ONE host
+ * locked instruction on the same bytes (a guest split lock is a host split lock); MMIO is read and
+ * written through exits, non-atomically, as KVM's emulator does; a split across two guest pages that
+ * are not adjacent on the host is done under the VM's emulation lock (atomic only against other such
+ * operations: documented limitation).
+ */
+int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m)
+{
+	(void)i;
+	unsigned size = m->size;
+	if (m->op == EMU_RMW_CMPXCHG_DW && size == 16 && (lin & 15))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	struct emu_xlat x[2];
+	unsigned n[2];
+	/* A locked operation needs write permission even when it does not end up writing (SDM "CMPXCHG":
+	 * the processor always writes). */
+	int st = xlat_range(c, lin, size, EMU_ACC_W, x, n);
+	if (st)
+		return st;
+
+	bool mmio = !x[0].hva || (n[1] && !x[1].hva);
+	bool split = (lin & 63) + size > 64;
+	bool uc = mmio || x[0].memtype == EMU_MT_UC || x[0].memtype == EMU_MT_UCM ||
+		  (n[1] && (x[1].memtype == EMU_MT_UC || x[1].memtype == EMU_MT_UCM));
+	/* Bus-lock detection point (issue 4): instruction c->rip / i, data lin, x[0].gpa, size, split, uc. */
+	if (!(c->mrc_pos < c->mrc_n)) { /* count once, not again when re-executed after an MMIO read */
+		c->locked_rmw++;
+		c->locked_split += split && !uc;
+		c->locked_uc += uc;
+	}
+
+	uint64_t f = m->rflags;
+	if (!mmio && (!n[1] || x[1].hva == x[0].hva + n[0])) {
+		uint8_t *p = x[0].hva;
+		if (m->op == EMU_RMW_CMPXCHG_DW) {
+			uint64_t lo = m->cmp, hi = m->cmp_hi;
+			bool ok;
+			if (size == 16) {
+				ok = host_cas16(p, &lo, &hi, m->new_lo, m->new_hi);
+			} else {
+				uint64_t e = (m->cmp & 0xffffffff) | (m->cmp_hi << 32);
+				ok = host_cas(p, 8, &e, (m->new_lo & 0xffffffff) | (m->new_hi << 32));
+				lo = (uint32_t)e;
+				hi = e >> 32;
+			}
+			m->old = lo;
+			m->old_hi = hi;
+			m->rflags = ok ? (f | EMU_ZF) : (f & ~EMU_ZF);
+			return 0;
+		}
+		uint64_t old = 0;
+		memcpy(&old, p, size);
+		for (;;) {
+			uint64_t nf = m->rflags;
+			uint64_t nv = rmw_compute(m, old, &nf);
+			if (host_cas(p, size, &old, nv)) {
+				f = nf;
+				break;
+			}
+			if (m->op == EMU_RMW_CMPXCHG) {
+				/* compare failed against the live value: a locked cmpxchg that writes back the old value */
+				f = m->rflags;
+				rmw_compute(m, old, &f);
+				break;
+			}
+		}
+		m->old = old;
+		m->rflags = f;
+		return 0;
+	}
+
+	/* MMIO or host-discontiguous: read, compute, write. */
+	bool take = !mmio;
+	if (take)
+		pthread_mutex_lock(&c->vm->emul_lock);
+	uint8_t buf[16] = { 0 };
+	st = read_piece(c, &x[0], buf, n[0]);
+	if (!st && n[1])
+		st = read_piece(c, &x[1], buf + n[0], n[1]);
+	if (!st) {
+		uint64_t old, nv, nhi = 0;
+		memcpy(&old, buf, 8);
+		if (m->op == EMU_RMW_CMPXCHG_DW) {
+			uint64_t ohi = 0;
+			if (size == 16)
+				memcpy(&ohi, buf + 8, 8);
+			else {
+				ohi = old >> 32;
+				old = (uint32_t)old;
+			}
+			bool eq = old == (size == 16 ? m->cmp : (uint32_t)m->cmp) &&
+				  ohi == (size == 16 ? m->cmp_hi : (uint32_t)m->cmp_hi);
+			m->old = old;
+			m->old_hi = ohi;
+			m->rflags = eq ? (f | EMU_ZF) : (f & ~EMU_ZF);
+			if (size == 16) {
+				nv = eq ? m->new_lo : old;
+				nhi = eq ? m->new_hi : ohi;
+				memcpy(buf, &nv, 8);
+				memcpy(buf + 8, &nhi, 8);
+			} else {
+				nv = eq ? ((m->new_lo & 0xffffffff) | (m->new_hi << 32)) : (old | (ohi << 32));
+				memcpy(buf, &nv, 8);
+			}
+		} else {
+			old &= emu_size_mask(size);
+			nv = rmw_compute(m, old, &f);
+			m->old = old;
+			m->rflags = f;
+			memcpy(buf, &nv, 8);
+		}
+		st = write_piece(c, &x[0], buf, n[0]);
+		if (!st && n[1])
+			st = write_piece(c, &x[1], buf + n[0], n[1]);
+	}
+	if (take)
+		pthread_mutex_unlock(&c->vm->emul_lock);
+	return st;
+}

@@ -1,0 +1,1176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * System architecture of the emu engine: exceptions and their delivery through the IDT (SDM Vol. 3
+ * ch. 6), double and triple faults, far transfers and segment loads (Vol. 3 ch. 3, 5), control,
+ * debug and model-specific registers, CPUID, SYSCALL/SYSRET.
+ *
+ * Simplifications (documented, all invisible to the guests we run): segment limits are not checked
+ * (64-bit mode ignores them; our 32-bit code is flat); no task switches, call gates, 16-bit gates,
+ * virtual-8086 or real mode; returning to an outer privilege level does not null DS/ES/FS/GS; I/O
+ * permission is CPL <= IOPL without the TSS bitmap; descriptor accessed bits are written with a
+ * plain store.
+ */
+#include <stdio.h>
+#include <x86intrin.h>
+
+#include "emu/emu.h"
+
+#define ARGS struct emu_vcpu *c, const struct emu_insn *i
+#define TRY(x)                            \
+	do {                              \
+		int st_ = (x);            \
+		if (unlikely(st_))        \
+			return st_;       \
+	} while (0)
+
+/* ---------------------------------------------------------------- raising */
+
+static int has_error_code(int vec)
+{
+	return vec == EMU_V_DF || (vec >= EMU_V_TS && vec <= EMU_V_PF) || vec == 17 || vec == 21;
+}
+
+int emu_raise_err(struct emu_vcpu *c, int vec, uint32_t err)
+{
+	c->exc_vec = vec;
+	c->exc_err = err;
+	c->exc_has_err = has_error_code(vec);
+	c->exc_soft = false;
+	return EMU_ST_FAULT;
+}
+
+int emu_raise(struct emu_vcpu *c, int vec)
+{
+	return emu_raise_err(c, vec, 0);
+}
+
+int emu_raise_pf(struct emu_vcpu *c, uint64_t lin, uint32_t err)
+{
+	c->exc_cr2 = lin;
+	return emu_raise_err(c, EMU_V_PF, err);
+}
+
+int emu_internal_error(struct emu_vcpu *c, const char *what)
+{
+	fprintf(stderr, "blvm: emu: internal error at rip 0x%llx: %s\n", (unsigned long long)c->rip, what);
+	struct kvm_run *run = c->run;
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	run->internal.ndata = 1;
+	run->internal.data[0] = c->rip;
+	c->exit_pending = true;
+	return EMU_ST_EXIT;
+}
+
+int emu_unimplemented(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	unsigned m = i->mnem;
+	if (!(c->unimpl_seen[m / 64] & (1ull << (m % 64)))) {
+		c->unimpl_seen[m / 64] |= 1ull << (m % 64);
+		const char *s = ZydisMnemonicGetString((ZydisMnemonic)m);
+		fprintf(stderr, "blvm: emu: unimplemented instruction %s at rip 0x%llx\n", s ? s : "?",
+			(unsigned long long)c->rip);
+	}
+	return emu_raise(c, EMU_V_UD);
+}
+
+/* ---------------------------------------------------------------- mode */
+
+void emu_update_mode(struct emu_vcpu *c)
+{
+	uint8_t old_cpl = c->cpl;
+	c->mode64 = (c->efer & EFER_LMA) && c->seg[EMU_CS].l;
+	c->mode = c->mode64 ? 0 : !c->seg[EMU_CS].db ? 3 : (c->efer & EFER_LMA) ? 1 : 2;
+	c->lin_mask = c->mode64 ? ~0ull : 0xffffffffull;
+	c->sp_mask = c->mode64 ? ~0ull : c->seg[EMU_SS].db ? 0xffffffffull : 0xffffull;
+	for (int s = 0; s < EMU_NSEG; s++) {
+		uint64_t b = c->seg[s].base;
+		if (c->mode64)
+			c->sbase[s] = s >= EMU_FS ? b : 0;
+		else
+			c->sbase[s] = (uint32_t)b;
+	}
+	c->cpl = c->seg[EMU_SS].dpl;
+	if (c->cpl != old_cpl)
+		emu_tlb_flush(c);
+}
+
+/* ---------------------------------------------------------------- descriptors */
+
+static void desc_to_seg(const uint8_t d[8], uint16_t sel, struct kvm_segment *s)
+{
+	memset(s, 0, sizeof *s);
+	s->selector = sel;
+	s->base = d[2] | (d[3] << 8) | ((uint32_t)d[4] << 16) | ((uint32_t)d[7] << 24);
+	uint32_t limit = d[0] | (d[1] << 8) | ((uint32_t)(d[6] & 0xf) << 16);
+	s->g = (d[6] >> 7) & 1;
+	s->limit = s->g ? (limit << 12) | 0xfff : limit;
+	s->type = d[5] & 0xf;
+	s->s = (d[5] >> 4) & 1;
+	s->dpl = (d[5] >> 5) & 3;
+	s->present = (d[5] >> 7) & 1;
+	s->avl = (d[6] >> 4) & 1;
+	s->l = (d[6] >> 5) & 1;
+	s->db = (d[6] >> 6) & 1;
+}
+
+/* Reads the 8-byte descriptor of sel (GDT or LDT); *addr = its linear address. */
+static int read_desc(struct emu_vcpu *c, uint16_t sel, uint8_t d[8], uint64_t *addr)
+{
+	uint64_t base = (sel & 4) ? c->ldt.base : c->gdt.base;
+	uint32_t limit = (sel & 4) ? c->ldt.limit : c->gdt.limit;
+	uint32_t off = sel & ~7u;
+	if (off + 7 > limit)
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+	*addr = base + off;
+	return emu_read_bytes(c, *addr, d, 8, EMU_ACC_SYS);
+}
+
+static int set_accessed(struct emu_vcpu *c, uint8_t d[8], uint64_t addr)
+{
+	if (d[5] & 1)
+		return 0;
+	d[5] |= 1;
+	return emu_write_bytes(c, addr + 5, &d[5], 1, EMU_ACC_SYS);
+}
+
+/* Loads a data segment register (or SS) checking against privilege level cpl (SDM "MOV", "POP"). */
+static int load_data_seg(struct emu_vcpu *c, int s, uint16_t sel, unsigned cpl)
+{
+	struct kvm_segment n;
+	if ((sel & ~3) == 0) {
+		if (s == EMU_SS && !((c->efer & EFER_LMA) && cpl < 3 && (sel & 3) == cpl))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		memset(&n, 0, sizeof n);
+		n.selector = sel;
+		if (s == EMU_SS) { /* 64-bit mode null SS: keeps the CPL in its DPL */
+			n.type = 3;
+			n.s = 1;
+			n.present = 1;
+			n.db = 1;
+			n.dpl = (uint8_t)cpl;
+		} else {
+			n.unusable = 1;
+		}
+		c->seg[s] = n;
+		return 0;
+	}
+	uint8_t d[8];
+	uint64_t addr;
+	TRY(read_desc(c, sel, d, &addr));
+	desc_to_seg(d, sel, &n);
+	if (!n.s)
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+	if (s == EMU_SS) {
+		if ((n.type & 0xa) != 2 || (sel & 3) != cpl || n.dpl != cpl)
+			return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+		if (!n.present)
+			return emu_raise_err(c, EMU_V_SS, sel & 0xfffc);
+	} else {
+		if ((n.type & 0xa) == 0x8) /* execute-only code */
+			return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+		if (!n.present)
+			return emu_raise_err(c, EMU_V_NP, sel & 0xfffc);
+	}
+	TRY(set_accessed(c, d, addr));
+	n.type |= 1;
+	c->seg[s] = n;
+	return 0;
+}
+
+int emu_load_seg(struct emu_vcpu *c, int s, uint16_t sel)
+{
+	if (s == EMU_CS)
+		return emu_raise(c, EMU_V_UD);
+	TRY(load_data_seg(c, s, sel, c->cpl));
+	emu_update_mode(c);
+	return 0;
+}
+
+/* Reads and checks a code segment for a far transfer to privilege new_cpl; fills *cs. */
+static int read_code_seg(struct emu_vcpu *c, uint16_t sel, struct kvm_segment *cs, unsigned *new_cpl,
+			 bool ret)
+{
+	if ((sel & ~3) == 0)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	uint8_t d[8];
+	uint64_t addr;
+	TRY(read_desc(c, sel, d, &addr));
+	desc_to_seg(d, sel, cs);
+	if (!cs->s || !(cs->type & 8))
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+	unsigned rpl = sel & 3;
+	bool conforming = cs->type & 4;
+	if (ret) {
+		if (rpl < c->cpl || (conforming ? cs->dpl > rpl : cs->dpl != rpl))
+			return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+		*new_cpl = rpl;
+	} else {
+		if (conforming ? cs->dpl > c->cpl : (cs->dpl != c->cpl || rpl > c->cpl))
+			return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+		*new_cpl = c->cpl;
+	}
+	if (!cs->present)
+		return emu_raise_err(c, EMU_V_NP, sel & 0xfffc);
+	if ((c->efer & EFER_LMA) && cs->l && cs->db)
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+	TRY(set_accessed(c, d, addr));
+	cs->type |= 1;
+	cs->selector = (uint16_t)((sel & ~3) | *new_cpl);
+	return 0;
+}
+
+static uint64_t rip_for(const struct emu_vcpu *c, const struct kvm_segment *cs, uint64_t off)
+{
+	return ((c->efer & EFER_LMA) && cs->l) ? off : (uint32_t)off;
+}
+
+int emu_far_jump(struct emu_vcpu *c, uint16_t sel, uint64_t off)
+{
+	struct kvm_segment cs;
+	unsigned cpl;
+	TRY(read_code_seg(c, sel, &cs, &cpl, false));
+	if ((c->efer & EFER_LMA) && cs.l && !emu_canonical(off))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	c->seg[EMU_CS] = cs;
+	c->rip = rip_for(c, &cs, off);
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
+int emu_h_ljmp_ptr(ARGS)
+{
+	return emu_far_jump(c, (uint16_t)i->disp, i->imm);
+}
+
+/* m16:16 / m16:32 / m16:64: offset first, then the selector */
+static int read_farptr(struct emu_vcpu *c, const struct emu_insn *i, uint16_t *sel, uint64_t *off)
+{
+	uint64_t lin = emu_lin(c, i), s;
+	TRY(emu_rd(c, lin, i->osz, off));
+	TRY(emu_rd2(c, (lin + i->osz) & c->lin_mask, &s));
+	*sel = (uint16_t)s;
+	return 0;
+}
+
+int emu_h_ljmp_m(ARGS)
+{
+	uint16_t sel;
+	uint64_t off;
+	TRY(read_farptr(c, i, &sel, &off));
+	return emu_far_jump(c, sel, off);
+}
+
+static int far_call(struct emu_vcpu *c, const struct emu_insn *i, uint16_t sel, uint64_t off)
+{
+	struct kvm_segment cs;
+	unsigned cpl;
+	uint64_t sp = c->r[EMU_RSP];
+	TRY(read_code_seg(c, sel, &cs, &cpl, false));
+	int st = emu_push(c, i->osz, c->seg[EMU_CS].selector);
+	if (!st)
+		st = emu_push(c, i->osz, c->rip + i->len);
+	if (st) {
+		c->r[EMU_RSP] = sp;
+		return st;
+	}
+	c->seg[EMU_CS] = cs;
+	c->rip = rip_for(c, &cs, off);
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
+int emu_h_lcall_ptr(ARGS)
+{
+	return far_call(c, i, (uint16_t)i->disp, i->imm);
+}
+
+int emu_h_lcall_m(ARGS)
+{
+	uint16_t sel;
+	uint64_t off;
+	TRY(read_farptr(c, i, &sel, &off));
+	return far_call(c, i, sel, off);
+}
+
+/* Far RET (SDM "RET", protected-mode and IA-32e far returns). */
+int emu_h_lret(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t sp0 = c->r[EMU_RSP], off, sel, nsp = 0, nss = 0;
+	int st = emu_pop(c, n, &off);
+	if (!st)
+		st = emu_pop(c, n, &sel);
+	struct kvm_segment cs;
+	unsigned cpl = 0;
+	if (!st)
+		st = read_code_seg(c, (uint16_t)sel, &cs, &cpl, true);
+	if (!st && cpl > c->cpl) {
+		c->r[EMU_RSP] += i->imm;
+		st = emu_pop(c, n, &nsp);
+		if (!st)
+			st = emu_pop(c, n, &nss);
+	}
+	if (st) {
+		c->r[EMU_RSP] = sp0;
+		return st;
+	}
+	if (cpl > c->cpl) {
+		struct kvm_segment ss_save = c->seg[EMU_SS];
+		st = load_data_seg(c, EMU_SS, (uint16_t)nss, cpl);
+		if (st) {
+			c->seg[EMU_SS] = ss_save;
+			c->r[EMU_RSP] = sp0;
+			return st;
+		}
+		c->r[EMU_RSP] = nsp;
+	}
+	c->r[EMU_RSP] += i->imm;
+	c->seg[EMU_CS] = cs;
+	c->rip = rip_for(c, &cs, off);
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
+int emu_h_mov_sreg_r(ARGS)
+{
+	TRY(emu_load_seg(c, i->op, (uint16_t)c->r[i->r]));
+	return emu_next(c, i);
+}
+
+int emu_h_mov_sreg_m(ARGS)
+{
+	uint64_t v;
+	TRY(emu_rd2(c, emu_lin(c, i), &v));
+	TRY(emu_load_seg(c, i->op, (uint16_t)v));
+	return emu_next(c, i);
+}
+
+int emu_h_pop_sreg(ARGS)
+{
+	uint64_t v, sp = c->r[EMU_RSP];
+	TRY(emu_pop(c, i->osz, &v));
+	int st = emu_load_seg(c, i->op, (uint16_t)v);
+	if (st) {
+		c->r[EMU_RSP] = sp;
+		return st;
+	}
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- descriptor tables */
+
+static int cpl0(struct emu_vcpu *c)
+{
+	return c->cpl ? emu_raise_err(c, EMU_V_GP, 0) : 0;
+}
+
+static int load_dtable(struct emu_vcpu *c, const struct emu_insn *i, struct emu_dtable *t)
+{
+	TRY(cpl0(c));
+	uint8_t b[10] = { 0 };
+	unsigned n = c->mode64 ? 10 : 6;
+	TRY(emu_read_bytes(c, emu_lin(c, i), b, n, EMU_ACC_R));
+	uint64_t base = 0;
+	memcpy(&base, b + 2, n - 2);
+	t->limit = (uint16_t)(b[0] | (b[1] << 8));
+	t->base = base;
+	return emu_next(c, i);
+}
+
+static int store_dtable(struct emu_vcpu *c, const struct emu_insn *i, const struct emu_dtable *t)
+{
+	uint8_t b[10];
+	unsigned n = c->mode64 ? 10 : 6;
+	b[0] = (uint8_t)t->limit;
+	b[1] = (uint8_t)(t->limit >> 8);
+	memcpy(b + 2, &t->base, 8);
+	TRY(emu_write_bytes(c, emu_lin(c, i), b, n, EMU_ACC_W));
+	return emu_next(c, i);
+}
+
+int emu_h_lgdt(ARGS) { return load_dtable(c, i, &c->gdt); }
+int emu_h_lidt(ARGS) { return load_dtable(c, i, &c->idt); }
+int emu_h_sgdt(ARGS) { return store_dtable(c, i, &c->gdt); }
+int emu_h_sidt(ARGS) { return store_dtable(c, i, &c->idt); }
+
+static int sel_operand(struct emu_vcpu *c, const struct emu_insn *i, uint16_t *sel)
+{
+	uint64_t v;
+	if (i->op)
+		TRY(emu_rd2(c, emu_lin(c, i), &v));
+	else
+		v = c->r[i->r];
+	*sel = (uint16_t)v;
+	return 0;
+}
+
+/* System descriptor (TSS, LDT): 16 bytes in IA-32e mode (SDM Vol. 3 7.2.3). */
+static int load_sys_seg(struct emu_vcpu *c, uint16_t sel, struct kvm_segment *s, int want_type)
+{
+	if (sel & 4)
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+	uint8_t d[16] = { 0 };
+	uint64_t addr;
+	TRY(read_desc(c, sel, d, &addr));
+	if (c->efer & EFER_LMA)
+		TRY(emu_read_bytes(c, addr + 8, d + 8, 8, EMU_ACC_SYS));
+	desc_to_seg(d, sel, s);
+	if (c->efer & EFER_LMA)
+		s->base |= (uint64_t)(d[8] | (d[9] << 8) | (d[10] << 16) | ((uint32_t)d[11] << 24)) << 32;
+	if (s->s || (want_type == 9 ? (s->type & 0xd) != 9 : s->type != 2))
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
+	if (!s->present)
+		return emu_raise_err(c, EMU_V_NP, sel & 0xfffc);
+	if (want_type == 9) { /* mark busy */
+		d[5] |= 2;
+		TRY(emu_write_bytes(c, addr + 5, &d[5], 1, EMU_ACC_SYS));
+		s->type |= 2;
+	}
+	return 0;
+}
+
+int emu_h_ltr(ARGS)
+{
+	uint16_t sel;
+	TRY(cpl0(c));
+	TRY(sel_operand(c, i, &sel));
+	if ((sel & ~3) == 0)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	struct kvm_segment s;
+	TRY(load_sys_seg(c, sel, &s, 9));
+	c->tr = s;
+	return emu_next(c, i);
+}
+
+int emu_h_lldt(ARGS)
+{
+	uint16_t sel;
+	TRY(cpl0(c));
+	TRY(sel_operand(c, i, &sel));
+	if ((sel & ~3) == 0) {
+		memset(&c->ldt, 0, sizeof c->ldt);
+		c->ldt.selector = sel;
+		c->ldt.unusable = 1;
+		return emu_next(c, i);
+	}
+	struct kvm_segment s;
+	TRY(load_sys_seg(c, sel, &s, 2));
+	c->ldt = s;
+	return emu_next(c, i);
+}
+
+static int store_sel(struct emu_vcpu *c, const struct emu_insn *i, uint16_t v)
+{
+	if (i->op)
+		TRY(emu_wr2(c, emu_lin(c, i), v));
+	else
+		emu_wrreg(c, i->osz, i->r, v);
+	return emu_next(c, i);
+}
+
+int emu_h_str(ARGS) { return store_sel(c, i, c->tr.selector); }
+int emu_h_sldt(ARGS) { return store_sel(c, i, c->ldt.selector); }
+int emu_h_smsw_r(ARGS) { return store_sel(c, i, (uint16_t)c->cr0); }
+
+int emu_h_lmsw(ARGS)
+{
+	uint16_t v;
+	TRY(cpl0(c));
+	TRY(sel_operand(c, i, &v));
+	/* LMSW loads PE MP EM TS and cannot clear PE (SDM "LMSW") */
+	uint64_t cr0 = (c->cr0 & ~0xeull) | (v & 0xf) | (c->cr0 & CR0_PE);
+	TRY(emu_write_cr(c, 0, cr0));
+	return emu_next(c, i);
+}
+
+int emu_h_clts(ARGS)
+{
+	TRY(cpl0(c));
+	c->cr0 &= ~CR0_TS;
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- control and debug registers */
+
+int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
+{
+	switch (cr) {
+	case 0: {
+		if (v >> 32)
+			return emu_raise_err(c, EMU_V_GP, 0);
+		v |= CR0_ET;
+		if ((v & CR0_PG) && !(v & CR0_PE))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		if ((v & CR0_NW) && !(v & CR0_CD))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		uint64_t efer = c->efer;
+		/* IA-32e mode activation (SDM Vol. 3 9.8.5): PG set with LME and PAE -> LMA */
+		if ((v & CR0_PG) && !(c->cr0 & CR0_PG) && (efer & EFER_LME)) {
+			if (!(c->cr4 & CR4_PAE))
+				return emu_raise_err(c, EMU_V_GP, 0);
+			efer |= EFER_LMA;
+		}
+		if (!(v & CR0_PG) && (c->cr0 & CR0_PG) && (efer & EFER_LMA)) {
+			if (c->mode64)
+				return emu_raise_err(c, EMU_V_GP, 0);
+			efer &= ~EFER_LMA;
+		}
+		c->cr0 = v;
+		c->efer = efer;
+		emu_tlb_flush(c);
+		emu_update_mode(c);
+		c->stop = EMU_ST_END;
+		return 0;
+	}
+	case 2:
+		c->cr2 = v;
+		return 0;
+	case 3:
+		if (c->mode64 ? (v >> EMU_PHYS_BITS) != 0 : (v >> 32) != 0)
+			return emu_raise_err(c, EMU_V_GP, 0);
+		c->cr3 = v;
+		emu_tlb_flush(c);
+		c->stop = EMU_ST_END;
+		return 0;
+	case 4: {
+		const uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
+				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6);
+		if (v & ~ok)
+			return emu_raise_err(c, EMU_V_GP, 0);
+		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		c->cr4 = v;
+		emu_tlb_flush(c);
+		c->stop = EMU_ST_END;
+		return 0;
+	}
+	case 8:
+		if (v >> 4)
+			return emu_raise_err(c, EMU_V_GP, 0);
+		c->cr8 = v;
+		return 0;
+	default:
+		return emu_raise(c, EMU_V_UD);
+	}
+}
+
+int emu_h_mov_cr_r(ARGS)
+{
+	TRY(cpl0(c));
+	uint64_t v = c->mode64 ? c->r[i->r] : (uint32_t)c->r[i->r];
+	TRY(emu_write_cr(c, i->op, v));
+	return emu_next(c, i);
+}
+
+int emu_h_mov_r_cr(ARGS)
+{
+	TRY(cpl0(c));
+	uint64_t v;
+	switch (i->op) {
+	case 0: v = c->cr0; break;
+	case 2: v = c->cr2; break;
+	case 3: v = c->cr3; break;
+	case 4: v = c->cr4; break;
+	case 8: v = c->cr8; break;
+	default: return emu_raise(c, EMU_V_UD);
+	}
+	c->r[i->r] = c->mode64 ? v : (uint32_t)v;
+	return emu_next(c, i);
+}
+
+static int dr_index(struct emu_vcpu *c, int n)
+{
+	if (n == 4 || n == 5) {
+		if (c->cr4 & CR4_DE)
+			return -1;
+		return n + 2;
+	}
+	return n > 7 ? -1 : n;
+}
+
+int emu_h_mov_dr_r(ARGS)
+{
+	TRY(cpl0(c));
+	int n = dr_index(c, i->op);
+	if (n < 0)
+		return emu_raise(c, EMU_V_UD);
+	uint64_t v = c->mode64 ? c->r[i->r] : (uint32_t)c->r[i->r];
+	if (n >= 6 && (v >> 32))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	/* DR6/DR7 fixed bits (SDM Vol. 3 17.2.3, 17.2.4) */
+	if (n == 6)
+		v = (v & 0x1e00f) | 0xffff0ff0;
+	else if (n == 7)
+		v = (v & ~0xd800ull) | 0x400;
+	c->dr[n] = v;
+	return emu_next(c, i);
+}
+
+int emu_h_mov_r_dr(ARGS)
+{
+	TRY(cpl0(c));
+	int n = dr_index(c, i->op);
+	if (n < 0)
+		return emu_raise(c, EMU_V_UD);
+	c->r[i->r] = c->mode64 ? c->dr[n] : (uint32_t)c->dr[n];
+	return emu_next(c, i);
+}
+
+int emu_h_invlpg(ARGS)
+{
+	TRY(cpl0(c));
+	emu_tlb_flush_page(c, emu_lin(c, i));
+	c->stop = EMU_ST_END;
+	return emu_next(c, i);
+}
+
+int emu_h_swapgs(ARGS)
+{
+	if (!c->mode64)
+		return emu_raise(c, EMU_V_UD);
+	TRY(cpl0(c));
+	uint64_t t = c->seg[EMU_GS].base;
+	c->seg[EMU_GS].base = c->kernel_gs_base;
+	c->kernel_gs_base = t;
+	c->sbase[EMU_GS] = c->seg[EMU_GS].base;
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- MSRs, TSC */
+
+uint64_t emu_tsc(struct emu_vcpu *c)
+{
+	return __rdtsc() + c->tsc_offset;
+}
+
+static bool pat_valid(uint64_t v)
+{
+	for (int k = 0; k < 8; k++) {
+		unsigned t = (v >> (8 * k)) & 0xff;
+		if (t != 0 && t != 1 && t != 4 && t != 5 && t != 6 && t != 7)
+			return false;
+	}
+	return true;
+}
+
+int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
+{
+	switch (msr) {
+	case MSR_TSC: *v = emu_tsc(c); return 0;
+	case MSR_APIC_BASE: *v = c->apic_base; return 0;
+	case MSR_SYSENTER_CS: *v = c->sysenter_cs; return 0;
+	case MSR_SYSENTER_ESP: *v = c->sysenter_esp; return 0;
+	case MSR_SYSENTER_EIP: *v = c->sysenter_eip; return 0;
+	case MSR_PAT: *v = c->pat; return 0;
+	case MSR_EFER: *v = c->efer; return 0;
+	case MSR_STAR: *v = c->star; return 0;
+	case MSR_LSTAR: *v = c->lstar; return 0;
+	case MSR_CSTAR: *v = c->cstar; return 0;
+	case MSR_SFMASK: *v = c->sfmask; return 0;
+	case MSR_FS_BASE: *v = c->seg[EMU_FS].base; return 0;
+	case MSR_GS_BASE: *v = c->seg[EMU_GS].base; return 0;
+	case MSR_KERNEL_GS_BASE: *v = c->kernel_gs_base; return 0;
+	case MSR_TSC_AUX: *v = c->tsc_aux; return 0;
+	default: return -1;
+	}
+}
+
+int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
+{
+	switch (msr) {
+	case MSR_TSC: c->tsc_offset = v - __rdtsc(); return 0;
+	case MSR_APIC_BASE: return 0; /* no local APIC is modelled: writes are ignored */
+	case MSR_SYSENTER_CS: c->sysenter_cs = v & 0xffff; return 0;
+	case MSR_SYSENTER_ESP: if (!emu_canonical(v)) return -1; c->sysenter_esp = v; return 0;
+	case MSR_SYSENTER_EIP: if (!emu_canonical(v)) return -1; c->sysenter_eip = v; return 0;
+	case MSR_PAT:
+		if (!pat_valid(v))
+			return -1;
+		c->pat = v;
+		emu_tlb_flush(c);
+		return 0;
+	case MSR_EFER: {
+		if (v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE))
+			return -1;
+		/* LME cannot change while paging is on; LMA is read-only (SDM Vol. 3 9.8.5) */
+		if ((c->cr0 & CR0_PG) && ((v ^ c->efer) & EFER_LME))
+			return -1;
+		v = (v & ~EFER_LMA) | (c->efer & EFER_LMA);
+		c->efer = v;
+		emu_tlb_flush(c);
+		return 0;
+	}
+	case MSR_STAR: c->star = v; return 0;
+	case MSR_LSTAR: if (!emu_canonical(v)) return -1; c->lstar = v; return 0;
+	case MSR_CSTAR: if (!emu_canonical(v)) return -1; c->cstar = v; return 0;
+	case MSR_SFMASK: c->sfmask = v & 0xffffffff; return 0;
+	case MSR_FS_BASE:
+		if (!emu_canonical(v)) return -1;
+		c->seg[EMU_FS].base = v;
+		emu_update_mode(c);
+		return 0;
+	case MSR_GS_BASE:
+		if (!emu_canonical(v)) return -1;
+		c->seg[EMU_GS].base = v;
+		emu_update_mode(c);
+		return 0;
+	case MSR_KERNEL_GS_BASE: if (!emu_canonical(v)) return -1; c->kernel_gs_base = v; return 0;
+	case MSR_TSC_AUX: if (v >> 32) return -1; c->tsc_aux = v; return 0;
+	default: return -1;
+	}
+}
+
+int emu_h_rdmsr(ARGS)
+{
+	TRY(cpl0(c));
+	uint64_t v;
+	if (emu_rdmsr(c, (uint32_t)c->r[EMU_RCX], &v))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	c->r[EMU_RAX] = (uint32_t)v;
+	c->r[EMU_RDX] = v >> 32;
+	return emu_next(c, i);
+}
+
+int emu_h_wrmsr(ARGS)
+{
+	TRY(cpl0(c));
+	uint64_t v = (uint32_t)c->r[EMU_RAX] | (c->r[EMU_RDX] << 32);
+	if (emu_wrmsr(c, (uint32_t)c->r[EMU_RCX], v))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	c->stop = EMU_ST_END;
+	return emu_next(c, i);
+}
+
+int emu_h_rdtsc(ARGS)
+{
+	if ((c->cr4 & CR4_TSD) && c->cpl)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	uint64_t t = emu_tsc(c);
+	c->r[EMU_RAX] = (uint32_t)t;
+	c->r[EMU_RDX] = t >> 32;
+	return emu_next(c, i);
+}
+
+int emu_h_rdtscp(ARGS)
+{
+	if ((c->cr4 & CR4_TSD) && c->cpl)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	uint64_t t = emu_tsc(c);
+	c->r[EMU_RAX] = (uint32_t)t;
+	c->r[EMU_RDX] = t >> 32;
+	c->r[EMU_RCX] = (uint32_t)c->tsc_aux;
+	return emu_next(c, i);
+}
+
+int emu_h_rdpid(ARGS)
+{
+	c->r[i->r] = c->mode64 ? c->tsc_aux : (uint32_t)c->tsc_aux;
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- CPUID */
+
+/*
+ * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
+ * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
+ * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
+ * SSE2 in long mode for ordinary code). Leaf 7: BMI1. Extended: SYSCALL NX Page1GB RDTSCP LM,
+ * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
+ */
+void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
+{
+	const bool amd = c->vm->cfg.cpu_vendor_amd;
+	const unsigned nv = c->vm->cfg.nr_vcpus ? c->vm->cfg.nr_vcpus : 1;
+	uint32_t a = 0, b = 0, cc = 0, d = 0;
+	const uint32_t edx1 = (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) | (1u << 15) |
+			      (1u << 16) | (1u << 19);
+	switch (leaf) {
+	case 0:
+		a = 0xb;
+		if (amd) {
+			b = 0x68747541; d = 0x69746e65; cc = 0x444d4163; /* AuthenticAMD */
+		} else {
+			b = 0x756e6547; d = 0x49656e69; cc = 0x6c65746e; /* GenuineIntel */
+		}
+		break;
+	case 1:
+		a = amd ? 0x00a00f11 : 0x000306a9;
+		b = (8u << 8) | ((nv & 0xff) << 16) | ((c->id & 0xff) << 24);
+		cc = (1u << 13) | (1u << 23) | (1u << 31);
+		d = edx1;
+		break;
+	case 7:
+		if (sub == 0)
+			b = 1u << 3; /* BMI1 */
+		break;
+	case 0xb: {
+		unsigned shift = 0;
+		while ((1u << shift) < nv)
+			shift++;
+		if (sub == 0) {
+			a = 0; b = 1; cc = (1u << 8) | 0;
+		} else if (sub == 1) {
+			a = shift; b = nv; cc = (2u << 8) | 1;
+		} else {
+			cc = sub & 0xff;
+		}
+		d = c->id;
+		break;
+	}
+	case 0x40000000:
+		a = 0x40000001;
+		b = 0x6d766c62; cc = 0x6d766c62; d = 0x6d766c62; /* "blvmblvmblvm" */
+		break;
+	case 0x40000001:
+		a = nv;
+		b = 1;
+		break;
+	case 0x80000000:
+		a = 0x80000008;
+		if (amd) {
+			b = 0x68747541; d = 0x69746e65; cc = 0x444d4163;
+		}
+		break;
+	case 0x80000001:
+		cc = (1u << 0) | (1u << 5);
+		d = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
+		if (amd)
+			d |= edx1 & 0x0183f3ff;
+		break;
+	case 0x80000002: case 0x80000003: case 0x80000004: {
+		static const char brand[48] = "blvm emu virtual CPU";
+		uint32_t w[4];
+		memcpy(w, brand + 16 * (leaf - 0x80000002), 16);
+		a = w[0]; b = w[1]; cc = w[2]; d = w[3];
+		break;
+	}
+	case 0x80000008:
+		a = EMU_PHYS_BITS | (48u << 8);
+		break;
+	default:
+		break;
+	}
+	out[0] = a;
+	out[1] = b;
+	out[2] = cc;
+	out[3] = d;
+}
+
+int emu_h_cpuid(ARGS)
+{
+	uint32_t o[4];
+	emu_cpuid(c, (uint32_t)c->r[EMU_RAX], (uint32_t)c->r[EMU_RCX], o);
+	c->r[EMU_RAX] = o[0];
+	c->r[EMU_RBX] = o[1];
+	c->r[EMU_RCX] = o[2];
+	c->r[EMU_RDX] = o[3];
+	return emu_next(c, i);
+}
+
+/* ---------------------------------------------------------------- SYSCALL / SYSRET */
+
+static void flat_seg(struct kvm_segment *s, uint16_t sel, int code, int l, unsigned dpl)
+{
+	memset(s, 0, sizeof *s);
+	s->selector = sel;
+	s->limit = 0xffffffff;
+	s->g = 1;
+	s->s = 1;
+	s->present = 1;
+	s->dpl = (uint8_t)dpl;
+	s->type = code ? 0xb : 0x3;
+	s->l = (uint8_t)l;
+	s->db = !l;
+}
+
+/* SDM Vol. 2 "SYSCALL" (IA-32e mode only here; legacy-mode SYSCALL is AMD-only) */
+int emu_h_syscall(ARGS)
+{
+	if (!(c->efer & EFER_LMA) || !(c->efer & EFER_SCE))
+		return emu_raise(c, EMU_V_UD);
+	uint16_t sel = (uint16_t)(c->star >> 32);
+	c->r[EMU_RCX] = c->rip + i->len;
+	c->r[11] = c->rflags & ~EMU_RF;
+	c->rflags &= ~(c->sfmask | EMU_RF);
+	c->rflags |= EMU_RF_FIXED;
+	flat_seg(&c->seg[EMU_CS], sel & 0xfffc, 1, 1, 0);
+	flat_seg(&c->seg[EMU_SS], (sel + 8) & 0xfffc, 0, 0, 0);
+	c->rip = c->mode64 ? c->lstar : c->cstar;
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
+int emu_h_sysret(ARGS)
+{
+	if (!(c->efer & EFER_SCE) || !(c->efer & EFER_LMA) || !c->mode64)
+		return emu_raise(c, EMU_V_UD);
+	TRY(cpl0(c));
+	uint16_t sel = (uint16_t)(c->star >> 48);
+	bool to64 = i->flg & EMU_I_W;
+	if (to64 && !emu_canonical(c->r[EMU_RCX]))
+		return emu_raise_err(c, EMU_V_GP, 0);
+	if (to64)
+		flat_seg(&c->seg[EMU_CS], (uint16_t)((sel + 16) | 3), 1, 1, 3);
+	else
+		flat_seg(&c->seg[EMU_CS], (uint16_t)(sel | 3), 1, 0, 3);
+	flat_seg(&c->seg[EMU_SS], (uint16_t)((sel + 8) | 3), 0, 0, 3);
+	c->rflags = (c->r[11] & EMU_FLAGS_WRITABLE & ~EMU_RF) | EMU_RF_FIXED;
+	c->rip = to64 ? c->r[EMU_RCX] : (uint32_t)c->r[EMU_RCX];
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
+/* ---------------------------------------------------------------- INT n, INT3, INTO, IRET */
+
+static int soft_int(struct emu_vcpu *c, const struct emu_insn *i, int vec)
+{
+	c->rip += i->len; /* trap-like: the pushed RIP is the next instruction */
+	c->exc_vec = vec;
+	c->exc_has_err = false;
+	c->exc_err = 0;
+	c->exc_soft = true;
+	return EMU_ST_END;
+}
+
+int emu_h_int(ARGS) { return soft_int(c, i, (int)i->imm); }
+int emu_h_int3(ARGS) { return soft_int(c, i, EMU_V_BP); }
+
+int emu_h_into(ARGS)
+{
+	if (c->mode64)
+		return emu_raise(c, EMU_V_UD);
+	if (!(c->rflags & EMU_OF))
+		return emu_next(c, i);
+	return soft_int(c, i, EMU_V_OF);
+}
+
+/* SDM Vol. 2 "IRET/IRETD/IRETQ", protected mode and IA-32e mode (no task return, no VM86). */
+int emu_h_iret(ARGS)
+{
+	unsigned n = i->osz;
+	uint64_t sp0 = c->r[EMU_RSP], nip, sel, fl, nsp = 0, nss = 0;
+	int st = emu_pop(c, n, &nip);
+	if (!st)
+		st = emu_pop(c, n, &sel);
+	if (!st)
+		st = emu_pop(c, n, &fl);
+	unsigned cpl = 0;
+	struct kvm_segment cs;
+	if (!st)
+		st = read_code_seg(c, (uint16_t)sel, &cs, &cpl, true);
+	bool pop_stack = c->mode64 || cpl > c->cpl;
+	if (!st && pop_stack) {
+		st = emu_pop(c, n, &nsp);
+		if (!st)
+			st = emu_pop(c, n, &nss);
+	}
+	if (st) {
+		c->r[EMU_RSP] = sp0;
+		return st;
+	}
+	if (c->mode64 && cs.l && !emu_canonical(nip)) {
+		c->r[EMU_RSP] = sp0;
+		return emu_raise_err(c, EMU_V_GP, 0);
+	}
+	if (pop_stack) {
+		struct kvm_segment ss_save = c->seg[EMU_SS];
+		st = load_data_seg(c, EMU_SS, (uint16_t)nss, cpl);
+		if (!st && (nss & ~3) == 0 && !cs.l) /* null SS only for a return to 64-bit code */
+			st = emu_raise_err(c, EMU_V_GP, 0);
+		if (st) {
+			c->seg[EMU_SS] = ss_save;
+			c->r[EMU_RSP] = sp0;
+			return st;
+		}
+		c->r[EMU_RSP] = (cs.l && (c->efer & EFER_LMA)) ? nsp : (c->seg[EMU_SS].db ? (uint32_t)nsp : nsp);
+	}
+	uint64_t mask = EMU_FLAGS_WRITABLE;
+	if (c->cpl > 0)
+		mask &= ~EMU_IOPL;
+	if (c->cpl > ((c->rflags >> 12) & 3))
+		mask &= ~EMU_IF;
+	if (n == 2)
+		mask &= 0xffff;
+	c->rflags = (c->rflags & ~mask) | (fl & mask) | EMU_RF_FIXED;
+	c->seg[EMU_CS] = cs;
+	c->rip = rip_for(c, &cs, nip);
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
+/* ---------------------------------------------------------------- delivery */
+
+static uint32_t idt_err(int vec, bool soft)
+{
+	return ((uint32_t)vec << 3) | 2 | (soft ? 0 : 1);
+}
+
+/* Delivers one event through the IDT. Returns 0, EMU_ST_FAULT (a new exception is pending) or
+ * EMU_ST_EXIT (internal error). */
+static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool soft)
+{
+	const bool lm = c->efer & EFER_LMA;
+	const unsigned gsz = lm ? 16 : 8;
+	uint8_t g[16] = { 0 };
+	if ((uint64_t)vec * gsz + gsz - 1 > c->idt.limit)
+		return emu_raise_err(c, EMU_V_GP, idt_err(vec, soft));
+	TRY(emu_read_bytes(c, c->idt.base + (uint64_t)vec * gsz, g, gsz, EMU_ACC_SYS));
+	unsigned type = g[5] & 0x1f, dpl = (g[5] >> 5) & 3;
+	if (type != 0xe && type != 0xf) {
+		if (!lm && (type == 5 || type == 6 || type == 7))
+			return emu_internal_error(c, "task gates and 16-bit interrupt gates are not implemented");
+		return emu_raise_err(c, EMU_V_GP, idt_err(vec, soft));
+	}
+	if (soft && dpl < c->cpl)
+		return emu_raise_err(c, EMU_V_GP, idt_err(vec, soft));
+	if (!(g[5] & 0x80))
+		return emu_raise_err(c, EMU_V_NP, idt_err(vec, soft));
+	uint16_t sel = (uint16_t)(g[2] | (g[3] << 8));
+	uint64_t off = g[0] | (g[1] << 8) | ((uint32_t)g[6] << 16) | ((uint32_t)g[7] << 24);
+	if (lm)
+		off |= (uint64_t)(g[8] | (g[9] << 8) | (g[10] << 16) | ((uint32_t)g[11] << 24)) << 32;
+	unsigned ist = lm ? g[4] & 7 : 0;
+
+	if ((sel & ~3) == 0)
+		return emu_raise_err(c, EMU_V_GP, soft ? 0 : 1);
+	uint8_t d[8];
+	uint64_t daddr;
+	TRY(read_desc(c, sel, d, &daddr));
+	struct kvm_segment cs;
+	desc_to_seg(d, sel, &cs);
+	if (!cs.s || !(cs.type & 8) || cs.dpl > c->cpl || (lm && (!cs.l || cs.db)))
+		return emu_raise_err(c, EMU_V_GP, (sel & 0xfffc) | (soft ? 0 : 1));
+	if (!cs.present)
+		return emu_raise_err(c, EMU_V_NP, (sel & 0xfffc) | (soft ? 0 : 1));
+	unsigned ncpl = (cs.type & 4) ? c->cpl : cs.dpl;
+	cs.selector = (uint16_t)((sel & ~3) | ncpl);
+	cs.type |= 1;
+
+	uint64_t fl = c->rflags;
+	uint64_t old_cs = c->seg[EMU_CS].selector, old_ss = c->seg[EMU_SS].selector, old_rsp = c->r[EMU_RSP];
+	struct kvm_segment ss = c->seg[EMU_SS];
+	uint64_t frame[6];
+	unsigned nf = 0, w;
+	uint64_t rsp, ssbase;
+
+	if (lm) {
+		/* 64-bit delivery (SDM Vol. 3 6.14): SS:RSP always pushed, RSP aligned to 16 */
+		rsp = old_rsp;
+		if (ncpl < c->cpl || ist) {
+			uint64_t t;
+			uint64_t where = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * ncpl;
+			TRY(emu_read_bytes(c, c->tr.base + where, &t, 8, EMU_ACC_SYS));
+			rsp = t;
+		}
+		if (ncpl < c->cpl) {
+			memset(&ss, 0, sizeof ss);
+			ss.selector = (uint16_t)ncpl;
+			ss.type = 3; ss.s = 1; ss.present = 1; ss.db = 1;
+			ss.dpl = (uint8_t)ncpl;
+		}
+		rsp &= ~15ull;
+		w = 8;
+		frame[nf++] = old_ss;
+		frame[nf++] = old_rsp;
+		ssbase = 0;
+	} else {
+		w = 4;
+		rsp = old_rsp & (c->seg[EMU_SS].db ? 0xffffffff : 0xffff);
+		ssbase = (uint32_t)c->seg[EMU_SS].base;
+		if (ncpl < c->cpl) {
+			uint8_t t[8];
+			TRY(emu_read_bytes(c, c->tr.base + 4 + 8 * ncpl, t, 8, EMU_ACC_SYS));
+			uint32_t esp;
+			memcpy(&esp, t, 4);
+			uint16_t nss = (uint16_t)(t[4] | (t[5] << 8));
+			struct kvm_segment save = c->seg[EMU_SS];
+			int st = load_data_seg(c, EMU_SS, nss, ncpl);
+			ss = c->seg[EMU_SS];
+			c->seg[EMU_SS] = save;
+			if (st)
+				return st == EMU_ST_FAULT ? emu_raise_err(c, EMU_V_TS, nss & 0xfffc) : st;
+			rsp = esp;
+			ssbase = (uint32_t)ss.base;
+			frame[nf++] = old_ss;
+			frame[nf++] = (uint32_t)old_rsp;
+		}
+	}
+	frame[nf++] = fl;
+	frame[nf++] = old_cs;
+	frame[nf++] = c->rip;
+	if (has_err)
+		frame[nf++] = err;
+
+	/* lowest address first: err, rip, cs, rflags, [rsp, ss] */
+	uint8_t buf[48];
+	for (unsigned k = 0; k < nf; k++) {
+		uint64_t v = frame[nf - 1 - k];
+		memcpy(buf + k * w, &v, w);
+	}
+	uint64_t nrsp = rsp - nf * w;
+	if (!lm)
+		nrsp &= 0xffffffff;
+	TRY(emu_write_bytes(c, (ssbase + nrsp) & (lm ? ~0ull : 0xffffffffull), buf, nf * w,
+			    ncpl < 3 ? EMU_ACC_SYS : 0));
+
+	if (vec == EMU_V_PF && !soft)
+		c->cr2 = c->exc_cr2;
+	c->seg[EMU_CS] = cs;
+	c->seg[EMU_SS] = ss;
+	c->r[EMU_RSP] = nrsp;
+	c->rflags &= ~(EMU_TF | EMU_NT | EMU_RF | EMU_VM);
+	if (type == 0xe)
+		c->rflags &= ~EMU_IF;
+	c->rip = lm ? off : (uint32_t)off;
+	emu_update_mode(c);
+	return 0;
+}
+
+/* SDM Vol. 3 6.15, "Interrupt 8—Double Fault Exception", Table 6-5. */
+static int exc_class(int v)
+{
+	if (v == EMU_V_PF)
+		return 2;
+	if (v == EMU_V_DE || (v >= EMU_V_TS && v <= EMU_V_GP))
+		return 1;
+	if (v == EMU_V_DF)
+		return 3;
+	return 0;
+}
+
+int emu_deliver_pending(struct emu_vcpu *c)
+{
+	int vec = c->exc_vec;
+	bool has_err = c->exc_has_err, soft = c->exc_soft;
+	uint32_t err = c->exc_err;
+	uint64_t cr2 = c->exc_cr2;
+	c->exc_vec = -1;
+	for (;;) {
+		c->exc_cr2 = cr2;
+		int st = deliver(c, vec, has_err, err, soft);
+		if (st == 0)
+			return 0;
+		if (st != EMU_ST_FAULT || c->exc_vec < 0)
+			return -1; /* internal error: run is filled */
+		int nv = c->exc_vec;
+		c->exc_vec = -1;
+		int a = exc_class(vec), b = exc_class(nv);
+		if (a == 3) {
+			c->run->exit_reason = KVM_EXIT_SHUTDOWN; /* triple fault */
+			c->exit_pending = true;
+			return -1;
+		}
+		if ((a == 1 && b == 1) || (a == 2 && b >= 1)) {
+			vec = EMU_V_DF;
+			err = 0;
+			has_err = true;
+		} else {
+			vec = nv;
+			err = c->exc_err;
+			has_err = c->exc_has_err;
+			cr2 = c->exc_cr2;
+		}
+		soft = false;
+	}
+}
