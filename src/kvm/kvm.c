@@ -379,6 +379,8 @@ static int kvm_set_guest_debug(struct blvm_engine_vcpu *vcpu, const struct kvm_g
  * first vcpu_create; it is the only process-wide state of this engine. Because a
  * blocked signal would not interrupt KVM_RUN, run() unblocks the signal in each new
  * vCPU thread. The monitor must not use KVM_ENGINE_KICK_SIGNAL (SIGUSR1) itself.
+ * tgkill() is limited to this process's thread group, so a kick after the vCPU's
+ * thread has exited can at worst hit another of our threads with the no-op handler.
  */
 static void kick_signal_handler(int sig)
 {
