@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
+#include "blvm/buslock.h"
+
 /* Older <linux/kvm.h> headers lack the bus-lock names (REFERENCE.md). */
 #ifndef KVM_CAP_X86_BUS_LOCK_EXIT
 #define KVM_CAP_X86_BUS_LOCK_EXIT 193
@@ -83,6 +85,11 @@ struct blvm_engine_ops {
 	int (*run)(struct blvm_engine_vcpu *vcpu);
 	/* Make the current or next run() return -EINTR promptly. Thread- and signal-safe. */
 	void (*kick)(struct blvm_engine_vcpu *vcpu);
+
+	/* Beyond KVM: the bus lock the last run() reported in run->flags (KVM_RUN_X86_BUS_LOCK),
+	 * attributed: 0 with *info filled, or -ENOENT. NULL where the engine cannot attribute
+	 * (the kvm engine: the hardware exit carries no payload). */
+	int (*bus_lock_info)(struct blvm_engine_vcpu *vcpu, struct blvm_bus_lock_info *info);
 
 	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. */
 	int64_t (*instructions)(struct blvm_engine_vcpu *vcpu);

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What blvm knows about one bus lock beyond KVM. KVM's KVM_EXIT_X86_BUS_LOCK carries no
+ * payload (api.rst); the emu engine, which executes the locked instruction itself, can say
+ * exactly which instruction took the bus lock, on which data, and why.
+ */
+#ifndef BLVM_BUSLOCK_H
+#define BLVM_BUSLOCK_H
+
+#include <stdint.h>
+
+enum blvm_bus_lock_reason {
+	BLVM_BUS_LOCK_SPLIT = 1, /* the locked access crosses a 64-byte cache line in write-back memory */
+	BLVM_BUS_LOCK_UC = 2,    /* the locked access is to uncacheable memory (UC/UC- or MMIO) */
+};
+
+struct blvm_bus_lock_info {
+	uint64_t rip;       /* linear address of the locking instruction itself (not the next one) */
+	uint64_t linear;    /* linear address of the locked data */
+	uint64_t phys;      /* guest-physical address of the locked data (of its first byte) */
+	uint8_t size;       /* bytes: 1, 2, 4, 8 or 16 */
+	uint8_t reason;     /* enum blvm_bus_lock_reason */
+	uint8_t implicit;   /* 1 when the CPU itself took the lock (XCHG without LOCK, A/D or descriptor update) */
+	char disasm[64];    /* the instruction, disassembled by the engine (Intel syntax) */
+};
+
+#endif
