@@ -45,6 +45,9 @@ unit-tests: $(UNIT_BINS)
 
 # Guests: freestanding x86-64 PVH kernels; rules and the list live in guests/guests.mk.
 include guests/guests.mk
+# Instantiated here, after the whole of guests.mk, so that every `GUESTS_ALL +=` line counts.
+$(foreach g,$(GUESTS_ALL),$(eval $(call guest_template,$(g))))
+guests: $(addprefix $(GUEST_DIR)/,$(GUESTS_ALL))
 
 check: all
 	BUILD=$(BUILD) tests/run.sh

@@ -1,0 +1,238 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# bench/cpu.sh [BUILD]: the emu engine's speed against QEMU TCG, side by side in one run (issue 3,
+# "Performance"; DESIGN.md "How we know it works": benchmarks measure ratios, never assert).
+#
+#  1. bench-cpu (guests/bench-cpu.c) under `blvm run --engine=emu` and under QEMU TCG, the same
+#     binary with the same command line, best of RUNS (default 3) each, interleaved; the guests'
+#     outputs must be identical. Prints wall times, the ratio blvm/QEMU, blvm's retired guest
+#     instructions (--stats) and instructions per second.
+#  2. Start-up: `blvm run` of hello-min against QEMU on the same guest, median of STARTUP_RUNS
+#     (default 10) wall times and peak RSS.
+#  3. If /dev/kvm works: the kvm engine on a tiny command line (KVM_ARGS, default "1 only=sort";
+#     kvm runs ~1-2 M instructions/s on this project's machines), checked against QEMU's output.
+#  4. The bars of issue 3 as PASS/MISS lines: ratio <= 6; start-up <= 10 ms and <= 16 MiB.
+#
+# Environment: SCALE (bench-cpu's command line; empty = the guest's default), RUNS, STARTUP_RUNS,
+# KVM_ARGS, QEMU (default qemu-system-x86_64), TIMEOUT (seconds per run, default 600).
+# Exit status: 0 when everything ran (whatever the bars say), 1 when something is broken: a guest
+# that fails or crashes, outputs that differ, a missing binary.
+set -u
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+BLVM="$BUILD/blvm"
+GUEST="$BUILD/guests/bench-cpu"
+HELLO="$BUILD/guests/hello-min"
+QEMU="${QEMU:-qemu-system-x86_64}"
+SCALE="${SCALE:-}"
+RUNS="${RUNS:-3}"
+STARTUP_RUNS="${STARTUP_RUNS:-10}"
+KVM_ARGS="${KVM_ARGS:-1 only=sort}"
+TIMEOUT="${TIMEOUT:-600}"
+RUN1="bench/run1.py"
+
+die() {
+	echo "bench/cpu.sh: $*" >&2
+	exit 1
+}
+
+for f in "$BLVM" "$GUEST" "$HELLO"; do
+	[ -x "$f" ] || die "$f is missing: build it with 'make BUILD=$BUILD $BUILD/blvm guests'"
+done
+command -v python3 >/dev/null 2>&1 || die "python3 is missing (apt-get install python3)"
+command -v "$QEMU" >/dev/null 2>&1 || die "$QEMU is missing (apt-get install qemu-system-x86)"
+# GNU time for peak RSS (see bench/README.md: a child of python would be charged python's RSS).
+if [ ! -x /usr/bin/time ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "bench/cpu.sh: installing package 'time' for /usr/bin/time" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1
+	fi
+	[ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+QEMU_ARGS=(-accel tcg -cpu max -m 256 -display none -no-reboot -nodefaults -serial stdio
+	-monitor none -device isa-debug-exit,iobase=0xf4,iosize=4)
+
+# blvm_cmd ENGINE KERNEL ARGS STATS: the blvm command line, in the array CMD.
+blvm_cmd() {
+	CMD=("$BLVM" run --engine="$1" --stats="$4" --timeout="$TIMEOUT" "$2")
+	[ -n "$3" ] && CMD+=(-- $3)
+	return 0
+}
+# qemu_cmd KERNEL ARGS: QEMU's command line, in CMD.
+qemu_cmd() {
+	CMD=("$QEMU" "${QEMU_ARGS[@]}" -kernel "$1")
+	[ -n "$2" ] && CMD+=(-append "$2")
+	return 0
+}
+
+# measure NAME: runs CMD through run1.py; sets WALL and STATUS; console in $tmp/NAME.out.
+measure() {
+	local r
+	r=$(python3 "$RUN1" "$tmp/$1.out" "$tmp/$1.err" "$TIMEOUT" -- "${CMD[@]}") || die "run1.py failed"
+	WALL=${r% *}
+	STATUS=${r#* }
+}
+
+# show_failure NAME WHAT: says what went wrong, with the tail of the console and of stderr.
+show_failure() {
+	echo "FAILED: $2"
+	echo "  command: ${CMD[*]}"
+	echo "  console (last lines):"
+	tail -n 8 "$tmp/$1.out" | sed 's/^/    | /'
+	echo "  stderr (last lines):"
+	tail -n 8 "$tmp/$1.err" | sed 's/^/    ! /'
+}
+
+# expect_blvm NAME: blvm must have exited 0 (the guest's own "all checks passed").
+expect_blvm() {
+	if [ "$STATUS" != 0 ]; then
+		local why="status $STATUS"
+		[ "$STATUS" = 124 ] && why="timed out after $TIMEOUT s"
+		[ "$STATUS" = 125 ] && why="status 125: the VM failed (engine error, triple fault or halt)"
+		[ "$STATUS" = 1 ] && why="status 1: a self-check of the guest failed"
+		[ "$STATUS" = 3 ] && why="status 3: an exception in the guest (e.g. #UD for an instruction the engine lacks)"
+		show_failure "$1" "blvm ${CMD[*]:1:2} on $(basename "${CMD[5]}"): $why"
+		exit 1
+	fi
+}
+# expect_qemu NAME: QEMU must have exited (0 << 1) | 1.
+expect_qemu() {
+	if [ "$STATUS" != 1 ]; then
+		show_failure "$1" "QEMU on the guest: status $STATUS (want 1: the guest wrote 0 to port 0xf4)"
+		exit 1
+	fi
+}
+# same_output A B: the consoles must be byte-identical.
+same_output() {
+	if ! cmp -s "$tmp/$1.out" "$tmp/$2.out"; then
+		echo "MISMATCH: the guest printed different bytes under $1 and $2:"
+		diff "$tmp/$1.out" "$tmp/$2.out" | head -n 20 | sed 's/^/  /'
+		exit 1
+	fi
+}
+stat_of() { # FILE KEY: a top-level number from a --stats file
+	python3 -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("null" if v is None else v)' "$1" "$2"
+}
+# min / median of numbers on stdin
+min_of() { sort -g | head -n 1; }
+median_of() { sort -g | python3 -c 'import sys; v=[float(x) for x in sys.stdin]; n=len(v); print(v[n//2] if n%2 else (v[n//2-1]+v[n//2])/2)'; }
+calc() { python3 -c "print($1)"; }
+
+label="default"
+[ -n "$SCALE" ] && label="$SCALE"
+echo "bench/cpu.sh: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "guest: $GUEST, command line \"$SCALE\" (scale $label); best of $RUNS, interleaved"
+
+# ---- 1. bench-cpu: emu against QEMU -----------------------------------------------------------
+: >"$tmp/emu.walls"
+: >"$tmp/qemu.walls"
+for i in $(seq 1 "$RUNS"); do
+	blvm_cmd emu "$GUEST" "$SCALE" "$tmp/emu.json"
+	measure emu
+	expect_blvm emu
+	echo "$WALL" >>"$tmp/emu.walls"
+	cp "$tmp/emu.out" "$tmp/emu-$i.out"
+	[ "$i" -gt 1 ] && same_output emu-1 "emu-$i"
+
+	qemu_cmd "$GUEST" "$SCALE"
+	measure qemu
+	expect_qemu qemu
+	echo "$WALL" >>"$tmp/qemu.walls"
+	same_output emu qemu
+done
+insns=$(stat_of "$tmp/emu.json" instructions)
+case "$insns" in
+'' | null | *[!0-9]*) die "blvm --stats gave no instruction count ('$insns') for the emu engine" ;;
+esac
+emu_s=$(min_of <"$tmp/emu.walls")
+qemu_s=$(min_of <"$tmp/qemu.walls")
+ratio=$(calc "round($emu_s / $qemu_s, 2)")
+echo
+echo "bench-cpu output (identical under both):"
+sed 's/^/  | /' "$tmp/qemu.out"
+echo
+printf '%-22s %10s %18s %14s\n' runner "wall (s)" "guest instructions" "instructions/s"
+printf '%-22s %10.3f %18s %12.0f M\n' "blvm --engine=emu" "$emu_s" "$insns" "$(calc "$insns / $emu_s / 1e6")"
+printf '%-22s %10.3f %18s %12.0f M\n' "qemu -accel tcg" "$qemu_s" "(same)" "$(calc "$insns / $qemu_s / 1e6")"
+echo "ratio blvm/QEMU: $ratio   (all runs, s: emu $(tr '\n' ' ' <"$tmp/emu.walls")| qemu $(tr '\n' ' ' <"$tmp/qemu.walls"))"
+
+# ---- 2. start-up: hello-min ------------------------------------------------------------------
+# Wall from run1.py (microseconds; GNU time's %e has 10 ms resolution), peak RSS from GNU time's
+# %M in separate runs; both median of STARTUP_RUNS, the four kinds interleaved.
+: >"$tmp/su-emu.wall"
+: >"$tmp/su-qemu.wall"
+: >"$tmp/su-emu.rss"
+: >"$tmp/su-qemu.rss"
+: >"$tmp/su-true.wall"
+for i in $(seq 1 "$STARTUP_RUNS"); do
+	blvm_cmd emu "$HELLO" "" "$tmp/su.json"
+	measure su-emu
+	expect_blvm su-emu
+	echo "$WALL" >>"$tmp/su-emu.wall"
+	/usr/bin/time -f '%M' -o "$tmp/rss" "${CMD[@]}" >/dev/null 2>&1 </dev/null
+	tail -n 1 "$tmp/rss" >>"$tmp/su-emu.rss"
+
+	qemu_cmd "$HELLO" ""
+	measure su-qemu
+	expect_qemu su-qemu
+	same_output su-emu su-qemu
+	echo "$WALL" >>"$tmp/su-qemu.wall"
+	/usr/bin/time -f '%M' -o "$tmp/rss" "${CMD[@]}" >/dev/null 2>&1 </dev/null
+	tail -n 1 "$tmp/rss" >>"$tmp/su-qemu.rss"
+
+	CMD=(/bin/true)
+	measure su-true
+	echo "$WALL" >>"$tmp/su-true.wall"
+done
+su_emu_ms=$(calc "round($(median_of <"$tmp/su-emu.wall") * 1000, 1)")
+su_qemu_ms=$(calc "round($(median_of <"$tmp/su-qemu.wall") * 1000, 1)")
+su_true_ms=$(calc "round($(median_of <"$tmp/su-true.wall") * 1000, 1)")
+su_emu_mib=$(calc "round($(median_of <"$tmp/su-emu.rss") / 1024, 1)")
+su_qemu_mib=$(calc "round($(median_of <"$tmp/su-qemu.rss") / 1024, 1)")
+echo
+echo "start-up: hello-min, median of $STARTUP_RUNS (spawning /bin/true alone takes $su_true_ms ms here)"
+printf '%-22s %10s %14s\n' runner "wall (ms)" "peak RSS (MiB)"
+printf '%-22s %10s %14s\n' "blvm run (emu)" "$su_emu_ms" "$su_emu_mib"
+printf '%-22s %10s %14s\n' "qemu -accel tcg" "$su_qemu_ms" "$su_qemu_mib"
+
+# ---- 3. the kvm engine, if /dev/kvm works ------------------------------------------------------
+echo
+kvm_note="skipped"
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+	blvm_cmd kvm "$GUEST" "$KVM_ARGS" "$tmp/kvm.json"
+	measure kvm
+	if [ "$STATUS" = 2 ]; then
+		kvm_note="skipped: the kvm engine does not start here ($(head -n 1 "$tmp/kvm.err"))"
+	else
+		expect_blvm kvm
+		blvm_cmd emu "$GUEST" "$KVM_ARGS" "$tmp/kvm-emu.json"
+		measure kvm-emu
+		expect_blvm kvm-emu
+		qemu_cmd "$GUEST" "$KVM_ARGS"
+		measure kvm-qemu
+		expect_qemu kvm-qemu
+		same_output kvm kvm-qemu
+		same_output kvm-emu kvm-qemu
+		kvm_insns=$(stat_of "$tmp/kvm-emu.json" instructions)
+		kvm_note=$(printf 'bench-cpu "%s": %.3f s, %s guest instructions (counted by emu), %.2f M instructions/s; output = QEMU = emu' \
+			"$KVM_ARGS" "$WALL" "$kvm_insns" "$(calc "$kvm_insns / $WALL / 1e6")")
+	fi
+else
+	kvm_note="skipped: /dev/kvm is not usable"
+fi
+echo "kvm engine: $kvm_note"
+
+# ---- 4. the bars of issue 3 ------------------------------------------------------------------
+bar() { # COND TEXT
+	if python3 -c "import sys; sys.exit(0 if ($1) else 1)"; then echo "PASS  $2"; else echo "MISS  $2"; fi
+}
+echo
+echo "bars (issue 3; informative, not a test):"
+bar "$ratio <= 6" "speed: blvm/QEMU = $ratio on bench-cpu (bar: <= 6)"
+bar "$su_emu_ms <= 10" "start-up wall: $su_emu_ms ms (bar: <= 10 ms; QEMU here: $su_qemu_ms ms)"
+bar "$su_emu_mib <= 16" "start-up peak RSS: $su_emu_mib MiB (bar: <= 16 MiB; QEMU here: $su_qemu_mib MiB)"
+exit 0
