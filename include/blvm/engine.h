@@ -43,6 +43,13 @@
 #define KVM_RUN_X86_BUS_LOCK (1 << 1)
 #endif
 
+/* blvm's own capability beyond KVM's (used with check_extension/enable_cap like KVM's; the number
+ * is far above KVM's, "BL" << 16). args[0] = 1: the `contain` policy — the engine executes split and
+ * UC locked operations without a host bus lock, atomically with respect to the VM's other vCPUs,
+ * still detected, reported and attributed; args[0] = 0 turns it off; other values -EINVAL.
+ * Only the emu engine has it. */
+#define BLVM_CAP_BUS_LOCK_CONTAIN 0x424c0001
+
 struct blvm_engine_vm;   /* engine-private */
 struct blvm_engine_vcpu; /* engine-private */
 

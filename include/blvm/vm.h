@@ -17,14 +17,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
+#include <stdbool.h>
 
 #include "blvm/engine.h"
+#include "blvm/policy.h"
 
 /* Process exit statuses of `blvm run` besides the guest's own (value written to port 0xf4, & 0xff). */
 enum {
 	BLVM_STATUS_USAGE = 2,     /* bad option, bad kernel, engine unavailable: nothing started */
 	BLVM_STATUS_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
 	BLVM_STATUS_VM_FAILED = 125, /* halt with interrupts off, triple fault, engine failure */
+	BLVM_STATUS_BUS_LOCK_KILL = 123, /* --bus-lock=kill[=N]: the guest took its N-th bus lock */
 };
 
 struct blvm_vm_config {
@@ -36,11 +39,14 @@ struct blvm_vm_config {
 	const char *cmdline;   /* guest command line, may be NULL */
 	double timeout_s;      /* 0: none */
 	FILE *console;         /* where COM1 output goes (stdout) */
+	struct blvm_policy_config bus_lock; /* --bus-lock */
+	bool quiet;            /* no progress lines on stderr */
 };
 
 #define BLVM_VM_CONFIG_DEFAULT \
 	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, \
-	  .kernel_path = NULL, .cmdline = NULL, .timeout_s = 0, .console = NULL }
+	  .kernel_path = NULL, .cmdline = NULL, .timeout_s = 0, .console = NULL, \
+	  .bus_lock = BLVM_POLICY_CONFIG_DEFAULT, .quiet = false }
 
 enum blvm_end_reason {
 	BLVM_END_GUEST_EXIT,   /* the guest wrote to the exit port */
@@ -48,6 +54,7 @@ enum blvm_end_reason {
 	BLVM_END_SHUTDOWN,     /* triple fault */
 	BLVM_END_TIMEOUT,
 	BLVM_END_ENGINE_ERROR, /* internal error, failed entry, unexpected exit, run() failure */
+	BLVM_END_BUS_LOCK_KILL, /* the kill policy ended the VM */
 };
 
 struct blvm_vm_result {
@@ -66,6 +73,8 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **vm, char *
 int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res);
 /* The --stats JSON object (DESIGN.md, "Command line"). */
 void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *out);
+/* The bus-lock report for humans (stderr) when a policy is active; nothing under off. */
+void blvm_vm_write_report(const struct blvm_vm *vm, FILE *out);
 void blvm_vm_destroy(struct blvm_vm *vm);
 const char *blvm_vm_engine_name(const struct blvm_vm *vm);
 

@@ -26,7 +26,19 @@ static const char usage_text[] =
 	"                         kvm: /dev/kvm; auto: kvm where /dev/kvm works, else emu)\n"
 	"  --mem=SIZE             guest RAM, e.g. 128M, 1G; a plain number is MiB (default 128M)\n"
 	"  --vcpus=N              number of vCPUs (default 1; only 1 is supported so far)\n"
-	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel)\n"
+	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel:\n"
+	"                         trap-like exit after the instruction; amd: fault-like, before it)\n"
+	"  --bus-lock=POLICY      what to do when the guest takes a bus lock (default off):\n"
+	"                           off           detection disabled, as in KVM\n"
+	"                           log           count and attribute (see --stats and the report)\n"
+	"                           ratelimit=N   at most N bus locks per second per VM, as QEMU's\n"
+	"                                         bus-lock-ratelimit (vCPUs sleep); N/SLICE sets the\n"
+	"                                         accounting slice, e.g. ratelimit=100/100ms\n"
+	"                           pause=MS      the vCPU sleeps MS milliseconds per bus lock\n"
+	"                           kill[=N]      end the VM at its N-th bus lock (default 1), status 123\n"
+	"                           contain       (emu) run split and UC locked operations without a\n"
+	"                                         host bus lock; count and attribute as log\n"
+	"  --quiet                no progress lines on stderr while bus locks occur\n"
 	"  --stats=FILE.json      write statistics as JSON to FILE at exit\n"
 	"  --timeout=SECONDS      end the VM after SECONDS (exit status 124)\n"
 	"  -h, --help             this text\n"
@@ -78,7 +90,8 @@ static int cmd_run(int argc, char **argv)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
 	const char *stats_path = NULL;
-	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION };
+	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
+	       OPT_QUIET };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
@@ -86,6 +99,8 @@ static int cmd_run(int argc, char **argv)
 		{ "cpu", required_argument, NULL, OPT_CPU },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "bus-lock", required_argument, NULL, OPT_BUS_LOCK },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
@@ -137,6 +152,17 @@ static int cmd_run(int argc, char **argv)
 			cfg.timeout_s = t;
 			break;
 		}
+		case OPT_BUS_LOCK: {
+			char perr[256];
+			if (blvm_policy_parse(optarg, &cfg.bus_lock, perr, sizeof perr) != 0) {
+				fprintf(stderr, "blvm: %s\n", perr);
+				return 2;
+			}
+			break;
+		}
+		case OPT_QUIET:
+			cfg.quiet = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -179,7 +205,8 @@ static int cmd_run(int argc, char **argv)
 	char err[512];
 	struct blvm_vm *vm = NULL;
 	if (strcmp(cfg.engine, "auto") == 0) {
-		/* kvm where the host gives it to us, the software CPU elsewhere; say which. */
+		/* kvm where the host gives it to us and it can enforce the policy (the bus-lock
+		 * capability), the software CPU elsewhere; say which. */
 		cfg.engine = "kvm";
 		if (blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) {
 			fprintf(stderr, "blvm: --engine=auto: using emu (%s)\n", err);
@@ -200,6 +227,7 @@ static int cmd_run(int argc, char **argv)
 	int status = blvm_vm_run(vm, &res);
 	if (res.message[0])
 		fprintf(stderr, "blvm: %s\n", res.message);
+	blvm_vm_write_report(vm, stderr);
 	if (stats) {
 		blvm_vm_write_stats(vm, &res, stats);
 		if (fclose(stats) != 0) {

@@ -103,6 +103,49 @@ fail:
 	return -1;
 }
 
+/*
+ * KVM_CAP_X86_BUS_LOCK_EXIT (api.rst 7.24): the mode bitmap says whether this engine on this host
+ * can exit on bus locks; EXIT is enabled on the VM before any vCPU exists, because the setting
+ * reaches only vCPUs created afterwards. Like QEMU, refuse to start when a policy needs detection
+ * the host does not have, rather than run the guest unpoliced.
+ */
+static int enable_bus_lock_detection(struct blvm_vm *vm, char *err, size_t errlen)
+{
+	const struct blvm_policy_config *pc = &vm->cfg.bus_lock;
+	if (pc->mode == BLVM_POLICY_OFF)
+		return 0;
+	char spec[64];
+	blvm_policy_format(pc, spec, sizeof spec);
+	int modes = vm->ops->check_extension(vm->ev, KVM_CAP_X86_BUS_LOCK_EXIT);
+	if (modes < 0 || !(modes & KVM_BUS_LOCK_DETECTION_EXIT)) {
+		snprintf(err, errlen, "--bus-lock=%s: the %s engine cannot detect bus locks on this host "
+			 "(KVM_CAP_X86_BUS_LOCK_EXIT reports %d); use --engine=emu", spec, vm->ops->name, modes);
+		return -1;
+	}
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_BUS_LOCK_EXIT, .args = { KVM_BUS_LOCK_DETECTION_EXIT } };
+	int r = vm->ops->enable_cap(vm->ev, &cap);
+	if (r < 0) {
+		snprintf(err, errlen, "--bus-lock=%s: enabling bus-lock detection failed: %s", spec, strerror(-r));
+		return -1;
+	}
+	if (pc->mode == BLVM_POLICY_CONTAIN) {
+		/* Beyond KVM: the emu engine executes split and UC locked operations without a host bus lock. */
+		struct kvm_enable_cap contain = { .cap = BLVM_CAP_BUS_LOCK_CONTAIN, .args = { 1 } };
+		if (vm->ops->check_extension(vm->ev, BLVM_CAP_BUS_LOCK_CONTAIN) <= 0 ||
+		    vm->ops->enable_cap(vm->ev, &contain) < 0) {
+			snprintf(err, errlen, "--bus-lock=contain needs the emu engine (the %s engine runs locked "
+				 "operations on the real CPU); use --engine=emu", vm->ops->name);
+			return -1;
+		}
+	}
+	vm->policy = blvm_policy_create(pc, vm->cfg.nr_vcpus, NULL, NULL);
+	if (!vm->policy) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -133,6 +176,7 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	vm->ops = ops;
 	vm->com1.out = cfg->console ? cfg->console : stdout;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->report_lock, NULL);
 
 	/* Guest RAM: reserved, not committed, so a large --mem costs only what the guest touches. */
 	vm->ram = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -154,6 +198,8 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 		snprintf(err, errlen, "%s engine: %s", ops->name, eerr[0] ? eerr : strerror(-r));
 		goto fail;
 	}
+	if (enable_bus_lock_detection(vm, err, errlen) != 0)
+		goto fail;
 	struct kvm_userspace_memory_region region = {
 		.slot = 0, .guest_phys_addr = 0, .memory_size = cfg->mem_size, .userspace_addr = (uintptr_t)vm->ram,
 	};
@@ -201,6 +247,8 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 		vm->ops->vm_destroy(vm->ev);
 	if (vm->ram)
 		munmap(vm->ram, vm->cfg.mem_size);
+	blvm_policy_destroy(vm->policy);
+	pthread_mutex_destroy(&vm->report_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -295,6 +343,45 @@ static void handle_exit(struct blvm_vcpu *c)
 	}
 }
 
+/* Sleeps up to ns, in slices, returning early when the VM ends: a throttled vCPU must not delay
+ * the end of the VM (exit port on another vCPU, --timeout, kill). Returns the time slept. */
+static uint64_t throttle_sleep(struct blvm_vm *vm, uint64_t ns)
+{
+	double t0 = now();
+	uint64_t left = ns;
+	while (left && !atomic_load(&vm->ending)) {
+		uint64_t chunk = left < 20000000 ? left : 20000000;
+		struct timespec ts = { (time_t)(chunk / 1000000000), (long)(chunk % 1000000000) };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !atomic_load(&vm->ending))
+			;
+		left -= chunk;
+	}
+	return (uint64_t)((now() - t0) * 1e9);
+}
+
+static void apply_bus_lock_policy(struct blvm_vcpu *c)
+{
+	struct blvm_vm *vm = c->vm;
+	struct blvm_bus_lock_info info, *ip = NULL;
+	if (vm->ops->bus_lock_info && vm->ops->bus_lock_info(c->ev, &info) == 0)
+		ip = &info;
+	struct blvm_policy_action a = blvm_policy_after_run(vm->policy, c->id, c->run, ip);
+	if (!vm->cfg.quiet) {
+		char line[200];
+		if (blvm_policy_progress_due(vm->policy, line, sizeof line)) {
+			pthread_mutex_lock(&vm->report_lock);
+			fprintf(stderr, "blvm: %s\n", line);
+			pthread_mutex_unlock(&vm->report_lock);
+		}
+	}
+	if (a.what == BLVM_POLICY_SLEEP) {
+		blvm_policy_slept(vm->policy, c->id, throttle_sleep(vm, a.sleep_ns));
+	} else if (a.what == BLVM_POLICY_STOP) {
+		blvm_vm_end(vm, BLVM_END_BUS_LOCK_KILL, BLVM_STATUS_BUS_LOCK_KILL, ip ? ip->rip : vcpu_rip(c), "%s",
+			    a.reason);
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct blvm_vcpu *c = arg;
@@ -313,6 +400,10 @@ static void *vcpu_thread(void *arg)
 		c->exits++;
 		if (c->run->exit_reason < 64)
 			c->exits_by_reason[c->run->exit_reason]++;
+		/* The one policy decision point. KVM sets the flag on exit 33 and on any other exit the bus
+		 * lock coincided with, so it is checked whatever the exit reason (api.rst, "flags"). */
+		if (c->run->flags & KVM_RUN_X86_BUS_LOCK)
+			apply_bus_lock_policy(c);
 		handle_exit(c);
 	}
 	return NULL;
@@ -403,6 +494,7 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	case BLVM_END_SHUTDOWN: return "shutdown";
 	case BLVM_END_TIMEOUT: return "timeout";
 	case BLVM_END_ENGINE_ERROR: return "engine_error";
+	case BLVM_END_BUS_LOCK_KILL: return "bus_lock_kill";
 	}
 	return "unknown";
 }
@@ -459,15 +551,23 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 	fprintf(f, "},\n  \"unclaimed\": {\"port_reads\": %" PRIu64 ", \"port_writes\": %" PRIu64
 		", \"mmio_reads\": %" PRIu64 ", \"mmio_writes\": %" PRIu64 "}",
 		vm->port_reads_unclaimed, vm->port_writes_unclaimed, vm->mmio_reads, vm->mmio_writes);
+	fprintf(f, ",\n");
+	blvm_policy_write_json(vm->policy, f, 2);
 	fprintf(f, ",\n  \"vcpus\": [");
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
 		const struct blvm_vcpu *c = &vm->vcpus[i];
 		int64_t n = vm->ops->instructions(c->ev);
-		fprintf(f, "%s\n    {\"id\": %u, \"exits\": %" PRIu64 ", \"instructions\": ", i ? "," : "", c->id, c->exits);
+		fprintf(f, "%s\n    {\"id\": %u, \"bus_locks\": %" PRIu64 ", \"exits\": %" PRIu64 ", \"instructions\": ",
+			i ? "," : "", c->id, blvm_policy_vcpu_bus_locks(vm->policy, i), c->exits);
 		if (n >= 0)
 			fprintf(f, "%" PRId64 "}", n);
 		else
 			fprintf(f, "null}");
 	}
 	fprintf(f, "\n  ]\n}\n");
+}
+
+void blvm_vm_write_report(const struct blvm_vm *vm, FILE *out)
+{
+	blvm_policy_write_summary(vm->policy, out, vm->end_time - vm->start_time);
 }

@@ -49,6 +49,9 @@ struct blvm_vm {
 	uint64_t port_reads_unclaimed, port_writes_unclaimed;
 	uint64_t mmio_reads, mmio_writes; /* accesses to guest-physical addresses that are not RAM */
 
+	struct blvm_policy *policy; /* NULL when --bus-lock=off */
+	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
+
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
 	struct blvm_vm_result result;
 	double start_time, end_time;

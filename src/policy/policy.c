@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bus-lock policy: accounting, attribution, QEMU's rate limiter, pause and kill, and the reports.
+ *
+ * One struct blvm_policy per VM, one mutex. The path of an exit without a bus lock is one test of
+ * KVM_RUN_X86_BUS_LOCK and takes no lock; bus locks are rare enough (each one is a VM exit) that a mutex
+ * around their accounting costs nothing measurable.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blvm/policy.h"
+
+#define NS_PER_S 1000000000ull
+#define RIP_TABLE_MIN 64
+#define RIP_TABLE_MAX (2 * BLVM_POLICY_MAX_RIPS) /* load factor stays <= 1/2 */
+
+/*
+ * QEMU's rate limiter, transcribed from include/qemu/ratelimit.h (QEMU 5.x onwards, the version with
+ * slice_start_time/slice_end_time; read in qemu/qemu and its forks), as target/i386/kvm/kvm.c uses it:
+ *   kvm_arch_init():  ratelimit_set_speed(&bus_lock_ratelimit_ctrl, x86ms->bus_lock_ratelimit,
+ *                                         BUS_LOCK_SLICE_TIME);        // BUS_LOCK_SLICE_TIME = 1e9 ns
+ *   kvm_arch_post_run(): if (run->flags & KVM_RUN_X86_BUS_LOCK) kvm_rate_limit_on_bus_lock();
+ *   kvm_rate_limit_on_bus_lock(): delay_ns = ratelimit_calculate_delay(&bus_lock_ratelimit_ctrl, 1);
+ *                                 if (delay_ns) g_usleep(delay_ns / SCALE_US);
+ * One limiter per VM (a static in kvm.c), shared by every vCPU thread; newer QEMU guards it with a
+ * QemuMutex inside RateLimit, we use the policy's mutex. Differences, both deliberate: QEMU sleeps
+ * g_usleep(delay / 1000), truncating to microseconds, we return the exact nanoseconds; and QEMU's
+ * zero-initialised limiter starts its first slice at the first bus lock only because the real clock is
+ * never 0, so ours starts with slice_end_time = INT64_MIN to do the same for an injected clock at 0.
+ */
+struct ratelimit {
+	int64_t slice_start_time;
+	int64_t slice_end_time;
+	uint64_t slice_quota;
+	uint64_t slice_ns;
+	uint64_t dispatched;
+};
+
+/* ratelimit_set_speed(): slice_quota = MAX(((double)speed * slice_ns) / 1000000000ULL, 1), stored in a
+ * uint64_t (so truncated). speed 0 (QEMU: throttling off) cannot reach here: parse() refuses it. */
+static void ratelimit_set_speed(struct ratelimit *rl, uint64_t speed, uint64_t slice_ns)
+{
+	double q = ((double)speed * (double)slice_ns) / 1000000000ull;
+	rl->slice_ns = slice_ns;
+	rl->slice_quota = (uint64_t)(q > 1 ? q : 1);
+}
+
+/* ratelimit_calculate_delay(limit, n), line by line, with `now` passed in. */
+static int64_t ratelimit_calculate_delay(struct ratelimit *rl, int64_t now, uint64_t n)
+{
+	double delay_slices;
+
+	if (rl->slice_end_time < now) {
+		/* Previous, possibly extended, time slice finished; reset the accounting. */
+		rl->slice_start_time = now;
+		rl->slice_end_time = now + (int64_t)rl->slice_ns;
+		rl->dispatched = 0;
+	}
+	rl->dispatched += n;
+	if (rl->dispatched < rl->slice_quota)
+		return 0; /* more may come within the current slice */
+	/* Quota exceeded: stretch the slice to cover the count and wait for its end. */
+	delay_slices = (double)rl->dispatched / rl->slice_quota;
+	rl->slice_end_time = rl->slice_start_time + (int64_t)(uint64_t)(delay_slices * rl->slice_ns);
+	return rl->slice_end_time - now;
+}
+
+struct rip_entry {
+	uint64_t rip;
+	uint64_t count;
+	uint32_t size, reason;
+	bool used;
+	char disasm[64];
+};
+
+struct blvm_policy {
+	struct blvm_policy_config cfg;
+	unsigned nr_vcpus;
+	uint64_t (*clock_ns)(void *);
+	void *clock_arg;
+	uint64_t created_ns;
+
+	pthread_mutex_t lock; /* everything below */
+	uint64_t total, split, uc, unattributed, throttled_ns, sleeps;
+	uint64_t *vcpu_bus_locks;
+	struct ratelimit rl;
+	struct rip_entry *tab; /* open addressing, linear probing, power-of-two size */
+	size_t tab_size, tab_used;
+	uint64_t rips_overflow;
+	const char *stop_reason; /* set once, at the kill_at-th bus lock; points to stop_buf */
+	char stop_buf[320];
+	uint64_t progress_ns, progress_total;
+};
+
+static uint64_t monotonic_ns(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* The reports read under the lock from const pointers: the mutex is the one mutable member. */
+static void lock(const struct blvm_policy *p)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+}
+
+static void unlock(const struct blvm_policy *p)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+}
+
+struct blvm_policy *blvm_policy_create(const struct blvm_policy_config *cfg, unsigned nr_vcpus,
+				       uint64_t (*clock_ns)(void *), void *clock_arg)
+{
+	struct blvm_policy *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->cfg = *cfg;
+	p->nr_vcpus = nr_vcpus;
+	p->vcpu_bus_locks = calloc(nr_vcpus ? nr_vcpus : 1, sizeof *p->vcpu_bus_locks);
+	if (!p->vcpu_bus_locks || pthread_mutex_init(&p->lock, NULL) != 0) {
+		free(p->vcpu_bus_locks);
+		free(p);
+		return NULL;
+	}
+	p->clock_ns = clock_ns ? clock_ns : monotonic_ns;
+	p->clock_arg = clock_arg;
+	p->created_ns = p->clock_ns(p->clock_arg);
+	p->progress_ns = p->created_ns;
+	if (cfg->mode == BLVM_POLICY_RATELIMIT) {
+		ratelimit_set_speed(&p->rl, cfg->rate ? cfg->rate : 1, cfg->slice_ns ? cfg->slice_ns : NS_PER_S);
+		p->rl.slice_end_time = INT64_MIN; /* the first bus lock opens the first slice */
+	}
+	return p;
+}
+
+void blvm_policy_destroy(struct blvm_policy *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p->tab);
+	free(p->vcpu_bus_locks);
+	free(p);
+}
+
+const struct blvm_policy_config *blvm_policy_config(const struct blvm_policy *p)
+{
+	return &p->cfg;
+}
+
+static size_t rip_hash(uint64_t rip, size_t size)
+{
+	return (size_t)((rip * 0x9e3779b97f4a7c15ull) >> 32) & (size - 1);
+}
+
+/* The slot holding rip, or the empty slot where it belongs. */
+static struct rip_entry *rip_slot(struct rip_entry *tab, size_t size, uint64_t rip)
+{
+	size_t i = rip_hash(rip, size);
+	while (tab[i].used && tab[i].rip != rip)
+		i = (i + 1) & (size - 1);
+	return &tab[i];
+}
+
+static bool rip_grow(struct blvm_policy *p)
+{
+	size_t size = p->tab_size ? p->tab_size * 2 : RIP_TABLE_MIN;
+	struct rip_entry *tab = calloc(size, sizeof *tab);
+	if (!tab)
+		return false;
+	for (size_t i = 0; i < p->tab_size; i++)
+		if (p->tab[i].used)
+			*rip_slot(tab, size, p->tab[i].rip) = p->tab[i];
+	free(p->tab);
+	p->tab = tab;
+	p->tab_size = size;
+	return true;
+}
+
+static void attribute(struct blvm_policy *p, const struct blvm_bus_lock_info *info)
+{
+	if (p->tab_size) {
+		struct rip_entry *e = rip_slot(p->tab, p->tab_size, info->rip);
+		if (e->used) {
+			e->count++;
+			return;
+		}
+	}
+	/* A new instruction: bounded, so a guest cannot make us allocate without end. */
+	if (p->tab_used >= BLVM_POLICY_MAX_RIPS ||
+	    ((p->tab_used + 1) * 2 > p->tab_size && (p->tab_size >= RIP_TABLE_MAX || !rip_grow(p)))) {
+		p->rips_overflow++;
+		return;
+	}
+	struct rip_entry *e = rip_slot(p->tab, p->tab_size, info->rip);
+	e->used = true;
+	e->rip = info->rip;
+	e->count = 1;
+	e->size = info->size;
+	e->reason = info->reason;
+	memcpy(e->disasm, info->disasm, sizeof e->disasm);
+	e->disasm[sizeof e->disasm - 1] = '\0';
+	p->tab_used++;
+}
+
+static const char *reason_name(uint32_t reason)
+{
+	return reason == BLVM_BUS_LOCK_SPLIT ? "split" : reason == BLVM_BUS_LOCK_UC ? "uc" : "unknown";
+}
+
+static void set_stop_reason(struct blvm_policy *p, unsigned vcpu, const struct kvm_run *run,
+			    const struct blvm_bus_lock_info *info)
+{
+	char spec[48];
+	blvm_policy_format(&p->cfg, spec, sizeof spec);
+	int n = snprintf(p->stop_buf, sizeof p->stop_buf, "--bus-lock=%s: bus lock %" PRIu64 " of %" PRIu64
+			 " allowed, ending the VM: vCPU %u", spec, p->total, p->cfg.kill_at, vcpu);
+	size_t off = n < 0 ? 0 : (size_t)n < sizeof p->stop_buf ? (size_t)n : sizeof p->stop_buf - 1;
+	if (info)
+		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
+			 " rip 0x%" PRIx64 " %s (%s, %u bytes at 0x%" PRIx64 ", physical 0x%" PRIx64 ")", info->rip,
+			 info->disasm[0] ? info->disasm : "(not disassembled)", reason_name(info->reason), info->size,
+			 info->linear, info->phys);
+	else
+		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
+			 " (exit reason %u; the engine does not report the instruction)", run->exit_reason);
+	p->stop_reason = p->stop_buf;
+}
+
+static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcpu, const struct kvm_run *run,
+					     const struct blvm_bus_lock_info *info)
+{
+	struct blvm_policy_action a = { .what = BLVM_POLICY_CONTINUE };
+	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
+		return a;
+	lock(p);
+	p->total++;
+	if (vcpu < p->nr_vcpus)
+		p->vcpu_bus_locks[vcpu]++;
+	uint32_t reason = info ? info->reason : 0;
+	if (reason == BLVM_BUS_LOCK_SPLIT)
+		p->split++;
+	else if (reason == BLVM_BUS_LOCK_UC)
+		p->uc++;
+	else
+		p->unattributed++;
+	if (info)
+		attribute(p, info);
+
+	switch (p->cfg.mode) {
+	case BLVM_POLICY_RATELIMIT: {
+		int64_t delay = ratelimit_calculate_delay(&p->rl, (int64_t)p->clock_ns(p->clock_arg), 1);
+		if (delay > 0) {
+			a.what = BLVM_POLICY_SLEEP;
+			a.sleep_ns = (uint64_t)delay;
+			p->sleeps++;
+		}
+		break;
+	}
+	case BLVM_POLICY_PAUSE:
+		a.what = BLVM_POLICY_SLEEP;
+		a.sleep_ns = p->cfg.pause_ns;
+		p->sleeps++;
+		break;
+	case BLVM_POLICY_KILL:
+		if (p->total == p->cfg.kill_at)
+			set_stop_reason(p, vcpu, run, info);
+		if (p->total >= p->cfg.kill_at) {
+			a.what = BLVM_POLICY_STOP;
+			a.reason = p->stop_reason;
+		}
+		break;
+	default: /* LOG, CONTAIN: count only */
+		break;
+	}
+	unlock(p);
+	return a;
+}
+
+struct blvm_policy_action blvm_policy_after_run(struct blvm_policy *p, unsigned vcpu, const struct kvm_run *run,
+						const struct blvm_bus_lock_info *info)
+{
+	/* The flag, whatever exit_reason says (api.rst): 33 always carries it, MMIO/IO exits may. */
+	if (__builtin_expect(!(run->flags & KVM_RUN_X86_BUS_LOCK), 1))
+		return (struct blvm_policy_action){ .what = BLVM_POLICY_CONTINUE };
+	return on_bus_lock(p, vcpu, run, info);
+}
+
+void blvm_policy_slept(struct blvm_policy *p, unsigned vcpu, uint64_t ns)
+{
+	(void)vcpu;
+	if (!p)
+		return;
+	lock(p);
+	p->throttled_ns += ns;
+	unlock(p);
+}
+
+void blvm_policy_get_stats(const struct blvm_policy *p, struct blvm_policy_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!p)
+		return;
+	lock(p);
+	st->total = p->total;
+	st->split = p->split;
+	st->uc = p->uc;
+	st->unattributed = p->unattributed;
+	st->throttled_ns = p->throttled_ns;
+	st->sleeps = p->sleeps;
+	st->distinct_rips = p->tab_used;
+	st->rips_overflow = p->rips_overflow;
+	st->table_bytes = p->tab_size * sizeof *p->tab;
+	unlock(p);
+	uint64_t now = p->clock_ns(p->clock_arg);
+	st->elapsed_s = now > p->created_ns ? (double)(now - p->created_ns) / 1e9 : 0;
+}
+
+uint64_t blvm_policy_vcpu_bus_locks(const struct blvm_policy *p, unsigned vcpu)
+{
+	if (!p || vcpu >= p->nr_vcpus)
+		return 0;
+	lock(p);
+	uint64_t n = p->vcpu_bus_locks[vcpu];
+	unlock(p);
+	return n;
+}
+
+static bool ranks_before(const struct rip_entry *a, const struct blvm_policy_insn *b)
+{
+	return a->count > b->count || (a->count == b->count && a->rip < b->rip);
+}
+
+unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *out, unsigned max)
+{
+	unsigned n = 0;
+	if (!p || max == 0)
+		return 0;
+	lock(p);
+	/* Insertion into a sorted array of at most `max`: O(table * max), max is 10. */
+	for (size_t i = 0; i < p->tab_size; i++) {
+		const struct rip_entry *e = &p->tab[i];
+		if (!e->used)
+			continue;
+		unsigned pos = n;
+		while (pos > 0 && ranks_before(e, &out[pos - 1]))
+			pos--;
+		if (pos >= max)
+			continue;
+		unsigned last = n < max ? n : max - 1;
+		memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof *out);
+		out[pos] = (struct blvm_policy_insn){ .rip = e->rip, .count = e->count, .size = e->size,
+						      .reason = e->reason };
+		memcpy(out[pos].disasm, e->disasm, sizeof out[pos].disasm);
+		if (n < max)
+			n++;
+	}
+	unlock(p);
+	return n;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f) /* disassembly is ASCII; anything else is escaped, not trusted */
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
+{
+	struct blvm_policy_config off = BLVM_POLICY_CONFIG_DEFAULT;
+	struct blvm_policy_stats st;
+	struct blvm_policy_insn top[BLVM_POLICY_TOP];
+	char spec[48];
+	blvm_policy_get_stats(p, &st);
+	unsigned ntop = blvm_policy_top(p, top, BLVM_POLICY_TOP);
+	blvm_policy_format(p ? &p->cfg : &off, spec, sizeof spec);
+	if (indent < 0)
+		indent = 0;
+
+	fprintf(f, "%*s\"bus_locks\": {\"policy\": ", indent, "");
+	json_string(f, spec);
+	fprintf(f, ", \"total\": %" PRIu64 ", \"split\": %" PRIu64 ", \"uc\": %" PRIu64 ", \"unattributed\": %" PRIu64
+		", \"throttled_ns\": %" PRIu64 ", \"per_second\": %.3f, \"distinct_rips\": %" PRIu64
+		", \"rips_overflow\": %" PRIu64 "},\n",
+		st.total, st.split, st.uc, st.unattributed, st.throttled_ns,
+		st.elapsed_s > 0 ? (double)st.total / st.elapsed_s : 0.0, st.distinct_rips, st.rips_overflow);
+	fprintf(f, "%*s\"top\": [", indent, "");
+	for (unsigned i = 0; i < ntop; i++) {
+		fprintf(f, "%s\n%*s{\"rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64 ", \"insn\": ", i ? "," : "",
+			indent + 2, "", top[i].rip, top[i].count);
+		json_string(f, top[i].disasm);
+		fprintf(f, ", \"reason\": \"%s\", \"size\": %u}", reason_name(top[i].reason), top[i].size);
+	}
+	if (ntop)
+		fprintf(f, "\n%*s", indent, "");
+	fputc(']', f);
+}
+
+static void human_ns(char *buf, size_t len, uint64_t ns)
+{
+	if (ns >= NS_PER_S)
+		snprintf(buf, len, "%.3f s", ns / 1e9);
+	else if (ns >= 1000000)
+		snprintf(buf, len, "%.3f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%" PRIu64 " ns", ns);
+}
+
+void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall_seconds)
+{
+	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
+		return;
+	struct blvm_policy_stats st;
+	struct blvm_policy_insn top[BLVM_POLICY_TOP];
+	char spec[48], thr[32];
+	blvm_policy_get_stats(p, &st);
+	unsigned ntop = blvm_policy_top(p, top, BLVM_POLICY_TOP);
+	blvm_policy_format(&p->cfg, spec, sizeof spec);
+
+	fprintf(f, "blvm: --bus-lock=%s: %" PRIu64 " bus lock%s in %.2f s", spec, st.total, st.total == 1 ? "" : "s",
+		wall_seconds);
+	if (wall_seconds > 0)
+		fprintf(f, " (%.1f/s)", st.total / wall_seconds);
+	fprintf(f, "; split %" PRIu64 ", uc %" PRIu64 ", unattributed %" PRIu64 "\n", st.split, st.uc,
+		st.unattributed);
+	if (p->cfg.mode == BLVM_POLICY_RATELIMIT || p->cfg.mode == BLVM_POLICY_PAUSE) {
+		human_ns(thr, sizeof thr, st.throttled_ns);
+		fprintf(f, "blvm: vCPUs throttled %s in %" PRIu64 " sleep%s", thr, st.sleeps, st.sleeps == 1 ? "" : "s");
+		if (wall_seconds > 0)
+			fprintf(f, " (%.0f%% of the run per vCPU on average)",
+				100.0 * st.throttled_ns / 1e9 / wall_seconds / (p->nr_vcpus ? p->nr_vcpus : 1));
+		fputc('\n', f);
+	}
+	if (st.total == 0)
+		return;
+	if (ntop == 0) {
+		fprintf(f, "blvm: no instruction attribution: the engine did not report bus-lock addresses\n");
+		return;
+	}
+	fprintf(f, "blvm: top instructions:\n");
+	fprintf(f, "blvm: %12s  %-18s  %-6s %4s  %s\n", "count", "rip", "reason", "size", "instruction");
+	for (unsigned i = 0; i < ntop; i++)
+		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s\n", top[i].count, top[i].rip,
+			reason_name(top[i].reason), top[i].size, top[i].disasm[0] ? top[i].disasm : "?");
+	if (st.distinct_rips > ntop || st.rips_overflow)
+		fprintf(f, "blvm: (%" PRIu64 " distinct instructions in all%s)\n", st.distinct_rips,
+			st.rips_overflow ? ", more beyond the attribution table" : "");
+}
+
+bool blvm_policy_progress_due(struct blvm_policy *p, char *line, size_t len)
+{
+	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
+		return false;
+	uint64_t now = p->clock_ns(p->clock_arg);
+	lock(p);
+	uint64_t dt = now - p->progress_ns, dn = p->total - p->progress_total, total = p->total;
+	bool due = now >= p->progress_ns && dt >= NS_PER_S && dn > 0;
+	if (due) {
+		p->progress_ns = now;
+		p->progress_total = total;
+	}
+	unlock(p);
+	if (due && line && len)
+		snprintf(line, len, "bus locks: %.0f/s over the last %.1f s, %" PRIu64 " in all", dn / (dt / 1e9),
+			 dt / 1e9, total);
+	return due;
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Attribution and reports: counts per instruction, the top list's order, the bounded table (100000
+ * distinct rips: at most BLVM_POLICY_MAX_RIPS kept, memory capped, totals exact), the JSON members
+ * (parsed by python3 with every value checked), the human summary and the once-a-second progress line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blvm/policy.h"
+
+static int failures;
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#define CHECK_EQ(a, b) do { unsigned long long a_ = (a), b_ = (b); if (a_ != b_) { \
+	fprintf(stderr, "%s:%d: %s = %llu, expected %llu\n", __FILE__, __LINE__, #a, a_, b_); failures++; } } while (0)
+#define CHECK_STR(a, b) do { const char *a_ = (a), *b_ = (b); if (!a_ || strcmp(a_, b_) != 0) { \
+	fprintf(stderr, "%s:%d: %s =\n  \"%s\", expected\n  \"%s\"\n", __FILE__, __LINE__, #a, a_ ? a_ : "(null)", b_); \
+	failures++; } } while (0)
+
+#define S 1000000000ull
+
+static uint64_t fake_now;
+static uint64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static struct blvm_policy *make(const char *spec, unsigned nr_vcpus)
+{
+	struct blvm_policy_config cfg;
+	char err[200];
+	if (blvm_policy_parse(spec, &cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	fake_now = 1000 * S;
+	return blvm_policy_create(&cfg, nr_vcpus, fake_clock, NULL);
+}
+
+static struct kvm_run bl = { .exit_reason = KVM_EXIT_X86_BUS_LOCK, .flags = KVM_RUN_X86_BUS_LOCK };
+
+static void feed(struct blvm_policy *p, unsigned vcpu, uint64_t rip, uint32_t reason, uint32_t size, const char *disasm,
+		 int times)
+{
+	struct blvm_bus_lock_info info = { .rip = rip, .linear = rip + 0x1000, .phys = rip + 0x2000,
+					   .size = (uint8_t)size, .reason = (uint8_t)reason };
+	snprintf(info.disasm, sizeof info.disasm, "%s", disasm);
+	for (int i = 0; i < times; i++)
+		blvm_policy_after_run(p, vcpu, &bl, &info);
+}
+
+static char *capture_json(const struct blvm_policy *p, int indent)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fputs("{\n  \"engine\": \"emu\",\n", f); /* as the monitor splices it */
+	blvm_policy_write_json(p, f, indent);
+	fputs(",\n  \"exit_code\": 0\n}\n", f);
+	fclose(f);
+	return buf;
+}
+
+/* JSON checks are queued (each document in its own file, with its assertions) and run by one python3
+ * process at the end: python3 parses every document and checks every value. */
+static FILE *py_script;
+static char *py_text;
+static size_t py_len;
+static char py_files[8][40];
+static int py_nfiles;
+
+static void json_check(const char *json, const char *asserts)
+{
+	if (py_nfiles == 8) {
+		fprintf(stderr, "too many JSON checks\n");
+		failures++;
+		return;
+	}
+	char *path = py_files[py_nfiles];
+	strcpy(path, "/tmp/blvm-policy-json-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		perror("mkstemp");
+		failures++;
+		return;
+	}
+	py_nfiles++;
+	FILE *f = fdopen(fd, "w");
+	fputs(json, f);
+	fclose(f);
+	if (!py_script) {
+		py_script = open_memstream(&py_text, &py_len);
+		fputs("import json\n", py_script);
+	}
+	fprintf(py_script, "d = json.load(open(\"%s\"))\n%s", path, asserts);
+}
+
+/* 0: every check held; 77: no python3. */
+static int json_run_checks(void)
+{
+	int rc = 0;
+	if (!py_script)
+		return 0;
+	fclose(py_script);
+	if (system("command -v python3 >/dev/null 2>&1") != 0) {
+		rc = 77;
+	} else {
+		char path[] = "/tmp/blvm-policy-check-XXXXXX";
+		int fd = mkstemp(path);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f)
+			return 1;
+		fputs(py_text, f);
+		fclose(f);
+		char cmd[80];
+		snprintf(cmd, sizeof cmd, "python3 %s", path);
+		rc = system(cmd) == 0 ? 0 : 1;
+		if (rc)
+			fprintf(stderr, "JSON checks failed; the script was:\n%s", py_text);
+		unlink(path);
+	}
+	for (int i = 0; i < py_nfiles; i++)
+		unlink(py_files[i]);
+	free(py_text);
+	return rc;
+}
+
+static void counts_top_json(void)
+{
+	struct blvm_policy *p = make("ratelimit=1000000", 2);
+	feed(p, 0, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock add dword ptr [rax+0x3e], ecx", 5);
+	feed(p, 1, 0x401100, BLVM_BUS_LOCK_UC, 8, "lock xadd qword ptr [rdi], rax", 7);
+	feed(p, 0, 0x400f00, BLVM_BUS_LOCK_SPLIT, 2, "xchg word ptr [rsi+0x3f], ax", 7); /* ties 0x401100: lower rip first */
+	feed(p, 1, 0x402000, BLVM_BUS_LOCK_SPLIT, 16, "lock cmpxchg16b xmmword ptr [\"x\\y\"]", 9); /* escaping */
+	for (int i = 0; i < 12; i++) /* 12 more with 1..12: only the biggest make the top 10 */
+		feed(p, i % 2, 0x500000 + 0x10 * (uint64_t)i, BLVM_BUS_LOCK_SPLIT, 4, "lock inc dword ptr [rbx]", i + 1);
+	for (int i = 0; i < 3; i++)
+		blvm_policy_after_run(p, 1, &bl, NULL); /* the kvm engine: no attribution */
+	blvm_policy_slept(p, 0, 1500);
+	blvm_policy_slept(p, 1, 2500);
+
+	struct blvm_policy_stats st;
+	fake_now = 1004 * S; /* 4 s after create */
+	blvm_policy_get_stats(p, &st);
+	const uint64_t total = 5 + 7 + 7 + 9 + 78 + 3;
+	CHECK_EQ(st.total, total);
+	CHECK_EQ(st.split, 5 + 7 + 9 + 78);
+	CHECK_EQ(st.uc, 7);
+	CHECK_EQ(st.unattributed, 3);
+	CHECK_EQ(st.throttled_ns, 4000);
+	CHECK_EQ(st.distinct_rips, 16);
+	CHECK_EQ(st.rips_overflow, 0);
+	CHECK(st.elapsed_s == 4.0);
+
+	struct blvm_policy_insn top[BLVM_POLICY_TOP + 5];
+	unsigned n = blvm_policy_top(p, top, BLVM_POLICY_TOP + 5);
+	CHECK_EQ(n, 15);
+	n = blvm_policy_top(p, top, BLVM_POLICY_TOP);
+	CHECK_EQ(n, 10);
+	/* 12 (0x5000b0), 11, 10, 9 (0x402000 < 0x500080), 9, 8, 7 (0x400f00, 0x401100, 0x500060), ... */
+	static const struct { uint64_t rip, count; } want[10] = {
+		{ 0x5000b0, 12 }, { 0x5000a0, 11 }, { 0x500090, 10 }, { 0x402000, 9 }, { 0x500080, 9 },
+		{ 0x500070, 8 }, { 0x400f00, 7 }, { 0x401100, 7 }, { 0x500060, 7 }, { 0x500050, 6 },
+	};
+	for (unsigned i = 0; i < 10 && i < n; i++) {
+		if (top[i].rip != want[i].rip || top[i].count != want[i].count) {
+			fprintf(stderr, "top[%u] = 0x%llx x%llu, expected 0x%llx x%llu\n", i, (unsigned long long)top[i].rip,
+				(unsigned long long)top[i].count, (unsigned long long)want[i].rip,
+				(unsigned long long)want[i].count);
+			failures++;
+		}
+	}
+	CHECK_STR(top[7].disasm, "lock xadd qword ptr [rdi], rax");
+	CHECK(top[7].reason == BLVM_BUS_LOCK_UC && top[7].size == 8);
+	CHECK(top[6].reason == BLVM_BUS_LOCK_SPLIT && top[6].size == 2);
+	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 0), 5 + 7 + (1 + 3 + 5 + 7 + 9 + 11));
+	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 1), 7 + 9 + (2 + 4 + 6 + 8 + 10 + 12) + 3);
+
+	char *json = capture_json(p, 2);
+	/* The splice contract: members at the given indent, no trailing comma or newline of our own. */
+	CHECK(strstr(json, "\"engine\": \"emu\",\n  \"bus_locks\": {\"policy\": \"ratelimit=1000000\", ") != NULL);
+	CHECK(strstr(json, "\n  ],\n  \"exit_code\"") != NULL);
+	json_check(json,
+		"b=d[\"bus_locks\"]; t=d[\"top\"]\n"
+		"assert b == {\"policy\": \"ratelimit=1000000\", \"total\": 109, \"split\": 99, \"uc\": 7, "
+		"\"unattributed\": 3, \"throttled_ns\": 4000, \"per_second\": 27.25, \"distinct_rips\": 16, "
+		"\"rips_overflow\": 0}, b\n"
+		"assert len(t) == 10, t\n"
+		"assert [e[\"count\"] for e in t] == [12, 11, 10, 9, 9, 8, 7, 7, 7, 6], t\n"
+		"assert t[0][\"rip\"] == \"0x5000b0\", t[0]\n"
+		"assert t[3] == {\"rip\": \"0x402000\", \"count\": 9, "
+		"\"insn\": \"lock cmpxchg16b xmmword ptr [\\\"x\\\\y\\\"]\", \"reason\": \"split\", \"size\": 16}, t[3]\n"
+		"assert t[7] == {\"rip\": \"0x401100\", \"count\": 7, \"insn\": \"lock xadd qword ptr [rdi], rax\", "
+		"\"reason\": \"uc\", \"size\": 8}, t[7]\n"
+		"assert d[\"engine\"] == \"emu\" and d[\"exit_code\"] == 0\n");
+	free(json);
+
+	/* The human summary names the instructions. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, 2.0);
+	fclose(f);
+	fputs(buf, stdout);
+	CHECK(strstr(buf, "blvm: --bus-lock=ratelimit=1000000: 109 bus locks in 2.00 s (54.5/s); split 99, uc 7, "
+			  "unattributed 3\n") != NULL);
+	CHECK(strstr(buf, "blvm: vCPUs throttled 4000 ns in 0 sleeps") != NULL);
+	CHECK(strstr(buf, "           7  0x0000000000401100  uc        8  lock xadd qword ptr [rdi], rax\n") != NULL);
+	CHECK(strstr(buf, "(16 distinct instructions in all)") != NULL);
+	free(buf);
+	blvm_policy_destroy(p);
+}
+
+static void empty_and_off_json(void)
+{
+	/* No bus locks, and the kvm engine's unattributed ones: valid JSON with an empty top. */
+	struct blvm_policy *p = make("log", 1);
+	char *json = capture_json(p, 2);
+	CHECK(strstr(json, "\"top\": []") != NULL);
+	json_check(json, "assert d[\"bus_locks\"][\"total\"] == 0 and d[\"top\"] == [] and "
+				    "d[\"bus_locks\"][\"per_second\"] == 0\n");
+	free(json);
+	blvm_policy_after_run(p, 0, &bl, NULL);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, 1.0);
+	fclose(f);
+	CHECK(strstr(buf, "no instruction attribution") != NULL);
+	free(buf);
+	blvm_policy_destroy(p);
+
+	json = capture_json(NULL, 4); /* no policy: OFF's zeros */
+	CHECK(strstr(json, "    \"bus_locks\": {\"policy\": \"off\", \"total\": 0,") != NULL);
+	json_check(json, "assert d[\"bus_locks\"][\"policy\"] == \"off\" and d[\"top\"] == []\n");
+	free(json);
+}
+
+static void bounded_table(void)
+{
+	struct blvm_policy *p = make("log", 1);
+	struct blvm_policy_stats st;
+	uint64_t bytes_at_10000 = 0;
+	for (uint64_t i = 0; i < 100000; i++) {
+		feed(p, 0, 0x1000000 + i * 3, BLVM_BUS_LOCK_SPLIT, 4, "lock or byte ptr [rcx], 1", 1);
+		if (i == 9999) {
+			blvm_policy_get_stats(p, &st);
+			bytes_at_10000 = st.table_bytes;
+		}
+	}
+	feed(p, 0, 0x1000000, BLVM_BUS_LOCK_SPLIT, 4, "lock or byte ptr [rcx], 1", 41); /* the first rip: tracked */
+	blvm_policy_get_stats(p, &st);
+	CHECK_EQ(st.total, 100041);
+	CHECK_EQ(st.split, 100041);
+	CHECK_EQ(st.distinct_rips, BLVM_POLICY_MAX_RIPS);
+	CHECK_EQ(st.rips_overflow, 100000 - BLVM_POLICY_MAX_RIPS);
+	CHECK(st.table_bytes == bytes_at_10000);  /* stopped growing once full */
+	CHECK(st.table_bytes <= 1024 * 1024);       /* and stays small */
+	struct blvm_policy_insn top[2];
+	CHECK_EQ(blvm_policy_top(p, top, 2), 2);
+	CHECK(top[0].rip == 0x1000000 && top[0].count == 42);
+	CHECK(top[1].rip == 0x1000003 && top[1].count == 1);
+	char *json = capture_json(p, 2);
+	json_check(json, "b=d[\"bus_locks\"]\n"
+				    "assert b[\"total\"] == 100041 and b[\"distinct_rips\"] == 4096 and "
+				    "b[\"rips_overflow\"] == 95904 and len(d[\"top\"]) == 10, b\n");
+	free(json);
+	blvm_policy_destroy(p);
+}
+
+static void progress(void)
+{
+	struct blvm_policy *p = make("pause=1", 1);
+	char line[160];
+	CHECK(!blvm_policy_progress_due(p, line, sizeof line)); /* no time, no bus locks */
+	feed(p, 0, 0x10, BLVM_BUS_LOCK_SPLIT, 4, "lock inc", 1000);
+	fake_now += S / 2;
+	CHECK(!blvm_policy_progress_due(p, line, sizeof line)); /* half a second: not yet */
+	feed(p, 0, 0x10, BLVM_BUS_LOCK_SPLIT, 4, "lock inc", 1000);
+	fake_now += S / 2;
+	CHECK(blvm_policy_progress_due(p, line, sizeof line));
+	CHECK_STR(line, "bus locks: 2000/s over the last 1.0 s, 2000 in all");
+	CHECK(!blvm_policy_progress_due(p, line, sizeof line)); /* once */
+	fake_now += 3 * S / 2;
+	CHECK(!blvm_policy_progress_due(p, line, sizeof line)); /* 1.5 s without bus locks: silent */
+	feed(p, 0, 0x10, BLVM_BUS_LOCK_SPLIT, 4, "lock inc", 10);
+	fake_now += S / 2;
+	CHECK(blvm_policy_progress_due(p, line, sizeof line));
+	CHECK_STR(line, "bus locks: 5/s over the last 2.0 s, 2010 in all");
+	blvm_policy_destroy(p);
+}
+
+int main(void)
+{
+	counts_top_json();
+	empty_and_off_json();
+	bounded_table();
+	progress();
+	int rc = json_run_checks();
+	if (rc == 1)
+		failures++;
+	if (failures) {
+		fprintf(stderr, "%d failure(s)\n", failures);
+		return 1;
+	}
+	if (rc == 77)
+		printf("policy_attrib: ok, except the JSON parse checks: python3 is not installed\n");
+	else
+		printf("policy_attrib: ok\n");
+	return 0;
+}
