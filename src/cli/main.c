@@ -25,7 +25,8 @@ static const char usage_text[] =
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
 	"                         kvm: /dev/kvm; auto: kvm where /dev/kvm works, else emu)\n"
 	"  --mem=SIZE             guest RAM, e.g. 128M, 1G; a plain number is MiB (default 128M)\n"
-	"  --vcpus=N              number of vCPUs (default 1; only 1 is supported so far)\n"
+	"  --vcpus=N              number of vCPUs, 1 to 64 (default 1); every vCPU starts at the PVH\n"
+	"                         entry (guests/README.md, \"SMP\")\n"
 	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel:\n"
 	"                         trap-like exit after the instruction; amd: fault-like, before it)\n"
 	"  --bus-lock=POLICY      what to do when the guest takes a bus lock (default off):\n"
@@ -126,8 +127,6 @@ static int cmd_run(int argc, char **argv)
 		case OPT_VCPUS:
 			if (!parse_uint(optarg, 64, &v) || v == 0)
 				return usage_error("--vcpus=%s: give a number from 1 to 64", optarg);
-			if (v != 1)
-				return usage_error("--vcpus=%s: only 1 vCPU is supported so far", optarg);
 			cfg.nr_vcpus = (unsigned)v;
 			break;
 		case OPT_CPU:

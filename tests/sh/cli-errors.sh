@@ -89,6 +89,24 @@ expect_status 2 "unknown command" -- "$BLVM" walk
 expect_status 2 "unwritable --stats" -- "$BLVM" run --stats=/nonexistent/dir/s.json "$G"
 expect_stderr "cannot write --stats" "unwritable --stats"
 
+expect_status 2 "--bus-lock=bogus" -- "$BLVM" run --bus-lock=bogus "$G"
+expect_stderr "^blvm: --bus-lock=bogus" "--bus-lock=bogus"
+expect_status 2 "--bus-lock=ratelimit=0" -- "$BLVM" run --bus-lock=ratelimit=0 "$G"
+expect_stderr "at least 1" "--bus-lock=ratelimit=0"
+# A policy the engine cannot enforce: refuse to start, as QEMU does where the host lacks
+# KVM_CAP_X86_BUS_LOCK_EXIT (this project's machines report 0).
+if kvm_usable; then
+	"$BLVM" run --engine=kvm --bus-lock=log "$G" >/dev/null 2>"$TMP/err"; rc=$?
+	if grep -q "KVM_CAP_X86_BUS_LOCK_EXIT reports 0" "$TMP/err"; then
+		[ $rc -eq 2 ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] && ok "kvm without the capability refuses --bus-lock=log" ||
+			fail "kvm --bus-lock=log: status $rc: $(cat "$TMP/err")"
+		expect_status 0 "--engine=auto --bus-lock=log falls back to emu" -- "$BLVM" run --engine=auto --bus-lock=log "$G"
+		expect_stderr "^blvm: --engine=auto: using emu \\(--bus-lock=log: the kvm engine cannot detect" "auto says why it chose emu"
+	else
+		echo "note: this host's kvm reports the bus-lock capability; refusal checks skipped"
+	fi
+	expect_status 2 "kvm refuses --bus-lock=contain" -- "$BLVM" run --engine=kvm --bus-lock=contain "$G"
+fi
 expect_status 0 "--help" -- "$BLVM" run --help
 grep -q -- "--engine=emu|kvm|auto" "$TMP/out" && ok "--help lists the engines" || fail "--help text"
 finish
