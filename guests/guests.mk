@@ -9,6 +9,8 @@
 
 GUESTS_ALL := hello hello-min arith exit42 exc-ud exc-pf exc-handled spin halt unclaimed flood
 GUESTS_ALL += bench-cpu
+GUESTS_ALL += pg-nx pg-wp pg-np pg-1g pg-us smc sys-misc sys-int
+GUESTS_ALL += buslock-census buslock-storm
 
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc

@@ -23,12 +23,19 @@ int emu_decoder_init(struct emu_vcpu *c)
 	    ZYAN_FAILED(ZydisDecoderInit(&c->dec16, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32)))
 		return -1;
 	c->arena = malloc(EMU_ARENA_BYTES);
+	emu_bcache_flush(c);
 	return c->arena ? 0 : -1;
 }
+
+/* gpa ~0 equals no TLB entry's gpa | offset, so an empty jump-cache entry never matches */
+struct emu_block emu_jc_none = { .gpa = ~0ull, .gpa2 = ~0ull };
 
 void emu_bcache_flush(struct emu_vcpu *c)
 {
 	memset(c->bcache, 0, sizeof c->bcache);
+	for (unsigned k = 0; k < EMU_JC_SIZE; k++)
+		c->jc[k] = (struct emu_jc){ ~0ull, &emu_jc_none, 0 };
+	c->xep++;
 	c->arena_used = 0;
 }
 
@@ -122,6 +129,10 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 				sel = EMU_SEL_END;
 			}
 		}
+		if ((i->flg & EMU_I_FIRST) && n > 1) {
+			n--; /* it begins the next block (lazy flags: exec.c) */
+			break;
+		}
 		pos += i->len;
 		if (sel == EMU_SEL_END || pos >= 0x1000 - off)
 			break;
@@ -130,6 +141,7 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	memset(s, 0, sizeof *s);
 	s->fn = emu_h_sentinel;
 	b->n = (uint16_t)n;
+	b->flags_exact = n && (b->insn[0].flg & EMU_I_FIRST);
 	c->arena_used += (sizeof(struct emu_block) + (n + 1) * sizeof(struct emu_insn) + 63) & ~(size_t)63;
 	return b;
 }
@@ -166,10 +178,13 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	}
 	unsigned h = bucket(gpa, c->mode);
 	struct emu_block **pp = &c->bcache[h];
+	struct emu_jc *j = &c->jc[emu_jc_index(lin)];
 	for (struct emu_block *b = *pp; b; pp = &b->next, b = b->next) {
 		if (b->gpa == gpa && b->mode == c->mode) {
-			if (likely(block_valid(c, b)))
+			if (likely(block_valid(c, b))) {
+				*j = (struct emu_jc){ lin, b, c->xep };
 				return b;
+			}
 			*pp = b->next; /* stale: unlink (its arena space is reclaimed at the next flush) */
 			break;
 		}
@@ -179,5 +194,6 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 		return NULL;
 	b->next = c->bcache[h];
 	c->bcache[h] = b;
+	*j = (struct emu_jc){ lin, b, c->xep };
 	return b;
 }

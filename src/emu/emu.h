@@ -141,6 +141,16 @@
 
 #define EMU_PAT_RESET 0x0007040600070406ull
 
+/* ---------------------------------------------------------------- bus-lock model (issue 4)
+ * The CPU side of the seed, in the hardware's own numbering (Linux arch/x86/include/asm/vmx.h,
+ * vmxfeatures.h, svm.h; REFERENCE.md). The kernel layer in engine.c turns these into kvm_run. */
+#define VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION 0x40000000u /* secondary proc-based control bit 30 */
+#define VMX_EXIT_REASON_BUS_LOCK 74u                     /* trap-like */
+#define VMX_EXIT_REASON_BUS_LOCK_DETECTED (1u << 26)     /* exit-reason bit 26: a bus lock was
+							  * detected, a higher-priority exit won */
+#define SVM_EXIT_BUS_LOCK 0xa5u                          /* fault-like, INTERCEPT_BUSLOCK */
+#define EMU_CACHE_LINE 64
+
 /* ---------------------------------------------------------------- register numbering */
 enum { EMU_RAX, EMU_RCX, EMU_RDX, EMU_RBX, EMU_RSP, EMU_RBP, EMU_RSI, EMU_RDI, EMU_NOREG = 16 };
 enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
@@ -225,6 +235,8 @@ enum { EMU_ST_OK = 0, EMU_ST_END = 1, EMU_ST_SENTINEL = 2, EMU_ST_FAULT = -1, EM
 #define EMU_I_CL 0x20     /* shift count in CL */
 #define EMU_I_W 0x40      /* REX.W / 64-bit operand (IRETQ, SYSRET, far RET) */
 #define EMU_I_ADDR16 0x80 /* 16-bit address size for string/loop counters (67 in 32-bit mode) */
+#define EMU_I_FIRST 0x100 /* starts its block: the handler (system.c) reads/writes c->rflags as is,
+			     which is exact only while no lazy flags are pending (block entry) */
 
 /* access kinds for the slow path */
 #define EMU_ACC_R 0
@@ -255,9 +267,17 @@ struct emu_block {
 	uint32_t gen, gen2;         /* write generations at decode */
 	_Atomic uint32_t *genp, *genp2; /* where the current generations live (the slots' page_gen) */
 	uint8_t mode;               /* decode mode */
+	uint8_t flags_exact;        /* insn[0] has EMU_I_FIRST: materialise lazy flags before it */
 	uint16_t n;                 /* instructions (without the sentinel) */
 	struct emu_insn insn[];     /* n + 1 (sentinel) */
 };
+
+/* Jump cache (per vCPU, direct-mapped by linear RIP): the block last run at that RIP, valid while
+ * the vCPU's exec epoch c->xep is the one it was entered with. c->xep moves whenever an entry could
+ * have gone wrong: a TLB flush (translation, execute permission), a write to any code page (seen
+ * through code_epoch, which smc_write() bumps), a decode-cache flush. The decode mode is compared. */
+#define EMU_JC_SIZE 4096
+struct emu_jc { uint64_t lin; struct emu_block *b; uint32_t xep; };
 
 struct emu_slot {
 	uint64_t gpa, size;
@@ -273,7 +293,11 @@ struct emu_vm {
 	unsigned nslots;
 	_Atomic uint32_t code_epoch;
 	_Atomic uint32_t slots_epoch;  /* bumped when a slot changes: vCPUs drop their TLB and blocks */
-	uint64_t bus_lock_mode;       /* KVM_CAP_X86_BUS_LOCK_EXIT state (issue 4) */
+	bool bus_lock_detection_enabled; /* KVM_CAP_X86_BUS_LOCK_EXIT: EXIT was enabled (KVM's
+					  * kvm->arch.bus_lock_detection_enabled); copied into a vCPU's
+					  * controls when the vCPU is created */
+	bool bus_lock_contain;        /* BLVM_CAP_BUS_LOCK_CONTAIN: split/UC locked ops without a host
+				       * bus lock (see emu_locked_rmw) */
 	unsigned nr_vcpus_created;
 	pthread_mutex_t emul_lock;    /* locked RMWs that cannot be one host atomic (non-contiguous host pages) */
 };
@@ -299,6 +323,13 @@ struct emu_vcpu {
 	uint64_t sbase[EMU_NSEG];     /* effective segment bases (0 for ES/CS/SS/DS in 64-bit mode) */
 	uint64_t lin_mask;            /* ~0 in 64-bit mode, 0xffffffff otherwise */
 	uint64_t sp_mask;             /* stack pointer width: ~0, 0xffffffff or 0xffff */
+	/* Lazy status flags (exec.c, "LAZY FLAGS"): when lf_k != 0 the six status flags of rflags are
+	 * stale and those of the last flag-writing operation are recorded here instead: kind and size in
+	 * lf_k, operands and result shifted left so that the operand's sign bit is bit 63. Read them with
+	 * emu_rflags() / emu_rflagsp(); the run loop materialises them at every block end, so outside
+	 * block execution (and in the first instruction of a block) rflags is always exact. */
+	uint64_t lf_d, lf_s, lf_r;
+	uint32_t lf_k;
 	int stop;                     /* end the block after the current instruction */
 	uint8_t cpl;
 	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
@@ -306,6 +337,7 @@ struct emu_vcpu {
 	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
 	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
 	uint32_t seen_epoch, seen_slots_epoch;
+	uint32_t xep;                 /* exec epoch of the jump cache (struct emu_jc) */
 	bool tlb_has_large;
 
 	struct emu_vm *vm;
@@ -327,6 +359,7 @@ struct emu_vcpu {
 	bool exc_has_err;
 	uint64_t exc_cr2;
 	bool exc_soft;                /* INT n / INT3 / INTO: trap-like, privilege checked against gate DPL */
+	uint8_t exc_soft_len;         /* its length: a fault while delivering it is reported AT the INT */
 
 	/* exits */
 	bool exit_pending;            /* run is filled: return to the monitor after this instruction */
@@ -344,6 +377,7 @@ struct emu_vcpu {
 	_Atomic int kick;
 
 	/* decode cache */
+	struct emu_jc jc[EMU_JC_SIZE];
 	struct emu_block *bcache[EMU_BCACHE_BUCKETS];
 	uint8_t *arena;
 	size_t arena_used;
@@ -351,7 +385,23 @@ struct emu_vcpu {
 
 	/* counters */
 	uint64_t icount;
-	uint64_t locked_rmw, locked_split, locked_uc; /* hook for issue 4's detection */
+	uint64_t locked_rmw, locked_split, locked_uc; /* every locked RMW / split / UC (detection on or off) */
+
+	/* bus-lock model (issue 4): the execution controls as the hardware has them */
+	bool bus_lock_detect;         /* either control below is on: the one test on the locked paths */
+	uint32_t secondary_exec_control; /* VMX: VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION */
+	bool intercept_buslock;       /* SVM: INTERCEPT_BUSLOCK */
+	uint16_t bus_lock_counter;    /* SVM: VMCB bus_lock_counter (bus locks allowed before an exit) */
+	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
+				       * bit 26 on a higher-priority exit (one per instruction) */
+	uint32_t exit_reason;         /* VMX basic exit reason | bit 26, or SVM exit code, of the exit
+				       * being delivered; 0 = an exit filled straight into kvm_run */
+	bool cui_buslock;             /* SVM: complete_userspace_buslock() pending at the next run */
+	uint64_t cui_linear_rip;
+	bool bl_valid;                /* the last run reported the bus lock in bl */
+	struct blvm_bus_lock_info bl; /* attribution of the bus lock being reported (disasm filled lazily) */
+	uint8_t bl_bytes[15], bl_nbytes, bl_mode; /* its instruction bytes and decode mode */
+	uint64_t bus_locks;           /* bus locks taken (all reported ones, credited AMD ones included) */
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
 };
 
@@ -392,9 +442,17 @@ struct emu_rmw {
 	uint64_t rflags;      /* in: current RFLAGS; out: RFLAGS after the operation */
 };
 int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m);
+/* A locked byte OR the CPU makes itself on a system structure (descriptor accessed bit, TSS busy
+ * bit; SDM Vol. 3 9.1.2.1); nv is the whole new byte (used for MMIO). A bus lock when uncacheable. */
+int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t nv);
+/* A bus lock is about to be taken (mmu.c; the CPU model of the VMX/SVM controls): 0 = go on,
+ * EMU_ST_EXIT = the SVM flavour's fault-like exit (nothing of the instruction done). */
+int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
+		 bool implicit);
 
 /* ---------------------------------------------------------------- decode.c */
 struct emu_block *emu_block_get(struct emu_vcpu *c, int *st);
+extern struct emu_block emu_jc_none; /* an empty jump-cache entry's block: matches no TLB entry */
 void emu_bcache_flush(struct emu_vcpu *c);
 int emu_decoder_init(struct emu_vcpu *c);
 emu_fn emu_h_sentinel;
@@ -530,6 +588,45 @@ static inline void emu_wrreg(struct emu_vcpu *c, unsigned size, unsigned o, uint
 	case 4: EMU_WR_4(c, o, v); break;
 	default: EMU_WR_8(c, o, v); break;
 	}
+}
+
+/* Materialises the lazy status flags into c->rflags (exec.c); returns c->rflags. */
+uint64_t emu_flags_sync(struct emu_vcpu *c);
+
+/* The exact RFLAGS (status flags materialised). Non-status bits of c->rflags are always exact. */
+static inline uint64_t emu_rflags(struct emu_vcpu *c)
+{
+	return c->lf_k ? emu_flags_sync(c) : c->rflags;
+}
+
+/* &c->rflags with the status flags materialised, for alu.h/alu.c functions that update RFLAGS. */
+static inline uint64_t *emu_rflagsp(struct emu_vcpu *c)
+{
+	if (c->lf_k)
+		emu_flags_sync(c);
+	return &c->rflags;
+}
+
+static inline unsigned emu_jc_index(uint64_t lin)
+{
+	return (unsigned)(lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1);
+}
+
+/* The block at RIP for the run loop: the jump cache when its entry is still valid (struct emu_jc),
+ * else emu_block_get(). Materialises the lazy flags before a block that needs them exact. */
+static inline struct emu_block *emu_block_next(struct emu_vcpu *c, int *st)
+{
+	uint64_t lin = c->rip & c->lin_mask;
+	const struct emu_jc *j = &c->jc[emu_jc_index(lin)];
+	struct emu_block *b = j->b;
+	if (!(likely(j->lin == lin && j->xep == c->xep && b->mode == c->mode))) {
+		b = emu_block_get(c, st);
+		if (!b)
+			return NULL;
+	}
+	if (unlikely(b->flags_exact) && c->lf_k)
+		emu_flags_sync(c);
+	return b;
 }
 
 /* Completes the instruction: RIP past it; asks the block loop to stop when c->stop is set. */

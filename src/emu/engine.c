@@ -59,7 +59,10 @@ static int emu_check_extension(struct blvm_engine_vm *v, long cap)
 	case KVM_CAP_NR_MEMSLOTS:
 		return EMU_MAX_SLOTS;
 	case KVM_CAP_X86_BUS_LOCK_EXIT:
-		return 0; /* detection arrives with issue 4 */
+		/* x86.c kvm_vm_ioctl_check_extension(): the mode bitmap where the CPU has the exit */
+		return KVM_BUS_LOCK_DETECTION_OFF | KVM_BUS_LOCK_DETECTION_EXIT;
+	case BLVM_CAP_BUS_LOCK_CONTAIN:
+		return 1;
 	default:
 		return 0;
 	}
@@ -68,16 +71,24 @@ static int emu_check_extension(struct blvm_engine_vm *v, long cap)
 static int emu_enable_cap(struct blvm_engine_vm *v, const struct kvm_enable_cap *cap)
 {
 	struct emu_vm *vm = VM(v);
+	if (cap->cap == BLVM_CAP_BUS_LOCK_CONTAIN) {
+		if (cap->args[0] > 1)
+			return -EINVAL;
+		vm->bus_lock_contain = cap->args[0];
+		return 0;
+	}
 	if (cap->cap != KVM_CAP_X86_BUS_LOCK_EXIT)
 		return -EINVAL;
 	uint64_t m = cap->args[0];
-	/* KVM: unknown bits, or OFF together with EXIT, are invalid; the setting precedes vCPUs */
+	/* As x86.c kvm_vm_ioctl_enable_cap(): unknown bits, or OFF together with EXIT, are -EINVAL;
+	 * EXIT sets kvm->arch.bus_lock_detection_enabled, which nothing clears (OFF alone and 0 succeed
+	 * and do nothing). vmx_secondary_exec_control() / init_vmcb() read it when a vCPU is set up,
+	 * so it reaches only vCPUs created afterwards. */
 	if ((m & ~(uint64_t)(KVM_BUS_LOCK_DETECTION_OFF | KVM_BUS_LOCK_DETECTION_EXIT)) ||
 	    (m & KVM_BUS_LOCK_DETECTION_OFF && m & KVM_BUS_LOCK_DETECTION_EXIT))
 		return -EINVAL;
-	if (vm->nr_vcpus_created)
-		return -EINVAL;
-	vm->bus_lock_mode = m;
+	if (m & KVM_BUS_LOCK_DETECTION_EXIT)
+		vm->bus_lock_detection_enabled = true;
 	return 0;
 }
 
@@ -204,6 +215,16 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	}
 	c->seen_slots_epoch = atomic_load(&vm->slots_epoch);
 	vcpu_reset(c);
+	/* The VM-wide setting becomes this vCPU's execution controls (vmx_secondary_exec_control():
+	 * SECONDARY_EXEC_BUS_LOCK_DETECTION; init_vmcb(): INTERCEPT_BUSLOCK, bus_lock_counter 0). */
+	if (vm->bus_lock_detection_enabled) {
+		if (vm->cfg.cpu_vendor_amd)
+			c->intercept_buslock = true;
+		else
+			c->secondary_exec_control |= VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION;
+		c->bus_lock_counter = 0;
+		c->bus_lock_detect = true;
+	}
 	vm->nr_vcpus_created++;
 	*out = (struct blvm_engine_vcpu *)c;
 	*run = c->run;
@@ -304,6 +325,28 @@ static void emu_kick(struct blvm_engine_vcpu *v)
 	atomic_store(&CPU(v)->kick, 1);
 }
 
+/* Beyond KVM: the bus lock the last run reported, attributed. The instruction is decoded again from
+ * the bytes captured at detection (a slow path, at bus-lock rates) and formatted in Intel syntax. */
+static int emu_bus_lock_info(struct blvm_engine_vcpu *v, struct blvm_bus_lock_info *info)
+{
+	struct emu_vcpu *c = CPU(v);
+	if (!c->bl_valid)
+		return -ENOENT;
+	*info = c->bl;
+	snprintf(info->disasm, sizeof info->disasm, "(unknown)");
+	const ZydisDecoder *dec = c->bl_mode == 0 ? &c->dec64 : c->bl_mode == 1 ? &c->dec32 : &c->dec16;
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+	ZydisFormatter fmt;
+	if (c->bl_nbytes &&
+	    ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, c->bl_bytes, c->bl_nbytes, &zi, zo)) &&
+	    ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL)) &&
+	    ZYAN_SUCCESS(ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_FORCE_SIZE, ZYAN_TRUE)))
+		ZydisFormatterFormatInstruction(&fmt, &zi, zo, zi.operand_count_visible, info->disasm,
+						sizeof info->disasm, c->bl.rip, NULL);
+	return 0;
+}
+
 static int64_t emu_instructions(struct blvm_engine_vcpu *v)
 {
 	return (int64_t)CPU(v)->icount;
@@ -339,6 +382,51 @@ static void debug_exit(struct emu_vcpu *c)
 	run->debug.arch.dr7 = c->dr[7];
 }
 
+static uint64_t linear_rip(const struct emu_vcpu *c)
+{
+	return (c->sbase[EMU_CS] + c->rip) & c->lin_mask; /* kvm_get_linear_rip() */
+}
+
+/*
+ * The kernel layer of the bus-lock exit, after the CPU delivered an exit (c->exit_reason in the
+ * hardware's numbering) or a bus lock rode on an exit filled straight into kvm_run.
+ *
+ * VMX, as arch/x86/kvm/vmx/vmx.c: handle_bus_lock_vmexit() sets exit_reason.bus_lock_detected on
+ * exit 74 ("Hardware may or may not set the BUS_LOCK_DETECTED flag on BUS_LOCK VM-Exits") and
+ * returns 1 (handled in the kernel); vmx_handle_exit() then, when bus_lock_detected: an exit
+ * handled in the kernel (ret > 0) becomes KVM_EXIT_X86_BUS_LOCK, an exit to user space keeps its
+ * reason, and in both cases run->flags |= KVM_RUN_X86_BUS_LOCK. The only exit the emu engine
+ * handles "in the kernel" is 74 itself; everything else it delivers goes to the monitor.
+ *
+ * SVM, as arch/x86/kvm/svm/svm.c bus_lock_exit(): KVM_EXIT_X86_BUS_LOCK + flag, remember the linear
+ * RIP and arm complete_userspace_buslock() for the next KVM_RUN.
+ */
+static void bus_lock_vmexit(struct emu_vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	if (c->exit_reason == SVM_EXIT_BUS_LOCK) {
+		run->exit_reason = KVM_EXIT_X86_BUS_LOCK;
+		run->flags |= KVM_RUN_X86_BUS_LOCK;
+		c->cui_linear_rip = linear_rip(c);
+		c->cui_buslock = true;
+		c->bl_valid = true;
+	} else {
+		uint32_t er = c->exit_reason;
+		if (c->bus_lock_detected)
+			er |= VMX_EXIT_REASON_BUS_LOCK_DETECTED; /* bit 26 on whichever exit was delivered */
+		if ((er & 0xffff) == VMX_EXIT_REASON_BUS_LOCK)
+			er |= VMX_EXIT_REASON_BUS_LOCK_DETECTED; /* handle_bus_lock_vmexit() */
+		if (er & VMX_EXIT_REASON_BUS_LOCK_DETECTED) {
+			if ((er & 0xffff) == VMX_EXIT_REASON_BUS_LOCK) /* handled in the kernel: ret > 0 */
+				run->exit_reason = KVM_EXIT_X86_BUS_LOCK;
+			run->flags |= KVM_RUN_X86_BUS_LOCK;
+			c->bl_valid = true;
+		}
+	}
+	c->exit_reason = 0;
+	c->bus_lock_detected = false;
+}
+
 /*
  * KVM_RUN. Order of business: clear flags; immediate_exit / pending kick -> -EINTR; complete the
  * previous exit (MMIO read data, IN data: the interrupted instruction re-executes alone and consumes
@@ -349,9 +437,17 @@ static int emu_run(struct blvm_engine_vcpu *v)
 	struct emu_vcpu *c = CPU(v);
 	struct kvm_run *run = c->run;
 	run->flags = 0;
+	c->bl_valid = false;
 	if (run->immediate_exit || atomic_exchange(&c->kick, 0)) {
 		run->exit_reason = KVM_EXIT_INTR;
 		return -EINTR;
+	}
+	if (unlikely(c->cui_buslock)) {
+		/* complete_userspace_buslock(): "If userspace has NOT changed RIP, then KVM's ABI is to let
+		 * the guest execute the bus-locking instruction" -- the counter lets one bus lock through. */
+		c->cui_buslock = false;
+		if (linear_rip(c) == c->cui_linear_rip)
+			c->bus_lock_counter = 1;
 	}
 	uint32_t se = atomic_load(&c->vm->slots_epoch);
 	if (se != c->seen_slots_epoch) {
@@ -381,9 +477,11 @@ static int emu_run(struct blvm_engine_vcpu *v)
 			atomic_store(&c->kick, 0);
 			run->exit_reason = KVM_EXIT_INTR;
 			c->stop = 0;
+			emu_rflags(c); /* lazy flags (exec.c): exact outside run() */
 			return -EINTR;
 		}
 		if (unlikely(c->exc_vec >= 0)) {
+			emu_rflags(c); /* lazy flags (exec.c): exact for the frame */
 			if (emu_deliver_pending(c))
 				break; /* shutdown or internal error */
 			if (c->singlestep) {
@@ -394,18 +492,19 @@ static int emu_run(struct blvm_engine_vcpu *v)
 		bool tf = c->rflags & EMU_TF;
 		if (unlikely(c->singlestep || tf))
 			c->stop = EMU_ST_END;
+		uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
+		if (unlikely(ep != c->seen_epoch)) {
+			c->seen_epoch = ep;
+			emu_tlb_drop_writes(c);
+			c->xep++; /* a page became code or code was written: the jump cache goes */
+		}
 		int st = 0;
-		struct emu_block *b = emu_block_get(c, &st);
+		struct emu_block *b = emu_block_next(c, &st);
 		if (unlikely(!b)) {
 			c->stop = 0;
 			if (c->exit_pending)
 				break;
 			continue; /* fetch fault pending */
-		}
-		uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
-		if (unlikely(ep != c->seen_epoch)) {
-			c->seen_epoch = ep;
-			emu_tlb_drop_writes(c);
 		}
 		const struct emu_insn *i = b->insn;
 		while (likely(!(st = i->fn(c, i))))
@@ -434,8 +533,15 @@ static int emu_run(struct blvm_engine_vcpu *v)
 			debug_exit(c);
 			break;
 		}
+		if (unlikely(c->bus_lock_detected)) {
+			c->exit_reason = VMX_EXIT_REASON_BUS_LOCK; /* trap-like: after the instruction */
+			break;
+		}
 	}
+	emu_rflags(c); /* lazy flags (exec.c): exact outside run() */
 	c->exit_pending = false;
+	if (unlikely(c->exit_reason || c->bus_lock_detected))
+		bus_lock_vmexit(c);
 	return 0;
 }
 
@@ -456,4 +562,5 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.run = emu_run,
 	.kick = emu_kick,
 	.instructions = emu_instructions,
+	.bus_lock_info = emu_bus_lock_info,
 };

@@ -65,6 +65,116 @@ static unsigned sidx(unsigned n)
 	return n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3;
 }
 
+/* ---------------------------------------------------------------- LAZY FLAGS */
+
+/*
+ * Most status flags are overwritten before anything reads them, so the hot ALU handlers only record
+ * the operation (DESIGN.md, "Notes on the emu engine's speed"): kind and size in c->lf_k, operands and
+ * result in lf_d/lf_s/lf_r, each shifted left by 64 - 8*size so that the operand's sign bit is bit 63.
+ * In that form CF of a SUB is `d < s`, ZF `r == 0`, SF `(int64_t)r < 0`, L `(int64_t)d < (int64_t)s`
+ * whatever the size, so Jcc/SETcc/CMOVcc after CMP/SUB/TEST/AND... decide without materialising.
+ * emu_flags_sync() materialises with alu.h's own formulas (same bits as the eager path, undefined
+ * flags included). Every reader of the status flags goes through emu_rflags()/emu_rflagsp(); the run
+ * loop materialises at the end of every block, and handlers outside this file (system.c) only run as
+ * the first instruction of a block (EMU_I_FIRST), so they see an exact c->rflags.
+ */
+enum {
+	LF_NONE,  /* c->rflags is exact */
+	LF_ADD,   /* ADD, ADC (r includes the carry in: alu.h's formula covers it), XADD */
+	LF_SUB,   /* SUB, CMP, NEG (d = 0), CMPS, SCAS: CF = d < s */
+	LF_SBB,   /* SBB: flags of SUB, but CF is not d < s */
+	LF_LOGIC, /* AND OR XOR TEST: CF = OF = AF = 0 */
+	LF_INC,   /* CF kept in c->rflags */
+	LF_DEC,
+	LF_SZPX,  /* shifts: CF, OF, AF given explicitly in lf_s; SF ZF PF from r */
+};
+#define LF_SH(N) (64 - 8 * (N))
+
+static inline void lazy_set(struct emu_vcpu *c, unsigned kind, unsigned n, uint64_t d, uint64_t s, uint64_t r)
+{
+	c->lf_d = d << LF_SH(n);
+	c->lf_s = s << LF_SH(n);
+	c->lf_r = r << LF_SH(n);
+	c->lf_k = kind | (n << 8);
+}
+
+static inline void lazy_logic(struct emu_vcpu *c, unsigned n, uint64_t r)
+{
+	c->lf_r = r << LF_SH(n);
+	c->lf_k = LF_LOGIC | (n << 8);
+}
+
+uint64_t emu_flags_sync(struct emu_vcpu *c)
+{
+	unsigned k = c->lf_k & 0xff, n = (c->lf_k >> 8) & 0xff, sh = LF_SH(n);
+	uint64_t d = c->lf_d >> sh, s = c->lf_s >> sh, r = c->lf_r >> sh, f;
+	switch (k) {
+	case LF_ADD: f = emu__flags_add(n, d, s, r); break;
+	case LF_SUB: case LF_SBB: f = emu__flags_sub(n, d, s, r); break;
+	case LF_LOGIC: f = emu_flags_szp(n, r); break;
+	case LF_INC: f = (emu__flags_add(n, d, 1, r) & ~EMU_CF) | (c->rflags & EMU_CF); break;
+	case LF_DEC: f = (emu__flags_sub(n, d, 1, r) & ~EMU_CF) | (c->rflags & EMU_CF); break;
+	case LF_SZPX: f = c->lf_s | emu_flags_szp(n, r); break;
+	default: return c->rflags;
+	}
+	c->lf_k = LF_NONE;
+	return c->rflags = (c->rflags & ~EMU_STATUS_FLAGS) | f;
+}
+
+/* CF alone (ADC, SBB, INC/DEC keep it) without materialising the rest. */
+static inline uint64_t lazy_cf(const struct emu_vcpu *c)
+{
+	uint64_t d = c->lf_d, s = c->lf_s, r = c->lf_r;
+	switch (c->lf_k & 0xff) {
+	case LF_NONE: case LF_INC: case LF_DEC: return c->rflags & EMU_CF;
+	case LF_ADD: return ((d & s) | ((d | s) & ~r)) >> 63;
+	case LF_SUB: return d < s;
+	case LF_SBB: return ((~d & s) | (~(d ^ s) & r)) >> 63;
+	case LF_LOGIC: return 0;
+	default: return c->lf_s & EMU_CF;
+	}
+}
+
+/* Condition cc (as emu_cond) of the current flags; cc is a constant in the Jcc handlers. */
+static inline int lazy_cond(struct emu_vcpu *c, unsigned cc)
+{
+	unsigned k = c->lf_k & 0xff;
+	uint64_t d = c->lf_d, s = c->lf_s, r = c->lf_r;
+	int t;
+	if (k == LF_SUB) {
+		switch ((cc >> 1) & 7) {
+		case 0: t = (int)(((d ^ s) & (d ^ r)) >> 63); break;
+		case 1: t = d < s; break;
+		case 2: t = r == 0; break;
+		case 3: t = d <= s; break;
+		case 4: t = (int64_t)r < 0; break;
+		case 6: t = (int64_t)d < (int64_t)s; break;
+		case 7: t = (int64_t)d <= (int64_t)s; break;
+		default: return emu_cond(cc, emu_flags_sync(c));
+		}
+		return t ^ (int)(cc & 1);
+	}
+	if (k == LF_LOGIC) {
+		switch ((cc >> 1) & 7) {
+		case 0: case 1: t = 0; break;
+		case 2: case 3: t = r == 0; break;
+		case 4: case 6: t = (int64_t)r < 0; break;
+		case 7: t = (int64_t)r <= 0; break;
+		default: return emu_cond(cc, emu_flags_sync(c));
+		}
+		return t ^ (int)(cc & 1);
+	}
+	if (k != LF_NONE) {
+		switch ((cc >> 1) & 7) {
+		case 2: t = r == 0; break;
+		case 4: t = (int64_t)r < 0; break;
+		default: return emu_cond(cc, emu_flags_sync(c));
+		}
+		return t ^ (int)(cc & 1);
+	}
+	return emu_cond(cc, c->rflags);
+}
+
 /* ---------------------------------------------------------------- trivial */
 
 static int h_nop(ARGS)
@@ -137,11 +247,36 @@ T4(h_mov_rr); T4(h_mov_rm); T4(h_mov_mr); T4(h_mov_ri); T4(h_mov_mi);
 
 /* ---------------------------------------------------------------- group-1 ALU, TEST */
 
-/* Flags are computed into a copy and committed with the result, so a faulting store leaves them. */
+/* Group-1 result (TEST = 8 is AND); reads CF for ADC/SBB but records nothing. */
+static inline uint64_t alu_res(const struct emu_vcpu *c, unsigned op, uint64_t d, uint64_t s)
+{
+	switch (op) {
+	case EMU_ALU_ADD: return d + s;
+	case EMU_ALU_OR: return d | s;
+	case EMU_ALU_ADC: return d + s + lazy_cf(c);
+	case EMU_ALU_SBB: return d - s - lazy_cf(c);
+	case EMU_ALU_SUB: case EMU_ALU_CMP: return d - s;
+	case EMU_ALU_XOR: return d ^ s;
+	default: return d & s;
+	}
+}
+
+/* Records the flags of a group-1 operation (committed with the result, after any fault). */
+static inline void alu_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t d, uint64_t s, uint64_t r)
+{
+	switch (op) {
+	case EMU_ALU_ADD: case EMU_ALU_ADC: lazy_set(c, LF_ADD, n, d, s, r); break;
+	case EMU_ALU_SUB: case EMU_ALU_CMP: lazy_set(c, LF_SUB, n, d, s, r); break;
+	case EMU_ALU_SBB: lazy_set(c, LF_SBB, n, d, s, r); break;
+	default: lazy_logic(c, n, r); break;
+	}
+}
+
 #define ALU_H(N, NAME, OP, WB)                                                           \
 	static int h_##NAME##_rr_##N(ARGS)                                               \
 	{                                                                                \
-		uint64_t v = emu_alu(OP, N, EMU_RD_##N(c, i->r), EMU_RD_##N(c, i->b), &c->rflags); \
+		uint64_t d = EMU_RD_##N(c, i->r), s = EMU_RD_##N(c, i->b), v = alu_res(c, OP, d, s); \
+		alu_rec(c, OP, N, d, s, v);                                              \
 		if (WB)                                                                  \
 			EMU_WR_##N(c, i->r, v);                                          \
 		return emu_next(c, i);                                                   \
@@ -150,41 +285,43 @@ T4(h_mov_rr); T4(h_mov_rm); T4(h_mov_mr); T4(h_mov_ri); T4(h_mov_mi);
 	{                                                                                \
 		uint64_t s;                                                              \
 		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
-		uint64_t v = emu_alu(OP, N, EMU_RD_##N(c, i->r), s, &c->rflags);         \
+		uint64_t d = EMU_RD_##N(c, i->r), v = alu_res(c, OP, d, s);              \
+		alu_rec(c, OP, N, d, s, v);                                              \
 		if (WB)                                                                  \
 			EMU_WR_##N(c, i->r, v);                                          \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_##NAME##_ri_##N(ARGS)                                               \
 	{                                                                                \
-		uint64_t v = emu_alu(OP, N, EMU_RD_##N(c, i->r), i->imm, &c->rflags);    \
+		uint64_t d = EMU_RD_##N(c, i->r), v = alu_res(c, OP, d, i->imm);         \
+		alu_rec(c, OP, N, d, i->imm, v);                                         \
 		if (WB)                                                                  \
 			EMU_WR_##N(c, i->r, v);                                          \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_##NAME##_mr_##N(ARGS)                                               \
 	{                                                                                \
-		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		uint64_t d, lin = emu_lin(c, i);                                         \
 		TRY(emu_rd##N(c, lin, &d));                                              \
-		uint64_t v = emu_alu(OP, N, d, EMU_RD_##N(c, i->r), &f);                 \
+		uint64_t s = EMU_RD_##N(c, i->r), v = alu_res(c, OP, d, s);              \
 		if (WB)                                                                  \
 			TRY(emu_wr##N(c, lin, v));                                       \
-		c->rflags = f;                                                           \
+		alu_rec(c, OP, N, d, s, v);                                              \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_##NAME##_mi_##N(ARGS)                                               \
 	{                                                                                \
-		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		uint64_t d, lin = emu_lin(c, i);                                         \
 		TRY(emu_rd##N(c, lin, &d));                                              \
-		uint64_t v = emu_alu(OP, N, d, i->imm, &f);                              \
+		uint64_t v = alu_res(c, OP, d, i->imm);                                  \
 		if (WB)                                                                  \
 			TRY(emu_wr##N(c, lin, v));                                       \
-		c->rflags = f;                                                           \
+		alu_rec(c, OP, N, d, i->imm, v);                                         \
 		return emu_next(c, i);                                                   \
 	}
 #define ALU_ALL(X) X(add, EMU_ALU_ADD, 1) X(or, EMU_ALU_OR, 1) X(adc, EMU_ALU_ADC, 1) \
 	X(sbb, EMU_ALU_SBB, 1) X(and, EMU_ALU_AND, 1) X(sub, EMU_ALU_SUB, 1)              \
-	X(xor, EMU_ALU_XOR, 1) X(cmp, EMU_ALU_CMP, 0) X(test, EMU_ALU_AND, 0)
+	X(xor, EMU_ALU_XOR, 1) X(cmp, EMU_ALU_CMP, 0) X(test, 8, 0)
 #define ALU_SIZES(NAME, OP, WB) ALU_H(1, NAME, OP, WB) ALU_H(2, NAME, OP, WB) ALU_H(4, NAME, OP, WB) \
 	ALU_H(8, NAME, OP, WB)
 ALU_ALL(ALU_SIZES)
@@ -201,7 +338,7 @@ static emu_fn *const alu_t[9][F_NFORMS][4] = { ALU_ALL(ALU_ROW) };
 /* Locked forms: the one locked path. Operation in i->op (emu_rmw_op), size in i->osz. */
 static int h_lock_mr(ARGS)
 {
-	struct emu_rmw m = { .op = i->op, .size = i->osz, .src = emu_rdreg(c, i->osz, i->r), .rflags = c->rflags };
+	struct emu_rmw m = { .op = i->op, .size = i->osz, .src = emu_rdreg(c, i->osz, i->r), .rflags = emu_rflags(c) };
 	TRY(emu_locked_rmw(c, i, emu_lin(c, i), &m));
 	c->rflags = m.rflags;
 	return emu_next(c, i);
@@ -209,7 +346,7 @@ static int h_lock_mr(ARGS)
 
 static int h_lock_mi(ARGS)
 {
-	struct emu_rmw m = { .op = i->op, .size = i->osz, .src = i->imm, .rflags = c->rflags };
+	struct emu_rmw m = { .op = i->op, .size = i->osz, .src = i->imm, .rflags = emu_rflags(c) };
 	TRY(emu_locked_rmw(c, i, emu_lin(c, i), &m));
 	c->rflags = m.rflags;
 	return emu_next(c, i);
@@ -217,18 +354,37 @@ static int h_lock_mi(ARGS)
 
 /* ---------------------------------------------------------------- INC DEC NEG NOT */
 
+/* INC DEC NEG NOT: result; un_rec records the flags (INC/DEC keep CF: it is fixed in rflags first). */
+static inline uint64_t un_res(unsigned op, uint64_t d)
+{
+	return op == EMU_INC ? d + 1 : op == EMU_DEC ? d - 1 : op == EMU_NEG ? 0 - d : ~d;
+}
+
+static inline void un_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t d, uint64_t r)
+{
+	if (op == EMU_INC || op == EMU_DEC) {
+		c->rflags = (c->rflags & ~EMU_CF) | lazy_cf(c);
+		lazy_set(c, op == EMU_INC ? LF_INC : LF_DEC, n, d, 1, r);
+	} else if (op == EMU_NEG) {
+		lazy_set(c, LF_SUB, n, 0, d, r);
+	}
+}
+
 #define UN_H(N, NAME, OP)                                                                \
 	static int h_##NAME##_r_##N(ARGS)                                                \
 	{                                                                                \
-		EMU_WR_##N(c, i->r, emu_unary(OP, N, EMU_RD_##N(c, i->r), &c->rflags));  \
+		uint64_t d = EMU_RD_##N(c, i->r), r = un_res(OP, d);                     \
+		un_rec(c, OP, N, d, r);                                                  \
+		EMU_WR_##N(c, i->r, r);                                                  \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_##NAME##_m_##N(ARGS)                                                \
 	{                                                                                \
-		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
+		uint64_t d, lin = emu_lin(c, i);                                         \
 		TRY(emu_rd##N(c, lin, &d));                                              \
-		TRY(emu_wr##N(c, lin, emu_unary(OP, N, d, &f)));                         \
-		c->rflags = f;                                                           \
+		uint64_t r = un_res(OP, d);                                              \
+		TRY(emu_wr##N(c, lin, r));                                               \
+		un_rec(c, OP, N, d, r);                                                  \
 		return emu_next(c, i);                                                   \
 	}
 #define UN_ALL(X) X(inc, EMU_INC) X(dec, EMU_DEC) X(neg, EMU_NEG) X(not, EMU_NOT)
@@ -240,24 +396,114 @@ static emu_fn *const un_t[4][2][4] = { UN_ALL(UN_ROW) };
 
 /* ---------------------------------------------------------------- shifts and rotates */
 
-#define SH_H(N)                                                                          \
-	static int h_shift_r_##N(ARGS)                                                   \
+/* SHL SHR SAR ROL ROR inline, bit for bit as alu.c's emu_shift (its comment gives the undefined
+ * flags we reproduce); RCL/RCR go to emu_shift. Returns false when the masked count is 0 (nothing
+ * changes, no flag either); else the result in *r and, in *fx, CF OF (and AF for shifts). */
+static inline bool sh_calc(unsigned op, unsigned n, uint64_t d, uint64_t cnt, uint64_t *r, uint64_t *fx)
+{
+	const unsigned bits = 8 * n, top = bits - 1;
+	const uint64_t m = emu_size_mask(n);
+	unsigned k = (unsigned)cnt & (n == 8 ? 0x3f : 0x1f), t;
+	uint64_t v, cf, of;
+	if (!k)
+		return false;
+	switch (op) {
+	case EMU_SHL: case EMU_SAL:
+		v = (d << k) & m;
+		cf = k <= bits ? (d >> (bits - k)) & 1 : 0;
+		of = ((v >> top) ^ cf) & 1;
+		*fx = cf | (of << 11) | EMU_AF;
+		break;
+	case EMU_SHR:
+		v = d >> k;
+		cf = (d >> (k - 1)) & 1;
+		of = ((v >> top) ^ (v >> (top - 1))) & 1;
+		*fx = cf | (of << 11) | EMU_AF;
+		break;
+	case EMU_SAR: {
+		int64_t sd = (int64_t)emu_sign_extend(n, d);
+		v = (uint64_t)(sd >> (k > top ? top : k)) & m;
+		cf = (uint64_t)(sd >> (k - 1 > top ? top : k - 1)) & 1;
+		*fx = cf | EMU_AF;
+		break;
+	}
+	case EMU_ROL:
+		t = k & top;
+		v = t ? ((d << t) | (d >> (bits - t))) & m : d;
+		cf = v & 1;
+		*fx = cf | ((((v >> top) ^ cf) & 1) << 11);
+		break;
+	default: /* ROR */
+		t = k & top;
+		v = t ? ((d >> t) | (d << (bits - t))) & m : d;
+		cf = v >> top;
+		*fx = cf | ((((v >> top) ^ (v >> (top - 1))) & 1) << 11);
+		break;
+	}
+	*r = v;
+	return true;
+}
+
+/* Flags of sh_calc: shifts lazily (SF ZF PF from the result), rotates touch only CF and OF. */
+static inline void sh_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t r, uint64_t fx)
+{
+	if (op == EMU_ROL || op == EMU_ROR) {
+		c->rflags = (emu_rflags(c) & ~(EMU_CF | EMU_OF)) | fx;
+	} else {
+		c->lf_s = fx;
+		c->lf_r = r << LF_SH(n);
+		c->lf_k = LF_SZPX | (n << 8);
+	}
+}
+
+#define SH_COUNT(c, i) (((i)->flg & EMU_I_CL) ? (uint8_t)(c)->r[EMU_RCX] : (i)->imm)
+#define SH_H(N, NAME, OP)                                                                \
+	static int h_##NAME##_r_##N(ARGS)                                                \
 	{                                                                                \
-		uint64_t n = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;      \
-		EMU_WR_##N(c, i->r, emu_shift(i->op, N, EMU_RD_##N(c, i->r), n, &c->rflags)); \
+		uint64_t r, fx;                                                          \
+		if (sh_calc(OP, N, EMU_RD_##N(c, i->r), SH_COUNT(c, i), &r, &fx)) {     \
+			sh_rec(c, OP, N, r, fx);                                         \
+			EMU_WR_##N(c, i->r, r);                                          \
+		}                                                                        \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_shift_m_##N(ARGS)                                                   \
+	static int h_##NAME##_m_##N(ARGS)                                                \
 	{                                                                                \
-		uint64_t d, f = c->rflags, lin = emu_lin(c, i);                          \
-		uint64_t n = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;      \
+		uint64_t d, r, fx, lin = emu_lin(c, i);                                  \
 		TRY(emu_rd##N(c, lin, &d));                                              \
-		TRY(emu_wr##N(c, lin, emu_shift(i->op, N, d, n, &f)));                   \
+		if (sh_calc(OP, N, d, SH_COUNT(c, i), &r, &fx)) {                        \
+			TRY(emu_wr##N(c, lin, r));                                       \
+			sh_rec(c, OP, N, r, fx);                                         \
+		} else {                                                                 \
+			TRY(emu_wr##N(c, lin, d)); /* a count of 0 still writes */      \
+		}                                                                        \
+		return emu_next(c, i);                                                   \
+	}
+#define SH_SIZES(NAME, OP) SH_H(1, NAME, OP) SH_H(2, NAME, OP) SH_H(4, NAME, OP) SH_H(8, NAME, OP)
+SH_SIZES(shl, EMU_SHL) SH_SIZES(shr, EMU_SHR) SH_SIZES(sar, EMU_SAR) SH_SIZES(rol, EMU_ROL)
+SH_SIZES(ror, EMU_ROR)
+
+/* RCL RCR: through alu.c */
+#define RC_H(N)                                                                          \
+	static int h_rcx_r_##N(ARGS)                                                     \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, emu_shift(i->op, N, EMU_RD_##N(c, i->r), SH_COUNT(c, i), emu_rflagsp(c))); \
+		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_rcx_m_##N(ARGS)                                                     \
+	{                                                                                \
+		uint64_t d, f = emu_rflags(c), lin = emu_lin(c, i);                      \
+		TRY(emu_rd##N(c, lin, &d));                                              \
+		TRY(emu_wr##N(c, lin, emu_shift(i->op, N, d, SH_COUNT(c, i), &f)));      \
 		c->rflags = f;                                                           \
 		return emu_next(c, i);                                                   \
 	}
-SH_H(1) SH_H(2) SH_H(4) SH_H(8)
-T4(h_shift_r); T4(h_shift_m);
+RC_H(1) RC_H(2) RC_H(4) RC_H(8)
+#define SH_ROW(NAME) { { h_##NAME##_r_1, h_##NAME##_r_2, h_##NAME##_r_4, h_##NAME##_r_8 }, \
+		       { h_##NAME##_m_1, h_##NAME##_m_2, h_##NAME##_m_4, h_##NAME##_m_8 } }
+/* [emu_shift_op][mem][size] */
+static emu_fn *const shift_t[8][2][4] = { SH_ROW(rol), SH_ROW(ror), SH_ROW(rcx), SH_ROW(rcx),
+					 SH_ROW(shl), SH_ROW(shr), SH_ROW(shl), SH_ROW(sar) };
 
 /* SHLD/SHRD: op 0 = SHLD, 1 = SHRD; r = source register, b / memory = destination */
 static int h_shxd_r(ARGS)
@@ -265,7 +511,8 @@ static int h_shxd_r(ARGS)
 	unsigned n = i->osz;
 	uint64_t cnt = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;
 	uint64_t d = emu_rdreg(c, n, i->b), s = emu_rdreg(c, n, i->r);
-	uint64_t v = i->op ? emu_shrd(n, d, s, cnt, &c->rflags) : emu_shld(n, d, s, cnt, &c->rflags);
+	uint64_t *fp = emu_rflagsp(c);
+	uint64_t v = i->op ? emu_shrd(n, d, s, cnt, fp) : emu_shld(n, d, s, cnt, fp);
 	emu_wrreg(c, n, i->b, v);
 	return emu_next(c, i);
 }
@@ -274,7 +521,7 @@ static int h_shxd_m(ARGS)
 {
 	unsigned n = i->osz;
 	uint64_t cnt = (i->flg & EMU_I_CL) ? (uint8_t)c->r[EMU_RCX] : i->imm;
-	uint64_t d, f = c->rflags, lin = emu_lin(c, i), s = emu_rdreg(c, n, i->r);
+	uint64_t d, f = emu_rflags(c), lin = emu_lin(c, i), s = emu_rdreg(c, n, i->r);
 	TRY(emu_rd(c, lin, n, &d));
 	uint64_t v = i->op ? emu_shrd(n, d, s, cnt, &f) : emu_shld(n, d, s, cnt, &f);
 	TRY(emu_wr(c, lin, n, v));
@@ -296,17 +543,19 @@ static int muldiv(struct emu_vcpu *c, const struct emu_insn *i, unsigned n, uint
 	switch (i->op) {
 	case MD_MUL:
 	case MD_IMUL:
-		w = i->op == MD_MUL ? emu_mul(n, a, src, &c->rflags) : emu_imul1(n, a, src, &c->rflags);
+		w = i->op == MD_MUL ? emu_mul(n, a, src, emu_rflagsp(c)) : emu_imul1(n, a, src, emu_rflagsp(c));
 		q = w.lo;
 		r = w.hi;
 		break;
 	case MD_DIV:
 		if (emu_div(n, hi, n == 1 ? (uint16_t)c->r[EMU_RAX] & 0xff : a, src, &q, &r))
 			return emu_raise(c, EMU_V_DE);
+		c->rflags = emu_div_flags(emu_rflags(c)); /* undefined (SDM "DIV"): the host's pattern */
 		break;
 	default:
 		if (emu_idiv(n, hi, n == 1 ? (uint16_t)c->r[EMU_RAX] & 0xff : a, src, &q, &r))
 			return emu_raise(c, EMU_V_DE);
+		c->rflags = emu_div_flags(emu_rflags(c)); /* undefined (SDM "IDIV"): the host's pattern */
 		break;
 	}
 	if (n == 1) {
@@ -316,6 +565,25 @@ static int muldiv(struct emu_vcpu *c, const struct emu_insn *i, unsigned n, uint
 		emu_wrreg(c, n, EMU_RDX, r);
 	}
 	return emu_next(c, i);
+}
+
+/* Two/three-operand IMUL inline: the truncated signed product; CF = OF = the product does not fit,
+ * SF ZF AF PF unchanged (as alu.c's emu_imul, the AMD host). */
+static inline uint64_t imul_n(struct emu_vcpu *c, unsigned n, uint64_t a, uint64_t b)
+{
+	uint64_t lo;
+	bool ovf;
+	if (n == 8) {
+		__int128 p = (__int128)(int64_t)a * (int64_t)b;
+		lo = (uint64_t)p;
+		ovf = p != (__int128)(int64_t)lo;
+	} else {
+		int64_t p = (int64_t)emu_sign_extend(n, a) * (int64_t)emu_sign_extend(n, b);
+		lo = (uint64_t)p & emu_size_mask(n);
+		ovf = p != (int64_t)emu_sign_extend(n, lo);
+	}
+	c->rflags = (emu_rflags(c) & ~(EMU_CF | EMU_OF)) | (ovf ? EMU_CF | EMU_OF : 0);
+	return lo;
 }
 
 #define MD_H(N)                                                                          \
@@ -331,26 +599,26 @@ static int muldiv(struct emu_vcpu *c, const struct emu_insn *i, unsigned n, uint
 	}                                                                                \
 	static int h_imul2_rr_##N(ARGS)                                                  \
 	{                                                                                \
-		EMU_WR_##N(c, i->r, emu_imul(N, EMU_RD_##N(c, i->r), EMU_RD_##N(c, i->b), &c->rflags)); \
+		EMU_WR_##N(c, i->r, imul_n(c, N, EMU_RD_##N(c, i->r), EMU_RD_##N(c, i->b))); \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_imul2_rm_##N(ARGS)                                                  \
 	{                                                                                \
 		uint64_t s;                                                              \
 		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
-		EMU_WR_##N(c, i->r, emu_imul(N, EMU_RD_##N(c, i->r), s, &c->rflags));    \
+		EMU_WR_##N(c, i->r, imul_n(c, N, EMU_RD_##N(c, i->r), s));               \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_imul3_rr_##N(ARGS)                                                  \
 	{                                                                                \
-		EMU_WR_##N(c, i->r, emu_imul(N, EMU_RD_##N(c, i->b), i->imm, &c->rflags)); \
+		EMU_WR_##N(c, i->r, imul_n(c, N, EMU_RD_##N(c, i->b), i->imm));          \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_imul3_rm_##N(ARGS)                                                  \
 	{                                                                                \
 		uint64_t s;                                                              \
 		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
-		EMU_WR_##N(c, i->r, emu_imul(N, s, i->imm, &c->rflags));                 \
+		EMU_WR_##N(c, i->r, imul_n(c, N, s, i->imm));                            \
 		return emu_next(c, i);                                                   \
 	}
 MD_H(1) MD_H(2) MD_H(4) MD_H(8)
@@ -418,7 +686,7 @@ static int h_xchg_rr(ARGS)
 static int h_xchg_m(ARGS)
 {
 	struct emu_rmw m = { .op = EMU_RMW_XCHG, .size = i->osz, .src = emu_rdreg(c, i->osz, i->r),
-			     .rflags = c->rflags };
+			     .rflags = emu_rflags(c) };
 	TRY(emu_locked_rmw(c, i, emu_lin(c, i), &m));
 	emu_wrreg(c, i->osz, i->r, m.old);
 	return emu_next(c, i);
@@ -427,7 +695,7 @@ static int h_xchg_m(ARGS)
 #define CMOV_H(N)                                                                        \
 	static int h_cmov_rr_##N(ARGS)                                                   \
 	{                                                                                \
-		uint64_t v = emu_cond(i->op, c->rflags) ? EMU_RD_##N(c, i->b) : EMU_RD_##N(c, i->r); \
+		uint64_t v = lazy_cond(c, i->op) ? EMU_RD_##N(c, i->b) : EMU_RD_##N(c, i->r); \
 		EMU_WR_##N(c, i->r, v);                                                  \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
@@ -435,7 +703,7 @@ static int h_xchg_m(ARGS)
 	{                                                                                \
 		uint64_t s;                                                              \
 		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
-		EMU_WR_##N(c, i->r, emu_cond(i->op, c->rflags) ? s : EMU_RD_##N(c, i->r)); \
+		EMU_WR_##N(c, i->r, lazy_cond(c, i->op) ? s : EMU_RD_##N(c, i->r));      \
 		return emu_next(c, i);                                                   \
 	}
 CMOV_H(1) CMOV_H(2) CMOV_H(4) CMOV_H(8)
@@ -443,13 +711,13 @@ T4(h_cmov_rr); T4(h_cmov_rm);
 
 static int h_setcc_r(ARGS)
 {
-	EMU_WR_1(c, i->r, emu_cond(i->op, c->rflags));
+	EMU_WR_1(c, i->r, lazy_cond(c, i->op));
 	return emu_next(c, i);
 }
 
 static int h_setcc_m(ARGS)
 {
-	TRY(emu_wr1(c, emu_lin(c, i), emu_cond(i->op, c->rflags)));
+	TRY(emu_wr1(c, emu_lin(c, i), lazy_cond(c, i->op)));
 	return emu_next(c, i);
 }
 
@@ -497,7 +765,7 @@ T4(h_push_r); T4(h_push_i); T4(h_push_m); T4(h_pop_r); T4(h_pop_m);
 static int h_pushf(ARGS)
 {
 	/* VM and RF are pushed as 0 (SDM "PUSHF") */
-	TRY(emu_push(c, i->osz, c->rflags & ~(EMU_VM | EMU_RF)));
+	TRY(emu_push(c, i->osz, emu_rflags(c) & ~(EMU_VM | EMU_RF)));
 	return emu_next(c, i);
 }
 
@@ -514,7 +782,7 @@ static int h_popf(ARGS)
 		mask &= ~EMU_IF;
 	if (i->osz == 2)
 		mask &= 0xffff;
-	c->rflags = (c->rflags & ~mask) | (v & mask) | EMU_RF_FIXED;
+	c->rflags = (emu_rflags(c) & ~mask) | (v & mask) | EMU_RF_FIXED;
 	c->stop = EMU_ST_END; /* TF may have changed */
 	return emu_next(c, i);
 }
@@ -549,7 +817,7 @@ static int h_jmp_rel(ARGS)
 	static int h_jcc_##CC(ARGS)                                                      \
 	{                                                                                \
 		c->rip += i->len;                                                        \
-		if (emu_cond(CC, c->rflags))                                             \
+		if (lazy_cond(c, CC))                                                    \
 			c->rip = (c->rip + i->imm) & c->lin_mask;                        \
 		return EMU_ST_END;                                                       \
 	}
@@ -587,9 +855,9 @@ static int h_loop(ARGS)
 		set_areg(c, EMU_RCX, i->v, cnt);
 		take = cnt != 0;
 		if (i->op == 1)
-			take = take && (c->rflags & EMU_ZF);
+			take = take && (emu_rflags(c) & EMU_ZF);
 		else if (i->op == 2)
-			take = take && !(c->rflags & EMU_ZF);
+			take = take && !(emu_rflags(c) & EMU_ZF);
 	}
 	c->rip += i->len;
 	if (take)
@@ -665,7 +933,7 @@ static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */
 static int h_bt_rr(ARGS)
 {
 	unsigned n = i->osz;
-	uint64_t v = emu_bt(i->op, n, emu_rdreg(c, n, i->b), emu_rdreg(c, n, i->r), &c->rflags);
+	uint64_t v = emu_bt(i->op, n, emu_rdreg(c, n, i->b), emu_rdreg(c, n, i->r), emu_rflagsp(c));
 	if (i->op != EMU_BT)
 		emu_wrreg(c, n, i->b, v);
 	return emu_next(c, i);
@@ -674,7 +942,7 @@ static int h_bt_rr(ARGS)
 static int h_bt_ri(ARGS)
 {
 	unsigned n = i->osz;
-	uint64_t v = emu_bt(i->op, n, emu_rdreg(c, n, i->b), i->imm, &c->rflags);
+	uint64_t v = emu_bt(i->op, n, emu_rdreg(c, n, i->b), i->imm, emu_rflagsp(c));
 	if (i->op != EMU_BT)
 		emu_wrreg(c, n, i->b, v);
 	return emu_next(c, i);
@@ -685,12 +953,12 @@ static int bt_mem(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, ui
 	unsigned n = i->osz;
 	if (i->flg & EMU_I_LOCK) {
 		struct emu_rmw m = { .op = EMU_RMW_BTS + (i->op - EMU_BTS), .size = n, .src = bit,
-				     .rflags = c->rflags };
+				     .rflags = emu_rflags(c) };
 		TRY(emu_locked_rmw(c, i, lin, &m));
 		c->rflags = m.rflags;
 		return emu_next(c, i);
 	}
-	uint64_t d, f = c->rflags;
+	uint64_t d, f = emu_rflags(c);
 	TRY(emu_rd(c, lin, n, &d));
 	uint64_t v = emu_bt(i->op, n, d, bit, &f);
 	if (i->op != EMU_BT)
@@ -723,20 +991,27 @@ static uint64_t bitscan(const struct emu_insn *i, uint64_t src, uint64_t old, ui
 	}
 }
 
-static int h_bitscan_r(ARGS)
+/* BSF/BSR of a zero source leave the WHOLE destination register unchanged, also with a 32-bit
+ * operand (no zero-extension of the upper half: AMD APM "BSF"; what the host does, alu.h). */
+static int bitscan_wb(struct emu_vcpu *c, const struct emu_insn *i, uint64_t src)
 {
 	unsigned n = i->osz;
-	emu_wrreg(c, n, i->r, bitscan(i, emu_rdreg(c, n, i->b), emu_rdreg(c, n, i->r), &c->rflags));
+	uint64_t v = bitscan(i, src, emu_rdreg(c, n, i->r), emu_rflagsp(c));
+	if (i->op > 1 || (src & emu_size_mask(n)))
+		emu_wrreg(c, n, i->r, v);
 	return emu_next(c, i);
+}
+
+static int h_bitscan_r(ARGS)
+{
+	return bitscan_wb(c, i, emu_rdreg(c, i->osz, i->b));
 }
 
 static int h_bitscan_m(ARGS)
 {
-	unsigned n = i->osz;
 	uint64_t s;
-	TRY(emu_rd(c, emu_lin(c, i), n, &s));
-	emu_wrreg(c, n, i->r, bitscan(i, s, emu_rdreg(c, n, i->r), &c->rflags));
-	return emu_next(c, i);
+	TRY(emu_rd(c, emu_lin(c, i), i->osz, &s));
+	return bitscan_wb(c, i, s);
 }
 
 /* BMI1 (op 0 ANDN, 1 BEXTR, 2 BLSI, 3 BLSMSK, 4 BLSR). ANDN r = ~v & E; BEXTR r = E, ctl v;
@@ -744,7 +1019,7 @@ static int h_bitscan_m(ARGS)
 static int bmi1(struct emu_vcpu *c, const struct emu_insn *i, uint64_t e)
 {
 	unsigned n = i->osz;
-	uint64_t f = c->rflags, vv = emu_rdreg(c, n, i->v), res;
+	uint64_t f = emu_rflags(c), vv = emu_rdreg(c, n, i->v), res;
 	switch (i->op) {
 	case 0: res = emu_andn(n, vv, e, &f); break;
 	case 1: res = emu_bextr(n, e, vv, &f); break;
@@ -781,7 +1056,7 @@ static int h_xadd_rr(ARGS)
 {
 	unsigned n = i->osz;
 	uint64_t d = emu_rdreg(c, n, i->b), s = emu_rdreg(c, n, i->r);
-	uint64_t sum = emu_alu(EMU_ALU_ADD, n, d, s, &c->rflags);
+	uint64_t sum = emu_alu(EMU_ALU_ADD, n, d, s, emu_rflagsp(c));
 	emu_wrreg(c, n, i->r, d);
 	emu_wrreg(c, n, i->b, sum);
 	return emu_next(c, i);
@@ -792,12 +1067,12 @@ static int h_xadd_m(ARGS)
 	unsigned n = i->osz;
 	uint64_t lin = emu_lin(c, i), s = emu_rdreg(c, n, i->r), d;
 	if (i->flg & EMU_I_LOCK) {
-		struct emu_rmw m = { .op = EMU_RMW_XADD, .size = n, .src = s, .rflags = c->rflags };
+		struct emu_rmw m = { .op = EMU_RMW_XADD, .size = n, .src = s, .rflags = emu_rflags(c) };
 		TRY(emu_locked_rmw(c, i, lin, &m));
 		c->rflags = m.rflags;
 		d = m.old;
 	} else {
-		uint64_t f = c->rflags;
+		uint64_t f = emu_rflags(c);
 		TRY(emu_rd(c, lin, n, &d));
 		TRY(emu_wr(c, lin, n, emu_alu(EMU_ALU_ADD, n, d, s, &f)));
 		c->rflags = f;
@@ -810,7 +1085,7 @@ static int h_cmpxchg_rr(ARGS)
 {
 	unsigned n = i->osz;
 	uint64_t d = emu_rdreg(c, n, i->b), a = emu_rdreg(c, n, EMU_RAX);
-	emu_alu(EMU_ALU_CMP, n, a, d, &c->rflags);
+	emu_alu(EMU_ALU_CMP, n, a, d, emu_rflagsp(c));
 	if (c->rflags & EMU_ZF)
 		emu_wrreg(c, n, i->b, emu_rdreg(c, n, i->r));
 	else
@@ -823,12 +1098,12 @@ static int h_cmpxchg_m(ARGS)
 	unsigned n = i->osz;
 	uint64_t lin = emu_lin(c, i), a = emu_rdreg(c, n, EMU_RAX), s = emu_rdreg(c, n, i->r), d;
 	if (i->flg & EMU_I_LOCK) {
-		struct emu_rmw m = { .op = EMU_RMW_CMPXCHG, .size = n, .src = s, .cmp = a, .rflags = c->rflags };
+		struct emu_rmw m = { .op = EMU_RMW_CMPXCHG, .size = n, .src = s, .cmp = a, .rflags = emu_rflags(c) };
 		TRY(emu_locked_rmw(c, i, lin, &m));
 		c->rflags = m.rflags;
 		d = m.old;
 	} else {
-		uint64_t f = c->rflags;
+		uint64_t f = emu_rflags(c);
 		TRY(emu_rd(c, lin, n, &d));
 		emu_alu(EMU_ALU_CMP, n, a, d, &f);
 		/* the destination is always written (SDM "CMPXCHG") */
@@ -853,7 +1128,7 @@ static int h_cmpxchg_dw(ARGS)
 		return emu_raise_err(c, EMU_V_GP, 0);
 	if (i->flg & EMU_I_LOCK) {
 		struct emu_rmw m = { .op = EMU_RMW_CMPXCHG_DW, .size = 2 * h, .cmp = lo, .cmp_hi = hi,
-				     .new_lo = nlo, .new_hi = nhi, .rflags = c->rflags };
+				     .new_lo = nlo, .new_hi = nhi, .rflags = emu_rflags(c) };
 		TRY(emu_locked_rmw(c, i, lin, &m));
 		c->rflags = m.rflags;
 		olo = m.old;
@@ -878,7 +1153,8 @@ static int h_cmpxchg_dw(ARGS)
 			w[1] = eq ? nhi : ohi;
 		}
 		TRY(emu_write_bytes(c, lin, w, 2 * h, EMU_ACC_W));
-		c->rflags = eq ? (c->rflags | EMU_ZF) : (c->rflags & ~EMU_ZF);
+		uint64_t f = emu_rflags(c);
+		c->rflags = eq ? (f | EMU_ZF) : (f & ~EMU_ZF);
 	}
 	if (!eq) {
 		emu_wrreg(c, h, EMU_RAX, olo);
@@ -905,7 +1181,7 @@ static int h_cext(ARGS)
 /* flag instructions: op 0 CLC 1 STC 2 CMC 3 CLD 4 STD 5 CLI 6 STI 7 LAHF 8 SAHF */
 static int h_flagop(ARGS)
 {
-	uint64_t f = c->rflags;
+	uint64_t f = emu_rflags(c);
 	unsigned iopl = (f >> 12) & 3;
 	switch (i->op) {
 	case 0: f &= ~EMU_CF; break;
@@ -1007,13 +1283,14 @@ static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const 
 		case S_CMPS:
 			TRY(emu_rd(c, slin, n, &a));
 			TRY(emu_rd(c, dlin, n, &b));
-			emu_alu(EMU_ALU_CMP, n, a, b, &c->rflags);
+			alu_rec(c, EMU_ALU_CMP, n, a, b, a - b);
 			set_areg(c, EMU_RSI, asz, si + step);
 			set_areg(c, EMU_RDI, asz, di + step);
 			break;
 		default:
 			TRY(emu_rd(c, dlin, n, &b));
-			emu_alu(EMU_ALU_CMP, n, c->r[EMU_RAX], b, &c->rflags);
+			a = c->r[EMU_RAX];
+			alu_rec(c, EMU_ALU_CMP, n, a, b, a - b);
 			set_areg(c, EMU_RDI, asz, di + step);
 			break;
 		}
@@ -1022,7 +1299,7 @@ static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const 
 		cnt--;
 		set_areg(c, EMU_RCX, asz, cnt);
 		if (kind == S_CMPS || kind == S_SCAS) {
-			bool zf = c->rflags & EMU_ZF;
+			bool zf = !((a - b) & emu_size_mask(n));
 			if ((i->flg & EMU_I_REPNE) ? zf : !zf)
 				break;
 		}
@@ -1362,8 +1639,8 @@ static int alu_index(ZydisMnemonic m)
  * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
  * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
  */
-int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
-	       struct emu_insn *i)
+static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      struct emu_insn *i)
 {
 	ZydisMnemonic m = zi->mnemonic;
 	unsigned osz = zi->operand_width / 8, nvis = zi->operand_count_visible;
@@ -1506,7 +1783,7 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 			i->flg |= EMU_I_CL;
 		else
 			return EMU_SEL_BAD;
-		i->fn = f ? h_shift_m_t[si] : h_shift_r_t[si];
+		i->fn = shift_t[i->op][f][si];
 		return 0;
 
 	case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
@@ -1933,3 +2210,34 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	}
 }
 
+/* Handlers outside this file read and write c->rflags directly: they must begin a block, where no
+ * lazy flags are pending (see LAZY FLAGS). */
+static bool outside_handler(emu_fn *fn)
+{
+	static emu_fn *const sys[] = {
+		emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
+		emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
+		emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
+		emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
+		emu_h_wrmsr, emu_h_cpuid, emu_h_rdtsc, emu_h_rdtscp, emu_h_rdpid, emu_h_swapgs, emu_h_invlpg,
+		emu_h_clts, emu_h_smsw_r, emu_h_lmsw, emu_h_unimpl,
+	};
+	for (size_t k = 0; k < sizeof sys / sizeof sys[0]; k++)
+		if (fn == sys[k])
+			return true;
+	return false;
+}
+
+/*
+ * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
+ * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
+ * i->flg gets EMU_I_FIRST when the instruction must begin its block.
+ */
+int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+	       struct emu_insn *i)
+{
+	int sel = select_one(c, zi, zo, i);
+	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
+		i->flg |= EMU_I_FIRST;
+	return sel;
+}

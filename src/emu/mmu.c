@@ -68,6 +68,8 @@ static void smc_write(struct emu_vcpu *c, struct emu_slot *s, uint64_t gpa)
 	if (atomic_load_explicit(&s->page_code[pg], memory_order_relaxed)) {
 		atomic_store_explicit(&s->page_code[pg], 0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->page_gen[pg], 1, memory_order_acq_rel);
+		/* every vCPU's run loop sees it and forgets its jump cache (c->xep) */
+		atomic_fetch_add_explicit(&c->vm->code_epoch, 1, memory_order_acq_rel);
 		c->stop = EMU_ST_END;
 	}
 }
@@ -79,6 +81,7 @@ void emu_tlb_flush(struct emu_vcpu *c)
 	for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
 		c->tlb[k].tag_r = c->tlb[k].tag_w = c->tlb[k].tag_x = 1;
 	c->tlb_has_large = false;
+	c->xep++; /* the jump cache's translations go with the TLB */
 }
 
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
@@ -91,6 +94,7 @@ void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
 	}
 	struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	e->tag_r = e->tag_w = e->tag_x = 1;
+	c->xep++; /* the jump cache's translations go with the TLB */
 }
 
 void emu_tlb_drop_writes(struct emu_vcpu *c)
@@ -127,6 +131,18 @@ static uint8_t pat_type(const struct emu_vcpu *c, uint64_t e, bool large)
 	return (uint8_t)((c->pat >> (8 * idx)) & 7);
 }
 
+/* Memory type of a paging structure: from PCD/PWT of CR3 (the top-level table) or of the entry that
+ * references it, the PAT bit taken as 0 (SDM Vol. 3 4.9.2, 11.12.3). */
+static uint8_t ps_type(const struct emu_vcpu *c, uint64_t cr3_or_entry)
+{
+	return pat_type(c, cr3_or_entry & 0x18, false);
+}
+
+static inline bool mt_uncacheable(uint8_t mt)
+{
+	return mt == EMU_MT_UC || mt == EMU_MT_UCM;
+}
+
 /* SDM Vol. 3 4.5 (4-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
  * over every level; A is set on every level and D on the leaf, with host atomics (locked updates the
  * CPU makes itself), only once the access is allowed. */
@@ -137,14 +153,17 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	if (!(c->efer & EFER_NXE))
 		rsvd |= 1ull << 63;
 	uint64_t *ent[4];
-	uint64_t val[4];
+	uint64_t val[4], epa[4];
+	uint8_t emt[4];   /* memory type of the table holding ent[k] (for the A/D bus-lock check) */
 	int levels, n = 0;
 	uint64_t table;
+	uint8_t tmt;
 	bool rw = true, us = true, xd = false;
 
 	if (c->efer & EFER_LMA) {
 		levels = 4;
 		table = c->cr3 & addr_mask;
+		tmt = ps_type(c, c->cr3);
 	} else if (c->cr4 & CR4_PAE) {
 		/* PAE: the PDPTE of the linear address, from CR3[31:5] (SDM Vol. 3 4.4.1). */
 		uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
@@ -158,6 +177,7 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			return walk_fault(c, lin, acc, PFE_P | PFE_RSVD);
 		levels = 2;
 		table = e & addr_mask;
+		tmt = ps_type(c, e);
 	} else {
 		return emu_internal_error(c, "32-bit (non-PAE) paging is not implemented");
 	}
@@ -170,6 +190,8 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			return emu_internal_error(c, "page table outside RAM");
 		uint64_t e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 		ent[n] = p;
+		epa[n] = pa;
+		emt[n] = tmt;
 		val[n++] = e;
 		if (!(e & 1))
 			return walk_fault(c, lin, acc, 0);
@@ -194,6 +216,7 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			break;
 		}
 		table = e & addr_mask;
+		tmt = ps_type(c, e);
 	}
 
 	bool user = !(acc & EMU_ACC_SYS) && c->cpl == 3;
@@ -207,11 +230,25 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	if ((acc & EMU_ACC_X) && xd)
 		return walk_fault(c, lin, acc, PFE_P);
 
+	/* The A/D updates are locked updates the CPU makes itself (SDM Vol. 3 9.1.2.1): a bus lock when
+	 * the paging structure is uncacheable. The check runs only when a bit actually has to be set. */
 	for (int k = 0; k < n; k++)
-		if (!(val[k] & 0x20))
+		if (!(val[k] & 0x20)) {
+			if (unlikely(c->bus_lock_detect) && mt_uncacheable(emt[k])) {
+				int st = emu_bus_lock(c, lin, epa[k], 8, BLVM_BUS_LOCK_UC, true);
+				if (st)
+					return st;
+			}
 			__atomic_fetch_or(ent[k], 0x20, __ATOMIC_SEQ_CST);
+		}
 	w->dirty = (val[n - 1] & 0x40) != 0;
 	if ((acc & EMU_ACC_W) && !w->dirty) {
+		if (unlikely(c->bus_lock_detect) && mt_uncacheable(emt[n - 1]) && (val[n - 1] & 0x20)) {
+			/* (when A was set just above, A and D are one locked update) */
+			int st = emu_bus_lock(c, lin, epa[n - 1], 8, BLVM_BUS_LOCK_UC, true);
+			if (st)
+				return st;
+		}
 		__atomic_fetch_or(ent[n - 1], 0x40, __ATOMIC_SEQ_CST);
 		w->dirty = true;
 	}
@@ -448,6 +485,116 @@ int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v)
 	return emu_write_bytes(c, lin, &v, size, EMU_ACC_W);
 }
 
+/* ---------------------------------------------------------------- bus locks (issue 4) */
+
+/* The instruction's bytes for the report, without side effects on the guest: from the TLB, else a
+ * fetch translation whose exception (if any) is forgotten. Decoded again only when asked for. */
+static void capture_insn(struct emu_vcpu *c, uint64_t lrip)
+{
+	unsigned got = 0;
+	while (got < sizeof c->bl_bytes) {
+		uint64_t a = (lrip + got) & c->lin_mask;
+		unsigned chunk = 0x1000 - (unsigned)(a & 0xfff);
+		if (chunk > sizeof c->bl_bytes - got)
+			chunk = sizeof c->bl_bytes - got;
+		const struct emu_tlb_entry *e = emu_tlbe(c, a);
+		const uint8_t *p = NULL;
+		if (e->tag_x == (a & ~0xfffull)) {
+			p = (const uint8_t *)(uintptr_t)(a + (uint64_t)e->addend);
+		} else {
+			int vec = c->exc_vec, soft = c->exc_soft, has = c->exc_has_err;
+			uint32_t err = c->exc_err;
+			uint64_t cr2 = c->exc_cr2;
+			bool ep = c->exit_pending;
+			struct emu_xlat x;
+			if (xlat(c, a, EMU_ACC_X, &x) == 0)
+				p = x.hva;
+			c->exc_vec = vec, c->exc_soft = soft, c->exc_has_err = has, c->exc_err = err;
+			c->exc_cr2 = cr2, c->exit_pending = ep;
+		}
+		if (!p)
+			break;
+		memcpy(c->bl_bytes + got, p, chunk);
+		got += chunk;
+	}
+	c->bl_nbytes = (uint8_t)got;
+	c->bl_mode = c->mode;
+}
+
+static void record_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
+			    bool implicit)
+{
+	uint64_t lrip = (c->sbase[EMU_CS] + c->rip) & c->lin_mask;
+	memset(&c->bl, 0, sizeof c->bl);
+	c->bl.rip = lrip;
+	c->bl.linear = lin;
+	c->bl.phys = gpa;
+	c->bl.size = (uint8_t)size;
+	c->bl.reason = (uint8_t)reason;
+	c->bl.implicit = implicit;
+	capture_insn(c, lrip);
+}
+
+/*
+ * The CPU model of both flavours, called where a bus lock is about to be taken (only when
+ * c->bus_lock_detect: the controls are on). Instruction c->rip, data lin / gpa.
+ *
+ * VMX (secondary control bit 30): the lock is taken; the VM exit is trap-like, after the
+ * instruction, so the block is ended here and the run loop delivers exit 74 after it, or a
+ * higher-priority exit of the same instruction (MMIO, an intercepted #DB) carries bit 26 instead.
+ * One exit per instruction however many locks it takes; the first is the one attributed.
+ *
+ * SVM (INTERCEPT_BUSLOCK, APM "Bus Lock Threshold"): before the lock, a counter above 0 lets it
+ * through and decrements; at 0 the instruction does not execute and #VMEXIT(BUSLOCK) 0xa5 is
+ * fault-like, RIP at the instruction. The caller has changed nothing yet (emu_locked_rmw: only
+ * translations; the walker: before the A/D update), so returning EMU_ST_EXIT aborts it cleanly.
+ */
+int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
+		 bool implicit)
+{
+	if (c->intercept_buslock) {
+		/* A write already queued for MMIO by this instruction cannot be undone: let it through. */
+		if (c->bus_lock_counter || c->mwq_n) {
+			if (c->bus_lock_counter)
+				c->bus_lock_counter--;
+			c->bus_locks++;
+			return 0;
+		}
+		record_bus_lock(c, lin, gpa, size, reason, implicit);
+		c->exit_reason = SVM_EXIT_BUS_LOCK;
+		c->run->exit_reason = KVM_EXIT_X86_BUS_LOCK; /* completed by the kernel layer (engine.c) */
+		c->exit_pending = true;
+		return EMU_ST_EXIT;
+	}
+	if (c->secondary_exec_control & VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION) {
+		if (!c->bus_lock_detected) {
+			c->bus_lock_detected = true;
+			c->bus_locks++;
+			record_bus_lock(c, lin, gpa, size, reason, implicit);
+			c->stop = EMU_ST_END; /* the exit follows this instruction */
+		}
+	}
+	return 0;
+}
+
+/* A locked byte OR the CPU makes itself on a descriptor (accessed bit) or TSS descriptor (busy bit). */
+int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t nv)
+{
+	struct emu_xlat x;
+	int st = xlat(c, lin, EMU_ACC_W | EMU_ACC_SYS, &x);
+	if (st)
+		return st;
+	if (unlikely(c->bus_lock_detect) && (!x.hva || mt_uncacheable(x.memtype))) {
+		st = emu_bus_lock(c, lin, x.gpa, 1, BLVM_BUS_LOCK_UC, true);
+		if (st)
+			return st;
+	}
+	if (!x.hva)
+		return write_piece(c, &x, &nv, 1);
+	__atomic_fetch_or(x.hva, bits, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- locked read-modify-write */
 
 /* lock cmpxchg on the host bytes, aligned or not (a guest split lock is a host split lock). */
@@ -498,6 +645,22 @@ static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uin
 	return ok;
 }
 
+/*
+ * The VM-wide exclusive section of locked operations that are not one host atomic. With one vCPU
+ * it is the emulation lock. SMP (later): it must also hold the other vCPUs at an instruction
+ * boundary (they check a VM-wide "stop" flag between blocks and wait), because their locked
+ * operations on the same bytes are plain host atomics that do not take this lock.
+ */
+static void contain_begin(struct emu_vcpu *c)
+{
+	pthread_mutex_lock(&c->vm->emul_lock);
+}
+
+static void contain_end(struct emu_vcpu *c)
+{
+	pthread_mutex_unlock(&c->vm->emul_lock);
+}
+
 /* New value of the memory operand from its old value; flags into *f. */
 static uint64_t rmw_compute(const struct emu_rmw *m, uint64_t old, uint64_t *f)
 {
@@ -535,7 +698,6 @@ static uint64_t rmw_compute(const struct emu_rmw *m, uint64_t old, uint64_t *f)
  */
 int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m)
 {
-	(void)i;
 	unsigned size = m->size;
 	if (m->op == EMU_RMW_CMPXCHG_DW && size == 16 && (lin & 15))
 		return emu_raise_err(c, EMU_V_GP, 0);
@@ -548,18 +710,34 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 		return st;
 
 	bool mmio = !x[0].hva || (n[1] && !x[1].hva);
-	bool split = (lin & 63) + size > 64;
-	bool uc = mmio || x[0].memtype == EMU_MT_UC || x[0].memtype == EMU_MT_UCM ||
-		  (n[1] && (x[1].memtype == EMU_MT_UC || x[1].memtype == EMU_MT_UCM));
-	/* Bus-lock detection point (issue 4): instruction c->rip / i, data lin, x[0].gpa, size, split, uc. */
-	if (!(c->mrc_pos < c->mrc_n)) { /* count once, not again when re-executed after an MMIO read */
-		c->locked_rmw++;
-		c->locked_split += split && !uc;
+	/* A split lock crosses a 64-byte line (CMPXCHG16B is 16-aligned: never); any lock on UC, UC- or
+	 * MMIO is a bus lock (SDM Vol. 3 9.1.2.2; Linux Documentation/arch/x86/buslock.rst). Other
+	 * cacheable types (WT, WP) behave as WB here; WC is not modelled (MTRRs neither). */
+	bool split = (lin & (EMU_CACHE_LINE - 1)) + size > EMU_CACHE_LINE;
+	bool uc = mmio || mt_uncacheable(x[0].memtype) || (n[1] && mt_uncacheable(x[1].memtype));
+	if (unlikely(split || uc) && !(c->mrc_pos < c->mrc_n)) {
+		/* Once per instruction: not again when it re-executes to consume MMIO read data (the
+		 * first execution's exit, the MMIO read, carried the bus lock; KVM: the EPT-misconfig
+		 * exit with bit 26 is the one that reaches user space as KVM_EXIT_MMIO + flag). */
+		c->locked_split += !uc;
 		c->locked_uc += uc;
+		if (c->bus_lock_detect) {
+			st = emu_bus_lock(c, lin, x[0].gpa, size, uc ? BLVM_BUS_LOCK_UC : BLVM_BUS_LOCK_SPLIT,
+					  !(i->flg & EMU_I_LOCK));
+			if (st)
+				return st; /* SVM: fault-like exit, nothing done */
+		}
 	}
+	if (!(c->mrc_pos < c->mrc_n))
+		c->locked_rmw++;
 
+	/* The execution strategy of a bus lock: a host locked instruction on the same bytes (a guest
+	 * split lock is a host split lock), unless the VM contains bus locks (BLVM_CAP_BUS_LOCK_CONTAIN):
+	 * then the generic path below performs it as a plain read-compute-write inside the VM-wide
+	 * exclusive section (contain_begin/contain_end), so the host bus is never locked. */
+	bool contained = unlikely(c->vm->bus_lock_contain) && (split || uc) && !mmio;
 	uint64_t f = m->rflags;
-	if (!mmio && (!n[1] || x[1].hva == x[0].hva + n[0])) {
+	if (!mmio && !contained && (!n[1] || x[1].hva == x[0].hva + n[0])) {
 		uint8_t *p = x[0].hva;
 		if (m->op == EMU_RMW_CMPXCHG_DW) {
 			uint64_t lo = m->cmp, hi = m->cmp_hi;
@@ -598,10 +776,10 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 		return 0;
 	}
 
-	/* MMIO or host-discontiguous: read, compute, write. */
+	/* MMIO, host-discontiguous or contained: read, compute, write. */
 	bool take = !mmio;
 	if (take)
-		pthread_mutex_lock(&c->vm->emul_lock);
+		contain_begin(c);
 	uint8_t buf[16] = { 0 };
 	st = read_piece(c, &x[0], buf, n[0]);
 	if (!st && n[1])
@@ -643,6 +821,6 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 			st = write_piece(c, &x[1], buf + n[0], n[1]);
 	}
 	if (take)
-		pthread_mutex_unlock(&c->vm->emul_lock);
+		contain_end(c);
 	return st;
 }

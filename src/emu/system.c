@@ -7,8 +7,8 @@
  * Simplifications (documented, all invisible to the guests we run): segment limits are not checked
  * (64-bit mode ignores them; our 32-bit code is flat); no task switches, call gates, 16-bit gates,
  * virtual-8086 or real mode; returning to an outer privilege level does not null DS/ES/FS/GS; I/O
- * permission is CPL <= IOPL without the TSS bitmap; descriptor accessed bits are written with a
- * plain store.
+ * permission is CPL <= IOPL without the TSS bitmap. Descriptor accessed bits and the TSS busy bit
+ * are locked byte updates (SDM Vol. 3 9.1.2.1), bus locks when the table is uncacheable.
  */
 #include <stdio.h>
 #include <x86intrin.h>
@@ -130,8 +130,9 @@ static int set_accessed(struct emu_vcpu *c, uint8_t d[8], uint64_t addr)
 {
 	if (d[5] & 1)
 		return 0;
+	TRY(emu_cpu_locked_or8(c, addr + 5, 1, (uint8_t)(d[5] | 1)));
 	d[5] |= 1;
-	return emu_write_bytes(c, addr + 5, &d[5], 1, EMU_ACC_SYS);
+	return 0;
 }
 
 /* Loads a data segment register (or SS) checking against privilege level cpl (SDM "MOV", "POP"). */
@@ -423,8 +424,8 @@ static int load_sys_seg(struct emu_vcpu *c, uint16_t sel, struct kvm_segment *s,
 	if (!s->present)
 		return emu_raise_err(c, EMU_V_NP, sel & 0xfffc);
 	if (want_type == 9) { /* mark busy */
+		TRY(emu_cpu_locked_or8(c, addr + 5, 2, (uint8_t)(d[5] | 2)));
 		d[5] |= 2;
-		TRY(emu_write_bytes(c, addr + 5, &d[5], 1, EMU_ACC_SYS));
 		s->type |= 2;
 	}
 	return 0;
@@ -926,6 +927,7 @@ int emu_h_sysret(ARGS)
 static int soft_int(struct emu_vcpu *c, const struct emu_insn *i, int vec)
 {
 	c->rip += i->len; /* trap-like: the pushed RIP is the next instruction */
+	c->exc_soft_len = i->len;
 	c->exc_vec = vec;
 	c->exc_has_err = false;
 	c->exc_err = 0;
@@ -1151,8 +1153,23 @@ int emu_deliver_pending(struct emu_vcpu *c)
 		int st = deliver(c, vec, has_err, err, soft);
 		if (st == 0)
 			return 0;
+		if (st == EMU_ST_EXIT && c->exit_reason == SVM_EXIT_BUS_LOCK) {
+			/* fault-like bus-lock exit during delivery (a locked update of a descriptor or page
+			 * table in UC memory): the event is still to be delivered on the next run */
+			c->exc_vec = vec;
+			c->exc_has_err = has_err;
+			c->exc_err = err;
+			c->exc_soft = soft;
+			c->exc_cr2 = cr2;
+			return -1;
+		}
 		if (st != EMU_ST_FAULT || c->exc_vec < 0)
 			return -1; /* internal error: run is filled */
+		if (soft) {
+			/* A fault while delivering INT n/INT3/INTO (e.g. #GP for a gate DPL below CPL) is a
+			 * fault of the INT instruction: its saved RIP points at the INT (SDM Vol. 3 6.12.1.1). */
+			c->rip -= c->exc_soft_len;
+		}
 		int nv = c->exc_vec;
 		c->exc_vec = -1;
 		int a = exc_class(vec), b = exc_class(nv);

@@ -462,4 +462,8 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	.run = kvm_run,
 	.kick = kvm_kick,
 	.instructions = kvm_instructions,
+	/* KVM_EXIT_X86_BUS_LOCK carries no payload (api.rst): nothing to attribute. The capability
+	 * (KVM_CAP_X86_BUS_LOCK_EXIT), exit 33 and the flag pass through check_extension, enable_cap
+	 * and run unchanged. */
+	.bus_lock_info = NULL,
 };
