@@ -108,6 +108,15 @@
  *
  * Exits: engine.c turns exit_pending state into struct kvm_run (IO, MMIO, HLT, SHUTDOWN, DEBUG,
  * INTERNAL_ERROR) exactly as KVM fills them; run->flags is cleared on every run().
+ *
+ * Bus locks (issue 4): the vCPU has the hardware's controls (VMX secondary control bit 30; SVM
+ * INTERCEPT_BUSLOCK + bus_lock_counter), copied from the VM's KVM_CAP_X86_BUS_LOCK_EXIT setting at
+ * vCPU creation. Detection happens only where locks are taken: emu_locked_rmw() (LOCK prefix, XCHG
+ * with memory), the walker's A/D updates and the descriptor accessed/busy updates (paging-structure
+ * memory type from CR3/parent PCD/PWT). emu_bus_lock() in mmu.c is the CPU model (VMX: trap-like,
+ * c->bus_lock_detected ends the block, exit 74 after the instruction or bit 26 on a higher-priority
+ * exit; SVM: fault-like 0xa5 before it); bus_lock_vmexit() in engine.c is KVM's vmx_handle_exit() /
+ * bus_lock_exit() turning that into kvm_run; bus_lock_info reports c->bl.
  */
 #ifndef BLVM_EMU_EMU_H
 #define BLVM_EMU_EMU_H
@@ -335,6 +344,9 @@ struct emu_vcpu {
 	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
 	uint8_t mode;                 /* decode mode: 0 64-bit, 1 32-bit, 2 16-bit */
 	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
+	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
+				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
+				       * run loop tests it once per block; it sits in padding here. */
 	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
 	uint32_t seen_epoch, seen_slots_epoch;
 	uint32_t xep;                 /* exec epoch of the jump cache (struct emu_jc) */
@@ -392,8 +404,6 @@ struct emu_vcpu {
 	uint32_t secondary_exec_control; /* VMX: VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION */
 	bool intercept_buslock;       /* SVM: INTERCEPT_BUSLOCK */
 	uint16_t bus_lock_counter;    /* SVM: VMCB bus_lock_counter (bus locks allowed before an exit) */
-	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
-				       * bit 26 on a higher-priority exit (one per instruction) */
 	uint32_t exit_reason;         /* VMX basic exit reason | bit 26, or SVM exit code, of the exit
 				       * being delivered; 0 = an exit filled straight into kvm_run */
 	bool cui_buslock;             /* SVM: complete_userspace_buslock() pending at the next run */

@@ -473,33 +473,38 @@ static int emu_run(struct blvm_engine_vcpu *v)
 	c->exit_pending = false;
 
 	for (;;) {
-		if (unlikely(atomic_load_explicit(&c->kick, memory_order_relaxed))) {
-			atomic_store(&c->kick, 0);
-			run->exit_reason = KVM_EXIT_INTR;
-			c->stop = 0;
-			emu_rflags(c); /* lazy flags (exec.c): exact outside run() */
-			return -EINTR;
-		}
-		if (unlikely(c->exc_vec >= 0)) {
-			emu_rflags(c); /* lazy flags (exec.c): exact for the frame */
-			if (emu_deliver_pending(c))
-				break; /* shutdown or internal error */
-			if (c->singlestep) {
-				debug_exit(c);
-				break;
-			}
-		}
 		bool tf = c->rflags & EMU_TF;
-		if (unlikely(c->singlestep || tf))
-			c->stop = EMU_ST_END;
+		/* the rare reasons to act at a block boundary, in one test (the hot path is the else) */
+		if (unlikely(atomic_load_explicit(&c->kick, memory_order_relaxed) | (c->exc_vec >= 0) |
+			     c->singlestep | tf)) {
+			if (atomic_load_explicit(&c->kick, memory_order_relaxed)) {
+				atomic_store(&c->kick, 0);
+				run->exit_reason = KVM_EXIT_INTR;
+				c->stop = 0;
+				emu_rflags(c); /* lazy flags (exec.c): exact outside run() */
+				return -EINTR;
+			}
+			if (c->exc_vec >= 0) {
+				emu_rflags(c); /* lazy flags (exec.c): exact for the frame */
+				if (emu_deliver_pending(c))
+					break; /* shutdown or internal error */
+				if (c->singlestep) {
+					debug_exit(c);
+					break;
+				}
+			}
+			tf = c->rflags & EMU_TF;
+			if (c->singlestep || tf)
+				c->stop = EMU_ST_END;
+		}
 		uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
 		if (unlikely(ep != c->seen_epoch)) {
 			c->seen_epoch = ep;
 			emu_tlb_drop_writes(c);
 			c->xep++; /* a page became code or code was written: the jump cache goes */
 		}
-		int st = 0;
-		struct emu_block *b = emu_block_next(c, &st);
+		int fst = 0;
+		struct emu_block *b = emu_block_next(c, &fst);
 		if (unlikely(!b)) {
 			c->stop = 0;
 			if (c->exit_pending)
@@ -507,10 +512,15 @@ static int emu_run(struct blvm_engine_vcpu *v)
 			continue; /* fetch fault pending */
 		}
 		const struct emu_insn *i = b->insn;
+		int st;
 		while (likely(!(st = i->fn(c, i))))
 			i++;
 		c->icount += (uint64_t)(i - b->insn) + (st == EMU_ST_END);
 		c->stop = 0;
+		/* again the rare cases in one test; each is a no-op when its own test is false */
+		if (likely(!(c->mrc_n | c->pio_valid | c->exit_pending | c->singlestep | tf |
+			     c->bus_lock_detected)))
+			continue;
 		if (!c->mrc_wait)
 			c->mrc_n = c->mrc_pos = 0;
 		if (!c->pio_wait)

@@ -460,11 +460,13 @@ static inline void sh_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t 
 #define SH_H(N, NAME, OP)                                                                \
 	static int h_##NAME##_r_##N(ARGS)                                                \
 	{                                                                                \
-		uint64_t r, fx;                                                          \
-		if (sh_calc(OP, N, EMU_RD_##N(c, i->r), SH_COUNT(c, i), &r, &fx)) {     \
+		uint64_t r, fx, d = EMU_RD_##N(c, i->r);                                 \
+		if (sh_calc(OP, N, d, SH_COUNT(c, i), &r, &fx))                          \
 			sh_rec(c, OP, N, r, fx);                                         \
-			EMU_WR_##N(c, i->r, r);                                          \
-		}                                                                        \
+		else                                                                     \
+			r = d; /* count 0: no flags, but a 32-bit destination is still   \
+				  written, i.e. zero-extended (as the host does) */      \
+		EMU_WR_##N(c, i->r, r);                                                  \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
 	static int h_##NAME##_m_##N(ARGS)                                                \
@@ -813,13 +815,16 @@ static int h_jmp_rel(ARGS)
 	return EMU_ST_END;
 }
 
+/* Jcc does not end its block: not taken, execution goes on with the next decoded instruction
+ * (a block is a run of fall-through paths, left at the first taken branch). */
 #define JCC_H(CC)                                                                        \
 	static int h_jcc_##CC(ARGS)                                                      \
 	{                                                                                \
-		c->rip += i->len;                                                        \
-		if (lazy_cond(c, CC))                                                    \
-			c->rip = (c->rip + i->imm) & c->lin_mask;                        \
-		return EMU_ST_END;                                                       \
+		if (lazy_cond(c, CC)) {                                                  \
+			c->rip = (c->rip + i->len + i->imm) & c->lin_mask;               \
+			return EMU_ST_END;                                               \
+		}                                                                        \
+		return emu_next(c, i);                                                   \
 	}
 JCC_H(0) JCC_H(1) JCC_H(2) JCC_H(3) JCC_H(4) JCC_H(5) JCC_H(6) JCC_H(7)
 JCC_H(8) JCC_H(9) JCC_H(10) JCC_H(11) JCC_H(12) JCC_H(13) JCC_H(14) JCC_H(15)
@@ -859,10 +864,11 @@ static int h_loop(ARGS)
 		else if (i->op == 2)
 			take = take && !(emu_rflags(c) & EMU_ZF);
 	}
-	c->rip += i->len;
-	if (take)
-		c->rip = (c->rip + i->imm) & c->lin_mask;
-	return EMU_ST_END;
+	if (take) {
+		c->rip = (c->rip + i->len + i->imm) & c->lin_mask;
+		return EMU_ST_END;
+	}
+	return emu_next(c, i); /* not taken: the block goes on */
 }
 
 static int h_call_rel(ARGS)
@@ -1253,6 +1259,60 @@ static int h_leave(ARGS)
  */
 enum { S_MOVS, S_STOS, S_LODS, S_CMPS, S_SCAS };
 
+typedef uint16_t emu_u16u __attribute__((aligned(1), may_alias));
+typedef uint32_t emu_u32u __attribute__((aligned(1), may_alias));
+typedef uint64_t emu_u64u __attribute__((aligned(1), may_alias));
+
+/* Copies/fills k elements host-side, element by element in increasing address order through volatile
+ * pointers: each guest store stays ONE host store of its size, in program order (x86-TSO). */
+#define REP_FILL(T, D, S, K, V)                                                          \
+	do {                                                                             \
+		volatile T *d_ = (volatile T *)(D);                                      \
+		const volatile T *s_ = (const volatile T *)(S);                          \
+		for (uint64_t j_ = 0; j_ < (K); j_++)                                     \
+			d_[j_] = s_ ? s_[j_] : (T)(V);                                   \
+	} while (0)
+
+/*
+ * REP MOVS / REP STOS, forward (DF = 0): the elements that lie in one 4 KiB page on each side whose
+ * translation is in the TLB with the needed permission, done without translating each element. The
+ * TLB holds only RAM (never MMIO) and never grants writing to a page with decoded code, so MMIO, SMC
+ * detection and page faults all stay with the one-element path, which the caller takes when this
+ * returns 0 (and which refills the TLB). Stops before an element would cross a page or wrap the
+ * address size.
+ */
+static inline uint64_t rep_fast(struct emu_vcpu *c, const unsigned n, const int kind, uint64_t cnt,
+				uint64_t slin, uint64_t dlin, uint64_t si, uint64_t di, uint64_t am)
+{
+	const struct emu_tlb_entry *ed = emu_tlbe(c, dlin);
+	if (ed->tag_w != (dlin & ~0xfffull))
+		return 0;
+	uint64_t k = (0x1000 - (dlin & 0xfff)) / n;
+	const uint8_t *src = NULL;
+	if (kind == S_MOVS) {
+		const struct emu_tlb_entry *es = emu_tlbe(c, slin);
+		if (es->tag_r != (slin & ~0xfffull))
+			return 0;
+		uint64_t ks = (0x1000 - (slin & 0xfff)) / n;
+		k = ks < k ? ks : k;
+		src = (const uint8_t *)(uintptr_t)(slin + (uint64_t)es->addend);
+		if (am != ~0ull && (am - si) / n < k)
+			k = (am - si) / n;
+	}
+	if (am != ~0ull && (am - di) / n < k)
+		k = (am - di) / n;
+	k = cnt < k ? cnt : k;
+	uint8_t *dst = (uint8_t *)(uintptr_t)(dlin + (uint64_t)ed->addend);
+	uint64_t v = c->r[EMU_RAX];
+	switch (n) {
+	case 1: REP_FILL(uint8_t, dst, src, k, v); break;
+	case 2: REP_FILL(emu_u16u, dst, src, k, v); break;
+	case 4: REP_FILL(emu_u32u, dst, src, k, v); break;
+	default: REP_FILL(emu_u64u, dst, src, k, v); break;
+	}
+	return k;
+}
+
 static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const unsigned n, const int kind)
 {
 	const unsigned asz = i->v;
@@ -1264,6 +1324,25 @@ static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const 
 	while (cnt) {
 		uint64_t si = c->r[EMU_RSI] & am, di = c->r[EMU_RDI] & am, a = 0, b = 0;
 		uint64_t slin = (c->sbase[i->seg] + si) & c->lin_mask, dlin = (c->sbase[EMU_ES] + di) & c->lin_mask;
+		if ((kind == S_MOVS || kind == S_STOS) && rep && step == n && cnt > 1) {
+			uint64_t k = rep_fast(c, n, kind, cnt, slin, dlin, si, di, am);
+			if (k) {
+				if (kind == S_MOVS)
+					set_areg(c, EMU_RSI, asz, si + k * n);
+				set_areg(c, EMU_RDI, asz, di + k * n);
+				cnt -= k;
+				set_areg(c, EMU_RCX, asz, cnt);
+				if (cnt && unlikely(c->exit_pending || c->stop))
+					return c->exit_pending ? EMU_ST_EXIT : (c->stop = 0, EMU_ST_EXIT);
+				iter += (unsigned)k;
+				if (unlikely(iter >= EMU_REP_KICK_CHECK)) {
+					iter = 0;
+					if (cnt && atomic_load_explicit(&c->kick, memory_order_relaxed))
+						return EMU_ST_EXIT;
+				}
+				continue;
+			}
+		}
 		switch (kind) {
 		case S_MOVS:
 			TRY(emu_rd(c, slin, n, &a));
@@ -1984,7 +2063,7 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		i->v = (uint8_t)asz;
 		i->imm = zo[0].imm.value.u;
 		i->fn = h_loop;
-		return EMU_SEL_END;
+		return 0;
 
 	case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
 		i->op = m == ZYDIS_MNEMONIC_BT ? EMU_BT : m == ZYDIS_MNEMONIC_BTS ? EMU_BTS :
@@ -2185,7 +2264,7 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		if (zi->meta.category == ZYDIS_CATEGORY_COND_BR && (k = cc_of(m, jcc_m)) >= 0) {
 			i->imm = zo[0].imm.value.u;
 			i->fn = jcc_t[k];
-			return EMU_SEL_END;
+			return 0; /* not taken: the block goes on */
 		}
 		if ((k = cc_of(m, setcc_m)) >= 0) {
 			i->op = (uint8_t)k;
