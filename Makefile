@@ -24,7 +24,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/blvm $(BUILD)/libblvm.a unit-tests guests
+all: $(BUILD)/blvm $(BUILD)/libblvm.a unit-tests guests bench-progs
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -42,6 +42,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libblvm.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm.a $(LDLIBS)
 
 unit-tests: $(UNIT_BINS)
+
+# Benchmark host programs (the victim of the bus-lock benchmark): bench/bench.mk.
+include bench/bench.mk
 
 # Guests: freestanding x86-64 PVH kernels; rules and the list live in guests/guests.mk.
 include guests/guests.mk

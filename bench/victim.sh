@@ -1,0 +1,202 @@
+#!/bin/bash
+# bench/victim.sh [BUILD]: what a bus-locking guest does to a host process on another core.
+#
+# The victim (bench/victim.c, a memory-bound read-modify-write sweep of 64 MiB, pinned to core 1) is timed alone and
+# while a storm runs on core 0: a native split-lock storm, then the storm guest
+# (guests/buslock-storm.c) under QEMU TCG and under blvm's emu engine, then (once blvm has
+# --bus-lock=) under each policy. Prints one table:
+#     row, victim ms/pass (median), slowdown vs alone, the storm's bus locks per second, bar
+# REFERENCE.md: alone 4.8 ms/pass, native split-lock storm 41.7 (8.6x); QEMU TCG does not slow it.
+# Issue 5's bars: --bus-lock=off > 3x, ratelimit=1000 and pause=10 <= 1.05, contain <= 1.02.
+#
+# The storm's rate is measured in a separate, timed run of the same command with a finite N
+# ("storm split N"), N growing x10 until it takes >= 0.5 s beyond the start-up time (the same
+# command with N = 0): bus locks per second as the guest sees them under that engine/policy.
+#
+# Each row is ROUNDS rounds of (victim alone, victim under the storm); the row shows the medians and
+# their ratio, so that the baseline is always measured next to the storm it is compared with.
+# Environment: PASSES (victim passes per measurement, default 40), ROUNDS (3), VICTIM_CORE (1),
+# STORM_CORE (0), VICTIM_RT (1: run the victim SCHED_FIFO), KIND (the victim's loop: rmw, read or chase; see bench/victim.c), QEMU.
+# Exit status 1 when a storm failed (a guest's self-check, or it ended early). Not a test: the bars
+# are printed (ok / MISSED), never asserted. Needs 2 cores, taskset; rows whose program is missing
+# are shown as "not measured". Build first:
+#   make BUILD=build guests build/blvm build/bench/victim
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+VICTIM=$BUILD/bench/victim
+BLVM=$BUILD/blvm
+STORM=$BUILD/guests/buslock-storm
+QEMU=${QEMU:-qemu-system-x86_64}
+PASSES=${PASSES:-40}
+ROUNDS=${ROUNDS:-3}
+KIND=${KIND:-rmw}
+VCORE=${VICTIM_CORE:-1}
+SCORE=${STORM_CORE:-0}
+
+[ -x "$VICTIM" ] || { echo "victim.sh: $VICTIM is missing: make BUILD=$BUILD $VICTIM" >&2; exit 2; }
+[ "$(nproc)" -ge 2 ] || { echo "victim.sh: needs 2 cores, this host has $(nproc)" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "victim.sh: needs taskset (util-linux)" >&2; exit 2; }
+
+TMP=$(mktemp -d)
+storm_pid=
+# Each storm runs as a background job in its own process group (set -m), so that stopping it
+# reaches the real program (QEMU, blvm) and not just the subshell running a shell function.
+set -m
+stop_storm() {
+	[ -n "$storm_pid" ] || return 0
+	kill -TERM -- "-$storm_pid" 2>/dev/null
+	wait "$storm_pid" 2>/dev/null
+	storm_pid=
+}
+cleanup() {
+	stop_storm
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+
+# The victim runs SCHED_FIFO (chrt) where allowed: on a shared machine other tenants' processes
+# would otherwise share its core, and more so while a storm occupies the other core, which shows
+# up as a slowdown even under the aligned controls. VICTIM_RT=0 runs it at normal priority.
+RT=()
+if [ "${VICTIM_RT:-1}" = 1 ] && chrt -f 10 true 2>/dev/null; then RT=(chrt -f 10); fi
+
+# victim_ms: runs the victim once on VCORE, prints its median ms/pass.
+victim_ms() {
+	"${RT[@]}" "$VICTIM" --core="$VCORE" --passes="$PASSES" --kind="$KIND" | sed -n 's/^victim: median_ms=\([0-9.]*\) .*/\1/p'
+}
+
+echo "victim: $KIND sweep of 64 MiB on core $VCORE${RT:+ (SCHED_FIFO)}, $PASSES passes per measurement, median of $ROUNDS rounds; storms on core $SCORE"
+W=50 # width of the row names
+printf "%-${W}s %9s %9s %9s %18s  %s\n" "row" "alone ms" "storm ms" "slowdown" "storm bus locks/s" "bar"
+# row NAME ALONE MS RATE [BAR]: ALONE and MS are victim ms/pass (median) without and with the
+# storm; BAR is ">3" (slowdown must exceed 3), "1.05" (must not exceed 1.05) or empty.
+row() {
+	local name=$1 alone=$2 ms=$3 rate=$4 bar=${5:-} ratio verdict=""
+	if [ -z "$ms" ] || [ -z "$alone" ]; then
+		printf "%-${W}s %9s %9s %9s %18s  %s\n" "$name" "${alone:--}" "-" "-" "$rate" "${bar:+bar $bar: }not measured"
+		return
+	fi
+	ratio=$(awk -v a="$ms" -v b="$alone" 'BEGIN { printf "%.2f", a / b }')
+	case $bar in
+	"") ;;
+	">"*) verdict=$(awk -v r="$ratio" -v b="${bar#>}" 'BEGIN { print (r > b) ? "ok" : "MISSED" }')
+	      verdict="bar $bar: $verdict";;
+	*) verdict=$(awk -v r="$ratio" -v b="$bar" 'BEGIN { print (r <= b) ? "ok" : "MISSED" }')
+	   verdict="bar <=$bar: $verdict";;
+	esac
+	printf "%-${W}s %9s %9s %8sx %18s  %s\n" "$name" "$alone" "$ms" "$ratio" "$rate" "$verdict"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+# under_storm CMD...: ROUNDS times: time the victim alone, start CMD (already pinned) in the
+# background, let it run 0.5 s, time the victim again, stop CMD. Each storm measurement has its
+# own baseline taken just before it, so that a change in the machine's load (other tenants) between
+# rows does not show up as a slowdown. Sets alone and ms to the medians over the rounds, ms to ""
+# if CMD died before the victim ended. (Not in a $(...) subshell: the EXIT trap must know
+# storm_pid.)
+under_storm() {
+	local r a=() m=() x
+	ms=
+	for ((r = 0; r < ROUNDS; r++)); do
+		a+=("$(victim_ms)")
+		"$@" >"$TMP/storm.out" 2>"$TMP/storm.err" </dev/null &
+		storm_pid=$!
+		sleep 0.5
+		x=$(victim_ms)
+		if ! kill -0 "$storm_pid" 2>/dev/null; then
+			echo "  (storm ended before the victim: $(tail -n 2 "$TMP/storm.err" "$TMP/storm.out" | tr '\n' ' '))" >&2
+			touch "$TMP/failed"
+			stop_storm
+			alone=$(printf '%s\n' "${a[@]}" | median)
+			return
+		fi
+		stop_storm
+		m+=("$x")
+	done
+	alone=$(printf '%s\n' "${a[@]}" | median)
+	ms=$(printf '%s\n' "${m[@]}" | median)
+}
+
+# guest_rate CMD-PREFIX...: bus locks/s of `CMD-PREFIX split N` (the storm guest's command line
+# appended), timed as described at the top. CMD-PREFIX must end where the guest command line goes.
+guest_rate() {
+	local t0 t1 base_s n=100 el
+	t0=$(now); "$@" "split 0" >/dev/null 2>&1 </dev/null || { touch "$TMP/failed"; echo "-"; return; }; t1=$(now)
+	base_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	while :; do
+		t0=$(now)
+		"$@" "split $n" >"$TMP/rate.out" 2>&1 </dev/null
+		t1=$(now)
+		if ! grep -q "^storm: done $n\$" "$TMP/rate.out"; then
+			echo "  (storm guest failed: $* 'split $n': $(tail -n 2 "$TMP/rate.out" | tr '\n' ' '))" >&2
+			touch "$TMP/failed"; echo "-"; return
+		fi
+		el=$(awk -v a="$t0" -v b="$t1" -v s="$base_s" 'BEGIN { print b - a - s }')
+		if awk -v e="$el" 'BEGIN { exit !(e >= 0.5) }' || [ "$n" -ge 1000000000 ]; then break; fi
+		n=$((n * 10))
+	done
+	awk -v n="$n" -v e="$el" 'BEGIN { printf "%.0f", n / (e > 0 ? e : 1e-9) }'
+}
+
+# ---- alone ----
+alone1=$(victim_ms)
+row "alone" "$alone1" "$alone1" "-"
+
+# ---- native storms (the damage, and the aligned control) ----
+under_storm taskset -c "$SCORE" "$VICTIM" --storm --core="$SCORE"
+rate=$(sed -n 's/^storm: .* rate=\([0-9]*\)$/\1/p' "$TMP/storm.out")
+row "native split-lock storm" "$alone" "$ms" "${rate:--}"
+under_storm taskset -c "$SCORE" "$VICTIM" --storm --aligned --core="$SCORE"
+row "native aligned lock storm (control)" "$alone" "$ms" "0"
+
+# ---- the storm guest under QEMU TCG ----
+qemu_cmd() {
+	taskset -c "$SCORE" "$QEMU" -accel tcg -cpu max -m 128 -display none -no-reboot -nodefaults \
+		-serial stdio -monitor none -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$STORM" -append "$1"
+}
+if ! command -v "$QEMU" >/dev/null 2>&1 || [ ! -f "$STORM" ]; then
+	row "qemu tcg: storm guest" "" "" "-"
+else
+	qrun() { qemu_cmd "$@"; [ $? -eq 1 ]; } # exit value 0 -> QEMU status 1
+	under_storm qemu_cmd ""
+	row "qemu tcg: storm guest" "$alone" "$ms" "$(guest_rate qrun)"
+	under_storm qemu_cmd "aligned"
+	row "qemu tcg: aligned storm guest (control)" "$alone" "$ms" "0"
+fi
+
+# ---- the storm guest under blvm ----
+# blvm_row NAME BAR MODE [OPTIONS...]: the storm guest (command line MODE: "" = split, forever)
+# under `blvm run --engine=emu OPTIONS`; the rate is that of "split N" under the same options.
+blvm_row() {
+	local name=$1 bar=$2 mode=$3; shift 3
+	if [ ! -x "$BLVM" ] || [ ! -f "$STORM" ]; then row "$name" "" "" "-" "$bar"; return; fi
+	local opts=("$@") rate=0
+	brun() { taskset -c "$SCORE" "$BLVM" run --engine=emu "${opts[@]}" --timeout=600 "$STORM" ${1:+-- $1}; }
+	under_storm brun "$mode"
+	[ -z "$mode" ] && rate=$(guest_rate brun)
+	row "$name" "$alone" "$ms" "$rate" "$bar"
+}
+blvm_row "blvm emu: storm guest (no --bus-lock)" "" ""
+blvm_row "blvm emu: aligned storm guest (control)" "" "aligned"
+if [ -x "$BLVM" ] && "$BLVM" run --help 2>&1 | grep -q -- '--bus-lock'; then
+	# Issue 5's rows and bars. Add a policy here: "NAME|BAR|OPTION".
+	for spec in "off|>3|--bus-lock=off" "log||--bus-lock=log" "ratelimit=1000|1.05|--bus-lock=ratelimit=1000" \
+		"pause=10|1.05|--bus-lock=pause=10" "contain|1.02|--bus-lock=contain"; do
+		IFS='|' read -r pname pbar popt <<<"$spec"
+		blvm_row "blvm emu: storm guest, --bus-lock=$pname" "$pbar" "" "$popt"
+	done
+else
+	echo "(blvm has no --bus-lock option yet: the policy rows off/log/ratelimit=1000/pause=10/contain come later)"
+fi
+
+# ---- alone again: the machine did not change under us ----
+alone2=$(victim_ms)
+row "alone (again, at the end)" "$alone1" "$alone2" "-"
+if [ -e "$TMP/failed" ]; then
+	echo "victim.sh: a storm failed (see the messages above): the rows it touches are not valid" >&2
+	exit 1
+fi
