@@ -502,7 +502,7 @@ emu_fn emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysre
 
 static inline bool emu_canonical(uint64_t a)
 {
-	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a; /* shift unsigned: no UB on high addresses */
 }
 
 /* Effective linear address of a memory operand (segment base added, wrapped to the mode's width). */
