@@ -277,11 +277,24 @@ static int orc_engine(struct orc *o, struct batch *b)
 	struct t_vm *t = &o->t;
 	static const uint8_t back[7] = { 0xff, 0x24, 0x25, G_STORE & 0xff, G_STORE >> 8, 0, 0 }; /* jmp *G_STORE */
 	uint64_t vaddr[ORC_MAXVAR];
-	for (unsigned v = 0; v < b->nvar; v++) {
-		if (o->code_next + b->vlen[v] + sizeof back + 16 > G_CODE_SIZE) {
-			fprintf(stderr, "guest code area full\n");
+	size_t need = 0;
+	for (unsigned v = 0; v < b->nvar; v++)
+		need += b->vlen[v] + sizeof back + 16;
+	if (o->code_next + need > G_CODE_SIZE) {
+		/* code addresses are never reused within one VM: start over with a fresh one */
+		if (need > G_CODE_SIZE) {
+			fprintf(stderr, "batch too large for the guest code area\n");
 			exit(1);
 		}
+		t_fini(&o->t);
+		munmap(o->code, G_CODE_SIZE);
+		munmap(o->rwx, ORC_RWX_SIZE);
+		uint64_t n = o->instructions;
+		orc_init(o);
+		o->instructions = n;
+		t = &o->t;
+	}
+	for (unsigned v = 0; v < b->nvar; v++) {
 		vaddr[v] = G_CODE + o->code_next;
 		memcpy(o->code + o->code_next, b->vcode[v], b->vlen[v]);
 		memcpy(o->code + o->code_next + b->vlen[v], back, sizeof back);
@@ -348,7 +361,7 @@ static ZydisRegister zreg(unsigned size, int idx, int hi)
 }
 
 /* Disassemble code (Intel syntax) into buf; multiple instructions separated by "; " */
-static void disas(const uint8_t *code, unsigned len, char *buf, size_t n)
+static inline void disas(const uint8_t *code, unsigned len, char *buf, size_t n)
 {
 	size_t at = 0;
 	buf[0] = 0;
