@@ -113,6 +113,7 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 		}
 		struct emu_insn *i = &b->insn[n++];
 		memset(i, 0, sizeof *i);
+		i->idx = (uint8_t)(n - 1);
 		int sel;
 		if (ZYAN_FAILED(zs)) {
 			/* undefined opcode, LOCK where it is not allowed, too long: #UD (SDM Vol. 2 2.4, "LOCK") */
@@ -192,6 +193,15 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	struct emu_block *b = decode_block(c, gpa, hva, st);
 	if (!b)
 		return NULL;
+	/* Its page may just have become a code page: drop this vCPU's write permissions now, before the
+	 * block runs, so that a write to it takes the slow path (SMC detection); the run loop does the
+	 * same at the next block for code_epoch changes made by other vCPUs. */
+	uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
+	if (ep != c->seen_epoch) {
+		c->seen_epoch = ep;
+		emu_tlb_drop_writes(c);
+		c->xep++;
+	}
 	b->next = c->bcache[h];
 	c->bcache[h] = b;
 	*j = (struct emu_jc){ lin, b, c->xep };

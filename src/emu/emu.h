@@ -40,7 +40,7 @@
  *
  *     0        8        16       24   25  26  27  28  29  30  31  32   34   36  37  40
  *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+
- *     | fn     | imm    | disp   |len | r | b | x |sc |seg|op |v  |flg |mnem|osz|pad|
+ *     | fn     | imm    | disp   |len | r | b | x |sc |seg|op |v  |flg |mnem|osz|idx|
  *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+
  *   fn    handler, chosen at decode time for the operation, operand size and form (register or memory
  *         destination, immediate...): the hot path never switches on operand size or form;
@@ -57,18 +57,23 @@
  *   Register operands of byte size are BYTE OFFSETS into r[] (so AH = offset 1); of other sizes indices.
  *
  * Handler signature (ONE for all instructions):  int fn(struct emu_vcpu *c, const struct emu_insn *i)
- *   returns 0             completed, continue with the next decoded instruction;
- *           EMU_ST_END    completed, leave the block (branches; any completed instruction when c->stop);
+ *   Dispatch is threaded: a completed instruction continues with the next decoded one by a tail call
+ *   (emu_next()), so a block runs as jumps from handler to handler and returns ONE status:
+ *           EMU_ST_END    completed, leave the block (a taken branch, which sets c->last_i = i first —
+ *                         branch_to() in exec.c — or any completed instruction when c->stop);
  *           EMU_ST_FAULT  not completed: an exception is pending (RIP still at the instruction);
  *           EMU_ST_EXIT   not completed: exit to the monitor (MMIO read, IN, a string-I/O step);
  *           EMU_ST_SENTINEL  the block's end marker (nothing executed).
- *   Handlers read every input first, commit last, and end with emu_next() (RIP += len; returns c->stop,
- *   which asks for a block end after this instruction: self-modifying code, queued MMIO write exits,
- *   single-step, mode changes).
+ *   Handlers read every input first, commit last, and end with emu_next() (RIP += len; when c->stop
+ *   is set it returns EMU_ST_END, which asks for a block end after this instruction: self-modifying
+ *   code, queued MMIO write exits, single-step, mode changes, bus-lock traps; else the next handler).
+ *   Status flags are lazy (exec.c, "LAZY FLAGS"): read them with emu_rflags(); handlers outside
+ *   exec.c run only as the first instruction of a block (EMU_I_FIRST), where c->rflags is exact.
  *
  * Blocks and the decode cache (decode.c): a block is up to EMU_BLOCK_MAX decoded instructions from one
  * guest-physical page (an instruction straddling two pages ends its block and the block records both
- * pages), ending at a control transfer or an instruction that may change the mode, then a sentinel.
+ * pages), ending at an unconditional control transfer or an instruction that may change the mode, then
+ * a sentinel; a conditional branch (Jcc, LOOP, JrCXZ) does not end it: not taken, the block goes on.
  * Blocks are keyed by (guest-physical address, decode mode) in a per-vCPU hash table (per vCPU: no locks
  * on the hot path; SMP shares the VM's page generations, which is all correctness needs). A block stores
  * the write generation of its page(s) at decode; lookup compares it (a relaxed atomic load). When a block
@@ -76,7 +81,10 @@
  * code_epoch tells the other vCPUs to do the same. A write to a code page therefore takes the slow path,
  * which bumps the page's generation (invalidating its blocks), clears the mark, and sets c->stop so the
  * current block ends after the writing instruction (the new code runs next). Retired instructions are
- * counted per block: (index of the stopping instruction) + (1 if it completed).
+ * counted per block: (index of the stopping instruction) + (1 if it completed) (emu_block_retired()).
+ * The run loop finds the next block through a per-vCPU jump cache (struct emu_jc, validated by the
+ * exec epoch c->xep) before the hash table, and a taken branch may chain straight into the next block
+ * (branch_to() in exec.c, at most EMU_CHAIN_MAX blocks between two visits of the run loop).
  *
  * Memory path (mmu.c): every guest access goes through emu_rd{1,2,4,8}/emu_wr{1,2,4,8} (inline TLB hit:
  * tag compare + add), else emu_read_slow/emu_write_slow, or emu_read_bytes/emu_write_bytes (descriptor
@@ -140,6 +148,7 @@
 #define EMU_TLB_SIZE 256                /* entries, power of two */
 #define EMU_BLOCK_MAX 64                /* decoded instructions per block */
 #define EMU_BCACHE_BUCKETS 4096         /* hash buckets of the decode cache (power of two) */
+#define EMU_CHAIN_MAX 16                /* blocks chained by taken branches between run-loop checks */
 #define EMU_ARENA_BYTES (8u << 20)      /* decoded-block arena per vCPU; full -> flush the cache */
 #define EMU_MMIO_RC 8                   /* MMIO read completions one instruction may consume */
 #define EMU_MMIO_WQ 8                   /* MMIO writes one instruction may queue */
@@ -265,7 +274,8 @@ struct emu_insn {
 	uint16_t flg;
 	uint16_t mnem;
 	uint8_t osz;      /* operand size in bytes, for the rare handlers that are not specialised */
-	uint8_t pad[3];
+	uint8_t idx;      /* index in its block (retired-instruction count of chained blocks) */
+	uint8_t pad[2];
 };
 _Static_assert(sizeof(struct emu_insn) == 40, "decoded form is 40 bytes");
 
@@ -339,7 +349,14 @@ struct emu_vcpu {
 	 * block execution (and in the first instruction of a block) rflags is always exact. */
 	uint64_t lf_d, lf_s, lf_r;
 	uint32_t lf_k;
+	uint32_t lf_cfof;             /* CF and OF when lf_k has LF_OVR (IMUL, ROL/ROR after a lazy op) */
 	int stop;                     /* end the block after the current instruction */
+	const struct emu_insn *last_i; /* the instruction that returned EMU_ST_END (run loop's count) */
+	struct emu_block *cur_b;      /* the block running (a taken branch may chain to the next) */
+	uint64_t cur_blin;            /* its linear address */
+	int chain_left;               /* blocks a branch may still chain to before the run loop */
+	uint64_t rd_slow;             /* emu_rdN's slow-path result: no local's address escapes a
+					 handler, so gcc can make its emu_next() a tail call */
 	uint8_t cpl;
 	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
 	uint8_t mode;                 /* decode mode: 0 64-bit, 1 32-bit, 2 16-bit */
@@ -506,7 +523,8 @@ static inline bool emu_canonical(uint64_t a)
 }
 
 /* Effective linear address of a memory operand (segment base added, wrapped to the mode's width). */
-static inline uint64_t emu_lin(const struct emu_vcpu *c, const struct emu_insn *i)
+static inline __attribute__((always_inline)) uint64_t emu_lin(const struct emu_vcpu *c,
+								 const struct emu_insn *i)
 {
 	uint64_t ea = c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp;
 	if (unlikely(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32))) {
@@ -524,7 +542,8 @@ static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
 }
 
 #define EMU_DEFINE_RW(N, T)                                                                     \
-	static inline int emu_rd##N(struct emu_vcpu *c, uint64_t lin, uint64_t *v)              \
+	static inline __attribute__((always_inline)) int emu_rd##N(struct emu_vcpu *c, uint64_t lin, \
+								    uint64_t *v)                \
 	{                                                                                       \
 		const struct emu_tlb_entry *e = emu_tlbe(c, lin);                               \
 		if (likely(e->tag_r == (lin & ~0xfffull) && (lin & 0xfff) <= 0x1000 - N)) {     \
@@ -533,9 +552,12 @@ static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
 			*v = x;                                                                 \
 			return 0;                                                               \
 		}                                                                               \
-		return emu_read_slow(c, lin, N, v);                                             \
+		int st = emu_read_slow(c, lin, N, &c->rd_slow);                                \
+		*v = c->rd_slow;                                                                \
+		return st;                                                                      \
 	}                                                                                       \
-	static inline int emu_wr##N(struct emu_vcpu *c, uint64_t lin, uint64_t v)               \
+	static inline __attribute__((always_inline)) int emu_wr##N(struct emu_vcpu *c, uint64_t lin, \
+								    uint64_t v)                 \
 	{                                                                                       \
 		const struct emu_tlb_entry *e = emu_tlbe(c, lin);                               \
 		if (likely(e->tag_w == (lin & ~0xfffull) && (lin & 0xfff) <= 0x1000 - N)) {     \
@@ -639,11 +661,36 @@ static inline struct emu_block *emu_block_next(struct emu_vcpu *c, int *st)
 	return b;
 }
 
-/* Completes the instruction: RIP past it; asks the block loop to stop when c->stop is set. */
+/* Instructions of block b (entered at linear blin) retired by a run that returned st: all of them
+ * at the sentinel; up to c->last_i at EMU_ST_END; those before RIP's at EMU_ST_FAULT/EXIT (the
+ * instruction at RIP did not complete). */
+static inline uint64_t emu_block_retired(const struct emu_vcpu *c, const struct emu_block *b, int st,
+					 uint64_t blin)
+{
+	if (likely(st == EMU_ST_END))
+		return c->last_i->idx + 1u;
+	if (st == EMU_ST_SENTINEL)
+		return b->n;
+	uint64_t pos = blin, at = c->rip & c->lin_mask;
+	unsigned k = 0;
+	while (k < b->n && pos != at)
+		pos = (pos + b->insn[k++].len) & c->lin_mask;
+	return k;
+}
+
+/* Completes the instruction: RIP past it; then the block ends here when c->stop is set, else the
+ * next decoded instruction runs (threaded dispatch: a tail call, so a block runs as a chain of
+ * jumps from handler to handler and returns once, with the status of its last instruction).
+ * A handler that returns EMU_ST_END itself (a taken branch) sets c->last_i = i first, unless it is
+ * EMU_I_FIRST (then it is its block's instruction 0, the run loop's default). */
 static inline int emu_next(struct emu_vcpu *c, const struct emu_insn *i)
 {
 	c->rip += i->len;
-	return c->stop;
+	if (unlikely(c->stop)) {
+		c->last_i = i;
+		return c->stop;
+	}
+	return i[1].fn(c, i + 1);
 }
 
 #endif

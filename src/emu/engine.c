@@ -511,11 +511,13 @@ static int emu_run(struct blvm_engine_vcpu *v)
 				break;
 			continue; /* fetch fault pending */
 		}
-		const struct emu_insn *i = b->insn;
-		int st;
-		while (likely(!(st = i->fn(c, i))))
-			i++;
-		c->icount += (uint64_t)(i - b->insn) + (st == EMU_ST_END);
+		/* threaded: the block's handlers jump to each other (emu_next) and one status comes back */
+		c->cur_b = b;
+		c->cur_blin = c->rip & c->lin_mask;
+		c->last_i = b->insn;
+		c->chain_left = EMU_CHAIN_MAX;
+		int st = b->insn[0].fn(c, b->insn);
+		c->icount += emu_block_retired(c, c->cur_b, st, c->cur_blin);
 		c->stop = 0;
 		/* again the rare cases in one test; each is a no-op when its own test is false */
 		if (likely(!(c->mrc_n | c->pio_valid | c->exit_pending | c->singlestep | tf |

@@ -59,6 +59,17 @@ static inline uint64_t ea_of(const struct emu_vcpu *c, const struct emu_insn *i)
 	} while (0)
 
 #define T4(name) static emu_fn *const name##_t[4] = { name##_1, name##_2, name##_4, name##_8 }
+/* handlers generated in two flavours (emu_lin / lin_flat); the unused register forms of the second
+ * are dropped */
+#define HFN static __attribute__((unused)) int
+
+/* The linear address in 64-bit mode for ES/CS/SS/DS (base 0, no wrap) without RIP-relative or
+ * 32-bit addressing: emu_lin() without its tests. Chosen at decode time (flat_of()). */
+static inline __attribute__((always_inline)) uint64_t lin_flat(const struct emu_vcpu *c,
+								 const struct emu_insn *i)
+{
+	return c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp;
+}
 
 static unsigned sidx(unsigned n)
 {
@@ -87,6 +98,7 @@ enum {
 	LF_INC,   /* CF kept in c->rflags */
 	LF_DEC,
 	LF_SZPX,  /* shifts: CF, OF, AF given explicitly in lf_s; SF ZF PF from r */
+	LF_OVR = 0x80, /* or'ed into a kind: CF and OF are lf_cfof (IMUL, ROL, ROR write only those) */
 };
 #define LF_SH(N) (64 - 8 * (N))
 
@@ -106,7 +118,7 @@ static inline void lazy_logic(struct emu_vcpu *c, unsigned n, uint64_t r)
 
 uint64_t emu_flags_sync(struct emu_vcpu *c)
 {
-	unsigned k = c->lf_k & 0xff, n = (c->lf_k >> 8) & 0xff, sh = LF_SH(n);
+	unsigned k = c->lf_k & 0x7f, n = (c->lf_k >> 8) & 0xff, sh = LF_SH(n);
 	uint64_t d = c->lf_d >> sh, s = c->lf_s >> sh, r = c->lf_r >> sh, f;
 	switch (k) {
 	case LF_ADD: f = emu__flags_add(n, d, s, r); break;
@@ -117,14 +129,29 @@ uint64_t emu_flags_sync(struct emu_vcpu *c)
 	case LF_SZPX: f = c->lf_s | emu_flags_szp(n, r); break;
 	default: return c->rflags;
 	}
+	if (c->lf_k & LF_OVR)
+		f = (f & ~(EMU_CF | EMU_OF)) | c->lf_cfof;
 	c->lf_k = LF_NONE;
 	return c->rflags = (c->rflags & ~EMU_STATUS_FLAGS) | f;
+}
+
+/* CF and OF (only) become `bits`, the other status flags stay as they are, lazily. */
+static inline void lazy_cfof(struct emu_vcpu *c, uint64_t bits)
+{
+	if (c->lf_k) {
+		c->lf_cfof = (uint32_t)bits;
+		c->lf_k |= LF_OVR;
+	} else {
+		c->rflags = (c->rflags & ~(EMU_CF | EMU_OF)) | bits;
+	}
 }
 
 /* CF alone (ADC, SBB, INC/DEC keep it) without materialising the rest. */
 static inline uint64_t lazy_cf(const struct emu_vcpu *c)
 {
 	uint64_t d = c->lf_d, s = c->lf_s, r = c->lf_r;
+	if (c->lf_k & LF_OVR)
+		return c->lf_cfof & EMU_CF;
 	switch (c->lf_k & 0xff) {
 	case LF_NONE: case LF_INC: case LF_DEC: return c->rflags & EMU_CF;
 	case LF_ADD: return ((d & s) | ((d | s) & ~r)) >> 63;
@@ -160,6 +187,17 @@ static inline int lazy_cond(struct emu_vcpu *c, unsigned cc)
 		case 2: case 3: t = r == 0; break;
 		case 4: case 6: t = (int64_t)r < 0; break;
 		case 7: t = (int64_t)r <= 0; break;
+		default: return emu_cond(cc, emu_flags_sync(c));
+		}
+		return t ^ (int)(cc & 1);
+	}
+	if (k == LF_ADD) { /* ADD, ADC: CF is the carry out of the top bit (alu.h's formula) */
+		uint64_t cf = ((d & s) | ((d | s) & ~r)) >> 63;
+		switch ((cc >> 1) & 7) {
+		case 1: t = (int)cf; break;
+		case 2: t = r == 0; break;
+		case 3: t = (int)cf | (r == 0); break;
+		case 4: t = (int64_t)r < 0; break;
 		default: return emu_cond(cc, emu_flags_sync(c));
 		}
 		return t ^ (int)(cc & 1);
@@ -214,36 +252,38 @@ static int h_pause(ARGS)
 
 /* ---------------------------------------------------------------- MOV */
 
-#define MOV_H(N)                                                                         \
-	static int h_mov_rr_##N(ARGS)                                                    \
+#define MOV_H(N, F, L)                                                                         \
+	HFN h_mov_rr##F##_##N(ARGS)                                                    \
 	{                                                                                \
 		EMU_WR_##N(c, i->r, EMU_RD_##N(c, i->b));                                \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_mov_rm_##N(ARGS)                                                    \
+	HFN h_mov_rm##F##_##N(ARGS)                                                    \
 	{                                                                                \
 		uint64_t v;                                                              \
-		TRY(emu_rd##N(c, emu_lin(c, i), &v));                                    \
+		TRY(emu_rd##N(c, L(c, i), &v));                                    \
 		EMU_WR_##N(c, i->r, v);                                                  \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_mov_mr_##N(ARGS)                                                    \
+	HFN h_mov_mr##F##_##N(ARGS)                                                    \
 	{                                                                                \
-		TRY(emu_wr##N(c, emu_lin(c, i), EMU_RD_##N(c, i->r)));                   \
+		TRY(emu_wr##N(c, L(c, i), EMU_RD_##N(c, i->r)));                   \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_mov_ri_##N(ARGS)                                                    \
+	HFN h_mov_ri##F##_##N(ARGS)                                                    \
 	{                                                                                \
 		EMU_WR_##N(c, i->r, i->imm);                                             \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_mov_mi_##N(ARGS)                                                    \
+	HFN h_mov_mi##F##_##N(ARGS)                                                    \
 	{                                                                                \
-		TRY(emu_wr##N(c, emu_lin(c, i), i->imm));                                \
+		TRY(emu_wr##N(c, L(c, i), i->imm));                                \
 		return emu_next(c, i);                                                   \
 	}
-MOV_H(1) MOV_H(2) MOV_H(4) MOV_H(8)
+MOV_H(1, , emu_lin) MOV_H(2, , emu_lin) MOV_H(4, , emu_lin) MOV_H(8, , emu_lin)
+MOV_H(1, _f, lin_flat) MOV_H(2, _f, lin_flat) MOV_H(4, _f, lin_flat) MOV_H(8, _f, lin_flat)
 T4(h_mov_rr); T4(h_mov_rm); T4(h_mov_mr); T4(h_mov_ri); T4(h_mov_mi);
+T4(h_mov_rm_f); T4(h_mov_mr_f); T4(h_mov_mi_f);
 
 /* ---------------------------------------------------------------- group-1 ALU, TEST */
 
@@ -272,8 +312,8 @@ static inline void alu_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t
 	}
 }
 
-#define ALU_H(N, NAME, OP, WB)                                                           \
-	static int h_##NAME##_rr_##N(ARGS)                                               \
+#define ALU_H(N, NAME, OP, WB, F, L)                                                           \
+	HFN h_##NAME##_rr##F##_##N(ARGS)                                               \
 	{                                                                                \
 		uint64_t d = EMU_RD_##N(c, i->r), s = EMU_RD_##N(c, i->b), v = alu_res(c, OP, d, s); \
 		alu_rec(c, OP, N, d, s, v);                                              \
@@ -281,17 +321,17 @@ static inline void alu_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t
 			EMU_WR_##N(c, i->r, v);                                          \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_##NAME##_rm_##N(ARGS)                                               \
+	HFN h_##NAME##_rm##F##_##N(ARGS)                                               \
 	{                                                                                \
 		uint64_t s;                                                              \
-		TRY(emu_rd##N(c, emu_lin(c, i), &s));                                    \
+		TRY(emu_rd##N(c, L(c, i), &s));                                    \
 		uint64_t d = EMU_RD_##N(c, i->r), v = alu_res(c, OP, d, s);              \
 		alu_rec(c, OP, N, d, s, v);                                              \
 		if (WB)                                                                  \
 			EMU_WR_##N(c, i->r, v);                                          \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_##NAME##_ri_##N(ARGS)                                               \
+	HFN h_##NAME##_ri##F##_##N(ARGS)                                               \
 	{                                                                                \
 		uint64_t d = EMU_RD_##N(c, i->r), v = alu_res(c, OP, d, i->imm);         \
 		alu_rec(c, OP, N, d, i->imm, v);                                         \
@@ -299,9 +339,9 @@ static inline void alu_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t
 			EMU_WR_##N(c, i->r, v);                                          \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_##NAME##_mr_##N(ARGS)                                               \
+	HFN h_##NAME##_mr##F##_##N(ARGS)                                               \
 	{                                                                                \
-		uint64_t d, lin = emu_lin(c, i);                                         \
+		uint64_t d, lin = L(c, i);                                         \
 		TRY(emu_rd##N(c, lin, &d));                                              \
 		uint64_t s = EMU_RD_##N(c, i->r), v = alu_res(c, OP, d, s);              \
 		if (WB)                                                                  \
@@ -309,9 +349,9 @@ static inline void alu_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t
 		alu_rec(c, OP, N, d, s, v);                                              \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_##NAME##_mi_##N(ARGS)                                               \
+	HFN h_##NAME##_mi##F##_##N(ARGS)                                               \
 	{                                                                                \
-		uint64_t d, lin = emu_lin(c, i);                                         \
+		uint64_t d, lin = L(c, i);                                         \
 		TRY(emu_rd##N(c, lin, &d));                                              \
 		uint64_t v = alu_res(c, OP, d, i->imm);                                  \
 		if (WB)                                                                  \
@@ -322,9 +362,12 @@ static inline void alu_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t
 #define ALU_ALL(X) X(add, EMU_ALU_ADD, 1) X(or, EMU_ALU_OR, 1) X(adc, EMU_ALU_ADC, 1) \
 	X(sbb, EMU_ALU_SBB, 1) X(and, EMU_ALU_AND, 1) X(sub, EMU_ALU_SUB, 1)              \
 	X(xor, EMU_ALU_XOR, 1) X(cmp, EMU_ALU_CMP, 0) X(test, 8, 0)
-#define ALU_SIZES(NAME, OP, WB) ALU_H(1, NAME, OP, WB) ALU_H(2, NAME, OP, WB) ALU_H(4, NAME, OP, WB) \
-	ALU_H(8, NAME, OP, WB)
+#define ALU_SIZES(NAME, OP, WB) ALU_H(1, NAME, OP, WB, , emu_lin) ALU_H(2, NAME, OP, WB, , emu_lin) \
+	ALU_H(4, NAME, OP, WB, , emu_lin) ALU_H(8, NAME, OP, WB, , emu_lin)
+#define ALU_SIZES_F(NAME, OP, WB) ALU_H(1, NAME, OP, WB, _f, lin_flat) ALU_H(2, NAME, OP, WB, _f, lin_flat) \
+	ALU_H(4, NAME, OP, WB, _f, lin_flat) ALU_H(8, NAME, OP, WB, _f, lin_flat)
 ALU_ALL(ALU_SIZES)
+ALU_ALL(ALU_SIZES_F)
 #define ALU_ROW(NAME, OP, WB)                                                                   \
 	{ { h_##NAME##_rr_1, h_##NAME##_rr_2, h_##NAME##_rr_4, h_##NAME##_rr_8 },               \
 	  { h_##NAME##_rm_1, h_##NAME##_rm_2, h_##NAME##_rm_4, h_##NAME##_rm_8 },               \
@@ -334,6 +377,14 @@ ALU_ALL(ALU_SIZES)
 enum { F_RR, F_RM, F_MR, F_RI, F_MI, F_NFORMS };
 /* [op: EMU_ALU_* then TEST][form][size] */
 static emu_fn *const alu_t[9][F_NFORMS][4] = { ALU_ALL(ALU_ROW) };
+#define ALU_ROW_F(NAME, OP, WB)                                                                 \
+	{ { h_##NAME##_rr_1, h_##NAME##_rr_2, h_##NAME##_rr_4, h_##NAME##_rr_8 },               \
+	  { h_##NAME##_rm_f_1, h_##NAME##_rm_f_2, h_##NAME##_rm_f_4, h_##NAME##_rm_f_8 },       \
+	  { h_##NAME##_mr_f_1, h_##NAME##_mr_f_2, h_##NAME##_mr_f_4, h_##NAME##_mr_f_8 },       \
+	  { h_##NAME##_ri_1, h_##NAME##_ri_2, h_##NAME##_ri_4, h_##NAME##_ri_8 },               \
+	  { h_##NAME##_mi_f_1, h_##NAME##_mi_f_2, h_##NAME##_mi_f_4, h_##NAME##_mi_f_8 } },
+/* the same for 64-bit mode, a flat segment and no RIP-relative or 32-bit address (lin_flat) */
+static emu_fn *const alu_f_t[9][F_NFORMS][4] = { ALU_ALL(ALU_ROW_F) };
 
 /* Locked forms: the one locked path. Operation in i->op (emu_rmw_op), size in i->osz. */
 static int h_lock_mr(ARGS)
@@ -448,7 +499,7 @@ static inline bool sh_calc(unsigned op, unsigned n, uint64_t d, uint64_t cnt, ui
 static inline void sh_rec(struct emu_vcpu *c, unsigned op, unsigned n, uint64_t r, uint64_t fx)
 {
 	if (op == EMU_ROL || op == EMU_ROR) {
-		c->rflags = (emu_rflags(c) & ~(EMU_CF | EMU_OF)) | fx;
+		lazy_cfof(c, fx);
 	} else {
 		c->lf_s = fx;
 		c->lf_r = r << LF_SH(n);
@@ -584,7 +635,7 @@ static inline uint64_t imul_n(struct emu_vcpu *c, unsigned n, uint64_t a, uint64
 		lo = (uint64_t)p & emu_size_mask(n);
 		ovf = p != (int64_t)emu_sign_extend(n, lo);
 	}
-	c->rflags = (emu_rflags(c) & ~(EMU_CF | EMU_OF)) | (ovf ? EMU_CF | EMU_OF : 0);
+	lazy_cfof(c, ovf ? EMU_CF | EMU_OF : 0);
 	return lo;
 }
 
@@ -628,32 +679,33 @@ T4(h_muldiv_r); T4(h_muldiv_m); T4(h_imul2_rr); T4(h_imul2_rm); T4(h_imul3_rr); 
 
 /* ---------------------------------------------------------------- MOVZX MOVSX MOVSXD */
 
-#define MOVX_H(S, D)                                                                     \
-	static int h_movzx_r_##S##_##D(ARGS)                                             \
+#define MOVX_H(S, D, F, L)                                                                     \
+	HFN h_movzx_r##F##_##S##_##D(ARGS)                                             \
 	{                                                                                \
 		EMU_WR_##D(c, i->r, EMU_RD_##S(c, i->b));                                \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_movzx_m_##S##_##D(ARGS)                                             \
+	HFN h_movzx_m##F##_##S##_##D(ARGS)                                             \
 	{                                                                                \
 		uint64_t v;                                                              \
-		TRY(emu_rd##S(c, emu_lin(c, i), &v));                                    \
+		TRY(emu_rd##S(c, L(c, i), &v));                                    \
 		EMU_WR_##D(c, i->r, v);                                                  \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_movsx_r_##S##_##D(ARGS)                                             \
+	HFN h_movsx_r##F##_##S##_##D(ARGS)                                             \
 	{                                                                                \
 		EMU_WR_##D(c, i->r, emu_sign_extend(S, EMU_RD_##S(c, i->b)));            \
 		return emu_next(c, i);                                                   \
 	}                                                                                \
-	static int h_movsx_m_##S##_##D(ARGS)                                             \
+	HFN h_movsx_m##F##_##S##_##D(ARGS)                                             \
 	{                                                                                \
 		uint64_t v;                                                              \
-		TRY(emu_rd##S(c, emu_lin(c, i), &v));                                    \
+		TRY(emu_rd##S(c, L(c, i), &v));                                    \
 		EMU_WR_##D(c, i->r, emu_sign_extend(S, v));                              \
 		return emu_next(c, i);                                                   \
 	}
-#define MOVX_D(S) MOVX_H(S, 2) MOVX_H(S, 4) MOVX_H(S, 8)
+#define MOVX_D(S) MOVX_H(S, 2, , emu_lin) MOVX_H(S, 4, , emu_lin) MOVX_H(S, 8, , emu_lin) \
+	MOVX_H(S, 2, _f, lin_flat) MOVX_H(S, 4, _f, lin_flat) MOVX_H(S, 8, _f, lin_flat)
 MOVX_D(1) MOVX_D(2) MOVX_D(4)
 #define MOVX_ROW(K, F, S) { h_##K##_##F##_##S##_2, h_##K##_##F##_##S##_4, h_##K##_##F##_##S##_8 }
 /* [sx][mem][src 1,2,4][dst 2,4,8] */
@@ -663,6 +715,10 @@ static emu_fn *const movx_t[2][2][3][3] = {
 	{ { MOVX_ROW(movsx, r, 1), MOVX_ROW(movsx, r, 2), MOVX_ROW(movsx, r, 4) },
 	  { MOVX_ROW(movsx, m, 1), MOVX_ROW(movsx, m, 2), MOVX_ROW(movsx, m, 4) } },
 };
+static emu_fn *const movx_f_t[2][3][3] = { /* [sx][src][dst], memory forms, lin_flat */
+	{ MOVX_ROW(movzx, m_f, 1), MOVX_ROW(movzx, m_f, 2), MOVX_ROW(movzx, m_f, 4) },
+	{ MOVX_ROW(movsx, m_f, 1), MOVX_ROW(movsx, m_f, 2), MOVX_ROW(movsx, m_f, 4) },
+};
 
 /* ---------------------------------------------------------------- LEA XCHG CMOV SETcc */
 
@@ -671,9 +727,14 @@ static emu_fn *const movx_t[2][2][3][3] = {
 	{                                                                                \
 		EMU_WR_##N(c, i->r, ea_of(c, i));                                        \
 		return emu_next(c, i);                                                   \
+	}                                                                                \
+	static int h_lea_f_##N(ARGS)                                                     \
+	{                                                                                \
+		EMU_WR_##N(c, i->r, c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp); \
+		return emu_next(c, i);                                                   \
 	}
 LEA_H(1) LEA_H(2) LEA_H(4) LEA_H(8)
-T4(h_lea);
+T4(h_lea); T4(h_lea_f);
 
 static int h_xchg_rr(ARGS)
 {
@@ -797,7 +858,35 @@ static int h_push_sreg(ARGS)
 
 /* ---------------------------------------------------------------- branches */
 
-static inline int branch(struct emu_vcpu *c, uint64_t t)
+/*
+ * A taken branch: RIP = t and the block ends (c->last_i: see emu_next()). Block chaining: when
+ * nothing asks for the run loop (c->stop: single-step, SMC, an exit...) and the jump cache has a
+ * valid block at t (see emu_block_next(); not one that needs exact flags), its retired instructions
+ * are counted and the next block runs right away, as a tail call. c->chain_left bounds the chain so
+ * that the run loop still looks at kicks and other vCPUs' code writes often, and bounds the stack
+ * where a handler could not make its dispatch a tail call.
+ */
+static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
+{
+	c->rip = t;
+	c->last_i = i;
+	if (likely(!c->stop) && likely(c->chain_left > 0)) {
+		uint64_t lin = t & c->lin_mask;
+		const struct emu_jc *j = &c->jc[emu_jc_index(lin)];
+		struct emu_block *b = j->b;
+		if (likely(j->lin == lin && j->xep == c->xep && b->mode == c->mode && !b->flags_exact)) {
+			c->chain_left--;
+			c->icount += i->idx + 1u;
+			c->cur_b = b;
+			c->cur_blin = lin;
+			c->last_i = b->insn;
+			return b->insn[0].fn(c, b->insn);
+		}
+	}
+	return EMU_ST_END;
+}
+
+static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
 {
 	if (c->mode64) {
 		if (unlikely(!emu_canonical(t)))
@@ -805,14 +894,12 @@ static inline int branch(struct emu_vcpu *c, uint64_t t)
 	} else {
 		t = (uint32_t)t;
 	}
-	c->rip = t;
-	return EMU_ST_END;
+	return branch_to(c, i, t);
 }
 
 static int h_jmp_rel(ARGS)
 {
-	c->rip = (c->rip + i->len + i->imm) & c->lin_mask;
-	return EMU_ST_END;
+	return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
 }
 
 /* Jcc does not end its block: not taken, execution goes on with the next decoded instruction
@@ -820,10 +907,8 @@ static int h_jmp_rel(ARGS)
 #define JCC_H(CC)                                                                        \
 	static int h_jcc_##CC(ARGS)                                                      \
 	{                                                                                \
-		if (lazy_cond(c, CC)) {                                                  \
-			c->rip = (c->rip + i->len + i->imm) & c->lin_mask;               \
-			return EMU_ST_END;                                               \
-		}                                                                        \
+		if (lazy_cond(c, CC))                                                    \
+			return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask); \
 		return emu_next(c, i);                                                   \
 	}
 JCC_H(0) JCC_H(1) JCC_H(2) JCC_H(3) JCC_H(4) JCC_H(5) JCC_H(6) JCC_H(7)
@@ -864,10 +949,8 @@ static int h_loop(ARGS)
 		else if (i->op == 2)
 			take = take && !(emu_rflags(c) & EMU_ZF);
 	}
-	if (take) {
-		c->rip = (c->rip + i->len + i->imm) & c->lin_mask;
-		return EMU_ST_END;
-	}
+	if (take)
+		return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
 	return emu_next(c, i); /* not taken: the block goes on */
 }
 
@@ -875,15 +958,14 @@ static int h_call_rel(ARGS)
 {
 	uint64_t ret = c->rip + i->len;
 	TRY(emu_push(c, i->osz, ret));
-	c->rip = (ret + i->imm) & c->lin_mask;
-	return EMU_ST_END;
+	return branch_to(c, i, (ret + i->imm) & c->lin_mask);
 }
 
 static int h_call_r(ARGS)
 {
 	uint64_t t = emu_rdreg(c, i->osz, i->r);
 	TRY(emu_push(c, i->osz, c->rip + i->len));
-	return branch(c, t);
+	return branch(c, i, t);
 }
 
 static int h_call_m(ARGS)
@@ -892,7 +974,7 @@ static int h_call_m(ARGS)
 	TRY(emu_rd(c, emu_lin(c, i), i->osz, &t));
 	uint64_t sp = RSP_;
 	TRY(emu_push(c, i->osz, c->rip + i->len));
-	int st = branch(c, t);
+	int st = branch(c, i, t);
 	if (st < 0)
 		RSP_ = sp;
 	return st;
@@ -900,14 +982,14 @@ static int h_call_m(ARGS)
 
 static int h_jmp_r(ARGS)
 {
-	return branch(c, emu_rdreg(c, i->osz, i->r));
+	return branch(c, i, emu_rdreg(c, i->osz, i->r));
 }
 
 static int h_jmp_m(ARGS)
 {
 	uint64_t t;
 	TRY(emu_rd(c, emu_lin(c, i), i->osz, &t));
-	return branch(c, t);
+	return branch(c, i, t);
 }
 
 static int h_ret(ARGS)
@@ -915,7 +997,7 @@ static int h_ret(ARGS)
 	uint64_t t, sp = RSP_;
 	TRY(emu_pop(c, i->osz, &t));
 	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ + i->imm) & c->sp_mask);
-	int st = branch(c, t);
+	int st = branch(c, i, t);
 	if (st < 0)
 		RSP_ = sp;
 	return st;
@@ -924,13 +1006,11 @@ static int h_ret(ARGS)
 static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */
 {
 	uint64_t t;
-	(void)i;
 	TRY(emu_rd8(c, c->r[EMU_RSP], &t));
 	if (unlikely(!emu_canonical(t)))
 		return emu_raise_err(c, EMU_V_GP, 0);
 	c->r[EMU_RSP] += 8;
-	c->rip = t;
-	return EMU_ST_END;
+	return branch_to(c, i, t);
 }
 
 /* ---------------------------------------------------------------- bit operations */
@@ -2289,6 +2369,36 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	}
 }
 
+/* The lin_flat flavour of i's handler when it has one and the operand allows it: LEA always (no
+ * segment), memory operands in 64-bit mode with ES/CS/SS/DS (base 0, lin_mask ~0: emu.h). */
+static emu_fn *flat_of(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	for (int k = 0; k < 4; k++)
+		if (i->fn == h_lea_t[k])
+			return h_lea_f_t[k];
+	if (c->mode != 0 || i->seg > EMU_DS)
+		return i->fn;
+	for (int k = 0; k < 4; k++) {
+		if (i->fn == h_mov_rm_t[k])
+			return h_mov_rm_f_t[k];
+		if (i->fn == h_mov_mr_t[k])
+			return h_mov_mr_f_t[k];
+		if (i->fn == h_mov_mi_t[k])
+			return h_mov_mi_f_t[k];
+	}
+	for (int op = 0; op < 9; op++)
+		for (int f = 0; f < F_NFORMS; f++)
+			for (int k = 0; k < 4; k++)
+				if (i->fn == alu_t[op][f][k])
+					return alu_f_t[op][f][k];
+	for (int sx = 0; sx < 2; sx++)
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 3; b++)
+				if (i->fn == movx_t[sx][1][a][b])
+					return movx_f_t[sx][a][b];
+	return i->fn;
+}
+
 /* Handlers outside this file read and write c->rflags directly: they must begin a block, where no
  * lazy flags are pending (see LAZY FLAGS). */
 static bool outside_handler(emu_fn *fn)
@@ -2318,5 +2428,7 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	int sel = select_one(c, zi, zo, i);
 	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
 		i->flg |= EMU_I_FIRST;
+	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32)))
+		i->fn = flat_of(c, i);
 	return sel;
 }
