@@ -8,6 +8,24 @@
 #define BLVM_BUSLOCK_H
 
 #include <stdint.h>
+#include <linux/kvm.h>
+
+/* Older <linux/kvm.h> headers lack the bus-lock names (REFERENCE.md lists the upstream values). */
+#ifndef KVM_CAP_X86_BUS_LOCK_EXIT
+#define KVM_CAP_X86_BUS_LOCK_EXIT 193
+#endif
+#ifndef KVM_BUS_LOCK_DETECTION_OFF
+#define KVM_BUS_LOCK_DETECTION_OFF (1 << 0)
+#endif
+#ifndef KVM_BUS_LOCK_DETECTION_EXIT
+#define KVM_BUS_LOCK_DETECTION_EXIT (1 << 1)
+#endif
+#ifndef KVM_EXIT_X86_BUS_LOCK
+#define KVM_EXIT_X86_BUS_LOCK 33
+#endif
+#ifndef KVM_RUN_X86_BUS_LOCK
+#define KVM_RUN_X86_BUS_LOCK (1 << 1)
+#endif
 
 enum blvm_bus_lock_reason {
 	BLVM_BUS_LOCK_SPLIT = 1, /* the locked access crosses a 64-byte cache line in write-back memory */

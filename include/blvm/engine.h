@@ -26,23 +26,6 @@
 
 #include "blvm/buslock.h"
 
-/* Older <linux/kvm.h> headers lack the bus-lock names (REFERENCE.md). */
-#ifndef KVM_CAP_X86_BUS_LOCK_EXIT
-#define KVM_CAP_X86_BUS_LOCK_EXIT 193
-#endif
-#ifndef KVM_BUS_LOCK_DETECTION_OFF
-#define KVM_BUS_LOCK_DETECTION_OFF (1 << 0)
-#endif
-#ifndef KVM_BUS_LOCK_DETECTION_EXIT
-#define KVM_BUS_LOCK_DETECTION_EXIT (1 << 1)
-#endif
-#ifndef KVM_EXIT_X86_BUS_LOCK
-#define KVM_EXIT_X86_BUS_LOCK 33
-#endif
-#ifndef KVM_RUN_X86_BUS_LOCK
-#define KVM_RUN_X86_BUS_LOCK (1 << 1)
-#endif
-
 /* blvm's own capability beyond KVM's (used with check_extension/enable_cap like KVM's; the number
  * is far above KVM's, "BL" << 16). args[0] = 1: the `contain` policy — the engine executes split and
  * UC locked operations without a host bus lock, atomically with respect to the VM's other vCPUs,

@@ -36,25 +36,7 @@
 #include <stdio.h>
 #include <linux/kvm.h>
 
-#include "blvm/buslock.h" /* struct blvm_bus_lock_info: the emu engine's attribution of one bus lock */
-
-/* Older <linux/kvm.h> headers lack the bus-lock names (api.rst; same values and guards as engine.h,
- * which this header does not need). */
-#ifndef KVM_CAP_X86_BUS_LOCK_EXIT
-#define KVM_CAP_X86_BUS_LOCK_EXIT 193
-#endif
-#ifndef KVM_BUS_LOCK_DETECTION_OFF
-#define KVM_BUS_LOCK_DETECTION_OFF (1 << 0)
-#endif
-#ifndef KVM_BUS_LOCK_DETECTION_EXIT
-#define KVM_BUS_LOCK_DETECTION_EXIT (1 << 1)
-#endif
-#ifndef KVM_EXIT_X86_BUS_LOCK
-#define KVM_EXIT_X86_BUS_LOCK 33
-#endif
-#ifndef KVM_RUN_X86_BUS_LOCK
-#define KVM_RUN_X86_BUS_LOCK (1 << 1)
-#endif
+#include "blvm/buslock.h" /* the KVM bus-lock names; struct blvm_bus_lock_info */
 
 /* struct blvm_bus_lock_info (buslock.h) is what blvm's emu engine knows about one bus lock beyond KVM
  * (KVM_EXIT_X86_BUS_LOCK has no payload): rip of the locking instruction itself, data addresses, size,
