@@ -10,8 +10,14 @@
  * CR0.PG), identity map of 0-4 GiB with 2 MiB pages, zero .bss, stack, rt_start().
  * Only plain integer instructions: a young software CPU must run this.
  *
- * SMP later: every vCPU will enter here; the boot CPU alone will zero .bss, and each CPU will
- * take rt_stacks[index] (index from CPUID.1:EBX[31:24]). Today there is one CPU and one stack.
+ * SMP (guests/README.md, "SMP"): every vCPU enters here with the same state. Each first learns,
+ * in registers only, its index (CPUID.1:EBX[31:24], the initial APIC ID) and the vCPU count
+ * (blvm's hypervisor leaves 0x40000000/0x40000001; anything else means one vCPU). vCPU 0, the
+ * BSP, does all the one-time work: it stores the start info, zeroes .bss, builds the IDT, picks
+ * the AP stacks, and then releases the others through rt_smp_go (in .data, so zeroing .bss
+ * cannot touch it). The others, the APs, spin on that flag with PAUSE in 32-bit mode, touching
+ * no stack and no .bss, then load the shared GDT and CR3, enter long mode on their own stack
+ * and run rt_ap_start() (rt.c).
  */
 #include "rt_asm.h"
 
@@ -25,6 +31,48 @@
 #define PTE_P 0x1
 #define PTE_RW 0x2
 #define PTE_PS 0x80
+
+/* ds es ss fs gs = the runtime's flat data segment (32- and 64-bit code alike). */
+.macro LOAD_DATA_SEGMENTS
+	movl $RT_SEL_DATA, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl %eax, %fs
+	movl %eax, %gs
+.endm
+
+/* From 32-bit protected mode: CR4.PAE, CR3 = the static identity map, EFER.LME (and NXE),
+ * CR0.PG. Clobbers eax, ebx, ecx, edx; keeps esi, edi, ebp. */
+.macro ENABLE_LONG_MODE
+	movl %cr4, %eax
+	orl $CR4_PAE, %eax
+	movl %eax, %cr4
+	movl $rt_pml4, %eax
+	movl %eax, %cr3
+
+	/* EFER.NXE only where CPUID.80000001H:EDX[20] says NX exists: setting it elsewhere is #GP. */
+	movl $0x80000000, %eax
+	cpuid
+	xorl %ebx, %ebx
+	cmpl $0x80000001, %eax
+	jb 2f
+	movl $0x80000001, %eax
+	cpuid
+	xorl %ebx, %ebx
+	testl $(1 << 20), %edx
+	jz 2f
+	movl $EFER_NXE, %ebx
+2:	movl $MSR_EFER, %ecx
+	rdmsr
+	orl $EFER_LME, %eax
+	orl %ebx, %eax
+	wrmsr
+
+	movl %cr0, %eax
+	orl $(CR0_PG | CR0_PE), %eax
+	movl %eax, %cr0
+.endm
 
 /* The PVH entry note (ELF gABI note: namesz, descsz, type, "Xen\0", 4-byte entry). The linker
  * script puts this section alone in the PT_NOTE segment, 4-byte aligned. */
@@ -43,55 +91,52 @@
 rt_entry32:
 	cli
 	cld
-	movl %ebx, rt_start_info_paddr
+	/* Registers only until we know who we are: ebp = start info, edi = index, esi = count. */
+	movl %ebx, %ebp
+	movl $1, %eax
+	xorl %ecx, %ecx
+	cpuid
+	shrl $24, %ebx
+	movl %ebx, %edi
+	movl $1, %esi
+	movl $RT_CPUID_HV_SIGNATURE, %eax
+	xorl %ecx, %ecx
+	cpuid
+	cmpl $RT_BLVM_SIG, %ebx
+	jne 1f
+	cmpl $RT_BLVM_SIG, %ecx
+	jne 1f
+	cmpl $RT_BLVM_SIG, %edx
+	jne 1f
+	cmpl $RT_CPUID_HV_INFO, %eax
+	jb 1f
+	movl $RT_CPUID_HV_INFO, %eax
+	xorl %ecx, %ecx
+	cpuid
+	movl %eax, %esi
+	testl %esi, %esi		/* a count of 0 makes no sense: one vCPU */
+	jnz 0f
+	movl $1, %esi
+0:	cmpl $RT_MAX_CPUS, %esi
+	jbe 1f
+	movl $RT_MAX_CPUS, %esi
+1:	testl %edi, %edi
+	jnz rt_ap_entry32
+
+	/* The BSP. */
+	movl %ebp, rt_start_info_paddr
+	movl %esi, rt_ncpus
 	lgdtl rt_gdt_desc
 	ljmpl $RT_SEL_CODE32, $1f
-1:	movl $RT_SEL_DATA, %eax
-	movl %eax, %ds
-	movl %eax, %es
-	movl %eax, %ss
-	movl %eax, %fs
-	movl %eax, %gs
-
-	/* CR4.PAE, then CR3 = the static identity map (built by the assembler below). */
-	movl %cr4, %eax
-	orl $CR4_PAE, %eax
-	movl %eax, %cr4
-	movl $rt_pml4, %eax
-	movl %eax, %cr3
-
-	/* EFER.NXE only where CPUID.80000001H:EDX[20] says NX exists: setting it elsewhere is #GP. */
-	xorl %esi, %esi
-	movl $0x80000000, %eax
-	cpuid
-	cmpl $0x80000001, %eax
-	jb 2f
-	movl $0x80000001, %eax
-	cpuid
-	testl $(1 << 20), %edx
-	jz 2f
-	movl $EFER_NXE, %esi
-2:	movl $MSR_EFER, %ecx
-	rdmsr
-	orl $EFER_LME, %eax
-	orl %esi, %eax
-	wrmsr
-
-	movl %cr0, %eax
-	orl $(CR0_PG | CR0_PE), %eax
-	movl %eax, %cr0
+1:	LOAD_DATA_SEGMENTS
+	ENABLE_LONG_MODE
 	ljmpl $RT_SEL_CODE64, $rt_entry64
 	.size rt_entry32, . - rt_entry32
 
 	.code64
 	.type rt_entry64, @function
 rt_entry64:
-	movl $RT_SEL_DATA, %eax
-	movl %eax, %ds
-	movl %eax, %es
-	movl %eax, %ss
-	movl %eax, %fs
-	movl %eax, %gs
+	LOAD_DATA_SEGMENTS
 
 	/* Zero .bss (the linker script aligns both ends to 8); the stack is in it, so do it
 	 * before the first push. */
@@ -111,11 +156,61 @@ rt_entry64:
 	jmp 5b
 	.size rt_entry64, . - rt_entry64
 
+/*
+ * An AP (edi = index, esi = count), still in the loader's 32-bit flat state. Nothing but
+ * registers and the flag in .data until the BSP releases us; an index the runtime has no room
+ * for, or that is not below the count, parks here for good.
+ */
+	.code32
+	.type rt_ap_entry32, @function
+rt_ap_entry32:
+	cmpl %esi, %edi
+	jae 7f
+	cmpl $RT_MAX_CPUS, %edi
+	jae 7f
+6:	pause
+	cmpl $0, rt_smp_go	/* TSO: once we see it set we see everything the BSP wrote before */
+	je 6b
+	lgdtl rt_gdt_desc
+	ljmpl $RT_SEL_CODE32, $1f
+1:	LOAD_DATA_SEGMENTS
+	ENABLE_LONG_MODE
+	ljmpl $RT_SEL_CODE64, $rt_ap_entry64
+7:	pause
+	jmp 7b
+	.size rt_ap_entry32, . - rt_ap_entry32
+
+	.code64
+	.type rt_ap_entry64, @function
+rt_ap_entry64:
+	LOAD_DATA_SEGMENTS
+	/* AP k's stack is [base + (k-1) * size, base + k * size); rt_start() chose base. */
+	movl %edi, %eax
+	imulq $RT_AP_STACK_SIZE, %rax, %rax
+	addq rt_ap_stack_base, %rax
+	movq %rax, %rsp
+	xorl %ebp, %ebp
+	call rt_ap_start	/* edi = index: the first argument */
+8:	cli
+	hlt
+	jmp 8b
+	.size rt_ap_entry64, . - rt_ap_entry64
+
 	.data
 	.balign 16
 	.globl rt_start_info_paddr
 rt_start_info_paddr:
 	.quad 0
+	/* SMP state the APs read before the BSP has zeroed .bss, hence in .data. */
+	.globl rt_ap_stack_base
+rt_ap_stack_base:
+	.quad 0
+	.globl rt_ncpus
+rt_ncpus:
+	.long 1
+	.globl rt_smp_go
+rt_smp_go:
+	.long 0
 
 	/* Flat segments; accessed bits preset so loading a selector never writes the GDT. */
 	.balign 16
@@ -162,6 +257,6 @@ rt_pd:
 	.balign 16
 	.globl rt_stacks
 rt_stacks:
-	.skip RT_STACK_SIZE * RT_MAX_CPUS
+	.skip RT_STACK_SIZE		/* the BSP's; the APs' are above the image (rt.c) */
 
 	.section .note.GNU-stack, "", @progbits

@@ -51,7 +51,7 @@ static void field(struct out *o, const char *prefix, const char *s, int len, int
 		pad(o, ' ', fill);
 }
 
-int rt_vprintf(const char *fmt, va_list ap)
+static int vprintf_unlocked(const char *fmt, va_list ap)
 {
 	struct out o = { 0 };
 	for (const char *f = fmt; *f; f++) {
@@ -160,6 +160,15 @@ int rt_vprintf(const char *fmt, va_list ap)
 		}
 	}
 	return o.n;
+}
+
+/* One call's output is never interleaved with another vCPU's (rt_console_lock, rt.c). */
+int rt_vprintf(const char *fmt, va_list ap)
+{
+	rt_console_lock();
+	int n = vprintf_unlocked(fmt, ap);
+	rt_console_unlock();
+	return n;
 }
 
 int rt_printf(const char *fmt, ...)

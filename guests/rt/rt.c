@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The runtime's C half: IDT and exception reports, boot information, console, exit.
- * entry.S calls rt_start() on the boot CPU once long mode, the stack and .bss are ready.
+ * The runtime's C half: IDT and exception reports, boot information, console, exit, SMP.
+ * entry.S calls rt_start() on the boot CPU once long mode, the stack and .bss are ready, and
+ * rt_ap_start() on every other vCPU once the boot CPU has released it.
  */
 #include "rt.h"
 
@@ -9,9 +10,74 @@
 extern uint64_t rt_start_info_paddr;
 extern char rt_pml4[];
 extern char rt_isr_stubs[];
+extern char rt_stacks[];
+extern char __image_end[];
+/* SMP (entry.S, .data): the vCPU count the BSP found, the APs' stack area, the release flag. */
+extern uint32_t rt_ncpus;
+extern uint64_t rt_ap_stack_base;
+extern uint32_t rt_smp_go;
 
 __attribute__((noreturn)) void rt_start(void);
+__attribute__((noreturn)) void rt_ap_start(unsigned index);
 void rt_trap(struct rt_frame *f);
+
+/* ---- SMP: which vCPU am I ------------------------------------------------------------------------ */
+
+unsigned rt_cpu_count(void) { return rt_ncpus; }
+
+/*
+ * The index from the stack pointer: the BSP runs on rt_stacks, AP k on its slot of the AP stack
+ * area, so no MSR and no VM exit is needed. A vCPU that has switched to a stack of its own
+ * falls back to CPUID leaf 1 (EBX[31:24], the initial APIC ID), which exits on hardware.
+ */
+unsigned rt_cpu_index(void)
+{
+	if (rt_ncpus <= 1)
+		return 0;
+	uintptr_t sp;
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+	uintptr_t bsp = (uintptr_t)rt_stacks, ap = (uintptr_t)rt_ap_stack_base;
+	if (sp >= bsp && sp <= bsp + RT_STACK_SIZE)
+		return 0;
+	if (ap && sp > ap && sp <= ap + (uintptr_t)(rt_ncpus - 1) * RT_AP_STACK_SIZE)
+		return (unsigned)((sp - ap - 1) / RT_AP_STACK_SIZE) + 1;
+	return cpuid(1, 0).ebx >> 24;
+}
+
+/* ---- console lock --------------------------------------------------------------------------------- */
+
+/* Owner's index + 1, 0 when free. Re-entrant on the owning vCPU (an exception report inside
+ * rt_printf must not deadlock). With one vCPU nothing is locked: the guests written before SMP
+ * execute exactly the instructions they always did. */
+static uint32_t console_owner;
+static unsigned console_depth;
+
+void rt_console_lock(void)
+{
+	if (rt_ncpus <= 1)
+		return;
+	uint32_t me = rt_cpu_index() + 1;
+	if (__atomic_load_n(&console_owner, __ATOMIC_RELAXED) == me) {
+		console_depth++;
+		return;
+	}
+	for (;;) {
+		uint32_t free = 0;
+		if (__atomic_compare_exchange_n(&console_owner, &free, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			break;
+		while (__atomic_load_n(&console_owner, __ATOMIC_RELAXED) != 0)
+			pause();
+	}
+	console_depth = 1;
+}
+
+void rt_console_unlock(void)
+{
+	if (rt_ncpus <= 1)
+		return;
+	if (--console_depth == 0)
+		__atomic_store_n(&console_owner, 0, __ATOMIC_RELEASE);
+}
 
 /* ---- console -------------------------------------------------------------------------------- */
 
@@ -30,8 +96,10 @@ void rt_putc(char c)
 
 void rt_puts(const char *s)
 {
+	rt_console_lock();
 	while (*s)
 		rt_putc(*s++);
+	rt_console_unlock();
 }
 
 /* ---- exit ----------------------------------------------------------------------------------- */
@@ -134,6 +202,16 @@ rt_handler_fn rt_set_handler(unsigned vector, rt_handler_fn fn)
 	return old;
 }
 
+/* Every vCPU loads the same IDT. */
+static void idt_load(void)
+{
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} idtr = { sizeof idt - 1, (uint64_t)(uintptr_t)idt };
+	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
+}
+
 static void idt_init(void)
 {
 	for (unsigned v = 0; v < 256; v++) {
@@ -147,23 +225,19 @@ static void idt_init(void)
 			.offset_hi = (uint32_t)(a >> 32),
 		};
 	}
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} idtr = { sizeof idt - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
+	idt_load();
 }
 
 void rt_trap(struct rt_frame *f)
 {
-	static int depth;
+	static int depth[RT_MAX_CPUS];
 	unsigned v = (unsigned)f->vector;
 	if (handlers[v]) {
 		handlers[v](f);
 		return;
 	}
 	/* A fault while reporting a fault: say so in as few instructions as possible. */
-	if (depth++) {
+	if (depth[rt_cpu_index() % RT_MAX_CPUS]++) {
 		rt_puts("blvm-rt: exception while reporting an exception\n");
 		rt_exit(RT_EXIT_EXCEPTION);
 	}
@@ -177,6 +251,35 @@ void rt_trap(struct rt_frame *f)
 
 /* ---- start ------------------------------------------------------------------------------------ */
 
+/* rt_smp_run's work: a generation counter the APs wait on, and how many have finished it. */
+static void (*volatile smp_fn)(unsigned cpu, void *arg);
+static void *volatile smp_arg;
+static uint32_t smp_gen, smp_done, smp_online;
+
+/*
+ * The APs' stacks: (N-1) x RT_AP_STACK_SIZE of RAM from the first page boundary above the image.
+ * They are not in the image so that the image (and the .bss the BSP zeroes) stays as small as
+ * it was with one vCPU. Returns false, having said why, if that RAM is not there.
+ */
+static bool smp_place_stacks(void)
+{
+	uint64_t base = ((uint64_t)(uintptr_t)__image_end + 4095) & ~4095ull;
+	uint64_t end = base + (uint64_t)(rt_ncpus - 1) * RT_AP_STACK_SIZE;
+	bool ram = rt_memmap_count() == 0; /* no map to check against: trust the loader */
+	for (unsigned i = 0; i < rt_memmap_count(); i++) {
+		const struct hvm_memmap_table_entry *e = rt_memmap_entry(i);
+		if (e->type == RT_E820_RAM && e->addr <= base && end <= e->addr + e->size)
+			ram = true;
+	}
+	if (!ram || end > (1ull << 32)) {
+		rt_printf("blvm-rt: %u vCPUs need 0x%lx bytes of RAM at 0x%lx for their stacks; raise --mem\n",
+			  rt_ncpus, (unsigned long)(end - base), (unsigned long)base);
+		return false;
+	}
+	rt_ap_stack_base = base;
+	return true;
+}
+
 void rt_start(void)
 {
 	const struct hvm_start_info *si = (const struct hvm_start_info *)(uintptr_t)rt_start_info_paddr;
@@ -184,5 +287,49 @@ void rt_start(void)
 	if (rt_start_info_paddr && rt_start_info_paddr < (1ull << 32) - sizeof *si && si->magic == HVM_START_MAGIC)
 		start_info = si;
 	idt_init();
+	if (rt_ncpus > 1) {
+		if (!smp_place_stacks())
+			rt_exit(RT_EXIT_FAIL);
+		/* The release: everything above (.bss, IDT, start info, stacks) is written before the
+		 * flag, and x86-TSO keeps stores in order; the release store also keeps gcc from
+		 * moving them after it. */
+		__atomic_store_n(&rt_smp_go, 1, __ATOMIC_RELEASE);
+	}
 	rt_exit((uint32_t)guest_main());
 }
+
+/* An AP, released by the BSP, on its own stack in long mode (entry.S). */
+void rt_ap_start(unsigned index)
+{
+	idt_load();
+	__atomic_fetch_add(&smp_online, 1, __ATOMIC_RELEASE);
+	uint32_t seen = 0;
+	for (;;) {
+		uint32_t g;
+		while ((g = __atomic_load_n(&smp_gen, __ATOMIC_ACQUIRE)) == seen)
+			pause();
+		seen = g;
+		smp_fn(index, smp_arg);
+		__atomic_fetch_add(&smp_done, 1, __ATOMIC_RELEASE);
+	}
+}
+
+void rt_smp_run(void (*fn)(unsigned cpu, void *arg), void *arg)
+{
+	unsigned n = rt_ncpus;
+	if (n <= 1) {
+		fn(0, arg);
+		return;
+	}
+	RT_ASSERT(rt_cpu_index() == 0);
+	smp_fn = fn;
+	smp_arg = arg;
+	__atomic_store_n(&smp_done, 0, __ATOMIC_RELAXED);
+	/* Every AP finished the previous generation (we waited), so none reads fn or arg now. */
+	__atomic_store_n(&smp_gen, smp_gen + 1, __ATOMIC_RELEASE);
+	fn(0, arg);
+	while (__atomic_load_n(&smp_done, __ATOMIC_ACQUIRE) != n - 1)
+		pause();
+}
+
+unsigned rt_cpus_online(void) { return rt_ncpus <= 1 ? 1 : 1 + __atomic_load_n(&smp_online, __ATOMIC_ACQUIRE); }

@@ -21,7 +21,8 @@
 
 /* ---- the guest's entry point ------------------------------------------------------------ */
 
-/* Called once on the boot CPU with paging on, interrupts off, .bss zeroed, a 64 KiB stack. */
+/* Called once on the boot CPU (vCPU 0) with paging on, interrupts off, .bss zeroed, a 64 KiB
+ * stack; the other vCPUs, if any, wait in the runtime for rt_smp_run(). */
 int guest_main(void);
 
 /* ---- exit statuses (the value written to port 0xf4) ------------------------------------ */
@@ -47,6 +48,23 @@ int rt_vprintf(const char *fmt, va_list ap);
 /* Prints "blvm-rt: assertion failed: EXPR (FILE:LINE)" and exits with RT_EXIT_FAIL. */
 #define RT_ASSERT(e) ((e) ? (void)0 : rt_assert_failed(#e, __FILE__, __LINE__))
 __attribute__((noreturn)) void rt_assert_failed(const char *expr, const char *file, int line);
+
+/* ---- SMP (guests/README.md, "SMP") -------------------------------------------------------- */
+
+/* Number of vCPUs: blvm's CPUID leaf 0x40000001 EAX (at most RT_MAX_CPUS); 1 anywhere else
+ * (QEMU, or no "blvmblvmblvm" signature in leaf 0x40000000). */
+unsigned rt_cpu_count(void);
+/* This vCPU's index, 0 (the boot CPU, which runs guest_main) to rt_cpu_count() - 1. */
+unsigned rt_cpu_index(void);
+/* How many vCPUs have reached the runtime's AP loop, plus the boot CPU. */
+unsigned rt_cpus_online(void);
+/* Runs fn(cpu, arg) on every vCPU, the caller (which must be vCPU 0) included, and returns when
+ * all have returned. With one vCPU: fn(0, arg). Not re-entrant: fn must not call it. */
+void rt_smp_run(void (*fn)(unsigned cpu, void *arg), void *arg);
+/* The console lock rt_printf and rt_puts take (re-entrant on one vCPU; a no-op with one vCPU):
+ * hold it around several calls to keep them together. */
+void rt_console_lock(void);
+void rt_console_unlock(void);
 
 /* ---- boot information (Xen public/arch-x86/hvm/start_info.h) ------------------------------- */
 

@@ -9,6 +9,9 @@
 
 #include "emu/emu.h"
 
+#define EMU_BLOCK_COPY 1024 /* > EMU_BLOCK_MAX * 15 */
+_Static_assert(EMU_BLOCK_COPY > EMU_BLOCK_MAX * 15, "a block fits in the copy");
+
 int emu_h_sentinel(struct emu_vcpu *c, const struct emu_insn *i)
 {
 	(void)c;
@@ -80,7 +83,10 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	b->genp = emu_page_gen_ptr(c->vm, gpa);
 	b->gen2 = 0;
 	b->genp2 = NULL;
-	memcpy(buf, hva, avail);
+	/* Only what a block can hold (EMU_BLOCK_MAX instructions of at most 15 bytes), not the whole
+	 * rest of the page; aligned stores of other vCPUs are seen whole (no torn instruction). */
+	unsigned ncopy = avail < EMU_BLOCK_COPY ? avail : EMU_BLOCK_COPY;
+	emu_guest_copy_in(buf, hva, ncopy);
 
 	const ZydisDecoder *dec = decoder_for(c);
 	unsigned pos = 0, n = 0;
@@ -88,7 +94,9 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	while (n < EMU_BLOCK_MAX) {
 		ZydisDecodedInstruction zi;
 		ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-		ZyanStatus zs = ZydisDecoderDecodeFull(dec, buf + pos, avail - pos, &zi, zo);
+		ZyanStatus zs = ZydisDecoderDecodeFull(dec, buf + pos, ncopy - pos, &zi, zo);
+		if (zs == ZYDIS_STATUS_NO_MORE_DATA && ncopy < avail)
+			break; /* the copy's end (n > 0: it holds more than EMU_BLOCK_MAX - 1 instructions) */
 		if (zs == ZYDIS_STATUS_NO_MORE_DATA && !second && avail - pos < 15) {
 			if (n > 0)
 				break; /* the straddling instruction starts the next block */
@@ -107,8 +115,9 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 			b->gpa2 = gpa2 & ~0xfffull;
 			b->gen2 = emu_mark_code(c, gpa2);
 			b->genp2 = emu_page_gen_ptr(c->vm, gpa2);
-			memcpy(buf + avail, hva2, 16);
+			emu_guest_copy_in(buf + avail, hva2, 16);
 			avail += 16;
+			ncopy = avail;
 			continue;
 		}
 		struct emu_insn *i = &b->insn[n++];
@@ -194,14 +203,10 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	if (!b)
 		return NULL;
 	/* Its page may just have become a code page: drop this vCPU's write permissions now, before the
-	 * block runs, so that a write to it takes the slow path (SMC detection); the run loop does the
-	 * same at the next block for code_epoch changes made by other vCPUs. */
-	uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
-	if (ep != c->seen_epoch) {
-		c->seen_epoch = ep;
-		emu_tlb_drop_writes(c);
-		c->xep++;
-	}
+	 * block runs, so that a write to it takes the slow path (SMC detection); the other vCPUs did
+	 * the same before their next block (emu_mark_code). At a block boundary: may park. */
+	if (atomic_load_explicit(&c->vm->sync, memory_order_acquire) != c->seen_sync)
+		emu_sync_slow(c);
 	b->next = c->bcache[h];
 	c->bcache[h] = b;
 	*j = (struct emu_jc){ lin, b, c->xep };

@@ -306,19 +306,37 @@ struct emu_slot {
 	_Atomic uint8_t *page_code;  /* 1: blocks were decoded from this page */
 };
 
+/* vCPU states for the VM-wide exclusive section (mmu.c, "SMP"): OUT = not executing guest
+ * instructions (outside run(), or waiting to own the section), RUN = may touch guest memory at any
+ * moment, PARKED = inside run() at a block boundary, waiting for the section's end. */
+enum { EMU_CS_OUT = 0, EMU_CS_RUN = 1, EMU_CS_PARKED = 2 };
+#define EMU_MAX_VCPUS 64
+
+/* vm->sync: the one VM-wide word every vCPU loads (acquire) at every block boundary. Bits 7:0 count
+ * the stop-the-world requests in progress (0 or 1: owners are serialised by stw_lock); bits 63:8
+ * are the code epoch (EMU_SYNC_EPOCH per step), bumped when a page becomes a code page (inside a
+ * stop-the-world section) and after every write to a code page (smc_commit): a vCPU that sees a
+ * new epoch drops the write permissions of its TLB and its jump cache before its next block. */
+#define EMU_SYNC_STW 0xffull
+#define EMU_SYNC_EPOCH 0x100ull
+
 struct emu_vm {
 	struct blvm_engine_config cfg;
 	struct emu_slot slots[EMU_MAX_SLOTS];
 	unsigned nslots;
-	_Atomic uint32_t code_epoch;
+	_Atomic uint64_t sync;         /* see EMU_SYNC_*; alone in its cache line (read at every block) */
+	char pad_sync[56];
 	_Atomic uint32_t slots_epoch;  /* bumped when a slot changes: vCPUs drop their TLB and blocks */
 	bool bus_lock_detection_enabled; /* KVM_CAP_X86_BUS_LOCK_EXIT: EXIT was enabled (KVM's
 					  * kvm->arch.bus_lock_detection_enabled); copied into a vCPU's
 					  * controls when the vCPU is created */
-	bool bus_lock_contain;        /* BLVM_CAP_BUS_LOCK_CONTAIN: split/UC locked ops without a host
-				       * bus lock (see emu_locked_rmw) */
-	unsigned nr_vcpus_created;
-	pthread_mutex_t emul_lock;    /* locked RMWs that cannot be one host atomic (non-contiguous host pages) */
+	_Atomic bool bus_lock_contain; /* BLVM_CAP_BUS_LOCK_CONTAIN: split/UC locked ops without a host
+				       * bus lock (see emu_locked_rmw); may change while vCPUs run */
+	/* The vCPUs, for the exclusive section. Changed (create/destroy) under stw_lock, which also
+	 * serialises the owners of the section; nvcpus is read without it for the one-vCPU fast path. */
+	pthread_mutex_t stw_lock;
+	struct emu_vcpu *vcpus[EMU_MAX_VCPUS];
+	_Atomic unsigned nvcpus;
 };
 
 struct emu_tlb_entry {
@@ -365,7 +383,8 @@ struct emu_vcpu {
 				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
 				       * run loop tests it once per block; it sits in padding here. */
 	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
-	uint32_t seen_epoch, seen_slots_epoch;
+	uint64_t seen_sync;           /* vm->sync as this vCPU last acted on it (STW bits always 0) */
+	uint32_t seen_slots_epoch;
 	uint32_t xep;                 /* exec epoch of the jump cache (struct emu_jc) */
 	bool tlb_has_large;
 
@@ -404,6 +423,10 @@ struct emu_vcpu {
 	uint8_t pio_data[8];
 	bool debug_exit;              /* single-step exit after this instruction */
 	_Atomic int kick;
+	_Atomic int state;            /* EMU_CS_*: written by this vCPU, read by an exclusive-section owner */
+	_Atomic uint32_t *smc_gen[4]; /* generations to bump once this instruction's store is done */
+	unsigned smc_n;
+	bool stw_held;                /* this vCPU owns the exclusive section (emu_stw_begin) */
 
 	/* decode cache */
 	struct emu_jc jc[EMU_JC_SIZE];
@@ -477,6 +500,24 @@ int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t n
 int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
 		 bool implicit);
 
+/* SMP (mmu.c, "SMP"): the VM-wide exclusive section ("stop the world"). begin: every other vCPU is
+ * OUT or PARKED at a block boundary when it returns, none can start a block until end. Called only
+ * at a point where this vCPU touches no guest memory while it waits (it counts as OUT meanwhile).
+ * Serialised between owners; a no-op with one vCPU. */
+void emu_stw_begin(struct emu_vcpu *c);
+void emu_stw_end(struct emu_vcpu *c);
+/* run() entry and exit: RUN only while no section is held (waits), OUT afterwards. */
+void emu_vcpu_enter(struct emu_vcpu *c);
+void emu_vcpu_leave(struct emu_vcpu *c);
+/* At a block boundary, vm->sync != c->seen_sync: park for a section, act on a new code epoch. */
+void emu_sync_slow(struct emu_vcpu *c);
+/* The writes of this instruction to code pages are done: new generations (see smc_write). */
+void emu_smc_commit(struct emu_vcpu *c);
+/* Copies n bytes of guest RAM with 8-byte atomic loads of every aligned quadword they touch (all in
+ * the same 4 KiB page as src..src+n-1 when that range lies in one page): a naturally aligned store
+ * of up to 8 bytes by another vCPU is seen whole or not at all (decoder, bus-lock report). */
+void emu_guest_copy_in(void *dst, const uint8_t *src, unsigned n);
+
 /* ---------------------------------------------------------------- decode.c */
 struct emu_block *emu_block_get(struct emu_vcpu *c, int *st);
 extern struct emu_block emu_jc_none; /* an empty jump-cache entry's block: matches no TLB entry */
@@ -541,15 +582,28 @@ static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
 	return &c->tlb[(lin >> 12) & (EMU_TLB_SIZE - 1)];
 }
 
+/*
+ * Guest memory and x86-TSO. Every host access to guest RAM made for a guest plain load or store is
+ * ONE host access of the same size: __atomic_load_n with acquire / __atomic_store_n with release.
+ * On x86-64 both compile to the plain MOV that memcpy of a constant size gives (no fence: the host
+ * is TSO, and acquire loads + release stores are exactly TSO in C11), but the compiler may no longer
+ * split, merge, elide, duplicate or reorder them. Guest memory is shared by the vCPU threads without
+ * C-level locking by design; with every access atomic there is no C11 data race on it (the locked
+ * operations are inline asm, invisible to the C model and to ThreadSanitizer). A guest access may be
+ * misaligned within its page: the pointer is cast to the natural type anyway (x86 allows the MOV,
+ * gcc emits the same instruction; as on the hardware such an access is not atomic when it crosses a
+ * cache line). Page-crossing accesses are split in two (mmu.c read_piece/write_piece).
+ */
+#define EMU_GLD(T, p) ((T)__atomic_load_n((const T *)(const void *)(p), __ATOMIC_ACQUIRE))
+#define EMU_GST(T, p, v) __atomic_store_n((T *)(void *)(p), (T)(v), __ATOMIC_RELEASE)
+
 #define EMU_DEFINE_RW(N, T)                                                                     \
 	static inline __attribute__((always_inline)) int emu_rd##N(struct emu_vcpu *c, uint64_t lin, \
 								    uint64_t *v)                \
 	{                                                                                       \
 		const struct emu_tlb_entry *e = emu_tlbe(c, lin);                               \
 		if (likely(e->tag_r == (lin & ~0xfffull) && (lin & 0xfff) <= 0x1000 - N)) {     \
-			T x;                                                                    \
-			memcpy(&x, (const void *)(uintptr_t)(lin + (uint64_t)e->addend), N);   \
-			*v = x;                                                                 \
+			*v = EMU_GLD(T, (uintptr_t)(lin + (uint64_t)e->addend));               \
 			return 0;                                                               \
 		}                                                                               \
 		int st = emu_read_slow(c, lin, N, &c->rd_slow);                                \
@@ -561,8 +615,7 @@ static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
 	{                                                                                       \
 		const struct emu_tlb_entry *e = emu_tlbe(c, lin);                               \
 		if (likely(e->tag_w == (lin & ~0xfffull) && (lin & 0xfff) <= 0x1000 - N)) {     \
-			T x = (T)v;                                                             \
-			memcpy((void *)(uintptr_t)(lin + (uint64_t)e->addend), &x, N);         \
+			EMU_GST(T, (uintptr_t)(lin + (uint64_t)e->addend), v);                 \
 			return 0;                                                               \
 		}                                                                               \
 		return emu_write_slow(c, lin, N, v);                                            \

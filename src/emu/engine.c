@@ -25,7 +25,7 @@ static int emu_vm_create(const struct blvm_engine_config *cfg, struct blvm_engin
 		vm->cfg = *cfg;
 	if (!vm->cfg.nr_vcpus)
 		vm->cfg.nr_vcpus = 1;
-	pthread_mutex_init(&vm->emul_lock, NULL);
+	pthread_mutex_init(&vm->stw_lock, NULL);
 	*out = (struct blvm_engine_vm *)vm;
 	return 0;
 }
@@ -44,7 +44,7 @@ static void emu_vm_destroy(struct blvm_engine_vm *v)
 		return;
 	for (unsigned k = 0; k < vm->nslots; k++)
 		free_slot(&vm->slots[k]);
-	pthread_mutex_destroy(&vm->emul_lock);
+	pthread_mutex_destroy(&vm->stw_lock);
 	free(vm);
 }
 
@@ -74,7 +74,7 @@ static int emu_enable_cap(struct blvm_engine_vm *v, const struct kvm_enable_cap 
 	if (cap->cap == BLVM_CAP_BUS_LOCK_CONTAIN) {
 		if (cap->args[0] > 1)
 			return -EINVAL;
-		vm->bus_lock_contain = cap->args[0];
+		atomic_store(&vm->bus_lock_contain, cap->args[0] != 0);
 		return 0;
 	}
 	if (cap->cap != KVM_CAP_X86_BUS_LOCK_EXIT)
@@ -214,6 +214,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 		return -ENOMEM;
 	}
 	c->seen_slots_epoch = atomic_load(&vm->slots_epoch);
+	c->seen_sync = atomic_load(&vm->sync) & ~EMU_SYNC_STW;
 	vcpu_reset(c);
 	/* The VM-wide setting becomes this vCPU's execution controls (vmx_secondary_exec_control():
 	 * SECONDARY_EXEC_BUS_LOCK_DETECTION; init_vmcb(): INTERCEPT_BUSLOCK, bus_lock_counter 0). */
@@ -225,7 +226,22 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 		c->bus_lock_counter = 0;
 		c->bus_lock_detect = true;
 	}
-	vm->nr_vcpus_created++;
+	/* into the VM's list for the exclusive section (mmu.c, "SMP") */
+	pthread_mutex_lock(&vm->stw_lock);
+	unsigned k = 0;
+	while (k < EMU_MAX_VCPUS && vm->vcpus[k])
+		k++;
+	if (k < EMU_MAX_VCPUS) {
+		vm->vcpus[k] = c;
+		atomic_fetch_add(&vm->nvcpus, 1);
+	}
+	pthread_mutex_unlock(&vm->stw_lock);
+	if (k == EMU_MAX_VCPUS) {
+		munmap(area, EMU_RUN_BYTES);
+		free(c->arena);
+		free(c);
+		return -ENOSPC;
+	}
 	*out = (struct blvm_engine_vcpu *)c;
 	*run = c->run;
 	return 0;
@@ -236,6 +252,14 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 	struct emu_vcpu *c = CPU(v);
 	if (!c)
 		return;
+	struct emu_vm *vm = c->vm;
+	pthread_mutex_lock(&vm->stw_lock);
+	for (unsigned k = 0; k < EMU_MAX_VCPUS; k++)
+		if (vm->vcpus[k] == c) {
+			vm->vcpus[k] = NULL;
+			atomic_fetch_sub(&vm->nvcpus, 1);
+		}
+	pthread_mutex_unlock(&vm->stw_lock);
 	munmap(c->run, EMU_RUN_BYTES);
 	free(c->arena);
 	free(c);
@@ -432,6 +456,8 @@ static void bus_lock_vmexit(struct emu_vcpu *c)
  * previous exit (MMIO read data, IN data: the interrupted instruction re-executes alone and consumes
  * it); deliver any queued MMIO write; then run blocks until an exit.
  */
+static int run_vcpu(struct emu_vcpu *c);
+
 static int emu_run(struct blvm_engine_vcpu *v)
 {
 	struct emu_vcpu *c = CPU(v);
@@ -442,6 +468,16 @@ static int emu_run(struct blvm_engine_vcpu *v)
 		run->exit_reason = KVM_EXIT_INTR;
 		return -EINTR;
 	}
+	/* Guest execution only while no exclusive section is held (mmu.c, "SMP"); OUT again after. */
+	emu_vcpu_enter(c);
+	int r = run_vcpu(c);
+	emu_vcpu_leave(c);
+	return r;
+}
+
+static int run_vcpu(struct emu_vcpu *c)
+{
+	struct kvm_run *run = c->run;
 	if (unlikely(c->cui_buslock)) {
 		/* complete_userspace_buslock(): "If userspace has NOT changed RIP, then KVM's ABI is to let
 		 * the guest execute the bus-locking instruction" -- the counter lets one bus lock through. */
@@ -497,12 +533,9 @@ static int emu_run(struct blvm_engine_vcpu *v)
 			if (c->singlestep || tf)
 				c->stop = EMU_ST_END;
 		}
-		uint32_t ep = atomic_load_explicit(&c->vm->code_epoch, memory_order_acquire);
-		if (unlikely(ep != c->seen_epoch)) {
-			c->seen_epoch = ep;
-			emu_tlb_drop_writes(c);
-			c->xep++; /* a page became code or code was written: the jump cache goes */
-		}
+		/* the VM-wide word: an exclusive section to park for, a new code epoch (mmu.c, "SMP") */
+		if (unlikely(atomic_load_explicit(&c->vm->sync, memory_order_acquire) != c->seen_sync))
+			emu_sync_slow(c);
 		int fst = 0;
 		struct emu_block *b = emu_block_next(c, &fst);
 		if (unlikely(!b)) {

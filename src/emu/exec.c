@@ -231,9 +231,14 @@ int emu_h_unimpl(ARGS)
 	return emu_unimplemented(c, i);
 }
 
+/* MFENCE: a host MFENCE (seq_cst fence). LFENCE and SFENCE are NOPs (select_one): every guest load
+ * and store is one host load or store in program order on a TSO host, and the engine has no
+ * non-temporal or write-combining stores for SFENCE to order. */
 static int h_mfence(ARGS)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* the instruction itself (a compiler barrier too); not __atomic_thread_fence, which gcc's
+	 * ThreadSanitizer refuses and which may be a locked OR to the stack instead of MFENCE */
+	__asm__ volatile("mfence" ::: "memory");
 	return emu_next(c, i);
 }
 
@@ -1339,18 +1344,16 @@ static int h_leave(ARGS)
  */
 enum { S_MOVS, S_STOS, S_LODS, S_CMPS, S_SCAS };
 
-typedef uint16_t emu_u16u __attribute__((aligned(1), may_alias));
-typedef uint32_t emu_u32u __attribute__((aligned(1), may_alias));
-typedef uint64_t emu_u64u __attribute__((aligned(1), may_alias));
 
-/* Copies/fills k elements host-side, element by element in increasing address order through volatile
- * pointers: each guest store stays ONE host store of its size, in program order (x86-TSO). */
+/* Copies/fills k elements host-side, element by element in increasing address order, each load and
+ * store ONE host access of the element's size (EMU_GLD/EMU_GST, emu.h): x86-TSO as one at a time. */
 #define REP_FILL(T, D, S, K, V)                                                          \
 	do {                                                                             \
-		volatile T *d_ = (volatile T *)(D);                                      \
-		const volatile T *s_ = (const volatile T *)(S);                          \
+		uint8_t *d_ = (D);                                                       \
+		const uint8_t *s_ = (S);                                                 \
 		for (uint64_t j_ = 0; j_ < (K); j_++)                                     \
-			d_[j_] = s_ ? s_[j_] : (T)(V);                                   \
+			EMU_GST(T, d_ + j_ * sizeof(T),                                  \
+				s_ ? EMU_GLD(T, s_ + j_ * sizeof(T)) : (T)(V));          \
 	} while (0)
 
 /*
@@ -1386,11 +1389,20 @@ static inline uint64_t rep_fast(struct emu_vcpu *c, const unsigned n, const int 
 	uint64_t v = c->r[EMU_RAX];
 	switch (n) {
 	case 1: REP_FILL(uint8_t, dst, src, k, v); break;
-	case 2: REP_FILL(emu_u16u, dst, src, k, v); break;
-	case 4: REP_FILL(emu_u32u, dst, src, k, v); break;
-	default: REP_FILL(emu_u64u, dst, src, k, v); break;
+	case 2: REP_FILL(uint16_t, dst, src, k, v); break;
+	case 4: REP_FILL(uint32_t, dst, src, k, v); break;
+	default: REP_FILL(uint64_t, dst, src, k, v); break;
 	}
 	return k;
+}
+
+/* A long string instruction stops between iterations (RIP at it, registers committed) for a kick
+ * or for the VM-wide word (an exclusive section to park for, a new code epoch): the run loop acts
+ * on either and the instruction resumes. */
+static inline bool rep_interrupt(struct emu_vcpu *c)
+{
+	return atomic_load_explicit(&c->kick, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->vm->sync, memory_order_acquire) != c->seen_sync;
 }
 
 static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const unsigned n, const int kind)
@@ -1417,7 +1429,7 @@ static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const 
 				iter += (unsigned)k;
 				if (unlikely(iter >= EMU_REP_KICK_CHECK)) {
 					iter = 0;
-					if (cnt && atomic_load_explicit(&c->kick, memory_order_relaxed))
+					if (cnt && rep_interrupt(c))
 						return EMU_ST_EXIT;
 				}
 				continue;
@@ -1466,7 +1478,7 @@ static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const 
 			return c->exit_pending ? EMU_ST_EXIT : (c->stop = 0, EMU_ST_EXIT);
 		if (unlikely(++iter == EMU_REP_KICK_CHECK)) {
 			iter = 0;
-			if (cnt && atomic_load_explicit(&c->kick, memory_order_relaxed))
+			if (cnt && rep_interrupt(c))
 				return EMU_ST_EXIT;
 		}
 	}

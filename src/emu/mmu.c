@@ -5,6 +5,7 @@
  * See emu.h for the design.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 
 #include "emu/emu.h"
@@ -49,28 +50,168 @@ _Atomic uint32_t *emu_page_gen_ptr(struct emu_vm *vm, uint64_t gpa)
 	return s ? &s->page_gen[(gpa - s->gpa) >> 12] : NULL;
 }
 
+/*
+ * Marks the page of gpa as holding decoded code and returns its write generation; the caller copies
+ * the bytes afterwards (decode.c), so a write after that copy is seen as a new generation.
+ *
+ * When the page BECOMES a code page, every other vCPU may hold a writable TLB entry for it, through
+ * which it would write without the slow path (no new generation: the block decoded here would stay
+ * valid with stale bytes). So the transition happens inside the exclusive section: every other vCPU
+ * is at a block boundary (its earlier writes are visible to the copy), and before its next block it
+ * sees the new code epoch and drops its TLB's write permissions (a later write takes the slow path).
+ *
+ * A writer clears the mark before it stores and bumps the generation after (smc_write, smc_commit).
+ * If that raced with this marking, the mark reads 0 after the generation was read: mark again (else
+ * this block would be valid at the new generation while the page is unmarked and writable).
+ */
 uint32_t emu_mark_code(struct emu_vcpu *c, uint64_t gpa)
 {
 	struct emu_slot *s = emu_slot_of(c->vm, gpa);
 	if (!s)
 		return 0;
 	uint64_t pg = (gpa - s->gpa) >> 12;
-	if (!atomic_exchange_explicit(&s->page_code[pg], 1, memory_order_acq_rel))
-		atomic_fetch_add_explicit(&c->vm->code_epoch, 1, memory_order_acq_rel);
-	return atomic_load_explicit(&s->page_gen[pg], memory_order_acquire);
+	for (;;) {
+		if (!atomic_load_explicit(&s->page_code[pg], memory_order_acquire)) {
+			emu_stw_begin(c);
+			if (!atomic_exchange_explicit(&s->page_code[pg], 1, memory_order_acq_rel))
+				atomic_fetch_add_explicit(&c->vm->sync, EMU_SYNC_EPOCH, memory_order_acq_rel);
+			emu_stw_end(c);
+		}
+		uint32_t g = atomic_load_explicit(&s->page_gen[pg], memory_order_acquire);
+		if (atomic_load_explicit(&s->page_code[pg], memory_order_acquire))
+			return g;
+	}
 }
 
-/* A write to a page blocks were decoded from: new generation (its blocks are stale), the mark goes
- * until code is decoded there again, and the current block ends after this instruction. */
+/* A write to a page blocks were decoded from (found by the slow path: the TLB never grants writing
+ * to a code page): the mark goes until code is decoded there again, the current block ends after
+ * this instruction, and once the instruction's store is done (emu_smc_commit, called by every writer)
+ * the page gets a new generation (its blocks are stale) and the code epoch moves (every vCPU's jump
+ * cache goes at its next block boundary). Bumping AFTER the store matters with several vCPUs: a
+ * vCPU that sees the new generation (acquire) and decodes again sees the new bytes. */
 static void smc_write(struct emu_vcpu *c, struct emu_slot *s, uint64_t gpa)
 {
 	uint64_t pg = (gpa - s->gpa) >> 12;
 	if (atomic_load_explicit(&s->page_code[pg], memory_order_relaxed)) {
-		atomic_store_explicit(&s->page_code[pg], 0, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->page_gen[pg], 1, memory_order_acq_rel);
-		/* every vCPU's run loop sees it and forgets its jump cache (c->xep) */
-		atomic_fetch_add_explicit(&c->vm->code_epoch, 1, memory_order_acq_rel);
+		atomic_store_explicit(&s->page_code[pg], 0, memory_order_release);
+		if (c->smc_n == sizeof c->smc_gen / sizeof c->smc_gen[0])
+			emu_smc_commit(c);
+		c->smc_gen[c->smc_n++] = &s->page_gen[pg];
 		c->stop = EMU_ST_END;
+	}
+}
+
+void emu_smc_commit(struct emu_vcpu *c)
+{
+	for (unsigned k = 0; k < c->smc_n; k++)
+		atomic_fetch_add_explicit(c->smc_gen[k], 1, memory_order_acq_rel);
+	if (c->smc_n)
+		atomic_fetch_add_explicit(&c->vm->sync, EMU_SYNC_EPOCH, memory_order_acq_rel);
+	c->smc_n = 0;
+}
+
+#define SMC_COMMIT(c) do { if (unlikely((c)->smc_n)) emu_smc_commit(c); } while (0)
+
+/* ---------------------------------------------------------------- SMP: the exclusive section */
+
+/*
+ * "Stop the world" for what cannot be one host atomic instruction: a contained bus lock (split or
+ * UC locked operation without a host bus lock, BLVM_CAP_BUS_LOCK_CONTAIN), a locked operation split
+ * across two guest pages that are not adjacent on the host, and a page becoming a code page.
+ *
+ * Protocol (Dekker-style on seq_cst atomics):
+ *   owner:  state = OUT; lock stw_lock; sync += 1; wait until every other vCPU's state != RUN;
+ *           ... exclusive work ...; sync -= 1; unlock; enter (below).
+ *   enter:  loop { state = RUN; if (!(sync & STW)) go; state = OUT; wait until !(sync & STW) }
+ *   park:   at a block boundary when sync & STW: state = PARKED; wait until !(sync & STW); enter.
+ * Either the owner sees a vCPU's RUN (and waits for it to park or leave run()), or the vCPU sees the
+ * request (and does not start). A vCPU outside run() is OUT: it may sleep in the monitor as long as
+ * it likes, and cannot re-enter guest execution while a section is held. A would-be owner waits for
+ * stw_lock as OUT, so two vCPUs containing at once serialise without deadlock. Blocks end at
+ * instruction boundaries and are bounded (EMU_BLOCK_MAX, EMU_CHAIN_MAX chained), string instructions
+ * look at vm->sync every EMU_REP_KICK_CHECK iterations, exits leave run(): every RUN vCPU parks
+ * promptly. A kicked vCPU still parks first (the section is short), then sees its kick.
+ * With one vCPU the section is empty: nobody else can touch guest memory.
+ */
+static inline void cpu_relax_n(unsigned *n)
+{
+	if (++*n < 64)
+		__builtin_ia32_pause();
+	else
+		sched_yield(); /* more vCPU threads than host cores: let the one we wait for run */
+}
+
+void emu_vcpu_enter(struct emu_vcpu *c)
+{
+	struct emu_vm *vm = c->vm;
+	for (;;) {
+		atomic_store_explicit(&c->state, EMU_CS_RUN, memory_order_seq_cst);
+		if (likely(!(atomic_load_explicit(&vm->sync, memory_order_seq_cst) & EMU_SYNC_STW)))
+			return;
+		atomic_store_explicit(&c->state, EMU_CS_OUT, memory_order_seq_cst);
+		unsigned n = 0;
+		while (atomic_load_explicit(&vm->sync, memory_order_acquire) & EMU_SYNC_STW)
+			cpu_relax_n(&n);
+	}
+}
+
+void emu_vcpu_leave(struct emu_vcpu *c)
+{
+	atomic_store_explicit(&c->state, EMU_CS_OUT, memory_order_release);
+}
+
+void emu_stw_begin(struct emu_vcpu *c)
+{
+	struct emu_vm *vm = c->vm;
+	c->stw_held = atomic_load_explicit(&vm->nvcpus, memory_order_acquire) > 1;
+	if (!c->stw_held)
+		return;
+	atomic_store_explicit(&c->state, EMU_CS_OUT, memory_order_seq_cst);
+	pthread_mutex_lock(&vm->stw_lock);
+	atomic_fetch_add_explicit(&vm->sync, 1, memory_order_seq_cst);
+	for (unsigned k = 0; k < EMU_MAX_VCPUS; k++) {
+		struct emu_vcpu *o = vm->vcpus[k];
+		if (!o || o == c)
+			continue;
+		unsigned n = 0;
+		while (atomic_load_explicit(&o->state, memory_order_seq_cst) == EMU_CS_RUN)
+			cpu_relax_n(&n);
+	}
+}
+
+void emu_stw_end(struct emu_vcpu *c)
+{
+	struct emu_vm *vm = c->vm;
+	if (!c->stw_held)
+		return;
+	c->stw_held = false;
+	atomic_fetch_sub_explicit(&vm->sync, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&vm->stw_lock);
+	emu_vcpu_enter(c);
+}
+
+void emu_sync_slow(struct emu_vcpu *c)
+{
+	struct emu_vm *vm = c->vm;
+	for (;;) {
+		uint64_t s = atomic_load_explicit(&vm->sync, memory_order_acquire);
+		if (s & EMU_SYNC_STW) {
+			/* park: everything this vCPU wrote is visible to the owner (release) */
+			atomic_store_explicit(&c->state, EMU_CS_PARKED, memory_order_seq_cst);
+			unsigned n = 0;
+			while (atomic_load_explicit(&vm->sync, memory_order_acquire) & EMU_SYNC_STW)
+				cpu_relax_n(&n);
+			emu_vcpu_enter(c);
+			continue;
+		}
+		if (s != c->seen_sync) {
+			/* a page became code, or code was written: no write may bypass the slow path now,
+			 * and the jump cache (not validated by generations) goes */
+			emu_tlb_drop_writes(c);
+			c->xep++;
+			c->seen_sync = s;
+		}
+		return;
 	}
 }
 
@@ -387,10 +528,67 @@ static int xlat_range(struct emu_vcpu *c, uint64_t lin, unsigned size, unsigned 
 	return xlat(c, (lin + n[0]) & c->lin_mask, acc, &x[1]);
 }
 
+void emu_guest_copy_in(void *dst, const uint8_t *src, unsigned n)
+{
+	if (!n)
+		return;
+	uint8_t *d = dst;
+	uintptr_t a = (uintptr_t)src & ~(uintptr_t)7;
+	unsigned skip = (unsigned)((uintptr_t)src - a);
+	if (skip) { /* the head: part of the first aligned quadword */
+		uint64_t q = EMU_GLD(uint64_t, a);
+		unsigned take = 8 - skip < n ? 8 - skip : n;
+		memcpy(d, (const uint8_t *)&q + skip, take);
+		d += take, n -= take, a += 8;
+	}
+	for (; n >= 8; a += 8, d += 8, n -= 8) {
+		uint64_t q = EMU_GLD(uint64_t, a);
+		memcpy(d, &q, 8);
+	}
+	if (n) { /* the tail: the start of the last aligned quadword */
+		uint64_t q = EMU_GLD(uint64_t, a);
+		memcpy(d, &q, n);
+	}
+}
+
+/* Guest RAM <-> buffer for accesses that are not one load or store of 1, 2, 4 or 8 bytes in one page
+ * (page-crossing pieces, descriptor tables, 16-byte operands, MMIO-adjacent splits). Reads load every
+ * aligned quadword they touch (emu_guest_copy_in); writes store exactly their bytes as the fewest
+ * naturally aligned pieces of 8, 4, 2, 1 bytes in increasing address order (no byte is written
+ * twice, as memcpy's overlapping tail stores would: another vCPU's store in between would be
+ * overwritten by a duplicate of an older one). Like the hardware's, such an access is not atomic
+ * as a whole (SDM Vol. 3 9.1.1: only aligned accesses up to 8 bytes, and unaligned ones within a
+ * cache line, are guaranteed atomic). */
+static void guest_copy_out(uint8_t *dst, const uint8_t *src, unsigned n)
+{
+	while (n) {
+		uintptr_t a = (uintptr_t)dst;
+		if (n >= 8 && !(a & 7)) {
+			uint64_t v;
+			memcpy(&v, src, 8);
+			EMU_GST(uint64_t, dst, v);
+			dst += 8, src += 8, n -= 8;
+		} else if (n >= 4 && !(a & 3)) {
+			uint32_t v;
+			memcpy(&v, src, 4);
+			EMU_GST(uint32_t, dst, v);
+			dst += 4, src += 4, n -= 4;
+		} else if (n >= 2 && !(a & 1)) {
+			uint16_t v;
+			memcpy(&v, src, 2);
+			EMU_GST(uint16_t, dst, v);
+			dst += 2, src += 2, n -= 2;
+		} else {
+			EMU_GST(uint8_t, dst, *src);
+			dst++, src++, n--;
+		}
+	}
+}
+
 static int read_piece(struct emu_vcpu *c, const struct emu_xlat *x, uint8_t *buf, unsigned n)
 {
 	if (x->hva) {
-		memcpy(buf, x->hva, n);
+		emu_guest_copy_in(buf, x->hva, n);
 		return 0;
 	}
 	for (unsigned k = 0; k < n; k += 8) {
@@ -404,7 +602,7 @@ static int read_piece(struct emu_vcpu *c, const struct emu_xlat *x, uint8_t *buf
 static int write_piece(struct emu_vcpu *c, const struct emu_xlat *x, const uint8_t *buf, unsigned n)
 {
 	if (x->hva) {
-		memcpy(x->hva, buf, n);
+		guest_copy_out(x->hva, buf, n);
 		return 0;
 	}
 	for (unsigned k = 0; k < n; k += 8) {
@@ -433,16 +631,17 @@ int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned 
 	struct emu_xlat x[2];
 	unsigned n[2];
 	int st = xlat_range(c, lin, size, acc | EMU_ACC_W, x, n);
-	if (st)
-		return st;
-	st = write_piece(c, &x[0], buf, n[0]);
-	if (!st && n[1])
-		st = write_piece(c, &x[1], (const uint8_t *)buf + n[0], n[1]);
+	if (!st) {
+		st = write_piece(c, &x[0], buf, n[0]);
+		if (!st && n[1])
+			st = write_piece(c, &x[1], (const uint8_t *)buf + n[0], n[1]);
+	}
+	SMC_COMMIT(c);
 	return st;
 }
 
-/* A plain access is one host load or store of its size when it lies in one page of RAM (x86-TSO for
- * SMP later); split or MMIO accesses go piece by piece. */
+/* A plain access is one host load or store of its size when it lies in one page of RAM (x86-TSO,
+ * EMU_GLD/EMU_GST in emu.h); page-crossing or MMIO accesses go piece by piece. */
 int emu_read_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t *v)
 {
 	struct emu_xlat x;
@@ -452,10 +651,10 @@ int emu_read_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t *v)
 			return st;
 		if (x.hva) {
 			switch (size) {
-			case 1: *v = *x.hva; return 0;
-			case 2: { uint16_t t; memcpy(&t, x.hva, 2); *v = t; return 0; }
-			case 4: { uint32_t t; memcpy(&t, x.hva, 4); *v = t; return 0; }
-			default: memcpy(v, x.hva, 8); return 0;
+			case 1: *v = EMU_GLD(uint8_t, x.hva); return 0;
+			case 2: *v = EMU_GLD(uint16_t, x.hva); return 0;
+			case 4: *v = EMU_GLD(uint32_t, x.hva); return 0;
+			default: *v = EMU_GLD(uint64_t, x.hva); return 0;
 			}
 		}
 	}
@@ -471,15 +670,19 @@ int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v)
 	struct emu_xlat x;
 	if ((lin & 0xfff) + size <= 0x1000) {
 		int st = xlat(c, lin, EMU_ACC_W, &x);
-		if (st)
+		if (st) {
+			SMC_COMMIT(c);
 			return st;
+		}
 		if (x.hva) {
 			switch (size) {
-			case 1: *x.hva = (uint8_t)v; return 0;
-			case 2: { uint16_t t = (uint16_t)v; memcpy(x.hva, &t, 2); return 0; }
-			case 4: { uint32_t t = (uint32_t)v; memcpy(x.hva, &t, 4); return 0; }
-			default: memcpy(x.hva, &v, 8); return 0;
+			case 1: EMU_GST(uint8_t, x.hva, v); break;
+			case 2: EMU_GST(uint16_t, x.hva, v); break;
+			case 4: EMU_GST(uint32_t, x.hva, v); break;
+			default: EMU_GST(uint64_t, x.hva, v); break;
 			}
+			SMC_COMMIT(c);
+			return 0;
 		}
 	}
 	return emu_write_bytes(c, lin, &v, size, EMU_ACC_W);
@@ -514,7 +717,7 @@ static void capture_insn(struct emu_vcpu *c, uint64_t lrip)
 		}
 		if (!p)
 			break;
-		memcpy(c->bl_bytes + got, p, chunk);
+		emu_guest_copy_in(c->bl_bytes + got, p, chunk);
 		got += chunk;
 	}
 	c->bl_nbytes = (uint8_t)got;
@@ -586,13 +789,17 @@ int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t n
 		return st;
 	if (unlikely(c->bus_lock_detect) && (!x.hva || mt_uncacheable(x.memtype))) {
 		st = emu_bus_lock(c, lin, x.gpa, 1, BLVM_BUS_LOCK_UC, true);
-		if (st)
+		if (st) {
+			SMC_COMMIT(c);
 			return st;
+		}
 	}
 	if (!x.hva)
-		return write_piece(c, &x, &nv, 1);
-	__atomic_fetch_or(x.hva, bits, __ATOMIC_SEQ_CST);
-	return 0;
+		st = write_piece(c, &x, &nv, 1);
+	else
+		__atomic_fetch_or(x.hva, bits, __ATOMIC_SEQ_CST);
+	SMC_COMMIT(c);
+	return st;
 }
 
 /* ---------------------------------------------------------------- locked read-modify-write */
@@ -645,22 +852,6 @@ static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uin
 	return ok;
 }
 
-/*
- * The VM-wide exclusive section of locked operations that are not one host atomic. With one vCPU
- * it is the emulation lock. SMP (later): it must also hold the other vCPUs at an instruction
- * boundary (they check a VM-wide "stop" flag between blocks and wait), because their locked
- * operations on the same bytes are plain host atomics that do not take this lock.
- */
-static void contain_begin(struct emu_vcpu *c)
-{
-	pthread_mutex_lock(&c->vm->emul_lock);
-}
-
-static void contain_end(struct emu_vcpu *c)
-{
-	pthread_mutex_unlock(&c->vm->emul_lock);
-}
-
 /* New value of the memory operand from its old value; flags into *f. */
 static uint64_t rmw_compute(const struct emu_rmw *m, uint64_t old, uint64_t *f)
 {
@@ -692,10 +883,15 @@ static uint64_t rmw_compute(const struct emu_rmw *m, uint64_t old, uint64_t *f)
  * address(es), the size, whether the access splits a 64-byte line and the memory type: this is where
  * bus-lock detection (issue 4) hooks in. RAM that is contiguous on the host is updated by ONE host
  * locked instruction on the same bytes (a guest split lock is a host split lock); MMIO is read and
- * written through exits, non-atomically, as KVM's emulator does; a split across two guest pages that
- * are not adjacent on the host is done under the VM's emulation lock (atomic only against other such
- * operations: documented limitation).
+ * written through exits, non-atomically, as KVM's emulator does. What cannot be one host locked
+ * instruction -- a contained bus lock (BLVM_CAP_BUS_LOCK_CONTAIN), a split across two guest pages that
+ * are not adjacent on the host -- is a plain read-compute-write inside the VM's exclusive section
+ * (emu_stw_begin: every other vCPU is held at a block boundary), so it is atomic with respect to
+ * everything the other vCPUs do, their host-atomic locked operations on the same bytes included.
  */
+static int locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m,
+		      const struct emu_xlat x[2], const unsigned n[2]);
+
 int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m)
 {
 	unsigned size = m->size;
@@ -706,9 +902,17 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 	/* A locked operation needs write permission even when it does not end up writing (SDM "CMPXCHG":
 	 * the processor always writes). */
 	int st = xlat_range(c, lin, size, EMU_ACC_W, x, n);
-	if (st)
-		return st;
+	if (!st)
+		st = locked_rmw(c, i, lin, m, x, n);
+	SMC_COMMIT(c); /* after the store: see smc_write */
+	return st;
+}
 
+static int locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m,
+		      const struct emu_xlat x[2], const unsigned n[2])
+{
+	unsigned size = m->size;
+	int st;
 	bool mmio = !x[0].hva || (n[1] && !x[1].hva);
 	/* A split lock crosses a 64-byte line (CMPXCHG16B is 16-aligned: never); any lock on UC, UC- or
 	 * MMIO is a bus lock (SDM Vol. 3 9.1.2.2; Linux Documentation/arch/x86/buslock.rst). Other
@@ -735,7 +939,8 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 	 * split lock is a host split lock), unless the VM contains bus locks (BLVM_CAP_BUS_LOCK_CONTAIN):
 	 * then the generic path below performs it as a plain read-compute-write inside the VM-wide
 	 * exclusive section (contain_begin/contain_end), so the host bus is never locked. */
-	bool contained = unlikely(c->vm->bus_lock_contain) && (split || uc) && !mmio;
+	bool contained = unlikely(split || uc) && !mmio &&
+			 atomic_load_explicit(&c->vm->bus_lock_contain, memory_order_relaxed);
 	uint64_t f = m->rflags;
 	if (!mmio && !contained && (!n[1] || x[1].hva == x[0].hva + n[0])) {
 		uint8_t *p = x[0].hva;
@@ -755,8 +960,13 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 			m->rflags = ok ? (f | EMU_ZF) : (f & ~EMU_ZF);
 			return 0;
 		}
-		uint64_t old = 0;
-		memcpy(&old, p, size);
+		uint64_t old; /* the first guess; the CAS returns the live value */
+		switch (size) {
+		case 1: old = EMU_GLD(uint8_t, p); break;
+		case 2: old = EMU_GLD(uint16_t, p); break;
+		case 4: old = EMU_GLD(uint32_t, p); break;
+		default: old = EMU_GLD(uint64_t, p); break;
+		}
 		for (;;) {
 			uint64_t nf = m->rflags;
 			uint64_t nv = rmw_compute(m, old, &nf);
@@ -776,10 +986,11 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 		return 0;
 	}
 
-	/* MMIO, host-discontiguous or contained: read, compute, write. */
+	/* MMIO, host-discontiguous or contained: read, compute, write; RAM inside the exclusive section.
+	 * Nothing of this instruction has touched memory yet, so it may wait for the section as OUT. */
 	bool take = !mmio;
 	if (take)
-		contain_begin(c);
+		emu_stw_begin(c);
 	uint8_t buf[16] = { 0 };
 	st = read_piece(c, &x[0], buf, n[0]);
 	if (!st && n[1])
@@ -821,6 +1032,6 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 			st = write_piece(c, &x[1], buf + n[0], n[1]);
 	}
 	if (take)
-		contain_end(c);
+		emu_stw_end(c);
 	return st;
 }

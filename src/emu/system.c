@@ -866,6 +866,10 @@ int emu_h_cpuid(ARGS)
 	c->r[EMU_RBX] = o[1];
 	c->r[EMU_RCX] = o[2];
 	c->r[EMU_RDX] = o[3];
+	/* Serialising (SDM Vol. 3 9.3): the block ends here, so the next instruction is found by the
+	 * run loop, which acts on other vCPUs' code writes (the cross-modifying-code protocol of SDM
+	 * Vol. 3 9.1.3: observe the writer's flag, serialise, execute the new code). */
+	c->stop = EMU_ST_END;
 	return emu_next(c, i);
 }
 

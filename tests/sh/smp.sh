@@ -1,0 +1,184 @@
+# SMP guests (issue 6) on several vCPUs: exact results of every locked instruction family, x86-TSO
+# litmus tests, a CMPXCHG16B lock-free stack, `contain` atomic across vCPUs, the rate limit per VM,
+# and a clean stop of every vCPU. Oracles: exact counts, the forbidden outcomes of x86-TSO, the
+# same bytes as one vCPU and as QEMU TCG (one vCPU there).
+. "$(dirname "$0")/../lib.sh"
+command -v python3 >/dev/null || skip "python3 is needed to check the --stats JSON"
+json() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+for g in smp-count smp-litmus smp-stack smp-storm spin exit42 hello-min; do
+	[ -f "$GUESTS/$g" ] || skip "guest $g not built"
+done
+have_qemu=1; command -v qemu-system-x86_64 >/dev/null || { have_qemu=0; echo "note: qemu-system-x86_64 missing, QEMU runs skipped"; }
+
+# run NAME TIMEOUT BLVM-ARGS... -- GUEST-ARGS: stdout to $TMP/NAME.out, stderr to $TMP/NAME.err;
+# returns blvm's status. The outer timeout only guards the script; --timeout is blvm's own.
+run() {
+	local name=$1 t=$2; shift 2
+	timeout 180 "$BLVM" run --quiet --timeout="$t" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+# N-independent form of smp-count's output: "(N x M)" becomes "(n x M)".
+norm() { sed -E 's/\(([0-9]+) x /(n x /' "$1"; }
+
+# kvm_cx16_limit NAME GUEST: the run ended in a KVM emulation failure on `lock cmpxchg16b`. Some
+# hosts' KVM (nested or software, e.g. kvm_pvm with shadow paging) emulates that instruction and
+# cannot: KVM_EXIT_INTERNAL_ERROR, suberror 1, already with one vCPU. That is the host's limit,
+# not blvm's; the test says so and checks what ran before it.
+kvm_cx16_limit() {
+	local rip
+	rip=$(sed -nE 's/.*internal error \(suberror 1\) on vCPU [0-9]+ at rip 0x([0-9a-f]+).*/\1/p' "$TMP/$1.err" | head -1)
+	[ -n "$rip" ] || return 1
+	objdump -d "$GUESTS/$2" | grep -E "^ +$rip:" | grep -q cmpxchg16b
+}
+
+# kvm_count_verdict N NOTE: smp-count's failed families on kvm. Known defect of the software KVM
+# of this project's machines (kvm_pvm, shadow paging), not of blvm (which never writes registers of
+# a running vCPU): with 2 or more vCPUs, `stc; lock adc $0` / `stc; lock sbb $0` sometimes run with
+# CF = 0, so adc and sbb miss a few operations while every other family is exact. There it is
+# reported as a note; anywhere else, or any other family, fails.
+kvm_count_verdict() {
+	local n=$1 note=$2 bad
+	bad=$(grep " FAIL " "$TMP/count-kvm-$n.out" | grep -c . )
+	if [ "$bad" -eq 0 ]; then echo "note: kvm $n vCPUs: smp-count: $note"; return; fi
+	if [ -d /sys/module/kvm_pvm ] && ! grep " FAIL " "$TMP/count-kvm-$n.out" | grep -qvE "^smp-count: lock-(adc|sbb)-"; then
+		echo "note: kvm $n vCPUs: smp-count: KNOWN HOST DEFECT (kvm_pvm): $bad adc/sbb families lost CF: $(grep " FAIL " "$TMP/count-kvm-$n.out" | sed -E 's/smp-count: ([^ ]+) FAIL.*/\1/' | tr '\n' ' ')"
+		echo "note: kvm $n vCPUs: smp-count: $note"
+	else
+		fail "kvm $n vCPUs: smp-count: $bad families failed"; grep " FAIL " "$TMP/count-kvm-$n.out" | head -5
+	fi
+}
+
+M=1000 # smp-count operations per vCPU and family (default 2000: ~1 s with 2 vCPUs on emu)
+
+# ---- emu: 1, 2 and 4 vCPUs ----------------------------------------------------------------------
+run count-emu-1 120 --engine=emu --vcpus=1 "$GUESTS/smp-count" -- $M
+rc=$?
+[ $rc -eq 0 ] && ok "emu 1 vCPU: smp-count exact (status 0)" || { fail "emu 1 vCPU: smp-count status $rc"; grep -v " ok " "$TMP/count-emu-1.out" | head -5; }
+for n in 2 4; do
+	run count-emu-$n 120 --engine=emu --vcpus=$n "$GUESTS/smp-count" -- $M
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "^smp-count: lock-add-split4 ok ($n x $M)$" "$TMP/count-emu-$n.out"; then
+		ok "emu $n vCPUs: smp-count exact in every family"; else
+		fail "emu $n vCPUs: smp-count status $rc"; grep -v " ok " "$TMP/count-emu-$n.out" | head -5; sed 's/^/  stderr: /' "$TMP/count-emu-$n.err" | head -3; fi
+	cmp -s <(norm "$TMP/count-emu-1.out") <(norm "$TMP/count-emu-$n.out") &&
+		ok "emu $n vCPUs: smp-count prints what 1 vCPU prints" || fail "emu $n vCPUs: smp-count output differs from 1 vCPU"
+done
+for n in 1 2 4; do
+	run stack-emu-$n 120 --engine=emu --vcpus=$n "$GUESTS/smp-stack"
+	rc=$?
+	[ $rc -eq 0 ] && grep -q "^smp-stack: 1024 nodes, $n x 20000 rounds of 8: ok$" "$TMP/stack-emu-$n.out" &&
+		ok "emu $n vCPUs: smp-stack lost and duplicated nothing" || { fail "emu $n vCPUs: smp-stack status $rc"; cat "$TMP/stack-emu-$n.out" | head -3; }
+	run litmus-emu-$n 120 --engine=emu --vcpus=$n "$GUESTS/smp-litmus"
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "^smp-litmus: mp ok" "$TMP/litmus-emu-$n.out" && grep -q "^smp-litmus: lb ok" "$TMP/litmus-emu-$n.out"; then
+		ok "emu $n vCPUs: litmus MP and LB never showed a forbidden outcome$([ $n -ge 4 ] && echo ', nor IRIW')"; else
+		fail "emu $n vCPUs: smp-litmus status $rc"; grep -v info "$TMP/litmus-emu-$n.out" | head -5; fi
+done
+# SB's both-zero outcome is allowed by x86-TSO and, with host threads doing host stores and loads,
+# the host's store buffer should show it. It does in nearly every run of 100000 on this project's
+# machines; up to 5 runs make a miss all but impossible unless the engine serialises the vCPUs.
+sb=no
+for try in 1 2 3 4 5; do
+	run sb-emu 120 --engine=emu --vcpus=2 "$GUESTS/smp-litmus"
+	grep -q "^smp-litmus: sb: allowed outcome observed: yes$" "$TMP/sb-emu.out" && { sb=yes; break; }
+done
+[ $sb = yes ] && ok "emu 2 vCPUs: SB both-zero outcome observed (run $try; $(grep 'info: sb' "$TMP/sb-emu.out" | sed 's/.*info: //'))" ||
+	fail "emu 2 vCPUs: SB both-zero outcome never observed in 5 runs of 100000 (does the engine reorder nothing?)"
+
+# ---- contain: split locked operations without a host bus lock, still atomic across vCPUs --------
+if ! "$BLVM" run --quiet --bus-lock=contain "$GUESTS/hello-min" >/dev/null 2>"$TMP/contain.err"; then
+	echo "note: --bus-lock=contain not available ($(head -1 "$TMP/contain.err")); contain part skipped"
+else
+	for n in 2 4; do
+		# M = 3000: enough for a non-atomic contained operation to lose an update to the other
+		# vCPUs' plain stores or aligned host atomics in nearly every run.
+		run contain-$n 60 --engine=emu --vcpus=$n --bus-lock=contain "$GUESTS/smp-count" -- 3000
+		rc=$?
+		if [ $rc -eq 0 ] && [ "$(tail -1 "$TMP/contain-$n.out")" = "smp-count: 92 families ok" ]; then
+			ok "contain, emu $n vCPUs: smp-count exact in every family"; else
+			fail "contain, emu $n vCPUs: smp-count status $rc$([ $rc -eq 124 ] && echo " (timed out after: $(tail -1 "$TMP/contain-$n.out"))")"
+			grep -v " ok " "$TMP/contain-$n.out" | head -5; fi
+	done
+fi
+
+# ---- ratelimit=N holds the VM, not each vCPU, to N bus locks per second ------------------------------
+run storm-rl 60 --engine=emu --vcpus=2 --bus-lock=ratelimit=200 --stats="$TMP/rl.json" "$GUESTS/smp-storm" -- 300
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^smp-storm: done 2 x 300$" "$TMP/storm-rl.out"; then
+	total=$(json "$TMP/rl.json" 's["bus_locks"]["total"]'); wall=$(json "$TMP/rl.json" 's["wall_seconds"]')
+	# QEMU's limiter grants N per slice, then sleeps to the slice's end: allow the rounding.
+	if python3 -c "import sys; t,w,n=600,float(sys.argv[2]),200; sys.exit(0 if int(sys.argv[1])==t and t/w <= n*1.1 + n/w else 1)" "$total" "$wall"; then
+		ok "ratelimit=200 with 2 vCPUs: $total bus locks in $wall s, within the per-VM limit"; else
+		fail "ratelimit=200 with 2 vCPUs: $total bus locks (want 600) in $wall s exceeds the per-VM limit"; fi
+	[ "$(json "$TMP/rl.json" '[v["bus_locks"] for v in s["vcpus"]]')" = "[300, 300]" ] &&
+		ok "ratelimit: each vCPU's 300 bus locks attributed to it" || fail "ratelimit: per-vCPU bus locks $(json "$TMP/rl.json" '[v["bus_locks"] for v in s["vcpus"]]')"
+else
+	fail "smp-storm under ratelimit=200: status $rc"; sed 's/^/  stderr: /' "$TMP/storm-rl.err" | head -3
+fi
+
+# ---- stopping: every vCPU stops, whoever ends the VM ---------------------------------------------------
+run spin4 0.5 --vcpus=4 "$GUESTS/spin"
+rc=$?
+[ $rc -eq 124 ] && ok "--vcpus=4 spin --timeout=0.5: status 124, every vCPU thread stopped" || fail "--vcpus=4 spin --timeout=0.5: status $rc"
+run exit42-4 30 --vcpus=4 "$GUESTS/exit42"
+rc=$?
+[ $rc -eq 42 ] && [ "$(cat "$TMP/exit42-4.out")" = "exiting with 42" ] &&
+	ok "--vcpus=4 exit42: status 42, console complete" || fail "--vcpus=4 exit42: status $rc, console '$(cat "$TMP/exit42-4.out")'"
+run storm8 60 --vcpus=8 "$GUESTS/smp-storm" -- 10
+rc=$?
+lines=$(grep -cE '^smp-storm: vCPU [0-7] of 8 storming$' "$TMP/storm8.out")
+distinct=$(grep -E '^smp-storm: vCPU [0-7] of 8 storming$' "$TMP/storm8.out" | sort -u | wc -l)
+[ $rc -eq 0 ] && [ "$lines" -eq 8 ] && [ "$distinct" -eq 8 ] && [ "$(wc -l < "$TMP/storm8.out")" -eq 9 ] &&
+	ok "--vcpus=8: one whole console line from each vCPU (console lock), then done" ||
+	{ fail "--vcpus=8 smp-storm: status $rc, $lines/$distinct lines"; head -12 "$TMP/storm8.out"; }
+
+# ---- QEMU TCG: one vCPU, the same guests unchanged -----------------------------------------------------
+if [ $have_qemu = 1 ]; then
+	for g in smp-count smp-litmus smp-stack smp-storm; do
+		args=(); [ $g = smp-count ] && args=(-append $M)
+		qemu_run "$GUESTS/$g" "${args[@]}" >"$TMP/q-$g.out" 2>"$TMP/q-$g.err"
+		rc=$?
+		[ $rc -eq 0 ] && ok "QEMU: $g on one vCPU, status 0" || { fail "QEMU: $g status $rc"; tail -3 "$TMP/q-$g.out"; }
+	done
+	cmp -s "$TMP/count-emu-1.out" "$TMP/q-smp-count.out" && ok "QEMU and emu (1 vCPU): smp-count prints the same bytes" ||
+		fail "QEMU and emu (1 vCPU): smp-count output differs"
+fi
+
+# ---- kvm: tiny counts (the kvm engine here runs ~2 M instructions/s per vCPU) --------------------------
+if kvm_usable; then
+	for n in 1 2 4; do
+		run count-kvm-$n 120 --engine=kvm --vcpus=$n "$GUESTS/smp-count" -- 100
+		rc=$?
+		if [ $rc -eq 0 ] && grep -q "^smp-count: 92 families ok$" "$TMP/count-kvm-$n.out"; then
+			ok "kvm $n vCPUs: smp-count exact"
+		elif [ $rc -eq 1 ] && grep -q "families FAILED$" "$TMP/count-kvm-$n.out"; then
+			kvm_count_verdict $n "every other family exact"
+		elif [ $rc -eq 125 ] && kvm_cx16_limit count-kvm-$n smp-count; then
+			kvm_count_verdict $n "$(grep -c ' ok ' "$TMP/count-kvm-$n.out") families checked, then host KVM failed to emulate lock cmpxchg16b (host limitation)"
+		else
+			fail "kvm $n vCPUs: smp-count status $rc"; sed 's/^/  stderr: /' "$TMP/count-kvm-$n.err" | head -3
+		fi
+		run stack-kvm-$n 120 --engine=kvm --vcpus=$n "$GUESTS/smp-stack" -- 50
+		rc=$?
+		if [ $rc -eq 0 ]; then ok "kvm $n vCPUs: smp-stack lost nothing"
+		elif [ $rc -eq 125 ] && kvm_cx16_limit stack-kvm-$n smp-stack; then
+			echo "note: kvm $n vCPUs: smp-stack not run: host KVM failed to emulate lock cmpxchg16b (host limitation)"
+		else fail "kvm $n vCPUs: smp-stack status $rc"; sed 's/^/  stderr: /' "$TMP/stack-kvm-$n.err" | head -3; fi
+		run litmus-kvm-$n 120 --engine=kvm --vcpus=$n "$GUESTS/smp-litmus" -- 500
+		rc=$?
+		[ $rc -eq 0 ] && grep -q "^smp-litmus: mp ok" "$TMP/litmus-kvm-$n.out" && ok "kvm $n vCPUs: litmus MP/LB never forbidden" ||
+			{ fail "kvm $n vCPUs: smp-litmus status $rc"; grep -v info "$TMP/litmus-kvm-$n.out" | head -3; }
+		run storm-kvm-$n 120 --engine=kvm --vcpus=$n "$GUESTS/smp-storm" -- 100
+		rc=$?
+		[ $rc -eq 0 ] && grep -q "^smp-storm: done $n x 100$" "$TMP/storm-kvm-$n.out" && ok "kvm $n vCPUs: smp-storm exact" ||
+			fail "kvm $n vCPUs: smp-storm status $rc"
+	done
+	run exit42-kvm 60 --engine=kvm --vcpus=4 "$GUESTS/exit42"
+	rc=$?
+	[ $rc -eq 42 ] && [ "$(cat "$TMP/exit42-kvm.out")" = "exiting with 42" ] && ok "kvm --vcpus=4 exit42: status 42" || fail "kvm --vcpus=4 exit42: status $rc"
+	run spin-kvm 0.5 --engine=kvm --vcpus=4 "$GUESTS/spin"
+	rc=$?
+	[ $rc -eq 124 ] && ok "kvm --vcpus=4 spin --timeout=0.5: status 124" || fail "kvm --vcpus=4 spin --timeout=0.5: status $rc"
+else
+	echo "note: /dev/kvm not usable here, kvm engine part skipped"
+fi
+finish
