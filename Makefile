@@ -1,11 +1,18 @@
 # blvm build. `make` builds the command, the library and the guests;
-# `make check` runs the test suite; `make check SAN=1` runs it under ASan+UBSan.
+# `make check` runs the test suite; `make check SAN=1` runs it under ASan+UBSan;
+# `make check SAN=thread` under ThreadSanitizer (build-tsan/).
 # `make test` (the README's test command) installs what is missing and runs both.
 
 SAN ?=
 ifeq ($(SAN),1)
 BUILD ?= build-san
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(SAN),thread)
+# ThreadSanitizer over the monitor and the engines (the guests are built as always). Guest memory is
+# shared by the vCPU threads on purpose: the emu engine touches it only through atomics (emu.h,
+# EMU_GLD/EMU_GST) and inline-asm locked instructions, so TSan checks the engine's own structures.
+BUILD ?= build-tsan
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD ?= build
 SANFLAGS =
@@ -53,7 +60,7 @@ $(foreach g,$(GUESTS_ALL),$(eval $(call guest_template,$(g))))
 guests: $(addprefix $(GUEST_DIR)/,$(GUESTS_ALL))
 
 check: all
-	BUILD=$(BUILD) tests/run.sh
+	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
 deps:
 	scripts/deps.sh
@@ -66,9 +73,12 @@ demo: deps
 test: deps
 	$(MAKE) check
 	$(MAKE) check SAN=1
+	# ThreadSanitizer over what shares state between vCPU threads: the SMP unit tests and guests,
+	# the policy module's shared limiter (the whole suite under TSan: `make check SAN=thread`).
+	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp"
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 .PHONY: all check deps demo test clean unit-tests guests
 .SECONDARY:

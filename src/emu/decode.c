@@ -202,6 +202,12 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	struct emu_block *b = decode_block(c, gpa, hva, st);
 	if (!b)
 		return NULL;
+	/* The jump cache is validated by the exec epoch, not by generations: its entry must carry the
+	 * epoch of the moment the generation was read (now: decode_block acts on no code epoch), so that
+	 * a write another vCPU committed after that read -- and whose code epoch the check below may
+	 * act on -- invalidates it. With the epoch after the check, a block decoded from the old bytes
+	 * would stay in the jump cache for good. */
+	uint32_t xep_at_gen = c->xep;
 	/* Its page may just have become a code page: drop this vCPU's write permissions now, before the
 	 * block runs, so that a write to it takes the slow path (SMC detection); the other vCPUs did
 	 * the same before their next block (emu_mark_code). At a block boundary: may park. */
@@ -209,6 +215,6 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 		emu_sync_slow(c);
 	b->next = c->bcache[h];
 	c->bcache[h] = b;
-	*j = (struct emu_jc){ lin, b, c->xep };
+	*j = (struct emu_jc){ lin, b, xep_at_gen };
 	return b;
 }

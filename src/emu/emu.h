@@ -22,10 +22,13 @@
  *     guest-physical addresses outside every slot are MMIO;
  *   - per 4 KiB guest-physical page of each slot: a write generation page_gen[] (Bochs' "write stamp")
  *     and a has-code mark page_code[], both atomics, so that several vCPUs may share memory;
- *   - code_epoch: bumped whenever a page becomes a code page; each vCPU compares it with the epoch
- *     it saw at block entry and then drops the writable entries of its TLB (so that the next write to
- *     the new code page takes the slow path and bumps the generation);
- *   - the capability state (bus-lock detection mode, KVM_CAP_X86_BUS_LOCK_EXIT) and the config.
+ *   - sync (EMU_SYNC_*): the one VM-wide word every vCPU loads at every block boundary: the code
+ *     epoch (bumped when a page becomes a code page, and after every write to a code page; a vCPU
+ *     that sees it move drops the writable entries of its TLB and its jump cache) and the
+ *     stop-the-world request count (see SMP below);
+ *   - the vCPU list and stw_lock (the exclusive section), written only at vCPU create/destroy;
+ *   - the capability state (bus-lock detection mode, KVM_CAP_X86_BUS_LOCK_EXIT; contain, an atomic)
+ *     and the config. Slots change only while no vCPU runs (KVM_SET_USER_MEMORY_REGION contract).
  *
  * vCPU state (struct emu_vcpu)
  *   GPRs r[0..15] (+ r[16] == 0, the "no register" used for absent base/index), RIP, RFLAGS,
@@ -76,11 +79,12 @@
  * a sentinel; a conditional branch (Jcc, LOOP, JrCXZ) does not end it: not taken, the block goes on.
  * Blocks are keyed by (guest-physical address, decode mode) in a per-vCPU hash table (per vCPU: no locks
  * on the hot path; SMP shares the VM's page generations, which is all correctness needs). A block stores
- * the write generation of its page(s) at decode; lookup compares it (a relaxed atomic load). When a block
- * is decoded, its page is marked as code, the vCPU's TLB loses write permission for that page, and
- * code_epoch tells the other vCPUs to do the same. A write to a code page therefore takes the slow path,
- * which bumps the page's generation (invalidating its blocks), clears the mark, and sets c->stop so the
- * current block ends after the writing instruction (the new code runs next). Retired instructions are
+ * the write generation of its page(s) at decode; lookup compares it (an acquire load). When a page
+ * BECOMES a code page (emu_mark_code), it is marked inside the exclusive section and the code epoch
+ * moves, so every vCPU's TLB loses write permission for it before that vCPU's next block. A write to a
+ * code page therefore takes the slow path, which clears the mark, sets c->stop so the current block
+ * ends after the writing instruction (the new code runs next), and AFTER the store bumps the page's
+ * generation (invalidating its blocks everywhere) and the code epoch (every jump cache). Retired instructions are
  * counted per block: (index of the stopping instruction) + (1 if it completed) (emu_block_retired()).
  * The run loop finds the next block through a per-vCPU jump cache (struct emu_jc, validated by the
  * exec epoch c->xep) before the hash table, and a taken branch may chain straight into the next block
@@ -109,6 +113,24 @@
  * gpa of the page, and its memory type (PAT index from PAT/PCD/PWT through the guest's IA32_PAT; UC for
  * MMIO; WB with paging off; MTRRs are not modelled, i.e. all WB). MMIO pages are never entered, so the
  * fast path only ever sees RAM. INVLPG drops one entry, or everything once a large page was entered.
+ *
+ * SMP (one host thread per vCPU; mmu.c "SMP"): guest memory is shared, everything in struct emu_vcpu
+ * is private to its thread (TLB, decode cache, jump cache, arena, decoders), struct emu_vm is read-only
+ * while vCPUs run except its atomics. What blvm guarantees:
+ *   - x86-TSO: a guest load or store inside one page of RAM is ONE host load or store of its size
+ *     (EMU_GLD/EMU_GST: acquire/release atomics, a plain MOV on x86-64), in program order, never
+ *     buffered by the engine: fast path, slow path, REP MOVS/STOS fast path, PUSH/POP/CALL/RET alike.
+ *     A page-crossing access is two (up to 8-byte pieces each), not atomic, as on the hardware.
+ *     MFENCE is a host MFENCE; LFENCE/SFENCE are no-ops (no non-temporal stores are emulated).
+ *   - Locked operations (LOCK, XCHG with memory) are one host locked instruction on the same bytes,
+ *     aligned or split: atomic with each other. A contained bus lock (split/UC under contain) and a
+ *     split across host-discontiguous pages are plain read-modify-writes inside the exclusive section
+ *     ("stop the world": every other vCPU parked at a block boundary or outside run()).
+ *   - Cross-modifying code: once another vCPU's store to code is visible, this vCPU executes the new
+ *     code from its next visit of the run loop (at most EMU_CHAIN_MAX chained blocks later, or at the
+ *     next iteration check of a string instruction); a serialising CPUID ends its block, so SDM Vol. 3
+ *     9.1.3's protocol (see the writer's flag, serialise, jump) always executes the new code. Decoding
+ *     reads code with 8-byte atomic loads: an aligned patch of up to 8 bytes is never seen torn.
  *
  * Exceptions (system.c): emu_raise*() records a pending exception and returns EMU_ST_FAULT; the run
  * loop delivers it through the IDT (64-bit gates in IA-32e mode, 32-bit gates in protected mode), with
@@ -294,7 +316,7 @@ struct emu_block {
 /* Jump cache (per vCPU, direct-mapped by linear RIP): the block last run at that RIP, valid while
  * the vCPU's exec epoch c->xep is the one it was entered with. c->xep moves whenever an entry could
  * have gone wrong: a TLB flush (translation, execute permission), a write to any code page (seen
- * through code_epoch, which smc_write() bumps), a decode-cache flush. The decode mode is compared. */
+ * through the code epoch in vm->sync, which emu_smc_commit() bumps), a decode-cache flush. The decode mode is compared. */
 #define EMU_JC_SIZE 4096
 struct emu_jc { uint64_t lin; struct emu_block *b; uint32_t xep; };
 

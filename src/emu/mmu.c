@@ -938,7 +938,7 @@ static int locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin
 	/* The execution strategy of a bus lock: a host locked instruction on the same bytes (a guest
 	 * split lock is a host split lock), unless the VM contains bus locks (BLVM_CAP_BUS_LOCK_CONTAIN):
 	 * then the generic path below performs it as a plain read-compute-write inside the VM-wide
-	 * exclusive section (contain_begin/contain_end), so the host bus is never locked. */
+	 * exclusive section (emu_stw_begin/emu_stw_end), so the host bus is never locked. */
 	bool contained = unlikely(split || uc) && !mmio &&
 			 atomic_load_explicit(&c->vm->bus_lock_contain, memory_order_relaxed);
 	uint64_t f = m->rflags;

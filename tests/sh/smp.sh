@@ -76,6 +76,11 @@ done
 # SB's both-zero outcome is allowed by x86-TSO and, with host threads doing host stores and loads,
 # the host's store buffer should show it. It does in nearly every run of 100000 on this project's
 # machines; up to 5 runs make a miss all but impossible unless the engine serialises the vCPUs.
+# Under ThreadSanitizer every guest access goes through TSan's atomic interceptors, which serialise
+# them: the outcome cannot show there, so the check is skipped (noted) in that build only.
+if [ "${SAN:-}" = thread ]; then
+	echo "note: ThreadSanitizer build: SB both-zero observation skipped (TSan serialises atomics)"
+else
 sb=no
 for try in 1 2 3 4 5; do
 	run sb-emu 120 --engine=emu --vcpus=2 "$GUESTS/smp-litmus"
@@ -83,6 +88,7 @@ for try in 1 2 3 4 5; do
 done
 [ $sb = yes ] && ok "emu 2 vCPUs: SB both-zero outcome observed (run $try; $(grep 'info: sb' "$TMP/sb-emu.out" | sed 's/.*info: //'))" ||
 	fail "emu 2 vCPUs: SB both-zero outcome never observed in 5 runs of 100000 (does the engine reorder nothing?)"
+fi
 
 # ---- contain: split locked operations without a host bus lock, still atomic across vCPUs --------
 if ! "$BLVM" run --quiet --bus-lock=contain "$GUESTS/hello-min" >/dev/null 2>"$TMP/contain.err"; then

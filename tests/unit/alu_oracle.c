@@ -373,6 +373,12 @@ MUL(n_imul1, "imul")
 /* DIV/IDIV: -1 when the host raised #DE (SIGFPE). The handler is installed with SA_NODEFER so that the
  * jump out of it needs no signal-mask restore (sigsetjmp(..., 0): no system call per case). */
 static sigjmp_buf fpe_jb;
+/* ThreadSanitizer tracks signal delivery and needs the mask saved and restored by the jump. */
+#if defined(__SANITIZE_THREAD__)
+#define FPE_SAVEMASK 1
+#else
+#define FPE_SAVEMASK 0
+#endif
 static void on_fpe(int sig)
 {
     (void)sig;
@@ -416,7 +422,7 @@ static void on_fpe(int sig)
     static int name(unsigned size, uint64_t hi, uint64_t lo, uint64_t v, uint64_t *q, uint64_t *r, \
                     uint64_t *fl)                                                                 \
     {                                                                                             \
-        if (sigsetjmp(fpe_jb, 0))                                                                 \
+        if (sigsetjmp(fpe_jb, FPE_SAVEMASK))                                                      \
             return -1;                                                                            \
         name##_raw(size, hi, lo, v, q, r, fl);                                                    \
         return 0;                                                                                 \

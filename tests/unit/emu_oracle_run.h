@@ -253,7 +253,12 @@ static void orc_native(struct orc *o, struct batch *b)
 		rebase(c, b->pmask[i], base);
 		void (*f)(struct ocase *) = fn[c->var];
 		c->de = 0;
+		/* ThreadSanitizer tracks signal delivery and needs the mask saved and restored by the jump. */
+#if defined(__SANITIZE_THREAD__)
+		int sig = sigsetjmp(orc_jmp, 1);
+#else
 		int sig = sigsetjmp(orc_jmp, 0);
+#endif
 		if (sig == 0) {
 			orc_armed = 1;
 			f(c);
