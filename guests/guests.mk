@@ -11,7 +11,7 @@ GUESTS_ALL := hello hello-min arith exit42 exc-ud exc-pf exc-handled spin halt u
 GUESTS_ALL += bench-cpu
 GUESTS_ALL += pg-nx pg-wp pg-np pg-1g pg-us smc sys-misc sys-int
 GUESTS_ALL += buslock-census buslock-storm
-GUESTS_ALL += smp-count smp-litmus smp-stack smp-storm
+GUESTS_ALL += smp-count smp-litmus smp-stack smp-storm smp-stop
 
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc

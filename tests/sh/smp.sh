@@ -129,6 +129,34 @@ run exit42-4 30 --vcpus=4 "$GUESTS/exit42"
 rc=$?
 [ $rc -eq 42 ] && [ "$(cat "$TMP/exit42-4.out")" = "exiting with 42" ] &&
 	ok "--vcpus=4 exit42: status 42, console complete" || fail "--vcpus=4 exit42: status $rc, console '$(cat "$TMP/exit42-4.out")'"
+# One vCPU triple-faults while the others spin: status 125 (shutdown), every console line out.
+for e in emu kvm; do
+	[ $e = kvm ] && ! kvm_usable && { echo "note: /dev/kvm not usable: kvm triple-fault stop skipped"; continue; }
+	"$BLVM" run --quiet --engine=$e --vcpus=4 --timeout=60 --stats="$TMP/tf-$e.json" "$GUESTS/smp-stop" -- triple \
+		>"$TMP/tf-$e.out" 2>"$TMP/tf-$e.err"
+	rc=$?
+	ready=$(grep -cE '^smp-stop: vCPU [0-3] of 4 ready$' "$TMP/tf-$e.out")
+	if [ $rc -eq 125 ] && [ "$ready" -eq 4 ] && [ "$(tail -1 "$TMP/tf-$e.out")" = "smp-stop: vCPU 3 triple-faults now" ] &&
+		[ "$(json "$TMP/tf-$e.json" 's["end"]')" = shutdown ] && grep -q "vCPU 3 triple-faulted" "$TMP/tf-$e.err"; then
+		ok "$e --vcpus=4: vCPU 3 triple-faults: status 125, end shutdown, all 5 console lines out"
+	else
+		fail "$e --vcpus=4 smp-stop triple: status $rc, $ready ready lines"; tail -3 "$TMP/tf-$e.out" "$TMP/tf-$e.err"
+	fi
+done
+# kill=N with 4 vCPUs storming: status 123 at the N-th bus lock. The exits are trap-like, so
+# the others may each complete one more locked instruction before they see the end: N..N+3.
+"$BLVM" run --quiet --vcpus=4 --bus-lock=kill=100 --timeout=60 --stats="$TMP/kill4.json" "$GUESTS/smp-stop" -- storm \
+	>"$TMP/kill4.out" 2>"$TMP/kill4.err"
+rc=$?
+ready=$(grep -cE '^smp-stop: vCPU [0-3] of 4 ready$' "$TMP/kill4.out")
+total=$(json "$TMP/kill4.json" 's["bus_locks"]["total"]')
+pervcpu=$(json "$TMP/kill4.json" 'sum(v["bus_locks"] for v in s["vcpus"])')
+if [ $rc -eq 123 ] && [ "$ready" -eq 4 ] && [ "$(wc -l < "$TMP/kill4.out")" -eq 4 ] && [ "$total" -ge 100 ] && [ "$total" -le 103 ] &&
+	[ "$pervcpu" = "$total" ] && grep -q "bus lock 100 of 100 allowed, ending the VM: vCPU [0-3] rip 0x[0-9a-f]* lock add dword ptr" "$TMP/kill4.err"; then
+	ok "emu --vcpus=4 --bus-lock=kill=100: status 123, $total bus locks (100..103, vcpus[] sum the same), the instruction named, console complete"
+else
+	fail "emu --vcpus=4 kill=100: status $rc, $ready ready lines, total $total, per-vCPU sum $pervcpu"; head -3 "$TMP/kill4.err"
+fi
 run storm8 60 --vcpus=8 "$GUESTS/smp-storm" -- 10
 rc=$?
 lines=$(grep -cE '^smp-storm: vCPU [0-7] of 8 storming$' "$TMP/storm8.out")
