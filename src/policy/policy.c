@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "blvm/policy.h"
+#include "common/json.h"
 
 #define NS_PER_S 1000000000ull
 #define RIP_TABLE_MIN 64
@@ -366,21 +367,6 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
 	return n;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f) /* disassembly is ASCII; anything else is escaped, not trusted */
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 {
 	struct blvm_policy_config off = BLVM_POLICY_CONFIG_DEFAULT;
@@ -394,7 +380,7 @@ void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 		indent = 0;
 
 	fprintf(f, "%*s\"bus_locks\": {\"policy\": ", indent, "");
-	json_string(f, spec);
+	json_write_string(f, spec);
 	fprintf(f, ", \"total\": %" PRIu64 ", \"split\": %" PRIu64 ", \"uc\": %" PRIu64 ", \"unattributed\": %" PRIu64
 		", \"throttled_ns\": %" PRIu64 ", \"per_second\": %.3f, \"distinct_rips\": %" PRIu64
 		", \"rips_overflow\": %" PRIu64 "},\n",
@@ -404,7 +390,7 @@ void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 	for (unsigned i = 0; i < ntop; i++) {
 		fprintf(f, "%s\n%*s{\"rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64 ", \"insn\": ", i ? "," : "",
 			indent + 2, "", top[i].rip, top[i].count);
-		json_string(f, top[i].disasm);
+		json_write_string(f, top[i].disasm);
 		fprintf(f, ", \"reason\": \"%s\", \"size\": %u}", reason_name(top[i].reason), top[i].size);
 	}
 	if (ntop)

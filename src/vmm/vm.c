@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "vmm/vmm.h"
+#include "common/json.h"
 
 #define MEM_MIN (2ull << 20)   /* the boot information below 1 MiB and a kernel at 1 MiB */
 #define MEM_MAX (64ull << 30)
@@ -499,21 +500,6 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	return "unknown";
 }
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *f)
 {
 	int64_t insns = 0;
@@ -525,11 +511,11 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 			exits_by_reason[r] += vm->vcpus[i].exits_by_reason[r];
 	}
 	fprintf(f, "{\n  \"engine\": ");
-	json_string(f, vm->ops->name);
+	json_write_string(f, vm->ops->name);
 	fprintf(f, ",\n  \"exit_code\": %d,\n  \"end\": ", res->exit_status);
-	json_string(f, end_reason_name(res->reason));
+	json_write_string(f, end_reason_name(res->reason));
 	fprintf(f, ",\n  \"message\": ");
-	json_string(f, res->message);
+	json_write_string(f, res->message);
 	fprintf(f, ",\n  \"wall_seconds\": %.6f", vm->end_time - vm->start_time);
 	if (insns >= 0)
 		fprintf(f, ",\n  \"instructions\": %" PRId64, insns);
