@@ -1,0 +1,40 @@
+#!/bin/bash
+# README.md's code stays true: the policy-module snippet ("The policy module in your own monitor")
+# compiles against include/blvm/policy.h and links with libblvm.a, inside a function that supplies
+# the names it assumes (vm_fd, vcpu_fd, run, ...); and the README's two commands are make targets.
+source "$(dirname "$0")/../lib.sh"
+cd "$TOP"
+
+snippet=$(awk '/^## The policy module in your own monitor/ { sec = 1 } sec && /^```c$/ { on = 1; next } on && /^```$/ { exit } on' README.md)
+[ -n "$snippet" ] || { fail "README.md: no C block under \"The policy module in your own monitor\""; finish; }
+{
+	echo '#include <stdint.h>'
+	echo '#include <stdio.h>'
+	echo '#include <stdlib.h>'
+	echo '#include <sys/ioctl.h>'
+	echo '#include <linux/kvm.h>'
+	printf '%s\n' "$snippet" | grep '^#include'
+	echo 'static void sleep_ns(uint64_t ns) { (void)ns; }'
+	echo 'void readme_example(int vm_fd, int vcpu_fd, unsigned nr_vcpus, unsigned vcpu_id, struct kvm_run *run, double wall_seconds);'
+	echo 'void readme_example(int vm_fd, int vcpu_fd, unsigned nr_vcpus, unsigned vcpu_id, struct kvm_run *run, double wall_seconds)'
+	echo '{'
+	echo '	char err[256];'
+	printf '%s\n' "$snippet" | grep -v '^#include'
+	echo '}'
+	echo 'int main(void) { return 0; }'
+} >"$TMP/readme.c"
+if gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -o "$TMP/readme" "$TMP/readme.c" \
+	"$BUILD/libblvm.a" -lZydis -lpthread -lm 2>"$TMP/cc.err"; then
+	ok "README's policy-module snippet compiles and links with libblvm.a"
+else
+	fail "README's policy-module snippet does not compile:"; head -20 "$TMP/cc.err"; nl -ba "$TMP/readme.c" | head -60
+fi
+
+# The two commands at the top of the README are `make demo` and `make test`, and both are targets.
+cmds=$(awk '/^```sh$/ { on = 1; next } on && /^```$/ { exit } on { print $1, $2 }' README.md)
+[ "$cmds" = "$(printf 'make demo\nmake test')" ] && ok "README opens with: make demo, make test" ||
+	fail "README's first commands are not 'make demo' and 'make test': $cmds"
+for t in demo test; do
+	make -n "$t" >/dev/null 2>&1 && ok "make $t is a target" || fail "make $t is not a target of the Makefile"
+done
+finish
