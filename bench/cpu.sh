@@ -11,10 +11,22 @@
 #     (default 10) wall times and peak RSS.
 #  3. If /dev/kvm works: the kvm engine on a tiny command line (KVM_ARGS, default "1 only=sort";
 #     kvm runs ~1-2 M instructions/s on this project's machines), checked against QEMU's output.
-#  4. The bars of issue 3 as PASS/MISS lines: ratio <= 6; start-up <= 10 ms and <= 16 MiB.
+#  4. SMP (issue 6): bench-cpu "SCALE smp" on the emu engine with 1 and SMP_VCPUS (default 2)
+#     vCPUs, best of RUNS each, interleaved: wall times, aggregate guest instructions per second
+#     (--stats `instructions`, the sum over `vcpus[]`) and their ratio (ideal: SMP_VCPUS, given
+#     that many free cores). Every vCPU does the whole work; the output must be part 1's but for
+#     its first line.
+#  5. Bus-lock detection cost (issue 4): bench-cpu (no bus locks) under --bus-lock=log against
+#     --bus-lock=off on the emu engine, best of RUNS each, interleaved; ratio log/off.
+#  6. One bus-lock exit round trip on the emu engine: buslock-storm "split STORM_N" (exactly
+#     STORM_N split locks) under --bus-lock=log --quiet against --bus-lock=off, best of RUNS each,
+#     interleaved; (t_log - t_off) / STORM_N, and the storm's bus locks per second under log.
+#  7. The bars of issues 3 and 4 as PASS/MISS lines: ratio <= 6; start-up <= 10 ms and <= 16 MiB;
+#     detection cost log/off <= 1.02.
 #
 # Environment: SCALE (bench-cpu's command line; empty = the guest's default), RUNS, STARTUP_RUNS,
-# KVM_ARGS, QEMU (default qemu-system-x86_64), TIMEOUT (seconds per run, default 600).
+# KVM_ARGS, SMP_VCPUS, STORM_N (default 2000000: ~2-3 s per run here), QEMU (default
+# qemu-system-x86_64), TIMEOUT (seconds per run, default 600).
 # Exit status: 0 when everything ran (whatever the bars say), 1 when something is broken: a guest
 # that fails or crashes, outputs that differ, a missing binary.
 set -u
@@ -23,11 +35,16 @@ BUILD="${1:-build}"
 BLVM="$BUILD/blvm"
 GUEST="$BUILD/guests/bench-cpu"
 HELLO="$BUILD/guests/hello-min"
+STORM="$BUILD/guests/buslock-storm"
 QEMU="${QEMU:-qemu-system-x86_64}"
 SCALE="${SCALE:-}"
 RUNS="${RUNS:-3}"
 STARTUP_RUNS="${STARTUP_RUNS:-10}"
 KVM_ARGS="${KVM_ARGS:-1 only=sort}"
+SMP_VCPUS="${SMP_VCPUS:-2}"
+STORM_N="${STORM_N:-2000000}"
+# A KVM exit round trip on this project's machines, for comparison with part 6 (the lead's figure).
+KVM_EXIT_US=8.3
 TIMEOUT="${TIMEOUT:-600}"
 RUN1="bench/run1.py"
 
@@ -36,7 +53,11 @@ die() {
 	exit 1
 }
 
-for f in "$BLVM" "$GUEST" "$HELLO"; do
+case "$SMP_VCPUS" in '' | *[!0-9]*) die "SMP_VCPUS must be a number of vCPUs, not '$SMP_VCPUS'" ;; esac
+case "$STORM_N" in '' | *[!0-9]*) die "STORM_N must be a plain decimal count, not '$STORM_N'" ;; esac
+[ "$SMP_VCPUS" -ge 2 ] || die "SMP_VCPUS must be at least 2"
+[ "$STORM_N" -ge 1 ] || die "STORM_N must be at least 1"
+for f in "$BLVM" "$GUEST" "$HELLO" "$STORM"; do
 	[ -x "$f" ] || die "$f is missing: build it with 'make BUILD=$BUILD $BUILD/blvm guests'"
 done
 command -v python3 >/dev/null 2>&1 || die "python3 is missing (apt-get install python3)"
@@ -56,9 +77,11 @@ trap 'rm -rf "$tmp"' EXIT
 QEMU_ARGS=(-accel tcg -cpu max -m 256 -display none -no-reboot -nodefaults -serial stdio
 	-monitor none -device isa-debug-exit,iobase=0xf4,iosize=4)
 
-# blvm_cmd ENGINE KERNEL ARGS STATS: the blvm command line, in the array CMD.
+# blvm_cmd ENGINE KERNEL ARGS STATS [OPTIONS]: the blvm command line, in the array CMD; OPTIONS
+# (words, e.g. "--vcpus=2 --bus-lock=log") go before the kernel. The kernel also in CMD_KERNEL.
 blvm_cmd() {
-	CMD=("$BLVM" run --engine="$1" --stats="$4" --timeout="$TIMEOUT" "$2")
+	CMD=("$BLVM" run --engine="$1" --stats="$4" --timeout="$TIMEOUT" ${5:-} "$2")
+	CMD_KERNEL="$2"
 	[ -n "$3" ] && CMD+=(-- $3)
 	return 0
 }
@@ -95,7 +118,7 @@ expect_blvm() {
 		[ "$STATUS" = 125 ] && why="status 125: the VM failed (engine error, triple fault or halt)"
 		[ "$STATUS" = 1 ] && why="status 1: a self-check of the guest failed"
 		[ "$STATUS" = 3 ] && why="status 3: an exception in the guest (e.g. #UD for an instruction the engine lacks)"
-		show_failure "$1" "blvm ${CMD[*]:1:2} on $(basename "${CMD[5]}"): $why"
+		show_failure "$1" "blvm ${CMD[*]:1:2} on $(basename "$CMD_KERNEL"): $why"
 		exit 1
 	fi
 }
@@ -106,6 +129,14 @@ expect_qemu() {
 		exit 1
 	fi
 }
+# same_output_smp NAME REF N: NAME's console must be REF's with ", smp N vCPU(s)" at the end of
+# its first line (guests/bench-cpu.c: smp changes nothing else).
+same_output_smp() {
+	local s="s"
+	[ "$3" = 1 ] && s=""
+	{ printf '%s, smp %s vCPU%s\n' "$(head -n 1 "$tmp/$2.out")" "$3" "$s"; tail -n +2 "$tmp/$2.out"; } >"$tmp/$2-smp$3.out"
+	same_output "$2-smp$3" "$1"
+}
 # same_output A B: the consoles must be byte-identical.
 same_output() {
 	if ! cmp -s "$tmp/$1.out" "$tmp/$2.out"; then
@@ -114,8 +145,30 @@ same_output() {
 		exit 1
 	fi
 }
-stat_of() { # FILE KEY: a top-level number from a --stats file
-	python3 -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("null" if v is None else v)' "$1" "$2"
+stat_of() { # FILE KEY: a number from a --stats file; KEY may be a path, e.g. bus_locks.total
+	python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+print("null" if v is None else v)' "$1" "$2"
+}
+# insns_of FILE N: the stats' total guest instructions, after checking that it is the sum over
+# vcpus[] and that vcpus[] has N entries (the total must cover every vCPU); otherwise prints why
+# and returns 1 (use as: x=$(insns_of F N) || die "$x").
+insns_of() {
+	local r
+	r=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = int(sys.argv[2])
+tot, per = d.get("instructions"), [c.get("instructions") for c in d.get("vcpus", [])]
+if not isinstance(tot, int) or len(per) != n or not all(isinstance(x, int) for x in per):
+    sys.exit("stats give instructions %r and vcpus[].instructions %r, want a count for each of %d vCPUs" % (tot, per, n))
+if sum(per) != tot:
+    sys.exit("stats total instructions %d is not the sum over vcpus[] %r = %d" % (tot, per, sum(per)))
+print(tot)' "$1" "$2" 2>&1) || { echo "$1: $r"; return 1; }
+	echo "$r"
 }
 # min / median of numbers on stdin
 min_of() { sort -g | head -n 1; }
@@ -226,13 +279,107 @@ else
 fi
 echo "kvm engine: $kvm_note"
 
-# ---- 4. the bars of issue 3 ------------------------------------------------------------------
+# best_of NAME: from $tmp/NAME.runs (lines "WALL INSTRUCTIONS"), the line with the least wall.
+best_of() { sort -g "$tmp/$1.runs" | head -n 1; }
+
+# ---- 4. SMP: bench-cpu smp on 1 and SMP_VCPUS vCPUs ----------------------------------------------
+SMP_ARGS="${SCALE:+$SCALE }smp"
+N="$SMP_VCPUS"
+: >"$tmp/smp1.runs"
+: >"$tmp/smpN.runs"
+for i in $(seq 1 "$RUNS"); do
+	for v in 1 "$N"; do
+		name=smp1
+		[ "$v" = 1 ] || name=smpN
+		blvm_cmd emu "$GUEST" "$SMP_ARGS" "$tmp/$name.json" "--vcpus=$v"
+		measure "$name"
+		expect_blvm "$name"
+		same_output_smp "$name" emu-1 "$v"
+		ins=$(insns_of "$tmp/$name.json" "$v") || die "$ins"
+		echo "$WALL $ins" >>"$tmp/$name.runs"
+	done
+done
+read -r smp1_s smp1_i < <(best_of smp1)
+read -r smpN_s smpN_i < <(best_of smpN)
+smp1_ips=$(calc "$smp1_i / $smp1_s")
+smpN_ips=$(calc "$smpN_i / $smpN_s")
+echo
+echo "SMP: bench-cpu \"$SMP_ARGS\" on the emu engine, every vCPU doing the whole work; best of $RUNS, interleaved"
+printf '%-22s %10s %18s %14s\n' runner "wall (s)" "guest instructions" "instructions/s"
+printf '%-22s %10.3f %18s %12.0f M\n' "blvm --vcpus=1" "$smp1_s" "$smp1_i" "$(calc "$smp1_ips / 1e6")"
+printf '%-22s %10.3f %18s %12.0f M\n' "blvm --vcpus=$N" "$smpN_s" "$smpN_i" "$(calc "$smpN_ips / 1e6")"
+echo "aggregate instructions/s, $N vCPUs / 1: $(calc "round($smpN_ips / $smp1_ips, 2)")   (ideal: $N.0 with $N free cores; this machine has $(nproc) CPUs)"
+echo "work per second, $N vCPUs / 1 ($N x wall(1) / wall($N)): $(calc "round($N * $smp1_s / $smpN_s, 2)");" \
+	"$(calc "round(100.0 * ($smpN_i - $N * $smp1_i) / $smpN_i, 1)") % of the $N-vCPU count is vCPUs waiting in the runtime (beyond $N x the 1-vCPU count)"
+echo "  (all runs, s: 1 vCPU $(cut -d' ' -f1 "$tmp/smp1.runs" | tr '\n' ' ')| $N vCPUs $(cut -d' ' -f1 "$tmp/smpN.runs" | tr '\n' ' '))"
+
+# ---- 5. the cost of bus-lock detection: --bus-lock=log against off on bench-cpu -----------------
+: >"$tmp/det-off.runs"
+: >"$tmp/det-log.runs"
+for i in $(seq 1 "$RUNS"); do
+	for pol in off log; do
+		blvm_cmd emu "$GUEST" "$SCALE" "$tmp/det-$pol.json" "--bus-lock=$pol"
+		measure "det-$pol"
+		expect_blvm "det-$pol"
+		same_output "det-$pol" emu-1
+		echo "$WALL $(stat_of "$tmp/det-$pol.json" instructions)" >>"$tmp/det-$pol.runs"
+	done
+done
+det_locks=$(stat_of "$tmp/det-log.json" bus_locks.total)
+read -r det_off_s _ < <(best_of det-off)
+read -r det_log_s _ < <(best_of det-log)
+det_ratio=$(calc "round($det_log_s / $det_off_s, 3)")
+echo
+echo "bus-lock detection cost: bench-cpu \"$SCALE\" on the emu engine ($det_locks bus locks); best of $RUNS, interleaved"
+printf '%-22s %10s\n' runner "wall (s)"
+printf '%-22s %10.3f\n' "--bus-lock=off" "$det_off_s"
+printf '%-22s %10.3f\n' "--bus-lock=log" "$det_log_s"
+echo "ratio log/off: $det_ratio   (all runs, s: off $(cut -d' ' -f1 "$tmp/det-off.runs" | tr '\n' ' ')| log $(cut -d' ' -f1 "$tmp/det-log.runs" | tr '\n' ' '))"
+
+# ---- 6. one bus-lock exit round trip: buslock-storm under log against off -----------------------
+: >"$tmp/storm-off.runs"
+: >"$tmp/storm-log.runs"
+for i in $(seq 1 "$RUNS"); do
+	for pol in off log; do
+		opts="--bus-lock=$pol"
+		[ "$pol" = log ] && opts="$opts --quiet"
+		blvm_cmd emu "$STORM" "split $STORM_N" "$tmp/storm-$pol.json" "$opts"
+		measure "storm-$pol"
+		expect_blvm "storm-$pol"
+		if ! grep -qx "storm: done $STORM_N" "$tmp/storm-$pol.out"; then
+			show_failure "storm-$pol" "buslock-storm did not print 'storm: done $STORM_N'"
+			exit 1
+		fi
+		[ "$pol" = off ] || same_output storm-log storm-off
+		if [ "$pol" = log ]; then
+			n=$(stat_of "$tmp/storm-log.json" bus_locks.total)
+			if [ "$n" != "$STORM_N" ]; then
+				show_failure storm-log "--bus-lock=log counted $n bus locks, the storm takes exactly $STORM_N"
+				exit 1
+			fi
+		fi
+		echo "$WALL" >>"$tmp/storm-$pol.runs"
+	done
+done
+read -r storm_off_s < <(best_of storm-off)
+read -r storm_log_s < <(best_of storm-log)
+echo
+echo "bus-lock exit round trip: buslock-storm \"split $STORM_N\" on the emu engine; best of $RUNS, interleaved"
+printf '%-26s %10s %16s\n' runner "wall (s)" "bus locks/s"
+printf '%-26s %10.3f %16s\n' "--bus-lock=off" "$storm_off_s" "(not counted)"
+printf '%-26s %10.3f %16.0f\n' "--bus-lock=log --quiet" "$storm_log_s" "$(calc "$STORM_N / $storm_log_s")"
+echo "one bus-lock exit round trip (emu): $(calc "round(($storm_log_s - $storm_off_s) / $STORM_N * 1e6, 3)") µs" \
+	"(a KVM exit on our machines: $KVM_EXIT_US µs); log counted exactly $STORM_N bus locks"
+echo "  (all runs, s: off $(tr '\n' ' ' <"$tmp/storm-off.runs")| log $(tr '\n' ' ' <"$tmp/storm-log.runs"))"
+
+# ---- 7. the bars of issues 3 and 4 ---------------------------------------------------------------
 bar() { # COND TEXT
 	if python3 -c "import sys; sys.exit(0 if ($1) else 1)"; then echo "PASS  $2"; else echo "MISS  $2"; fi
 }
 echo
-echo "bars (issue 3; informative, not a test):"
+echo "bars (issues 3 and 4; informative, not a test):"
 bar "$ratio <= 6" "speed: blvm/QEMU = $ratio on bench-cpu (bar: <= 6)"
 bar "$su_emu_ms <= 10" "start-up wall: $su_emu_ms ms (bar: <= 10 ms; QEMU here: $su_qemu_ms ms)"
 bar "$su_emu_mib <= 16" "start-up peak RSS: $su_emu_mib MiB (bar: <= 16 MiB; QEMU here: $su_qemu_mib MiB)"
+bar "$det_ratio <= 1.02" "bus-lock detection cost: --bus-lock=log/off = $det_ratio on bench-cpu, emu (bar: <= 1.02)"
 exit 0

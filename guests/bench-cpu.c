@@ -17,18 +17,189 @@
  *           by FNV-1a finds every inserted string and none of the others
  *
  * Command line: an optional decimal scale (default BENCH_DEFAULT_SCALE; every part does `scale`
- * rounds, so the work is proportional to it) and optionally `only=PART` to run one part.
- * `blvm run bench-cpu -- 50`, `qemu-system-x86_64 ... -kernel bench-cpu -append 50`.
+ * rounds, so the work is proportional to it), optionally `only=PART` to run one part, and
+ * optionally `smp`: every vCPU (rt_cpu_count(), up to RT_MAX_CPUS = 64; 1 under QEMU) runs the
+ * whole selected work, each on state of its own (a struct bench_state of 92 KiB per vCPU, in the
+ * RAM just above the APs' stacks: N x 92 KiB beyond the image and the stacks, 5.75 MiB for 64
+ * vCPUs, well within blvm's default --mem of 128M; if the memory map says that RAM is not there,
+ * it says how much it needs, "raise --mem", and exits 1). The vCPUs' results (the values the part
+ * lines print) are compared after all are done: vCPU 0 prints the part lines, and any other vCPU
+ * whose results differ from vCPU 0's gets `PART: FAIL vCPU I differs` (exit 1); a failed check
+ * on vCPU I > 0 prints `PART: FAIL vCPU I: ...`. With `smp` the output differs from the one
+ * without only in its first line (`bench-cpu: scale 500, smp 2 vCPUs`). Without `smp` the parts
+ * run on vCPU 0 alone, exactly as they did before `smp` existed (see "the parts" below).
+ * `blvm run bench-cpu -- 50`, `blvm run --vcpus=2 bench-cpu -- 50 smp`,
+ * `qemu-system-x86_64 ... -kernel bench-cpu -append 50`.
  *
  * The output depends only on the command line (no timings), so it must be byte-identical under
  * every engine and QEMU. Exit 0 if every part is ok, 1 otherwise.
  */
+#ifndef BENCH_PASS /* (the parts, compiled twice, are in the #else branch below) */
 #include "rt.h"
 
 /* One round of all five parts is ~3.1 M guest instructions (gcc 12 -O2), plus ~0.7 M once; the
  * default (~1.56 G instructions) takes QEMU TCG about 1.1 s on this project's machine
  * (bench/README.md). `1 only=PART` (<= 1.1 M) suits the slow kvm engine here (2-10 M/s). */
 #define BENCH_DEFAULT_SCALE 500
+
+/* ---- per-vCPU state ----------------------------------------------------------------------- */
+
+#define SIEVE_N (1u << 15)
+#define CRC_BUF 6144u
+#define SORT_N 2048u
+#define HASH_KEYS 512u
+#define HASH_SLOTS 1024u   /* power of two, load factor 1/2 */
+#define KEY_MAX 32
+
+enum { PART_SIEVE, PART_CRC, PART_SORT, PART_INTERP, PART_HASH, NPARTS };
+
+/* What a part's line prints beyond the constants: vCPU 0 prints it, the others must match it. */
+struct part_result {
+	bool ok;
+	uint64_t v[4];
+};
+
+/*
+ * Everything a part writes. Without `smp` these are static arrays of the same names (the first
+ * pass, below). With `smp` every vCPU has one of these in RAM above the APs' stacks, never
+ * zeroed: every buffer is filled before it is read, and run_all() sets cpu, failures, results.
+ */
+struct bench_state {
+	uint8_t sieve_composite[SIEVE_N];
+	uint32_t crc_table[256];
+	uint8_t crc_buf[CRC_BUF + 4];
+	uint64_t sort_a[SORT_N], sort_b[SORT_N];
+	char hash_keys[HASH_KEYS][KEY_MAX];
+	uint8_t hash_len[HASH_KEYS];
+	uint16_t hash_table[HASH_SLOTS]; /* key index + 1, 0 = empty */
+	unsigned cpu;
+	int failures;
+	struct part_result results[NPARTS];
+};
+
+/* On failure: says what (vCPUs other than 0 say which they are), counts it, and returns 1 from
+ * the part, whose result stays "not ok". */
+#define CHECK(part, cond, ...)                                                                   \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			rt_console_lock();                                                       \
+			if (ST_CPU)                                                              \
+				rt_printf("%s: FAIL vCPU %u: ", part, ST_CPU);                   \
+			else                                                                     \
+				rt_printf("%s: FAIL ", part);                                    \
+			rt_printf(__VA_ARGS__);                                                  \
+			rt_printf("\n");                                                         \
+			rt_console_unlock();                                                     \
+			S(failures)++;                                                           \
+			return 1;                                                                \
+		}                                                                                \
+	} while (0)
+
+/* ---- the parts ---------------------------------------------------------------------------- */
+
+/*
+ * The parts (the #else branch below) are compiled twice, by including this file in itself:
+ *  1. without `smp`: on static arrays, as before `smp` existed. gcc specializes the parts and
+ *     their helpers for the arrays' link-time addresses (quicksort.constprop.0 and the like),
+ *     so this run executes the very instructions it did then: the helpers' code is identical,
+ *     and the whole run costs ~200 guest instructions more (the results kept for printing);
+ *  2. for `smp`: every function renamed NAME_any (the list below: a function added to the parts
+ *     must be added to it, or it is defined twice), on any vCPU's state through a pointer `st`.
+ */
+#define BENCH_PASS 1
+#include "bench-cpu.c"
+#undef BENCH_PASS
+
+#define BENCH_PASS 2
+/* Keep gcc from merging the two passes' identical functions (-fipa-icf): the first pass's would
+ * then be called with the second's pointers too, and lose their specialization for the arrays. */
+#pragma GCC push_options
+#pragma GCC optimize("no-ipa-icf")
+#define splitmix64 splitmix64_any
+#define xs64 xs64_any
+#define sieve sieve_any
+#define is_prime_trial is_prime_trial_any
+#define part_sieve part_sieve_any
+#define crc32_bitwise crc32_bitwise_any
+#define crc32_table crc32_table_any
+#define part_crc part_crc_any
+#define insertion_sort insertion_sort_any
+#define quicksort quicksort_any
+#define sift_down sift_down_any
+#define heapsort heapsort_any
+#define checksum checksum_any
+#define part_sort part_sort_any
+#define interp interp_any
+#define fib_doubling fib_doubling_any
+#define part_interp part_interp_any
+#define fnv1a64 fnv1a64_any
+#define rotl rotl_any
+#define load64le load64le_any
+#define siphash24 siphash24_any
+#define make_key make_key_any
+#define key_eq key_eq_any
+#define table_find table_find_any
+#define part_hash part_hash_any
+#include "bench-cpu.c"
+#pragma GCC pop_options
+#undef splitmix64
+#undef xs64
+#undef sieve
+#undef is_prime_trial
+#undef part_sieve
+#undef crc32_bitwise
+#undef crc32_table
+#undef part_crc
+#undef insertion_sort
+#undef quicksort
+#undef sift_down
+#undef heapsort
+#undef checksum
+#undef part_sort
+#undef interp
+#undef fib_doubling
+#undef part_interp
+#undef fnv1a64
+#undef rotl
+#undef load64le
+#undef siphash24
+#undef make_key
+#undef key_eq
+#undef table_find
+#undef part_hash
+#undef BENCH_PASS
+
+#else /* BENCH_PASS: the parts, on a state `st` (see "the parts" above) */
+
+/*
+ * S(x) is the state's member x. In the first pass it is a static array (or variable) of that name,
+ * as before `smp`, and the parts and their helpers take no state; in the second it is st->x, and
+ * they take `st` as a first parameter (ST_PARAM_; ST_ passes it on). ST_CPU is the vCPU.
+ */
+#undef S
+#undef ST_PARAM_
+#undef ST_
+#undef ST_CPU
+#if BENCH_PASS == 1
+#define S(x) x
+#define ST_PARAM_
+#define ST_
+#define ST_CPU 0u
+static uint8_t sieve_composite[SIEVE_N];
+static uint32_t crc_table[256];
+static uint8_t crc_buf[CRC_BUF + 4];
+static uint64_t sort_a[SORT_N], sort_b[SORT_N];
+static char hash_keys[HASH_KEYS][KEY_MAX];
+static uint8_t hash_len[HASH_KEYS];
+static uint16_t hash_table[HASH_SLOTS];
+static int failures;
+static struct part_result results[NPARTS];
+#else
+#define S(x) (st->x)
+#define ST_PARAM_ struct bench_state *st,
+#define ST_ st,
+#define ST_CPU (st->cpu)
+#endif
 
 /* ---- pseudo-random numbers: splitmix64 for seeds, xorshift64* for streams ------------------- */
 
@@ -50,26 +221,10 @@ static inline uint64_t xs64(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-static int failures;
-
-#define CHECK(part, cond, ...)                                                                   \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			rt_printf("%s: FAIL ", part);                                            \
-			rt_printf(__VA_ARGS__);                                                  \
-			rt_printf("\n");                                                         \
-			failures++;                                                              \
-			return 1;                                                                \
-		}                                                                                \
-	} while (0)
-
 /* ---- (a) sieve of Eratosthenes ----------------------------------------------------------------- */
 
-#define SIEVE_N (1u << 15)
 #define SIEVE_PI 3512u      /* pi(2^15), the number of primes below 32768 */
 #define TRIAL_N 4096u       /* flags below this are checked by trial division */
-static uint8_t sieve_composite[SIEVE_N];
-
 __attribute__((noinline)) static uint32_t sieve(uint8_t *c, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -95,29 +250,25 @@ static bool is_prime_trial(uint32_t n)
 	return true;
 }
 
-static int part_sieve(uint32_t rounds)
+static int part_sieve(ST_PARAM_ uint32_t rounds)
 {
 	uint32_t n = SIEVE_N;
 	for (uint32_t r = 0; r < rounds; r++) {
 		RT_OPAQUE(n);
-		uint32_t count = sieve(sieve_composite, n);
+		uint32_t count = sieve(S(sieve_composite), n);
 		CHECK("sieve", count == SIEVE_PI, "round %u: %u primes below %u, want %u", r, count, n,
 		      SIEVE_PI);
 	}
 	for (uint32_t i = 0; i < TRIAL_N; i++)
-		CHECK("sieve", !sieve_composite[i] == is_prime_trial(i), "%u: sieve says %s", i,
-		      sieve_composite[i] ? "composite" : "prime");
-	rt_printf("sieve: ok (primes below %u = %u, %u rounds, first %u checked by trial division)\n",
-		  SIEVE_N, SIEVE_PI, rounds, TRIAL_N);
+		CHECK("sieve", !S(sieve_composite)[i] == is_prime_trial(i), "%u: sieve says %s", i,
+		      S(sieve_composite)[i] ? "composite" : "prime");
+	S(results)[PART_SIEVE].ok = true;
 	return 0;
 }
 
 /* ---- (b) CRC-32 ----------------------------------------------------------------------------- */
 
 #define CRC_POLY 0xedb88320u  /* IEEE 802.3, reflected */
-#define CRC_BUF 6144u
-static uint32_t crc_table[256];
-static uint8_t crc_buf[CRC_BUF + 4];
 
 __attribute__((noinline)) static uint32_t crc32_bitwise(const uint8_t *p, size_t n)
 {
@@ -130,26 +281,26 @@ __attribute__((noinline)) static uint32_t crc32_bitwise(const uint8_t *p, size_t
 	return ~c;
 }
 
-__attribute__((noinline)) static uint32_t crc32_table(const uint8_t *p, size_t n)
+__attribute__((noinline)) static uint32_t crc32_table(ST_PARAM_ const uint8_t *p, size_t n)
 {
 	uint32_t c = 0xffffffffu;
 	while (n--)
-		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+		c = S(crc_table)[(c ^ *p++) & 0xff] ^ (c >> 8);
 	return ~c;
 }
 
-static int part_crc(uint32_t rounds)
+static int part_crc(ST_PARAM_ uint32_t rounds)
 {
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
 			c = c & 1 ? (c >> 1) ^ CRC_POLY : c >> 1;
-		crc_table[i] = c;
+		S(crc_table)[i] = c;
 	}
-	CHECK("crc32", crc_table[1] == 0x77073096u && crc_table[255] == 0x2d02ef8du,
-	      "table[1] = 0x%08x table[255] = 0x%08x", crc_table[1], crc_table[255]);
+	CHECK("crc32", S(crc_table)[1] == 0x77073096u && S(crc_table)[255] == 0x2d02ef8du,
+	      "table[1] = 0x%08x table[255] = 0x%08x", S(crc_table)[1], S(crc_table)[255]);
 	static const char check[] = "123456789";
-	uint32_t a = crc32_bitwise((const uint8_t *)check, 9), b = crc32_table((const uint8_t *)check, 9);
+	uint32_t a = crc32_bitwise((const uint8_t *)check, 9), b = crc32_table(ST_ (const uint8_t *)check, 9);
 	CHECK("crc32", a == 0xcbf43926u && b == 0xcbf43926u,
 	      "CRC(\"123456789\") = 0x%08x bitwise, 0x%08x table, want 0xcbf43926", a, b);
 
@@ -159,27 +310,23 @@ static int part_crc(uint32_t rounds)
 		for (uint32_t i = 0; i < CRC_BUF; i += 8) {
 			uint64_t v = xs64(&s);
 			for (int k = 0; k < 8; k++)
-				crc_buf[i + k] = (uint8_t)(v >> (8 * k));
+				S(crc_buf)[i + k] = (uint8_t)(v >> (8 * k));
 		}
-		a = crc32_bitwise(crc_buf, CRC_BUF);
-		b = crc32_table(crc_buf, CRC_BUF);
+		a = crc32_bitwise(S(crc_buf), CRC_BUF);
+		b = crc32_table(ST_ S(crc_buf), CRC_BUF);
 		CHECK("crc32", a == b, "round %u: bitwise 0x%08x != table 0x%08x", r, a, b);
 		/* A message followed by its CRC (little-endian) has the constant CRC 0x2144df1c. */
 		for (int k = 0; k < 4; k++)
-			crc_buf[CRC_BUF + k] = (uint8_t)(a >> (8 * k));
-		uint32_t res = crc32_table(crc_buf, CRC_BUF + 4);
+			S(crc_buf)[CRC_BUF + k] = (uint8_t)(a >> (8 * k));
+		uint32_t res = crc32_table(ST_ S(crc_buf), CRC_BUF + 4);
 		CHECK("crc32", res == 0x2144df1cu, "round %u: residue 0x%08x, want 0x2144df1c", r, res);
 		fold = fold * 31 + a;
 	}
-	rt_printf("crc32: ok (crc(\"123456789\") = 0xcbf43926, %u rounds x %u bytes, fold 0x%08x)\n",
-		  rounds, CRC_BUF, fold);
+	S(results)[PART_CRC] = (struct part_result){.ok = true, .v = {fold}};
 	return 0;
 }
 
 /* ---- (c) sorting ------------------------------------------------------------------------------ */
-
-#define SORT_N 2048u
-static uint64_t sort_a[SORT_N], sort_b[SORT_N];
 
 static void insertion_sort(uint64_t *v, long lo, long hi)
 {
@@ -255,9 +402,11 @@ __attribute__((noinline)) static void heapsort(uint64_t *v, size_t n)
 	}
 }
 
+#if BENCH_PASS == 1 /* types and data: once */
 struct sum3 {
 	uint64_t sum, xor, sq;
 };
+#endif
 
 static struct sum3 checksum(const uint64_t *v, size_t n)
 {
@@ -270,7 +419,7 @@ static struct sum3 checksum(const uint64_t *v, size_t n)
 	return s;
 }
 
-static int part_sort(uint32_t rounds)
+static int part_sort(ST_PARAM_ uint32_t rounds)
 {
 	uint64_t fold = 0;
 	for (uint32_t r = 0; r < rounds; r++) {
@@ -278,27 +427,27 @@ static int part_sort(uint32_t rounds)
 		/* Every 8th round, keys from a small range: many duplicates. */
 		uint64_t mask = r % 8 == 7 ? 0xff : ~0ull;
 		for (uint32_t i = 0; i < SORT_N; i++)
-			sort_a[i] = sort_b[i] = xs64(&s) & mask;
-		struct sum3 before = checksum(sort_a, SORT_N);
-		quicksort(sort_a, 0, SORT_N - 1);
-		heapsort(sort_b, SORT_N);
+			S(sort_a)[i] = S(sort_b)[i] = xs64(&s) & mask;
+		struct sum3 before = checksum(S(sort_a), SORT_N);
+		quicksort(S(sort_a), 0, SORT_N - 1);
+		heapsort(S(sort_b), SORT_N);
 		for (uint32_t i = 0; i < SORT_N; i++) {
-			CHECK("sort", i == 0 || sort_a[i - 1] <= sort_a[i], "round %u: quicksort out of order at %u",
+			CHECK("sort", i == 0 || S(sort_a)[i - 1] <= S(sort_a)[i], "round %u: quicksort out of order at %u",
 			      r, i);
-			CHECK("sort", sort_a[i] == sort_b[i], "round %u: quicksort and heapsort differ at %u", r, i);
+			CHECK("sort", S(sort_a)[i] == S(sort_b)[i], "round %u: quicksort and heapsort differ at %u", r, i);
 		}
-		struct sum3 after = checksum(sort_a, SORT_N);
+		struct sum3 after = checksum(S(sort_a), SORT_N);
 		CHECK("sort", before.sum == after.sum && before.xor == after.xor && before.sq == after.sq,
 		      "round %u: checksum changed by sorting", r);
-		fold = fold * 31 + sort_a[SORT_N / 2];
+		fold = fold * 31 + S(sort_a)[SORT_N / 2];
 	}
-	rt_printf("sort: ok (%u rounds x %u keys, quicksort = heapsort, checksums kept, fold 0x%016llx)\n",
-		  rounds, SORT_N, (unsigned long long)fold);
+	S(results)[PART_SORT] = (struct part_result){.ok = true, .v = {fold}};
 	return 0;
 }
 
 /* ---- (d) bytecode interpreter ---------------------------------------------------------------- */
 
+#if BENCH_PASS == 1 /* types and data: once */
 enum op { OP_HALT, OP_PUSH, OP_LOAD, OP_STORE, OP_ADD, OP_SUB, OP_MUL, OP_XOR, OP_SHR, OP_DUP,
 	  OP_DROP, OP_SWAP, OP_LT, OP_JZ, OP_JMP };
 
@@ -329,6 +478,7 @@ static uint32_t prog_sum[] = {
 	/* 40: end */
 	OP_LOAD, V_S, OP_HALT,
 };
+#endif
 
 /* Returns the top of the stack at OP_HALT; *bad is set on a malformed program. */
 __attribute__((noinline)) static uint32_t interp(const uint32_t *code, uint32_t *vars, int *bad)
@@ -426,7 +576,7 @@ static uint32_t fib_doubling(uint32_t n)
 
 #define INTERP_N 1200u
 
-static int part_interp(uint32_t rounds)
+static int part_interp(ST_PARAM_ uint32_t rounds)
 {
 	static const uint32_t small[] = {0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89};
 	for (uint32_t n = 0; n < 12; n++)
@@ -452,8 +602,7 @@ static int part_interp(uint32_t rounds)
 		      bad ? " (bad program)" : "");
 		fold = fold * 31 + f + s;
 	}
-	rt_printf("interp: ok (%u rounds, fib(%u) mod 2^32 = 0x%08x, sum(%u) = 0x%08x, fold 0x%08x)\n", rounds,
-		  n, f, n, s, fold);
+	S(results)[PART_INTERP] = (struct part_result){.ok = true, .v = {n, f, s, fold}};
 	return 0;
 }
 
@@ -515,13 +664,6 @@ static uint64_t siphash24(const void *data, size_t n, uint64_t k0, uint64_t k1)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-#define HASH_KEYS 512u
-#define HASH_SLOTS 1024u   /* power of two, load factor 1/2 */
-#define KEY_MAX 32
-static char hash_keys[HASH_KEYS][KEY_MAX];
-static uint8_t hash_len[HASH_KEYS];
-static uint16_t hash_table[HASH_SLOTS]; /* key index + 1, 0 = empty */
-
 /* "r<round>/<tag><i>" in decimal: distinct for distinct (round, tag, i). */
 static size_t make_key(char *out, uint32_t round, char tag, uint32_t i)
 {
@@ -552,24 +694,24 @@ static bool key_eq(const char *a, size_t na, const char *b, size_t nb)
 }
 
 /* Returns the index of the key, or -1; inserts it when ins (and returns its new index). */
-static long table_find(const char *k, size_t n, bool ins, uint32_t new_index)
+static long table_find(ST_PARAM_ const char *k, size_t n, bool ins, uint32_t new_index)
 {
 	uint32_t slot = (uint32_t)fnv1a64(k, n) & (HASH_SLOTS - 1);
 	for (;;) {
-		uint16_t e = hash_table[slot];
+		uint16_t e = S(hash_table)[slot];
 		if (e == 0) {
 			if (!ins)
 				return -1;
-			hash_table[slot] = (uint16_t)(new_index + 1);
+			S(hash_table)[slot] = (uint16_t)(new_index + 1);
 			return new_index;
 		}
-		if (key_eq(hash_keys[e - 1], hash_len[e - 1], k, n))
+		if (key_eq(S(hash_keys)[e - 1], S(hash_len)[e - 1], k, n))
 			return e - 1;
 		slot = (slot + 1) & (HASH_SLOTS - 1);
 	}
 }
 
-static int part_hash(uint32_t rounds)
+static int part_hash(ST_PARAM_ uint32_t rounds)
 {
 	static const struct {
 		const char *s;
@@ -599,46 +741,188 @@ static int part_hash(uint32_t rounds)
 	uint64_t fold = 0;
 	for (uint32_t r = 0; r < rounds; r++) {
 		for (uint32_t i = 0; i < HASH_SLOTS; i++)
-			hash_table[i] = 0;
+			S(hash_table)[i] = 0;
 		uint64_t sip = 0;
 		for (uint32_t i = 0; i < HASH_KEYS; i++) {
-			size_t n = make_key(hash_keys[i], r, 'k', i);
-			hash_len[i] = (uint8_t)n;
-			long at = table_find(hash_keys[i], n, true, i);
-			CHECK("hash", at == (long)i, "round %u: key %s already present at %ld", r, hash_keys[i], at);
-			sip += siphash24(hash_keys[i], n, k0 + r, k1);
+			size_t n = make_key(S(hash_keys)[i], r, 'k', i);
+			S(hash_len)[i] = (uint8_t)n;
+			long at = table_find(ST_ S(hash_keys)[i], n, true, i);
+			CHECK("hash", at == (long)i, "round %u: key %s already present at %ld", r, S(hash_keys)[i], at);
+			sip += siphash24(S(hash_keys)[i], n, k0 + r, k1);
 		}
 		char probe[KEY_MAX];
 		for (uint32_t i = 0; i < HASH_KEYS; i++) {
 			size_t n = make_key(probe, r, 'k', i);
-			long at = table_find(probe, n, false, 0);
+			long at = table_find(ST_ probe, n, false, 0);
 			CHECK("hash", at == (long)i, "round %u: key %s found at %ld, want %u", r, probe, at, i);
 			n = make_key(probe, r, 'm', i);
-			at = table_find(probe, n, false, 0);
+			at = table_find(ST_ probe, n, false, 0);
 			CHECK("hash", at == -1, "round %u: absent key %s found at %ld", r, probe, at);
 		}
 		fold = fold * 31 + sip;
 	}
-	rt_printf("hash: ok (FNV-1a and SipHash-2-4 vectors, %u rounds x %u keys found, %u absent not, fold 0x%016llx)\n",
-		  rounds, HASH_KEYS, HASH_KEYS, (unsigned long long)fold);
+	S(results)[PART_HASH] = (struct part_result){.ok = true, .v = {fold}};
 	return 0;
+}
+
+#endif /* BENCH_PASS */
+#ifndef BENCH_PASS
+
+/* ---- the part lines: what vCPU 0 prints --------------------------------------------------------- */
+
+static void print_sieve(const struct part_result *res, uint32_t rounds)
+{
+	(void)res;
+	rt_printf("sieve: ok (primes below %u = %u, %u rounds, first %u checked by trial division)\n",
+		  SIEVE_N, SIEVE_PI, rounds, TRIAL_N);
+}
+
+static void print_crc(const struct part_result *res, uint32_t rounds)
+{
+	rt_printf("crc32: ok (crc(\"123456789\") = 0xcbf43926, %u rounds x %u bytes, fold 0x%08x)\n",
+		  rounds, CRC_BUF, (uint32_t)res->v[0]);
+}
+
+static void print_sort(const struct part_result *res, uint32_t rounds)
+{
+	rt_printf("sort: ok (%u rounds x %u keys, quicksort = heapsort, checksums kept, fold 0x%016llx)\n",
+		  rounds, SORT_N, (unsigned long long)res->v[0]);
+}
+
+static void print_interp(const struct part_result *res, uint32_t rounds)
+{
+	uint32_t n = (uint32_t)res->v[0];
+	rt_printf("interp: ok (%u rounds, fib(%u) mod 2^32 = 0x%08x, sum(%u) = 0x%08x, fold 0x%08x)\n", rounds,
+		  n, (uint32_t)res->v[1], n, (uint32_t)res->v[2], (uint32_t)res->v[3]);
+}
+
+static void print_hash(const struct part_result *res, uint32_t rounds)
+{
+	rt_printf("hash: ok (FNV-1a and SipHash-2-4 vectors, %u rounds x %u keys found, %u absent not, fold 0x%016llx)\n",
+		  rounds, HASH_KEYS, HASH_KEYS, (unsigned long long)res->v[0]);
 }
 
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static const struct {
 	const char *name;
-	int (*run)(uint32_t rounds);
-} parts[] = {
-	{"sieve", part_sieve}, {"crc32", part_crc}, {"sort", part_sort}, {"interp", part_interp}, {"hash", part_hash},
+	int (*run0)(uint32_t rounds);                       /* the first pass: without smp */
+	int (*run)(struct bench_state *st, uint32_t rounds); /* the second: smp, on any vCPU */
+	void (*print)(const struct part_result *res, uint32_t rounds);
+} parts[NPARTS] = {
+	[PART_SIEVE] = {"sieve", part_sieve, part_sieve_any, print_sieve},
+	[PART_CRC] = {"crc32", part_crc, part_crc_any, print_crc},
+	[PART_SORT] = {"sort", part_sort, part_sort_any, print_sort},
+	[PART_INTERP] = {"interp", part_interp, part_interp_any, print_interp},
+	[PART_HASH] = {"hash", part_hash, part_hash_any, print_hash},
 };
+
+struct work {
+	uint32_t scale;
+	const char *only;
+};
+
+static bool selected(const struct work *w, unsigned part)
+{
+	return !w->only[0] || strcmp(w->only, parts[part].name) == 0;
+}
+
+/* ---- smp: every vCPU runs the selected parts on state of its own ----------------------------- */
+
+extern char __image_end[]; /* guests/rt/guest.ld */
+
+/* vCPU k's state is at smp_states + k * STATE_STRIDE. */
+#define STATE_STRIDE ((sizeof(struct bench_state) + 4095) & ~(size_t)4095)
+static uintptr_t smp_states;
+
+static struct bench_state *state_of(unsigned cpu)
+{
+	return (struct bench_state *)(smp_states + cpu * STATE_STRIDE);
+}
+
+/*
+ * Places the N states in the RAM just above the APs' stacks (guests/README.md, "SMP": the runtime
+ * takes (N-1) x RT_AP_STACK_SIZE from the first page boundary above the image), outside the image
+ * so that the .bss the runtime zeroes at every start stays what it was. Returns false, having
+ * said why, if the memory map says that RAM is not there.
+ */
+static bool place_states(unsigned ncpus)
+{
+	uint64_t base = (((uint64_t)(uintptr_t)__image_end + 4095) & ~4095ull) + (uint64_t)(ncpus - 1) * RT_AP_STACK_SIZE;
+	uint64_t end = base + (uint64_t)ncpus * STATE_STRIDE;
+	bool ram = rt_memmap_count() == 0; /* no map to check against: trust the loader */
+	for (unsigned i = 0; i < rt_memmap_count(); i++) {
+		const struct hvm_memmap_table_entry *e = rt_memmap_entry(i);
+		if (e->type == RT_E820_RAM && e->addr <= base && end <= e->addr + e->size)
+			ram = true;
+	}
+	if (!ram || end > (1ull << 32)) {
+		rt_printf("bench-cpu: smp on %u vCPUs needs 0x%lx bytes of RAM at 0x%lx; raise --mem\n", ncpus,
+			  (unsigned long)(end - base), (unsigned long)base);
+		return false;
+	}
+	smp_states = (uintptr_t)base;
+	return true;
+}
+
+static void run_all(unsigned cpu, void *arg)
+{
+	const struct work *w = arg;
+	struct bench_state *st = state_of(cpu);
+	st->cpu = cpu;
+	st->failures = 0;
+	for (unsigned i = 0; i < NPARTS; i++) {
+		st->results[i].ok = false;
+		if (selected(w, i))
+			parts[i].run(st, w->scale);
+	}
+}
+
+static bool same_result(const struct part_result *a, const struct part_result *b)
+{
+	if (a->ok != b->ok)
+		return false;
+	for (unsigned i = 0; a->ok && i < sizeof a->v / sizeof a->v[0]; i++)
+		if (a->v[i] != b->v[i])
+			return false;
+	return true;
+}
+
+/* Every vCPU runs the work; then vCPU 0 prints its part lines and compares the others' results. */
+static int run_smp(const struct work *w)
+{
+	unsigned ncpus = rt_cpu_count();
+	if (!place_states(ncpus))
+		return RT_EXIT_FAIL;
+	rt_smp_run(run_all, (void *)w);
+	int fails = 0;
+	for (unsigned c = 0; c < ncpus; c++)
+		fails += state_of(c)->failures;
+	for (unsigned i = 0; i < NPARTS; i++) {
+		if (!selected(w, i))
+			continue;
+		const struct part_result *r0 = &state_of(0)->results[i];
+		if (r0->ok)
+			parts[i].print(r0, w->scale);
+		for (unsigned c = 1; c < ncpus; c++) {
+			if (!same_result(&state_of(c)->results[i], r0)) {
+				rt_printf("%s: FAIL vCPU %u differs\n", parts[i].name, c);
+				fails++;
+			}
+		}
+	}
+	rt_printf("bench-cpu: %s\n", fails ? "FAILED" : "all ok");
+	return fails ? RT_EXIT_FAIL : RT_EXIT_OK;
+}
 
 int guest_main(void)
 {
 	const char *p = rt_cmdline();
 	uint32_t scale = BENCH_DEFAULT_SCALE;
 	char only[16] = "";
-	/* Tokens separated by spaces: a decimal number is the scale, only=PART picks one part. */
+	bool smp = false;
+	/* Tokens separated by spaces: a decimal number is the scale, only=PART picks one part, smp
+	 * runs the work on every vCPU. */
 	while (*p) {
 		while (*p == ' ')
 			p++;
@@ -662,8 +946,10 @@ int guest_main(void)
 			for (size_t i = 5; i < len; i++)
 				only[i - 5] = t[i];
 			only[len - 5] = 0;
+		} else if (len == 3 && strncmp(t, "smp", 3) == 0) {
+			smp = true;
 		} else {
-			rt_printf("bench-cpu: unknown argument in command line \"%s\" (want [SCALE] [only=PART])\n",
+			rt_printf("bench-cpu: unknown argument in command line \"%s\" (want [SCALE] [only=PART] [smp])\n",
 				  rt_cmdline());
 			return RT_EXIT_FAIL;
 		}
@@ -672,13 +958,27 @@ int guest_main(void)
 		rt_printf("bench-cpu: scale must be at least 1\n");
 		return RT_EXIT_FAIL;
 	}
-	rt_printf("bench-cpu: scale %u%s%s\n", scale, only[0] ? ", only " : "", only);
+	if (smp)
+		rt_printf("bench-cpu: scale %u%s%s, smp %u vCPU%s\n", scale, only[0] ? ", only " : "", only,
+			  rt_cpu_count(), rt_cpu_count() == 1 ? "" : "s");
+	else
+		rt_printf("bench-cpu: scale %u%s%s\n", scale, only[0] ? ", only " : "", only);
+	struct work w = {scale, only};
 	int ran = 0;
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		if (only[0] && strcmp(only, parts[i].name) != 0)
-			continue;
-		ran++;
-		parts[i].run(scale);
+	if (smp) {
+		for (unsigned i = 0; i < NPARTS; i++)
+			ran += selected(&w, i);
+		if (ran)
+			return run_smp(&w);
+	} else {
+		/* As before smp: on vCPU 0 alone, each part's line as soon as it is done. */
+		for (unsigned i = 0; i < NPARTS; i++) {
+			if (!selected(&w, i))
+				continue;
+			ran++;
+			if (parts[i].run0(scale) == 0)
+				parts[i].print(&results[i], scale);
+		}
 	}
 	if (!ran) {
 		rt_printf("bench-cpu: no part named \"%s\" (sieve crc32 sort interp hash)\n", only);
@@ -687,3 +987,4 @@ int guest_main(void)
 	rt_printf("bench-cpu: %s\n", failures ? "FAILED" : "all ok");
 	return failures ? RT_EXIT_FAIL : RT_EXIT_OK;
 }
+#endif /* !BENCH_PASS */

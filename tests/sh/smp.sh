@@ -165,6 +165,25 @@ distinct=$(grep -E '^smp-storm: vCPU [0-7] of 8 storming$' "$TMP/storm8.out" | s
 	ok "--vcpus=8: one whole console line from each vCPU (console lock), then done" ||
 	{ fail "--vcpus=8 smp-storm: status $rc, $lines/$distinct lines"; head -12 "$TMP/storm8.out"; }
 
+# ---- bench-cpu's `smp` mode (bench/cpu.sh's SMP speed): every vCPU does the whole work on its own
+# state; the output is the 1-vCPU output but for its first line, and equals QEMU's (one vCPU).
+run bcpu-1 120 --engine=emu "$GUESTS/bench-cpu" -- 1
+run bcpu-smp 120 --engine=emu --vcpus=3 "$GUESTS/bench-cpu" -- 1 smp
+rc=$?
+if [ $rc -eq 0 ] && [ "$(head -1 "$TMP/bcpu-smp.out")" = "bench-cpu: scale 1, smp 3 vCPUs" ] &&
+	cmp -s <(tail -n +2 "$TMP/bcpu-1.out") <(tail -n +2 "$TMP/bcpu-smp.out"); then
+	ok "emu 3 vCPUs: bench-cpu smp: every vCPU's results agree, output = the 1-vCPU output"
+else
+	fail "emu 3 vCPUs: bench-cpu smp: status $rc"; diff "$TMP/bcpu-1.out" "$TMP/bcpu-smp.out" | head -5
+fi
+if [ $have_qemu = 1 ]; then
+	qemu_run "$GUESTS/bench-cpu" -append "1 smp" >"$TMP/q-bcpu.out" 2>&1
+	rc=$?
+	[ $rc -eq 0 ] && [ "$(head -1 "$TMP/q-bcpu.out")" = "bench-cpu: scale 1, smp 1 vCPU" ] &&
+		cmp -s <(tail -n +2 "$TMP/bcpu-1.out") <(tail -n +2 "$TMP/q-bcpu.out") &&
+		ok "QEMU: bench-cpu smp on one vCPU, the same results" || fail "QEMU: bench-cpu smp: status $rc"
+fi
+
 # ---- QEMU TCG: one vCPU, the same guests unchanged -----------------------------------------------------
 if [ $have_qemu = 1 ]; then
 	for g in smp-count smp-litmus smp-stack smp-storm; do
