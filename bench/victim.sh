@@ -5,7 +5,8 @@
 # while a storm runs on core 0: a native split-lock storm, then the storm guest
 # (guests/buslock-storm.c) under QEMU TCG and under blvm's emu engine, then (once blvm has
 # --bus-lock=) under each policy. Prints one table:
-#     row, victim ms/pass (median), slowdown vs alone, the storm's bus locks per second, bar
+#     row, victim ms/pass (medians), slowdown (median of the rounds' paired ratios) and their range,
+#     the storm's bus locks per second, bar
 # REFERENCE.md: alone 4.8 ms/pass, native split-lock storm 41.7 (8.6x); QEMU TCG does not slow it.
 # Issue 5's bars: --bus-lock=off > 3x, ratelimit=1000 and pause=10 <= 1.05, contain <= 1.02;
 # issue 6: the same policies with the storm on one vCPU of a 2-vCPU guest.
@@ -71,16 +72,21 @@ victim_ms() {
 
 echo "victim: $KIND sweep of 64 MiB on core $VCORE${RT:+ (SCHED_FIFO)}, $PASSES passes per measurement, median of $ROUNDS rounds; storms on core $SCORE"
 W=50 # width of the row names
-printf "%-${W}s %9s %9s %9s %18s  %s\n" "row" "alone ms" "storm ms" "slowdown" "storm bus locks/s" "bar"
+printf "%-${W}s %9s %9s %9s %11s %18s  %s\n" "row" "alone ms" "storm ms" "slowdown" "range" "storm bus locks/s" "bar"
 # row NAME ALONE MS RATE [BAR]: ALONE and MS are victim ms/pass (median) without and with the
 # storm; BAR is ">3" (slowdown must exceed 3), "1.05" (must not exceed 1.05) or empty.
 row() {
-	local name=$1 alone=$2 ms=$3 rate=$4 bar=${5:-} ratio verdict=""
+	local name=$1 alone=$2 ms=$3 rate=$4 bar=${5:-} ratio range verdict=""
 	if [ -z "$ms" ] || [ -z "$alone" ]; then
-		printf "%-${W}s %9s %9s %9s %18s  %s\n" "$name" "${alone:--}" "-" "-" "$rate" "${bar:+bar $bar: }not measured"
+		printf "%-${W}s %9s %9s %9s %11s %18s  %s\n" "$name" "${alone:--}" "-" "-" "-" "$rate" "${bar:+bar $bar: }not measured"
 		return
 	fi
-	ratio=$(awk -v a="$ms" -v b="$alone" 'BEGIN { printf "%.2f", a / b }')
+	# The slowdown is the median of the rounds' own ratios (storm / the alone taken just before it),
+	# paired so that the machine's drift between rounds cancels; range is their min-max (the noise:
+	# see the aligned controls). Rows not measured by under_storm: the ratio of the two medians.
+	if [ -n "$pmed" ]; then ratio=$pmed; range=$prange; else
+		ratio=$(awk -v a="$ms" -v b="$alone" 'BEGIN { printf "%.2f", a / b }'); range=-; fi
+	pmed= prange=
 	case $bar in
 	"") ;;
 	">"*) verdict=$(awk -v r="$ratio" -v b="${bar#>}" 'BEGIN { print (r > b) ? "ok" : "MISSED" }')
@@ -88,9 +94,10 @@ row() {
 	*) verdict=$(awk -v r="$ratio" -v b="$bar" 'BEGIN { print (r <= b) ? "ok" : "MISSED" }')
 	   verdict="bar <=$bar: $verdict";;
 	esac
-	printf "%-${W}s %9s %9s %8sx %18s  %s\n" "$name" "$alone" "$ms" "$ratio" "$rate" "$verdict"
+	printf "%-${W}s %9s %9s %8sx %11s %18s  %s\n" "$name" "$alone" "$ms" "$ratio" "$range" "$rate" "$verdict"
 }
 
+pmed= prange=
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 
 # under_storm CMD...: ROUNDS times: time the victim alone, start CMD (already pinned) in the
@@ -120,6 +127,10 @@ under_storm() {
 	done
 	alone=$(printf '%s\n' "${a[@]}" | median)
 	ms=$(printf '%s\n' "${m[@]}" | median)
+	local rs=() i
+	for i in "${!m[@]}"; do rs+=("$(awk -v x="${m[$i]}" -v y="${a[$i]}" 'BEGIN { printf "%.3f", x / y }')"); done
+	pmed=$(printf '%s\n' "${rs[@]}" | median | awk '{ printf "%.2f", $1 }')
+	prange=$(printf '%s\n' "${rs[@]}" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
 }
 
 # guest_rate CMD-PREFIX...: bus locks/s of `CMD-PREFIX split N` (the storm guest's command line
