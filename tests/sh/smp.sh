@@ -176,6 +176,13 @@ if [ $rc -eq 0 ] && [ "$(head -1 "$TMP/bcpu-smp.out")" = "bench-cpu: scale 1, sm
 else
 	fail "emu 3 vCPUs: bench-cpu smp: status $rc"; diff "$TMP/bcpu-1.out" "$TMP/bcpu-smp.out" | head -5
 fi
+if kvm_usable; then # bench-cpu on the kvm engine too (scale 1, ~3.8 M instructions: under a second here)
+	run bcpu-kvm 120 --engine=kvm --vcpus=2 "$GUESTS/bench-cpu" -- 1 smp
+	rc=$?
+	[ $rc -eq 0 ] && cmp -s <(tail -n +2 "$TMP/bcpu-1.out") <(tail -n +2 "$TMP/bcpu-kvm.out") &&
+		ok "kvm 2 vCPUs: bench-cpu smp, the same results as emu" ||
+		{ fail "kvm 2 vCPUs: bench-cpu smp: status $rc"; diff "$TMP/bcpu-1.out" "$TMP/bcpu-kvm.out" | head -5; }
+fi
 if [ $have_qemu = 1 ]; then
 	qemu_run "$GUESTS/bench-cpu" -append "1 smp" >"$TMP/q-bcpu.out" 2>&1
 	rc=$?
