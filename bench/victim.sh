@@ -202,7 +202,7 @@ if [ -x "$BLVM" ] && "$BLVM" run --help 2>&1 | grep -q -- '--bus-lock'; then
 		blvm_row "blvm emu: storm guest, --bus-lock=$pname" "$pbar" "" "$popt"
 	done
 	# Issue 6: the same storm on vCPU 0 of a 2-vCPU guest (vCPU 1 idles in the guest runtime's
-	# PAUSE loop: blvm's PAUSE does not yield, so both vCPU threads share the storm's core). Under
+	# PAUSE loop on the storm's core; the emu engine yields the host CPU in PAUSE loops). Under
 	# contain, each contained lock stops the other vCPU (the exclusive section).
 	for spec in "off||--bus-lock=off" "ratelimit=1000|1.05|--bus-lock=ratelimit=1000" \
 		"pause=10|1.05|--bus-lock=pause=10" "contain|1.02|--bus-lock=contain"; do

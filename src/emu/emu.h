@@ -459,6 +459,9 @@ struct emu_vcpu {
 
 	/* counters */
 	uint64_t icount;
+	/* pause-loop detection (exec.c, h_pause): instruction count at the last PAUSE, PAUSEs in a loop */
+	uint64_t ple_last;
+	uint32_t ple_count;
 	uint64_t locked_rmw, locked_split, locked_uc; /* every locked RMW / split / UC (detection on or off) */
 
 	/* bus-lock model (issue 4): the execution controls as the hardware has them */

@@ -11,6 +11,7 @@
  * architectural state as it was before the instruction (string instructions: as after the last
  * completed iteration).
  */
+#include <sched.h>
 #include <stdio.h>
 
 #include "emu/emu.h"
@@ -249,9 +250,31 @@ static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back
 	return emu_next(c, i);
 }
 
+/*
+ * PAUSE. A vCPU spinning on a lock or a flag is burning a host CPU that another vCPU (or anything
+ * else on the host) may need; the hardware lets the monitor see such loops: Intel's PAUSE-loop
+ * exiting (SDM Vol. 3 25.1.3, "PAUSE-loop exiting": PLE_Gap, PLE_Window) and AMD's pause filter
+ * (APM Vol. 2 15.14.4: a count of PAUSEs and a threshold between them). KVM handles that exit
+ * inside the kernel (kvm_vcpu_on_spin(): yield the host CPU), never in user space. The emu engine
+ * does the same with AMD's model in guest instructions: PAUSEs at most EMU_PLE_GAP instructions
+ * apart belong to one loop, and every EMU_PLE_COUNT of them (KVM's default pause_filter_count) the
+ * vCPU thread yields the host CPU. With a free host CPU sched_yield() returns at once.
+ */
+#define EMU_PLE_GAP 128
+#define EMU_PLE_COUNT 3000
 static int h_pause(ARGS)
 {
 	__builtin_ia32_pause();
+	uint64_t now = c->icount + i->idx; /* exact: icount holds the blocks before this one */
+	if (now - c->ple_last <= EMU_PLE_GAP) {
+		if (++c->ple_count >= EMU_PLE_COUNT) {
+			c->ple_count = 0;
+			sched_yield();
+		}
+	} else {
+		c->ple_count = 0;
+	}
+	c->ple_last = now;
 	return emu_next(c, i);
 }
 
