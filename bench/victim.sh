@@ -17,7 +17,8 @@
 #
 # Each row is ROUNDS rounds of (victim alone, victim under the storm); the row shows the medians and
 # their ratio, so that the baseline is always measured next to the storm it is compared with.
-# Environment: PASSES (victim passes per measurement, default 40), ROUNDS (3), VICTIM_CORE (1),
+# Environment: ONLY (an extended regex: run only the rows whose name matches), PASSES (victim
+# passes per measurement, default 40), ROUNDS (3), VICTIM_CORE (1),
 # STORM_CORE (0), VICTIM_RT (1: run the victim SCHED_FIFO), KIND (the victim's loop: rmw, read or chase; see bench/victim.c), QEMU.
 # Exit status 1 when a storm failed (a guest's self-check, or it ended early). Not a test: the bars
 # are printed (ok / MISSED), never asserted. Needs 2 cores, taskset; rows whose program is missing
@@ -154,16 +155,23 @@ guest_rate() {
 	awk -v n="$n" -v e="$el" 'BEGIN { printf "%.0f", n / (e > 0 ? e : 1e-9) }'
 }
 
+# want NAME: the row is selected by ONLY (an extended regular expression; empty: every row).
+want() { [ -z "${ONLY:-}" ] || grep -Eq -- "$ONLY" <<<"$1"; }
+
 # ---- alone ----
 alone1=$(victim_ms)
 row "alone" "$alone1" "$alone1" "-"
 
 # ---- native storms (the damage, and the aligned control) ----
-under_storm taskset -c "$SCORE" "$VICTIM" --storm --core="$SCORE"
-rate=$(sed -n 's/^storm: .* rate=\([0-9]*\)$/\1/p' "$TMP/storm.out")
-row "native split-lock storm" "$alone" "$ms" "${rate:--}"
-under_storm taskset -c "$SCORE" "$VICTIM" --storm --aligned --core="$SCORE"
-row "native aligned lock storm (control)" "$alone" "$ms" "0"
+if want "native split-lock storm"; then
+	under_storm taskset -c "$SCORE" "$VICTIM" --storm --core="$SCORE"
+	rate=$(sed -n 's/^storm: .* rate=\([0-9]*\)$/\1/p' "$TMP/storm.out")
+	row "native split-lock storm" "$alone" "$ms" "${rate:--}"
+fi
+if want "native aligned lock storm (control)"; then
+	under_storm taskset -c "$SCORE" "$VICTIM" --storm --aligned --core="$SCORE"
+	row "native aligned lock storm (control)" "$alone" "$ms" "0"
+fi
 
 # ---- the storm guest under QEMU TCG ----
 qemu_cmd() {
@@ -174,10 +182,14 @@ if ! command -v "$QEMU" >/dev/null 2>&1 || [ ! -f "$STORM" ]; then
 	row "qemu tcg: storm guest" "" "" "-"
 else
 	qrun() { qemu_cmd "$@"; [ $? -eq 1 ]; } # exit value 0 -> QEMU status 1
-	under_storm qemu_cmd ""
-	row "qemu tcg: storm guest" "$alone" "$ms" "$(guest_rate qrun)"
-	under_storm qemu_cmd "aligned"
-	row "qemu tcg: aligned storm guest (control)" "$alone" "$ms" "0"
+	if want "qemu tcg: storm guest"; then
+		under_storm qemu_cmd ""
+		row "qemu tcg: storm guest" "$alone" "$ms" "$(guest_rate qrun)"
+	fi
+	if want "qemu tcg: aligned storm guest (control)"; then
+		under_storm qemu_cmd "aligned"
+		row "qemu tcg: aligned storm guest (control)" "$alone" "$ms" "0"
+	fi
 fi
 
 # ---- the storm guest under blvm ----
@@ -185,6 +197,7 @@ fi
 # under `blvm run --engine=emu OPTIONS`; the rate is that of "split N" under the same options.
 blvm_row() {
 	local name=$1 bar=$2 mode=$3; shift 3
+	want "$name" || return 0
 	if [ ! -x "$BLVM" ] || [ ! -f "$STORM" ]; then row "$name" "" "" "-" "$bar"; return; fi
 	local opts=("$@") rate=0
 	brun() { taskset -c "$SCORE" "$BLVM" run --engine=emu "${opts[@]}" --timeout=600 "$STORM" ${1:+-- $1}; }
