@@ -1,6 +1,7 @@
 #!/bin/sh
 # The README's main job: a guest that split-locks in a loop (buslock-storm), run under blvm's
-# emu engine with bus-lock policies, each printing its report (stderr) and statistics.
+# emu engine with bus-lock policies (log, ratelimit, contain, kill), each printing its report
+# (stderr) and statistics.
 BUILD=${1:-build}
 set -e
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ cat "$stats"
 
 say "blvm run --bus-lock=ratelimit=1000 $G -- 3000   (QEMU's policy: at most 1000 bus locks/s)"
 "$B" run --bus-lock=ratelimit=1000 "$G" -- 3000
+
+say "blvm run --vcpus=2 --bus-lock=contain $BUILD/guests/smp-storm -- 100000   (both vCPUs split-lock one counter; no host bus lock, still atomic: the guest checks the sum)"
+"$B" run --vcpus=2 --bus-lock=contain "$BUILD/guests/smp-storm" -- 100000
 
 say "blvm run --bus-lock=kill=5 $G -- 1000   (end the VM at its 5th bus lock: status 123)"
 set +e
