@@ -65,7 +65,7 @@ static const ZydisDecoder *decoder_for(struct emu_vcpu *c)
 	}
 }
 
-/* Decodes a block starting at linear c->rip = guest-physical gpa (host hva). */
+/* Decodes a block starting at linear emu_code_lin(c, c->rip) = guest-physical gpa (host hva). */
 static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const uint8_t *hva, int *st)
 {
 	size_t need = sizeof(struct emu_block) + (EMU_BLOCK_MAX + 1) * sizeof(struct emu_insn);
@@ -100,7 +100,7 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 		if (zs == ZYDIS_STATUS_NO_MORE_DATA && !second && avail - pos < 15) {
 			if (n > 0)
 				break; /* the straddling instruction starts the next block */
-			uint64_t lin2 = ((c->rip & ~0xfffull) + 0x1000) & c->lin_mask, gpa2;
+			uint64_t lin2 = ((emu_code_lin(c, c->rip) & ~0xfffull) + 0x1000) & c->lin_mask, gpa2;
 			uint8_t *hva2;
 			int s = emu_fetch_xlat(c, lin2, &gpa2, &hva2);
 			if (s) {
@@ -162,7 +162,7 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 {
 	uint64_t gpa;
 	uint8_t *hva;
-	uint64_t lin = c->rip & c->lin_mask;
+	uint64_t lin = emu_code_lin(c, c->rip);
 	const struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	if (likely(e->tag_x == (lin & ~0xfffull))) {
 		gpa = e->gpa | (lin & 0xfff);

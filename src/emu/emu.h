@@ -717,6 +717,14 @@ static inline uint64_t *emu_rflagsp(struct emu_vcpu *c)
 	return &c->rflags;
 }
 
+/* The linear address of code at rip: CS.base + rip, truncated outside 64-bit mode (SDM Vol. 3
+ * 3.4.3; in 64-bit mode CS.base is 0: sbase[EMU_CS] is 0 there). Every code fetch, block lookup and
+ * jump-cache key goes through it (kvm_get_linear_rip() in KVM). */
+static inline uint64_t emu_code_lin(const struct emu_vcpu *c, uint64_t rip)
+{
+	return (c->sbase[EMU_CS] + rip) & c->lin_mask;
+}
+
 static inline unsigned emu_jc_index(uint64_t lin)
 {
 	return (unsigned)(lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1);
@@ -726,7 +734,7 @@ static inline unsigned emu_jc_index(uint64_t lin)
  * else emu_block_get(). Materialises the lazy flags before a block that needs them exact. */
 static inline struct emu_block *emu_block_next(struct emu_vcpu *c, int *st)
 {
-	uint64_t lin = c->rip & c->lin_mask;
+	uint64_t lin = emu_code_lin(c, c->rip);
 	const struct emu_jc *j = &c->jc[emu_jc_index(lin)];
 	struct emu_block *b = j->b;
 	if (!(likely(j->lin == lin && j->xep == c->xep && b->mode == c->mode))) {
@@ -749,7 +757,7 @@ static inline uint64_t emu_block_retired(const struct emu_vcpu *c, const struct 
 		return c->last_i->idx + 1u;
 	if (st == EMU_ST_SENTINEL)
 		return b->n;
-	uint64_t pos = blin, at = c->rip & c->lin_mask;
+	uint64_t pos = blin, at = emu_code_lin(c, c->rip);
 	unsigned k = 0;
 	while (k < b->n && pos != at)
 		pos = (pos + b->insn[k++].len) & c->lin_mask;

@@ -408,7 +408,7 @@ static void debug_exit(struct emu_vcpu *c)
 
 static uint64_t linear_rip(const struct emu_vcpu *c)
 {
-	return (c->sbase[EMU_CS] + c->rip) & c->lin_mask; /* kvm_get_linear_rip() */
+	return emu_code_lin(c, c->rip); /* kvm_get_linear_rip() */
 }
 
 /*
@@ -546,7 +546,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		}
 		/* threaded: the block's handlers jump to each other (emu_next) and one status comes back */
 		c->cur_b = b;
-		c->cur_blin = c->rip & c->lin_mask;
+		c->cur_blin = emu_code_lin(c, c->rip);
 		c->last_i = b->insn;
 		c->chain_left = EMU_CHAIN_MAX;
 		int st = b->insn[0].fn(c, b->insn);

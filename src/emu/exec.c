@@ -899,7 +899,7 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 	c->rip = t;
 	c->last_i = i;
 	if (likely(!c->stop) && likely(c->chain_left > 0)) {
-		uint64_t lin = t & c->lin_mask;
+		uint64_t lin = emu_code_lin(c, t);
 		const struct emu_jc *j = &c->jc[emu_jc_index(lin)];
 		struct emu_block *b = j->b;
 		if (likely(j->lin == lin && j->xep == c->xep && b->mode == c->mode && !b->flags_exact)) {

@@ -727,7 +727,7 @@ static void capture_insn(struct emu_vcpu *c, uint64_t lrip)
 static void record_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
 			    bool implicit)
 {
-	uint64_t lrip = (c->sbase[EMU_CS] + c->rip) & c->lin_mask;
+	uint64_t lrip = emu_code_lin(c, c->rip);
 	memset(&c->bl, 0, sizeof c->bl);
 	c->bl.rip = lrip;
 	c->bl.linear = lin;

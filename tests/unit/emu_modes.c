@@ -60,6 +60,22 @@ GUEST(pf, ".code64",
 
 GUEST(triple, ".code64", "ud2\n");
 
+/* 32-bit code in a segment whose base is not 0 (SDM Vol. 3 3.4.3: linear = CS.base + EIP): EIP
+ * values seen by the code (CALL's return address) are offsets; fetches, taken branches and the
+ * loop's block lookups use CS.base + EIP. */
+GUEST(csbase, ".code32",
+	"call 1f\n"
+	"1: pop %eax\n"                          /* EIP of 1: (an offset, not linear) */
+	"mov $5, %ecx\n"
+	"xor %edx, %edx\n"
+	"2: add %ecx, %edx\n"
+	"dec %ecx\n"
+	"jnz 2b\n"                               /* taken 4 times: branch_to and the jump cache */
+	"jmp 3f\n"
+	".fill 5000, 1, 0xcc\n"                  /* int3: executed if the jump lands at the wrong place */
+	"3: mov $0x1234, %ebx\n"                 /* on the next page */
+	"hlt\n");
+
 static void pf_case(int kind, uint64_t pde1, uint64_t want_err, uint64_t want_cr2, uint64_t want_cs)
 {
 	struct t_vm t;
@@ -105,6 +121,26 @@ int main(void)
 	CHECK_EQ(s.cs.l, 1);
 	CHECK_EQ(s.cs.selector, 0x08);
 	CHECK_EQ(s.ds.selector, 0x10);
+	t_fini(&t);
+
+	/* 32-bit code with CS.base = 0x3000: RIP (EIP) is T_CODE - 0x3000 */
+	t_init(&t);
+	t_prot32(&t);
+	t_load(&t, T_CODE, csbase_start, csbase_end);
+	t.ops->get_sregs(t.cpu, &s);
+	s.cs.base = 0x3000;
+	t.ops->set_sregs(t.cpu, &s);
+	{
+		struct kvm_regs rr = t_regs(&t);
+		rr.rip = T_CODE - 0x3000;
+		t.ops->set_regs(t.cpu, &rr);
+	}
+	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
+	r = t_regs(&t);
+	CHECK_EQ(r.rax, T_CODE - 0x3000 + 5);  /* the return address CALL pushed: an EIP */
+	CHECK_EQ(r.rdx, 15);                   /* 5 + 4 + 3 + 2 + 1 */
+	CHECK_EQ(r.rbx, 0x1234);
+	CHECK_EQ(r.rip, (uint64_t)(T_CODE - 0x3000 + (csbase_end - csbase_start))); /* after HLT */
 	t_fini(&t);
 
 	/* 1 GiB page */
