@@ -850,13 +850,7 @@ static bool place_states(unsigned ncpus)
 {
 	uint64_t base = (((uint64_t)(uintptr_t)__image_end + 4095) & ~4095ull) + (uint64_t)(ncpus - 1) * RT_AP_STACK_SIZE;
 	uint64_t end = base + (uint64_t)ncpus * STATE_STRIDE;
-	bool ram = rt_memmap_count() == 0; /* no map to check against: trust the loader */
-	for (unsigned i = 0; i < rt_memmap_count(); i++) {
-		const struct hvm_memmap_table_entry *e = rt_memmap_entry(i);
-		if (e->type == RT_E820_RAM && e->addr <= base && end <= e->addr + e->size)
-			ram = true;
-	}
-	if (!ram || end > (1ull << 32)) {
+	if (!rt_ram_covers(base, end)) {
 		rt_printf("bench-cpu: smp on %u vCPUs needs 0x%lx bytes of RAM at 0x%lx; raise --mem\n", ncpus,
 			  (unsigned long)(end - base), (unsigned long)base);
 		return false;

@@ -261,17 +261,24 @@ static uint32_t smp_gen, smp_done, smp_online;
  * They are not in the image so that the image (and the .bss the BSP zeroes) stays as small as
  * it was with one vCPU. Returns false, having said why, if that RAM is not there.
  */
-static bool smp_place_stacks(void)
+bool rt_ram_covers(uint64_t base, uint64_t end)
 {
-	uint64_t base = ((uint64_t)(uintptr_t)__image_end + 4095) & ~4095ull;
-	uint64_t end = base + (uint64_t)(rt_ncpus - 1) * RT_AP_STACK_SIZE;
+	if (end > (1ull << 32))
+		return false;
 	bool ram = rt_memmap_count() == 0; /* no map to check against: trust the loader */
 	for (unsigned i = 0; i < rt_memmap_count(); i++) {
 		const struct hvm_memmap_table_entry *e = rt_memmap_entry(i);
 		if (e->type == RT_E820_RAM && e->addr <= base && end <= e->addr + e->size)
 			ram = true;
 	}
-	if (!ram || end > (1ull << 32)) {
+	return ram;
+}
+
+static bool smp_place_stacks(void)
+{
+	uint64_t base = ((uint64_t)(uintptr_t)__image_end + 4095) & ~4095ull;
+	uint64_t end = base + (uint64_t)(rt_ncpus - 1) * RT_AP_STACK_SIZE;
+	if (!rt_ram_covers(base, end)) {
 		rt_printf("blvm-rt: %u vCPUs need 0x%lx bytes of RAM at 0x%lx for their stacks; raise --mem\n",
 			  rt_ncpus, (unsigned long)(end - base), (unsigned long)base);
 		return false;

@@ -99,6 +99,9 @@ const char *rt_cmdline(void);
 /* The memory map; count is 0 if the loader gave none (start_info version 0). */
 unsigned rt_memmap_count(void);
 const struct hvm_memmap_table_entry *rt_memmap_entry(unsigned i);
+/* Whether [base, end) is RAM below 4 GiB by the memory map (true when there is no map to check
+ * against: the loader is trusted then). For guests that use RAM beyond their image. */
+bool rt_ram_covers(uint64_t base, uint64_t end);
 /* End (exclusive) of the highest RAM range, and of the highest RAM range below 4 GiB (the
  * part the runtime's identity map covers). 0 if there is no memory map. */
 uint64_t rt_ram_top(void);
