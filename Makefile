@@ -78,7 +78,7 @@ test: deps
 	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp"
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-clang build-san-clang build-tsan-clang
 
 .PHONY: all check deps demo test clean unit-tests guests
 .SECONDARY:

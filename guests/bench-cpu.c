@@ -113,8 +113,10 @@ struct bench_state {
 #define BENCH_PASS 2
 /* Keep gcc from merging the two passes' identical functions (-fipa-icf): the first pass's would
  * then be called with the second's pointers too, and lose their specialization for the arrays. */
+#if !defined(__clang__) /* clang has no -fipa-icf to turn off */
 #pragma GCC push_options
 #pragma GCC optimize("no-ipa-icf")
+#endif
 #define splitmix64 splitmix64_any
 #define xs64 xs64_any
 #define sieve sieve_any
@@ -141,7 +143,9 @@ struct bench_state {
 #define table_find table_find_any
 #define part_hash part_hash_any
 #include "bench-cpu.c"
+#if !defined(__clang__)
 #pragma GCC pop_options
+#endif
 #undef splitmix64
 #undef xs64
 #undef sieve
