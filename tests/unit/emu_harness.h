@@ -60,11 +60,14 @@ static inline void t_init(struct t_vm *t)
 {
 	char err[256];
 	t->ops = &blvm_engine_emu;
-	t->ram = mmap(NULL, T_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (t->ram == MAP_FAILED) {
+	/* Guest RAM between two inaccessible guard pages: an engine access outside the slot's host
+	 * memory faults at once instead of reading or corrupting a neighbour. */
+	uint8_t *m = mmap(NULL, T_RAM + 2 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mprotect(m + 4096, T_RAM, PROT_READ | PROT_WRITE) != 0) {
 		perror("mmap");
 		exit(1);
 	}
+	t->ram = m + 4096;
 	struct blvm_engine_config cfg = { .nr_vcpus = 1 };
 	if (t->ops->vm_create(&cfg, &t->vm, err, sizeof err)) {
 		fprintf(stderr, "vm_create: %s\n", err);
@@ -82,7 +85,7 @@ static inline void t_fini(struct t_vm *t)
 {
 	t->ops->vcpu_destroy(t->cpu);
 	t->ops->vm_destroy(t->vm);
-	munmap(t->ram, T_RAM);
+	munmap(t->ram - 4096, T_RAM + 2 * 4096);
 }
 
 static inline void t_w64(struct t_vm *t, uint64_t gpa, uint64_t v) { memcpy(t->ram + gpa, &v, 8); }
