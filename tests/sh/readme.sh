@@ -23,7 +23,10 @@ snippet=$(awk '/^## The policy module in your own monitor/ { sec = 1 } sec && /^
 	echo '}'
 	echo 'int main(void) { return 0; }'
 } >"$TMP/readme.c"
-if gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -o "$TMP/readme" "$TMP/readme.c" \
+# libblvm.a of a sanitizer build needs the same sanitizer at link time (Makefile's SANFLAGS).
+san=()
+case "${SAN:-}" in 1) san=(-fsanitize=address,undefined);; thread) san=(-fsanitize=thread);; esac
+if gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter "${san[@]}" -Iinclude -o "$TMP/readme" "$TMP/readme.c" \
 	"$BUILD/libblvm.a" -lZydis -lpthread -lm 2>"$TMP/cc.err"; then
 	ok "README's policy-module snippet compiles and links with libblvm.a"
 else

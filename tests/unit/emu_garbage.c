@@ -15,6 +15,7 @@
  * the vCPU's state can be read back, and the host process is still here at the end.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,12 +27,12 @@
 
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct t_vm *cur;
-static volatile int done;
+static atomic_int done;
 
 static void *watchdog(void *arg)
 {
 	(void)arg;
-	while (!done) {
+	while (!atomic_load(&done)) {
 		struct timespec ts = { 0, 2 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&cur_lock);
@@ -154,7 +155,7 @@ int main(void)
 	for (int m = 0; m < NMODES; m++)
 		for (int k = 0; k < programs; k++)
 			one((enum mode)m);
-	done = 1;
+	atomic_store(&done, 1);
 	pthread_join(wd, NULL);
 	for (int m = 0; m < NMODES; m++)
 		printf("info: %s: %d programs: hlt %lu, shutdown %lu, internal error %lu, loops cut %lu\n",
