@@ -50,6 +50,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libblvm.a
 
 unit-tests: $(UNIT_BINS)
 
+# The fake-kernel shim test's programs (tests/shim/): rules in tests/shim/shim.mk.
+include tests/shim/shim.mk
+
 # Benchmark host programs (the victim of the bus-lock benchmark): bench/bench.mk.
 include bench/bench.mk
 

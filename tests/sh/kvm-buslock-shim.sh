@@ -1,0 +1,184 @@
+# The kvm engine's bus-lock path against a fake kernel. This project's /dev/kvm (kvm_pvm) reports
+# KVM_CAP_X86_BUS_LOCK_EXIT = 0, so nothing else exercises it: here blvm runs with
+# $BUILD/tests/kvm_buslock_shim.so preloaded (tests/shim/kvm_buslock_shim.c: it answers the
+# capability, takes the enable, and turns the kvm-buslock-marks guest's markers into bus locks as
+# KVM reports them: OUT 0xb1 -> exit 33, OUT 0xb2 -> IO exit + KVM_RUN_X86_BUS_LOCK, a write to
+# 0xfeb00000 -> MMIO exit + flag). Checked, with exact numbers: the shim itself (its check program,
+# against the real kernel), the capability probe and the enable before any vCPU, exit 33 and the
+# flag counted whatever the exit reason, every policy the kvm engine can enforce, contain refused,
+# --engine=auto choosing kvm with the capability and emu without it, several vCPUs; and that the
+# markers are harmless (unclaimed) without the shim, under the emu engine and under QEMU.
+. "$(dirname "$0")/../lib.sh"
+kvm_usable || skip "/dev/kvm not usable here: the kvm engine's bus-lock path (fake-kernel shim) not checked"
+SHIM="$TOP/$BUILD/tests/kvm_buslock_shim.so"
+CHECK="$TOP/$BUILD/tests/shim/kvm_buslock_shim_check"
+G="$GUESTS/kvm-buslock-marks"
+[ -f "$SHIM" ] || skip "the shim $SHIM is not built (make all)"
+[ -x "$CHECK" ] || skip "the shim's check program $CHECK is not built (make all)"
+[ -f "$G" ] || skip "guest kvm-buslock-marks not built"
+command -v python3 >/dev/null || skip "python3 is needed to check the --stats JSON"
+json() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# Sanitizer builds (SAN=1): ASan refuses to start unless its runtime comes first in the library
+# list, and the preloaded shim comes first; verify_asan_link_order=0 lets it run (the shim itself is
+# never instrumented, see tests/shim/shim.mk).
+if [ "${SAN:-}" = 1 ] || ldd "$BLVM" 2>/dev/null | grep -q libasan; then
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	echo "note: ASan build: ASAN_OPTIONS=$ASAN_OPTIONS"
+fi
+
+# shimmed NAME BLVM-ARGS...: blvm under the shim, which reports what it did at exit; stdout to
+# $TMP/NAME.out, stderr to $TMP/NAME.err, --stats to $TMP/NAME.json; returns blvm's status.
+shimmed() {
+	local name=$1; shift
+	LD_PRELOAD="$SHIM" KVM_BUSLOCK_SHIM_REPORT=1 timeout 60 "$BLVM" run --timeout=30 --stats="$TMP/$name.json" "$@" \
+		>"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+# plain NAME BLVM-ARGS...: the same without the shim.
+plain() {
+	local name=$1; shift
+	timeout 60 "$BLVM" run --timeout=30 --stats="$TMP/$name.json" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+# The shim's own report line (KVM_BUSLOCK_SHIM_REPORT=1) in NAME's stderr.
+shim_report() { grep '^kvm-shim: [0-9]* exits rewritten' "$TMP/$1.err"; }
+# No other kvm-shim line (the late-enable refusal above all) in NAME's stderr.
+shim_quiet() { ! grep '^kvm-shim: ' "$TMP/$1.err" | grep -qv ' exits rewritten '; }
+stats() { json "$TMP/$1.json" "$2"; }
+show() { sed 's/^/  stderr: /' "$TMP/$1.err" | head -5; }
+
+# ---- the shim itself, against the real kernel --------------------------------------------------------
+LD_PRELOAD="$SHIM" timeout 60 "$CHECK" >"$TMP/check.out" 2>"$TMP/check.err"
+rc=$?
+sed 's/^/  check: /' "$TMP/check.out"
+late=$(grep -c '^kvm-shim: KVM_ENABLE_CAP(KVM_CAP_X86_BUS_LOCK_EXIT, 0x[12]) after KVM_CREATE_VCPU on VM fd [0-9]*: -EINVAL' "$TMP/check.err")
+if [ $rc -eq 0 ] && [ "$(tail -1 "$TMP/check.out")" = "all checks passed" ] && [ "$late" -eq 2 ]; then
+	ok "shim check: capability 3, enable rules, markers rewritten only with EXIT, OUT completed once, late enables refused loudly"
+else
+	fail "shim check: status $rc, $late late-enable lines on stderr (want 2)"; sed 's/^/  stderr: /' "$TMP/check.err" | head -5
+fi
+
+# ---- --bus-lock=log: every marker counted, exit 33 included ---------------------------------------
+shimmed log --engine=kvm --bus-lock=log "$G" -- 5
+rc=$?
+got="status $rc, console '$(cat "$TMP/log.out")', engine $(stats log 's["engine"]'), total $(stats log 's["bus_locks"]["total"]')"
+if [ $rc -eq 0 ] && [ "$(cat "$TMP/log.out")" = "marks: done 5" ] && [ "$(stats log 's["engine"]')" = kvm ] &&
+	[ "$(stats log 's["bus_locks"]["total"]')" = 15 ]; then
+	ok "kvm --bus-lock=log marks 5: status 0, console 'marks: done 5', 15 bus locks"
+else
+	fail "kvm --bus-lock=log marks 5: $got"; show log
+fi
+want='15 0 0 15 5 5 [15] 5 5'
+got=$(stats log '" ".join(str(x) for x in [s["bus_locks"]["total"], s["bus_locks"]["split"], s["bus_locks"]["uc"],
+	s["bus_locks"]["unattributed"], s["exits"].get("x86_bus_lock", 0), s["exits"].get("mmio", 0),
+	[v["bus_locks"] for v in s["vcpus"]], s["unclaimed"]["port_writes"], s["unclaimed"]["mmio_writes"]])')
+[ "$got" = "$want" ] &&
+	ok "log stats: total 15 = unattributed 15 (KVM names no instruction), 5 x86_bus_lock exits, 5 MMIO exits, vcpus [15], unclaimed: the 5 writes to 0xb2 and 5 to 0xfeb00000 (0xb1's went to exit 33)" ||
+	fail "log stats: total split uc unattributed x86_bus_lock mmio vcpus port_writes mmio_writes = $got, want $want"
+grep -q '^blvm: --bus-lock=log: 15 bus locks in .*; split 0, uc 0, unattributed 15$' "$TMP/log.err" &&
+	ok "log: the summary says 15 bus locks, all unattributed" || { fail "log: no summary line"; show log; }
+# The shim's account: exactly the markers, and blvm enabled the capability once, before its vCPU.
+[ "$(shim_report log | sed -E 's/; [0-9]+ capability answers//')" = "kvm-shim: 5 exits rewritten into KVM_EXIT_X86_BUS_LOCK, 5 IO and 5 MMIO exits flagged, 1 enables accepted, 0 refused" ] &&
+	shim_quiet log && ok "log: the shim rewrote 5+5+5 exits; blvm enabled the capability once, before KVM_CREATE_VCPU" ||
+	{ fail "log: shim report '$(shim_report log)'"; show log; }
+
+# ---- --bus-lock=off: detection never enabled, the markers are plain unclaimed IO/MMIO ----------------
+shimmed off --engine=kvm --bus-lock=off "$G" -- 5
+rc=$?
+want='0 0 0 10 5'
+got=$(stats off '" ".join(str(x) for x in [s["bus_locks"]["total"], s["exits"].get("x86_bus_lock", 0),
+	sum(v["bus_locks"] for v in s["vcpus"]), s["unclaimed"]["port_writes"], s["unclaimed"]["mmio_writes"]])')
+[ $rc -eq 0 ] && [ "$(cat "$TMP/off.out")" = "marks: done 5" ] && [ "$got" = "$want" ] &&
+	ok "kvm --bus-lock=off: status 0, no bus lock, no x86_bus_lock exit, 10 unclaimed port writes and 5 MMIO writes" ||
+	{ fail "kvm --bus-lock=off: status $rc, total x86_bus_lock vcpus port_writes mmio_writes = $got, want $want"; show off; }
+# Same exits as under log, only 5 of them IO instead of exit 33: every marker exited once.
+got=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+print(sum(a["exits"].values()) == sum(b["exits"].values()) and b["exits"]["io"] - a["exits"]["io"] == 5)' "$TMP/log.json" "$TMP/off.json")
+[ "$got" = True ] && ok "off vs log: the same number of exits, 5 more IO exits instead of the 5 exits 33" ||
+	fail "off vs log: exits $(stats log 's["exits"]') vs $(stats off 's["exits"]')"
+[ "$(shim_report off | sed -E 's/; [0-9]+ capability answers//')" = "kvm-shim: 0 exits rewritten into KVM_EXIT_X86_BUS_LOCK, 0 IO and 0 MMIO exits flagged, 0 enables accepted, 0 refused" ] &&
+	ok "off: blvm neither enabled the capability nor got a bus lock" || fail "off: shim report '$(shim_report off)'"
+
+# ---- --bus-lock=kill=N: the N-th bus lock ends the VM, whichever exit carried it ------------------
+for k in 3:33 7:2 12:6; do
+	n=${k%:*} reason=${k#*:}
+	shimmed kill$n --engine=kvm --bus-lock=kill=$n "$G" -- 5
+	rc=$?
+	if [ $rc -eq 123 ] && grep -q "^blvm: --bus-lock=kill=$n: bus lock $n of $n allowed, ending the VM: vCPU 0 (exit reason $reason; the engine does not report the instruction)$" "$TMP/kill$n.err" &&
+		[ "$(stats kill$n 's["bus_locks"]["total"]')" = "$n" ] && [ "$(stats kill$n 's["end"]')" = bus_lock_kill ] && [ ! -s "$TMP/kill$n.out" ]; then
+		ok "kvm --bus-lock=kill=$n: status 123 at bus lock $n (exit reason $reason), total $n, end bus_lock_kill"
+	else
+		fail "kvm --bus-lock=kill=$n: status $rc, total $(stats kill$n 's["bus_locks"]["total"]')"; show kill$n
+	fi
+done
+
+# ---- pause and ratelimit: the vCPU sleeps on the kvm engine too --------------------------------------
+shimmed pause --engine=kvm --bus-lock=pause=10 --quiet "$G" -- 5
+rc=$?
+got=$(stats pause '"%d %d" % (s["bus_locks"]["total"], s["bus_locks"]["throttled_ns"] >= 15 * 10 * 1000000)')
+[ $rc -eq 0 ] && [ "$got" = "15 1" ] && ok "kvm --bus-lock=pause=10: 15 bus locks, at least 150 ms slept ($(stats pause 's["bus_locks"]["throttled_ns"]') ns)" ||
+	{ fail "kvm --bus-lock=pause=10: status $rc, total and slept>=150ms: $got"; show pause; }
+shimmed rl --engine=kvm --bus-lock=ratelimit=50/100ms --quiet "$G" -- 5
+rc=$?
+got=$(stats rl '"%d %d" % (s["bus_locks"]["total"], s["bus_locks"]["throttled_ns"] > 0)')
+[ $rc -eq 0 ] && [ "$got" = "15 1" ] && ok "kvm --bus-lock=ratelimit=50/100ms: 15 bus locks, the vCPU held back ($(stats rl 's["bus_locks"]["throttled_ns"]') ns)" ||
+	{ fail "kvm --bus-lock=ratelimit=50/100ms: status $rc, total and slept: $got"; show rl; }
+
+# ---- contain stays emu-only, even where the capability is there ---------------------------------------
+expect_status 2 "kvm --bus-lock=contain under the shim" -- env LD_PRELOAD="$SHIM" "$BLVM" run --engine=kvm --bus-lock=contain "$G"
+expect_stderr "^blvm: --bus-lock=contain needs the emu engine" "kvm --bus-lock=contain under the shim"
+
+# ---- --engine=auto: kvm with the capability, emu without ------------------------------------------------
+shimmed auto --engine=auto --bus-lock=log --quiet "$G" -- 5
+rc=$?
+[ $rc -eq 0 ] && [ "$(stats auto 's["engine"]')" = kvm ] && [ "$(stats auto 's["bus_locks"]["total"]')" = 15 ] && ! grep -q "using emu" "$TMP/auto.err" &&
+	ok "--engine=auto --bus-lock=log with the capability (shim): engine kvm, 15 bus locks" ||
+	{ fail "--engine=auto with the shim: status $rc, engine $(stats auto 's["engine"]')"; show auto; }
+plain nocap --engine=kvm --bus-lock=log "$G" -- 5
+rc=$?
+if [ $rc -eq 0 ]; then
+	echo "note: this host's /dev/kvm has KVM_CAP_X86_BUS_LOCK_EXIT itself: the no-capability checks are skipped"
+else
+	[ $rc -eq 2 ] && [ "$(wc -l < "$TMP/nocap.err")" -eq 1 ] && grep -q "KVM_CAP_X86_BUS_LOCK_EXIT reports 0); use --engine=emu$" "$TMP/nocap.err" &&
+		ok "without the shim: kvm --bus-lock=log refused, status 2, one line (the host reports the capability 0)" ||
+		{ fail "without the shim: kvm --bus-lock=log status $rc"; show nocap; }
+	plain auto-emu --engine=auto --bus-lock=log --quiet "$G" -- 5
+	rc=$?
+	got=$(stats auto-emu '" ".join(str(x) for x in [s["engine"], s["bus_locks"]["total"], s["unclaimed"]["port_writes"], s["unclaimed"]["mmio_writes"]])')
+	[ $rc -eq 0 ] && [ "$got" = "emu 0 10 5" ] && grep -q "^blvm: --engine=auto: using emu (--bus-lock=log: the kvm engine cannot detect bus locks" "$TMP/auto-emu.err" &&
+		ok "without the shim: --engine=auto --bus-lock=log picks emu and says why; the markers are unclaimed writes there, no bus lock" ||
+		{ fail "without the shim: --engine=auto: status $rc, engine total port_writes mmio_writes = $got"; show auto-emu; }
+fi
+
+# ---- several vCPUs: each vCPU's markers counted, and counted for it ----------------------------------------
+shimmed smp2 --engine=kvm --vcpus=2 --bus-lock=log --quiet "$G" -- 5
+rc=$?
+want='30 30 10 10 [15, 15]'
+got=$(stats smp2 '" ".join(str(x) for x in [s["bus_locks"]["total"], s["bus_locks"]["unattributed"], s["exits"].get("x86_bus_lock", 0),
+	s["exits"].get("mmio", 0), [v["bus_locks"] for v in s["vcpus"]]])')
+[ $rc -eq 0 ] && [ "$(cat "$TMP/smp2.out")" = "marks: done 5 (x 2 vCPUs)" ] && [ "$got" = "$want" ] &&
+	ok "kvm --vcpus=2 log: 30 bus locks, 10 exits 33, vcpus [15, 15]" ||
+	{ fail "kvm --vcpus=2 log: status $rc, total unattributed x86_bus_lock mmio vcpus = $got, want $want"; show smp2; }
+shimmed smp4 --engine=kvm --vcpus=4 --bus-lock=log --quiet "$G" -- 50
+rc=$?
+want='600 200 [150, 150, 150, 150]'
+got=$(stats smp4 '" ".join(str(x) for x in [s["bus_locks"]["total"], s["exits"].get("x86_bus_lock", 0), [v["bus_locks"] for v in s["vcpus"]]])')
+[ $rc -eq 0 ] && [ "$(cat "$TMP/smp4.out")" = "marks: done 50 (x 4 vCPUs)" ] && [ "$got" = "$want" ] && shim_quiet smp4 &&
+	ok "kvm --vcpus=4 log, 50 of each marker: 600 bus locks, 200 exits 33, 150 on each vCPU" ||
+	{ fail "kvm --vcpus=4 log: status $rc, total x86_bus_lock vcpus = $got, want $want"; show smp4; }
+
+# ---- without the shim the markers are harmless: emu engine, QEMU -------------------------------------------
+plain emu --engine=emu --bus-lock=log --quiet "$G" -- 5
+rc=$?
+got=$(stats emu '" ".join(str(x) for x in [s["bus_locks"]["total"], s["unclaimed"]["port_writes"], s["unclaimed"]["mmio_writes"]])')
+[ $rc -eq 0 ] && [ "$(cat "$TMP/emu.out")" = "marks: done 5" ] && [ "$got" = "0 10 5" ] &&
+	ok "emu --bus-lock=log: no bus lock, 10 unclaimed port writes, 5 unclaimed MMIO writes" ||
+	{ fail "emu: status $rc, total port_writes mmio_writes = $got"; show emu; }
+if command -v qemu-system-x86_64 >/dev/null; then
+	qemu_run "$G" -append 5 >"$TMP/qemu.out" 2>"$TMP/qemu.err"
+	rc=$?
+	[ $rc -eq 0 ] && cmp -s "$TMP/qemu.out" "$TMP/log.out" && ok "QEMU TCG: status 0, the same console bytes" ||
+		{ fail "QEMU: status $rc, console '$(cat "$TMP/qemu.out")'"; head -3 "$TMP/qemu.err"; }
+else
+	echo "note: qemu-system-x86_64 missing, QEMU run skipped"
+fi
+finish

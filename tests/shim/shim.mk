@@ -1,0 +1,29 @@
+# The fake-kernel shim for the kvm engine's bus-lock path (tests/shim/kvm_buslock_shim.c) and the
+# program that checks it (tests/shim/kvm_buslock_shim_check.c); tests/sh/kvm-buslock-shim.sh runs
+# both. Included by the top-level Makefile; `make all` (hence `make check`) builds them.
+#
+# The shim is a shared object LD_PRELOADed into blvm. It is built with flags of its own, never the
+# sanitizers of SAN=1/thread: it interposes mmap() and ioctl(), which the sanitizer runtimes call
+# while they start, before instrumented code may run (an instrumented shim crashes ThreadSanitizer
+# at start-up). The blvm it is preloaded into keeps its sanitizers; the check program below is built
+# as every test program is. The .so is left without the execute bit: tests/run.sh runs every
+# executable file in $(BUILD)/tests/ as a unit test, and a preloaded library needs no such bit.
+# The check program lives in $(BUILD)/tests/shim/, out of run.sh's reach: it means something only
+# under the shim.
+SHIM_SO := $(BUILD)/tests/kvm_buslock_shim.so
+SHIM_CHECK := $(BUILD)/tests/shim/kvm_buslock_shim_check
+
+SHIM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -MMD -MP -fPIC
+
+$(SHIM_SO): tests/shim/kvm_buslock_shim.c tests/shim/shim.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -shared -o $@ $< -ldl -lpthread
+	chmod a-x $@
+
+$(SHIM_CHECK): $(BUILD)/tests/shim/kvm_buslock_shim_check.o $(BUILD)/libblvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm.a $(LDLIBS)
+
+shim-tests: $(SHIM_SO) $(SHIM_CHECK)
+all: shim-tests
+.PHONY: shim-tests
