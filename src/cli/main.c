@@ -157,6 +157,21 @@ static int cmd_run(int argc, char **argv)
 				fprintf(stderr, "blvm: %s\n", perr);
 				return 2;
 			}
+			if (cfg.bus_lock.mode == BLVM_POLICY_RATELIMIT) {
+				/* QEMU's ratelimit_set_speed() keeps a whole quota per slice, at least 1
+				 * (util/throttle's MAX(speed * slice / 1 s, 1) stored in a uint64_t): say so
+				 * when that is not the rate asked for, rather than enforce another silently. */
+				double slice = (double)cfg.bus_lock.slice_ns;
+				double q = (double)cfg.bus_lock.rate * slice / 1e9;
+				uint64_t quota = q > 1 ? (uint64_t)q : 1;
+				double eff = (double)quota * 1e9 / slice;
+				if (eff != (double)cfg.bus_lock.rate)
+					fprintf(stderr,
+						"blvm: note: --bus-lock=%s: the limiter allows a whole number of bus locks "
+						"per slice (%llu), that is %.6g per second, not %llu (QEMU's rounding)\n",
+						optarg, (unsigned long long)quota, eff,
+						(unsigned long long)cfg.bus_lock.rate);
+			}
 			break;
 		}
 		case OPT_QUIET:

@@ -93,6 +93,12 @@ expect_status 2 "--bus-lock=bogus" -- "$BLVM" run --bus-lock=bogus "$G"
 expect_stderr "^blvm: --bus-lock=bogus" "--bus-lock=bogus"
 expect_status 2 "--bus-lock=ratelimit=0" -- "$BLVM" run --bus-lock=ratelimit=0 "$G"
 expect_stderr "at least 1" "--bus-lock=ratelimit=0"
+# QEMU's limiter keeps a whole quota per slice, at least 1: a rate it cannot keep is said, not hidden.
+expect_status 0 "--bus-lock=ratelimit=15/100ms runs" -- "$BLVM" run --quiet --bus-lock=ratelimit=15/100ms "$G"
+expect_stderr "^blvm: note: --bus-lock=ratelimit=15/100ms: .*whole number of bus locks per slice \\(1\\), that is 10 per second, not 15" \
+	"ratelimit=15/100ms says it enforces 10 per second"
+expect_status 0 "--bus-lock=ratelimit=100/100ms runs" -- "$BLVM" run --quiet --bus-lock=ratelimit=100/100ms "$G"
+! grep -q "note:" "$TMP/err" && ok "ratelimit=100/100ms: no rounding note" || fail "ratelimit=100/100ms: $(cat "$TMP/err")"
 # A policy the engine cannot enforce: refuse to start, as QEMU does where the host lacks
 # KVM_CAP_X86_BUS_LOCK_EXIT (this project's machines report 0).
 if kvm_usable; then
