@@ -122,8 +122,14 @@ struct blvm_policy_stats {
 	double elapsed_s;       /* clock time since blvm_policy_create() */
 };
 void blvm_policy_get_stats(const struct blvm_policy *p, struct blvm_policy_stats *st);
-/* Bus locks of one vCPU (0 for an unknown vCPU or p == NULL). */
-uint64_t blvm_policy_vcpu_bus_locks(const struct blvm_policy *p, unsigned vcpu);
+/* The same, for one vCPU: the bus locks it took (its exits that carried the flag), by reason, and the
+ * sleeps and throttled time of its own thread. All zero for an unknown vCPU or p == NULL. Summed over
+ * the vCPUs, each field equals the VM's. */
+struct blvm_policy_vcpu_stats {
+	uint64_t bus_locks, split, uc, unattributed;
+	uint64_t throttled_ns, sleeps;
+};
+void blvm_policy_get_vcpu_stats(const struct blvm_policy *p, unsigned vcpu, struct blvm_policy_vcpu_stats *st);
 
 /* One attributed instruction. */
 struct blvm_policy_insn {

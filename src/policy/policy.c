@@ -87,7 +87,7 @@ struct blvm_policy {
 
 	pthread_mutex_t lock; /* everything below */
 	uint64_t total, split, uc, unattributed, throttled_ns, sleeps;
-	uint64_t *vcpu_bus_locks;
+	struct blvm_policy_vcpu_stats *vcpu; /* [nr_vcpus] */
 	struct ratelimit rl;
 	struct rip_entry *tab; /* open addressing, linear probing, power-of-two size */
 	size_t tab_size, tab_used;
@@ -124,9 +124,9 @@ struct blvm_policy *blvm_policy_create(const struct blvm_policy_config *cfg, uns
 		return NULL;
 	p->cfg = *cfg;
 	p->nr_vcpus = nr_vcpus;
-	p->vcpu_bus_locks = calloc(nr_vcpus ? nr_vcpus : 1, sizeof *p->vcpu_bus_locks);
-	if (!p->vcpu_bus_locks || pthread_mutex_init(&p->lock, NULL) != 0) {
-		free(p->vcpu_bus_locks);
+	p->vcpu = calloc(nr_vcpus ? nr_vcpus : 1, sizeof *p->vcpu);
+	if (!p->vcpu || pthread_mutex_init(&p->lock, NULL) != 0) {
+		free(p->vcpu);
 		free(p);
 		return NULL;
 	}
@@ -147,7 +147,7 @@ void blvm_policy_destroy(struct blvm_policy *p)
 		return;
 	pthread_mutex_destroy(&p->lock);
 	free(p->tab);
-	free(p->vcpu_bus_locks);
+	free(p->vcpu);
 	free(p);
 }
 
@@ -242,16 +242,17 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
 		return a;
 	lock(p);
+	/* A vCPU index out of range still counts for the VM; its own row goes to a scratch one. */
+	struct blvm_policy_vcpu_stats scratch, *v = vcpu < p->nr_vcpus ? &p->vcpu[vcpu] : &scratch;
 	p->total++;
-	if (vcpu < p->nr_vcpus)
-		p->vcpu_bus_locks[vcpu]++;
+	v->bus_locks++;
 	uint32_t reason = info ? info->reason : 0;
 	if (reason == BLVM_BUS_LOCK_SPLIT)
-		p->split++;
+		p->split++, v->split++;
 	else if (reason == BLVM_BUS_LOCK_UC)
-		p->uc++;
+		p->uc++, v->uc++;
 	else
-		p->unattributed++;
+		p->unattributed++, v->unattributed++;
 	if (info)
 		attribute(p, info);
 
@@ -261,14 +262,14 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 		if (delay > 0) {
 			a.what = BLVM_POLICY_SLEEP;
 			a.sleep_ns = (uint64_t)delay;
-			p->sleeps++;
+			p->sleeps++, v->sleeps++;
 		}
 		break;
 	}
 	case BLVM_POLICY_PAUSE:
 		a.what = BLVM_POLICY_SLEEP;
 		a.sleep_ns = p->cfg.pause_ns;
-		p->sleeps++;
+		p->sleeps++, v->sleeps++;
 		break;
 	case BLVM_POLICY_KILL:
 		if (p->total == p->cfg.kill_at)
@@ -296,11 +297,12 @@ struct blvm_policy_action blvm_policy_after_run(struct blvm_policy *p, unsigned 
 
 void blvm_policy_slept(struct blvm_policy *p, unsigned vcpu, uint64_t ns)
 {
-	(void)vcpu;
 	if (!p)
 		return;
 	lock(p);
 	p->throttled_ns += ns;
+	if (vcpu < p->nr_vcpus)
+		p->vcpu[vcpu].throttled_ns += ns;
 	unlock(p);
 }
 
@@ -324,14 +326,14 @@ void blvm_policy_get_stats(const struct blvm_policy *p, struct blvm_policy_stats
 	st->elapsed_s = now > p->created_ns ? (double)(now - p->created_ns) / 1e9 : 0;
 }
 
-uint64_t blvm_policy_vcpu_bus_locks(const struct blvm_policy *p, unsigned vcpu)
+void blvm_policy_get_vcpu_stats(const struct blvm_policy *p, unsigned vcpu, struct blvm_policy_vcpu_stats *st)
 {
+	memset(st, 0, sizeof *st);
 	if (!p || vcpu >= p->nr_vcpus)
-		return 0;
+		return;
 	lock(p);
-	uint64_t n = p->vcpu_bus_locks[vcpu];
+	*st = p->vcpu[vcpu];
 	unlock(p);
-	return n;
 }
 
 static bool ranks_before(const struct rip_entry *a, const struct blvm_policy_insn *b)
@@ -408,6 +410,35 @@ static void human_ns(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%" PRIu64 " ns", ns);
 }
 
+/* "blvm: by vCPU: 0: 300, 1: 12, ...": the vCPUs that took bus locks, most first (ties: lower index), at
+ * most BLVM_POLICY_TOP of them, so that a 64-vCPU report stays one line. */
+static void write_vcpu_line(const struct blvm_policy *p, FILE *f)
+{
+	unsigned shown[BLVM_POLICY_TOP], nshown = 0, with = 0;
+	lock(p);
+	for (unsigned i = 0; i < p->nr_vcpus; i++) {
+		if (!p->vcpu[i].bus_locks)
+			continue;
+		with++;
+		/* Insertion into the small sorted list of the busiest. */
+		unsigned j = nshown < BLVM_POLICY_TOP ? nshown++ : BLVM_POLICY_TOP;
+		while (j > 0 && p->vcpu[shown[j - 1]].bus_locks < p->vcpu[i].bus_locks) {
+			if (j < BLVM_POLICY_TOP)
+				shown[j] = shown[j - 1];
+			j--;
+		}
+		if (j < BLVM_POLICY_TOP)
+			shown[j] = i;
+	}
+	fprintf(f, "blvm: by vCPU:");
+	for (unsigned k = 0; k < nshown; k++)
+		fprintf(f, "%s %u: %" PRIu64, k ? "," : "", shown[k], p->vcpu[shown[k]].bus_locks);
+	if (with > nshown)
+		fprintf(f, " (and %u more vCPUs)", with - nshown);
+	fprintf(f, "%s\n", with < p->nr_vcpus ? "; the others none" : "");
+	unlock(p);
+}
+
 void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall_seconds)
 {
 	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
@@ -435,6 +466,8 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 	}
 	if (st.total == 0)
 		return;
+	if (p->nr_vcpus > 1)
+		write_vcpu_line(p, f);
 	if (ntop == 0) {
 		fprintf(f, "blvm: no instruction attribution: the engine did not report bus-lock addresses\n");
 		return;

@@ -543,8 +543,12 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
 		const struct blvm_vcpu *c = &vm->vcpus[i];
 		int64_t n = vm->ops->instructions(c->ev);
-		fprintf(f, "%s\n    {\"id\": %u, \"bus_locks\": %" PRIu64 ", \"exits\": %" PRIu64 ", \"instructions\": ",
-			i ? "," : "", c->id, blvm_policy_vcpu_bus_locks(vm->policy, i), c->exits);
+		struct blvm_policy_vcpu_stats b;
+		blvm_policy_get_vcpu_stats(vm->policy, i, &b);
+		fprintf(f, "%s\n    {\"id\": %u, \"bus_locks\": %" PRIu64 ", \"split\": %" PRIu64 ", \"uc\": %" PRIu64
+			", \"unattributed\": %" PRIu64 ", \"throttled_ns\": %" PRIu64 ", \"exits\": %" PRIu64
+			", \"instructions\": ",
+			i ? "," : "", c->id, b.bus_locks, b.split, b.uc, b.unattributed, b.throttled_ns, c->exits);
 		if (n >= 0)
 			fprintf(f, "%" PRId64 "}", n);
 		else

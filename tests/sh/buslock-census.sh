@@ -21,6 +21,9 @@ check_run() { # check_run CPU POLICY PHASE...
 	got=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["bus_locks"]; print(b["split"], b["uc"], b["total"], b["unattributed"])' "$TMP/s.json")
 	if [ "$got" = "$want 0" ]; then ok "$what: split uc total = $want, all attributed"; else
 		fail "$what: blvm counted split/uc/total/unattributed = $got, the guest did $want"; fi
+	# The one vCPU's row says the same (vcpus[]: per vCPU and per reason).
+	got=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["vcpus"][0]; print(v["split"], v["uc"], v["bus_locks"], v["unattributed"])' "$TMP/s.json")
+	[ "$got" = "$want 0" ] || fail "$what: vcpus[0] split/uc/bus_locks/unattributed = $got, the guest did $want"
 }
 
 for cpu in intel amd; do

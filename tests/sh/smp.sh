@@ -115,8 +115,13 @@ if [ $rc -eq 0 ] && grep -q "^smp-storm: done 2 x 300$" "$TMP/storm-rl.out"; the
 	if python3 -c "import sys; t,w,n=600,float(sys.argv[2]),200; sys.exit(0 if int(sys.argv[1])==t and t/w <= n*1.1 + n/w else 1)" "$total" "$wall"; then
 		ok "ratelimit=200 with 2 vCPUs: $total bus locks in $wall s, within the per-VM limit"; else
 		fail "ratelimit=200 with 2 vCPUs: $total bus locks (want 600) in $wall s exceeds the per-VM limit"; fi
-	[ "$(json "$TMP/rl.json" '[v["bus_locks"] for v in s["vcpus"]]')" = "[300, 300]" ] &&
-		ok "ratelimit: each vCPU's 300 bus locks attributed to it" || fail "ratelimit: per-vCPU bus locks $(json "$TMP/rl.json" '[v["bus_locks"] for v in s["vcpus"]]')"
+	per='[(v["bus_locks"], v["split"], v["uc"], v["unattributed"]) for v in s["vcpus"]]'
+	[ "$(json "$TMP/rl.json" "$per")" = "[(300, 300, 0, 0), (300, 300, 0, 0)]" ] &&
+		ok "ratelimit: each vCPU's 300 bus locks attributed to it, all split" || fail "ratelimit: per-vCPU bus_locks split uc unattributed $(json "$TMP/rl.json" "$per")"
+	thr='s["bus_locks"]["throttled_ns"] == sum(v["throttled_ns"] for v in s["vcpus"]) and all(v["throttled_ns"] > 0 for v in s["vcpus"])'
+	[ "$(json "$TMP/rl.json" "$thr")" = True ] &&
+		ok "ratelimit: both vCPU threads slept; their throttled_ns add up to the VM's" ||
+		fail "ratelimit: throttled_ns $(json "$TMP/rl.json" '(s["bus_locks"]["throttled_ns"], [v["throttled_ns"] for v in s["vcpus"]])')"
 else
 	fail "smp-storm under ratelimit=200: status $rc"; sed 's/^/  stderr: /' "$TMP/storm-rl.err" | head -3
 fi

@@ -11,6 +11,14 @@
 
 #include "blvm/policy.h"
 
+/* One vCPU's bus locks, through the per-vCPU statistics. */
+static unsigned long long vcpu_locks(const struct blvm_policy *p, unsigned vcpu)
+{
+	struct blvm_policy_vcpu_stats v;
+	blvm_policy_get_vcpu_stats(p, vcpu, &v);
+	return v.bus_locks;
+}
+
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
 #define CHECK_EQ(a, b) do { unsigned long long a_ = (a), b_ = (b); if (a_ != b_) { \
@@ -73,7 +81,7 @@ static void flags_not_reasons(void)
 	blvm_policy_after_run(p, 0, &smm, NULL);
 	blvm_policy_after_run(p, 0, &hlt, NULL);
 	CHECK_EQ(total(p), 3);
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 0), 3);
+	CHECK_EQ(vcpu_locks(p, 0), 3);
 	blvm_policy_destroy(p);
 
 	/* And a policy acts on them: ratelimit=1 sleeps a full second at the MMIO exit's bus lock. */
@@ -128,8 +136,8 @@ static void kill_at_n(void)
 			    "lock xadd qword ptr [rdi], rax (uc, 8 bytes at 0xfee00000, physical 0xfee00000)");
 	CHECK(blvm_policy_after_run(p, 1, &io, NULL).what == BLVM_POLICY_CONTINUE); /* no bus lock: nothing to stop */
 	CHECK(blvm_policy_after_run(p, 1, &bl, NULL).what == BLVM_POLICY_STOP);
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 0), 2);
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 1), 2);
+	CHECK_EQ(vcpu_locks(p, 0), 2);
+	CHECK_EQ(vcpu_locks(p, 1), 2);
 	blvm_policy_destroy(p);
 
 	/* Without a disassembly the message says so. */
@@ -187,7 +195,7 @@ static void off_log_contain(void)
 		CHECK_EQ(st.unattributed, off ? 0 : 334);
 		CHECK_EQ(st.distinct_rips, off ? 0 : 1);
 		CHECK_EQ(st.sleeps, 0);
-		CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 1), off ? 0 : 500);
+		CHECK_EQ(vcpu_locks(p, 1), off ? 0 : 500);
 		fake_now += 5000000000ull;
 		char line[128];
 		CHECK(blvm_policy_progress_due(p, line, sizeof line) == !off);
@@ -203,7 +211,7 @@ static void off_log_contain(void)
 	/* No policy at all behaves as off. */
 	CHECK(blvm_policy_after_run(NULL, 0, &bl, &info).what == BLVM_POLICY_CONTINUE);
 	blvm_policy_slept(NULL, 0, 5);
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(NULL, 0), 0);
+	CHECK_EQ(vcpu_locks(NULL, 0), 0);
 	blvm_policy_destroy(NULL);
 }
 
@@ -213,7 +221,7 @@ static void vcpu_out_of_range(void)
 	struct blvm_policy *p = make("log", 2);
 	blvm_policy_after_run(p, 7, &bl, NULL); /* a monitor bug: counted in the total, no vCPU credited */
 	CHECK_EQ(total(p), 1);
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 0) + blvm_policy_vcpu_bus_locks(p, 1) + blvm_policy_vcpu_bus_locks(p, 7), 0);
+	CHECK_EQ(vcpu_locks(p, 0) + vcpu_locks(p, 1) + vcpu_locks(p, 7), 0);
 	blvm_policy_destroy(p);
 }
 

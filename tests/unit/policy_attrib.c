@@ -11,6 +11,14 @@
 
 #include "blvm/policy.h"
 
+/* One vCPU's bus locks, through the per-vCPU statistics. */
+static unsigned long long vcpu_locks(const struct blvm_policy *p, unsigned vcpu)
+{
+	struct blvm_policy_vcpu_stats v;
+	blvm_policy_get_vcpu_stats(p, vcpu, &v);
+	return v.bus_locks;
+}
+
 static int failures;
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
 #define CHECK_EQ(a, b) do { unsigned long long a_ = (a), b_ = (b); if (a_ != b_) { \
@@ -176,8 +184,23 @@ static void counts_top_json(void)
 	CHECK_STR(top[7].disasm, "lock xadd qword ptr [rdi], rax");
 	CHECK(top[7].reason == BLVM_BUS_LOCK_UC && top[7].size == 8);
 	CHECK(top[6].reason == BLVM_BUS_LOCK_SPLIT && top[6].size == 2);
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 0), 5 + 7 + (1 + 3 + 5 + 7 + 9 + 11));
-	CHECK_EQ(blvm_policy_vcpu_bus_locks(p, 1), 7 + 9 + (2 + 4 + 6 + 8 + 10 + 12) + 3);
+	CHECK_EQ(vcpu_locks(p, 0), 5 + 7 + (1 + 3 + 5 + 7 + 9 + 11));
+	CHECK_EQ(vcpu_locks(p, 1), 7 + 9 + (2 + 4 + 6 + 8 + 10 + 12) + 3);
+	/* Per vCPU and per reason; each field sums over the vCPUs to the VM's. */
+	struct blvm_policy_vcpu_stats v0, v1, vx;
+	blvm_policy_get_vcpu_stats(p, 0, &v0);
+	blvm_policy_get_vcpu_stats(p, 1, &v1);
+	blvm_policy_get_vcpu_stats(p, 2, &vx); /* no such vCPU */
+	CHECK_EQ(v0.split, 5 + 7 + 36);
+	CHECK_EQ(v0.uc, 0);
+	CHECK_EQ(v0.unattributed, 0);
+	CHECK_EQ(v0.throttled_ns, 1500);
+	CHECK_EQ(v1.split, 9 + 42);
+	CHECK_EQ(v1.uc, 7);
+	CHECK_EQ(v1.unattributed, 3);
+	CHECK_EQ(v1.throttled_ns, 2500);
+	CHECK_EQ(v0.sleeps + v1.sleeps, st.sleeps);
+	CHECK_EQ(vx.bus_locks + vx.split + vx.throttled_ns, 0);
 
 	char *json = capture_json(p, 2);
 	/* The splice contract: members at the given indent, no trailing comma or newline of our own. */
@@ -210,6 +233,20 @@ static void counts_top_json(void)
 	CHECK(strstr(buf, "blvm: vCPUs throttled 4000 ns in 0 sleeps") != NULL);
 	CHECK(strstr(buf, "           7  0x0000000000401100  uc        8  lock xadd qword ptr [rdi], rax\n") != NULL);
 	CHECK(strstr(buf, "(16 distinct instructions in all)") != NULL);
+	CHECK(strstr(buf, "blvm: by vCPU: 1: 61, 0: 48\n") != NULL);
+	free(buf);
+	blvm_policy_destroy(p);
+
+	/* 14 vCPUs, 12 with bus locks (vCPU k takes k, but 3 and 9 none): the busiest 10, ties by index. */
+	p = make("log", 14);
+	for (unsigned k = 0; k < 14; k++)
+		if (k != 3 && k != 9)
+			feed(p, k, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock inc dword ptr [rbx]", k == 0 ? 12 : k);
+	f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, 1.0);
+	fclose(f);
+	CHECK(strstr(buf, "blvm: by vCPU: 13: 13, 0: 12, 12: 12, 11: 11, 10: 10, 8: 8, 7: 7, 6: 6, 5: 5, 4: 4 "
+			  "(and 2 more vCPUs); the others none\n") != NULL);
 	free(buf);
 	blvm_policy_destroy(p);
 }
