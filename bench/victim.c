@@ -15,6 +15,19 @@
  *       Prints one line on stdout:
  *         victim: median_ms=4.83 min_ms=4.71 max_ms=5.02 passes=40 mib=64 core=1 kind=rmw
  *
+ *   victim --pair-with=PGID [--pairs=N] [--core=N] [--passes=P] [--mib=M] [--kind=...]
+ *       Interleaved pairs: the storm (process group PGID, already running) is stopped (SIGSTOP)
+ *       and continued (SIGCONT) by the victim itself, and the victim times P passes (default 5)
+ *       with the storm stopped and P with it running, N times (default 60), in ABBA order (pair i
+ *       runs "stopped, running" for even i, "running, stopped" for odd i) so that a drift of the
+ *       machine within a pair cancels. Each pair gives a ratio (running / stopped, medians of the
+ *       P passes); the windows are tens of milliseconds apart, so another tenant's load on this
+ *       shared machine hits both halves of a pair alike, where separate runs seconds apart see it
+ *       as a slowdown of up to 30 %. The storm is left running at the end, also on error.
+ *       Prints one line on stdout (ratios: median and quartiles over the pairs):
+ *         victim: pairs=60 alone_ms=4.83 storm_ms=5.02 ratio=1.04 q1=1.01 q3=1.06 passes=5 ...
+ *       Exit status 3 when the storm's process group vanished (it ended or crashed).
+ *
  *   victim --storm [--core=N] [--seconds=S] [--aligned]
  *       A native split-lock storm: pins itself to core N (default 0) and runs `lock addl $1` on
  *       an operand at line+62 (crossing a 64-byte line) until SIGTERM/SIGINT or S seconds.
@@ -34,6 +47,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now(void)
 {
@@ -88,33 +102,109 @@ static uint64_t sweep(uint64_t *buf, size_t words, enum kind kind)
 	return 0;
 }
 
-static int run_victim(int core, int passes, size_t mib, enum kind kind)
+static const char *const kind_name[] = {"rmw", "read", "chase"};
+
+static uint64_t *make_buffer(size_t mib, enum kind kind)
 {
-	pin(core);
 	size_t bytes = mib << 20, words = bytes / 8;
 	uint64_t *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
 		fprintf(stderr, "victim: mmap %zu MiB: %s\n", mib, strerror(errno));
-		return 2;
+		exit(2);
 	}
 	for (size_t i = 0; i < words; i++) /* chase: word i leads to the next line's first word */
 		buf[i] = kind == K_CHASE ? (i + 8) % words : i * 0x9e3779b97f4a7c15ull;
-	double *ms = calloc((size_t)passes, sizeof *ms);
-	volatile uint64_t sink = 0;
-	for (int i = 0; i < 3; i++)
-		sink += sweep(buf, words, kind);
+	return buf;
+}
+
+static volatile uint64_t sink;
+
+/* Times `passes` sweeps into ms[] (sorted on return) and returns their median. */
+static double timed_passes(uint64_t *buf, size_t words, enum kind kind, int passes, double *ms)
+{
 	for (int i = 0; i < passes; i++) {
 		double t0 = now();
 		sink += sweep(buf, words, kind);
 		ms[i] = (now() - t0) * 1e3;
 	}
-	(void)sink;
 	qsort(ms, (size_t)passes, sizeof *ms, cmp_double);
-	static const char *const kind_name[] = {"rmw", "read", "chase"};
+	return ms[passes / 2];
+}
+
+static int run_victim(int core, int passes, size_t mib, enum kind kind)
+{
+	pin(core);
+	size_t words = (mib << 20) / 8;
+	uint64_t *buf = make_buffer(mib, kind);
+	double *ms = calloc((size_t)passes, sizeof *ms);
+	for (int i = 0; i < 3; i++)
+		sink += sweep(buf, words, kind);
+	timed_passes(buf, words, kind, passes, ms);
 	printf("victim: median_ms=%.2f min_ms=%.2f max_ms=%.2f passes=%d mib=%zu core=%d kind=%s\n",
 	       ms[passes / 2], ms[0], ms[passes - 1], passes, mib, core, kind_name[kind]);
 	free(ms);
-	munmap(buf, bytes);
+	munmap(buf, mib << 20);
+	return 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ms * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Stops or continues the whole storm process group (every thread of blvm or QEMU). SIGSTOP reaches
+ * a thread running on the other core through an IPI within microseconds; 3 ms of settling leaves
+ * the stop (or the restart) complete before the window is timed. */
+static int storm_signal(pid_t pgid, int sig)
+{
+	if (kill(-pgid, sig) != 0)
+		return -1;
+	sleep_ms(3);
+	return 0;
+}
+
+static int run_pairs(int core, int passes, size_t mib, enum kind kind, pid_t pgid, int pairs)
+{
+	pin(core);
+	size_t words = (mib << 20) / 8;
+	uint64_t *buf = make_buffer(mib, kind);
+	double *ms = calloc((size_t)passes, sizeof *ms);
+	double *alone = calloc((size_t)pairs, sizeof *alone), *storm = calloc((size_t)pairs, sizeof *storm);
+	double *ratio = calloc((size_t)pairs, sizeof *ratio);
+	for (int i = 0; i < 3; i++)
+		sink += sweep(buf, words, kind);
+	for (int i = 0; i < pairs; i++) {
+		for (int half = 0; half < 2; half++) {
+			/* ABBA: even pairs stopped first, odd pairs running first */
+			int running = (half == 0) == (i % 2 == 1);
+			if (storm_signal(pgid, running ? SIGCONT : SIGSTOP) != 0) {
+				fprintf(stderr, "victim: the storm (process group %d) is gone: %s\n", (int)pgid,
+					strerror(errno));
+				return 3;
+			}
+			double m = timed_passes(buf, words, kind, passes, ms);
+			if (running)
+				storm[i] = m;
+			else
+				alone[i] = m;
+		}
+		ratio[i] = storm[i] / alone[i];
+	}
+	kill(-pgid, SIGCONT); /* leave it as we found it */
+	qsort(alone, (size_t)pairs, sizeof *alone, cmp_double);
+	qsort(storm, (size_t)pairs, sizeof *storm, cmp_double);
+	qsort(ratio, (size_t)pairs, sizeof *ratio, cmp_double);
+	printf("victim: pairs=%d alone_ms=%.2f storm_ms=%.2f ratio=%.3f q1=%.3f q3=%.3f passes=%d mib=%zu core=%d "
+	       "kind=%s\n",
+	       pairs, alone[pairs / 2], storm[pairs / 2], ratio[pairs / 2], ratio[pairs / 4], ratio[(3 * pairs) / 4],
+	       passes, mib, core, kind_name[kind]);
+	free(ms);
+	free(alone);
+	free(storm);
+	free(ratio);
+	munmap(buf, mib << 20);
 	return 0;
 }
 
@@ -164,7 +254,8 @@ static const char *arg_value(const char *arg, const char *name)
 
 int main(int argc, char **argv)
 {
-	int storm = 0, aligned = 0, core = -1, passes = 40;
+	int storm = 0, aligned = 0, core = -1, passes = -1, pairs = 60;
+	pid_t pair_with = 0;
 	size_t mib = 64;
 	double seconds = 0;
 	enum kind kind = K_RMW;
@@ -182,16 +273,22 @@ int main(int argc, char **argv)
 			mib = (size_t)atoi(v);
 		else if ((v = arg_value(argv[i], "--kind")) && (!strcmp(v, "rmw") || !strcmp(v, "read") || !strcmp(v, "chase")))
 			kind = !strcmp(v, "rmw") ? K_RMW : !strcmp(v, "read") ? K_READ : K_CHASE;
+		else if ((v = arg_value(argv[i], "--pair-with")) && atoi(v) > 1)
+			pair_with = (pid_t)atoi(v);
+		else if ((v = arg_value(argv[i], "--pairs")) && atoi(v) > 0)
+			pairs = atoi(v);
 		else if ((v = arg_value(argv[i], "--seconds")))
 			seconds = atof(v);
 		else {
 			fprintf(stderr, "victim: unknown argument '%s' (usage: victim [--core=N] [--passes=P] "
-					"[--mib=M] [--kind=rmw|read|chase] | victim --storm [--core=N] [--seconds=S] [--aligned])\n",
+					"[--mib=M] [--kind=rmw|read|chase] [--pair-with=PGID [--pairs=N]] | victim --storm [--core=N] [--seconds=S] [--aligned])\n",
 				argv[i]);
 			return 2;
 		}
 	}
 	if (storm)
 		return run_storm(core < 0 ? 0 : core, seconds, aligned);
-	return run_victim(core < 0 ? 1 : core, passes, mib, kind);
+	if (pair_with)
+		return run_pairs(core < 0 ? 1 : core, passes < 0 ? 5 : passes, mib, kind, pair_with, pairs);
+	return run_victim(core < 0 ? 1 : core, passes < 0 ? 40 : passes, mib, kind);
 }

@@ -15,10 +15,18 @@
 # ("storm split N"), N growing x10 until it takes >= 0.5 s beyond the start-up time (the same
 # command with N = 0): bus locks per second as the guest sees them under that engine/policy.
 #
-# Each row is ROUNDS rounds of (victim alone, victim under the storm); the row shows the medians and
-# their ratio, so that the baseline is always measured next to the storm it is compared with.
-# Environment: ONLY (an extended regex: run only the rows whose name matches), PASSES (victim
-# passes per measurement, default 40), ROUNDS (3), VICTIM_CORE (1),
+# How a row is measured (PAIRING):
+#   pairs (default): the storm starts, runs 0.5 s, and the victim itself stops (SIGSTOP) and
+#     continues (SIGCONT) the storm's process group, timing PASSES passes (default 5) with the storm
+#     stopped and PASSES with it running, PAIRS times (default 60), in ABBA order. Slowdown = median
+#     of the pairs' ratios, range = their quartiles. The two halves of a pair are tens of ms apart,
+#     so other tenants' load on this shared machine hits both alike (bench/victim.c, --pair-with).
+#   rounds: ROUNDS rounds (default 3) of (victim alone, start the storm, 0.5 s, victim under the
+#     storm, stop it); PASSES default 40; slowdown = median of the rounds' ratios, range = min-max.
+#     Alone and storm are seconds apart: drift of the machine shows up as +-10-30 % (the aligned
+#     controls).
+# Environment: ONLY (an extended regex: run only the rows whose name matches), PAIRING, PAIRS,
+# PASSES, ROUNDS, VICTIM_CORE (1),
 # STORM_CORE (0), VICTIM_RT (1: run the victim SCHED_FIFO), KIND (the victim's loop: rmw, read or chase; see bench/victim.c), QEMU.
 # Exit status 1 when a storm failed (a guest's self-check, or it ended early). Not a test: the bars
 # are printed (ok / MISSED), never asserted. Needs 2 cores, taskset; rows whose program is missing
@@ -31,7 +39,13 @@ VICTIM=$BUILD/bench/victim
 BLVM=$BUILD/blvm
 STORM=$BUILD/guests/buslock-storm
 QEMU=${QEMU:-qemu-system-x86_64}
-PASSES=${PASSES:-40}
+PAIRING=${PAIRING:-pairs}
+case $PAIRING in
+pairs) PASSES=${PASSES:-5} ;;
+rounds) PASSES=${PASSES:-40} ;;
+*) echo "victim.sh: PAIRING=$PAIRING: use pairs or rounds" >&2; exit 2 ;;
+esac
+PAIRS=${PAIRS:-60}
 ROUNDS=${ROUNDS:-3}
 KIND=${KIND:-rmw}
 VCORE=${VICTIM_CORE:-1}
@@ -49,6 +63,7 @@ set -m
 stop_storm() {
 	[ -n "$storm_pid" ] || return 0
 	kill -TERM -- "-$storm_pid" 2>/dev/null
+	kill -CONT -- "-$storm_pid" 2>/dev/null # a storm the victim left stopped takes SIGTERM only when continued
 	wait "$storm_pid" 2>/dev/null
 	storm_pid=
 }
@@ -71,7 +86,11 @@ victim_ms() {
 	"${RT[@]}" "$VICTIM" --core="$VCORE" --passes="$PASSES" --kind="$KIND" | sed -n 's/^victim: median_ms=\([0-9.]*\) .*/\1/p'
 }
 
-echo "victim: $KIND sweep of 64 MiB on core $VCORE${RT:+ (SCHED_FIFO)}, $PASSES passes per measurement, median of $ROUNDS rounds; storms on core $SCORE"
+if [ "$PAIRING" = pairs ]; then
+	echo "victim: $KIND sweep of 64 MiB on core $VCORE${RT:+ (SCHED_FIFO)}; storms on core $SCORE; each row: $PAIRS interleaved pairs of $PASSES passes (storm stopped / running, ABBA), slowdown = median ratio, range = quartiles"
+else
+	echo "victim: $KIND sweep of 64 MiB on core $VCORE${RT:+ (SCHED_FIFO)}, $PASSES passes per measurement, median of $ROUNDS rounds; storms on core $SCORE; range = min-max of the rounds' ratios"
+fi
 W=50 # width of the row names
 printf "%-${W}s %9s %9s %9s %11s %18s  %s\n" "row" "alone ms" "storm ms" "slowdown" "range" "storm bus locks/s" "bar"
 # row NAME ALONE MS RATE [BAR]: ALONE and MS are victim ms/pass (median) without and with the
@@ -108,6 +127,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)
 # if CMD died before the victim ended. (Not in a $(...) subshell: the EXIT trap must know
 # storm_pid.)
 under_storm() {
+	if [ "$PAIRING" = pairs ]; then under_storm_pairs "$@"; return; fi
 	local r a=() m=() x
 	ms=
 	for ((r = 0; r < ROUNDS; r++)); do
@@ -132,6 +152,30 @@ under_storm() {
 	for i in "${!m[@]}"; do rs+=("$(awk -v x="${m[$i]}" -v y="${a[$i]}" 'BEGIN { printf "%.3f", x / y }')"); done
 	pmed=$(printf '%s\n' "${rs[@]}" | median | awk '{ printf "%.2f", $1 }')
 	prange=$(printf '%s\n' "${rs[@]}" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
+}
+
+# under_storm_pairs CMD...: start CMD (already pinned) in the background, let it run 0.5 s, then the
+# victim's interleaved pairs against it (bench/victim.c --pair-with); sets alone, ms, pmed, prange
+# from the victim's line, ms to "" if the storm died.
+under_storm_pairs() {
+	local line
+	ms=
+	"$@" >"$TMP/storm.out" 2>"$TMP/storm.err" </dev/null &
+	storm_pid=$!
+	sleep 0.5
+	line=$("${RT[@]}" "$VICTIM" --core="$VCORE" --passes="$PASSES" --kind="$KIND" --pair-with="$storm_pid" --pairs="$PAIRS")
+	if ! kill -0 "$storm_pid" 2>/dev/null || [ -z "$line" ]; then
+		echo "  (storm ended before the victim: $(tail -n 2 "$TMP/storm.err" "$TMP/storm.out" | tr '\n' ' '))" >&2
+		touch "$TMP/failed"
+		stop_storm
+		alone=$(sed -n 's/.* alone_ms=\([0-9.]*\) .*/\1/p' <<<"$line")
+		return
+	fi
+	stop_storm
+	alone=$(sed -n 's/.* alone_ms=\([0-9.]*\) .*/\1/p' <<<"$line")
+	ms=$(sed -n 's/.* storm_ms=\([0-9.]*\) .*/\1/p' <<<"$line")
+	pmed=$(sed -n 's/.* ratio=\([0-9.]*\) .*/\1/p' <<<"$line" | awk '{ printf "%.2f", $1 }')
+	prange=$(sed -n 's/.* q1=\([0-9.]*\) q3=\([0-9.]*\) .*/\1 \2/p' <<<"$line" | awk '{ printf "%.2f-%.2f", $1, $2 }')
 }
 
 # guest_rate CMD-PREFIX...: bus locks/s of `CMD-PREFIX split N` (the storm guest's command line
@@ -165,7 +209,8 @@ row "alone" "$alone1" "$alone1" "-"
 # ---- native storms (the damage, and the aligned control) ----
 if want "native split-lock storm"; then
 	under_storm taskset -c "$SCORE" "$VICTIM" --storm --core="$SCORE"
-	rate=$(sed -n 's/^storm: .* rate=\([0-9]*\)$/\1/p' "$TMP/storm.out")
+	# The rate from a separate 1 s run, as for the guests: the storm above was stopped half the time.
+	rate=$(taskset -c "$SCORE" "$VICTIM" --storm --core="$SCORE" --seconds=1 | sed -n 's/^storm: .* rate=\([0-9]*\)$/\1/p')
 	row "native split-lock storm" "$alone" "$ms" "${rate:--}"
 fi
 if want "native aligned lock storm (control)"; then

@@ -513,7 +513,7 @@ struct emu_rmw {
 	uint64_t src;         /* operand / bit number (within the operand) / new value (CMPXCHG) */
 	uint64_t cmp;         /* CMPXCHG: the accumulator; CMPXCHG_DW: expected low half */
 	uint64_t cmp_hi, new_lo, new_hi; /* CMPXCHG_DW */
-	uint64_t old, old_hi; /* out: the memory operand's previous value */
+	uint64_t old, old_hi; /* out: the memory operand's previous value (XCHG, XADD, CMPXCHG, CMPXCHG_DW) */
 	uint64_t rflags;      /* in: current RFLAGS; out: RFLAGS after the operation */
 };
 int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, struct emu_rmw *m);

@@ -852,6 +852,133 @@ static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uin
 	return ok;
 }
 
+/*
+ * The guest's locked instruction as the same host instruction on the same bytes: `lock add` for
+ * `lock add`, `xchg` for `xchg`, and so on, so that the host bus sees exactly what the guest asked
+ * for (a split `lock addl` holds the bus as long as it does natively; a read followed by a
+ * `lock cmpxchg` costs a native split-lock loop about 12 % of its rate) and nothing is retried.
+ * Returns the host's RFLAGS after the instruction; *old gets the operand's previous value for
+ * XADD, XCHG and CMPXCHG (the others do not return it). The caller keeps only the flags the
+ * instruction writes (locked_flags_written). RFLAGS is read with PUSHF after moving RSP past the
+ * red zone (the System V ABI lets the compiler keep data in the 128 bytes below RSP); LEA leaves
+ * the flags alone. ADC/SBB take the guest's CF in through BT.
+ */
+#define PUSHF_TO(f) "lea -128(%%rsp), %%rsp\n\tpushfq\n\tpopq %[" f "]\n\tlea 128(%%rsp), %%rsp"
+#define HOST_LOCKED(N, T, SFX, MOD)                                                                           \
+	static uint64_t host_locked_##N(unsigned op, void *p, uint64_t src, uint64_t cmp, uint64_t cf,        \
+					uint64_t *old)                                                        \
+	{                                                                                                     \
+		T v = (T)src, a = (T)cmp;                                                                     \
+		uint64_t f = 0;                                                                               \
+		switch (op) {                                                                                 \
+		case EMU_RMW_ADD: __asm__ volatile("lock add" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
+						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
+			break;                                                                                \
+		case EMU_RMW_OR: __asm__ volatile("lock or" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")      \
+						  : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc");  \
+			break;                                                                                \
+		case EMU_RMW_AND: __asm__ volatile("lock and" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
+						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
+			break;                                                                                \
+		case EMU_RMW_SUB: __asm__ volatile("lock sub" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
+						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
+			break;                                                                                \
+		case EMU_RMW_XOR: __asm__ volatile("lock xor" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
+						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
+			break;                                                                                \
+		case EMU_RMW_ADC: __asm__ volatile("bt $0, %[cf]\n\tlock adc" SFX " %" MOD "[v], (%[p])\n\t"  \
+						   PUSHF_TO("f")                                              \
+						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p), [cf] "r"(cf)      \
+						   : "memory", "cc");                                         \
+			break;                                                                                \
+		case EMU_RMW_SBB: __asm__ volatile("bt $0, %[cf]\n\tlock sbb" SFX " %" MOD "[v], (%[p])\n\t"  \
+						   PUSHF_TO("f")                                              \
+						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p), [cf] "r"(cf)      \
+						   : "memory", "cc");                                         \
+			break;                                                                                \
+		case EMU_RMW_INC: __asm__ volatile("lock inc" SFX " (%[p])\n\t" PUSHF_TO("f")                 \
+						   : [f] "=r"(f) : [p] "r"(p) : "memory", "cc");             \
+			break;                                                                                \
+		case EMU_RMW_DEC: __asm__ volatile("lock dec" SFX " (%[p])\n\t" PUSHF_TO("f")                 \
+						   : [f] "=r"(f) : [p] "r"(p) : "memory", "cc");             \
+			break;                                                                                \
+		case EMU_RMW_NEG: __asm__ volatile("lock neg" SFX " (%[p])\n\t" PUSHF_TO("f")                 \
+						   : [f] "=r"(f) : [p] "r"(p) : "memory", "cc");             \
+			break;                                                                                \
+		case EMU_RMW_NOT: __asm__ volatile("lock not" SFX " (%[p])" : : [p] "r"(p) : "memory");       \
+			break;                                                                                \
+		case EMU_RMW_XCHG: /* locked without the prefix (SDM "XCHG") */                              \
+			__asm__ volatile("xchg" SFX " %" MOD "[v], (%[p])" : [v] "+r"(v) : [p] "r"(p) : "memory"); \
+			*old = v;                                                                             \
+			break;                                                                                \
+		case EMU_RMW_XADD: __asm__ volatile("lock xadd" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")  \
+						    : [f] "=r"(f), [v] "+r"(v) : [p] "r"(p) : "memory", "cc"); \
+			*old = v;                                                                             \
+			break;                                                                                \
+		case EMU_RMW_CMPXCHG: /* RAX in, the memory's old value out (equal to it on success) */      \
+			__asm__ volatile("lock cmpxchg" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")          \
+					 : [f] "=r"(f), "+a"(a) : [v] "r"(v), [p] "r"(p) : "memory", "cc");   \
+			*old = a;                                                                             \
+			break;                                                                                \
+		}                                                                                             \
+		return f;                                                                                     \
+	}
+HOST_LOCKED(1, uint8_t, "b", "b")
+HOST_LOCKED(2, uint16_t, "w", "w")
+HOST_LOCKED(4, uint32_t, "l", "k")
+HOST_LOCKED(8, uint64_t, "q", "q")
+
+/* BTS/BTR/BTC have no byte form; the bit number is already within the operand. */
+#define HOST_LOCKED_BT(N, T, SFX, MOD)                                                                        \
+	static uint64_t host_locked_bt_##N(unsigned op, void *p, uint64_t bit)                                 \
+	{                                                                                                     \
+		T b = (T)bit;                                                                                 \
+		uint64_t f;                                                                                   \
+		if (op == EMU_RMW_BTS)                                                                        \
+			__asm__ volatile("lock bts" SFX " %" MOD "[b], (%[p])\n\t" PUSHF_TO("f")              \
+					 : [f] "=r"(f) : [b] "r"(b), [p] "r"(p) : "memory", "cc");            \
+		else if (op == EMU_RMW_BTR)                                                                   \
+			__asm__ volatile("lock btr" SFX " %" MOD "[b], (%[p])\n\t" PUSHF_TO("f")              \
+					 : [f] "=r"(f) : [b] "r"(b), [p] "r"(p) : "memory", "cc");            \
+		else                                                                                          \
+			__asm__ volatile("lock btc" SFX " %" MOD "[b], (%[p])\n\t" PUSHF_TO("f")              \
+					 : [f] "=r"(f) : [b] "r"(b), [p] "r"(p) : "memory", "cc");            \
+		return f;                                                                                     \
+	}
+HOST_LOCKED_BT(2, uint16_t, "w", "w")
+HOST_LOCKED_BT(4, uint32_t, "l", "k")
+HOST_LOCKED_BT(8, uint64_t, "q", "q")
+
+/* The status flags each locked instruction writes (SDM, the instructions' "Flags Affected"); the
+ * others keep the guest's values. BT*: CF only, OF/SF/AF/PF are undefined and the emu engine
+ * leaves them unchanged (emu_bt), so the host's values are not taken. Logical ops clear AF on
+ * the host as in emu_alu (undefined in the SDM; what Intel and AMD hardware do). */
+static uint64_t locked_flags_written(unsigned op)
+{
+	switch (op) {
+	case EMU_RMW_INC: case EMU_RMW_DEC: return EMU_STATUS_FLAGS & ~EMU_CF;
+	case EMU_RMW_BTS: case EMU_RMW_BTR: case EMU_RMW_BTC: return EMU_CF;
+	case EMU_RMW_NOT: case EMU_RMW_XCHG: return 0;
+	default: return EMU_STATUS_FLAGS;
+	}
+}
+
+/* One host locked instruction for the guest's; flags merged into m->rflags, m->old where defined. */
+static void host_locked(struct emu_rmw *m, uint8_t *p)
+{
+	uint64_t old = 0, hf, cf = m->rflags & EMU_CF, bit = m->src & (8 * m->size - 1);
+	bool bt = m->op == EMU_RMW_BTS || m->op == EMU_RMW_BTR || m->op == EMU_RMW_BTC;
+	switch (m->size) {
+	case 1: hf = host_locked_1(m->op, p, m->src, m->cmp, cf, &old); break;
+	case 2: hf = bt ? host_locked_bt_2(m->op, p, bit) : host_locked_2(m->op, p, m->src, m->cmp, cf, &old); break;
+	case 4: hf = bt ? host_locked_bt_4(m->op, p, bit) : host_locked_4(m->op, p, m->src, m->cmp, cf, &old); break;
+	default: hf = bt ? host_locked_bt_8(m->op, p, bit) : host_locked_8(m->op, p, m->src, m->cmp, cf, &old); break;
+	}
+	uint64_t w = locked_flags_written(m->op);
+	m->rflags = (m->rflags & ~w) | (hf & w);
+	m->old = old;
+}
+
 /* New value of the memory operand from its old value; flags into *f. */
 static uint64_t rmw_compute(const struct emu_rmw *m, uint64_t old, uint64_t *f)
 {
@@ -960,29 +1087,7 @@ static int locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin
 			m->rflags = ok ? (f | EMU_ZF) : (f & ~EMU_ZF);
 			return 0;
 		}
-		uint64_t old; /* the first guess; the CAS returns the live value */
-		switch (size) {
-		case 1: old = EMU_GLD(uint8_t, p); break;
-		case 2: old = EMU_GLD(uint16_t, p); break;
-		case 4: old = EMU_GLD(uint32_t, p); break;
-		default: old = EMU_GLD(uint64_t, p); break;
-		}
-		for (;;) {
-			uint64_t nf = m->rflags;
-			uint64_t nv = rmw_compute(m, old, &nf);
-			if (host_cas(p, size, &old, nv)) {
-				f = nf;
-				break;
-			}
-			if (m->op == EMU_RMW_CMPXCHG) {
-				/* compare failed against the live value: a locked cmpxchg that writes back the old value */
-				f = m->rflags;
-				rmw_compute(m, old, &f);
-				break;
-			}
-		}
-		m->old = old;
-		m->rflags = f;
+		host_locked(m, p);
 		return 0;
 	}
 
