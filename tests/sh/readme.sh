@@ -40,4 +40,17 @@ cmds=$(awk '/^```sh$/ { on = 1; next } on && /^```$/ { exit } on { print $1, $2 
 for t in demo test; do
 	make -n "$t" >/dev/null 2>&1 && ok "make $t is a target" || fail "make $t is not a target of the Makefile"
 done
+
+# The abridged demo output the README shows is what `make demo` prints today: every line of the
+# block (but "...") occurs in scripts/demo.sh's output, numbers masked (times, rates and addresses
+# vary; the words, fields and order of a line do not).
+norm() { sed -e 's/\x1b\[[0-9;]*m//g' -e "s#$BUILD/#build/#g" -e 's/0x[0-9a-f]\+/X/g' -e 's/[0-9][0-9.]*/N/g'; }
+awk '/What the demo prints, abridged/ { sec = 1 } sec && /^```$/ { if (on) exit; on = 1; next } on' README.md |
+	grep -v '^\.\.\.$' | norm >"$TMP/readme-demo"
+sh scripts/demo.sh "$BUILD" >"$TMP/demo" 2>&1
+norm <"$TMP/demo" >"$TMP/demo-n"
+n=$(wc -l <"$TMP/readme-demo")
+missing=$(grep -vxFf "$TMP/demo-n" "$TMP/readme-demo")
+if [ "$n" -ge 5 ] && [ -z "$missing" ]; then ok "README's demo excerpt ($n lines) is in what scripts/demo.sh prints"
+else fail "README's demo excerpt ($n lines) has lines the demo no longer prints:"; printf '%s\n' "$missing" | head -5; fi
 finish
