@@ -137,14 +137,23 @@ struct blvm_policy_insn {
 	uint64_t count;
 	uint32_t size, reason;  /* of its first bus lock */
 	char disasm[64];
+	char symbol[96];        /* "function+0xoffset" from the symbolizer, "" without one or a name */
 };
+/* Names a guest RIP for the reports, e.g. from the kernel's symbol table ("guest_main+0x1a5"): writes
+ * a NUL-terminated name into buf (at most len bytes, "" for none). Called with the policy's lock held
+ * and from any vCPU thread: it must not call back into the policy. */
+typedef int (*blvm_policy_symbolizer)(void *arg, uint64_t rip, char *buf, size_t len);
+/* Optional; set it before the first KVM_RUN. The top list, the JSON ("symbol") and the summary and
+ * kill messages ("<name+0xoff>" after the rip) then name the functions. */
+void blvm_policy_set_symbolizer(struct blvm_policy *p, blvm_policy_symbolizer fn, void *arg);
 /* The most frequent instructions, most frequent first (ties: lower rip first); returns how many (<= max). */
 unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *out, unsigned max);
 
 /* Writes two JSON object members, for the monitor to splice into its own object:
  *   "bus_locks": {"policy": "ratelimit=1000", "total": N, "split": N, "uc": N, "unattributed": N,
  *                 "throttled_ns": N, "per_second": X, "distinct_rips": N, "rips_overflow": N},
- *   "top": [{"rip": "0x401000", "count": N, "insn": "lock add ...", "reason": "split", "size": 4}, ...]
+ *   "top": [{"rip": "0x401000", "count": N, "insn": "lock add ...", "reason": "split", "size": 4,
+ *            "symbol": "worker+0x1c"}, ...]   ("symbol": null without a symbolizer or a name)
  * Each member starts on a new line after `indent` spaces; they are separated by ",\n"; nothing is
  * written before the first or after the last (no comma, no newline): the caller writes the braces and
  * the separators around them. "top" holds at most BLVM_POLICY_TOP entries; "reason" is "split", "uc"

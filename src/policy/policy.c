@@ -95,6 +95,8 @@ struct blvm_policy {
 	const char *stop_reason; /* set once, at the kill_at-th bus lock; points to stop_buf */
 	char stop_buf[320];
 	uint64_t progress_ns, progress_total;
+	blvm_policy_symbolizer symbolize; /* set before the first run; read-only after */
+	void *symbolize_arg;
 };
 
 static uint64_t monotonic_ns(void *arg)
@@ -149,6 +151,27 @@ void blvm_policy_destroy(struct blvm_policy *p)
 	free(p->tab);
 	free(p->vcpu);
 	free(p);
+}
+
+void blvm_policy_set_symbolizer(struct blvm_policy *p, blvm_policy_symbolizer fn, void *arg)
+{
+	if (!p)
+		return;
+	p->symbolize = fn;
+	p->symbolize_arg = arg;
+}
+
+/* " <name+0xoff>" for rip into buf, or "" (no symbolizer, no name). */
+static void sym_suffix(const struct blvm_policy *p, uint64_t rip, char *buf, size_t len)
+{
+	char name[96] = "";
+	if (p->symbolize)
+		p->symbolize(p->symbolize_arg, rip, name, sizeof name);
+	name[sizeof name - 1] = '\0';
+	if (name[0])
+		snprintf(buf, len, " <%s>", name);
+	else if (len)
+		buf[0] = '\0';
 }
 
 const struct blvm_policy_config *blvm_policy_config(const struct blvm_policy *p)
@@ -224,11 +247,14 @@ static void set_stop_reason(struct blvm_policy *p, unsigned vcpu, const struct k
 	int n = snprintf(p->stop_buf, sizeof p->stop_buf, "--bus-lock=%s: bus lock %" PRIu64 " of %" PRIu64
 			 " allowed, ending the VM: vCPU %u", spec, p->total, p->cfg.kill_at, vcpu);
 	size_t off = n < 0 ? 0 : (size_t)n < sizeof p->stop_buf ? (size_t)n : sizeof p->stop_buf - 1;
+	char sym[104];
+	if (info)
+		sym_suffix(p, info->rip, sym, sizeof sym);
 	if (info)
 		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
-			 " rip 0x%" PRIx64 " %s (%s, %u bytes at 0x%" PRIx64 ", physical 0x%" PRIx64 ")", info->rip,
-			 info->disasm[0] ? info->disasm : "(not disassembled)", reason_name(info->reason), info->size,
-			 info->linear, info->phys);
+			 " rip 0x%" PRIx64 "%s %s (%s, %u bytes at 0x%" PRIx64 ", physical 0x%" PRIx64 ")", info->rip,
+			 sym, info->disasm[0] ? info->disasm : "(not disassembled)", reason_name(info->reason),
+			 info->size, info->linear, info->phys);
 	else
 		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
 			 " (exit reason %u; the engine does not report the instruction)", run->exit_reason);
@@ -365,6 +391,13 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
 		if (n < max)
 			n++;
 	}
+	for (unsigned k = 0; k < n; k++) {
+		out[k].symbol[0] = '\0';
+		if (p->symbolize) {
+			p->symbolize(p->symbolize_arg, out[k].rip, out[k].symbol, sizeof out[k].symbol);
+			out[k].symbol[sizeof out[k].symbol - 1] = '\0';
+		}
+	}
 	unlock(p);
 	return n;
 }
@@ -393,7 +426,12 @@ void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 		fprintf(f, "%s\n%*s{\"rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64 ", \"insn\": ", i ? "," : "",
 			indent + 2, "", top[i].rip, top[i].count);
 		json_write_string(f, top[i].disasm);
-		fprintf(f, ", \"reason\": \"%s\", \"size\": %u}", reason_name(top[i].reason), top[i].size);
+		fprintf(f, ", \"reason\": \"%s\", \"size\": %u, \"symbol\": ", reason_name(top[i].reason), top[i].size);
+		if (top[i].symbol[0])
+			json_write_string(f, top[i].symbol);
+		else
+			fputs("null", f);
+		fputc('}', f);
 	}
 	if (ntop)
 		fprintf(f, "\n%*s", indent, "");
@@ -475,8 +513,9 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 	fprintf(f, "blvm: top instructions:\n");
 	fprintf(f, "blvm: %12s  %-18s  %-6s %4s  %s\n", "count", "rip", "reason", "size", "instruction");
 	for (unsigned i = 0; i < ntop; i++)
-		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s\n", top[i].count, top[i].rip,
-			reason_name(top[i].reason), top[i].size, top[i].disasm[0] ? top[i].disasm : "?");
+		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s%s%s%s\n", top[i].count, top[i].rip,
+			reason_name(top[i].reason), top[i].size, top[i].disasm[0] ? top[i].disasm : "?",
+			top[i].symbol[0] ? "  <" : "", top[i].symbol, top[i].symbol[0] ? ">" : "");
 	if (st.distinct_rips > ntop || st.rips_overflow)
 		fprintf(f, "blvm: (%" PRIu64 " distinct instructions in all%s)\n", st.distinct_rips,
 			st.rips_overflow ? ", more beyond the attribution table" : "");

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -316,6 +317,12 @@ int blvm_pvh_load(struct blvm_vm *vm, char *err, size_t errlen)
 	}
 	vm->entry = entry;
 	write_start_info(vm);
+	/* The symbol table is optional: a kernel whose table is broken still boots, as under QEMU, and
+	 * reports show bare addresses; say so once rather than drop the names silently. */
+	char why[128];
+	if (blvm_symtab_load(&vm->syms, f, len, why, sizeof why) != 0)
+		snprintf(vm->syms_warning, sizeof vm->syms_warning,
+			 "kernel %s: symbol table ignored (%s); reports will show addresses only", path, why);
 	rc = 0;
 out:
 	free(f);

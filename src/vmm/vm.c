@@ -110,6 +110,13 @@ fail:
  * reaches only vCPUs created afterwards. Like QEMU, refuse to start when a policy needs detection
  * the host does not have, rather than run the guest unpoliced.
  */
+/* The policy's reports name functions through the kernel's symbol table. */
+static int symbolize(void *arg, uint64_t rip, char *buf, size_t len)
+{
+	const struct blvm_vm *vm = arg;
+	return blvm_symtab_format(&vm->syms, rip, buf, len);
+}
+
 static int enable_bus_lock_detection(struct blvm_vm *vm, char *err, size_t errlen)
 {
 	const struct blvm_policy_config *pc = &vm->cfg.bus_lock;
@@ -144,6 +151,7 @@ static int enable_bus_lock_detection(struct blvm_vm *vm, char *err, size_t errle
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	blvm_policy_set_symbolizer(vm->policy, symbolize, vm);
 	return 0;
 }
 
@@ -249,6 +257,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->cfg.mem_size);
 	blvm_policy_destroy(vm->policy);
+	blvm_symtab_free(&vm->syms);
 	pthread_mutex_destroy(&vm->report_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -271,6 +280,18 @@ void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, ui
 			vm->ops->kick(vm->vcpus[i].ev);
 }
 
+/* " <function+0xoff>" for a guest RIP in the fatal messages, "" where the kernel has no name for it. */
+static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len)
+{
+	char name[96];
+	blvm_symtab_format(&vm->syms, rip, name, sizeof name);
+	if (name[0])
+		snprintf(buf, len, " <%s>", name);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 static uint64_t vcpu_rip(struct blvm_vcpu *c)
 {
 	struct kvm_regs regs;
@@ -283,6 +304,7 @@ static void handle_exit(struct blvm_vcpu *c)
 	struct blvm_vm *vm = c->vm;
 	struct kvm_run *run = c->run;
 	uint64_t rip;
+	char sym[104];
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO: {
@@ -302,7 +324,7 @@ static void handle_exit(struct blvm_vcpu *c)
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	case KVM_EXIT_X86_BUS_LOCK:
-		/* Counted from the flag below; no policy acts yet. */
+		/* A bus lock the engine handled itself: the policy acts on the flag (apply_bus_lock_policy). */
 		return;
 	case KVM_EXIT_HLT: {
 		struct kvm_regs regs;
@@ -311,35 +333,37 @@ static void handle_exit(struct blvm_vcpu *c)
 		if (r == 0 && !(regs.rflags & RFLAGS_IF))
 			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
 				    "vCPU %u halted with interrupts disabled at rip 0x%" PRIx64
-				    " (nothing can wake it); ending the VM", c->id, rip);
+				    "%s (nothing can wake it); ending the VM", c->id, rip, rip_sym(vm, rip, sym, sizeof sym));
 		else
 			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
-				    "vCPU %u halted at rip 0x%" PRIx64 " waiting for an interrupt, and blvm has no "
-				    "interrupt source; ending the VM", c->id, rip);
+				    "vCPU %u halted at rip 0x%" PRIx64 "%s waiting for an interrupt, and blvm has no "
+				    "interrupt source; ending the VM", c->id, rip, rip_sym(vm, rip, sym, sizeof sym));
 		return;
 	}
 	case KVM_EXIT_SHUTDOWN:
 		rip = vcpu_rip(c);
 		blvm_vm_end(vm, BLVM_END_SHUTDOWN, BLVM_STATUS_VM_FAILED, rip,
-			    "vCPU %u triple-faulted (shutdown) at rip 0x%" PRIx64 "; ending the VM", c->id, rip);
+			    "vCPU %u triple-faulted (shutdown) at rip 0x%" PRIx64 "%s; ending the VM", c->id, rip,
+			    rip_sym(vm, rip, sym, sizeof sym));
 		return;
 	case KVM_EXIT_INTERNAL_ERROR:
 		rip = vcpu_rip(c);
 		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
-			    "%s engine internal error (suberror %u) on vCPU %u at rip 0x%" PRIx64, vm->ops->name,
-			    run->internal.suberror, c->id, rip);
+			    "%s engine internal error (suberror %u) on vCPU %u at rip 0x%" PRIx64 "%s", vm->ops->name,
+			    run->internal.suberror, c->id, rip, rip_sym(vm, rip, sym, sizeof sym));
 		return;
 	case KVM_EXIT_FAIL_ENTRY:
 		rip = vcpu_rip(c);
 		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
-			    "VM entry failed on vCPU %u (hardware reason 0x%llx) at rip 0x%" PRIx64, c->id,
-			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason, rip);
+			    "VM entry failed on vCPU %u (hardware reason 0x%llx) at rip 0x%" PRIx64 "%s", c->id,
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason, rip,
+			    rip_sym(vm, rip, sym, sizeof sym));
 		return;
 	default:
 		rip = vcpu_rip(c);
 		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, rip,
-			    "unexpected exit reason %u from the %s engine on vCPU %u at rip 0x%" PRIx64,
-			    run->exit_reason, vm->ops->name, c->id, rip);
+			    "unexpected exit reason %u from the %s engine on vCPU %u at rip 0x%" PRIx64 "%s",
+			    run->exit_reason, vm->ops->name, c->id, rip, rip_sym(vm, rip, sym, sizeof sym));
 		return;
 	}
 }
@@ -444,6 +468,8 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	bool have_wd = false;
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
+	if (vm->syms_warning[0])
+		fprintf(stderr, "blvm: %s\n", vm->syms_warning);
 	vm->start_time = now();
 	if (vm->cfg.timeout_s > 0)
 		have_wd = pthread_create(&wd, NULL, watchdog_thread, &w) == 0;

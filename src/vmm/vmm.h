@@ -36,12 +36,31 @@ struct blvm_vcpu {
 	uint64_t exits_by_reason[64]; /* KVM_EXIT_* < 64 */
 };
 
+/* symbols.c: the kernel's function symbols, for reports ("guest_main+0x1a5"). */
+struct blvm_symtab {
+	struct blvm_sym *v; /* sorted by address */
+	size_t n;
+	char *strtab;       /* a copy of the file's, NUL-terminated */
+	size_t strsz;
+};
+/* Reads the SHT_SYMTAB of an ELF file whose ELF header the caller has checked. 0 with t->n == 0
+ * when the file has no symbols; -1 with the reason in err when the table is malformed (t empty). */
+int blvm_symtab_load(struct blvm_symtab *t, const uint8_t *f, size_t len, char *err, size_t errlen);
+void blvm_symtab_free(struct blvm_symtab *t);
+/* The function containing addr and the offset into it, or NULL. */
+const char *blvm_symtab_lookup(const struct blvm_symtab *t, uint64_t addr, uint64_t *offset);
+/* "name+0xoff" ("name" at offset 0) into buf, or "" when no symbol covers addr; t may be NULL.
+ * Returns snprintf's count. */
+int blvm_symtab_format(const struct blvm_symtab *t, uint64_t addr, char *buf, size_t len);
+
 struct blvm_vm {
 	struct blvm_vm_config cfg;
 	const struct blvm_engine_ops *ops;
 	struct blvm_engine_vm *ev;
 	uint8_t *ram;               /* guest-physical 0 .. cfg.mem_size */
 	uint64_t entry;             /* PVH 32-bit entry point */
+	struct blvm_symtab syms;    /* the kernel's, empty if stripped */
+	char syms_warning[320];     /* why a malformed table was ignored; printed when the VM runs */
 	struct blvm_vcpu *vcpus;
 
 	pthread_mutex_t lock;       /* guards the device models and the end of the VM */

@@ -157,7 +157,7 @@ ready=$(grep -cE '^smp-stop: vCPU [0-3] of 4 ready$' "$TMP/kill4.out")
 total=$(json "$TMP/kill4.json" 's["bus_locks"]["total"]')
 pervcpu=$(json "$TMP/kill4.json" 'sum(v["bus_locks"] for v in s["vcpus"])')
 if [ $rc -eq 123 ] && [ "$ready" -eq 4 ] && [ "$(wc -l < "$TMP/kill4.out")" -eq 4 ] && [ "$total" -ge 100 ] && [ "$total" -le 103 ] &&
-	[ "$pervcpu" = "$total" ] && grep -q "bus lock 100 of 100 allowed, ending the VM: vCPU [0-3] rip 0x[0-9a-f]* lock add dword ptr" "$TMP/kill4.err"; then
+	[ "$pervcpu" = "$total" ] && grep -q "bus lock 100 of 100 allowed, ending the VM: vCPU [0-3] rip 0x[0-9a-f]* <worker+0x[0-9a-f]*> lock add dword ptr" "$TMP/kill4.err"; then
 	ok "emu --vcpus=4 --bus-lock=kill=100: status 123, $total bus locks (100..103, vcpus[] sum the same), the instruction named, console complete"
 else
 	fail "emu --vcpus=4 kill=100: status $rc, $ready ready lines, total $total, per-vCPU sum $pervcpu"; head -3 "$TMP/kill4.err"

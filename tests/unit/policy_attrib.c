@@ -215,9 +215,9 @@ static void counts_top_json(void)
 		"assert [e[\"count\"] for e in t] == [12, 11, 10, 9, 9, 8, 7, 7, 7, 6], t\n"
 		"assert t[0][\"rip\"] == \"0x5000b0\", t[0]\n"
 		"assert t[3] == {\"rip\": \"0x402000\", \"count\": 9, "
-		"\"insn\": \"lock cmpxchg16b xmmword ptr [\\\"x\\\\y\\\"]\", \"reason\": \"split\", \"size\": 16}, t[3]\n"
+		"\"insn\": \"lock cmpxchg16b xmmword ptr [\\\"x\\\\y\\\"]\", \"reason\": \"split\", \"size\": 16, \"symbol\": None}, t[3]\n"
 		"assert t[7] == {\"rip\": \"0x401100\", \"count\": 7, \"insn\": \"lock xadd qword ptr [rdi], rax\", "
-		"\"reason\": \"uc\", \"size\": 8}, t[7]\n"
+		"\"reason\": \"uc\", \"size\": 8, \"symbol\": None}, t[7]\n"
 		"assert d[\"engine\"] == \"emu\" and d[\"exit_code\"] == 0\n");
 	free(json);
 
@@ -330,9 +330,68 @@ static void progress(void)
 	blvm_policy_destroy(p);
 }
 
+/* A symbolizer as a monitor supplies one: functions f0 at 0x401000 and f1 at 0x402000 (0x100 bytes
+ * each), nothing elsewhere. It counts its calls, which must come from the reports, not the hot path. */
+static int sym_calls;
+static int fake_symbolize(void *arg, uint64_t rip, char *buf, size_t len)
+{
+	sym_calls++;
+	CHECK(arg == (void *)&sym_calls);
+	uint64_t base = rip & ~0xfffull;
+	if ((base == 0x401000 || base == 0x402000) && rip - base < 0x100)
+		return rip == base ? snprintf(buf, len, "f%d", base == 0x402000)
+				   : snprintf(buf, len, "f%d+0x%x", base == 0x402000, (unsigned)(rip - base));
+	buf[0] = '\0';
+	return 0;
+}
+
+static void symbols(void)
+{
+	struct blvm_policy *p = make("kill=4", 1);
+	blvm_policy_set_symbolizer(p, fake_symbolize, &sym_calls);
+	feed(p, 0, 0x401010, BLVM_BUS_LOCK_SPLIT, 4, "lock inc dword ptr [rbx]", 2);
+	feed(p, 0, 0x402000, BLVM_BUS_LOCK_UC, 8, "lock xadd qword ptr [rdi], rax", 1);
+	CHECK_EQ(sym_calls, 0); /* counting a bus lock never names it */
+	struct blvm_bus_lock_info info = { .rip = 0x403000, .linear = 0x1003e, .phys = 0x1003e, .size = 4,
+					   .reason = BLVM_BUS_LOCK_SPLIT, .disasm = "lock or dword ptr [rax], 1" };
+	struct blvm_policy_action a = blvm_policy_after_run(p, 0, &bl, &info);
+	CHECK(a.what == BLVM_POLICY_STOP);
+	CHECK_STR(a.reason, "--bus-lock=kill=4: bus lock 4 of 4 allowed, ending the VM: vCPU 0 rip 0x403000 "
+			    "lock or dword ptr [rax], 1 (split, 4 bytes at 0x1003e, physical 0x1003e)"); /* no name */
+	struct blvm_policy_insn top[BLVM_POLICY_TOP];
+	CHECK_EQ(blvm_policy_top(p, top, BLVM_POLICY_TOP), 3);
+	CHECK_STR(top[0].symbol, "f0+0x10");
+	CHECK_STR(top[1].symbol, "f1");
+	CHECK_STR(top[2].symbol, "");
+	char *json = capture_json(p, 2);
+	json_check(json, "t=d[\"top\"]\n"
+			 "assert [e[\"symbol\"] for e in t] == [\"f0+0x10\", \"f1\", None], t\n");
+	free(json);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, 1.0);
+	fclose(f);
+	CHECK(strstr(buf, "  lock inc dword ptr [rbx]  <f0+0x10>\n") != NULL);
+	CHECK(strstr(buf, "  lock xadd qword ptr [rdi], rax  <f1>\n") != NULL);
+	CHECK(strstr(buf, "  lock or dword ptr [rax], 1\n") != NULL);
+	free(buf);
+	blvm_policy_destroy(p);
+
+	/* A named kill message. */
+	p = make("kill", 1);
+	blvm_policy_set_symbolizer(p, fake_symbolize, &sym_calls);
+	info.rip = 0x4010ff;
+	a = blvm_policy_after_run(p, 0, &bl, &info);
+	CHECK_STR(a.reason, "--bus-lock=kill=1: bus lock 1 of 1 allowed, ending the VM: vCPU 0 rip 0x4010ff <f0+0xff> "
+			    "lock or dword ptr [rax], 1 (split, 4 bytes at 0x1003e, physical 0x1003e)");
+	blvm_policy_destroy(p);
+}
+
 int main(void)
 {
 	counts_top_json();
+	symbols();
 	empty_and_off_json();
 	bounded_table();
 	progress();
