@@ -12,6 +12,7 @@
  * completed iteration).
  */
 #include <sched.h>
+#include <time.h>
 #include <stdio.h>
 
 #include "emu/emu.h"
@@ -259,20 +260,60 @@ static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back
  * does the same with AMD's model in guest instructions: PAUSEs at most EMU_PLE_GAP instructions
  * apart belong to one loop, and every EMU_PLE_COUNT of them (KVM's default pause_filter_count) the
  * vCPU thread yields the host CPU. With a free host CPU sched_yield() returns at once.
+ *
+ * A loop that is still spinning after EMU_PLE_SLEEP_AFTER_NS is not waiting for a lock holder on
+ * another CPU but for something slow: typically a vCPU the guest parks until it has work (the
+ * runtime's secondary vCPUs). Yielding would still take a whole host CPU whenever one is free, so
+ * from then on the vCPU sleeps EMU_PLE_SLEEP_NS per detection, as KVM's halt polling gives up
+ * polling and sleeps. It sleeps outside the exclusive-section protocol (state OUT, like a vCPU in
+ * the monitor): another vCPU's contained bus lock does not wait for it, and it cannot run guest
+ * code again while such a section is held (emu_vcpu_enter). Once sleeping, the loop sleeps again
+ * every EMU_PLE_COUNT_SLEEPING PAUSEs (3000 would still spin ~3/4 of the time between sleeps). The
+ * cost is at most one sleep of wake-up latency for a loop that has already waited a millisecond.
  */
 #define EMU_PLE_GAP 128
 #define EMU_PLE_COUNT 3000
+#define EMU_PLE_SLEEP_AFTER_NS 1000000ull
+#define EMU_PLE_SLEEP_NS 50000l
+#define EMU_PLE_COUNT_SLEEPING 16
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pause_loop_exit(struct emu_vcpu *c)
+{
+	uint64_t t = monotonic_ns();
+	if (!c->ple_since)
+		c->ple_since = t;
+	if (t - c->ple_since < EMU_PLE_SLEEP_AFTER_NS) {
+		sched_yield();
+		return;
+	}
+	c->ple_sleeps++;
+	c->ple_sleeping = true;
+	emu_vcpu_leave(c);
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = EMU_PLE_SLEEP_NS };
+	nanosleep(&ts, NULL); /* a signal (a kick) may cut it short: the caller looks at its kick next */
+	emu_vcpu_enter(c);
+}
+
 static int h_pause(ARGS)
 {
 	__builtin_ia32_pause();
 	uint64_t now = c->icount + i->idx; /* exact: icount holds the blocks before this one */
 	if (now - c->ple_last <= EMU_PLE_GAP) {
-		if (++c->ple_count >= EMU_PLE_COUNT) {
+		if (++c->ple_count >= (c->ple_sleeping ? EMU_PLE_COUNT_SLEEPING : EMU_PLE_COUNT)) {
 			c->ple_count = 0;
-			sched_yield();
+			pause_loop_exit(c);
 		}
 	} else {
 		c->ple_count = 0;
+		c->ple_since = 0;
+		c->ple_sleeping = false;
 	}
 	c->ple_last = now;
 	return emu_next(c, i);
