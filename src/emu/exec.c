@@ -264,17 +264,21 @@ static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back
  * A loop that is still spinning after EMU_PLE_SLEEP_AFTER_NS is not waiting for a lock holder on
  * another CPU but for something slow: typically a vCPU the guest parks until it has work (the
  * runtime's secondary vCPUs). Yielding would still take a whole host CPU whenever one is free, so
- * from then on the vCPU sleeps EMU_PLE_SLEEP_NS per detection, as KVM's halt polling gives up
- * polling and sleeps. It sleeps outside the exclusive-section protocol (state OUT, like a vCPU in
+ * from then on the vCPU sleeps per detection, as KVM's halt polling gives up polling and sleeps:
+ * EMU_PLE_SLEEP_NS first, doubling while the loop goes on up to EMU_PLE_SLEEP_MAX_NS, so that a vCPU
+ * idle for long wakes ~1000 times a second, not ~10000 (each wake-up takes the host CPU from
+ * whatever runs there, another vCPU of the VM included). It sleeps outside the exclusive-section protocol (state OUT, like a vCPU in
  * the monitor): another vCPU's contained bus lock does not wait for it, and it cannot run guest
  * code again while such a section is held (emu_vcpu_enter). Once sleeping, the loop sleeps again
  * every EMU_PLE_COUNT_SLEEPING PAUSEs (3000 would still spin ~3/4 of the time between sleeps). The
- * cost is at most one sleep of wake-up latency for a loop that has already waited a millisecond.
+ * cost is one sleep of wake-up latency (at most 1 ms) for a loop that has already waited a
+ * millisecond or more.
  */
 #define EMU_PLE_GAP 128
 #define EMU_PLE_COUNT 3000
 #define EMU_PLE_SLEEP_AFTER_NS 1000000ull
 #define EMU_PLE_SLEEP_NS 50000l
+#define EMU_PLE_SLEEP_MAX_NS 1000000l
 #define EMU_PLE_COUNT_SLEEPING 16
 
 static uint64_t monotonic_ns(void)
@@ -294,9 +298,11 @@ static void pause_loop_exit(struct emu_vcpu *c)
 		return;
 	}
 	c->ple_sleeps++;
+	long ns = c->ple_sleeping ? c->ple_sleep_ns * 2 : EMU_PLE_SLEEP_NS;
+	c->ple_sleep_ns = ns < EMU_PLE_SLEEP_MAX_NS ? ns : EMU_PLE_SLEEP_MAX_NS;
 	c->ple_sleeping = true;
 	emu_vcpu_leave(c);
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = EMU_PLE_SLEEP_NS };
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = c->ple_sleep_ns };
 	nanosleep(&ts, NULL); /* a signal (a kick) may cut it short: the caller looks at its kick next */
 	emu_vcpu_enter(c);
 }
