@@ -464,8 +464,8 @@ struct emu_vcpu {
 	uint32_t ple_count;
 	uint64_t ple_since;   /* CLOCK_MONOTONIC ns of the loop's first pause-loop exit, 0: none yet */
 	uint64_t ple_sleeps;  /* sleeps of long pause loops (exec.c, pause_loop_exit) */
-	bool ple_sleeping;    /* this loop has slept: sleep again every EMU_PLE_COUNT_SLEEPING PAUSEs */
-	long ple_sleep_ns;    /* this loop's last sleep (doubling up to EMU_PLE_SLEEP_MAX_NS) */
+	long ple_sleep_ns;    /* this loop's last sleep (doubling up to EMU_PLE_SLEEP_MAX_NS); 0: it has
+			       * not slept, else it sleeps every EMU_PLE_COUNT_SLEEPING PAUSEs */
 	uint64_t locked_rmw, locked_split, locked_uc; /* every locked RMW / split / UC (detection on or off) */
 
 	/* bus-lock model (issue 4): the execution controls as the hardware has them */

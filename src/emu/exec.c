@@ -267,12 +267,12 @@ static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back
  * from then on the vCPU sleeps per detection, as KVM's halt polling gives up polling and sleeps:
  * EMU_PLE_SLEEP_NS first, doubling while the loop goes on up to EMU_PLE_SLEEP_MAX_NS, so that a vCPU
  * idle for long wakes ~1000 times a second, not ~10000 (each wake-up takes the host CPU from
- * whatever runs there, another vCPU of the VM included). It sleeps outside the exclusive-section protocol (state OUT, like a vCPU in
- * the monitor): another vCPU's contained bus lock does not wait for it, and it cannot run guest
- * code again while such a section is held (emu_vcpu_enter). Once sleeping, the loop sleeps again
- * every EMU_PLE_COUNT_SLEEPING PAUSEs (3000 would still spin ~3/4 of the time between sleeps). The
- * cost is one sleep of wake-up latency (at most 1 ms) for a loop that has already waited a
- * millisecond or more.
+ * whatever runs there, another vCPU of the VM included). It sleeps outside the exclusive-section
+ * protocol (state OUT, like a vCPU in the monitor): another vCPU's contained bus lock does not wait
+ * for it, and it cannot run guest code again while such a section is held (emu_vcpu_enter). Once
+ * sleeping, the loop sleeps again every EMU_PLE_COUNT_SLEEPING PAUSEs (3000 would still spin ~3/4
+ * of the time between sleeps). The cost is one sleep of wake-up latency (at most 1 ms) for a loop
+ * that has already waited a millisecond or more.
  */
 #define EMU_PLE_GAP 128
 #define EMU_PLE_COUNT 3000
@@ -298,9 +298,8 @@ static void pause_loop_exit(struct emu_vcpu *c)
 		return;
 	}
 	c->ple_sleeps++;
-	long ns = c->ple_sleeping ? c->ple_sleep_ns * 2 : EMU_PLE_SLEEP_NS;
+	long ns = c->ple_sleep_ns ? c->ple_sleep_ns * 2 : EMU_PLE_SLEEP_NS;
 	c->ple_sleep_ns = ns < EMU_PLE_SLEEP_MAX_NS ? ns : EMU_PLE_SLEEP_MAX_NS;
-	c->ple_sleeping = true;
 	emu_vcpu_leave(c);
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = c->ple_sleep_ns };
 	nanosleep(&ts, NULL); /* a signal (a kick) may cut it short: the caller looks at its kick next */
@@ -312,14 +311,14 @@ static int h_pause(ARGS)
 	__builtin_ia32_pause();
 	uint64_t now = c->icount + i->idx; /* exact: icount holds the blocks before this one */
 	if (now - c->ple_last <= EMU_PLE_GAP) {
-		if (++c->ple_count >= (c->ple_sleeping ? EMU_PLE_COUNT_SLEEPING : EMU_PLE_COUNT)) {
+		if (++c->ple_count >= (c->ple_sleep_ns ? EMU_PLE_COUNT_SLEEPING : EMU_PLE_COUNT)) {
 			c->ple_count = 0;
 			pause_loop_exit(c);
 		}
 	} else {
 		c->ple_count = 0;
 		c->ple_since = 0;
-		c->ple_sleeping = false;
+		c->ple_sleep_ns = 0;
 	}
 	c->ple_last = now;
 	return emu_next(c, i);

@@ -804,43 +804,6 @@ int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t n
 
 /* ---------------------------------------------------------------- locked read-modify-write */
 
-/* lock cmpxchg on the host bytes, aligned or not (a guest split lock is a host split lock). */
-static bool host_cas(uint8_t *p, unsigned size, uint64_t *expected, uint64_t desired)
-{
-	bool ok;
-	switch (size) {
-	case 1: {
-		uint8_t e = (uint8_t)*expected;
-		__asm__ volatile("lock cmpxchgb %b[d], (%[p])"
-				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "q"((uint8_t)desired) : "memory");
-		*expected = e;
-		break;
-	}
-	case 2: {
-		uint16_t e = (uint16_t)*expected;
-		__asm__ volatile("lock cmpxchgw %w[d], (%[p])"
-				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "r"((uint16_t)desired) : "memory");
-		*expected = e;
-		break;
-	}
-	case 4: {
-		uint32_t e = (uint32_t)*expected;
-		__asm__ volatile("lock cmpxchgl %k[d], (%[p])"
-				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "r"((uint32_t)desired) : "memory");
-		*expected = e;
-		break;
-	}
-	default: {
-		uint64_t e = *expected;
-		__asm__ volatile("lock cmpxchgq %q[d], (%[p])"
-				 : "=@ccz"(ok), "+a"(e) : [p] "r"(p), [d] "r"(desired) : "memory");
-		*expected = e;
-		break;
-	}
-	}
-	return ok;
-}
-
 static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uint64_t nhi)
 {
 	bool ok;
@@ -864,6 +827,13 @@ static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uin
  * the flags alone. ADC/SBB take the guest's CF in through BT.
  */
 #define PUSHF_TO(f) "lea -128(%%rsp), %%rsp\n\tpushfq\n\tpopq %[" f "]\n\tlea 128(%%rsp), %%rsp"
+/* One locked instruction with a register source (ADC/SBB: CF from the guest first, through BT) or
+ * with the memory operand alone, RFLAGS after it into f. */
+#define LK_SRC(PRE, INSN, SFX, MOD)                                                                           \
+	__asm__ volatile(PRE INSN SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")                                \
+			 : [f] "=r"(f) : [v] "r"(v), [p] "r"(p), [cf] "r"(cf) : "memory", "cc")
+#define LK_DST(INSN, SFX)                                                                                     \
+	__asm__ volatile(INSN SFX " (%[p])\n\t" PUSHF_TO("f") : [f] "=r"(f) : [p] "r"(p) : "memory", "cc")
 #define HOST_LOCKED(N, T, SFX, MOD)                                                                           \
 	static uint64_t host_locked_##N(unsigned op, void *p, uint64_t src, uint64_t cmp, uint64_t cf,        \
 					uint64_t *old)                                                        \
@@ -871,42 +841,17 @@ static bool host_cas16(uint8_t *p, uint64_t *lo, uint64_t *hi, uint64_t nlo, uin
 		T v = (T)src, a = (T)cmp;                                                                     \
 		uint64_t f = 0;                                                                               \
 		switch (op) {                                                                                 \
-		case EMU_RMW_ADD: __asm__ volatile("lock add" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
-						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
-			break;                                                                                \
-		case EMU_RMW_OR: __asm__ volatile("lock or" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")      \
-						  : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc");  \
-			break;                                                                                \
-		case EMU_RMW_AND: __asm__ volatile("lock and" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
-						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
-			break;                                                                                \
-		case EMU_RMW_SUB: __asm__ volatile("lock sub" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
-						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
-			break;                                                                                \
-		case EMU_RMW_XOR: __asm__ volatile("lock xor" SFX " %" MOD "[v], (%[p])\n\t" PUSHF_TO("f")    \
-						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p) : "memory", "cc"); \
-			break;                                                                                \
-		case EMU_RMW_ADC: __asm__ volatile("bt $0, %[cf]\n\tlock adc" SFX " %" MOD "[v], (%[p])\n\t"  \
-						   PUSHF_TO("f")                                              \
-						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p), [cf] "r"(cf)      \
-						   : "memory", "cc");                                         \
-			break;                                                                                \
-		case EMU_RMW_SBB: __asm__ volatile("bt $0, %[cf]\n\tlock sbb" SFX " %" MOD "[v], (%[p])\n\t"  \
-						   PUSHF_TO("f")                                              \
-						   : [f] "=r"(f) : [v] "r"(v), [p] "r"(p), [cf] "r"(cf)      \
-						   : "memory", "cc");                                         \
-			break;                                                                                \
-		case EMU_RMW_INC: __asm__ volatile("lock inc" SFX " (%[p])\n\t" PUSHF_TO("f")                 \
-						   : [f] "=r"(f) : [p] "r"(p) : "memory", "cc");             \
-			break;                                                                                \
-		case EMU_RMW_DEC: __asm__ volatile("lock dec" SFX " (%[p])\n\t" PUSHF_TO("f")                 \
-						   : [f] "=r"(f) : [p] "r"(p) : "memory", "cc");             \
-			break;                                                                                \
-		case EMU_RMW_NEG: __asm__ volatile("lock neg" SFX " (%[p])\n\t" PUSHF_TO("f")                 \
-						   : [f] "=r"(f) : [p] "r"(p) : "memory", "cc");             \
-			break;                                                                                \
-		case EMU_RMW_NOT: __asm__ volatile("lock not" SFX " (%[p])" : : [p] "r"(p) : "memory");       \
-			break;                                                                                \
+		case EMU_RMW_ADD: LK_SRC("", "lock add", SFX, MOD); break;                                    \
+		case EMU_RMW_OR: LK_SRC("", "lock or", SFX, MOD); break;                                      \
+		case EMU_RMW_AND: LK_SRC("", "lock and", SFX, MOD); break;                                    \
+		case EMU_RMW_SUB: LK_SRC("", "lock sub", SFX, MOD); break;                                    \
+		case EMU_RMW_XOR: LK_SRC("", "lock xor", SFX, MOD); break;                                    \
+		case EMU_RMW_ADC: LK_SRC("bt $0, %[cf]\n\t", "lock adc", SFX, MOD); break;                    \
+		case EMU_RMW_SBB: LK_SRC("bt $0, %[cf]\n\t", "lock sbb", SFX, MOD); break;                    \
+		case EMU_RMW_INC: LK_DST("lock inc", SFX); break;                                             \
+		case EMU_RMW_DEC: LK_DST("lock dec", SFX); break;                                             \
+		case EMU_RMW_NEG: LK_DST("lock neg", SFX); break;                                             \
+		case EMU_RMW_NOT: LK_DST("lock not", SFX); break; /* no flags: f is discarded */              \
 		case EMU_RMW_XCHG: /* locked without the prefix (SDM "XCHG") */                              \
 			__asm__ volatile("xchg" SFX " %" MOD "[v], (%[p])" : [v] "+r"(v) : [p] "r"(p) : "memory"); \
 			*old = v;                                                                             \
@@ -932,17 +877,14 @@ HOST_LOCKED(8, uint64_t, "q", "q")
 #define HOST_LOCKED_BT(N, T, SFX, MOD)                                                                        \
 	static uint64_t host_locked_bt_##N(unsigned op, void *p, uint64_t bit)                                 \
 	{                                                                                                     \
-		T b = (T)bit;                                                                                 \
-		uint64_t f;                                                                                   \
+		T v = (T)bit;                                                                                 \
+		uint64_t f, cf = 0;                                                                           \
 		if (op == EMU_RMW_BTS)                                                                        \
-			__asm__ volatile("lock bts" SFX " %" MOD "[b], (%[p])\n\t" PUSHF_TO("f")              \
-					 : [f] "=r"(f) : [b] "r"(b), [p] "r"(p) : "memory", "cc");            \
+			LK_SRC("", "lock bts", SFX, MOD);                                                     \
 		else if (op == EMU_RMW_BTR)                                                                   \
-			__asm__ volatile("lock btr" SFX " %" MOD "[b], (%[p])\n\t" PUSHF_TO("f")              \
-					 : [f] "=r"(f) : [b] "r"(b), [p] "r"(p) : "memory", "cc");            \
+			LK_SRC("", "lock btr", SFX, MOD);                                                     \
 		else                                                                                          \
-			__asm__ volatile("lock btc" SFX " %" MOD "[b], (%[p])\n\t" PUSHF_TO("f")              \
-					 : [f] "=r"(f) : [b] "r"(b), [p] "r"(p) : "memory", "cc");            \
+			LK_SRC("", "lock btc", SFX, MOD);                                                     \
 		return f;                                                                                     \
 	}
 HOST_LOCKED_BT(2, uint16_t, "w", "w")
@@ -1077,8 +1019,13 @@ static int locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin
 			if (size == 16) {
 				ok = host_cas16(p, &lo, &hi, m->new_lo, m->new_hi);
 			} else {
-				uint64_t e = (m->cmp & 0xffffffff) | (m->cmp_hi << 32);
-				ok = host_cas(p, 8, &e, (m->new_lo & 0xffffffff) | (m->new_hi << 32));
+				/* CMPXCHG8B as one 8-byte `lock cmpxchg` on the same bytes: the same atomic
+				 * compare-and-exchange of EDX:EAX with the quadword, ZF alike. */
+				uint64_t e;
+				uint64_t hf = host_locked_8(EMU_RMW_CMPXCHG, p,
+							    (m->new_lo & 0xffffffff) | (m->new_hi << 32),
+							    (m->cmp & 0xffffffff) | (m->cmp_hi << 32), 0, &e);
+				ok = hf & EMU_ZF;
 				lo = (uint32_t)e;
 				hi = e >> 32;
 			}

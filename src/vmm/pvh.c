@@ -58,11 +58,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* a + b <= limit, without overflow. */
-static bool fits(uint64_t a, uint64_t b, uint64_t limit)
-{
-	return a <= limit && b <= limit - a;
-}
-
 static int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

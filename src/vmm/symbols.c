@@ -25,11 +25,6 @@ struct blvm_sym {
 	uint8_t rank;  /* at one address, the higher rank names it: 2 global function, 1 function, 0 other */
 };
 
-static bool fits(uint64_t a, uint64_t b, uint64_t limit)
-{
-	return a <= limit && b <= limit - a;
-}
-
 static int why(char *buf, size_t len, const char *msg)
 {
 	snprintf(buf, len, "%s", msg);

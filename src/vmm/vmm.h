@@ -36,6 +36,13 @@ struct blvm_vcpu {
 	uint64_t exits_by_reason[64]; /* KVM_EXIT_* < 64 */
 };
 
+/* [a, a + b) lies within [0, limit), without overflow: the check of every offset and size read from an
+ * untrusted kernel file (pvh.c, symbols.c). */
+static inline bool fits(uint64_t a, uint64_t b, uint64_t limit)
+{
+	return a <= limit && b <= limit - a;
+}
+
 /* symbols.c: the kernel's function symbols, for reports ("guest_main+0x1a5"). */
 struct blvm_symtab {
 	struct blvm_sym *v; /* sorted by address */
