@@ -83,6 +83,17 @@ struct blvm_engine_ops {
 
 	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. */
 	int64_t (*instructions)(struct blvm_engine_vcpu *vcpu);
+
+	/* The PC interrupt controllers and timer live in the engine, as KVM keeps them in the kernel
+	 * (api.rst 4.24 KVM_CREATE_IRQCHIP, 4.25 KVM_IRQ_LINE, 4.71 KVM_CREATE_PIT2). Called before
+	 * any vCPU is created; NULL where the engine does not have them yet (the monitor says so). */
+	/* KVM_CREATE_IRQCHIP: 8259 PIC pair, I/O APIC, and a local APIC for every vCPU created after. */
+	int (*create_irqchip)(struct blvm_engine_vm *vm);
+	/* KVM_CREATE_PIT2: the 8254 PIT (IRQ 0) with port 0x61's speaker/gate bits. */
+	int (*create_pit2)(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg);
+	/* KVM_IRQ_LINE: sets GSI irq->irq to level irq->level (default routing: GSI 0-15 to the PIC
+	 * and the I/O APIC, 16-23 to the I/O APIC). Any thread. */
+	int (*irq_line)(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
 };
 
 extern const struct blvm_engine_ops blvm_engine_emu;

@@ -445,6 +445,25 @@ static int64_t kvm_instructions(struct blvm_engine_vcpu *vcpu)
 	return -1; /* KVM exposes no retired-instruction count to the monitor */
 }
 
+/* ---- in-kernel interrupt controllers and PIT (api.rst 4.24, 4.25, 4.71) ---------- */
+
+static int kvm_create_irqchip(struct blvm_engine_vm *vm)
+{
+	return ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ? -errno : 0;
+}
+
+static int kvm_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg)
+{
+	struct kvm_pit_config c = *cfg;
+	return ioctl(vm->vm_fd, KVM_CREATE_PIT2, &c) < 0 ? -errno : 0;
+}
+
+static int kvm_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq)
+{
+	struct kvm_irq_level l = *irq;
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
 const struct blvm_engine_ops blvm_engine_kvm = {
 	.name = "kvm",
 	.vm_create = kvm_vm_create,
@@ -466,4 +485,7 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	 * (KVM_CAP_X86_BUS_LOCK_EXIT), exit 33 and the flag pass through check_extension, enable_cap
 	 * and run unchanged. */
 	.bus_lock_info = NULL,
+	.create_irqchip = kvm_create_irqchip,
+	.create_pit2 = kvm_create_pit2,
+	.irq_line = kvm_irq_line,
 };

@@ -263,6 +263,14 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	free(vm);
 }
 
+void blvm_irq_line(struct blvm_vm *vm, unsigned gsi, int level)
+{
+	if (!vm->ops->irq_line)
+		return;
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+	vm->ops->irq_line(vm->ev, &l);
+}
+
 void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, uint64_t rip, const char *fmt, ...)
 {
 	bool expected = false;

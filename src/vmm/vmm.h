@@ -16,6 +16,12 @@
 #define PVH_CMDLINE_MAX 0x1000ull     /* bytes, including the NUL */
 #define PVH_INFO_END 0x8000ull
 
+/* The BIOS area (QEMU's pc machine has ROM here): the monitor's ACPI tables, RSDP first, on a 16-byte
+ * boundary where an OS that finds no boot-info pointer searches for it (ACPI 6.5, 5.2.5.1). */
+#define BLVM_BIOS_AREA_GPA 0xe0000ull
+#define BLVM_BIOS_AREA_END 0x100000ull
+#define BLVM_ACPI_RSDP_GPA BLVM_BIOS_AREA_GPA
+
 /* Ports (DESIGN.md "Booting"). */
 #define COM1_BASE 0x3f8
 #define DEBUG_EXIT_PORT 0xf4 /* QEMU isa-debug-exit, iosize 4 */
@@ -66,6 +72,7 @@ struct blvm_vm {
 	struct blvm_engine_vm *ev;
 	uint8_t *ram;               /* guest-physical 0 .. cfg.mem_size */
 	uint64_t entry;             /* PVH 32-bit entry point */
+	uint64_t acpi_rsdp;         /* guest-physical address of the RSDP the monitor built, 0: none */
 	struct blvm_symtab syms;    /* the kernel's, empty if stripped */
 	char syms_warning[320];     /* why a malformed table was ignored; printed when the VM runs */
 	struct blvm_vcpu *vcpus;
@@ -91,6 +98,10 @@ void blvm_io(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint16_t port, bool is_
 	     uint8_t *data, unsigned size);
 void blvm_mmio(struct blvm_vm *vm, uint64_t gpa, bool is_write, uint8_t *data, unsigned len);
 void blvm_console_flush(struct blvm_vm *vm);
+
+/* vm.c: sets interrupt line gsi to level (0/1) in the engine's interrupt controllers
+ * (KVM_IRQ_LINE); nothing where the engine has none. Any thread. */
+void blvm_irq_line(struct blvm_vm *vm, unsigned gsi, int level);
 
 /* vm.c: ends the VM once (the first caller wins) and kicks every vCPU. */
 void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, uint64_t rip,
