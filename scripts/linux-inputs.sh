@@ -1,0 +1,113 @@
+#!/bin/bash
+# Makes the inputs of a stock Linux boot, once, in a cache directory (default ~/.cache/blvm/linux,
+# or $BLVM_CACHE/linux): a Debian cloud kernel, as the distribution ships it, and a busybox initramfs
+# whose init runs a few userland jobs and powers off.
+#
+#   scripts/linux-inputs.sh            prints the cache directory on stdout when everything is there
+#
+# The cache holds:
+#   vmlinuz      the kernel package's /boot/vmlinuz-* (a bzImage, LZ4-compressed payload)
+#   vmlinux      the ELF kernel inside it (carries the PVH note: XEN_ELFNOTE_PHYS32_ENTRY)
+#   config       the kernel's .config
+#   initrd.cpio  a newc cpio archive: /init (below), /bin/busybox and its applet links, /dev/console
+#   VERSION      the package name and version
+# Everything comes from Debian's packages by name (linux-image-cloud-amd64, the meta-package, names
+# the current kernel; busybox-static). Status 0: ready; 3: could not be made (the reason on stderr:
+# no network on first use, say) -- tests skip on 3.
+set -u
+cache="${BLVM_CACHE:-$HOME/.cache/blvm}/linux"
+init_version=2 # bump when the init script below changes: the initramfs is rebuilt
+fail() { echo "linux-inputs: $*" >&2; exit 3; }
+
+if [ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
+   [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ]; then
+	echo "$cache"
+	exit 0
+fi
+mkdir -p "$cache" || fail "cannot create $cache"
+work=$(mktemp -d) || fail "mktemp failed"
+trap 'rm -rf "$work"' EXIT
+
+for tool in lz4 dpkg-deb apt-get python3; do
+	command -v $tool >/dev/null || fail "$tool is missing (scripts/deps.sh installs it)"
+done
+
+if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/vmlinux" ]; then
+	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update -qq >/dev/null 2>&1
+		pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		      awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
+	[ -n "$pkg" ] || fail "apt-cache does not know linux-image-cloud-amd64"
+	(cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || fail "apt-get download $pkg failed"
+	dpkg-deb -x "$work"/linux-image-*.deb "$work/k" || fail "cannot unpack $pkg"
+	cp "$work"/k/boot/vmlinuz-* "$work/vmlinuz" && cp "$work"/k/boot/config-* "$cache/config" ||
+		fail "$pkg has no /boot/vmlinuz-*"
+	# The ELF kernel inside the bzImage, as the kernel's scripts/extract-vmlinux finds it: the
+	# payload's compression magic (Debian's cloud kernel: CONFIG_KERNEL_LZ4, legacy frame 02 21 4c 18).
+	off=$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); print(d.find(b"\x02\x21\x4c\x18"))' \
+	      "$work/vmlinuz")
+	[ "$off" -ge 0 ] || fail "no LZ4 payload in $pkg's vmlinuz (not CONFIG_KERNEL_LZ4?)"
+	tail -c +$((off + 1)) "$work/vmlinuz" | lz4 -d -c 2>/dev/null > "$work/vmlinux"
+	[ "$(head -c 4 "$work/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
+		fail "the payload of $pkg's vmlinuz did not decompress to an ELF file"
+	mv "$work/vmlinux" "$cache/vmlinux" && mv "$work/vmlinuz" "$cache/vmlinuz" || fail "cannot write $cache"
+	echo "$pkg $(dpkg-deb -f "$work"/linux-image-*.deb Version)" > "$cache/VERSION"
+fi
+
+if [ ! -s "$cache/busybox" ]; then
+	(cd "$work" && apt-get download busybox-static >/dev/null 2>&1) || fail "apt-get download busybox-static failed"
+	dpkg-deb -x "$work"/busybox-static_*.deb "$work/b" || fail "cannot unpack busybox-static"
+	cp "$work/b/bin/busybox" "$cache/busybox" || fail "busybox-static has no /bin/busybox"
+fi
+
+# The init: every line it prints between the two markers is the userland output that the boot
+# tests and bench/linux.sh compare across engines and with QEMU (so: deterministic).
+cat > "$work/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "blvm-linux: userland up"
+echo "cmdline: $(cat /proc/cmdline)"
+echo "cpus online: $(grep -c ^processor /proc/cpuinfo)"
+echo "sum of squares: $(seq 1 3000 | awk '{ s += $1 * $1 } END { print s }')"
+echo "sha256 of 256 KiB of zeros: $(dd if=/dev/zero bs=1024 count=256 2>/dev/null | sha256sum | cut -c1-16)"
+i=0; while [ $i -lt 2000 ]; do i=$((i + 1)); done; echo "shell loop: $i"
+for n in 1 2 3 4; do (echo "job $n: $(seq 1 $((n * 500)) | sha1sum | cut -c1-12)" > /tmp/job$n) & done; wait
+cat /tmp/job1 /tmp/job2 /tmp/job3 /tmp/job4
+echo "blvm-linux: powering off"
+poweroff -f
+INIT
+python3 - "$work/init" "$cache/busybox" "$work/initrd.cpio" <<'PY' || fail "cannot build the initramfs"
+# A newc cpio archive (the kernel's Documentation/driver-api/early-userspace/buffer-format.rst),
+# written here so that no cpio tool is needed and the bytes are reproducible (mtime 0).
+import sys
+init, busybox, out = sys.argv[1:4]
+ino = [1]
+def entry(name, mode, data=b"", nlink=1, rdev=(0, 0)):
+    name_b = name.encode() + b"\0"
+    hdr = "070701" + "".join("%08X" % v for v in (
+        ino[0], mode, 0, 0, nlink, 0, len(data), 0, 0, rdev[0], rdev[1], len(name_b), 0))
+    ino[0] += 1
+    b = hdr.encode() + name_b
+    b += b"\0" * (-len(b) % 4)
+    b += data + b"\0" * (-len(data) % 4)
+    return b
+arc = b""
+for d in ("bin", "dev", "proc", "sys", "tmp"):
+    arc += entry(d, 0o040755, nlink=2)
+arc += entry("dev/console", 0o020600, rdev=(5, 1))
+arc += entry("init", 0o100755, open(init, "rb").read())
+arc += entry("bin/busybox", 0o100755, open(busybox, "rb").read())
+arc += entry("bin/sh", 0o120777, b"busybox")
+arc += entry("TRAILER!!!", 0)
+arc += b"\0" * (-len(arc) % 512)
+open(out, "wb").write(arc)
+PY
+mv "$work/initrd.cpio" "$cache/initrd.cpio" || fail "cannot write $cache"
+echo $init_version > "$cache/INIT_VERSION"
+echo "$cache"
