@@ -21,9 +21,9 @@ endif
 CC = gcc
 CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MMD -MP $(SANFLAGS)
 LDFLAGS = $(SANFLAGS)
-LDLIBS = -lZydis -lpthread -lm
+LDLIBS = -lZydis -lbpf -lpthread -lm
 
-LIB_SRCS := $(sort $(wildcard src/vmm/*.c src/boot/*.c src/dev/*.c src/policy/*.c src/kvm/*.c src/emu/*.c))
+LIB_SRCS := $(sort $(wildcard src/vmm/*.c src/boot/*.c src/dev/*.c src/introspect/*.c src/policy/*.c src/kvm/*.c src/emu/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 

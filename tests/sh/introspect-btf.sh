@@ -1,0 +1,35 @@
+#!/bin/bash
+# The Linux layout blvm reads from a stock kernel's BTF (src/introspect/linux.c) equals what bpftool
+# (Debian's, an independent BTF reader) dumps from the same kernel: task_struct's size and the
+# offsets of comm, pid and tgid, and the per-CPU offset of current_task. The kernel is the Debian
+# cloud kernel of scripts/linux-inputs.sh (cached; skipped when it cannot be had).
+set -u
+cd "$TOP"
+command -v bpftool >/dev/null || { echo "bpftool is missing (scripts/deps.sh installs it)"; exit 1; }
+LX=$(scripts/linux-inputs.sh 2>/dev/null) || { echo "skip: the Debian kernel cannot be fetched here"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+"$BUILD/tests/introspect_linux" --layout "$LX/vmlinux" > "$tmp/blvm" || { cat "$tmp/blvm"; exit 1; }
+bpftool btf dump file "$LX/vmlinux" format raw > "$tmp/raw" || exit 1
+python3 - "$tmp/raw" > "$tmp/bpftool" <<'PY' || exit 1
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+out = {}
+for i, l in enumerate(lines):
+    m = re.match(r"\[\d+\] STRUCT 'task_struct' size=(\d+) vlen=(\d+)", l)
+    if m and "size" not in out:
+        out["size"] = int(m.group(1))
+        for ml in lines[i + 1:i + 1 + int(m.group(2))]:
+            mm = re.match(r"\s+'(\w+)' type_id=\d+ bits_offset=(\d+)", ml)
+            if mm and mm.group(1) in ("comm", "pid", "tgid"):
+                out[mm.group(1)] = int(mm.group(2)) // 8
+    m = re.search(r"offset=(\d+) size=8 \(VAR 'current_task'\)", l)
+    if m:
+        out["cur"] = int(m.group(1))
+print("task_struct size %d comm %d comm_len 16 pid %d tgid %d" % (out["size"], out["comm"], out["pid"], out["tgid"]))
+print("current_task %d" % out["cur"])
+PY
+echo "kernel: $(cat "$LX/VERSION")"
+echo "blvm:    $(tr '\n' ' ' < "$tmp/blvm")"
+echo "bpftool: $(tr '\n' ' ' < "$tmp/bpftool")"
+cmp -s "$tmp/blvm" "$tmp/bpftool" || { echo "FAIL: the layouts differ"; exit 1; }
+echo "ok"
