@@ -235,6 +235,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 /* MSRs */
 #define MSR_TSC 0x10
 #define MSR_APIC_BASE 0x1b
+#define MSR_DEBUGCTL 0x1d9
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
@@ -248,6 +249,13 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_GS_BASE 0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_TSC_AUX 0xc0000103
+
+/* OS bus-lock detection (SDM Vol. 3B 18.3.1.6; CPUID.(EAX=7,ECX=0):ECX[24] BUS_LOCK_DETECT): the
+ * IA32_DEBUGCTL bit that enables it and the DR6 bit it clears (DR6 bits are otherwise active-high;
+ * BLD is active-low, 1 in DR6's reset value 0xffff0ff0). */
+#define DEBUGCTL_BLD (1ull << 2)
+#define DR6_BLD (1ull << 11)
+#define DR6_BS (1ull << 14)
 
 /* exception vectors */
 enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU_V_NM = 7, EMU_V_DF = 8,
@@ -481,6 +489,10 @@ struct emu_vcpu {
 	struct blvm_bus_lock_info bl; /* attribution of the bus lock being reported (disasm filled lazily) */
 	uint8_t bl_bytes[15], bl_nbytes, bl_mode; /* its instruction bytes and decode mode */
 	uint64_t bus_locks;           /* bus locks taken (all reported ones, credited AMD ones included) */
+	/* The guest's own detection (issue 13): IA32_DEBUGCTL, and "this instruction took a bus lock at
+	 * CPL > 0 with DEBUGCTL.BLD set": a #DB trap follows it (engine.c run loop). */
+	uint64_t debugctl;
+	bool bld_trap;
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
 };
 
@@ -528,6 +540,21 @@ int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t n
  * EMU_ST_EXIT = the SVM flavour's fault-like exit (nothing of the instruction done). */
 int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
 		 bool implicit);
+/* OS bus-lock detection (the guest's #DB) is the Intel flavour's, exposed as KVM exposes it on hosts
+ * that have it (KVM: "Expose bus lock debug exception to guest"). */
+static inline bool emu_bus_lock_detect_exposed(const struct emu_vcpu *c)
+{
+	return !c->vm->cfg.cpu_vendor_amd;
+}
+
+/* c->bus_lock_detect from the controls that want bus locks seen: the VMX/SVM ones (the monitor's
+ * KVM_CAP_X86_BUS_LOCK_EXIT) and the guest's IA32_DEBUGCTL.BLD. Call after changing any of them. */
+static inline void emu_bus_lock_controls(struct emu_vcpu *c)
+{
+	c->bus_lock_detect = c->intercept_buslock ||
+			     (c->secondary_exec_control & VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION) ||
+			     (c->debugctl & DEBUGCTL_BLD);
+}
 
 /* SMP (mmu.c, "SMP"): the VM-wide exclusive section ("stop the world"). begin: every other vCPU is
  * OUT or PARKED at a block boundary when it returns, none can start a block until end. Called only

@@ -186,6 +186,9 @@ static void vcpu_reset(struct emu_vcpu *c)
 	memset(c->dr, 0, sizeof c->dr);
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
+	c->debugctl = 0;
+	c->bld_trap = false;
+	emu_bus_lock_controls(c);
 	c->pat = EMU_PAT_RESET;
 	c->apic_base = 0xfee00000ull | (1u << 11) | (c->id == 0 ? (1u << 8) : 0);
 	c->exc_vec = -1;
@@ -224,7 +227,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 		else
 			c->secondary_exec_control |= VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION;
 		c->bus_lock_counter = 0;
-		c->bus_lock_detect = true;
+		emu_bus_lock_controls(c);
 	}
 	/* into the VM's list for the exclusive section (mmu.c, "SMP") */
 	pthread_mutex_lock(&vm->stw_lock);
@@ -554,8 +557,27 @@ static int run_vcpu(struct emu_vcpu *c)
 		c->stop = 0;
 		/* again the rare cases in one test; each is a no-op when its own test is false */
 		if (likely(!(c->mrc_n | c->pio_valid | c->exit_pending | c->singlestep | tf |
-			     c->bus_lock_detected)))
+			     c->bus_lock_detected | c->bld_trap)))
 			continue;
+		/* OS bus-lock detection (SDM Vol. 3B 18.3.1.6): a #DB trap after the instruction that took
+		 * the bus lock, DR6.BLD cleared; with TF, ONE #DB reports both (DR6.BS set too, SDM Vol. 3
+		 * 17.3.1.4's rule for trap conditions of one instruction). Decided once the instruction
+		 * completed (EMU_ST_END: the bus lock ended its block); kept across an MMIO read exit (the
+		 * instruction re-executes to completion without detecting again, mmu.c); dropped when the
+		 * instruction faulted. Raised before a VM exit of the same instruction is delivered, so the
+		 * exit goes first and the #DB reaches the guest at the next entry, as the VMCS's pending-
+		 * debug-exceptions field (bit 11, BLD) carries it across a trap-like bus-lock VM exit. */
+		if (unlikely(c->bld_trap) && st != EMU_ST_EXIT) {
+			c->bld_trap = false;
+			if (st == EMU_ST_END && c->exc_vec < 0) {
+				c->dr[6] &= ~DR6_BLD;
+				if (tf)
+					c->dr[6] |= DR6_BS;
+				c->exc_vec = EMU_V_DB;
+				c->exc_has_err = false;
+				c->exc_soft = false;
+			}
+		}
 		if (!c->mrc_wait)
 			c->mrc_n = c->mrc_pos = 0;
 		if (!c->pio_wait)

@@ -740,7 +740,8 @@ static void record_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsi
 
 /*
  * The CPU model of both flavours, called where a bus lock is about to be taken (only when
- * c->bus_lock_detect: the controls are on). Instruction c->rip, data lin / gpa.
+ * c->bus_lock_detect: a VM-exit control or the guest's DEBUGCTL.BLD is on, emu_bus_lock_controls).
+ * Instruction c->rip, data lin / gpa.
  *
  * VMX (secondary control bit 30): the lock is taken; the VM exit is trap-like, after the
  * instruction, so the block is ended here and the run loop delivers exit 74 after it, or a
@@ -752,6 +753,18 @@ static void record_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsi
  * fault-like, RIP at the instruction. The caller has changed nothing yet (emu_locked_rmw: only
  * translations; the walker: before the A/D update), so returning EMU_ST_EXIT aborts it cleanly.
  */
+/* The guest's own OS bus-lock detection (SDM Vol. 3B 18.3.1.6): with IA32_DEBUGCTL.BLD, a bus lock
+ * taken at CPL > 0 makes a #DB trap follow the instruction (the run loop raises it). Implicit
+ * locks of the instruction (A/D updates on an uncacheable paging structure) count: the instruction
+ * acquired a bus lock. */
+static inline void guest_bus_lock_trap(struct emu_vcpu *c)
+{
+	if ((c->debugctl & DEBUGCTL_BLD) && c->cpl > 0) {
+		c->bld_trap = true;
+		c->stop = EMU_ST_END;
+	}
+}
+
 int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,
 		 bool implicit)
 {
@@ -761,6 +774,7 @@ int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, 
 			if (c->bus_lock_counter)
 				c->bus_lock_counter--;
 			c->bus_locks++;
+			guest_bus_lock_trap(c);
 			return 0;
 		}
 		record_bus_lock(c, lin, gpa, size, reason, implicit);
@@ -777,6 +791,7 @@ int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, 
 			c->stop = EMU_ST_END; /* the exit follows this instruction */
 		}
 	}
+	guest_bus_lock_trap(c);
 	return 0;
 }
 

@@ -599,9 +599,13 @@ int emu_h_mov_dr_r(ARGS)
 	uint64_t v = c->mode64 ? c->r[i->r] : (uint32_t)c->r[i->r];
 	if (n >= 6 && (v >> 32))
 		return emu_raise_err(c, EMU_V_GP, 0);
-	/* DR6/DR7 fixed bits (SDM Vol. 3 17.2.3, 17.2.4) */
-	if (n == 6)
-		v = (v & 0x1e00f) | 0xffff0ff0;
+	/* DR6/DR7 fixed bits (SDM Vol. 3 17.2.3, 17.2.4), as KVM's kvm_dr6_fixed(): B0-B3, BD, BS, BT
+	 * writable; BLD (bit 11) too where OS bus-lock detection exists; RTM (bit 16) fixed at 1 (no
+	 * RTM) */
+	if (n == 6) {
+		uint64_t vol = 0xe00f | (emu_bus_lock_detect_exposed(c) ? DR6_BLD : 0);
+		v = (v & vol) | (0xffff0ff0 & ~vol);
+	}
 	else if (n == 7)
 		v = (v & ~0xd800ull) | 0x400;
 	c->dr[n] = v;
@@ -660,6 +664,7 @@ int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 	switch (msr) {
 	case MSR_TSC: *v = emu_tsc(c); return 0;
 	case MSR_APIC_BASE: *v = c->apic_base; return 0;
+	case MSR_DEBUGCTL: *v = c->debugctl; return 0;
 	case MSR_SYSENTER_CS: *v = c->sysenter_cs; return 0;
 	case MSR_SYSENTER_ESP: *v = c->sysenter_esp; return 0;
 	case MSR_SYSENTER_EIP: *v = c->sysenter_eip; return 0;
@@ -682,6 +687,14 @@ int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 	switch (msr) {
 	case MSR_TSC: c->tsc_offset = v - __rdtsc(); return 0;
 	case MSR_APIC_BASE: return 0; /* no local APIC is modelled: writes are ignored */
+	case MSR_DEBUGCTL:
+		/* Only what is modelled may be set, as KVM refuses bits outside
+		 * vmx_get_supported_debugctl(): BLD where CPUID advertises BUS_LOCK_DETECT. */
+		if (v & ~(emu_bus_lock_detect_exposed(c) ? DEBUGCTL_BLD : 0))
+			return -1;
+		c->debugctl = v;
+		emu_bus_lock_controls(c);
+		return 0;
 	case MSR_SYSENTER_CS: c->sysenter_cs = v & 0xffff; return 0;
 	case MSR_SYSENTER_ESP: if (!emu_canonical(v)) return -1; c->sysenter_esp = v; return 0;
 	case MSR_SYSENTER_EIP: if (!emu_canonical(v)) return -1; c->sysenter_eip = v; return 0;
@@ -802,8 +815,11 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		d = edx1;
 		break;
 	case 7:
-		if (sub == 0)
+		if (sub == 0) {
 			b = 1u << 3; /* BMI1 */
+			if (emu_bus_lock_detect_exposed(c))
+				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
+		}
 		break;
 	case 0xb: {
 		unsigned shift = 0;
