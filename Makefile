@@ -28,25 +28,54 @@ CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+PIC_OBJS := $(LIB_SRCS:%.c=$(BUILD)/pic/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/blvm $(BUILD)/libblvm.a unit-tests guests bench-progs
+# The library (issue 14, packaging): libblvm.a and libblvm.so export only blvm_* (the API in
+# include/blvm/); libblvm-internal.a keeps every symbol for the unit tests, which reach the
+# engines' internals (the host-oracle tests call the ALU directly).
+SONAME_MAJOR := $(shell sed -n 's/^\#define BLVM_VERSION_MAJOR \([0-9]*\)$$/\1/p' include/blvm/version.h)
+LIB_VERSION := $(shell sed -n 's/^\#define BLVM_VERSION "\(.*\)"$$/\1/p' include/blvm/version.h)
+SHLIB := $(BUILD)/libblvm.so.$(LIB_VERSION)
+
+all: $(BUILD)/blvm $(BUILD)/libblvm.a $(if $(SANFLAGS),,$(SHLIB)) unit-tests guests bench-progs
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libblvm.a: $(LIB_OBJS)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/libblvm-internal.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# One relocatable object (ld -r) whose symbols other than blvm_* are made local: a program that
+# embeds the static library sees blvm's API and nothing else (no emu_*, json_*, ...).
+$(BUILD)/libblvm.o: $(LIB_OBJS)
+	ld -r -o $@.tmp $^
+	objcopy --wildcard --keep-global-symbol='blvm_*' $@.tmp $@
+	rm -f $@.tmp
+
+$(BUILD)/libblvm.a: $(BUILD)/libblvm.o
+	rm -f $@ && ar rcs $@ $<
+
+# The shared library: position-independent objects; the version script exports blvm_* only.
+$(SHLIB): $(PIC_OBJS) src/libblvm.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libblvm.so.$(SONAME_MAJOR) -Wl,--version-script=src/libblvm.map \
+		-Wl,-z,noexecstack -o $@ $(PIC_OBJS) $(LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/libblvm.so.$(SONAME_MAJOR)
+	ln -sf $(notdir $@) $(BUILD)/libblvm.so
 
 $(BUILD)/blvm: $(CLI_OBJS) $(BUILD)/libblvm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libblvm.a $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libblvm.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libblvm-internal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm-internal.a $(LDLIBS)
 
 unit-tests: $(UNIT_BINS)
 
@@ -80,10 +109,40 @@ test: deps
 	# the policy module's shared limiter (the whole suite under TSan: `make check SAN=thread`).
 	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp"
 
+# `make install PREFIX=/usr/local DESTDIR=`: the command, both libraries, the headers, blvm.pc, the
+# manual pages, bash completion and the licence.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/blvm
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PUBLIC_HEADERS := $(wildcard include/blvm/*.h)
+
+$(BUILD)/blvm.pc: src/blvm.pc.in include/blvm/version.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(LIB_VERSION)|' $< > $@
+
+install: $(BUILD)/blvm $(BUILD)/libblvm.a $(SHLIB) $(BUILD)/blvm.pc
+	@test -z "$(SANFLAGS)" || { echo "make install: build without SAN" >&2; exit 1; }
+	install -D -m 0755 $(BUILD)/blvm $(DESTDIR)$(BINDIR)/blvm
+	install -D -m 0644 $(BUILD)/libblvm.a $(DESTDIR)$(LIBDIR)/libblvm.a
+	install -D -m 0755 $(SHLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB))
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/libblvm.so.$(SONAME_MAJOR)
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/libblvm.so
+	install -d $(DESTDIR)$(INCLUDEDIR)/blvm
+	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/blvm/
+	install -D -m 0644 $(BUILD)/blvm.pc $(DESTDIR)$(LIBDIR)/pkgconfig/blvm.pc
+	install -D -m 0644 docs/blvm.1 $(DESTDIR)$(MANDIR)/man1/blvm.1
+	install -D -m 0644 docs/blvm-policy.3 $(DESTDIR)$(MANDIR)/man3/blvm-policy.3
+	install -D -m 0644 scripts/blvm.bash-completion $(DESTDIR)$(BASHCOMPDIR)/blvm
+	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+
 clean:
 	rm -rf build build-san build-tsan build-clang build-san-clang build-tsan-clang
 
-.PHONY: all check deps demo test clean unit-tests guests
+.PHONY: all check deps demo test clean unit-tests guests install
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

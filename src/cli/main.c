@@ -12,7 +12,7 @@
 
 #include "blvm/vm.h"
 
-#define BLVM_VERSION "0.1"
+#include "blvm/version.h"
 
 static const char usage_text[] =
 	"usage: blvm run [OPTIONS] KERNEL [-- CMDLINE...]\n"

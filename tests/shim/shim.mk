@@ -20,9 +20,9 @@ $(SHIM_SO): tests/shim/kvm_buslock_shim.c tests/shim/shim.mk
 	$(CC) $(SHIM_CFLAGS) -shared -o $@ $< -ldl -lpthread
 	chmod a-x $@
 
-$(SHIM_CHECK): $(BUILD)/tests/shim/kvm_buslock_shim_check.o $(BUILD)/libblvm.a
+$(SHIM_CHECK): $(BUILD)/tests/shim/kvm_buslock_shim_check.o $(BUILD)/libblvm-internal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libblvm-internal.a $(LDLIBS)
 
 shim-tests: $(SHIM_SO) $(SHIM_CHECK)
 all: shim-tests
