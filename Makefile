@@ -13,12 +13,21 @@ else ifeq ($(SAN),thread)
 # EMU_GLD/EMU_GST) and inline-asm locked instructions, so TSan checks the engine's own structures.
 BUILD ?= build-tsan
 SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SAN),fuzz)
+# Coverage-guided fuzzing (tests/fuzz/, `make fuzz`): clang's libFuzzer with ASan and UBSan; the
+# library is instrumented for coverage, the harnesses link the fuzzer's main.
+BUILD ?= build-fuzz
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 else
 BUILD ?= build
 SANFLAGS =
 endif
 
+ifeq ($(SAN),fuzz)
+CC = clang
+else
 CC = gcc
+endif
 CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MMD -MP $(SANFLAGS)
 LDFLAGS = $(SANFLAGS)
 LDLIBS = -lZydis -lbpf -lpthread -lm
@@ -85,6 +94,9 @@ include tests/shim/shim.mk
 # Benchmark host programs (the victim of the bus-lock benchmark): bench/bench.mk.
 include bench/bench.mk
 
+# Fuzz harnesses (tests/fuzz/fuzz.mk): built and run by `make fuzz`.
+include tests/fuzz/fuzz.mk
+
 # Guests: freestanding x86-64 PVH kernels; rules and the list live in guests/guests.mk.
 include guests/guests.mk
 # Instantiated here, after the whole of guests.mk, so that every `GUESTS_ALL +=` line counts.
@@ -108,6 +120,8 @@ test: deps
 	# ThreadSanitizer over what shares state between vCPU threads: the SMP unit tests and guests,
 	# the policy module's shared limiter (the whole suite under TSan: `make check SAN=thread`).
 	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp"
+	# Every fuzz harness for a bounded time (regressions of the inputs' parsers and the CPU).
+	$(MAKE) fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 # `make install PREFIX=/usr/local DESTDIR=`: the command, both libraries, the headers, blvm.pc, the
 # manual pages, bash completion and the licence.
@@ -140,7 +154,7 @@ install: $(BUILD)/blvm $(BUILD)/libblvm.a $(SHLIB) $(BUILD)/blvm.pc
 	install -D -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
 
 clean:
-	rm -rf build build-san build-tsan build-clang build-san-clang build-tsan-clang
+	rm -rf build build-san build-tsan build-fuzz build-clang build-san-clang build-tsan-clang
 
 .PHONY: all check deps demo test clean unit-tests guests install
 .SECONDARY:
