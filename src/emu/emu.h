@@ -610,7 +610,7 @@ emu_fn emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysre
 	emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
 	emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
 	emu_h_wrmsr, emu_h_cpuid, emu_h_rdtsc, emu_h_rdtscp, emu_h_rdpid, emu_h_swapgs, emu_h_invlpg,
-	emu_h_clts, emu_h_smsw_r, emu_h_lmsw;
+	emu_h_clts, emu_h_smsw_r, emu_h_lmsw, emu_h_verr, emu_h_verw;
 
 /* ---------------------------------------------------------------- inline fast paths */
 

@@ -2413,6 +2413,15 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		i->op = (uint8_t)f; /* 1: memory operand */
 		i->fn = m == ZYDIS_MNEMONIC_LTR ? emu_h_ltr : m == ZYDIS_MNEMONIC_LLDT ? emu_h_lldt : emu_h_lmsw;
 		return m == ZYDIS_MNEMONIC_LMSW ? EMU_SEL_END : 0;
+	case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW:
+		if (c->mode == 2 || !(c->cr0 & CR0_PE))
+			return EMU_SEL_BAD; /* #UD in real mode (and 16-bit code is refused) */
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->op = (uint8_t)f;
+		i->fn = m == ZYDIS_MNEMONIC_VERR ? emu_h_verr : emu_h_verw;
+		return 0;
 	case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_SMSW:
 		f = form1(zi, &zo[0], i);
 		if (f < 0)
@@ -2490,7 +2499,7 @@ static bool outside_handler(emu_fn *fn)
 		emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
 		emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
 		emu_h_wrmsr, emu_h_cpuid, emu_h_rdtsc, emu_h_rdtscp, emu_h_rdpid, emu_h_swapgs, emu_h_invlpg,
-		emu_h_clts, emu_h_smsw_r, emu_h_lmsw, emu_h_unimpl,
+		emu_h_clts, emu_h_smsw_r, emu_h_lmsw, emu_h_verr, emu_h_verw, emu_h_unimpl,
 	};
 	for (size_t k = 0; k < sizeof sys / sizeof sys[0]; k++)
 		if (fn == sys[k])

@@ -471,6 +471,39 @@ static int store_sel(struct emu_vcpu *c, const struct emu_insn *i, uint16_t v)
 }
 
 int emu_h_str(ARGS) { return store_sel(c, i, c->tr.selector); }
+
+/*
+ * VERR / VERW (SDM Vol. 2B "VERR/VERW"): ZF = 1 when the segment sel names is readable (VERR) or
+ * writable (VERW) at the current privilege level, else ZF = 0; no other flag changes. A null
+ * selector, one beyond the table's limit, a system descriptor, or a failed privilege check (DPL <
+ * CPL or DPL < RPL, except conforming code for VERR) is ZF = 0, not a fault; faults come only from
+ * reading the operand or the descriptor (#PF, #GP on a non-canonical table). Linux's MDS mitigation
+ * executes VERW on every return to user mode (mds_clear_cpu_buffers).
+ */
+static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
+{
+	uint16_t sel;
+	TRY(sel_operand(c, i, &sel));
+	bool ok = false;
+	uint32_t limit = (sel & 4) ? (c->ldt.unusable ? 0 : c->ldt.limit) : c->gdt.limit;
+	if ((sel & ~3) != 0 && (sel | 7u) <= limit && !((sel & 4) && c->ldt.unusable)) {
+		uint8_t d[8];
+		uint64_t addr;
+		TRY(read_desc(c, sel, d, &addr));
+		unsigned type = d[5] & 0xf, dpl = (d[5] >> 5) & 3;
+		bool code = type & 8, s = (d[5] >> 4) & 1;
+		bool conforming = code && (type & 4);
+		bool priv = conforming || (dpl >= c->cpl && dpl >= (sel & 3u));
+		if (s && priv)
+			ok = write ? (!code && (type & 2)) : (!code || (type & 2));
+	}
+	uint64_t *f = emu_rflagsp(c);
+	*f = ok ? (*f | EMU_ZF) : (*f & ~EMU_ZF);
+	return emu_next(c, i);
+}
+
+int emu_h_verr(ARGS) { return verify_seg(c, i, false); }
+int emu_h_verw(ARGS) { return verify_seg(c, i, true); }
 int emu_h_sldt(ARGS) { return store_sel(c, i, c->ldt.selector); }
 int emu_h_smsw_r(ARGS) { return store_sel(c, i, (uint16_t)c->cr0); }
 
