@@ -50,6 +50,8 @@ static inline uint64_t ea_of(const struct emu_vcpu *c, const struct emu_insn *i)
 		ea += c->rip + i->len;
 	if (i->flg & EMU_I_ADDR32)
 		ea = (uint32_t)ea;
+	if (i->flg & EMU_I_ADDR16)
+		ea = (uint16_t)ea;
 	return ea;
 }
 
@@ -960,13 +962,15 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 	return EMU_ST_END;
 }
 
+/* The target of a near branch: canonical in 64-bit mode; else EIP, or IP with a 16-bit operand size
+ * (SDM "JMP": "IF OperandSize = 16 THEN EIP <- tempEIP AND 0000FFFFH"). */
 static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
 {
 	if (c->mode64) {
 		if (unlikely(!emu_canonical(t)))
 			return emu_raise_err(c, EMU_V_GP, 0);
 	} else {
-		t = (uint32_t)t;
+		t = i->osz == 2 ? (uint16_t)t : (uint32_t)t;
 	}
 	return branch_to(c, i, t);
 }
@@ -974,6 +978,26 @@ static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t 
 static int h_jmp_rel(ARGS)
 {
 	return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
+}
+
+/* Relative branches with a 16-bit operand size outside 64-bit mode (16-bit code, or 66 in 32-bit
+ * code): IP wraps at 64 KiB. Separate handlers, chosen at decode time (rel_ip16()), so that the
+ * 32/64-bit ones stay as they are. Condition or LOOP kind in i->op. */
+static inline uint64_t rel_target16(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	return (uint16_t)(c->rip + i->len + i->imm);
+}
+
+static int h_jmp_rel16(ARGS)
+{
+	return branch_to(c, i, rel_target16(c, i));
+}
+
+static int h_jcc16(ARGS)
+{
+	if (lazy_cond(c, i->op))
+		return branch_to(c, i, rel_target16(c, i));
+	return emu_next(c, i);
 }
 
 /* Jcc does not end its block: not taken, execution goes on with the next decoded instruction
@@ -1024,7 +1048,8 @@ static int h_loop(ARGS)
 			take = take && !(emu_rflags(c) & EMU_ZF);
 	}
 	if (take)
-		return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
+		return branch_to(c, i, i->osz == 2 && !c->mode64 ? rel_target16(c, i) :
+				       (c->rip + i->len + i->imm) & c->lin_mask);
 	return emu_next(c, i); /* not taken: the block goes on */
 }
 
@@ -1033,6 +1058,12 @@ static int h_call_rel(ARGS)
 	uint64_t ret = c->rip + i->len;
 	TRY(emu_push(c, i->osz, ret));
 	return branch_to(c, i, (ret + i->imm) & c->lin_mask);
+}
+
+static int h_call_rel16(ARGS)
+{
+	TRY(emu_push(c, 2, c->rip + i->len));
+	return branch_to(c, i, rel_target16(c, i));
 }
 
 static int h_call_r(ARGS)
@@ -1735,7 +1766,7 @@ static int reg_of(const ZydisDecodedOperand *o)
 static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
 {
 	unsigned s;
-	if (o->type != ZYDIS_OPERAND_TYPE_MEMORY || zi->address_width == 16)
+	if (o->type != ZYDIS_OPERAND_TYPE_MEMORY)
 		return -1;
 	i->b = i->x = EMU_NOREG;
 	i->sc = 0;
@@ -1757,6 +1788,8 @@ static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 	i->disp = o->mem.disp.has_displacement ? o->mem.disp.value : 0;
 	if (zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->address_width == 32)
 		i->flg |= EMU_I_ADDR32;
+	if (zi->address_width == 16)
+		i->flg |= EMU_I_ADDR16; /* base and index are 16-bit registers (BX BP SI DI) */
 	if (o->mem.segment >= ZYDIS_REGISTER_ES && o->mem.segment <= ZYDIS_REGISTER_GS)
 		i->seg = (uint8_t)(o->mem.segment - ZYDIS_REGISTER_ES);
 	else
@@ -1819,6 +1852,18 @@ static int form1(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o
 	return mem_of(zi, o, i) ? -1 : 1;
 }
 
+/* The source segment of a string instruction (DS or the override): the segment of its [rSI]
+ * operand, whatever the address size. */
+static uint8_t src_seg(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo)
+{
+	for (unsigned k = 0; k < zi->operand_count; k++)
+		if (zo[k].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (zo[k].mem.base == ZYDIS_REGISTER_RSI || zo[k].mem.base == ZYDIS_REGISTER_ESI ||
+		     zo[k].mem.base == ZYDIS_REGISTER_SI))
+			return (uint8_t)(zo[k].mem.segment - ZYDIS_REGISTER_ES);
+	return EMU_DS;
+}
+
 static int cc_of(ZydisMnemonic m, const ZydisMnemonic *list)
 {
 	for (int k = 0; k < 16; k++)
@@ -1879,6 +1924,13 @@ static int alu_index(ZydisMnemonic m)
  * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
  * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
  */
+/* A relative branch whose target wraps at 64 KiB: 16-bit operand size outside 64-bit mode (in
+ * 64-bit mode 66 does not shrink near branches on Intel; the engine keeps RIP 64-bit there). */
+static bool ip16(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	return c->mode != EMU_MODE_64 && i->osz == 2;
+}
+
 static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      struct emu_insn *i)
 {
@@ -1907,7 +1959,6 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		return EMU_SEL_END;
 	}
 	unsigned si = sidx(i->osz);
-	(void)c;
 
 	switch (m) {
 	case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_ENDBR64: case ZYDIS_MNEMONIC_ENDBR32:
@@ -2199,7 +2250,10 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		}
 		if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 			i->imm = zo[0].imm.value.u;
-			i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel : h_call_rel;
+			if (ip16(c, i))
+				i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel16 : h_call_rel16;
+			else
+				i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel : h_call_rel;
 			return EMU_SEL_END;
 		}
 		f = form1(zi, &zo[0], i);
@@ -2322,14 +2376,10 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
 	case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
 	case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ: {
-		if (zi->meta.category != ZYDIS_CATEGORY_STRINGOP || asz == 2)
+		if (zi->meta.category != ZYDIS_CATEGORY_STRINGOP)
 			return EMU_SEL_BAD;
-		i->v = (uint8_t)asz;
-		/* the source segment (DS or override) is the segment of the [rsi] operand */
-		for (unsigned k2 = 0; k2 < zi->operand_count; k2++)
-			if (zo[k2].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-			    (zo[k2].mem.base == ZYDIS_REGISTER_RSI || zo[k2].mem.base == ZYDIS_REGISTER_ESI))
-				i->seg = (uint8_t)(zo[k2].mem.segment - ZYDIS_REGISTER_ES);
+		i->v = (uint8_t)asz; /* SI/DI/CX with a 16-bit address size */
+		i->seg = src_seg(zi, zo);
 		switch (m) {
 		case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
 			i->fn = h_movs_t[si]; break;
@@ -2360,15 +2410,10 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	}
 	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
 	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-		if (asz == 2)
-			return EMU_SEL_BAD;
 		i->v = (uint8_t)asz;
 		i->osz = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_OUTSB) ? 1 :
 			 (m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_OUTSW) ? 2 : 4;
-		for (unsigned k2 = 0; k2 < zi->operand_count; k2++)
-			if (zo[k2].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-			    (zo[k2].mem.base == ZYDIS_REGISTER_RSI || zo[k2].mem.base == ZYDIS_REGISTER_ESI))
-				i->seg = (uint8_t)(zo[k2].mem.segment - ZYDIS_REGISTER_ES);
+		i->seg = src_seg(zi, zo);
 		i->fn = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_INSD) ? h_ins : h_outs;
 		return 0;
 
@@ -2424,7 +2469,8 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	default:
 		if (zi->meta.category == ZYDIS_CATEGORY_COND_BR && (k = cc_of(m, jcc_m)) >= 0) {
 			i->imm = zo[0].imm.value.u;
-			i->fn = jcc_t[k];
+			i->op = (uint8_t)k;
+			i->fn = ip16(c, i) ? h_jcc16 : jcc_t[k];
 			return 0; /* not taken: the block goes on */
 		}
 		if ((k = cc_of(m, setcc_m)) >= 0) {
@@ -2509,7 +2555,7 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	int sel = select_one(c, zi, zo, i);
 	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
 		i->flg |= EMU_I_FIRST;
-	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32)))
+	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16)))
 		i->fn = flat_of(c, i);
 	return sel;
 }
