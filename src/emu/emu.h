@@ -577,6 +577,11 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	       struct emu_insn *i);
 #define EMU_SEL_END 1 /* the instruction ends its block */
 #define EMU_SEL_BAD -1
+int emu_gpr_operand(const ZydisDecodedOperand *o);
+int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i);
+/* legacy.c: PUSHA/POPA, BCD, SALC, XLAT, BOUND, ARPL, LDS/LES/LFS/LGS/LSS */
+int emu_select_legacy(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      struct emu_insn *i);
 emu_fn emu_h_ud, emu_h_unimpl;
 
 /* ---------------------------------------------------------------- system.c */
@@ -600,7 +605,7 @@ uint64_t emu_tsc(struct emu_vcpu *c);
 /* The INIT state (SDM Vol. 3 Table 10-1), and a SIPI's start in real mode at vector << 12. */
 void emu_init_state(struct emu_vcpu *c);
 void emu_enter_real_mode_sipi(struct emu_vcpu *c, uint8_t vector);
-emu_fn emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
+emu_fn emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
 	emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
 	emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
 	emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,

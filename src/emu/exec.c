@@ -1797,6 +1797,18 @@ static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 	return 0;
 }
 
+/* For the selectors in other files (legacy.c): a GPR operand's r[] index (byte registers: offset),
+ * and a memory operand into i's b/x/sc/disp/seg/flags. */
+int emu_gpr_operand(const ZydisDecodedOperand *o)
+{
+	return reg_of(o);
+}
+
+int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
+{
+	return mem_of(zi, o, i);
+}
+
 /* Classifies operands 0 and 1 into a form and fills r/b/memory/imm. */
 static int form2(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, struct emu_insn *i)
 {
@@ -2420,6 +2432,7 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	/* system.c */
 	case ZYDIS_MNEMONIC_INT: i->imm = zo[0].imm.value.u & 0xff; i->fn = emu_h_int; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_INT3: i->fn = emu_h_int3; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_INT1: i->fn = emu_h_int1; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_INTO: i->fn = emu_h_into; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ:
 		i->osz = m == ZYDIS_MNEMONIC_IRETQ ? 8 : m == ZYDIS_MNEMONIC_IRETD ? 4 : 2;
@@ -2481,6 +2494,8 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 			i->fn = f ? h_setcc_m : h_setcc_r;
 			return 0;
 		}
+		if (emu_select_legacy(c, zi, zo, i) != EMU_SEL_BAD)
+			return 0; /* legacy.c: none of them ends its block */
 		if ((k = cc_of(m, cmov_m)) >= 0) {
 			i->op = (uint8_t)k;
 			f = form2(zi, zo, i);
@@ -2531,7 +2546,7 @@ static emu_fn *flat_of(const struct emu_vcpu *c, const struct emu_insn *i)
 static bool outside_handler(emu_fn *fn)
 {
 	static emu_fn *const sys[] = {
-		emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
+		emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
 		emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
 		emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
 		emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,

@@ -1000,6 +1000,15 @@ static int soft_int(struct emu_vcpu *c, const struct emu_insn *i, int vec)
 int emu_h_int(ARGS) { return soft_int(c, i, (int)i->imm); }
 int emu_h_int3(ARGS) { return soft_int(c, i, EMU_V_BP); }
 
+/* INT1 (ICEBP, F1): a #DB trap after the instruction, delivered as a hardware exception would be
+ * (no gate-DPL check; SDM Vol. 3 6.12.1.1 and "INT n/INTO/INT3/INT1"). */
+int emu_h_int1(ARGS)
+{
+	c->rip += i->len;
+	emu_raise(c, EMU_V_DB); /* pending; the instruction itself completed */
+	return EMU_ST_END;
+}
+
 int emu_h_into(ARGS)
 {
 	if (c->mode64)
