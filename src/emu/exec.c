@@ -962,16 +962,24 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 	return EMU_ST_END;
 }
 
-/* The target of a near branch: canonical in 64-bit mode; else EIP, or IP with a 16-bit operand size
- * (SDM "JMP": "IF OperandSize = 16 THEN EIP <- tempEIP AND 0000FFFFH"). */
-static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
+/* The target of a near branch, checked before anything is committed: canonical in 64-bit mode;
+ * else EIP, or IP with a 16-bit operand size (SDM "JMP": "IF OperandSize = 16 THEN EIP <- tempEIP
+ * AND 0000FFFFH"). Once branch_to() runs, the status it returns may come from chained blocks
+ * (an MMIO or I/O exit, a fault further on): a handler must not undo its own effects on it. */
+static inline int branch_target(struct emu_vcpu *c, const struct emu_insn *i, uint64_t *t)
 {
 	if (c->mode64) {
-		if (unlikely(!emu_canonical(t)))
+		if (unlikely(!emu_canonical(*t)))
 			return emu_raise_err(c, EMU_V_GP, 0);
 	} else {
-		t = i->osz == 2 ? (uint16_t)t : (uint32_t)t;
+		*t = i->osz == 2 ? (uint16_t)*t : (uint32_t)*t;
 	}
+	return 0;
+}
+
+static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
+{
+	TRY(branch_target(c, i, &t));
 	return branch_to(c, i, t);
 }
 
@@ -1069,20 +1077,18 @@ static int h_call_rel16(ARGS)
 static int h_call_r(ARGS)
 {
 	uint64_t t = emu_rdreg(c, i->osz, i->r);
+	TRY(branch_target(c, i, &t));
 	TRY(emu_push(c, i->osz, c->rip + i->len));
-	return branch(c, i, t);
+	return branch_to(c, i, t);
 }
 
 static int h_call_m(ARGS)
 {
 	uint64_t t;
 	TRY(emu_rd(c, emu_lin(c, i), i->osz, &t));
-	uint64_t sp = RSP_;
+	TRY(branch_target(c, i, &t));
 	TRY(emu_push(c, i->osz, c->rip + i->len));
-	int st = branch(c, i, t);
-	if (st < 0)
-		RSP_ = sp;
-	return st;
+	return branch_to(c, i, t);
 }
 
 static int h_jmp_r(ARGS)
@@ -1101,11 +1107,13 @@ static int h_ret(ARGS)
 {
 	uint64_t t, sp = RSP_;
 	TRY(emu_pop(c, i->osz, &t));
-	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ + i->imm) & c->sp_mask);
-	int st = branch(c, i, t);
-	if (st < 0)
+	int st = branch_target(c, i, &t);
+	if (st) {
 		RSP_ = sp;
-	return st;
+		return st;
+	}
+	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ + i->imm) & c->sp_mask);
+	return branch_to(c, i, t);
 }
 
 static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */

@@ -11,6 +11,7 @@
  *   ea16     every 16-bit ModRM addressing form (mod 0/1/2 x rm 0..7) on random BX BP SI DI and
  *            displacements: LEA and a byte load against an independent table of SDM Vol. 2 Table 2-1
  *            (base + index + disp mod 64 KiB; SS for the BP forms, DS for the others);
+ *   retchain a RET chained into a block that exits to the monitor keeps its stack pointer update;
  *   v86      EFLAGS.VM = 1 is refused with an internal error.
  */
 #include "emu_harness.h"
@@ -389,6 +390,33 @@ static void test_ea16(void)
 	t_fini(&t);
 }
 
+/* A RET that chains into a block ending in an I/O exit (branch_to(), exec.c): the exit's status
+ * comes back through the RET's handler, which must not undo its stack pointer update (it did: the
+ * KVM test suite's realmode test lost its return addresses in print_serial's polling loop). */
+GUEST(retchain, ".code32",
+	"mov $3, %ecx\n"
+	"1: push $" GADDR(retchain, 2f) "\n"
+	"ret\n"
+	"2: in $0x10, %al\n"                   /* an exit: the 2nd and 3rd time in a chained block */
+	"dec %ecx\n"
+	"jnz 1b\n"
+	"hlt\n");
+
+static void test_ret_chain(void)
+{
+	struct t_vm t;
+	t_init(&t);
+	t_prot32(&t);
+	t_load(&t, T_CODE, retchain_start, retchain_end);
+	for (int k = 0; k < 3; k++) {
+		CHECK_EQ(t_run(&t), KVM_EXIT_IO);
+		CHECK_EQ(t_regs(&t).rsp, T_STACK); /* the RET popped what the PUSH pushed */
+	}
+	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
+	CHECK_EQ(t_regs(&t).rsp, T_STACK);
+	t_fini(&t);
+}
+
 static void test_v86(void)
 {
 	struct t_vm t;
@@ -407,6 +435,7 @@ int main(void)
 	test_sipi();
 	test_prog();
 	test_ea16();
+	test_ret_chain();
 	test_v86();
 	return t_result("emu_realmode");
 }
