@@ -530,7 +530,17 @@ static int store_sel(struct emu_vcpu *c, const struct emu_insn *i, uint16_t v)
 
 int emu_h_str(ARGS) { return store_sel(c, i, c->tr.selector); }
 int emu_h_sldt(ARGS) { return store_sel(c, i, c->ldt.selector); }
-int emu_h_smsw_r(ARGS) { return store_sel(c, i, (uint16_t)c->cr0); }
+/* SMSW: a memory destination takes CR0[15:0]; a register one CR0 at the operand size (the SDM
+ * leaves r32's bits 31:16 undefined; processors and QEMU store CR0's, which the KVM test suite's
+ * realmode test expects). */
+int emu_h_smsw_r(ARGS)
+{
+	if (!i->op) {
+		emu_wrreg(c, i->osz, i->r, c->cr0);
+		return emu_next(c, i);
+	}
+	return store_sel(c, i, (uint16_t)c->cr0);
+}
 
 int emu_h_lmsw(ARGS)
 {
