@@ -11,6 +11,7 @@
  *   ea16     every 16-bit ModRM addressing form (mod 0/1/2 x rm 0..7) on random BX BP SI DI and
  *            displacements: LEA and a byte load against an independent table of SDM Vol. 2 Table 2-1
  *            (base + index + disp mod 64 KiB; SS for the BP forms, DS for the others);
+ *   pm16     16-bit protected mode: 16-bit interrupt and trap gates, 16-bit frames and IRET;
  *   retchain a RET chained into a block that exits to the monitor keeps its stack pointer update;
  *   v86      EFLAGS.VM = 1 is refused with an internal error.
  */
@@ -390,6 +391,104 @@ static void test_ea16(void)
 	t_fini(&t);
 }
 
+/* 16-bit protected mode: CS.D = 0 code, a 16-bit interrupt gate (type 6: IF cleared) and a 16-bit
+ * trap gate (type 7: IF kept) push 16-bit FLAGS/CS/IP on a 16-bit stack (SP only changes: ESP's
+ * upper half stays), IRET with a 16-bit operand size returns (SDM Vol. 3 6.11, 6.12.1). */
+GUEST(pm16, ".code16",
+	"sti\n"
+	"mov $5, %ax\n"
+	"int $0x30\n"
+	"pm_ret:\n"
+	"mov %ax, 0x10\n"
+	"xor %cl, %cl\n"
+	"div %cl\n"                             /* #DE through the trap gate: skips the DIV */
+	"mov %sp, 0x12\n"
+	"mov %esp, 0x14\n"
+	"movw $(pm_ret - pm16_start), 0x18\n"
+	"hlt\n"
+	"pm_int30:\n"
+	"mov %sp, %bp\n"
+	"mov (%bp), %bx\n mov %bx, 0x0\n"     /* IP */
+	"mov 2(%bp), %bx\n mov %bx, 0x2\n"    /* CS */
+	"mov 4(%bp), %bx\n mov %bx, 0x4\n"    /* FLAGS */
+	"pushf\n pop %bx\n mov %bx, 0x6\n"   /* IF cleared by the interrupt gate */
+	"add %ax, %ax\n"
+	"iret\n"
+	"pm_de:\n"
+	"pushf\n pop %bx\n mov %bx, 0x8\n"   /* IF kept by the trap gate */
+	"mov %sp, %bp\n"
+	"addw $2, (%bp)\n"
+	"iret\n"
+	"pm_end:\n");
+
+static void gate16(struct t_vm *t, uint64_t idt, int vec, uint16_t off, int type)
+{
+	uint8_t *g = t->ram + idt + 8 * vec;
+	memset(g, 0, 8);
+	g[0] = (uint8_t)off;
+	g[1] = (uint8_t)(off >> 8);
+	g[2] = 0x08;
+	g[5] = (uint8_t)(0x80 | type);
+}
+
+static void test_pm16(void)
+{
+	struct t_vm t;
+	t_init(&t);
+	t_load(&t, T_CODE, pm16_start, pm16_end);
+	/* GDT at 0x600: 0x08 16-bit code base 0x10000, 0x10 data base 0x20000, 0x18 16-bit stack 0x30000 */
+	uint64_t gdt[4] = { 0, 0x00009b010000ffffull, 0x000093020000ffffull, 0x000093030000ffffull };
+	memcpy(t.ram + 0x600, gdt, sizeof gdt);
+	/* the handlers' offsets: the blob is assembled from pm16_start, so find them by their code */
+	const uint8_t *h30 = NULL, *hde = NULL;
+	for (const uint8_t *p = pm16_start; p + 4 < pm16_end; p++) {
+		if (!h30 && p[0] == 0x89 && p[1] == 0xe5 && p[2] == 0x8b && p[3] == 0x5e)
+			h30 = p; /* mov %sp,%bp; mov (%bp),%bx */
+		if (!hde && p[0] == 0x9c && p[1] == 0x5b && p[2] == 0x89 && p[3] == 0x1e && p[4] == 0x08)
+			hde = p; /* pushf; pop %bx; mov %bx,0x8 */
+	}
+	CHECK(h30 && hde, "handlers found");
+	if (!h30 || !hde) {
+		t_fini(&t);
+		return;
+	}
+	gate16(&t, 0x700, 0x30, (uint16_t)(h30 - pm16_start), 6);
+	gate16(&t, 0x700, 0, (uint16_t)(hde - pm16_start), 7);
+	struct kvm_sregs s;
+	t.ops->get_sregs(t.cpu, &s);
+	struct kvm_segment cs = { .base = 0x10000, .limit = 0xffff, .selector = 0x08, .type = 0xb, .present = 1, .s = 1 };
+	struct kvm_segment ds = { .base = 0x20000, .limit = 0xffff, .selector = 0x10, .type = 0x3, .present = 1, .s = 1 };
+	struct kvm_segment ss = ds;
+	ss.base = 0x30000;
+	ss.selector = 0x18;
+	s.cs = cs;
+	s.ds = s.es = s.fs = s.gs = ds;
+	s.ss = ss;
+	s.gdt.base = 0x600;
+	s.gdt.limit = sizeof gdt - 1;
+	s.idt.base = 0x700;
+	s.idt.limit = 0x800 - 1;
+	s.cr0 = 0x11;
+	s.efer = 0;
+	s.cr4 = 0;
+	t.ops->set_sregs(t.cpu, &s);
+	struct kvm_regs r = { .rip = 0, .rsp = 0x12341000, .rflags = 2 };
+	t.ops->set_regs(t.cpu, &r);
+	int ex = t_run(&t);
+	CHECK_EQ(ex, KVM_EXIT_HLT);
+	uint16_t w[16];
+	memcpy(w, t.ram + 0x20000, sizeof w);
+	CHECK_EQ(w[0], w[0xc]);           /* IP pushed: after INT 0x30 */
+	CHECK_EQ(w[1], 0x08);             /* CS */
+	CHECK_EQ(w[2] & 0x200, 0x200);    /* FLAGS pushed with IF (STI) */
+	CHECK_EQ(w[3] & 0x200, 0);        /* interrupt gate: IF cleared */
+	CHECK_EQ(w[4] & 0x200, 0x200);    /* trap gate: IF kept */
+	CHECK_EQ(w[8], 10);               /* the handler doubled AX */
+	CHECK_EQ(w[9], 0x1000);           /* SP back */
+	CHECK_EQ(w[10] | (uint32_t)w[11] << 16, 0x12341000); /* ESP's upper half untouched */
+	t_fini(&t);
+}
+
 /* A RET that chains into a block ending in an I/O exit (branch_to(), exec.c): the exit's status
  * comes back through the RET's handler, which must not undo its stack pointer update (it did: the
  * KVM test suite's realmode test lost its return addresses in print_serial's polling loop). */
@@ -435,6 +534,7 @@ int main(void)
 	test_sipi();
 	test_prog();
 	test_ea16();
+	test_pm16();
 	test_ret_chain();
 	test_v86();
 	return t_result("emu_realmode");
