@@ -225,6 +225,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_PCE (1ull << 8)
 #define CR4_OSFXSR (1ull << 9)
 #define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_OSXSAVE (1ull << 18)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -482,6 +483,7 @@ struct emu_vcpu {
 	uint8_t bl_bytes[15], bl_nbytes, bl_mode; /* its instruction bytes and decode mode */
 	uint64_t bus_locks;           /* bus locks taken (all reported ones, credited AMD ones included) */
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
+	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
 };
 
 /* ---------------------------------------------------------------- mmu.c */
@@ -559,6 +561,21 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 #define EMU_SEL_END 1 /* the instruction ends its block */
 #define EMU_SEL_BAD -1
 emu_fn emu_h_ud, emu_h_unimpl;
+/* operand helpers of the selector, for fpu.c: GPR number (byte offset for size 1), memory operand */
+int emu_gpr_id(ZydisRegister r, unsigned *size);
+int emu_mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i);
+
+/* ---------------------------------------------------------------- fpu.c */
+int emu_fpu_init(struct emu_vcpu *c);
+void emu_fpu_free(struct emu_vcpu *c);
+void emu_fpu_reset(struct emu_vcpu *c);   /* FCW 0x37f, FTW empty, MXCSR 0x1f80, XCR0 1 */
+/* x87 / MMX / SSE / XSAVE forms (fpu.c's table); EMU_SEL_BAD when not one of them */
+int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		   struct emu_insn *i);
+/* the form's ISA set is in fpu.c's table and CPUID advertises it */
+bool emu_fpu_advertised(const ZydisDecodedInstruction *zi);
+/* ORs the FPU/SIMD feature bits into CPUID leaf 1 and fills leaf 0xD */
+void emu_fpu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 
 /* ---------------------------------------------------------------- system.c */
 int emu_raise(struct emu_vcpu *c, int vec);

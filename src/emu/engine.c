@@ -189,6 +189,7 @@ static void vcpu_reset(struct emu_vcpu *c)
 	c->pat = EMU_PAT_RESET;
 	c->apic_base = 0xfee00000ull | (1u << 11) | (c->id == 0 ? (1u << 8) : 0);
 	c->exc_vec = -1;
+	emu_fpu_reset(c);
 	emu_tlb_flush(c);
 	emu_update_mode(c);
 }
@@ -208,8 +209,9 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	c->run = area;
 	c->vm = vm;
 	c->id = id;
-	if (emu_decoder_init(c)) {
+	if (emu_decoder_init(c) || emu_fpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		free(c->arena);
 		free(c);
 		return -ENOMEM;
 	}
@@ -238,6 +240,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	pthread_mutex_unlock(&vm->stw_lock);
 	if (k == EMU_MAX_VCPUS) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_fpu_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOSPC;
@@ -261,6 +264,7 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 		}
 	pthread_mutex_unlock(&vm->stw_lock);
 	munmap(c->run, EMU_RUN_BYTES);
+	emu_fpu_free(c);
 	free(c->arena);
 	free(c);
 }

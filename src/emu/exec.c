@@ -1764,6 +1764,16 @@ static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 	return 0;
 }
 
+int emu_gpr_id(ZydisRegister r, unsigned *size)
+{
+	return gpr_id(r, size);
+}
+
+int emu_mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
+{
+	return mem_of(zi, o, i);
+}
+
 /* Classifies operands 0 and 1 into a form and fills r/b/memory/imm. */
 static int form2(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, struct emu_insn *i)
 {
@@ -2507,6 +2517,8 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	       struct emu_insn *i)
 {
 	int sel = select_one(c, zi, zo, i);
+	if (sel == EMU_SEL_BAD)
+		sel = emu_fpu_select(c, zi, zo, i); /* x87, MMX, SSE..SSE4.2, XSAVE: fpu.c */
 	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
 		i->flg |= EMU_I_FIRST;
 	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32)))
