@@ -153,6 +153,8 @@ struct fpu_desc {
 	struct fpu_gpr g[2];    /* explicit GPR operands (as r8, r9 in the stub) */
 	uint8_t imp_wr;         /* implicit RAX(1) RCX(2) RDX(4) written */
 	uint8_t fwait;          /* WAIT/FWAIT: #NM only when MP && TS */
+	uint8_t sticky;         /* x87 computation: run with FSW's flags clear, then OR them back */
+	uint8_t envload;        /* FLDCW FLDENV FRSTOR: load a new FCW/FSW */
 };
 
 #define FPU_CODE_BYTES (16u << 20)
@@ -162,6 +164,7 @@ struct emu_fpu {
 	struct emu_fpu_ctx ctx;        /* first: 64-byte aligned */
 	uint8_t fx[512] __attribute__((aligned(64))); /* the guest's state: FXSAVE64 image */
 	uint64_t xcr0;
+	struct emu_fpu_ctx keep;       /* the first run's outputs while a second one probes (h_fpu) */
 	uint8_t *code_w;               /* RW view of the stub arena */
 	const uint8_t *code_x;         /* RX view */
 	size_t code_used;
@@ -342,6 +345,31 @@ static inline bool x87_pending(const uint8_t *fx)
 
 /* ---------------------------------------------------------------- the generic handler */
 
+/* Loads the working image (MXCSR mx), the GPRs and flags into the context and runs the stub. */
+static inline void fpu_run(struct emu_vcpu *c, const struct fpu_desc *d, uint32_t mx, bool ign, uint64_t rfl)
+{
+	struct emu_fpu *f = c->fpu;
+	struct emu_fpu_ctx *x = &f->ctx;
+	uint16_t fsw = ld16(f->fx + FX_FSW), fcw = ld16(f->fx + FX_FCW);
+	memcpy(x->fx, f->fx, 512);
+	st32(x->fx + FX_MXCSR, mx);
+	if (ign) {
+		st16(x->fx + FX_FCW, fcw | 0x3f);
+		st16(x->fx + FX_FSW, fsw & ~(FSW_ES | FSW_B | 0x7fu));
+	} else if (d->sticky) {
+		st16(x->fx + FX_FSW, fsw & ~0x7fu); /* ES is clear: nothing unmasked is set */
+	}
+	x->rax = c->r[EMU_RAX];
+	x->rcx = c->r[EMU_RCX];
+	x->rdx = c->r[EMU_RDX];
+	if (d->ng > 0)
+		x->g0 = d->g[0].size == 1 ? EMU_RD_1(c, d->g[0].off) : c->r[d->g[0].off];
+	if (d->ng > 1)
+		x->g1 = d->g[1].size == 1 ? EMU_RD_1(c, d->g[1].off) : c->r[d->g[1].off];
+	x->fl = (rfl & STATUS) | 0x202;
+	fpu_tramp(x, d->stub);
+}
+
 static int h_fpu(ARGS)
 {
 	const struct fpu_desc *d = (const struct fpu_desc *)(uintptr_t)i->imm;
@@ -362,27 +390,11 @@ static int h_fpu(ARGS)
 		if (d->mrd)
 			TRY(emu_read_bytes(c, lin, x->buf, d->msize, EMU_ACC_R));
 	}
-	/* inputs: the working image, with the SSE exceptions masked and this instruction's flags clear */
-	memcpy(x->fx, f->fx, 512);
 	uint32_t mxcsr = ld32(f->fx + FX_MXCSR);
 	uint16_t fsw = ld16(f->fx + FX_FSW), fcw = ld16(f->fx + FX_FCW);
-	st32(x->fx + FX_MXCSR, (mxcsr | 0x1f80u) & ~0x3fu);
-	if (ign) {
-		st16(x->fx + FX_FCW, fcw | 0x3f);
-		st16(x->fx + FX_FSW, fsw & ~(FSW_ES | FSW_B | 0x7fu));
-	} else if (d->waiting) {
-		st16(x->fx + FX_FSW, fsw & ~0x7fu); /* ES is clear: nothing unmasked is set */
-	}
-	x->rax = c->r[EMU_RAX];
-	x->rcx = c->r[EMU_RCX];
-	x->rdx = c->r[EMU_RDX];
-	uint64_t *gv[2] = { &x->g0, &x->g1 };
-	for (unsigned k = 0; k < d->ng; k++)
-		*gv[k] = d->g[k].size == 1 ? EMU_RD_1(c, d->g[k].off) : c->r[d->g[k].off];
 	uint64_t rfl = d->flags_in || d->flags_out ? emu_rflags(c) : 0;
-	x->fl = (rfl & STATUS) | 0x202;
-
-	fpu_tramp(x, d->stub);
+	/* the SSE exceptions masked, this instruction's flags clear */
+	fpu_run(c, d, (mxcsr | 0x1f80u) & ~0x3fu, ign, rfl);
 
 	/* exceptions */
 	uint32_t nmx = ld32(x->fx + FX_MXCSR);
@@ -390,6 +402,17 @@ static int h_fpu(ARGS)
 	bool store = d->mwr;
 	if (d->kind == FK_SSE || d->kind == FK_MMX) {
 		uint32_t unmasked = raised & ~(mxcsr >> 7) & 0x3f;
+		/* An unmasked underflow is signalled for every tiny result, exact or not (SDM Vol. 1
+		 * 4.9.1.5), a masked one only when also inexact: the all-masked run cannot tell an exact
+		 * tiny result. A second run with FTZ (which flushes, and flags UE, every tiny result)
+		 * does -- only when the guest unmasked UE. */
+		if (!unmasked && !(mxcsr & 0x800) && !(raised & 0x10) && d->kind == FK_SSE && !d->mwr) {
+			f->keep = *x;
+			fpu_run(c, d, (mxcsr | 0x1f80u | 0x8000u) & ~0x3fu, ign, rfl);
+			if (ld32(x->fx + FX_MXCSR) & 0x10)
+				unmasked = 0x10, raised |= 0x10;
+			*x = f->keep;
+		}
 		if (unlikely(unmasked)) {
 			uint32_t pre = raised & 0x7; /* IE DE ZE */
 			st32(f->fx + FX_MXCSR, mxcsr | ((pre & unmasked) ? pre : raised));
@@ -397,10 +420,9 @@ static int h_fpu(ARGS)
 		}
 	}
 	uint16_t nfsw = ld16(x->fx + FX_FSW);
-	if (d->kind == FK_X87 && d->waiting) {
-		uint16_t xr = nfsw & 0x3f; /* this instruction's exception flags */
-		if (!ign && (xr & ~fcw & 0x1f))
-			store = false;  /* SDM Vol. 1 4.9.2, 8.5: no store on unmasked IE DE ZE OE UE */
+	if (d->sticky && !ign && (nfsw & ~fcw & 0x1f))
+		store = false;  /* SDM Vol. 1 4.9.2, 8.5: no store on unmasked IE DE ZE OE UE */
+	if (d->sticky || (ign && !d->envload)) {
 		nfsw |= fsw & 0x7f;     /* sticky flags (and SF) */
 		if (ign) {
 			st16(x->fx + FX_FCW, fcw);
@@ -424,6 +446,7 @@ static int h_fpu(ARGS)
 		c->r[EMU_RCX] = x->rcx;
 	if (d->imp_wr & 4)
 		c->r[EMU_RDX] = x->rdx;
+	const uint64_t *gv[2] = { &x->g0, &x->g1 };
 	for (unsigned k = 0; k < d->ng; k++) {
 		if (!d->g[k].wr)
 			continue;
@@ -657,19 +680,25 @@ static const struct { ZydisISASet set; uint8_t kind; uint32_t ecx1, edx1; } fpu_
 	{ ZYDIS_ISA_SET_XSAVEOPT, FK_X87, 1u << 26, 0 },
 };
 
-/* Non-waiting x87 instructions: they do not check for a pending exception (SDM Vol. 1 8.3.11, 8.6;
- * FLDCW, FLDENV, FRSTOR list no #MF either). */
+/* Non-waiting x87 instructions: they do not check for a pending exception (SDM Vol. 1 8.3.11, 8.6).
+ * FLDCW, FLDENV and FRSTOR list no #MF in the SDM, but this (AMD) host raises it for them: they wait
+ * here, as the host that runs them does. */
 static bool x87_nowait(ZydisMnemonic m)
 {
 	switch (m) {
 	case ZYDIS_MNEMONIC_FNINIT: case ZYDIS_MNEMONIC_FNCLEX: case ZYDIS_MNEMONIC_FNSTSW:
 	case ZYDIS_MNEMONIC_FNSTCW: case ZYDIS_MNEMONIC_FNSTENV: case ZYDIS_MNEMONIC_FNSAVE:
-	case ZYDIS_MNEMONIC_FLDCW: case ZYDIS_MNEMONIC_FLDENV: case ZYDIS_MNEMONIC_FRSTOR:
-	case ZYDIS_MNEMONIC_FNOP: case ZYDIS_MNEMONIC_FSETPM287_NOP:
+	case ZYDIS_MNEMONIC_FENI8087_NOP: case ZYDIS_MNEMONIC_FDISI8087_NOP: case ZYDIS_MNEMONIC_FSETPM287_NOP:
 		return true;
 	default:
 		return false;
 	}
+}
+
+/* x87 instructions that load a new control/status word: their FSW is not this instruction's flags */
+static bool x87_loads_env(ZydisMnemonic m)
+{
+	return m == ZYDIS_MNEMONIC_FLDCW || m == ZYDIS_MNEMONIC_FLDENV || m == ZYDIS_MNEMONIC_FRSTOR;
 }
 
 /* legacy-SSE 16-byte memory operands that need not be aligned (SDM Vol. 1 11.4.1; SSE4.2 string ops) */
@@ -693,6 +722,8 @@ static int fpu_kind(const ZydisDecodedInstruction *zi, uint32_t *ecx1, uint32_t 
 			*edx1 = fpu_isa[k].edx1;
 			if (zi->mnemonic == ZYDIS_MNEMONIC_CRC32 || zi->mnemonic == ZYDIS_MNEMONIC_MOVNTI)
 				return FK_INT; /* general-purpose registers only: no CR0/CR4 checks */
+			if (zi->mnemonic == ZYDIS_MNEMONIC_FISTTP)
+				return FK_X87; /* SSE3 by CPUID, an x87 instruction by its checks */
 			return fpu_isa[k].kind;
 		}
 	return -1;
@@ -803,6 +834,8 @@ int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const 
 	t.kind = (uint8_t)kind;
 	t.fwait = m == ZYDIS_MNEMONIC_FWAIT;
 	t.waiting = (kind == FK_X87 && !x87_nowait(m)) || kind == FK_MMX;
+	t.envload = x87_loads_env(m);
+	t.sticky = kind == FK_X87 && t.waiting && !t.envload;
 	ZydisEncoderRequest req;
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))
 		return EMU_SEL_BAD;
@@ -814,8 +847,8 @@ int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const 
 		t.msize = (uint16_t)(o->size / 8);
 		t.mrd = (o->actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
 		t.mwr = (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
-		if (o->actions & ZYDIS_OPERAND_ACTION_CONDWRITE)
-			t.mrd = 1; /* MASKMOVDQU: the bytes not selected are written back as read */
+		if (m == ZYDIS_MNEMONIC_MASKMOVQ || m == ZYDIS_MNEMONIC_MASKMOVDQU)
+			t.mrd = 1; /* the bytes not selected are written back as read */
 		if (!t.msize || t.msize > sizeof c->fpu->ctx.buf)
 			return EMU_SEL_BAD;
 		if (kind == FK_SSE && t.msize == 16 && !unaligned_ok(m))

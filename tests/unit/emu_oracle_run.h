@@ -361,7 +361,7 @@ static int orc_engine(struct orc *o, struct batch *b)
 /* ---------------------------------------------------------------------------------------- encoding */
 
 /* Zydis register for GPR idx at size bytes; hi = AH/CH/DH/BH (idx 0..3, size 1). */
-static ZydisRegister zreg(unsigned size, int idx, int hi)
+static __attribute__((unused)) ZydisRegister zreg(unsigned size, int idx, int hi)
 {
 	switch (size) {
 	case 1:
