@@ -12,7 +12,8 @@
  *    NEXT waiting x87 instruction, with RIP there (SDM Vol. 1 8.6); FNCLEX clears it;
  *  - FXSAVE/FXRSTOR round trip (x87 stack, TOP, XMM), 16-byte alignment #GP;
  *  - XSETBV/XGETBV (bit 0 required, only bits 0-1, ECX=0), XSAVE header XSTATE_BV, XRSTOR of the init
- *    state (XSTATE_BV=0: XMM zero, FCW 0x37f) and back, XRSTOR header checks, 64-byte alignment.
+ *    state (XSTATE_BV=0: XMM zero, FCW 0x37f) and back, XRSTOR header checks, 64-byte alignment;
+ *  - the same engine path in 32-bit protected mode (mode32()).
  * The exception handler logs (vector, RIP) and skips the faulting instruction by its length in r13.
  */
 #include "emu_harness.h"
@@ -116,6 +117,44 @@ extern const uint64_t fs_offs[5];
 
 static uint32_t r32(struct t_vm *t, uint64_t off) { return t_r32(t, RES + off); }
 
+/* 32-bit protected mode (the forms are re-encoded for the 64-bit host): SSE with GPR and memory
+ * operands, MASKMOVDQU's implicit [EDI], x87 loads/stores, FXSAVE (XMM0-7 only: bytes 288-415 keep
+ * their contents). */
+GUEST(f32, ".code32",
+	"mov %cr4,%eax\n or $0x600,%eax\n mov %eax,%cr4\n"
+	"mov $0x100400,%ebx\n"
+	"movups 0x100(%ebx),%xmm0\n addps %xmm0,%xmm0\n cvttss2si %xmm0,%eax\n mov %eax,0(%ebx)\n"
+	"movd %xmm0,%ecx\n mov %ecx,4(%ebx)\n pextrw $1,%xmm0,%edx\n mov %edx,8(%ebx)\n"
+	"mov $7,%esi\n cvtsi2sd %esi,%xmm1\n movsd %xmm1,16(%ebx)\n"
+	"pcmpeqb %xmm2,%xmm2\n lea 0x40(%ebx),%edi\n movdqu 0x110(%ebx),%xmm3\n maskmovdqu %xmm3,%xmm2\n"
+	"flds 0x100(%ebx)\n fadd %st(0),%st(0)\n fistpl 24(%ebx)\n"
+	"movl $0xaaaaaaaa,0x1000+300(%ebx)\n fxsave 0x1000(%ebx)\n"
+	"hlt\n");
+static void mode32(void)
+{
+	struct t_vm t;
+	t_init(&t);
+	t_prot32(&t);
+	t_load(&t, T_CODE, f32_start, f32_end);
+	static const float in[4] = { 3.25f, -1.5f, 0.0f, 100.0f };
+	memcpy(t.ram + RES + 0x100, in, 16);
+	static const uint8_t mask[16] = { 0x80, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80 };
+	memcpy(t.ram + RES + 0x110, mask, 16);
+	memset(t.ram + RES + 0x40, 0x11, 16);
+	int ex = t_run(&t);
+	CHECK_EQ(ex, KVM_EXIT_HLT);
+	CHECK_EQ(r32(&t, 0), 6);              /* (int)6.5 */
+	CHECK_EQ(r32(&t, 4), 0x40d00000);     /* 6.5f */
+	CHECK_EQ(r32(&t, 8), 0x40d0);
+	CHECK_EQ(t_r64(&t, RES + 16), 0x401c000000000000ull); /* 7.0 */
+	CHECK_EQ(t_r32(&t, RES + 0x40), 0x11ff11ff);          /* bytes 0 and 2 stored, 1 and 3 kept */
+	CHECK_EQ(t_r32(&t, RES + 0x4c), 0xff111111);
+	CHECK_EQ(r32(&t, 24), 6);             /* 6.5 rounded to nearest even */
+	CHECK_EQ(t_r32(&t, RES + 0x1000 + 160), 0x40d00000); /* XMM0 in the FXSAVE image */
+	CHECK_EQ(t_r32(&t, RES + 0x1000 + 300), 0xaaaaaaaa); /* XMM8-15 area untouched */
+	t_fini(&t);
+}
+
 int main(void)
 {
 	struct t_vm t;
@@ -188,5 +227,6 @@ int main(void)
 	CHECK_EQ(r32(&t, 144), 0x3f800000);
 	CHECK_EQ(r32(&t, 156), 0x40800000);
 	t_fini(&t);
+	mode32();
 	return t_result("emu_fpu_state");
 }
