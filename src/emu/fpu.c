@@ -284,6 +284,11 @@ void emu_fpu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out
 		if ((h.ecx1 & (1u << 26)) && (c->cr4 & CR4_OSXSAVE))
 			out[2] |= 1u << 27; /* OSXSAVE mirrors CR4.OSXSAVE */
 		break;
+	case 0x80000001:
+		/* AMD duplicates FPU, MMX, FXSR here (APM Vol. 3 E.4.2) */
+		if (c->vm->cfg.cpu_vendor_amd)
+			out[3] |= h.edx1 & ((1u << 0) | (1u << 23) | (1u << 24));
+		break;
 	case 0xd:
 		if (!(h.ecx1 & (1u << 26)))
 			break;
