@@ -40,7 +40,9 @@
  *   Memory destinations of x87 stores are written only when no unmasked IE/DE/ZE/OE/UE came up.
  *
  * Not recorded: the x87 last-instruction / last-operand pointers and opcode (FIP, FDP, FOP; FCS, FDS):
- * they read as 0, as AMD's FXSAVE stores them when no exception is pending.
+ * they read as 0 (FXSAVE/XSAVE images, FNSTENV/FNSAVE environments), as AMD's FXSAVE stores them when
+ * no exception is pending; the host's own values (addresses in blvm, its selectors) never reach the
+ * guest.
  *
  * The table fpu_isa[] is the ONE place that says which Zydis ISA sets (and therefore mnemonics) run
  * here; emu_fpu_cpuid() advertises exactly those whose host support was found at first use.
@@ -155,6 +157,7 @@ struct fpu_desc {
 	uint8_t fwait;          /* WAIT/FWAIT: #NM only when MP && TS */
 	uint8_t sticky;         /* x87 computation: run with FSW's flags clear, then OR them back */
 	uint8_t envload;        /* FLDCW FLDENV FRSTOR: load a new FCW/FSW */
+	uint8_t envstore;       /* FNSTENV FNSAVE: their pointer fields are the host's (cleared) */
 };
 
 #define FPU_CODE_BYTES (16u << 20)
@@ -434,6 +437,14 @@ static int h_fpu(ARGS)
 			nfsw |= fsw & (FSW_ES | FSW_B);
 		}
 		st16(x->fx + FX_FSW, nfsw);
+	}
+	if (d->envstore) {
+		/* FIP, FCS+FOP, FDP, FDS of the 32-bit / 16-bit environment (SDM Vol. 1 Figures 8-9,
+		 * 8-10): the host's addresses and selectors, not the guest's; 0 as in FXSAVE (top) */
+		if (d->msize == 28 || d->msize == 108)
+			memset(x->buf + 12, 0, 16);
+		else
+			memset(x->buf + 6, 0, 8);
 	}
 	if (store)
 		TRY(emu_write_bytes(c, lin, x->buf, d->msize, EMU_ACC_W));
@@ -840,6 +851,7 @@ int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const 
 	t.fwait = m == ZYDIS_MNEMONIC_FWAIT;
 	t.waiting = (kind == FK_X87 && !x87_nowait(m)) || kind == FK_MMX;
 	t.envload = x87_loads_env(m);
+	t.envstore = m == ZYDIS_MNEMONIC_FNSTENV || m == ZYDIS_MNEMONIC_FNSAVE;
 	t.sticky = kind == FK_X87 && t.waiting && !t.envload;
 	ZydisEncoderRequest req;
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))

@@ -12,7 +12,8 @@
  * C0-C3 and TOP, abridged FTW, ST0-7 / MM0-7, MXCSR, XMM0-15; and the memory operands) bit for bit,
  * and the exception (#MF / #XM for an unmasked exception: the host's SIGFPE; #GP for a misaligned
  * operand: its SIGSEGV). Not compared: FOP/FIP/FDP (bytes 6-23: the engine does not record them, the
- * host writes them only with an exception pending), MXCSR_MASK (28-31: the engine reports 0xffff, an
+ * host writes them only with an exception pending; the same fields of FNSTENV/FNSAVE's memory image),
+ * MXCSR_MASK (28-31: the engine reports 0xffff, an
  * AMD host may have bit 17, MM), the reserved upper 6 bytes of each ST slot.
  *
  * Inputs: per case a random FXSAVE image built from special values -- x87 registers zero, denormal,
@@ -43,6 +44,7 @@ struct fvar {
 	unsigned len;
 	uint16_t pmask;
 	int base;       /* memory base register (offset MID), -1 none */
+	int disp;       /* its displacement */
 };
 struct fform {
 	char name[96];
@@ -117,6 +119,7 @@ static void collect(const uint8_t *b, unsigned len, const ZydisDecodedInstructio
 			if (r < 0 || r == RSP || r == RBX)
 				return;
 			v.base = r;
+			v.disp = (int)o->mem.disp.value;
 		} else if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 			int r = gpr_num(o->reg.value);
 			if (r >= 0 && o->visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT)
@@ -322,8 +325,16 @@ static void gen_case(const struct fform *f, struct ocase *c, unsigned i)
 }
 
 /* the bytes not compared (see the top) */
-static void unmask(struct ocase *c)
+static void unmask(const struct fform *f, struct ocase *c, unsigned i)
 {
+	/* FNSTENV/FNSAVE: FIP FCS FOP FDP FDS are the host's on both sides (the engine stores 0) */
+	int env = !strncmp(f->name, "fnstenv", 7) || !strncmp(f->name, "fnsave", 6);
+	const struct fvar *v = &f->v[B.in[i].var];
+	if (env && v->base >= 0) {
+		unsigned at = (unsigned)(MID + (i % 8 == 7 ? 4 : 0) + v->disp);
+		int big = strstr(f->name, "m224") || strstr(f->name, "m864");
+		memset(c->mem + at + (big ? 12 : 6), 0, big ? 16 : 8);
+	}
 	memset(c->mem + 6, 0, 18);
 	memset(c->mem + 28, 0, 4);
 	for (int k = 0; k < 8; k++)
@@ -358,8 +369,8 @@ static void run_form(struct fform *f)
 		}
 		if (n->de < 32)
 			nexc[n->de]++;
-		unmask(n);
-		unmask(e);
+		unmask(f, n, i);
+		unmask(f, e, i);
 		if (compare_case(&B.in[i], n, e, 0, CMP_FLAGS, 0, 0, B.pmask[i], 0))
 			continue;
 		bad++;

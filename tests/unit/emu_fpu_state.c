@@ -88,6 +88,7 @@ GUEST(fs, ".code64",
 	"lea mf_at(%rip),%rax\n mov %rax,88(%r15)\n"
 	"mov $(9f-8f),%r13\nmf_at:\n8: fld1\n9:\n"
 	"fnclex\n fld1\n fnstsw 96(%r15)\n"
+	"movl $0xaaaaaaaa,172(%r15)\n fld1\n fnstenv 160(%r15)\n fldcw 160(%r15)\n"
 	/* H: FXSAVE round trip */
 	"fninit\n fld1\n fldpi\n movaps ones(%rip),%xmm3\n fxsave (%rsi)\n"
 	"fninit\n xorps %xmm3,%xmm3\n fxrstor (%rsi)\n fxsave 0x200(%rsi)\n"
@@ -209,6 +210,9 @@ int main(void)
 		if (want[k] == 16)
 			CHECK_EQ(t_r64(&t, R + 16 + 16 * k), mf_at);
 	CHECK_EQ(r32(&t, 96) & 0x80bf, 0);
+	/* FNSTENV after FLD1: the pointer fields hold no host address or selector (0) */
+	for (int k = 12; k < 28; k += 4)
+		CHECK_EQ(r32(&t, 160 + k), 0);
 
 	/* H: FXSAVE -> FXRSTOR -> FXSAVE gives the same image (bytes 0-463) */
 	CHECK(!memcmp(t.ram + FXA, t.ram + FXA + 0x200, 464), "FXSAVE round trip differs");
