@@ -253,28 +253,29 @@ void emu_fpu_free(struct emu_vcpu *c)
 
 /* ---------------------------------------------------------------- host support and CPUID */
 
-/* CPUID.1 ECX/EDX and 7.EBX bits this file implements, intersected with the host's (the host runs
- * them). Read once. */
+/* CPUID.1 ECX/EDX bits this file implements, intersected with the host's (the host runs them). Read
+ * once per process (pthread_once: vCPU threads may get here together). */
 struct fpu_feat { uint32_t ecx1, edx1; };
+static struct fpu_feat feat;
+static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
+
+static void feat_read(void)
+{
+	unsigned a, b, cc, d;
+	if (__get_cpuid(1, &a, &b, &cc, &d)) {
+		/* EDX: FPU(0) MMX(23) FXSR(24) SSE(25) SSE2(26) */
+		feat.edx1 = d & ((1u << 0) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26));
+		/* ECX: SSE3(0) PCLMULQDQ(1) SSSE3(9) SSE4.1(19) SSE4.2(20) MOVBE(22) XSAVE(26); XSAVE
+		 * is emulated in C, but only offered with a host that has it (and so FXSR, SSE2) */
+		feat.ecx1 = cc & ((1u << 0) | (1u << 1) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 22) |
+				  (1u << 26));
+	}
+}
+
 static struct fpu_feat feat_get(void)
 {
-	static struct fpu_feat f;
-	static int done;
-	if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
-		unsigned a, b, cc, d;
-		struct fpu_feat n = { 0, 0 };
-		if (__get_cpuid(1, &a, &b, &cc, &d)) {
-			/* EDX: FPU(0) MMX(23) FXSR(24) SSE(25) SSE2(26) */
-			n.edx1 = d & ((1u << 0) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26));
-			/* ECX: SSE3(0) PCLMULQDQ(1) SSSE3(9) SSE4.1(19) SSE4.2(20) MOVBE(22) XSAVE(26) */
-			n.ecx1 = cc & ((1u << 0) | (1u << 1) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 22) |
-				       (1u << 26));
-			/* XSAVE is emulated in C (below), but the trampoline needs FXSR+SSE2 on the host */
-		}
-		f = n;
-		__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
-	}
-	return f;
+	pthread_once(&feat_once, feat_read);
+	return feat;
 }
 
 void emu_fpu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
