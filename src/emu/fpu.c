@@ -22,6 +22,12 @@
  *     XMM register and the x87 stack, so nothing else of the host needs saving). Then exceptions are
  *     modelled (below), the memory destination is written through emu_write_bytes, and only then the
  *     image, GPRs and flags are committed.
+ *   - Fast path (h_fpu_fast, fpu_tramp_fast): an SSE form without MMX operands, or a GPR-only form
+ *     (CRC32, MOVBE, MOVNTI), touches no x87/MMX state, so its stub carries its own LDMXCSR (SSE
+ *     exceptions masked), MOVDQA loads of the XMM registers it names from the guest image (r10) and
+ *     MOVDQA stores of those it writes to ctx->xout (r11), and STMXCSR; no FXRSTOR/FXSAVE/FNINIT and
+ *     no 512-byte copies. Measured here: 16.5 ns per PADDD instead of 195 ns (the full path's
+ *     FXRSTOR64 alone is 66 ns, FNINIT 33 ns, FXSAVE64 24 ns).
  *
  * Exceptions (SDM Vol. 1 4.9, 8.4-8.7, 11.5; Vol. 3 6.15 #MF/#XM, 2.5 CR0/CR4):
  *   SSE: the host runs with every MXCSR exception masked (an unmasked one would be a host SIGFPE) and
@@ -106,6 +112,10 @@ struct emu_fpu_ctx {
 	uint8_t fx[512];    /* the working image: FXRSTOR64'd before the stub, FXSAVE64'd after */
 	uint64_t rax, rcx, rdx, g0, g1, fl;
 	uint32_t host_mxcsr;
+	uint32_t mxin, mxout;   /* fast path: MXCSR loaded by the stub, MXCSR it left */
+	uint32_t pad;
+	const uint8_t *img;     /* fast path: the guest image the stub loads XMM registers from (r10) */
+	uint8_t xout[256] __attribute__((aligned(16))); /* fast path: XMM registers written (r11) */
 };
 #define CTX_FX 640
 #define CTX_RAX 1152
@@ -115,10 +125,18 @@ struct emu_fpu_ctx {
 #define CTX_G1 1184
 #define CTX_FL 1192
 #define CTX_HMX 1200
+#define CTX_MXIN 1204
+#define CTX_MXOUT 1208
+#define CTX_IMG 1216
+#define CTX_XOUT 1232
 _Static_assert(offsetof(struct emu_fpu_ctx, fx) == CTX_FX, "ctx layout");
 _Static_assert(offsetof(struct emu_fpu_ctx, rax) == CTX_RAX, "ctx layout");
 _Static_assert(offsetof(struct emu_fpu_ctx, fl) == CTX_FL, "ctx layout");
 _Static_assert(offsetof(struct emu_fpu_ctx, host_mxcsr) == CTX_HMX, "ctx layout");
+_Static_assert(offsetof(struct emu_fpu_ctx, mxin) == CTX_MXIN, "ctx layout");
+_Static_assert(offsetof(struct emu_fpu_ctx, mxout) == CTX_MXOUT, "ctx layout");
+_Static_assert(offsetof(struct emu_fpu_ctx, img) == CTX_IMG, "ctx layout");
+_Static_assert(offsetof(struct emu_fpu_ctx, xout) == CTX_XOUT, "ctx layout");
 
 #define S_(x) #x
 #define S(x) S_(x)
@@ -138,12 +156,29 @@ __asm__(".text\n.p2align 4\n.type fpu_tramp,@function\nfpu_tramp:\n"
 	"ret\n.size fpu_tramp,.-fpu_tramp\n");
 void fpu_tramp(struct emu_fpu_ctx *ctx, const void *stub);
 
+/* The fast path (SSE forms without MMX operands, GPR-only forms): no FXRSTOR/FXSAVE (66 + 24 ns here)
+ * and no FNINIT (33 ns). The stub itself loads MXCSR (ctx->mxin) and the XMM registers it names from
+ * the guest image (r10), and stores the ones it writes to ctx->xout (r11) and MXCSR to ctx->mxout;
+ * the x87/MMX state is not touched, and XMM registers are the caller's to clobber (SysV ABI). */
+__asm__(".text\n.p2align 4\n.type fpu_tramp_fast,@function\nfpu_tramp_fast:\n"
+	"mov " S(CTX_IMG) "(%rdi),%r10\n lea " S(CTX_XOUT) "(%rdi),%r11\n"
+	"mov " S(CTX_RAX) "(%rdi),%rax\n mov " S(CTX_RCX) "(%rdi),%rcx\n mov " S(CTX_RDX) "(%rdi),%rdx\n"
+	"mov " S(CTX_G0) "(%rdi),%r8\n mov " S(CTX_G1) "(%rdi),%r9\n"
+	"pushq " S(CTX_FL) "(%rdi)\n popfq\n"
+	"call *%rsi\n"
+	"pushfq\n popq " S(CTX_FL) "(%rdi)\n"
+	"mov %rax," S(CTX_RAX) "(%rdi)\n mov %rcx," S(CTX_RCX) "(%rdi)\n mov %rdx," S(CTX_RDX) "(%rdi)\n"
+	"mov %r8," S(CTX_G0) "(%rdi)\n mov %r9," S(CTX_G1) "(%rdi)\n"
+	"ldmxcsr " S(CTX_HMX) "(%rdi)\n"
+	"ret\n.size fpu_tramp_fast,.-fpu_tramp_fast\n");
+void fpu_tramp_fast(struct emu_fpu_ctx *ctx, const void *stub);
+
 /* one decoded form's run-time description (shared by identical stubs) */
 struct fpu_gpr { uint8_t off, size, rd, wr; };
 struct fpu_desc {
 	struct fpu_desc *next;  /* hash chain */
 	const void *stub;       /* RX address */
-	uint8_t code[16];       /* the stub's bytes (the key, with the fields below) */
+	uint8_t code[112];      /* the stub's bytes (the key, with the fields below) */
 	uint8_t clen;
 	uint8_t kind;           /* FK_* */
 	uint8_t waiting;        /* checks for a pending x87 exception (#MF) */
@@ -158,6 +193,7 @@ struct fpu_desc {
 	uint8_t sticky;         /* x87 computation: run with FSW's flags clear, then OR them back */
 	uint8_t envload;        /* FLDCW FLDENV FRSTOR: load a new FCW/FSW */
 	uint8_t envstore;       /* FNSTENV FNSAVE: their pointer fields are the host's (cleared) */
+	uint16_t xwr;           /* fast path: XMM registers written */
 };
 
 #define FPU_CODE_BYTES (16u << 20)
@@ -230,6 +266,7 @@ int emu_fpu_init(struct emu_vcpu *c)
 	uint32_t m;
 	__asm__ volatile("stmxcsr %0" : "=m"(m));
 	f->ctx.host_mxcsr = m;
+	f->ctx.img = f->fx;
 	c->fpu = f;
 	emu_fpu_reset(c);
 	return 0;
@@ -354,6 +391,45 @@ static inline bool x87_pending(const uint8_t *fx)
 
 /* ---------------------------------------------------------------- the generic handler */
 
+/* The GPR operands (RAX RCX RDX as they are, the explicit ones as r8/r9) and status flags, for a stub. */
+static inline void fpu_load_gprs(struct emu_vcpu *c, const struct fpu_desc *d, uint64_t rfl)
+{
+	struct emu_fpu_ctx *x = &c->fpu->ctx;
+	x->rax = c->r[EMU_RAX];
+	x->rcx = c->r[EMU_RCX];
+	x->rdx = c->r[EMU_RDX];
+	if (d->ng > 0)
+		x->g0 = d->g[0].size == 1 ? EMU_RD_1(c, d->g[0].off) : c->r[d->g[0].off];
+	if (d->ng > 1)
+		x->g1 = d->g[1].size == 1 ? EMU_RD_1(c, d->g[1].off) : c->r[d->g[1].off];
+	x->fl = (rfl & STATUS) | 0x202;
+}
+
+/* Commits the GPRs and status flags a stub wrote. */
+static inline void fpu_commit_gprs(struct emu_vcpu *c, const struct fpu_desc *d, uint64_t rfl)
+{
+	const struct emu_fpu_ctx *x = &c->fpu->ctx;
+	if (d->imp_wr & 1)
+		c->r[EMU_RAX] = x->rax;
+	if (d->imp_wr & 2)
+		c->r[EMU_RCX] = x->rcx;
+	if (d->imp_wr & 4)
+		c->r[EMU_RDX] = x->rdx;
+	const uint64_t *gv[2] = { &x->g0, &x->g1 };
+	for (unsigned k = 0; k < d->ng; k++) {
+		if (!d->g[k].wr)
+			continue;
+		if (d->g[k].size == 1)
+			EMU_WR_1(c, d->g[k].off, *gv[k]);
+		else
+			c->r[d->g[k].off] = *gv[k];
+	}
+	if (d->flags_out) {
+		c->rflags = (rfl & ~STATUS) | (x->fl & STATUS);
+		c->lf_k = 0;
+	}
+}
+
 /* Loads the working image (MXCSR mx), the GPRs and flags into the context and runs the stub. */
 static inline void fpu_run(struct emu_vcpu *c, const struct fpu_desc *d, uint32_t mx, bool ign, uint64_t rfl)
 {
@@ -368,14 +444,7 @@ static inline void fpu_run(struct emu_vcpu *c, const struct fpu_desc *d, uint32_
 	} else if (d->sticky) {
 		st16(x->fx + FX_FSW, fsw & ~0x7fu); /* ES is clear: nothing unmasked is set */
 	}
-	x->rax = c->r[EMU_RAX];
-	x->rcx = c->r[EMU_RCX];
-	x->rdx = c->r[EMU_RDX];
-	if (d->ng > 0)
-		x->g0 = d->g[0].size == 1 ? EMU_RD_1(c, d->g[0].off) : c->r[d->g[0].off];
-	if (d->ng > 1)
-		x->g1 = d->g[1].size == 1 ? EMU_RD_1(c, d->g[1].off) : c->r[d->g[1].off];
-	x->fl = (rfl & STATUS) | 0x202;
+	fpu_load_gprs(c, d, rfl);
 	fpu_tramp(x, d->stub);
 }
 
@@ -457,25 +526,60 @@ static int h_fpu(ARGS)
 		memset(x->fx + FX_FOP, 0, FX_MXCSR - FX_FOP); /* FOP FIP FDP: not recorded */
 		memcpy(f->fx, x->fx, 512);
 	}
-	if (d->imp_wr & 1)
-		c->r[EMU_RAX] = x->rax;
-	if (d->imp_wr & 2)
-		c->r[EMU_RCX] = x->rcx;
-	if (d->imp_wr & 4)
-		c->r[EMU_RDX] = x->rdx;
-	const uint64_t *gv[2] = { &x->g0, &x->g1 };
-	for (unsigned k = 0; k < d->ng; k++) {
-		if (!d->g[k].wr)
-			continue;
-		if (d->g[k].size == 1)
-			EMU_WR_1(c, d->g[k].off, *gv[k]);
-		else
-			c->r[d->g[k].off] = *gv[k];
+	fpu_commit_gprs(c, d, rfl);
+	return emu_next(c, i);
+}
+
+/* The fast path (fpu_tramp_fast): an SSE form without MMX operands, or a GPR-only form (CRC32,
+ * MOVBE, MOVNTI). The guest image is only read by the stub; nothing is committed before the checks. */
+static int h_fpu_fast(ARGS)
+{
+	const struct fpu_desc *d = (const struct fpu_desc *)(uintptr_t)i->imm;
+	struct emu_fpu *f = c->fpu;
+	struct emu_fpu_ctx *x = &f->ctx;
+	TRY(fpu_check(c, d));
+	uint64_t lin = 0;
+	if (d->msize) {
+		lin = emu_lin(c, i);
+		if (d->align && (lin & (d->align - 1u)))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		if (d->mrd)
+			TRY(emu_read_bytes(c, lin, x->buf, d->msize, EMU_ACC_R));
 	}
-	if (d->flags_out) {
-		c->rflags = (rfl & ~STATUS) | (x->fl & STATUS);
-		c->lf_k = 0;
+	uint32_t mxcsr = ld32(f->fx + FX_MXCSR);
+	uint64_t rfl = d->flags_in || d->flags_out ? emu_rflags(c) : 0;
+	uint32_t unmasked = 0;
+	if (unlikely(!(mxcsr & 0x800)) && d->kind == FK_SSE && !d->mwr) {
+		/* UE unmasked: the FTZ probe of h_fpu, run first (its outputs are dropped) */
+		x->mxin = (mxcsr | 0x1f80u | 0x8000u) & ~0x3fu;
+		fpu_load_gprs(c, d, rfl);
+		fpu_tramp_fast(x, d->stub);
+		if (x->mxout & 0x10)
+			unmasked = 0x10;
 	}
+	x->mxin = (mxcsr | 0x1f80u) & ~0x3fu;
+	fpu_load_gprs(c, d, rfl);
+	fpu_tramp_fast(x, d->stub);
+	uint32_t raised = 0;
+	if (d->kind == FK_SSE) {
+		raised = (x->mxout & 0x3f) | unmasked;
+		unmasked |= raised & ~(mxcsr >> 7) & 0x3f;
+		if (unlikely(unmasked)) {
+			uint32_t pre = raised & 0x7; /* IE DE ZE: see h_fpu */
+			st32(f->fx + FX_MXCSR, mxcsr | ((pre & unmasked) ? pre : raised));
+			return emu_raise(c, (c->cr4 & CR4_OSXMMEXCPT) ? EMU_V_XM : EMU_V_UD);
+		}
+	}
+	if (d->mwr)
+		TRY(emu_write_bytes(c, lin, x->buf, d->msize, EMU_ACC_W));
+	/* commit */
+	for (unsigned m = d->xwr; m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+		memcpy(f->fx + FX_XMM + 16 * k, x->xout + 16 * k, 16);
+	}
+	if (raised)
+		st32(f->fx + FX_MXCSR, mxcsr | raised);
+	fpu_commit_gprs(c, d, rfl);
 	return emu_next(c, i);
 }
 
@@ -782,7 +886,8 @@ static const struct fpu_desc *desc_get(struct emu_fpu *f, const struct fpu_desc 
 	for (struct fpu_desc *d = f->hash[h]; d; d = d->next)
 		if (!memcmp((const uint8_t *)d + off, (const uint8_t *)t + off, sizeof *d - off))
 			return d;
-	if (f->code_used + 16 > FPU_CODE_BYTES)
+	size_t slot = (t->clen + 15u) & ~(size_t)15;
+	if (f->code_used + slot > FPU_CODE_BYTES)
 		return NULL;
 	struct fpu_desc *d = malloc(sizeof *d);
 	if (!d)
@@ -790,10 +895,47 @@ static const struct fpu_desc *desc_get(struct emu_fpu *f, const struct fpu_desc 
 	memcpy(d, t, sizeof *d); /* padding included: the key is compared with memcmp */
 	memcpy(f->code_w + f->code_used, t->code, t->clen);
 	d->stub = f->code_x + f->code_used;
-	f->code_used += 16;
+	f->code_used += slot;
 	d->next = f->hash[h];
 	f->hash[h] = d;
 	return d;
+}
+
+/* Appends `mn reg, [base + disp]` to a stub at code + at (reg >= 0: XMM reg loaded; reg <= -2: XMM
+ * -2-reg stored; -1: a memory operand only, LDMXCSR/STMXCSR); SIZE_MAX on failure. */
+static size_t stub_mem(uint8_t *code, size_t at, ZydisMnemonic mn, int reg, ZydisRegister base, int disp,
+		       unsigned bits)
+{
+	if (at == SIZE_MAX)
+		return at;
+	ZydisEncoderRequest r;
+	memset(&r, 0, sizeof r);
+	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	r.mnemonic = mn;
+	ZydisEncoderOperand mo;
+	memset(&mo, 0, sizeof mo);
+	mo.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	mo.mem.base = base;
+	mo.mem.displacement = disp;
+	mo.mem.size = (ZyanU16)(bits / 8);
+	ZydisEncoderOperand ro;
+	memset(&ro, 0, sizeof ro);
+	ro.type = ZYDIS_OPERAND_TYPE_REGISTER;
+	ro.reg.value = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + (reg >= 0 ? reg : -2 - reg));
+	if (reg == -1) {
+		r.operand_count = 1;
+		r.operands[0] = mo;
+	} else {
+		r.operand_count = 2;
+		r.operands[reg >= 0 ? 0 : 1] = ro;
+		r.operands[reg >= 0 ? 1 : 0] = mo;
+	}
+	uint8_t tmp[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof tmp;
+	if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(&r, tmp, &len)) || at + len > sizeof ((struct fpu_desc *)0)->code)
+		return SIZE_MAX;
+	memcpy(code + at, tmp, len);
+	return at + len;
 }
 
 int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
@@ -853,6 +995,8 @@ int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const 
 	t.waiting = (kind == FK_X87 && !x87_nowait(m)) || kind == FK_MMX;
 	t.envload = x87_loads_env(m);
 	t.envstore = m == ZYDIS_MNEMONIC_FNSTENV || m == ZYDIS_MNEMONIC_FNSAVE;
+	bool mmx = false;
+	uint16_t xrw = 0;
 	t.sticky = kind == FK_X87 && t.waiting && !t.envload;
 	ZydisEncoderRequest req;
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))
@@ -888,6 +1032,14 @@ int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const 
 		ZydisRegisterClass rc = ZydisRegisterGetClass(o->reg.value);
 		if (rc == ZYDIS_REGCLASS_MMX && kind == FK_SSE)
 			t.waiting = 1; /* SSE forms with MMX operands: x87-to-MMX transition, #MF */
+		if (rc == ZYDIS_REGCLASS_MMX)
+			mmx = true;
+		if (rc == ZYDIS_REGCLASS_XMM) {
+			unsigned k = (unsigned)(o->reg.value - ZYDIS_REGISTER_XMM0);
+			xrw |= (uint16_t)(1u << k);
+			if (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+				t.xwr |= (uint16_t)(1u << k);
+		}
 		if (rc == ZYDIS_REGCLASS_FLAGS || rc == ZYDIS_REGCLASS_IP)
 			continue;
 		if (rc != ZYDIS_REGCLASS_GPR8 && rc != ZYDIS_REGCLASS_GPR16 && rc != ZYDIS_REGCLASS_GPR32 &&
@@ -919,15 +1071,35 @@ int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const 
 		t.flags_out = (zi->cpu_flags->modified | zi->cpu_flags->set_0 | zi->cpu_flags->set_1 |
 			       zi->cpu_flags->undefined) != 0;
 	}
-	ZyanUSize len = sizeof t.code - 1;
-	if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(&req, t.code, &len)))
+	/* the fast path (fpu_tramp_fast) for forms that touch no x87/MMX state */
+	bool fast = (kind == FK_SSE && !mmx) || kind == FK_INT;
+	if (!fast)
+		t.xwr = 0;
+	size_t at = 0;
+	if (fast && kind == FK_SSE)
+		at = stub_mem(t.code, at, ZYDIS_MNEMONIC_LDMXCSR, -1, ZYDIS_REGISTER_RDI, CTX_MXIN, 32);
+	for (unsigned m = fast ? xrw : 0; m; m &= m - 1) {
+		int k = __builtin_ctz(m);
+		at = stub_mem(t.code, at, ZYDIS_MNEMONIC_MOVDQA, k, ZYDIS_REGISTER_R10, FX_XMM + 16 * k, 128);
+	}
+	ZyanUSize len = sizeof t.code - at;
+	if (at == SIZE_MAX || ZYAN_FAILED(ZydisEncoderEncodeInstruction(&req, t.code + at, &len)))
 		return EMU_SEL_BAD;
-	t.code[len] = 0xc3; /* RET */
-	t.clen = (uint8_t)(len + 1);
+	at += len;
+	for (unsigned m = t.xwr; m; m &= m - 1) {
+		int k = __builtin_ctz(m);
+		at = stub_mem(t.code, at, ZYDIS_MNEMONIC_MOVDQA, -2 - k, ZYDIS_REGISTER_R11, 16 * k, 128);
+	}
+	if (fast && kind == FK_SSE)
+		at = stub_mem(t.code, at, ZYDIS_MNEMONIC_STMXCSR, -1, ZYDIS_REGISTER_RDI, CTX_MXOUT, 32);
+	if (at == SIZE_MAX || at + 1 > sizeof t.code)
+		return EMU_SEL_BAD;
+	t.code[at++] = 0xc3; /* RET */
+	t.clen = (uint8_t)at;
 	const struct fpu_desc *d = desc_get(c->fpu, &t);
 	if (!d)
 		return EMU_SEL_BAD;
 	i->imm = (uint64_t)(uintptr_t)d;
-	i->fn = h_fpu;
+	i->fn = fast ? h_fpu_fast : h_fpu;
 	return 0;
 }

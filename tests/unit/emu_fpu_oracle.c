@@ -83,10 +83,10 @@ static int kind_of(ZydisISASet s, ZydisMnemonic m)
 static int gpr_num(ZydisRegister r)
 {
 	switch (ZydisRegisterGetClass(r)) {
-	case ZYDIS_REGCLASS_GPR8:
-		if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH)
-			return (int)(r - ZYDIS_REGISTER_AH);
-		/* fall through */
+	case ZYDIS_REGCLASS_GPR8: { /* AL CL DL BL AH CH DH BH SPL BPL SIL DIL R8B..R15B */
+		int k = (int)(r - ZYDIS_REGISTER_AL);
+		return k < 4 ? k : k - 4;
+	}
 	case ZYDIS_REGCLASS_GPR16: case ZYDIS_REGCLASS_GPR32: case ZYDIS_REGCLASS_GPR64:
 		return ZydisRegisterGetId(r);
 	default:
