@@ -154,7 +154,7 @@ __asm__(".text\n.p2align 4\n.type fpu_tramp,@function\nfpu_tramp:\n"
 	"fxsave64 " S(CTX_FX) "(%rdi)\n"
 	"fninit\n ldmxcsr " S(CTX_HMX) "(%rdi)\n"
 	"ret\n.size fpu_tramp,.-fpu_tramp\n");
-void fpu_tramp(struct emu_fpu_ctx *ctx, const void *stub);
+__attribute__((visibility("hidden"))) void fpu_tramp(struct emu_fpu_ctx *ctx, const void *stub);
 
 /* The fast path (SSE forms without MMX operands, GPR-only forms): no FXRSTOR/FXSAVE (66 + 24 ns here)
  * and no FNINIT (33 ns). The stub itself loads MXCSR (ctx->mxin) and the XMM registers it names from
@@ -171,7 +171,7 @@ __asm__(".text\n.p2align 4\n.type fpu_tramp_fast,@function\nfpu_tramp_fast:\n"
 	"mov %r8," S(CTX_G0) "(%rdi)\n mov %r9," S(CTX_G1) "(%rdi)\n"
 	"ldmxcsr " S(CTX_HMX) "(%rdi)\n"
 	"ret\n.size fpu_tramp_fast,.-fpu_tramp_fast\n");
-void fpu_tramp_fast(struct emu_fpu_ctx *ctx, const void *stub);
+__attribute__((visibility("hidden"))) void fpu_tramp_fast(struct emu_fpu_ctx *ctx, const void *stub);
 
 /* one decoded form's run-time description (shared by identical stubs) */
 struct fpu_gpr { uint8_t off, size, rd, wr; };
