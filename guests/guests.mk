@@ -15,6 +15,8 @@ GUESTS_ALL += smp-count smp-litmus smp-stack smp-storm smp-stop
 GUESTS_ALL += kvm-buslock-marks
 GUESTS_ALL += realmode
 
+GUESTS_ALL += sse
+
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc
 GUEST_DIR := $(BUILD)/guests
@@ -58,6 +60,11 @@ $(GUEST_DIR)/$(1): $$(GUEST_OBJS_$(1)) $(GUEST_RT_OBJS) guests/rt/guest.ld
 endef
 # (the top-level Makefile instantiates guest_template for every name once this file is read,
 # so `GUESTS_ALL +=` lines may stand anywhere in it)
+
+# sse: its kernels (guests/sse/*.c) are built with the compiler's floating-point and vector
+# instructions (issue 11: the emu engine runs x87, MMX, SSE..SSE4.2); guests/sse.c enables them.
+$(GUEST_OBJ)/sse/%.o: GUEST_CFLAGS := $(filter-out -mgeneral-regs-only,$(GUEST_CFLAGS)) -msse4.2 -mpclmul \
+	-fno-math-errno
 
 # arith: the expected results come from the host CPU, through the same code (guests/gen/arith_ops.h).
 $(GUEST_GEN)/arith-gen: guests/gen/arith-gen.c guests/gen/arith_ops.h

@@ -234,6 +234,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_PCE (1ull << 8)
 #define CR4_OSFXSR (1ull << 9)
 #define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_OSXSAVE (1ull << 18)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -512,6 +513,7 @@ struct emu_vcpu {
 	uint64_t debugctl;
 	bool bld_trap;
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
+	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
 };
 
 /* ---------------------------------------------------------------- mmu.c */
@@ -604,12 +606,28 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	       struct emu_insn *i);
 #define EMU_SEL_END 1 /* the instruction ends its block */
 #define EMU_SEL_BAD -1
+/* Operand helpers of the selector for the selectors in other files (legacy.c, fpu.c): a GPR
+ * operand's or a Zydis GPR's r[] index (byte registers: offset; -1: not a GPR), and a memory operand
+ * into i's b/x/sc/disp/seg/flags (0, or -1 for a form the engine does not handle). */
 int emu_gpr_operand(const ZydisDecodedOperand *o);
+int emu_gpr_id(ZydisRegister r, unsigned *size);
 int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i);
 /* legacy.c: PUSHA/POPA, BCD, SALC, XLAT, BOUND, ARPL, LDS/LES/LFS/LGS/LSS */
 int emu_select_legacy(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      struct emu_insn *i);
 emu_fn emu_h_ud, emu_h_unimpl;
+
+/* ---------------------------------------------------------------- fpu.c */
+int emu_fpu_init(struct emu_vcpu *c);
+void emu_fpu_free(struct emu_vcpu *c);
+void emu_fpu_reset(struct emu_vcpu *c);   /* FCW 0x37f, FTW empty, MXCSR 0x1f80, XCR0 1 */
+/* x87 / MMX / SSE / XSAVE forms (fpu.c's table); EMU_SEL_BAD when not one of them */
+int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		   struct emu_insn *i);
+/* the form's ISA set is in fpu.c's table and CPUID advertises it */
+bool emu_fpu_advertised(const ZydisDecodedInstruction *zi);
+/* ORs the FPU/SIMD feature bits into CPUID leaf 1 and fills leaf 0xD */
+void emu_fpu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 
 /* ---------------------------------------------------------------- system.c */
 int emu_raise(struct emu_vcpu *c, int vec);

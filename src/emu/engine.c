@@ -157,6 +157,7 @@ static void vcpu_reset(struct emu_vcpu *c)
 	c->debugctl = 0; /* IA32_DEBUGCTL: 0 at power-up */
 	c->bld_trap = false;
 	emu_init_state(c);
+	emu_fpu_reset(c); /* RESET only: INIT keeps the x87/SSE state (SDM Vol. 3 Table 10-1) */
 	emu_bus_lock_controls(c);
 }
 
@@ -175,8 +176,9 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	c->run = area;
 	c->vm = vm;
 	c->id = id;
-	if (emu_decoder_init(c)) {
+	if (emu_decoder_init(c) || emu_fpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		free(c->arena);
 		free(c);
 		return -ENOMEM;
 	}
@@ -205,6 +207,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	pthread_mutex_unlock(&vm->stw_lock);
 	if (k == EMU_MAX_VCPUS) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_fpu_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOSPC;
@@ -228,6 +231,7 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 		}
 	pthread_mutex_unlock(&vm->stw_lock);
 	munmap(c->run, EMU_RUN_BYTES);
+	emu_fpu_free(c);
 	free(c->arena);
 	free(c);
 }

@@ -1812,6 +1812,12 @@ int emu_gpr_operand(const ZydisDecodedOperand *o)
 	return reg_of(o);
 }
 
+/* A GPR by Zydis register: its r[] index (byte registers: offset) and size; -1 if not a GPR. */
+int emu_gpr_id(ZydisRegister r, unsigned *size)
+{
+	return gpr_id(r, size);
+}
+
 int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
 {
 	return mem_of(zi, o, i);
@@ -2585,6 +2591,8 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	       struct emu_insn *i)
 {
 	int sel = select_one(c, zi, zo, i);
+	if (sel == EMU_SEL_BAD)
+		sel = emu_fpu_select(c, zi, zo, i); /* x87, MMX, SSE..SSE4.2, XSAVE: fpu.c */
 	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
 		i->flg |= EMU_I_FIRST;
 	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16)))

@@ -637,7 +637,7 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		return 0;
 	case 4: {
 		const uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
-				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6);
+				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE;
 		if (v & ~ok)
 			return emu_raise_err(c, EMU_V_GP, 0);
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
@@ -902,7 +902,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			      (1u << 16) | (1u << 19);
 	switch (leaf) {
 	case 0:
-		a = 0xb;
+		a = 0xd;
 		if (amd) {
 			b = 0x68747541; d = 0x69746e65; cc = 0x444d4163; /* AuthenticAMD */
 		} else {
@@ -973,6 +973,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 	out[1] = b;
 	out[2] = cc;
 	out[3] = d;
+	emu_fpu_cpuid(c, leaf, sub, out); /* FPU MMX FXSR SSE..SSE4.2 XSAVE: leaf 1 bits, leaf 0xD */
 }
 
 int emu_h_cpuid(ARGS)
