@@ -134,6 +134,7 @@ rt_entry32:
 	.size rt_entry32, . - rt_entry32
 
 	.code64
+	.globl rt_entry64
 	.type rt_entry64, @function
 rt_entry64:
 	LOAD_DATA_SEGMENTS
@@ -200,6 +201,14 @@ rt_ap_entry64:
 	.balign 16
 	.globl rt_start_info_paddr
 rt_start_info_paddr:
+	.quad 0
+	/* Set by the other entries of the boot-format variants (mb.S: the multiboot information;
+	 * bz.S: the zero page); rt.c turns them into a start_info. */
+	.globl rt_mb_info_paddr
+rt_mb_info_paddr:
+	.quad 0
+	.globl rt_boot_params_paddr
+rt_boot_params_paddr:
 	.quad 0
 	/* SMP state the APs read before the BSP has zeroed .bss, hence in .data. */
 	.globl rt_ap_stack_base
