@@ -11,6 +11,7 @@
 /* Page directories for 4-8 GiB (PDPT entries 4-7 of the runtime's identity map), 2 MiB pages. */
 static uint64_t pd_high[4][512] __attribute__((aligned(4096)));
 extern uint64_t rt_pdpt[];
+extern uint64_t rt_boot_params_paddr; /* the zero page (bzImage variant) */
 
 static uint64_t fnv1a(const uint8_t *p, uint64_t n)
 {
@@ -55,6 +56,17 @@ int guest_main(void)
 		rt_printf("  0x%lx 0x%lx type %u\n", e->addr, e->size, e->type);
 		if (e->type == RT_E820_RAM && e->addr >= (4ull << 30) && !high_base)
 			high_base = e->addr, high_size = e->size;
+	}
+	if (rt_boot_params_paddr) {
+		/* The setup header as the loader left it in the zero page, byte for byte, and the fields
+		 * outside it that the loader fills: the test compares them with the file and the options. */
+		const volatile uint8_t *bp = (const volatile uint8_t *)(uintptr_t)rt_boot_params_paddr;
+		rt_printf("zeropage hdr:");
+		for (unsigned o = 0x1f1; o < 0x26c; o++)
+			rt_printf(" %02x", bp[o]);
+		rt_printf("\nzeropage: acpi_rsdp_addr 0x%lx ext_ramdisk 0x%x 0x%x ext_cmd_line_ptr 0x%x e820_entries %u "
+			  "sentinel %u\n", *(const volatile uint64_t *)(bp + 0x70), *(const volatile uint32_t *)(bp + 0xc0),
+			  *(const volatile uint32_t *)(bp + 0xc4), *(const volatile uint32_t *)(bp + 0xc8), bp[0x1e8], bp[0x1ef]);
 	}
 	const struct hvm_start_info *si = rt_start_info();
 	unsigned mods = si ? si->nr_modules : 0;

@@ -15,6 +15,10 @@
 	.long MB_MAGIC
 	.long MB_FLAGS
 	.long -(MB_MAGIC + MB_FLAGS)
+	/* header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr: read only with flag 16 (the
+	 * a.out kludge); zero here, so that tests/sh/boot-formats.sh can turn this image into an a.out-
+	 * kludge kernel by patching them in. */
+	.long 0, 0, 0, 0, 0
 
 	.text
 	.code32

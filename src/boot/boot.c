@@ -120,7 +120,7 @@ int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen)
 		bf.initrd_fd = -1;
 		goto out;
 	}
-	/* An empty initrd is passed on as QEMU passes it (size 0): the kernel ignores it. */
+	/* An empty initrd is accepted as QEMU accepts it: a size-0 ramdisk or module (no PVH module). */
 	if (blvm_is_bzimage(f, bf.len))
 		rc = blvm_bzimage_load(vm, &bf, err, errlen);
 	else if (blvm_multiboot_find(f, bf.len) >= 0)

@@ -290,7 +290,9 @@ int blvm_pvh_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, char *er
 	blvm_elf_copy_segments(vm, bf, &e);
 	vm->boot = (struct blvm_boot_entry){ .mode = BLVM_ENTRY_PROTECTED32, .format = "PVH", .rip = entry,
 					     .rbx = PVH_START_INFO_GPA };
-	write_start_info(vm, initrd_gpa, bf->initrd_size, bf->initrd_path != NULL);
+	/* An empty initrd is no module: QEMU's PVH option ROM (pc-bios/optionrom/pvh_main.c) lists the
+	 * initrd only when its size is nonzero. */
+	write_start_info(vm, initrd_gpa, bf->initrd_size, bf->initrd_path != NULL && bf->initrd_size != 0);
 	blvm_elf_load_symbols(vm, bf);
 	return 0;
 }
