@@ -11,7 +11,8 @@
 /* Page directories for 4-8 GiB (PDPT entries 4-7 of the runtime's identity map), 2 MiB pages. */
 static uint64_t pd_high[4][512] __attribute__((aligned(4096)));
 extern uint64_t rt_pdpt[];
-extern uint64_t rt_boot_params_paddr; /* the zero page (bzImage variant) */
+/* The zero page (bzImage variant, rt/bz.S); weak: the PVH build has none. */
+extern uint64_t rt_boot_params_paddr __attribute__((weak));
 
 static uint64_t fnv1a(const uint8_t *p, uint64_t n)
 {
@@ -57,7 +58,7 @@ int guest_main(void)
 		if (e->type == RT_E820_RAM && e->addr >= (4ull << 30) && !high_base)
 			high_base = e->addr, high_size = e->size;
 	}
-	if (rt_boot_params_paddr) {
+	if (&rt_boot_params_paddr && rt_boot_params_paddr) {
 		/* The setup header as the loader left it in the zero page, byte for byte, and the fields
 		 * outside it that the loader fills: the test compares them with the file and the options. */
 		const volatile uint8_t *bp = (const volatile uint8_t *)(uintptr_t)rt_boot_params_paddr;

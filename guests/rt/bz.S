@@ -30,4 +30,14 @@ rt_bz_entry64:
 	jmp rt_entry64
 	.size rt_bz_entry64, . - rt_bz_entry64
 
+	/* In .data: the entry writes it before .bss is zeroed. bootfmt.c reads both; the other
+	 * variant's stays 0. */
+	.data
+	.balign 8
+	.globl rt_boot_params_paddr, rt_mb_info_paddr
+rt_boot_params_paddr:
+	.quad 0
+rt_mb_info_paddr:
+	.quad 0
+
 	.section .note.GNU-stack, "", @progbits

@@ -202,14 +202,6 @@ rt_ap_entry64:
 	.globl rt_start_info_paddr
 rt_start_info_paddr:
 	.quad 0
-	/* Set by the other entries of the boot-format variants (mb.S: the multiboot information;
-	 * bz.S: the zero page); rt.c turns them into a start_info. */
-	.globl rt_mb_info_paddr
-rt_mb_info_paddr:
-	.quad 0
-	.globl rt_boot_params_paddr
-rt_boot_params_paddr:
-	.quad 0
 	/* SMP state the APs read before the BSP has zeroed .bss, hence in .data. */
 	.globl rt_ap_stack_base
 rt_ap_stack_base:

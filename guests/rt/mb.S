@@ -32,4 +32,14 @@ rt_mb_entry32:
 	jmp rt_entry32
 	.size rt_mb_entry32, . - rt_mb_entry32
 
+	/* In .data: the entry writes it before .bss is zeroed. bootfmt.c reads both; the other
+	 * variant's stays 0. */
+	.data
+	.balign 8
+	.globl rt_mb_info_paddr, rt_boot_params_paddr
+rt_mb_info_paddr:
+	.quad 0
+rt_boot_params_paddr:
+	.quad 0
+
 	.section .note.GNU-stack, "", @progbits
