@@ -2,13 +2,18 @@
 # accepted by the bzImage loader and entered at its 64-bit entry point: the decompressor runs (hundreds
 # of thousands of instructions) before the kernel stops on what the engine lacks. Oracle: the kernel's
 # own header (tests/sh/boot-formats.sh checks the zero page itself); how far it gets is printed.
-# The kernel comes from the cache ($BLVM_CACHE, default ~/.cache/blvm: linux/vmlinuz, as bench/ keeps
-# it, or linux-bzimage/vmlinuz fetched here once with apt-get download); never downloaded twice; skipped
-# (77) when neither the cache nor the network has it.
+# The kernel comes from the cache ($BLVM_CACHE, default ~/.cache/blvm): scripts/linux-inputs.sh's
+# linux/vmlinuz where that script exists (it makes the cache once), else linux/vmlinuz if present or
+# linux-bzimage/vmlinuz fetched here once with apt-get download; never downloaded twice; skipped (77)
+# when neither the cache nor the network has it.
 . "$(dirname "$0")/../lib.sh"
 CACHE="${BLVM_CACHE:-$HOME/.cache/blvm}"
 K=""
-for c in "$CACHE/linux/vmlinuz" "$CACHE/linux-bzimage/vmlinuz"; do [ -s "$c" ] && { K=$c; break; }; done
+if [ -x "$TOP/scripts/linux-inputs.sh" ]; then
+	d=$("$TOP/scripts/linux-inputs.sh" 2>"$TMP/inputs.err") && [ -s "$d/vmlinuz" ] && K="$d/vmlinuz"
+	[ -n "$K" ] || skip "scripts/linux-inputs.sh could not make the kernel: $(tail -1 "$TMP/inputs.err")"
+fi
+for c in "$CACHE/linux/vmlinuz" "$CACHE/linux-bzimage/vmlinuz"; do [ -z "$K" ] && [ -s "$c" ] && K=$c; done
 if [ -z "$K" ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then
 	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64$' 2>/dev/null | cut -d' ' -f1 | sort -V | tail -1)
 	if [ -n "$pkg" ] && (cd "$TMP" && timeout 300 apt-get download "$pkg" >/dev/null 2>&1); then
