@@ -78,3 +78,17 @@ $(GUEST_OBJ)/arith.o: $(GUEST_GEN)/arith_cases.h guests/gen/arith_ops.h
 $(GUEST_OBJ)/arith.o: GUEST_CFLAGS += -Iguests/gen
 
 
+
+# Boot-format variants of one guest (tests/sh/boot-formats.sh): bootinfo is the PVH ELF as always;
+# bootinfo-mb adds the Multiboot header and entry (rt/mb.S) and is converted to ELF32, as QEMU's
+# Multiboot loader requires (kvm-unit-tests do the same); bootinfo-bz has the 64-bit bzImage entry
+# (rt/bz.S) and is wrapped in a setup header by rt/mkbzimage.py. Both link rt/bootfmt.c, which turns
+# their boot information into a start_info; ordinary guests do not carry it.
+GUESTS_ALL += bootinfo
+$(GUEST_DIR)/bootinfo-mb: $(GUEST_OBJ)/bootinfo.o $(GUEST_RT_OBJS) $(GUEST_OBJ)/rt/mb.o $(GUEST_OBJ)/rt/bootfmt.o guests/rt/guest.ld
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -Wl,-e,rt_mb_entry32 -o $@.elf64 $(filter %.o,$^)
+	objcopy -O elf32-i386 $@.elf64 $@ && rm -f $@.elf64
+$(GUEST_DIR)/bootinfo-bz: $(GUEST_OBJ)/bootinfo.o $(GUEST_RT_OBJS) $(GUEST_OBJ)/rt/bz.o $(GUEST_OBJ)/rt/bootfmt.o guests/rt/guest.ld guests/rt/mkbzimage.py
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@.elf $(filter %.o,$^)
+	python3 guests/rt/mkbzimage.py $@.elf $@
+guests: $(GUEST_DIR)/bootinfo-mb $(GUEST_DIR)/bootinfo-bz
