@@ -262,6 +262,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_MTRR_DEF_TYPE 0x2ff
 #define MSR_K7_HWCR 0xc0010015
 #define EMU_MTRR_VAR 8
+#define EMU_HWCR_TSCFREQSEL (1ull << 24)
 /* IA32_MISC_ENABLE at reset: fast strings (bit 0) and KVM's BTS/PEBS unavailable (bits 11, 12) */
 #define EMU_MISC_ENABLE_RESET 0x1801ull
 /* IA32_MTRR_DEF_TYPE: MTRRs enabled, default type WB (as the firmware of a PC leaves it) */

@@ -704,7 +704,12 @@ static int platform_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 	case MSR_PLATFORM_ID: if (amd) return -1; *v = 0; return 0;
 	case MSR_BIOS_SIGN_ID: *v = 0x100000000ull; return 0; /* KVM's default microcode revision */
 	case MSR_FEATURE_CONTROL: if (amd) return -1; *v = c->feature_control; return 0;
-	case MSR_K7_HWCR: if (!amd) return -1; *v = 0; return 0;
+	case MSR_K7_HWCR:
+		/* TscFreqSel (bit 24): the TSC counts at the P0 frequency, as the invariant TSC does here
+		 * (Linux's bsp_init_amd() warns "TSC doesn't count with P0 frequency" without it) */
+		if (!amd) return -1;
+		*v = EMU_HWCR_TSCFREQSEL;
+		return 0;
 	default: return 1;
 	}
 }
@@ -743,7 +748,7 @@ static int platform_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 		c->feature_control = v;
 		return 0;
 	case MSR_K7_HWCR:
-		return !amd || v ? -1 : 0; /* as KVM: no bit of HWCR is implemented */
+		return !amd || v != EMU_HWCR_TSCFREQSEL ? -1 : 0; /* read-only: nothing else is implemented */
 	default: return 1;
 	}
 }
