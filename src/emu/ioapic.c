@@ -79,9 +79,14 @@ void emu_ioapic_set_irq(struct emu_irqchip *chip, unsigned pin, int level)
 	service(chip, pin);
 }
 
-void emu_ioapic_eoi(struct emu_irqchip *chip, unsigned vector)
+void emu_ioapic_eoi(struct emu_irqchip *chip, unsigned vector, bool level)
 {
 	struct emu_ioapic *io = &chip->ioapic;
+	uint64_t pit = io->redir[2];
+	if (chip->has_pit && (pit & 0xff) == vector && !(pit & IOAPIC_RE_MASKED))
+		emu_pit_irq_ack(chip); /* GSI 2 is the PIT's (pit.c) */
+	if (!level)
+		return;
 	for (unsigned pin = 0; pin < EMU_IOAPIC_PINS; pin++) {
 		uint64_t re = io->redir[pin];
 		if ((re & 0xff) != vector || !(re & IOAPIC_RE_LEVEL))

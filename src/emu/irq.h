@@ -133,7 +133,12 @@ struct emu_pit {
 	struct emu_pit_channel ch[3];
 	bool speaker_data_on;
 	uint64_t irq_deadline;        /* ns of channel 0's next output edge that raises IRQ 0, 0 = none */
-	uint64_t irqs;                /* statistics */
+	/* KVM's reinjection (i8254.c, the default): a period that ends while the last IRQ 0 is not yet
+	 * acknowledged is counted, and delivered at the acknowledge, so a guest that counts ticks
+	 * (jiffies) loses none when its vCPU thread runs late */
+	uint32_t pending;
+	uint64_t irq_next_k;          /* periodic modes: index of the period end irq_deadline is */
+	uint64_t irqs;                /* statistics: IRQ 0 edges sent */
 };
 
 struct emu_irqchip {
@@ -208,7 +213,7 @@ uint32_t emu_ioapic_read(struct emu_irqchip *chip, unsigned off);
 void emu_ioapic_write(struct emu_irqchip *chip, unsigned off, uint32_t v);
 void emu_ioapic_set_irq(struct emu_irqchip *chip, unsigned pin, int level);
 /* A LAPIC's EOI of a level-triggered vector (broadcast, SDM Vol. 3 11.8.5; 82093AA 3.2.4). */
-void emu_ioapic_eoi(struct emu_irqchip *chip, unsigned vector);
+void emu_ioapic_eoi(struct emu_irqchip *chip, unsigned vector, bool level);
 
 /* ---------------------------------------------------------------- pic.c (lock held) */
 void emu_pic_reset(struct emu_pic *pic);
@@ -230,5 +235,8 @@ uint32_t emu_pit_get_count(const struct emu_pit *pit, unsigned ch, uint64_t now)
 int emu_pit_get_out(const struct emu_pit *pit, unsigned ch, uint64_t now);
 /* Channel 0's output raised IRQ 0 at its deadline: pulse the line, compute the next one. */
 void emu_pit_timer_expired(struct emu_irqchip *chip, uint64_t now);
+/* IRQ 0 was acknowledged (8259 INTA of IR0, or the LAPIC's EOI of I/O APIC pin 2's vector): the
+ * next pending tick, if any, goes out (KVM's kvm_pit_ack_irq) */
+void emu_pit_irq_ack(struct emu_irqchip *chip);
 
 #endif

@@ -229,9 +229,10 @@ static void eoi(struct emu_irqchip *chip, struct emu_lapic *l)
 		return;
 	CLRB(l->isr, v);
 	/* level-triggered (TMR): the EOI message goes to the I/O APIC unless suppressed (SVR bit 12
-	 * is not offered: APIC_VERSION bit 24 is 0) */
-	if (TESTB(l->tmr, v) && chip)
-		emu_ioapic_eoi(chip, (unsigned)v);
+	 * is not offered: APIC_VERSION bit 24 is 0); an edge vector's EOI is told to the I/O APIC too,
+	 * for the PIT's reinjection (KVM's ack notifiers), without touching Remote IRR */
+	if (chip)
+		emu_ioapic_eoi(chip, (unsigned)v, TESTB(l->tmr, v));
 	if (emu_lapic_peek(l) >= 0)
 		kick(chip, l);
 }

@@ -132,6 +132,8 @@ int emu_pic_ack(struct emu_irqchip *chip)
 		vec = pic->p[0].vector_base + 7; /* spurious IR7 (datasheet: "Interrupt sequence") */
 	} else {
 		intack(&pic->p[0], irq);
+		if (irq == 0 && chip->has_pit)
+			emu_pit_irq_ack(chip); /* the PIT's reinjection (pit.c) */
 		if (irq == 2) {
 			int irq2 = get_irq(&pic->p[1], false);
 			if (irq2 >= 0)

@@ -84,11 +84,9 @@ static void ch0_schedule(struct emu_irqchip *chip, uint64_t now)
 	if (c->null_count) {
 		pit->irq_deadline = 0;
 	} else if (c->mode == 2 || c->mode == 3) {
-		/* periodic: one interrupt per period, at the period's end */
-		uint64_t k = ticks(c->load_time, now) / n + 1;
-		pit->irq_deadline = c->load_time + ticks_ns(k * n);
-		if (pit->irq_deadline <= now)
-			pit->irq_deadline = c->load_time + ticks_ns((k + 1) * n);
+		/* periodic: one interrupt per period, at the period's end (the first end after now) */
+		pit->irq_next_k = ticks(c->load_time, now) / n + 1;
+		pit->irq_deadline = c->load_time + ticks_ns(pit->irq_next_k * n);
 	} else {
 		uint64_t t = c->load_time + ticks_ns(n);
 		pit->irq_deadline = t > now ? t : 0; /* one shot, if still ahead */
@@ -106,20 +104,68 @@ static void irq0_pulse(struct emu_irqchip *chip)
 	chip->pit.irqs++;
 }
 
+static bool pic_route(struct emu_irqchip *chip)
+{
+	return !(chip->pic.p[0].imr & 1) && chip->lapic[0] && emu_lapic_accepts_pic(chip->lapic[0]);
+}
+
+static bool ioapic_route(struct emu_irqchip *chip)
+{
+	return !(chip->ioapic.redir[2] & IOAPIC_RE_MASKED);
+}
+
+/* The last IRQ 0 still waits to be taken on a route that is open: the 8259's IRR bit 0, or the
+ * vector of pin 2 in a LAPIC's IRR. Read from the controllers' state rather than remembered, so a
+ * route masked or changed meanwhile cannot leave the PIT waiting for an acknowledge forever. */
+static bool irq0_undelivered(struct emu_irqchip *chip)
+{
+	if (pic_route(chip) && (chip->pic.p[0].irr & 1))
+		return true;
+	if (ioapic_route(chip)) {
+		unsigned v = chip->ioapic.redir[2] & 0xff;
+		for (unsigned k = 0; k < chip->ncpus; k++)
+			if (chip->lapic[k] && ((chip->lapic[k]->irr[v >> 5] >> (v & 31)) & 1))
+				return true;
+	}
+	return false;
+}
+
+void emu_pit_irq_ack(struct emu_irqchip *chip)
+{
+	struct emu_pit *pit = &chip->pit;
+	if (pit->pending && !irq0_undelivered(chip)) {
+		pit->pending--;
+		irq0_pulse(chip);
+	}
+}
+
 void emu_pit_timer_expired(struct emu_irqchip *chip, uint64_t now)
 {
 	struct emu_pit *pit = &chip->pit;
 	if (!pit->irq_deadline || now < pit->irq_deadline)
 		return;
-	irq0_pulse(chip);
 	const struct emu_pit_channel *c = &pit->ch[0];
-	if (c->mode == 2 || c->mode == 3) {
-		uint64_t next = pit->irq_deadline + 1; /* the period after the one that just ended */
-		ch0_schedule(chip, next > now ? next : now);
+	bool periodic = c->mode == 2 || c->mode == 3;
+	/* period ends since the last expiry: more than one when the timer thread ran late */
+	uint64_t ends = periodic ? ticks(c->load_time, now) / c->count : 0;
+	uint64_t periods = periodic ? ends + 1 - pit->irq_next_k : 1;
+	if (!pic_route(chip) && !ioapic_route(chip)) {
+		pit->pending = 0; /* nobody can take it: no backlog (KVM resets reinjection while masked) */
+		irq0_pulse(chip);
+	} else {
+		if (irq0_undelivered(chip))
+			pit->pending++; /* delivered at the acknowledge of the one before */
+		else
+			irq0_pulse(chip);
+		pit->pending += (uint32_t)(periods - 1);
+	}
+	if (periodic) {
+		pit->irq_next_k = ends + 1;
+		pit->irq_deadline = c->load_time + ticks_ns(pit->irq_next_k * c->count);
 	} else {
 		pit->irq_deadline = 0;
-		emu_irqchip_timer_changed(chip);
 	}
+	emu_irqchip_timer_changed(chip);
 }
 
 static void load_count(struct emu_irqchip *chip, unsigned ch, uint32_t v, uint64_t now)
