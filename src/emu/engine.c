@@ -523,6 +523,8 @@ static int run_vcpu(struct emu_vcpu *c)
 	c->exit_pending = false;
 	if (c->halted)
 		atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* halt on (irqchip.c) */
+	if (c->rflags & EMU_IF)
+		emu_irq_if_set(c); /* KVM_SET_REGS may have set IF under a held-back interrupt */
 
 	for (;;) {
 		bool tf = c->rflags & EMU_TF;

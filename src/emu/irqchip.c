@@ -373,6 +373,11 @@ int emu_irq_event(struct emu_vcpu *c)
 			if (c->rflags & EMU_IF) {
 				int v = emu_irqchip_ack(chip, c->id);
 				if (v >= 0) {
+					/* another one still waiting (the 8259 can keep INTR up through an
+					 * INTA, and no new edge will announce it): look again at the next
+					 * boundary, where IF = 0 in the handler makes it wait for IRET */
+					if (emu_irqchip_peek(chip, c->id) >= 0 || l->nmi_pending)
+						atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
 					pthread_mutex_unlock(&chip->lock);
 					return inject(c, v);
 				}

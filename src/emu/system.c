@@ -1055,6 +1055,8 @@ int emu_h_sysret(ARGS)
 	c->rflags = (c->r[11] & EMU_FLAGS_WRITABLE & ~EMU_RF) | EMU_RF_FIXED;
 	c->rip = to64 ? c->r[EMU_RCX] : (uint32_t)c->r[EMU_RCX];
 	emu_update_mode(c);
+	if (c->rflags & EMU_IF)
+		emu_irq_if_set(c);
 	return EMU_ST_END;
 }
 
