@@ -13,6 +13,9 @@
  *   decode.c   Zydis -> struct emu_insn, blocks, the decode cache
  *   exec.c     instruction handlers (one signature, specialised by operand size and form)
  *   system.c   exceptions and interrupt delivery, far transfers, segment loads, CR/DR/MSR, CPUID
+ *   irq.h      the PC interrupt platform (KVM_CREATE_IRQCHIP/PIT2, KVM_IRQ_LINE): lapic.c, ioapic.c,
+ *              pic.c, pit.c (one model each, state machines on virtual time) and irqchip.c (the
+ *              VM's timer thread, routing, taking interrupts at block boundaries, HLT sleep)
  *
  * No global mutable state: everything hangs off struct emu_vm (shared by every vCPU) or struct
  * emu_vcpu (owned by the one host thread that calls run()). Read-only tables are const.
