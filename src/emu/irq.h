@@ -168,7 +168,8 @@ uint64_t emu_vtime_ns(void);
 uint64_t emu_irqchip_run_timers(struct emu_irqchip *chip, uint64_t now);
 /* A timer's deadline changed (lock held): wakes the timer thread. */
 void emu_irqchip_timer_changed(struct emu_irqchip *chip);
-/* KVM_IRQ_LINE (lock held): GSI 0-15 to the PIC and the I/O APIC, 16-23 to the I/O APIC. */
+/* KVM_IRQ_LINE (lock held): GSI 0 to PIC IR0 and I/O APIC pin 2, 1 and 3-15 to the PIC and the
+ * I/O APIC, 16-23 to the I/O APIC (QEMU's pc routing; engine.h). */
 void emu_irqchip_set_irq(struct emu_irqchip *chip, unsigned gsi, int level);
 /* The CPU side (lock held): the vector of the highest-priority maskable interrupt deliverable to
  * cpu (ExtINT from the PIC first, as KVM's kvm_cpu_get_interrupt()), or -1 ... */

@@ -176,12 +176,15 @@ int emu_irqchip_start_thread(struct emu_irqchip *chip)
 	return 0;
 }
 
+/* QEMU's pc routing for KVM (kvm_pc_setup_irq_routing(); engine.h KVM_IRQ_LINE) */
 void emu_irqchip_set_irq(struct emu_irqchip *chip, unsigned gsi, int level)
 {
+	if (gsi == 2)
+		return; /* the cascade input: not a GSI of any device */
 	if (gsi < 16)
 		emu_pic_set_irq(chip, gsi, level);
 	if (gsi < EMU_IOAPIC_PINS)
-		emu_ioapic_set_irq(chip, gsi, level);
+		emu_ioapic_set_irq(chip, gsi == 0 ? 2 : gsi, level);
 }
 
 static bool extint_pending(struct emu_irqchip *chip, unsigned cpu)

@@ -96,11 +96,9 @@ static void ch0_schedule(struct emu_irqchip *chip, uint64_t now)
 
 static void irq0_pulse(struct emu_irqchip *chip)
 {
-	/* IRQ 0 to the 8259 and GSI 2 to the I/O APIC (the ISA override), an edge on both */
-	emu_pic_set_irq(chip, 0, 1);
-	emu_ioapic_set_irq(chip, 2, 1);
-	emu_pic_set_irq(chip, 0, 0);
-	emu_ioapic_set_irq(chip, 2, 0);
+	/* GSI 0: the 8259's IR0 and the I/O APIC's pin 2 (the ISA override), an edge on both */
+	emu_irqchip_set_irq(chip, 0, 1);
+	emu_irqchip_set_irq(chip, 0, 0);
 	chip->pit.irqs++;
 }
 
