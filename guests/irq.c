@@ -34,17 +34,39 @@
 
 static volatile unsigned n_timer, n_pic, n_ioapic, n_ipi[RT_MAX_CPUS];
 static volatile unsigned last_pic_vector;
+static volatile unsigned timer_limit = ~0u;
 
 static void eoi(void) { R(0xb0) = 0; }
+static void ioapic_write(unsigned reg, uint32_t v);
 
-static void on_timer(struct rt_frame *f) { (void)f; n_timer++; eoi(); }
+/* A periodic source is stopped by the handler of its N-th interrupt, and one that was already
+ * on its way (a tick pending in the IRR when the vCPU ran late: the engines reinject lost PIT
+ * ticks, as KVM does) is not counted: the count says N arrived, each exactly once. */
+#define N_PERIODIC 50
+#define N_PIT 20
+static void on_timer(struct rt_frame *f)
+{
+	(void)f;
+	if (n_timer < timer_limit && ++n_timer == timer_limit) {
+		R(0x380) = 0;        /* stop the periodic timer */
+		R(0x320) = 1u << 16;
+	}
+	eoi();
+}
 static void on_pic(struct rt_frame *f)
 {
 	last_pic_vector = (unsigned)f->vector;
-	n_pic++;
+	if (n_pic < N_PIT && ++n_pic == N_PIT)
+		outb(0x21, 0xff); /* mask IRQ 0 */
 	outb(0x20, 0x20); /* non-specific EOI to the master 8259 */
 }
-static void on_ioapic(struct rt_frame *f) { (void)f; n_ioapic++; eoi(); }
+static void on_ioapic(struct rt_frame *f)
+{
+	(void)f;
+	if (n_ioapic < N_PIT && ++n_ioapic == N_PIT)
+		ioapic_write(0x10 + 2 * 2, 1u << 16); /* mask GSI 2 */
+	eoi();
+}
 static void on_ipi(struct rt_frame *f) { (void)f; n_ipi[rt_cpu_index()]++; eoi(); }
 static void on_spurious(struct rt_frame *f) { (void)f; }
 
@@ -161,14 +183,14 @@ int guest_main(void)
 	}
 
 	if (!skipped("lapic-periodic")) {
+		timer_limit = N_PERIODIC;
 		R(0x3e0) = 0xb;                 /* TDCR: divide by 1 */
 		R(0x320) = V_TIMER | (1u << 17); /* LVTT: periodic */
 		R(0x380) = 1000000;             /* TMICT: 1 ms at a 1 GHz bus */
-		wait_for(&n_timer, 50);
-		R(0x380) = 0;                   /* stop */
-		R(0x320) = 1u << 16;
+		wait_for(&n_timer, N_PERIODIC);
 		rt_printf("lapic-periodic: took %u timer interrupts\n", n_timer);
-		bad |= n_timer != 50;
+		bad |= n_timer != N_PERIODIC || R(0x380) != 0;
+		timer_limit = ~0u;
 	}
 
 	if (!skipped("tsc-deadline")) {
@@ -192,11 +214,10 @@ int guest_main(void)
 		R(0x350) = 7u << 8;        /* LVT LINT0: ExtINT, unmasked (virtual wire) */
 		pic_init(0xfe);            /* only IRQ 0 */
 		pit_periodic(1193);        /* ~1 ms */
-		wait_for(&n_pic, 20);
-		outb(0x21, 0xff);
+		wait_for(&n_pic, N_PIT);
 		pit_stop();
 		rt_printf("pit-pic: took %u interrupts, vector 0x%x\n", n_pic, last_pic_vector);
-		bad |= n_pic != 20 || last_pic_vector != V_PIC;
+		bad |= n_pic != N_PIT || last_pic_vector != V_PIC;
 	}
 
 	if (!skipped("pit-ioapic")) {
@@ -205,11 +226,10 @@ int guest_main(void)
 		ioapic_write(0x10 + 2 * 2 + 1, id << 24);   /* GSI 2: destination = this APIC */
 		ioapic_write(0x10 + 2 * 2, V_IOAPIC);       /* fixed, physical, edge, high, unmasked */
 		pit_periodic(1193);
-		wait_for(&n_ioapic, 20);
-		ioapic_write(0x10 + 2 * 2, 1u << 16);       /* masked */
+		wait_for(&n_ioapic, N_PIT);
 		pit_stop();
 		rt_printf("pit-ioapic: took %u interrupts, vector 0x%x\n", n_ioapic, V_IOAPIC);
-		bad |= n_ioapic != 20;
+		bad |= n_ioapic != N_PIT;
 	}
 
 	if (!skipped("self-ipi")) {
