@@ -626,6 +626,9 @@ int emu_irq_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v);
 int emu_irq_vcpu_init(struct emu_vcpu *c);   /* vCPU create: its LAPIC */
 void emu_irq_vcpu_fini(struct emu_vcpu *c);
 void emu_wake(struct emu_vcpu *c);           /* wakes a vCPU sleeping in HLT (kick) */
+/* CR8 is the LAPIC's TPR[7:4] when the vCPU has one (SDM Vol. 3 11.8.6.5), else a plain register */
+void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v);
+uint64_t emu_irq_get_cr8(struct emu_vcpu *c);
 int emu_op_create_irqchip(struct blvm_engine_vm *vm);
 int emu_op_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg);
 int emu_op_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);

@@ -320,7 +320,7 @@ static int emu_get_sregs(struct blvm_engine_vcpu *v, struct kvm_sregs *s)
 	s->ldt = c->ldt;
 	dt_out(&s->gdt, &c->gdt);
 	dt_out(&s->idt, &c->idt);
-	s->cr0 = c->cr0; s->cr2 = c->cr2; s->cr3 = c->cr3; s->cr4 = c->cr4; s->cr8 = c->cr8;
+	s->cr0 = c->cr0; s->cr2 = c->cr2; s->cr3 = c->cr3; s->cr4 = c->cr4; s->cr8 = emu_irq_get_cr8(c);
 	s->efer = c->efer;
 	s->apic_base = c->apic_base;
 	return 0;
@@ -339,7 +339,7 @@ static int emu_set_sregs(struct blvm_engine_vcpu *v, const struct kvm_sregs *s)
 	c->cr2 = s->cr2;
 	c->cr3 = s->cr3;
 	c->cr4 = s->cr4;
-	c->cr8 = s->cr8;
+	emu_irq_set_cr8(c, s->cr8 & 0xf);
 	c->efer = s->efer; /* as KVM: taken as given, LMA included */
 	c->apic_base = s->apic_base;
 	emu_tlb_flush(c);

@@ -475,6 +475,30 @@ bool emu_irq_pio(struct emu_vcpu *c, uint16_t port, bool write, uint8_t *data, u
 	return true;
 }
 
+void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	c->cr8 = v;
+	if (!chip || !c->lapic)
+		return;
+	/* MOV to CR8 writes TPR[7:4] and clears TPR[3:0] (SDM Vol. 3 11.8.6.5); a lower TPR may let
+	 * an interrupt through (the LAPIC kicks this vCPU, seen at the block's end) */
+	pthread_mutex_lock(&chip->lock);
+	emu_lapic_write(chip, c->lapic, APIC_TPR, (uint32_t)(v & 0xf) << 4, emu_vtime_ns());
+	pthread_mutex_unlock(&chip->lock);
+}
+
+uint64_t emu_irq_get_cr8(struct emu_vcpu *c)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic)
+		return c->cr8;
+	pthread_mutex_lock(&chip->lock);
+	uint64_t v = (c->lapic->tpr >> 4) & 0xf;
+	pthread_mutex_unlock(&chip->lock);
+	return v;
+}
+
 int emu_irq_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 {
 	struct emu_irqchip *chip = c->vm->irqchip;

@@ -562,7 +562,7 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 	case 8:
 		if (v >> 4)
 			return emu_raise_err(c, EMU_V_GP, 0);
-		c->cr8 = v;
+		emu_irq_set_cr8(c, v);
 		return 0;
 	default:
 		return emu_raise(c, EMU_V_UD);
@@ -586,7 +586,7 @@ int emu_h_mov_r_cr(ARGS)
 	case 2: v = c->cr2; break;
 	case 3: v = c->cr3; break;
 	case 4: v = c->cr4; break;
-	case 8: v = c->cr8; break;
+	case 8: v = emu_irq_get_cr8(c); break;
 	default: return emu_raise(c, EMU_V_UD);
 	}
 	c->r[i->r] = c->mode64 ? v : (uint32_t)v;

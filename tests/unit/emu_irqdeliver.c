@@ -5,7 +5,7 @@
  * the instruction that follows STI (the STI shadow, SDM Vol. 3 6.8.3), with the return address
  * the handler sees; HLT with IF = 1 sleeps until the LAPIC timer fires and resumes after the HLT;
  * HLT with IF = 0 is KVM_EXIT_HLT; kick() interrupts a sleeping HLT; the platform MSRs and CPUID
- * leaves a stock kernel reads have KVM's values, unknown MSRs #GP; KVM_CREATE_IRQCHIP is refused
+ * leaves a stock kernel reads have KVM's values, unknown MSRs #GP; CR8 is TPR[7:4]; KVM_CREATE_IRQCHIP is refused
  * after a vCPU exists.
  */
 #include <pthread.h>
@@ -50,6 +50,9 @@ GUEST(g, ".code64",
 	"mov $0x2ff, %ecx; mov $0x807, %eax; wrmsr\n"       /* #GP: type 7 is reserved here */
 	"mov $0x12345, %ecx; rdmsr\n"                       /* #GP: unknown MSR */
 	"mov $0x802, %ecx; rdmsr\n"                         /* #GP: x2APIC MSR in xAPIC mode */
+	/* CR8 is TPR[7:4] (SDM Vol. 3 11.8.6.5) */
+	"mov $0xa, %eax; mov %rax, %cr8; mov 0x80(%rsi), %eax; mov %eax, 0x100064\n"
+	"movl $0x5f, 0x80(%rsi); mov %cr8, %rax; mov %eax, 0x100068; xor %eax, %eax; mov %rax, %cr8\n"
 	"mov $0x1b, %ecx; rdmsr; or $0xc00, %eax; wrmsr\n"  /* x2APIC on */
 	"mov $0x802, %ecx; rdmsr; mov %eax, 0x100020\n"     /* x2APIC ID 0 */
 	"mov $0x803, %ecx; rdmsr; mov %eax, 0x100024\n"     /* version */
@@ -142,6 +145,8 @@ int main(void)
 	CHECK_EQ(t_r32(&t, DATA + 0x18), 0x7f);
 	CHECK_EQ(t_r32(&t, DATA + 0x1c), 0);           /* FEATURE_CONTROL unlocked */
 	CHECK_EQ(t_r32(&t, DATA + 0x60), 4);           /* four #GPs */
+	CHECK_EQ(t_r32(&t, DATA + 0x64), 0xa0);        /* MOV CR8, 0xa -> TPR 0xa0 */
+	CHECK_EQ(t_r32(&t, DATA + 0x68), 0x5);         /* TPR 0x5f -> CR8 5 */
 	CHECK_EQ(t_r32(&t, DATA + 0x20), 0);
 	CHECK_EQ(t_r32(&t, DATA + 0x24), 0x50014);
 	uint32_t ecx1 = t_r32(&t, DATA + 0x28), edx1 = t_r32(&t, DATA + 0x2c);
