@@ -17,6 +17,8 @@ GUESTS_ALL += realmode
 
 GUESTS_ALL += sse
 
+GUESTS_ALL += irq
+
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc
 GUEST_DIR := $(BUILD)/guests

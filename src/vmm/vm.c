@@ -204,6 +204,26 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 			goto fail;
 		}
 	}
+	/* The PC's interrupt controllers and PIT live in the engine, as KVM keeps them in the kernel;
+	 * both must exist before the vCPUs (api.rst 4.24 KVM_CREATE_IRQCHIP, 4.71 KVM_CREATE_PIT2). */
+	if (!ops->create_irqchip || !ops->create_pit2) {
+		snprintf(err, errlen, "%s engine: no in-engine interrupt controller (KVM_CREATE_IRQCHIP) or PIT "
+			 "(KVM_CREATE_PIT2)", ops->name);
+		goto fail;
+	}
+	r = ops->create_irqchip(vm->ev);
+	if (r < 0) {
+		snprintf(err, errlen, "%s engine: cannot create the interrupt controllers (KVM_CREATE_IRQCHIP): %s",
+			 ops->name, strerror(-r));
+		goto fail;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	r = ops->create_pit2(vm->ev, &pit);
+	if (r < 0) {
+		snprintf(err, errlen, "%s engine: cannot create the PIT (KVM_CREATE_PIT2): %s", ops->name,
+			 strerror(-r));
+		goto fail;
+	}
 	vm->vcpus = calloc(cfg->nr_vcpus, sizeof *vm->vcpus);
 	if (!vm->vcpus) {
 		snprintf(err, errlen, "out of memory");
