@@ -19,7 +19,9 @@ static const char usage_text[] =
 	"\n"
 	"Boots the PVH ELF kernel KERNEL (as qemu-system-x86_64 -kernel does) and runs it until it\n"
 	"writes its exit status to port 0xf4. COM1 output goes to stdout, byte for byte; blvm's own\n"
-	"messages go to stderr.\n"
+	"messages go to stderr. COM1 input comes from stdin: piped bytes are the guest's input (EOF:\n"
+	"no more input); a terminal is put in raw mode for the run (restored at the end), and\n"
+	"Ctrl-A x ends the VM (status 0), Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists the keys.\n"
 	"\n"
 	"options:\n"
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
@@ -45,9 +47,10 @@ static const char usage_text[] =
 	"  -h, --help             this text\n"
 	"  --version              blvm's version\n"
 	"\n"
-	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 2 for a bad option or\n"
-	"kernel (nothing started); 124 on --timeout; 125 when the VM fails (halt with interrupts\n"
-	"off, triple fault, engine error).\n";
+	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 0 when the guest powers\n"
+	"off (ACPI S5) or reboots (ACPI reset register, i8042; the VM ends as with qemu -no-reboot)\n"
+	"or on Ctrl-A x; 2 for a bad option or kernel (nothing started); 124 on --timeout; 125 when\n"
+	"the VM fails (halt with interrupts off, triple fault, engine error, console output error).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -90,6 +93,7 @@ static char *join_args(int argc, char **argv)
 static int cmd_run(int argc, char **argv)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
+	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
 	       OPT_QUIET };
