@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs what blvm's build and tests need, where it is missing (Debian, as root).
 # gcc/make: the toolchain; libzydis-dev: the x86 decoder; qemu-system-x86: the test and benchmark peer;
-# clang: the guests are also built with it (tests/sh/guests-clang.sh).
+# clang: the guests are also built with it (tests/sh/guests-clang.sh); acpica-tools: iasl disassembles the
+# ACPI tables blvm builds (tests/unit/dev_acpi.c uses it as the oracle when it is there).
 set -e
 need=""
-for pkg in gcc make libc6-dev libzydis-dev qemu-system-x86 python3 clang; do
+for pkg in gcc make libc6-dev libzydis-dev qemu-system-x86 python3 clang acpica-tools; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need="$need $pkg"
 done
 [ -z "$need" ] && exit 0
