@@ -13,7 +13,8 @@
  * that buffer is full the thread stops reading, so the bytes wait in the host's pipe or terminal
  * until the guest reads (flow control: no byte is lost). EOF means no more input, nothing else.
  * When stdin is the terminal of the foreground job it is put in raw mode for the run, as QEMU's
- * -serial stdio does (chardev/char-stdio.c: no echo, no line editing, no signals from keys, output
+ * stdio console with its multiplexer does under -nographic (chardev/char-stdio.c with signal=off: no
+ * echo, no line editing, no signals from keys, so Ctrl-C and Ctrl-Z go to the guest's shell; output
  * processing kept), and Ctrl-A is QEMU's escape: Ctrl-A x ends the VM with status 0, Ctrl-A Ctrl-A
  * sends a Ctrl-A, Ctrl-A h prints the keys.
  *
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,6 +61,7 @@ struct blvm_console {
 	bool have_writer, have_reader;
 	int wake[2];               /* a byte here ends the reader's poll */
 	bool escape, is_tty;
+	atomic_bool abandon;       /* blvm_console_abandon: stop waiting for stdout to drain */
 };
 
 /* The terminal's settings before raw mode; restored by blvm_console_restore from any context. */
@@ -295,7 +298,7 @@ static void enter_raw_mode(struct blvm_console *c)
 	static bool registered;
 	if (!registered && atexit(blvm_console_restore) == 0)
 		registered = true;
-	/* QEMU's qemu_chr_set_echo_stdio(false) and ISIG off (no -serial mon:stdio signals). */
+	/* QEMU's qemu_chr_set_echo_stdio(false), with ISIG off as its signal=off (-nographic). */
 	t.c_iflag &= (tcflag_t)~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
 	t.c_oflag |= OPOST;
 	t.c_lflag &= (tcflag_t)~(ECHO | ECHONL | ICANON | IEXTEN | ISIG);
@@ -328,12 +331,12 @@ void blvm_console_stop(struct blvm_console *c, double deadline)
 {
 	if (c->have_writer) {
 		pthread_mutex_lock(&c->lock);
-		while (c->tx_len && !c->tx_failed) {
+		while (c->tx_len && !c->tx_failed && !atomic_load(&c->abandon)) {
 			double left = deadline - mono_now();
 			if (left <= 0)
 				break;
-			if (left > 1e6)
-				left = 1e6;
+			if (left > 0.1)
+				left = 0.1; /* look at the abandon flag, which a signal handler may set */
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			double t = ts.tv_sec + ts.tv_nsec / 1e9 + left;
@@ -361,6 +364,12 @@ void blvm_console_stop(struct blvm_console *c, double deadline)
 		c->have_reader = false;
 	}
 	blvm_console_restore();
+}
+
+void blvm_console_abandon(struct blvm_console *c)
+{
+	if (c)
+		atomic_store(&c->abandon, true);
 }
 
 void blvm_console_destroy(struct blvm_console *c)

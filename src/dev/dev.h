@@ -108,6 +108,9 @@ int blvm_console_start(struct blvm_console *c);
 /* Writes out what the guest wrote, waiting at most until `deadline` (CLOCK_MONOTONIC seconds;
  * what is left then is abandoned), then stops the threads and restores the terminal. */
 void blvm_console_stop(struct blvm_console *c, double deadline);
+/* Makes a blvm_console_stop in progress (or to come) give up on what stdout has not taken: for a
+ * signal that ends blvm while stdout is blocked. Async-signal-safe (one atomic store). */
+void blvm_console_abandon(struct blvm_console *c);
 void blvm_console_destroy(struct blvm_console *c);
 /* Puts the terminal back as it was before raw mode. Async-signal-safe and idempotent: for the
  * signal handlers and every exit path. */

@@ -5,7 +5,8 @@
  *     producer (the UART's side) never blocking: it sees "no room" and waits, as the guest waits for
  *     THRE, and is told when room returns;
  *   - input: bytes written to stdin arrive in order, held on the host side while nobody takes them;
- *   - a stdout that never drains: stopping with a deadline returns (the writer is abandoned);
+ *   - a stdout that never drains: stopping returns at its deadline, or with no deadline when
+ *     blvm_console_abandon is called (the writer stuck in write(2) is cancelled);
  *   - a stdout whose reader went away (EPIPE): recorded in vm->console_error, the VM ended, status 125.
  */
 #include <errno.h>
@@ -137,7 +138,14 @@ static void test_input(struct blvm_vm *vm)
 	close(out[1]);
 }
 
-static void test_blocked_stdout(struct blvm_vm *vm)
+static void *abandon_later(void *arg)
+{
+	usleep(200000);
+	blvm_console_abandon(arg);
+	return NULL;
+}
+
+static void test_blocked_stdout(struct blvm_vm *vm, bool abandon)
 {
 	int p[2];
 	CHECK(pipe(p) == 0);
@@ -159,7 +167,15 @@ static void test_blocked_stdout(struct blvm_vm *vm)
 	CHECK(blvm_console_tx_room(c) == 0);
 	CHECK(!blvm_console_tx_put(c, 'y')); /* full: not taken, the caller keeps it */
 	double t0 = mono();
-	blvm_console_stop(c, t0 + 0.2);
+	if (abandon) {
+		/* No deadline: only blvm_console_abandon (a signal handler's call) ends the wait. */
+		pthread_t t;
+		pthread_create(&t, NULL, abandon_later, c);
+		blvm_console_stop(c, 1e300);
+		pthread_join(t, NULL);
+	} else {
+		blvm_console_stop(c, t0 + 0.2);
+	}
 	CHECK(mono() - t0 < 5); /* returned: the writer stuck in write(2) was abandoned */
 	blvm_console_destroy(c);
 	close(p[0]);
@@ -195,7 +211,8 @@ int main(void)
 	struct blvm_vm *vm = calloc(1, sizeof *vm); /* no vCPUs: blvm_vm_end only records */
 	test_output(vm);
 	test_input(vm);
-	test_blocked_stdout(vm);
+	test_blocked_stdout(vm, false);
+	test_blocked_stdout(vm, true);
 	CHECK(!atomic_load(&vm->ending));
 	test_epipe(vm);
 	free(vm);
