@@ -18,8 +18,13 @@ static uint64_t get(struct fw_cfg *f, uint16_t key, unsigned n)
 {
 	fw_cfg_select(f, key);
 	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)fw_cfg_read_data(f) << (8 * i);
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t b = fw_cfg_read_data(f);
+		if (i < 8)
+			v |= (uint64_t)b << (8 * i);
+		else if (b)
+			v = ~0ull; /* a nonzero byte past the 8th: never expected here */
+	}
 	return v;
 }
 
