@@ -1,7 +1,8 @@
 # COM1 and its console (src/dev/uart.c, console.c) on a guest: a line piped in reaches a guest that
 # echoes it, and 50 000 bytes (far more than the FIFO and the host buffer) arrive in order with none lost
 # (flow control); EOF on stdin ends nothing; wide port writes past COM1's last register do not wrap
-# into THR (they go where those ports go: unclaimed); --timeout holds while stdout is blocked. The echo
+# into THR (they go where those ports go: unclaimed); --timeout holds while stdout is blocked; a stdout
+# that cannot be written ends the VM with status 125. The echo
 # guest under QEMU, the peer, behaves the same.
 . "$(dirname "$0")/../lib.sh"
 engines="emu"
@@ -50,6 +51,13 @@ done
 [ "$(cat "$TMP/rc")" = 124 ] && ok "--timeout ends the VM while stdout is blocked (status 124)" || fail "blocked stdout: status $(cat "$TMP/rc")"
 [ "$(json "$TMP/b.json" 's["end"], s["console_bytes"] > 65536')" = "('timeout', True)" ] &&
 	ok "--stats after a blocked stdout, console_bytes counted" || fail "blocked stdout stats: $(cat "$TMP/b.json" | head -12)"
+
+# A stdout that cannot be written (ENOSPC) ends the VM through blvm_console_output_failed: status 125,
+# the reason on stderr, the stats written. Nothing is silently lost with status 0.
+expect_status 125 "console output to /dev/full" -- sh -c '"$0" run --stats="$1" "$2" >/dev/full' "$BLVM" "$TMP/f.json" "$GUESTS/flood"
+expect_stderr "^blvm: writing the guest's console to stdout failed: No space left on device; ending the VM\$" "/dev/full"
+[ "$(json "$TMP/f.json" 's["end"], s["exit_code"]')" = "('console_error', 125)" ] && ok "--stats end console_error" ||
+	fail "/dev/full stats: $(json "$TMP/f.json" 's["end"], s["exit_code"]')"
 
 if $have_qemu; then
 	printf 'hello\nworld\n\004' | qemu_run "$GUESTS/echo" >"$TMP/q" 2>/dev/null
