@@ -36,6 +36,13 @@
 #include "vmm/vmm.h"
 
 #define TX_SIZE (64u << 10)
+/* When the writer writes: a line that has ended, no sooner than WRITE_INTERVAL after its last
+ * write; a partial line (a prompt) FLUSH_DELAY after it began; FLUSH_AT bytes at once. A single
+ * line reaches stdout at once, a flood costs one write(2) per millisecond instead of one per line
+ * (and a thread wake-up per line), and no byte waits more than FLUSH_DELAY. */
+#define FLUSH_AT (TX_SIZE / 4)
+#define WRITE_INTERVAL 0.001
+#define FLUSH_DELAY 0.010
 #define RX_SIZE 4096u
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, QEMU's default escape */
 
@@ -53,6 +60,9 @@ struct blvm_console {
 	size_t tx_head, tx_len;
 	bool tx_failed;
 	bool tx_blocked;           /* the UART saw less than a FIFO load of room: notify when there is */
+	bool tx_flush;             /* a line has ended (or a partial line waited FLUSH_DELAY) */
+	enum { WRITER_BUSY, WRITER_WANTS_LINE, WRITER_WANTS_FULL } writer_wait; /* what wakes it */
+	double last_write, first_pending; /* CLOCK_MONOTONIC seconds; first_pending 0: none */
 	uint8_t rx[RX_SIZE];
 	size_t rx_head, rx_len;
 	bool stopping;
@@ -108,7 +118,7 @@ struct blvm_console *blvm_console_create(struct blvm_vm *vm, int in_fd, int out_
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->tx_cond, NULL);
+	pthread_cond_init(&c->tx_cond, &ca);
 	pthread_cond_init(&c->drain_cond, &ca);
 	pthread_cond_init(&c->rx_cond, NULL);
 	pthread_condattr_destroy(&ca);
@@ -135,8 +145,14 @@ bool blvm_console_tx_put(struct blvm_console *c, uint8_t b)
 		ok = false;
 	} else {
 		c->tx[(c->tx_head + c->tx_len) % TX_SIZE] = b;
-		if (c->tx_len++ == 0)
+		c->tx_len++;
+		if (b == '\n')
+			c->tx_flush = true;
+		if ((c->writer_wait == WRITER_WANTS_LINE && (c->tx_flush || c->tx_len == 1)) ||
+		    (c->writer_wait != WRITER_BUSY && c->tx_len >= FLUSH_AT)) {
+			c->writer_wait = WRITER_BUSY;
 			pthread_cond_signal(&c->tx_cond);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return ok;
@@ -164,10 +180,44 @@ static void *writer_thread(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (!c->tx_len && !c->stopping)
-			pthread_cond_wait(&c->tx_cond, &c->lock);
+		for (;;) {
+			double now = mono_now(), until = 0;
+			if (c->stopping || c->tx_len >= FLUSH_AT)
+				break;
+			if (c->tx_len && c->tx_flush) {
+				if (now >= c->last_write + WRITE_INTERVAL)
+					break;
+				c->writer_wait = WRITER_WANTS_FULL;
+				until = c->last_write + WRITE_INTERVAL;
+			} else if (c->tx_len) {
+				c->writer_wait = WRITER_WANTS_LINE;
+				if (!c->first_pending)
+					c->first_pending = now;
+				until = c->first_pending + FLUSH_DELAY;
+				if (now >= until) {
+					c->tx_flush = true;
+					continue;
+				}
+			} else {
+				c->writer_wait = WRITER_WANTS_LINE;
+			}
+			if (until > 0) {
+				struct timespec ts = { .tv_sec = (time_t)until };
+				ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+				pthread_cond_timedwait(&c->tx_cond, &c->lock, &ts);
+			} else {
+				pthread_cond_wait(&c->tx_cond, &c->lock);
+			}
+			c->writer_wait = WRITER_BUSY;
+		}
+		c->writer_wait = WRITER_BUSY;
 		if (!c->tx_len)
 			break;
+		/* What is left after this write (a short write, the ring's wrap) goes on the same terms. */
+		bool flushing = c->tx_flush || c->stopping || c->tx_len >= FLUSH_AT;
+		c->tx_flush = false;
+		c->first_pending = 0;
+		c->last_write = mono_now();
 		size_t n = c->tx_len < TX_SIZE - c->tx_head ? c->tx_len : TX_SIZE - c->tx_head;
 		const uint8_t *p = c->tx + c->tx_head; /* the UART appends elsewhere: these bytes stay */
 		pthread_mutex_unlock(&c->lock);
@@ -195,6 +245,8 @@ static void *writer_thread(void *arg)
 		pthread_mutex_lock(&c->lock);
 		c->tx_head = (c->tx_head + (size_t)w) % TX_SIZE;
 		c->tx_len -= (size_t)w;
+		if (c->tx_len && flushing)
+			c->tx_flush = true;
 		if (!c->tx_len)
 			pthread_cond_broadcast(&c->drain_cond);
 		if (c->tx_blocked && TX_SIZE - c->tx_len >= UART_FIFO_SIZE && c->notify) {
@@ -331,6 +383,8 @@ void blvm_console_stop(struct blvm_console *c, double deadline)
 {
 	if (c->have_writer) {
 		pthread_mutex_lock(&c->lock);
+		c->stopping = true; /* the writer writes the rest at once, then ends */
+		pthread_cond_broadcast(&c->tx_cond);
 		while (c->tx_len && !c->tx_failed && !atomic_load(&c->abandon)) {
 			double left = deadline - mono_now();
 			if (left <= 0)
