@@ -72,6 +72,8 @@ struct blvm_console {
 	int wake[2];               /* a byte here ends the reader's poll */
 	bool escape, is_tty;
 	atomic_bool abandon;       /* blvm_console_abandon: stop waiting for stdout to drain */
+	bool orphaned;             /* the writer was left blocked in write(2) by blvm_console_stop */
+	bool writer_alive, destroy_pending;
 };
 
 /* The terminal's settings before raw mode; restored by blvm_console_restore from any context. */
@@ -172,14 +174,27 @@ int blvm_console_rx_get(struct blvm_console *c)
 	return b;
 }
 
+static void free_console(struct blvm_console *c);
+
+/* blvm_console_stop gave up on the writer's write and left: nothing here is wanted any more; the
+ * last one out (this thread or blvm_console_destroy) frees the console. Called with the lock. */
+static void *orphan_exit(struct blvm_console *c)
+{
+	bool free_it = c->destroy_pending;
+	c->writer_alive = false;
+	pthread_mutex_unlock(&c->lock);
+	if (free_it)
+		free_console(c);
+	return NULL;
+}
+
 static void *writer_thread(void *arg)
 {
 	struct blvm_console *c = arg;
-	/* Cancellation is allowed only inside write(2), where no lock is held: blvm_console_stop
-	 * cancels a writer stuck on a stdout that never drains. */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
+		if (c->orphaned)
+			return orphan_exit(c);
 		for (;;) {
 			double now = mono_now(), until = 0;
 			if (c->stopping || c->tx_len >= FLUSH_AT)
@@ -211,6 +226,8 @@ static void *writer_thread(void *arg)
 			c->writer_wait = WRITER_BUSY;
 		}
 		c->writer_wait = WRITER_BUSY;
+		if (c->orphaned)
+			return orphan_exit(c);
 		if (!c->tx_len)
 			break;
 		/* What is left after this write (a short write, the ring's wrap) goes on the same terms. */
@@ -221,18 +238,20 @@ static void *writer_thread(void *arg)
 		size_t n = c->tx_len < TX_SIZE - c->tx_head ? c->tx_len : TX_SIZE - c->tx_head;
 		const uint8_t *p = c->tx + c->tx_head; /* the UART appends elsewhere: these bytes stay */
 		pthread_mutex_unlock(&c->lock);
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		ssize_t w = write(c->out_fd, p, n);
 		int err = errno;
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_mutex_lock(&c->lock);
+		if (c->orphaned)
+			return orphan_exit(c);
 		if (w < 0 && (err == EINTR || err == EAGAIN)) {
-			if (err == EAGAIN) /* a non-blocking stdout someone else set up: wait for it */
+			if (err == EAGAIN) { /* a non-blocking stdout someone else set up: wait for it */
+				pthread_mutex_unlock(&c->lock);
 				poll(&(struct pollfd){ .fd = c->out_fd, .events = POLLOUT }, 1, 100);
-			pthread_mutex_lock(&c->lock);
+				pthread_mutex_lock(&c->lock);
+			}
 			continue;
 		}
 		if (w <= 0) {
-			pthread_mutex_lock(&c->lock);
 			c->tx_failed = true;
 			c->tx_len = 0;
 			pthread_cond_broadcast(&c->drain_cond);
@@ -242,7 +261,6 @@ static void *writer_thread(void *arg)
 				c->notify(c->opaque);
 			return NULL;
 		}
-		pthread_mutex_lock(&c->lock);
 		c->tx_head = (c->tx_head + (size_t)w) % TX_SIZE;
 		c->tx_len -= (size_t)w;
 		if (c->tx_len && flushing)
@@ -364,9 +382,12 @@ static void enter_raw_mode(struct blvm_console *c)
 
 int blvm_console_start(struct blvm_console *c)
 {
+	c->writer_alive = true;
 	int r = pthread_create(&c->writer, NULL, writer_thread, c);
-	if (r)
+	if (r) {
+		c->writer_alive = false;
 		return -r;
+	}
 	c->have_writer = true;
 	if (c->in_fd < 0)
 		return 0;
@@ -398,13 +419,20 @@ void blvm_console_stop(struct blvm_console *c, double deadline)
 			ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
 			pthread_cond_timedwait(&c->drain_cond, &c->lock, &ts);
 		}
+		/* Still blocked in write(2) on a stdout that does not drain: leave the writer there
+		 * (detached; it ends when the write returns, or with the process) rather than wait.
+		 * Not pthread_cancel: unwinding a thread is not something every runtime survives
+		 * (ASan reports the unwound frames' poisoned stack). */
 		bool stuck = c->tx_len && !c->tx_failed;
 		c->stopping = true;
 		pthread_cond_broadcast(&c->tx_cond);
+		if (stuck)
+			c->orphaned = true;
 		pthread_mutex_unlock(&c->lock);
 		if (stuck)
-			pthread_cancel(c->writer); /* blocked in write(2) on a stdout that does not drain */
-		pthread_join(c->writer, NULL);
+			pthread_detach(c->writer);
+		else
+			pthread_join(c->writer, NULL);
 		c->have_writer = false;
 	}
 	if (c->have_reader) {
@@ -426,6 +454,15 @@ void blvm_console_abandon(struct blvm_console *c)
 		atomic_store(&c->abandon, true);
 }
 
+static void free_console(struct blvm_console *c)
+{
+	pthread_cond_destroy(&c->tx_cond);
+	pthread_cond_destroy(&c->drain_cond);
+	pthread_cond_destroy(&c->rx_cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
 void blvm_console_destroy(struct blvm_console *c)
 {
 	if (!c)
@@ -435,9 +472,11 @@ void blvm_console_destroy(struct blvm_console *c)
 		close(c->wake[0]);
 		close(c->wake[1]);
 	}
-	pthread_cond_destroy(&c->tx_cond);
-	pthread_cond_destroy(&c->drain_cond);
-	pthread_cond_destroy(&c->rx_cond);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	pthread_mutex_lock(&c->lock);
+	bool writer_has_it = c->orphaned && c->writer_alive;
+	if (writer_has_it)
+		c->destroy_pending = true; /* the orphaned writer frees it when its write returns */
+	pthread_mutex_unlock(&c->lock);
+	if (!writer_has_it)
+		free_console(c);
 }
