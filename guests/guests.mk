@@ -19,6 +19,8 @@ GUESTS_ALL += sse
 
 GUESTS_ALL += irq
 
+GUESTS_ALL += echo uart-wide acpi-off platform
+
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc
 GUEST_DIR := $(BUILD)/guests

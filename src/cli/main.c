@@ -28,6 +28,9 @@ static const char usage_text[] =
 	"  PVH        an ELF kernel with the XEN_ELFNOTE_PHYS32_ENTRY note (a vmlinux): hvm_start_info\n"
 	"The guest's command line is exactly CMDLINE (the words after --, joined by spaces); blvm adds\n"
 	"nothing (a Multiboot kernel gets the kernel's path first, as under QEMU).\n"
+	"COM1 input comes from stdin: piped bytes are the guest's input (EOF: no more input); a\n"
+	"terminal is put in raw mode for the run (restored at the end), and Ctrl-A x ends the VM\n"
+	"(status 0), Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists the keys.\n"
 	"\n"
 	"options:\n"
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
@@ -59,9 +62,10 @@ static const char usage_text[] =
 	"  -h, --help             this text\n"
 	"  --version              blvm's version\n"
 	"\n"
-	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 2 for a bad option or\n"
-	"kernel (nothing started); 124 on --timeout; 125 when the VM fails (halt with interrupts\n"
-	"off, triple fault, engine error).\n";
+	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 0 when the guest powers\n"
+	"off (ACPI S5) or reboots (ACPI reset register, i8042; the VM ends as with qemu -no-reboot)\n"
+	"or on Ctrl-A x; 2 for a bad option or kernel (nothing started); 124 on --timeout; 125 when\n"
+	"the VM fails (halt with interrupts off, triple fault, engine error, console output error).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -104,6 +108,7 @@ static char *join_args(int argc, char **argv)
 static int cmd_run(int argc, char **argv)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
+	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
 	       OPT_QUIET, OPT_INITRD };

@@ -160,7 +160,6 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	}
 	vm->cfg = *cfg;
 	vm->ops = ops;
-	vm->com1.out = cfg->console ? cfg->console : stdout;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->report_lock, NULL);
 
@@ -174,6 +173,10 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 		goto fail;
 	}
 	vm->ram_below_4g = blvm_ram_below_4g(cfg->mem_size);
+	/* The devices, and the ACPI tables in the BIOS area, before the kernel loader, which points
+	 * the kernel at vm->acpi_rsdp. */
+	if (blvm_devices_create(vm, err, errlen) != 0)
+		goto fail;
 	if (blvm_boot_load(vm, err, errlen) != 0)
 		goto fail;
 
@@ -261,6 +264,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	}
 	if (vm->ev)
 		vm->ops->vm_destroy(vm->ev);
+	blvm_bus_destroy(&vm->bus);
 	if (vm->ram)
 		munmap(vm->ram, vm->cfg.mem_size);
 	blvm_policy_destroy(vm->policy);
@@ -272,7 +276,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 
 void blvm_irq_line(struct blvm_vm *vm, unsigned gsi, int level)
 {
-	if (!vm->ops->irq_line)
+	if (!vm->ev || !vm->ops->irq_line)
 		return;
 	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
 	vm->ops->irq_line(vm->ev, &l);
@@ -307,10 +311,15 @@ static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, si
 	return buf;
 }
 
-static uint64_t vcpu_rip(struct blvm_vcpu *c)
+uint64_t blvm_vcpu_rip(struct blvm_vcpu *c)
 {
 	struct kvm_regs regs;
-	return c->vm->ops->get_regs(c->ev, &regs) == 0 ? regs.rip : 0;
+	return c && c->vm->ops->get_regs(c->ev, &regs) == 0 ? regs.rip : 0;
+}
+
+static uint64_t vcpu_rip(struct blvm_vcpu *c)
+{
+	return blvm_vcpu_rip(c);
 }
 
 /* Acts on one exit. Returns false when the VM has ended. */
@@ -334,7 +343,7 @@ static void handle_exit(struct blvm_vcpu *c)
 	}
 	case KVM_EXIT_MMIO:
 		pthread_mutex_lock(&vm->lock);
-		blvm_mmio(vm, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+		blvm_mmio(vm, c, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
 			  run->mmio.len > 8 ? 8 : run->mmio.len);
 		pthread_mutex_unlock(&vm->lock);
 		return;
@@ -486,6 +495,8 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	if (vm->syms_warning[0])
 		fprintf(stderr, "blvm: %s\n", vm->syms_warning);
 	vm->start_time = now();
+	if (vm->console && blvm_console_start(vm->console) != 0)
+		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, 0, "cannot start the console threads");
 	if (vm->cfg.timeout_s > 0)
 		have_wd = pthread_create(&wd, NULL, watchdog_thread, &w) == 0;
 
@@ -501,6 +512,10 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(vm->vcpus[i].thread, NULL);
 	vm->end_time = now();
+	/* What the guest wrote goes out, however long stdout takes, but never past --timeout: a
+	 * stdout that does not drain must not keep a timed VM alive (console.c). */
+	if (vm->console)
+		blvm_console_stop(vm->console, vm->cfg.timeout_s > 0 ? vm->start_time + vm->cfg.timeout_s : 1e300);
 
 	if (have_wd) {
 		pthread_mutex_lock(&w.lock);
@@ -511,7 +526,6 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
-	blvm_console_flush(vm);
 	*res = vm->result;
 	return res->exit_status;
 }
@@ -537,6 +551,10 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	case BLVM_END_TIMEOUT: return "timeout";
 	case BLVM_END_ENGINE_ERROR: return "engine_error";
 	case BLVM_END_BUS_LOCK_KILL: return "bus_lock_kill";
+	case BLVM_END_POWEROFF: return "poweroff";
+	case BLVM_END_REBOOT: return "reboot";
+	case BLVM_END_CONSOLE_QUIT: return "console_quit";
+	case BLVM_END_CONSOLE_ERROR: return "console_error";
 	}
 	return "unknown";
 }
@@ -562,7 +580,8 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 		fprintf(f, ",\n  \"instructions\": %" PRId64, insns);
 	else
 		fprintf(f, ",\n  \"instructions\": null");
-	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64, vm->cfg.mem_size, vm->com1.bytes);
+	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64 ",\n  \"console_dropped\": %" PRIu64,
+		vm->cfg.mem_size, vm->com1 ? vm->com1->tx_bytes : 0, vm->com1 ? vm->com1->tx_dropped : 0);
 	fprintf(f, ",\n  \"exits\": {");
 	const char *sep = "";
 	for (unsigned r = 0; r < 64; r++) {
