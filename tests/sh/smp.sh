@@ -86,8 +86,62 @@ for try in 1 2 3 4 5; do
 	run sb-emu 120 --engine=emu --vcpus=2 "$GUESTS/smp-litmus"
 	grep -q "^smp-litmus: sb: allowed outcome observed: yes$" "$TMP/sb-emu.out" && { sb=yes; break; }
 done
-[ $sb = yes ] && ok "emu 2 vCPUs: SB both-zero outcome observed (run $try; $(grep 'info: sb' "$TMP/sb-emu.out" | sed 's/.*info: //'))" ||
-	fail "emu 2 vCPUs: SB both-zero outcome never observed in 5 runs of 100000 (does the engine reorder nothing?)"
+if [ $sb = yes ]; then
+	ok "emu 2 vCPUs: SB both-zero outcome observed (run $try; $(grep 'info: sb' "$TMP/sb-emu.out" | sed 's/.*info: //'))"
+else
+	# The outcome needs both vCPU threads on a core at the same moment. On a host loaded by other
+	# work they are time-sliced and it may not show; the host itself is the oracle: the same test
+	# with two plain host threads, now. If the host cannot show it either, say so and do not fail.
+	cat > "$TMP/sb-native.c" <<'C'
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+static volatile int x, y, r1, r2;
+static atomic_int go, done;
+static int rounds;
+static void *b(void *a)
+{
+	(void)a;
+	for (int k = 1; k <= rounds; k++) {
+		while (atomic_load_explicit(&go, memory_order_acquire) != k)
+			;
+		y = 1;
+		__asm__ volatile("" ::: "memory");
+		r2 = x;
+		atomic_store_explicit(&done, k, memory_order_release);
+	}
+	return NULL;
+}
+int main(int argc, char **argv)
+{
+	rounds = argc > 1 ? atoi(argv[1]) : 100000;
+	pthread_t t;
+	pthread_create(&t, NULL, b, NULL);
+	long both = 0;
+	for (int k = 1; k <= rounds; k++) {
+		x = y = 0;
+		atomic_store_explicit(&go, k, memory_order_release);
+		x = 1;
+		__asm__ volatile("" ::: "memory");
+		r1 = y;
+		while (atomic_load_explicit(&done, memory_order_acquire) != k)
+			;
+		both += !r1 && !r2;
+	}
+	pthread_join(t, NULL);
+	printf("%ld\n", both);
+	return 0;
+}
+C
+	native=-1
+	gcc -O2 -pthread -o "$TMP/sb-native" "$TMP/sb-native.c" && native=$("$TMP/sb-native" 100000)
+	if [ "$native" = 0 ]; then
+		echo "note: SB both-zero not observed on emu in 5 runs, nor by two host threads now (0 of 100000): the host is too loaded to show it; not counted"
+	else
+		fail "emu 2 vCPUs: SB both-zero outcome never observed in 5 runs of 100000, while two host threads show it ($native of 100000): does the engine serialise the vCPUs?"
+	fi
+fi
 fi
 
 # ---- contain: split locked operations without a host bus lock, still atomic across vCPUs --------
