@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blvm/file.h"
 #include "vmm/vmm.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
@@ -60,22 +61,14 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 /* a + b <= limit, without overflow. */
 static int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = blvm_open_input(path, "kernel", err, errlen); /* never blocks; regular files only */
 	if (fd < 0)
-		return fail(err, errlen, "cannot open kernel %s: %s", path, strerror(errno));
+		return -1;
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
 		return fail(err, errlen, "cannot stat kernel %s: %s", path, strerror(e));
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return fail(err, errlen, "kernel %s is a directory; give the path of a PVH ELF kernel file", path);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(err, errlen, "kernel %s is not a regular file", path);
 	}
 	if ((uint64_t)st.st_size > KERNEL_FILE_MAX) {
 		close(fd);

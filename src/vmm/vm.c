@@ -288,6 +288,33 @@ void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, ui
 			vm->ops->kick(vm->vcpus[i].ev);
 }
 
+void blvm_vm_signal(struct blvm_vm *vm, int signo)
+{
+	const char *name = sigabbrev_np(signo);
+	blvm_vm_end(vm, BLVM_END_SIGNAL, BLVM_STATUS_SIGNAL_BASE + signo, 0, "SIG%s received; the VM stopped",
+		    name ? name : "?");
+}
+
+/*
+ * The one place where lost console output ends the VM: the guest's bytes could not be written
+ * (stdout is /dev/full, closed, or a pipe whose reader left: EPIPE, SIGPIPE being ignored). Going on
+ * would lose output silently, so the VM ends with its own status and the record is kept (--stats).
+ */
+void blvm_console_failed(struct blvm_vm *vm, int err)
+{
+	vm->console_errno = err;
+	blvm_vm_end(vm, BLVM_END_CONSOLE_ERROR, BLVM_STATUS_CONSOLE_FAILED, 0,
+		    "cannot write the guest's console to stdout: %s; ending the VM (output was lost)", strerror(err));
+}
+
+/* After the UART may have written: an error the stream recorded ends the VM. Called with vm->lock
+ * held, as every console write is, so the unlocked stdio calls are safe. */
+static void console_check(struct blvm_vm *vm, int err)
+{
+	if (!vm->console_errno && ferror_unlocked(vm->com1.out))
+		blvm_console_failed(vm, err ? err : EIO);
+}
+
 /* " <function+0xoff>" for a guest RIP in the fatal messages, "" where the kernel has no name for it. */
 static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len)
 {
@@ -319,9 +346,11 @@ static void handle_exit(struct blvm_vcpu *c)
 		/* api.rst: data at data_offset, `count` items of `size` bytes (string I/O). */
 		uint8_t *data = (uint8_t *)run + run->io.data_offset;
 		pthread_mutex_lock(&vm->lock);
+		errno = 0;
 		for (uint32_t i = 0; i < run->io.count && !atomic_load(&vm->ending); i++)
 			blvm_io(vm, c, run->io.port, run->io.direction == KVM_EXIT_IO_OUT, data + i * run->io.size,
 				run->io.size);
+		console_check(vm, errno);
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}
@@ -504,7 +533,22 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
+	/* The last partial line. Lost output must not hide behind the guest's own status: a guest exit
+	 * becomes a console failure; any other end keeps its status, and the loss is still reported. */
+	errno = 0;
 	blvm_console_flush(vm);
+	if (!vm->console_errno && ferror(vm->com1.out)) {
+		int e = errno ? errno : EIO;
+		vm->console_errno = e;
+		if (vm->result.reason == BLVM_END_GUEST_EXIT) {
+			/* The vCPUs have stopped: the result is ours to rewrite, as blvm_console_failed words it. */
+			vm->result.reason = BLVM_END_CONSOLE_ERROR;
+			vm->result.exit_status = BLVM_STATUS_CONSOLE_FAILED;
+			snprintf(vm->result.message, sizeof vm->result.message,
+				 "cannot write the guest's console to stdout: %s; output was lost", strerror(e));
+		}
+	}
+	vm->result.console_errno = vm->console_errno;
 	*res = vm->result;
 	return res->exit_status;
 }
@@ -530,6 +574,8 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	case BLVM_END_TIMEOUT: return "timeout";
 	case BLVM_END_ENGINE_ERROR: return "engine_error";
 	case BLVM_END_BUS_LOCK_KILL: return "bus_lock_kill";
+	case BLVM_END_SIGNAL: return "signal";
+	case BLVM_END_CONSOLE_ERROR: return "console_error";
 	}
 	return "unknown";
 }
@@ -556,6 +602,11 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 	else
 		fprintf(f, ",\n  \"instructions\": null");
 	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64, vm->cfg.mem_size, vm->com1.bytes);
+	fprintf(f, ",\n  \"console_error\": ");
+	if (res->console_errno)
+		json_write_string(f, strerror(res->console_errno));
+	else
+		fprintf(f, "null");
 	fprintf(f, ",\n  \"exits\": {");
 	const char *sep = "";
 	for (unsigned r = 0; r < 64; r++) {

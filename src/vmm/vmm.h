@@ -86,6 +86,7 @@ struct blvm_vm {
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
+	int console_errno;          /* console output was lost (blvm_console_failed), under lock */
 	struct blvm_vm_result result;
 	double start_time, end_time;
 };
@@ -98,6 +99,9 @@ void blvm_io(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint16_t port, bool is_
 	     uint8_t *data, unsigned size);
 void blvm_mmio(struct blvm_vm *vm, uint64_t gpa, bool is_write, uint8_t *data, unsigned len);
 void blvm_console_flush(struct blvm_vm *vm);
+/* vm.c: the console's bytes could not be written (errno err): ends the VM with
+ * BLVM_STATUS_CONSOLE_FAILED. The one path for every console write error. */
+void blvm_console_failed(struct blvm_vm *vm, int err);
 
 /* vm.c: sets interrupt line gsi to level (0/1) in the engine's interrupt controllers
  * (KVM_IRQ_LINE); nothing where the engine has none. Any thread. */
