@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "vmm/vmm.h"
+#include "common/escape.h"
 #include "common/json.h"
 
 #define MEM_MIN (2ull << 20)   /* the boot information below 1 MiB and a kernel at 1 MiB */
@@ -318,10 +319,10 @@ static void console_check(struct blvm_vm *vm, int err)
 /* " <function+0xoff>" for a guest RIP in the fatal messages, "" where the kernel has no name for it. */
 static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len)
 {
-	char name[96];
+	char name[96], safe[4 * sizeof name];
 	blvm_symtab_format(&vm->syms, rip, name, sizeof name);
 	if (name[0])
-		snprintf(buf, len, " <%s>", name);
+		snprintf(buf, len, " <%s>", blvm_escape_text(safe, sizeof safe, name));
 	else
 		buf[0] = '\0';
 	return buf;
@@ -339,7 +340,7 @@ static void handle_exit(struct blvm_vcpu *c)
 	struct blvm_vm *vm = c->vm;
 	struct kvm_run *run = c->run;
 	uint64_t rip;
-	char sym[104];
+	char sym[400];
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO: {
