@@ -31,7 +31,11 @@ static const char usage_text[] =
 	"options:\n"
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
 	"                         kvm: /dev/kvm; auto: kvm where /dev/kvm works, else emu)\n"
-	"  --mem=SIZE             guest RAM, e.g. 128M, 1G; a plain number is MiB (default 128M)\n"
+	"  --mem=SIZE, -m SIZE    guest RAM as QEMU's -m takes it: a number with an optional fraction\n"
+	"                         and a suffix B, K, M, G, T (1024-based, also KiB/MiB/GiB), e.g.\n"
+	"                         128M, 1.5G; a plain number is MiB (default 128M); 2M to 64G, a\n"
+	"                         multiple of 4K; more than the host's RAM and swap runs, with a\n"
+	"                         warning (the memory is reserved as the guest touches it)\n"
 	"  --vcpus=N              number of vCPUs, 1 to 64 (default 1); every vCPU starts at the PVH\n"
 	"                         entry (guests/README.md, \"SMP\")\n"
 	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel:\n"
@@ -275,8 +279,9 @@ static int cmd_run(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	int c;
-	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own. */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own;
+	 * ":": a missing value is told apart from an unknown option. */
+	while ((c = getopt_long(argc, argv, "+:hm:", opts, NULL)) != -1) {
 		unsigned long v;
 		switch (c) {
 		case OPT_ENGINE:
@@ -284,6 +289,7 @@ static int cmd_run(int argc, char **argv)
 				return usage_error("unknown engine '%s': choose --engine=emu, kvm or auto", optarg);
 			cfg.engine = optarg;
 			break;
+		case 'm': /* QEMU's spelling */
 		case OPT_MEM:
 			if (blvm_parse_size(optarg, &cfg.mem_size) != 0)
 				return usage_error("--mem=%s is not a size: use e.g. --mem=128M or --mem=1G", optarg);
@@ -349,6 +355,8 @@ static int cmd_run(int argc, char **argv)
 		case OPT_VERSION:
 			printf("blvm %s\n", BLVM_VERSION);
 			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		case '?':
 		default:
 			if (optopt && optopt < 256)

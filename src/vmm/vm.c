@@ -40,32 +40,56 @@ const char *blvm_vm_engine_name(const struct blvm_vm *vm)
 	return vm->ops->name;
 }
 
+/*
+ * QEMU's -m syntax (util/cutils.c, do_strtosz with default suffix M): a decimal number, a fraction
+ * allowed ("1.5G", truncated to whole bytes as QEMU does, never with B), then one suffix of B, K, M,
+ * G, T, P, E in either case; none means MiB. blvm also takes the IEC and SI spellings after the
+ * letter ("1GiB", "1GB", "1Gi"), all binary. Not taken: QEMU's hexadecimal "0x...", a number
+ * starting with its fraction (".5G"), and leading blanks or signs.
+ */
 int blvm_parse_size(const char *s, uint64_t *out)
 {
-	char *end;
 	if (!s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
+	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno)
 		return -1;
+	unsigned long long frac = 0, den = 1; /* the fraction frac / den */
+	if (*end == '.') {
+		end++;
+		for (; *end >= '0' && *end <= '9'; end++)
+			if (den < 1000000000000000000ull) { /* digits past the 18th cannot change whole bytes */
+				frac = frac * 10 + (unsigned)(*end - '0');
+				den *= 10;
+			}
+	}
 	unsigned shift = 20; /* a plain number is MiB, as QEMU's -m */
-	switch (*end) {
+	char letter = *end;
+	switch (letter) {
+	case 'b': case 'B': shift = 0; end++; break;
 	case 'k': case 'K': shift = 10; end++; break;
 	case 'm': case 'M': shift = 20; end++; break;
 	case 'g': case 'G': shift = 30; end++; break;
 	case 't': case 'T': shift = 40; end++; break;
-	case 'b': case 'B': shift = 0; end++; break;
+	case 'p': case 'P': shift = 50; end++; break;
+	case 'e': case 'E': shift = 60; end++; break;
 	case '\0': break;
 	default: return -1;
 	}
-	if (*end == 'i' && shift)
-		end++;
-	if ((*end == 'B' || *end == 'b') && shift)
-		end++;
-	if (*end != '\0' || v > (UINT64_MAX >> shift))
+	if (letter != '\0' && shift) { /* K..E: "KiB", "KB", "Ki" as well */
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (*end != '\0' || (shift == 0 && frac))
 		return -1;
-	*out = (uint64_t)v << shift;
+	unsigned __int128 bytes = ((unsigned __int128)v << shift) + (((unsigned __int128)frac << shift) / den);
+	if (bytes > UINT64_MAX)
+		return -1;
+	*out = (uint64_t)bytes;
 	return 0;
 }
 
