@@ -211,6 +211,7 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	vm->com1.out = cfg->console ? cfg->console : stdout;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->report_lock, NULL);
+	pthread_mutex_init(&vm->end_lock, NULL);
 
 	/* Guest RAM: reserved, not committed, so a large --mem costs only what the guest touches. */
 	vm->ram = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -284,6 +285,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	blvm_policy_destroy(vm->policy);
 	blvm_symtab_free(&vm->syms);
 	pthread_mutex_destroy(&vm->report_lock);
+	pthread_mutex_destroy(&vm->end_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -298,9 +300,14 @@ void blvm_irq_line(struct blvm_vm *vm, unsigned gsi, int level)
 
 void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, uint64_t rip, const char *fmt, ...)
 {
+	/* end_lock: the result is written whole before blvm_vm_run reads it, also when the caller is
+	 * a thread that blvm_vm_run does not join (a signal thread). */
+	pthread_mutex_lock(&vm->end_lock);
 	bool expected = false;
-	if (!atomic_compare_exchange_strong(&vm->ending, &expected, true))
+	if (!atomic_compare_exchange_strong(&vm->ending, &expected, true)) {
+		pthread_mutex_unlock(&vm->end_lock);
 		return; /* the VM already ended; the first reason stands */
+	}
 	vm->result.reason = reason;
 	vm->result.exit_status = status;
 	vm->result.rip = rip;
@@ -308,6 +315,7 @@ void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, ui
 	va_start(ap, fmt);
 	vsnprintf(vm->result.message, sizeof vm->result.message, fmt, ap);
 	va_end(ap);
+	pthread_mutex_unlock(&vm->end_lock);
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
 		if (vm->vcpus[i].ev)
 			vm->ops->kick(vm->vcpus[i].ev);
@@ -562,6 +570,7 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	 * becomes a console failure; any other end keeps its status, and the loss is still reported. */
 	errno = 0;
 	blvm_console_flush(vm);
+	pthread_mutex_lock(&vm->end_lock);
 	if (!vm->console_errno && ferror(vm->com1.out)) {
 		int e = errno ? errno : EIO;
 		vm->console_errno = e;
@@ -575,6 +584,7 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	vm->result.console_errno = vm->console_errno;
 	*res = vm->result;
+	pthread_mutex_unlock(&vm->end_lock);
 	return res->exit_status;
 }
 

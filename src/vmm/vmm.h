@@ -86,6 +86,7 @@ struct blvm_vm {
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
+	pthread_mutex_t end_lock;   /* guards result: blvm_vm_end writes it, blvm_vm_run reads it */
 	int console_errno;          /* console output was lost (blvm_console_failed), under lock */
 	struct blvm_vm_result result;
 	double start_time, end_time;
