@@ -13,6 +13,7 @@
  *    the link stays. A target that exists and is not a regular file (a device such as /dev/null, a
  *    FIFO, a link to one) is written in place and never replaced or removed; a FIFO nobody reads is
  *    refused at start (it would block, or lose the record). A dangling link is refused, as cp does.
+ *    Unlike cp, a file with several hard links gets a new inode: the other names keep the old content.
  */
 #ifndef BLVM_FILE_H
 #define BLVM_FILE_H

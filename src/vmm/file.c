@@ -124,6 +124,12 @@ int blvm_output_open(struct blvm_output *o, const char *path, const char *what, 
 			fail(err, errlen, "cannot write %s: %s", o->name, strerror(errno));
 			goto fail;
 		}
+		/* Replacing needs only the directory's permission; writing into the file needed the file's.
+		 * Ask for the latter, as cp would, so that a read-only file stays protected. */
+		if (access(o->target, W_OK) != 0) {
+			fail(err, errlen, "cannot write %s: %s", o->name, strerror(errno));
+			goto fail;
+		}
 		mode = st.st_mode & 07777;
 	} else {
 		struct stat lst;
