@@ -13,7 +13,7 @@ GUESTS_ALL += pg-nx pg-wp pg-np pg-1g pg-us smc sys-misc sys-int
 GUESTS_ALL += buslock-census buslock-storm
 GUESTS_ALL += smp-count smp-litmus smp-stack smp-storm smp-stop
 GUESTS_ALL += kvm-buslock-marks
-GUESTS_ALL += idt-mmio
+GUESTS_ALL += idt-mmio partial-line
 
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc

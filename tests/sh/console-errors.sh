@@ -36,6 +36,15 @@ expect_stderr "^blvm: cannot write the guest's console to stdout: Broken pipe" "
 check_stats "$TMP/pipe.json" "reader gone" "Broken pipe"
 [ "$(wc -c < "$TMP/out")" -eq 10 ] && ok "the reader got its 10 bytes" || fail "reader got $(wc -c < "$TMP/out") bytes"
 
+# The guest's last bytes, a line without newline, fail only at the final flush, after the guest
+# has exited with 0: the loss must not hide behind the guest's status.
+timeout 20 "$BLVM" run --stats="$TMP/last.json" "$GUESTS/partial-line" >"$TMP/full" 2>"$TMP/err"; rc=$?
+[ $rc -eq 122 ] && ok "last partial line lost: status 122, not the guest's 0" || fail "last line: status $rc, want 122: $(cat "$TMP/err")"
+expect_stderr "^blvm: cannot write the guest's console to stdout: No space left on device; output was lost" "last partial line"
+check_stats "$TMP/last.json" "last partial line" "No space left on device"
+expect_status 0 "partial-line to a file" -- timeout 20 "$BLVM" run "$GUESTS/partial-line"
+[ "$(cat "$TMP/out")" = "partial line without newline" ] && ok "partial-line to a file: its bytes, no newline" || fail "partial-line: $(cat "$TMP/out")"
+
 # Control: the same guest to a regular file loses nothing and exits 0.
 expect_status 0 "flood to a file" -- timeout 20 "$BLVM" run "$F"
 [ "$(grep -c '^line ' "$TMP/out")" -ge 20000 ] && ok "flood to a file: every line" || fail "flood lines: $(grep -c '^line ' "$TMP/out")"
