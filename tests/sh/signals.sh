@@ -77,6 +77,30 @@ kill -INT $p; kill -INT $p; wait $p; rc=$?; stop_guard
 left=$(ls -A "$TMP/d" | grep -v -x s.json)
 [ -z "$left" ] && ok "no temporary file left" || fail "left behind: $left"
 
+# --- a signal while the console output blocks (stdout a FIFO whose reader never reads): the VM ends
+# cleanly if it can; if a vCPU is stuck in the write, a second signal a second later exits at once,
+# status 143, the stats target left as it was (absent here) and no temporary file behind.
+mkfifo "$TMP/cons"
+sleep 60 <"$TMP/cons" & reader=$!
+start_blvm "$TMP/cons" "$TMP/err" --stats="$TMP/d/b.json" "$GUESTS/flood" -- 1000000000
+sleep 1; kill -TERM $p
+for i in $(seq 30); do kill -0 $p 2>/dev/null || break; sleep 0.05; done
+if kill -0 $p 2>/dev/null; then
+	sleep 1; kill -TERM $p; t0=$SECONDS; wait $p; rc=$?
+	[ $rc -eq 143 ] && [ $((SECONDS - t0)) -le 5 ] && [ ! -e "$TMP/d/b.json" ] &&
+		ok "blocked output: a second SIGTERM exits at once (143), stats target untouched" ||
+		fail "blocked output: second SIGTERM: status $rc after $((SECONDS - t0)) s: $(cat "$TMP/err")"
+	grep -q "^blvm: SIGTERM again while stopping: exiting at once" "$TMP/err" && ok "blocked output: stderr says so" ||
+		fail "blocked output: stderr: $(cat "$TMP/err")"
+else
+	wait $p; rc=$?
+	[ $rc -eq 143 ] && [ "$(json "$TMP/d/b.json" 's["end"]')" = signal ] && ok "blocked output: the first SIGTERM ended the VM cleanly" ||
+		fail "blocked output: status $rc: $(cat "$TMP/err")"
+fi
+stop_guard; kill $reader 2>/dev/null; wait $reader 2>/dev/null
+left=$(ls -A "$TMP/d" | grep -v -x s.json)
+[ -z "$left" ] && ok "blocked output: no temporary file left" || fail "blocked output: left behind: $left"
+
 # --- an ignored signal stays ignored (nohup): SIGHUP does not stop the run, SIGTERM still does -------
 env --ignore-signal=HUP "$BLVM" run --stats="$TMP/d/s.json" "$GUESTS/spin" >"$TMP/out" 2>"$TMP/err" & p=$!
 ( sleep 60; kill -KILL $p 2>/dev/null ) >/dev/null 2>&1 & guard=$!
