@@ -61,17 +61,17 @@ static const char usage_text[] =
 	"  --version              blvm's version\n"
 	"\n"
 	"The kernel must be a regular file (a FIFO, device or directory is refused at once).\n"
-	"SIGINT, SIGTERM, SIGHUP and SIGQUIT end the VM cleanly: the vCPUs stop, the summary and\n"
-	"--stats are written, and blvm exits 128+N. A second signal a second or more later exits at\n"
-	"once (no summary, --stats left as it was). A signal blvm was started with ignored (nohup)\n"
-	"stays ignored.\n"
+	"SIGINT, SIGTERM, SIGHUP and SIGQUIT end the VM cleanly: the vCPUs stop, the summary and the\n"
+	"statistics are written, and blvm exits 128+N. A second signal a second or more later exits\n"
+	"at once (no summary; the statistics file left as it was). A signal blvm was started with\n"
+	"ignored (nohup) stays ignored.\n"
 	"\n"
 	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 2 for a bad option or\n"
 	"kernel (nothing started); 122 when the console output cannot be written (stdout full or\n"
 	"closed, its reader gone): the VM ends, output was lost; 123 when --bus-lock=kill ends the\n"
 	"VM; 124 on --timeout; 125 when the VM fails (halt with interrupts off, triple fault, engine\n"
 	"error); 128+N when signal N ends it. A guest value equal to one of these is said on stderr;\n"
-	"--stats' \"end\" tells them apart.\n";
+	"the \"end\" field of the statistics tells them apart.\n";
 
 /* One line on stderr and status 2. printf-style, so that -Wformat checks every call. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

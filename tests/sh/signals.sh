@@ -16,7 +16,13 @@ signum() { kill -l "$1"; }
 start_blvm() {
 	local out=$1 err=$2; shift 2
 	env --default-signal=INT,QUIT "$BLVM" run "$@" >"$out" 2>"$err" & p=$!
-	( sleep 60; kill -KILL $p 2>/dev/null ) >/dev/null 2>&1 & guard=$!
+	guard_start
+}
+# The guard kills $p only if it is still this blvm (never a process that reused the pid), and
+# takes its sleep with it when stopped.
+guard_start() {
+	( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep 60 & s=$!; wait $s
+	  grep -q blvm "/proc/$p/cmdline" 2>/dev/null && kill -KILL $p ) >/dev/null 2>&1 & guard=$!
 }
 stop_guard() { kill $guard 2>/dev/null; wait $guard 2>/dev/null; }
 
@@ -103,7 +109,7 @@ left=$(ls -A "$TMP/d" | grep -v -x s.json)
 
 # --- an ignored signal stays ignored (nohup): SIGHUP does not stop the run, SIGTERM still does -------
 env --ignore-signal=HUP "$BLVM" run --stats="$TMP/d/s.json" "$GUESTS/spin" >"$TMP/out" 2>"$TMP/err" & p=$!
-( sleep 60; kill -KILL $p 2>/dev/null ) >/dev/null 2>&1 & guard=$!
+guard_start
 wait_for "$TMP/out" spinning $p
 kill -HUP $p; sleep 0.3
 if kill -0 $p 2>/dev/null; then ok "SIGHUP ignored by the caller: the run goes on"; else fail "SIGHUP ignored by the caller stopped the run"; fi
