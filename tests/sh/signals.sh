@@ -104,7 +104,7 @@ else
 		fail "blocked output: status $rc: $(cat "$TMP/err")"
 fi
 stop_guard; kill $reader 2>/dev/null; wait $reader 2>/dev/null
-left=$(ls -A "$TMP/d" | grep -v -x s.json)
+left=$(ls -A "$TMP/d" | grep -v -x -e s.json -e b.json)
 [ -z "$left" ] && ok "blocked output: no temporary file left" || fail "blocked output: left behind: $left"
 
 # --- an ignored signal stays ignored (nohup): SIGHUP does not stop the run, SIGTERM still does -------
