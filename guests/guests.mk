@@ -13,6 +13,9 @@ GUESTS_ALL += pg-nx pg-wp pg-np pg-1g pg-us smc sys-misc sys-int
 GUESTS_ALL += buslock-census buslock-storm
 GUESTS_ALL += smp-count smp-litmus smp-stack smp-storm smp-stop
 GUESTS_ALL += kvm-buslock-marks
+GUESTS_ALL += realmode
+
+GUESTS_ALL += sse
 GUESTS_ALL += idt-mmio partial-line
 
 GUEST_CC ?= gcc
@@ -59,6 +62,11 @@ endef
 # (the top-level Makefile instantiates guest_template for every name once this file is read,
 # so `GUESTS_ALL +=` lines may stand anywhere in it)
 
+# sse: its kernels (guests/sse/*.c) are built with the compiler's floating-point and vector
+# instructions (issue 11: the emu engine runs x87, MMX, SSE..SSE4.2); guests/sse.c enables them.
+$(GUEST_OBJ)/sse/%.o: GUEST_CFLAGS := $(filter-out -mgeneral-regs-only,$(GUEST_CFLAGS)) -msse4.2 -mpclmul \
+	-fno-math-errno
+
 # arith: the expected results come from the host CPU, through the same code (guests/gen/arith_ops.h).
 $(GUEST_GEN)/arith-gen: guests/gen/arith-gen.c guests/gen/arith_ops.h
 	@mkdir -p $(dir $@)
@@ -71,3 +79,17 @@ $(GUEST_OBJ)/arith.o: $(GUEST_GEN)/arith_cases.h guests/gen/arith_ops.h
 $(GUEST_OBJ)/arith.o: GUEST_CFLAGS += -Iguests/gen
 
 
+
+# Boot-format variants of one guest (tests/sh/boot-formats.sh): bootinfo is the PVH ELF as always;
+# bootinfo-mb adds the Multiboot header and entry (rt/mb.S) and is converted to ELF32, as QEMU's
+# Multiboot loader requires (kvm-unit-tests do the same); bootinfo-bz has the 64-bit bzImage entry
+# (rt/bz.S) and is wrapped in a setup header by rt/mkbzimage.py. Both link rt/bootfmt.c, which turns
+# their boot information into a start_info; ordinary guests do not carry it.
+GUESTS_ALL += bootinfo
+$(GUEST_DIR)/bootinfo-mb: $(GUEST_OBJ)/bootinfo.o $(GUEST_RT_OBJS) $(GUEST_OBJ)/rt/mb.o $(GUEST_OBJ)/rt/bootfmt.o guests/rt/guest.ld
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -Wl,-e,rt_mb_entry32 -o $@.elf64 $(filter %.o,$^)
+	objcopy -O elf32-i386 $@.elf64 $@ && rm -f $@.elf64
+$(GUEST_DIR)/bootinfo-bz: $(GUEST_OBJ)/bootinfo.o $(GUEST_RT_OBJS) $(GUEST_OBJ)/rt/bz.o $(GUEST_OBJ)/rt/bootfmt.o guests/rt/guest.ld guests/rt/mkbzimage.py
+	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@.elf $(filter %.o,$^)
+	python3 guests/rt/mkbzimage.py $@.elf $@
+guests: $(GUEST_DIR)/bootinfo-mb $(GUEST_DIR)/bootinfo-bz

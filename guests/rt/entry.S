@@ -134,6 +134,7 @@ rt_entry32:
 	.size rt_entry32, . - rt_entry32
 
 	.code64
+	.globl rt_entry64
 	.type rt_entry64, @function
 rt_entry64:
 	LOAD_DATA_SEGMENTS

@@ -8,6 +8,9 @@
 
 /* Set by entry.S from ebx before anything else runs. */
 extern uint64_t rt_start_info_paddr;
+/* bootfmt.c, linked only into the Multiboot and bzImage variants (guests.mk): a start_info made from
+ * their boot information, or NULL (weak: absent from ordinary guests). */
+const struct hvm_start_info *rt_boot_convert(const char **format) __attribute__((weak));
 extern char rt_pml4[];
 extern char rt_isr_stubs[];
 extern char rt_stacks[];
@@ -123,6 +126,10 @@ void rt_assert_failed(const char *expr, const char *file, int line)
 /* ---- boot information ------------------------------------------------------------------------ */
 
 static const struct hvm_start_info *start_info;
+static const char *boot_format; /* NULL: none */
+
+const char *rt_boot_format(void) { return boot_format ? boot_format : "none"; }
+
 
 const struct hvm_start_info *rt_start_info(void) { return start_info; }
 
@@ -291,8 +298,12 @@ void rt_start(void)
 {
 	const struct hvm_start_info *si = (const struct hvm_start_info *)(uintptr_t)rt_start_info_paddr;
 	/* Every address below 4 GiB is mapped; anything else is not a start_info. */
-	if (rt_start_info_paddr && rt_start_info_paddr < (1ull << 32) - sizeof *si && si->magic == HVM_START_MAGIC)
+	if (rt_start_info_paddr && rt_start_info_paddr < (1ull << 32) - sizeof *si && si->magic == HVM_START_MAGIC) {
 		start_info = si;
+		boot_format = "pvh";
+	} else if (rt_boot_convert) {
+		start_info = rt_boot_convert(&boot_format);
+	}
 	idt_init();
 	if (rt_ncpus > 1) {
 		if (!smp_place_stacks())

@@ -90,7 +90,18 @@ struct hvm_memmap_table_entry {
 	uint32_t reserved;
 };
 
+struct hvm_modlist_entry {
+	uint64_t paddr;
+	uint64_t size;
+	uint64_t cmdline_paddr; /* NUL-terminated, 0 if none */
+	uint64_t reserved;
+};
+
 #define RT_E820_RAM 1
+
+/* How the guest was booted: "pvh", "multiboot" (the NAME-mb variant), "bzimage" (NAME-bz), or
+ * "none" (no boot information). The other two formats' information is presented as a start_info. */
+const char *rt_boot_format(void);
 
 /* The start_info the loader passed in ebx (NULL if ebx held no valid one). */
 const struct hvm_start_info *rt_start_info(void);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * blvm library API: a VM that boots a PVH kernel on an engine and runs it to the end.
+ * blvm library API: a VM that boots a kernel (PVH ELF, bzImage or Multiboot) on an engine and runs it to the end.
  *
  *   struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
  *   cfg.kernel_path = "guest.elf";
@@ -41,6 +41,7 @@ struct blvm_vm_config {
 	int cpu_vendor_amd;    /* --cpu=amd */
 	const char *kernel_path;
 	const char *cmdline;   /* guest command line, may be NULL */
+	const char *initrd_path; /* --initrd: PVH module, bzImage ramdisk or Multiboot module; may be NULL */
 	double timeout_s;      /* 0: none */
 	FILE *console;         /* where COM1 output goes (stdout) */
 	struct blvm_policy_config bus_lock; /* --bus-lock */
@@ -49,7 +50,7 @@ struct blvm_vm_config {
 
 #define BLVM_VM_CONFIG_DEFAULT \
 	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, \
-	  .kernel_path = NULL, .cmdline = NULL, .timeout_s = 0, .console = NULL, \
+	  .kernel_path = NULL, .cmdline = NULL, .initrd_path = NULL, .timeout_s = 0, .console = NULL, \
 	  .bus_lock = BLVM_POLICY_CONFIG_DEFAULT, .quiet = false }
 
 enum blvm_end_reason {

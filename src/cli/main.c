@@ -22,11 +22,19 @@
 #include "blvm/version.h"
 
 static const char usage_text[] =
-	"usage: blvm run [OPTIONS] KERNEL [-- CMDLINE...]\n"
+	"usage: blvm run [OPTIONS] [--initrd=FILE] KERNEL [-- CMDLINE...]\n"
 	"\n"
-	"Boots the PVH ELF kernel KERNEL (as qemu-system-x86_64 -kernel does) and runs it until it\n"
-	"writes its exit status to port 0xf4. COM1 output goes to stdout, byte for byte; blvm's own\n"
-	"messages go to stderr.\n"
+	"Boots KERNEL as qemu-system-x86_64 -kernel KERNEL -initrd FILE -append CMDLINE does and runs\n"
+	"it until it writes its exit status to port 0xf4. COM1 output goes to stdout, byte for byte;\n"
+	"blvm's own messages go to stderr. KERNEL is recognised by its contents, in QEMU's order:\n"
+	"  bzImage    a Linux kernel with the \"HdrS\" setup header, boot protocol 2.12 or later with\n"
+	"             the 64-bit entry (XLF_KERNEL_64): started in 64-bit mode with a zero page (e820\n"
+	"             map, command line, ramdisk); the 16-bit setup code does not run\n"
+	"  Multiboot  a Multiboot v1 kernel (32-bit ELF, or the a.out kludge): EAX=0x2BADB002, EBX=\n"
+	"             the multiboot information; its command line is \"KERNEL CMDLINE\", as QEMU's\n"
+	"  PVH        an ELF kernel with the XEN_ELFNOTE_PHYS32_ENTRY note (a vmlinux): hvm_start_info\n"
+	"The guest's command line is exactly CMDLINE (the words after --, joined by spaces); blvm adds\n"
+	"nothing (a Multiboot kernel gets the kernel's path first, as under QEMU).\n"
 	"\n"
 	"options:\n"
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
@@ -35,8 +43,10 @@ static const char usage_text[] =
 	"                         and a suffix B, K, M, G, T (1024-based, also KiB/MiB/GiB), e.g.\n"
 	"                         128M, 1.5G; a plain number is MiB (default 128M); 2M to 64G, a\n"
 	"                         multiple of 4K; more than the host's RAM and swap runs, with a\n"
-	"                         warning (the memory is reserved as the guest touches it)\n"
-	"  --vcpus=N              number of vCPUs, 1 to 64 (default 1); every vCPU starts at the PVH\n"
+	"                         warning (the memory is reserved as the guest touches it); as\n"
+	"                         QEMU's pc machine, RAM from 3.5G up is split: 3G below the 32-bit\n"
+	"                         MMIO hole, the rest from 4G\n"
+	"  --vcpus=N              number of vCPUs, 1 to 64 (default 1); every vCPU starts at the kernel's\n"
 	"                         entry (guests/README.md, \"SMP\")\n"
 	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel:\n"
 	"                         trap-like exit after the instruction; amd: fault-like, before it)\n"
@@ -50,6 +60,10 @@ static const char usage_text[] =
 	"                           kill[=N]      end the VM at its N-th bus lock (default 1), status 123\n"
 	"                           contain       (emu) run split and UC locked operations without a\n"
 	"                                         host bus lock; count and attribute as log\n"
+	"  --initrd=FILE          initial ramdisk: the bzImage's ramdisk (ramdisk_image/size), the PVH\n"
+	"                         module (hvm_start_info.modlist), or the Multiboot module; placed\n"
+	"                         where QEMU places it (an empty file: no PVH module, a size-0\n"
+	"                         ramdisk or module, as QEMU does)\n"
 	"  --quiet                no progress lines on stderr while bus locks occur\n"
 	"  --stats=FILE.json      write statistics as JSON to FILE at exit, also when a signal or a\n"
 	"                         console error ends the VM; written to a temporary file beside FILE\n"
@@ -262,7 +276,7 @@ static int cmd_run(int argc, char **argv)
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
-	       OPT_QUIET };
+	       OPT_QUIET, OPT_INITRD };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
@@ -272,6 +286,7 @@ static int cmd_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "bus-lock", required_argument, NULL, OPT_BUS_LOCK },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
@@ -348,6 +363,11 @@ static int cmd_run(int argc, char **argv)
 		}
 		case OPT_QUIET:
 			cfg.quiet = true;
+			break;
+		case OPT_INITRD:
+			if (!*optarg)
+				return usage_error("--initrd=%s: give a file name", optarg);
+			cfg.initrd_path = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

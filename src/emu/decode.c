@@ -23,7 +23,8 @@ int emu_decoder_init(struct emu_vcpu *c)
 {
 	if (ZYAN_FAILED(ZydisDecoderInit(&c->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
 	    ZYAN_FAILED(ZydisDecoderInit(&c->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32)) ||
-	    ZYAN_FAILED(ZydisDecoderInit(&c->dec16, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32)))
+	    ZYAN_FAILED(ZydisDecoderInit(&c->decl32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&c->dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16)))
 		return -1;
 	c->arena = malloc(EMU_ARENA_BYTES);
 	emu_bcache_flush(c);
@@ -56,12 +57,15 @@ static bool block_valid(struct emu_vcpu *c, const struct emu_block *b)
 	return !b->genp2 || atomic_load_explicit(b->genp2, memory_order_acquire) == b->gen2;
 }
 
-static const ZydisDecoder *decoder_for(struct emu_vcpu *c)
+/* The decoder of decode mode `mode` (emu_update_mode): 16-bit code (CS.D = 0: real mode, 16-bit
+ * protected mode) decodes with 16-bit default operand and address sizes, 66/67 switching to 32. */
+const ZydisDecoder *emu_decoder(const struct emu_vcpu *c, unsigned mode)
 {
-	switch (c->mode) {
+	switch (mode) {
 	case 0: return &c->dec64;
 	case 1: return &c->dec32;
-	default: return &c->dec16; /* legacy protected mode, 32-bit code */
+	case 2: return &c->decl32; /* legacy protected mode, 32-bit code */
+	default: return &c->dec16;
 	}
 }
 
@@ -88,7 +92,7 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	unsigned ncopy = avail < EMU_BLOCK_COPY ? avail : EMU_BLOCK_COPY;
 	emu_guest_copy_in(buf, hva, ncopy);
 
-	const ZydisDecoder *dec = decoder_for(c);
+	const ZydisDecoder *dec = emu_decoder(c, c->mode);
 	unsigned pos = 0, n = 0;
 	bool second = false;
 	while (n < EMU_BLOCK_MAX) {
@@ -162,20 +166,17 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 {
 	uint64_t gpa;
 	uint8_t *hva;
+	if (unlikely(c->mode == EMU_MODE_V86)) {
+		/* no block has this mode: the jump cache never gets here first */
+		*st = emu_internal_error(c, "virtual-8086 mode is not implemented");
+		return NULL;
+	}
 	uint64_t lin = emu_code_lin(c, c->rip);
 	const struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	if (likely(e->tag_x == (lin & ~0xfffull))) {
 		gpa = e->gpa | (lin & 0xfff);
 		hva = (uint8_t *)(uintptr_t)(lin + (uint64_t)e->addend);
 	} else {
-		if (c->mode == 3) {
-			*st = emu_internal_error(c, "16-bit code is not implemented");
-			return NULL;
-		}
-		if (!(c->cr0 & CR0_PE)) {
-			*st = emu_internal_error(c, "real mode is not implemented");
-			return NULL;
-		}
 		int s = emu_fetch_xlat(c, lin, &gpa, &hva);
 		if (s) {
 			*st = s;

@@ -132,8 +132,17 @@
  *     9.1.3's protocol (see the writer's flag, serialise, jump) always executes the new code. Decoding
  *     reads code with 8-byte atomic loads: an aligned patch of up to 8 bytes is never seen torn.
  *
+ * Modes: c->mode (EMU_MODE_*, emu_update_mode()) is the decode mode: 64-bit, 32-bit code (compat or
+ * legacy), 16-bit code (CS.D = 0 outside 64-bit mode: real mode and 16-bit protected mode; Zydis
+ * decodes with 16-bit default operand and address sizes, 66/67 select 32), and virtual-8086 (refused).
+ * 16-bit addressing ([BX+SI+disp] ...) is a memory operand with EMU_I_ADDR16: emu_lin() wraps the
+ * effective address at 64 KiB in its rare-flags branch, so the 64-bit path costs nothing more; stack
+ * accesses use c->sp_mask (SS.B); relative branches with a 16-bit operand size have their own
+ * handlers (IP wraps at 64 KiB). Real mode (CR0.PE = 0) is CPL 0, segment bases selector << 4.
+ *
  * Exceptions (system.c): emu_raise*() records a pending exception and returns EMU_ST_FAULT; the run
- * loop delivers it through the IDT (64-bit gates in IA-32e mode, 32-bit gates in protected mode), with
+ * loop delivers it through the IDT (64-bit gates in IA-32e mode, 32- and 16-bit gates in protected
+ * mode, 4-byte vectors of the IVT in real mode), with
  * SDM Vol. 3 6.15 Table 6-5 for double faults and a triple fault -> KVM_EXIT_SHUTDOWN.
  *
  * Exits: engine.c turns exit_pending state into struct kvm_run (IO, MMIO, HLT, SHUTDOWN, DEBUG,
@@ -225,6 +234,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_PCE (1ull << 8)
 #define CR4_OSFXSR (1ull << 9)
 #define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_OSXSAVE (1ull << 18)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -271,6 +281,14 @@ enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU
 /* memory types (IA32_PAT encodings, SDM Vol. 3 11.12) */
 enum { EMU_MT_UC = 0, EMU_MT_WC = 1, EMU_MT_WT = 4, EMU_MT_WP = 5, EMU_MT_WB = 6, EMU_MT_UCM = 7 };
 
+/* decode modes (c->mode, emu_update_mode): the code size CS gives, and which Zydis machine mode */
+enum { EMU_MODE_64 = 0,   /* 64-bit mode */
+       EMU_MODE_C32 = 1,  /* compatibility mode, 32-bit code */
+       EMU_MODE_L32 = 2,  /* legacy protected mode, 32-bit code */
+       EMU_MODE_16 = 3,   /* CS.D = 0 outside 64-bit mode: real mode, 16-bit protected/compat mode */
+       EMU_MODE_V86 = 4,  /* EFLAGS.VM = 1: refused (no block is ever decoded in it) */
+};
+
 /* handler statuses */
 enum { EMU_ST_OK = 0, EMU_ST_END = 1, EMU_ST_SENTINEL = 2, EMU_ST_FAULT = -1, EMU_ST_EXIT = -2 };
 
@@ -282,7 +300,8 @@ enum { EMU_ST_OK = 0, EMU_ST_END = 1, EMU_ST_SENTINEL = 2, EMU_ST_FAULT = -1, EM
 #define EMU_I_ADDR32 0x10 /* 67 prefix in 64-bit mode: the effective address wraps at 4 GiB */
 #define EMU_I_CL 0x20     /* shift count in CL */
 #define EMU_I_W 0x40      /* REX.W / 64-bit operand (IRETQ, SYSRET, far RET) */
-#define EMU_I_ADDR16 0x80 /* 16-bit address size for string/loop counters (67 in 32-bit mode) */
+#define EMU_I_ADDR16 0x80 /* 16-bit address size (16-bit code, or 67 in 32-bit code): the effective
+			     address wraps at 64 KiB (SDM Vol. 2 2.1.5, Table 2-1) */
 #define EMU_I_FIRST 0x100 /* starts its block: the handler (system.c) reads/writes c->rflags as is,
 			     which is exact only while no lazy flags are pending (block entry) */
 
@@ -407,7 +426,7 @@ struct emu_vcpu {
 					 handler, so gcc can make its emu_next() a tail call */
 	uint8_t cpl;
 	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
-	uint8_t mode;                 /* decode mode: 0 64-bit, 1 32-bit, 2 16-bit */
+	uint8_t mode;                 /* decode mode (EMU_MODE_*) */
 	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
 	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
 				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
@@ -463,7 +482,7 @@ struct emu_vcpu {
 	struct emu_block *bcache[EMU_BCACHE_BUCKETS];
 	uint8_t *arena;
 	size_t arena_used;
-	ZydisDecoder dec64, dec32, dec16;
+	ZydisDecoder dec64, dec32, decl32, dec16; /* per decode mode: emu_decoder() */
 
 	/* counters */
 	uint64_t icount;
@@ -494,6 +513,7 @@ struct emu_vcpu {
 	uint64_t debugctl;
 	bool bld_trap;
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
+	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
 };
 
 /* ---------------------------------------------------------------- mmu.c */
@@ -579,13 +599,35 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st);
 extern struct emu_block emu_jc_none; /* an empty jump-cache entry's block: matches no TLB entry */
 void emu_bcache_flush(struct emu_vcpu *c);
 int emu_decoder_init(struct emu_vcpu *c);
+const ZydisDecoder *emu_decoder(const struct emu_vcpu *c, unsigned mode);
 emu_fn emu_h_sentinel;
 /* exec.c */
 int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 	       struct emu_insn *i);
 #define EMU_SEL_END 1 /* the instruction ends its block */
 #define EMU_SEL_BAD -1
+/* Operand helpers of the selector for the selectors in other files (legacy.c, fpu.c): a GPR
+ * operand's or a Zydis GPR's r[] index (byte registers: offset; -1: not a GPR), and a memory operand
+ * into i's b/x/sc/disp/seg/flags (0, or -1 for a form the engine does not handle). */
+int emu_gpr_operand(const ZydisDecodedOperand *o);
+int emu_gpr_id(ZydisRegister r, unsigned *size);
+int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i);
+/* legacy.c: PUSHA/POPA, BCD, SALC, XLAT, BOUND, ARPL, LDS/LES/LFS/LGS/LSS */
+int emu_select_legacy(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      struct emu_insn *i);
 emu_fn emu_h_ud, emu_h_unimpl;
+
+/* ---------------------------------------------------------------- fpu.c */
+int emu_fpu_init(struct emu_vcpu *c);
+void emu_fpu_free(struct emu_vcpu *c);
+void emu_fpu_reset(struct emu_vcpu *c);   /* FCW 0x37f, FTW empty, MXCSR 0x1f80, XCR0 1 */
+/* x87 / MMX / SSE / XSAVE forms (fpu.c's table); EMU_SEL_BAD when not one of them */
+int emu_fpu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		   struct emu_insn *i);
+/* the form's ISA set is in fpu.c's table and CPUID advertises it */
+bool emu_fpu_advertised(const ZydisDecodedInstruction *zi);
+/* ORs the FPU/SIMD feature bits into CPUID leaf 1 and fills leaf 0xD */
+void emu_fpu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 
 /* ---------------------------------------------------------------- system.c */
 int emu_raise(struct emu_vcpu *c, int vec);
@@ -605,7 +647,10 @@ int emu_far_jump(struct emu_vcpu *c, uint16_t sel, uint64_t off);
 int emu_push(struct emu_vcpu *c, unsigned size, uint64_t v);
 int emu_pop(struct emu_vcpu *c, unsigned size, uint64_t *v);
 uint64_t emu_tsc(struct emu_vcpu *c);
-emu_fn emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
+/* The INIT state (SDM Vol. 3 Table 10-1), and a SIPI's start in real mode at vector << 12. */
+void emu_init_state(struct emu_vcpu *c);
+void emu_enter_real_mode_sipi(struct emu_vcpu *c, uint8_t vector);
+emu_fn emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
 	emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
 	emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
 	emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
@@ -624,11 +669,13 @@ static inline __attribute__((always_inline)) uint64_t emu_lin(const struct emu_v
 								 const struct emu_insn *i)
 {
 	uint64_t ea = c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp;
-	if (unlikely(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32))) {
+	if (unlikely(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16))) {
 		if (i->flg & EMU_I_RIPREL)
 			ea += c->rip + i->len;
 		if (i->flg & EMU_I_ADDR32)
 			ea = (uint32_t)ea;
+		if (i->flg & EMU_I_ADDR16)
+			ea = (uint16_t)ea; /* [BX+SI+disp16] etc.: the sum wraps at 64 KiB */
 	}
 	return (c->sbase[i->seg] + ea) & c->lin_mask;
 }

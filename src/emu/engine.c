@@ -149,51 +149,16 @@ static int emu_set_user_memory_region(struct blvm_engine_vm *v, const struct kvm
 	return 0;
 }
 
-static void seg_reset(struct kvm_segment *s, uint16_t sel, uint64_t base, uint8_t type)
-{
-	memset(s, 0, sizeof *s);
-	s->selector = sel;
-	s->base = base;
-	s->limit = 0xffff;
-	s->type = type;
-	s->s = 1;
-	s->present = 1;
-}
-
-/* Architectural state after RESET (SDM Vol. 3 9.1.1, Table 9-1). */
+/* Architectural state after RESET (SDM Vol. 3 10.1.1, Table 10-1): INIT's, and the MSRs INIT keeps. */
 static void vcpu_reset(struct emu_vcpu *c)
 {
-	memset(c->r, 0, sizeof c->r);
-	c->r[EMU_RDX] = 0x600;
-	c->rip = 0xfff0;
-	c->rflags = EMU_RF_FIXED;
-	seg_reset(&c->seg[EMU_CS], 0xf000, 0xffff0000, 0xb);
-	for (int s = 0; s < EMU_NSEG; s++)
-		if (s != EMU_CS)
-			seg_reset(&c->seg[s], 0, 0, 3);
-	memset(&c->tr, 0, sizeof c->tr);
-	c->tr.limit = 0xffff;
-	c->tr.type = 0xb;
-	c->tr.present = 1;
-	memset(&c->ldt, 0, sizeof c->ldt);
-	c->ldt.limit = 0xffff;
-	c->ldt.type = 2;
-	c->ldt.present = 1;
-	c->gdt = (struct emu_dtable){ 0, 0xffff };
-	c->idt = (struct emu_dtable){ 0, 0xffff };
-	c->cr0 = CR0_ET | CR0_NW | CR0_CD;
-	c->cr2 = c->cr3 = c->cr4 = c->cr8 = c->efer = 0;
-	memset(c->dr, 0, sizeof c->dr);
-	c->dr[6] = 0xffff0ff0;
-	c->dr[7] = 0x400;
-	c->debugctl = 0;
-	c->bld_trap = false;
-	emu_bus_lock_controls(c);
 	c->pat = EMU_PAT_RESET;
 	c->apic_base = 0xfee00000ull | (1u << 11) | (c->id == 0 ? (1u << 8) : 0);
-	c->exc_vec = -1;
-	emu_tlb_flush(c);
-	emu_update_mode(c);
+	c->debugctl = 0; /* IA32_DEBUGCTL: 0 at power-up */
+	c->bld_trap = false;
+	emu_init_state(c);
+	emu_fpu_reset(c); /* RESET only: INIT keeps the x87/SSE state (SDM Vol. 3 Table 10-1) */
+	emu_bus_lock_controls(c);
 }
 
 static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_engine_vcpu **out,
@@ -211,8 +176,9 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	c->run = area;
 	c->vm = vm;
 	c->id = id;
-	if (emu_decoder_init(c)) {
+	if (emu_decoder_init(c) || emu_fpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		free(c->arena);
 		free(c);
 		return -ENOMEM;
 	}
@@ -241,6 +207,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	pthread_mutex_unlock(&vm->stw_lock);
 	if (k == EMU_MAX_VCPUS) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_fpu_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOSPC;
@@ -264,6 +231,7 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 		}
 	pthread_mutex_unlock(&vm->stw_lock);
 	munmap(c->run, EMU_RUN_BYTES);
+	emu_fpu_free(c);
 	free(c->arena);
 	free(c);
 }
@@ -289,7 +257,8 @@ static int emu_set_regs(struct blvm_engine_vcpu *v, const struct kvm_regs *r)
 	c->r[12] = r->r12; c->r[13] = r->r13; c->r[14] = r->r14; c->r[15] = r->r15;
 	c->r[EMU_NOREG] = 0;
 	c->rip = r->rip;
-	c->rflags = (r->rflags & EMU_FLAGS_WRITABLE) | EMU_RF_FIXED;
+	c->rflags = (r->rflags & (EMU_FLAGS_WRITABLE | EMU_VM)) | EMU_RF_FIXED;
+	emu_update_mode(c); /* EFLAGS.VM: virtual-8086 mode, refused when it runs (EMU_MODE_V86) */
 	return 0;
 }
 
@@ -361,7 +330,7 @@ static int emu_bus_lock_info(struct blvm_engine_vcpu *v, struct blvm_bus_lock_in
 		return -ENOENT;
 	*info = c->bl;
 	snprintf(info->disasm, sizeof info->disasm, "(unknown)");
-	const ZydisDecoder *dec = c->bl_mode == 0 ? &c->dec64 : c->bl_mode == 1 ? &c->dec32 : &c->dec16;
+	const ZydisDecoder *dec = emu_decoder(c, c->bl_mode);
 	ZydisDecodedInstruction zi;
 	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
 	ZydisFormatter fmt;

@@ -50,6 +50,8 @@ static inline uint64_t ea_of(const struct emu_vcpu *c, const struct emu_insn *i)
 		ea += c->rip + i->len;
 	if (i->flg & EMU_I_ADDR32)
 		ea = (uint32_t)ea;
+	if (i->flg & EMU_I_ADDR16)
+		ea = (uint16_t)ea;
 	return ea;
 }
 
@@ -960,20 +962,50 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 	return EMU_ST_END;
 }
 
-static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
+/* The target of a near branch, checked before anything is committed: canonical in 64-bit mode;
+ * else EIP, or IP with a 16-bit operand size (SDM "JMP": "IF OperandSize = 16 THEN EIP <- tempEIP
+ * AND 0000FFFFH"). Once branch_to() runs, the status it returns may come from chained blocks
+ * (an MMIO or I/O exit, a fault further on): a handler must not undo its own effects on it. */
+static inline int branch_target(struct emu_vcpu *c, const struct emu_insn *i, uint64_t *t)
 {
 	if (c->mode64) {
-		if (unlikely(!emu_canonical(t)))
+		if (unlikely(!emu_canonical(*t)))
 			return emu_raise_err(c, EMU_V_GP, 0);
 	} else {
-		t = (uint32_t)t;
+		*t = i->osz == 2 ? (uint16_t)*t : (uint32_t)*t;
 	}
+	return 0;
+}
+
+static inline int branch(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
+{
+	TRY(branch_target(c, i, &t));
 	return branch_to(c, i, t);
 }
 
 static int h_jmp_rel(ARGS)
 {
 	return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
+}
+
+/* Relative branches with a 16-bit operand size outside 64-bit mode (16-bit code, or 66 in 32-bit
+ * code): IP wraps at 64 KiB. Separate handlers, chosen at decode time (rel_ip16()), so that the
+ * 32/64-bit ones stay as they are. Condition or LOOP kind in i->op. */
+static inline uint64_t rel_target16(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	return (uint16_t)(c->rip + i->len + i->imm);
+}
+
+static int h_jmp_rel16(ARGS)
+{
+	return branch_to(c, i, rel_target16(c, i));
+}
+
+static int h_jcc16(ARGS)
+{
+	if (lazy_cond(c, i->op))
+		return branch_to(c, i, rel_target16(c, i));
+	return emu_next(c, i);
 }
 
 /* Jcc does not end its block: not taken, execution goes on with the next decoded instruction
@@ -1024,7 +1056,8 @@ static int h_loop(ARGS)
 			take = take && !(emu_rflags(c) & EMU_ZF);
 	}
 	if (take)
-		return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
+		return branch_to(c, i, i->osz == 2 && !c->mode64 ? rel_target16(c, i) :
+				       (c->rip + i->len + i->imm) & c->lin_mask);
 	return emu_next(c, i); /* not taken: the block goes on */
 }
 
@@ -1035,23 +1068,27 @@ static int h_call_rel(ARGS)
 	return branch_to(c, i, (ret + i->imm) & c->lin_mask);
 }
 
+static int h_call_rel16(ARGS)
+{
+	TRY(emu_push(c, 2, c->rip + i->len));
+	return branch_to(c, i, rel_target16(c, i));
+}
+
 static int h_call_r(ARGS)
 {
 	uint64_t t = emu_rdreg(c, i->osz, i->r);
+	TRY(branch_target(c, i, &t));
 	TRY(emu_push(c, i->osz, c->rip + i->len));
-	return branch(c, i, t);
+	return branch_to(c, i, t);
 }
 
 static int h_call_m(ARGS)
 {
 	uint64_t t;
 	TRY(emu_rd(c, emu_lin(c, i), i->osz, &t));
-	uint64_t sp = RSP_;
+	TRY(branch_target(c, i, &t));
 	TRY(emu_push(c, i->osz, c->rip + i->len));
-	int st = branch(c, i, t);
-	if (st < 0)
-		RSP_ = sp;
-	return st;
+	return branch_to(c, i, t);
 }
 
 static int h_jmp_r(ARGS)
@@ -1070,11 +1107,13 @@ static int h_ret(ARGS)
 {
 	uint64_t t, sp = RSP_;
 	TRY(emu_pop(c, i->osz, &t));
-	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ + i->imm) & c->sp_mask);
-	int st = branch(c, i, t);
-	if (st < 0)
+	int st = branch_target(c, i, &t);
+	if (st) {
 		RSP_ = sp;
-	return st;
+		return st;
+	}
+	RSP_ = (RSP_ & ~c->sp_mask) | ((RSP_ + i->imm) & c->sp_mask);
+	return branch_to(c, i, t);
 }
 
 static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */
@@ -1735,7 +1774,7 @@ static int reg_of(const ZydisDecodedOperand *o)
 static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
 {
 	unsigned s;
-	if (o->type != ZYDIS_OPERAND_TYPE_MEMORY || zi->address_width == 16)
+	if (o->type != ZYDIS_OPERAND_TYPE_MEMORY)
 		return -1;
 	i->b = i->x = EMU_NOREG;
 	i->sc = 0;
@@ -1757,11 +1796,31 @@ static int mem_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *
 	i->disp = o->mem.disp.has_displacement ? o->mem.disp.value : 0;
 	if (zi->machine_mode == ZYDIS_MACHINE_MODE_LONG_64 && zi->address_width == 32)
 		i->flg |= EMU_I_ADDR32;
+	if (zi->address_width == 16)
+		i->flg |= EMU_I_ADDR16; /* base and index are 16-bit registers (BX BP SI DI) */
 	if (o->mem.segment >= ZYDIS_REGISTER_ES && o->mem.segment <= ZYDIS_REGISTER_GS)
 		i->seg = (uint8_t)(o->mem.segment - ZYDIS_REGISTER_ES);
 	else
 		i->seg = EMU_DS;
 	return 0;
+}
+
+/* For the selectors in other files (legacy.c): a GPR operand's r[] index (byte registers: offset),
+ * and a memory operand into i's b/x/sc/disp/seg/flags. */
+int emu_gpr_operand(const ZydisDecodedOperand *o)
+{
+	return reg_of(o);
+}
+
+/* A GPR by Zydis register: its r[] index (byte registers: offset) and size; -1 if not a GPR. */
+int emu_gpr_id(ZydisRegister r, unsigned *size)
+{
+	return gpr_id(r, size);
+}
+
+int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o, struct emu_insn *i)
+{
+	return mem_of(zi, o, i);
 }
 
 /* Classifies operands 0 and 1 into a form and fills r/b/memory/imm. */
@@ -1817,6 +1876,18 @@ static int form1(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o
 		return 0;
 	}
 	return mem_of(zi, o, i) ? -1 : 1;
+}
+
+/* The source segment of a string instruction (DS or the override): the segment of its [rSI]
+ * operand, whatever the address size. */
+static uint8_t src_seg(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo)
+{
+	for (unsigned k = 0; k < zi->operand_count; k++)
+		if (zo[k].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (zo[k].mem.base == ZYDIS_REGISTER_RSI || zo[k].mem.base == ZYDIS_REGISTER_ESI ||
+		     zo[k].mem.base == ZYDIS_REGISTER_SI))
+			return (uint8_t)(zo[k].mem.segment - ZYDIS_REGISTER_ES);
+	return EMU_DS;
 }
 
 static int cc_of(ZydisMnemonic m, const ZydisMnemonic *list)
@@ -1879,6 +1950,13 @@ static int alu_index(ZydisMnemonic m)
  * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
  * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
  */
+/* A relative branch whose target wraps at 64 KiB: 16-bit operand size outside 64-bit mode (in
+ * 64-bit mode 66 does not shrink near branches on Intel; the engine keeps RIP 64-bit there). */
+static bool ip16(const struct emu_vcpu *c, const struct emu_insn *i)
+{
+	return c->mode != EMU_MODE_64 && i->osz == 2;
+}
+
 static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      struct emu_insn *i)
 {
@@ -1907,7 +1985,6 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		return EMU_SEL_END;
 	}
 	unsigned si = sidx(i->osz);
-	(void)c;
 
 	switch (m) {
 	case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_ENDBR64: case ZYDIS_MNEMONIC_ENDBR32:
@@ -2199,7 +2276,10 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 		}
 		if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 			i->imm = zo[0].imm.value.u;
-			i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel : h_call_rel;
+			if (ip16(c, i))
+				i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel16 : h_call_rel16;
+			else
+				i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel : h_call_rel;
 			return EMU_SEL_END;
 		}
 		f = form1(zi, &zo[0], i);
@@ -2322,14 +2402,10 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
 	case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
 	case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ: {
-		if (zi->meta.category != ZYDIS_CATEGORY_STRINGOP || asz == 2)
+		if (zi->meta.category != ZYDIS_CATEGORY_STRINGOP)
 			return EMU_SEL_BAD;
-		i->v = (uint8_t)asz;
-		/* the source segment (DS or override) is the segment of the [rsi] operand */
-		for (unsigned k2 = 0; k2 < zi->operand_count; k2++)
-			if (zo[k2].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-			    (zo[k2].mem.base == ZYDIS_REGISTER_RSI || zo[k2].mem.base == ZYDIS_REGISTER_ESI))
-				i->seg = (uint8_t)(zo[k2].mem.segment - ZYDIS_REGISTER_ES);
+		i->v = (uint8_t)asz; /* SI/DI/CX with a 16-bit address size */
+		i->seg = src_seg(zi, zo);
 		switch (m) {
 		case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
 			i->fn = h_movs_t[si]; break;
@@ -2360,21 +2436,17 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	}
 	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
 	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-		if (asz == 2)
-			return EMU_SEL_BAD;
 		i->v = (uint8_t)asz;
 		i->osz = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_OUTSB) ? 1 :
 			 (m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_OUTSW) ? 2 : 4;
-		for (unsigned k2 = 0; k2 < zi->operand_count; k2++)
-			if (zo[k2].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-			    (zo[k2].mem.base == ZYDIS_REGISTER_RSI || zo[k2].mem.base == ZYDIS_REGISTER_ESI))
-				i->seg = (uint8_t)(zo[k2].mem.segment - ZYDIS_REGISTER_ES);
+		i->seg = src_seg(zi, zo);
 		i->fn = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_INSD) ? h_ins : h_outs;
 		return 0;
 
 	/* system.c */
 	case ZYDIS_MNEMONIC_INT: i->imm = zo[0].imm.value.u & 0xff; i->fn = emu_h_int; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_INT3: i->fn = emu_h_int3; return EMU_SEL_END;
+	case ZYDIS_MNEMONIC_INT1: i->fn = emu_h_int1; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_INTO: i->fn = emu_h_into; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ:
 		i->osz = m == ZYDIS_MNEMONIC_IRETQ ? 8 : m == ZYDIS_MNEMONIC_IRETD ? 4 : 2;
@@ -2433,7 +2505,8 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	default:
 		if (zi->meta.category == ZYDIS_CATEGORY_COND_BR && (k = cc_of(m, jcc_m)) >= 0) {
 			i->imm = zo[0].imm.value.u;
-			i->fn = jcc_t[k];
+			i->op = (uint8_t)k;
+			i->fn = ip16(c, i) ? h_jcc16 : jcc_t[k];
 			return 0; /* not taken: the block goes on */
 		}
 		if ((k = cc_of(m, setcc_m)) >= 0) {
@@ -2444,6 +2517,8 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 			i->fn = f ? h_setcc_m : h_setcc_r;
 			return 0;
 		}
+		if (emu_select_legacy(c, zi, zo, i) != EMU_SEL_BAD)
+			return 0; /* legacy.c: none of them ends its block */
 		if ((k = cc_of(m, cmov_m)) >= 0) {
 			i->op = (uint8_t)k;
 			f = form2(zi, zo, i);
@@ -2494,7 +2569,7 @@ static emu_fn *flat_of(const struct emu_vcpu *c, const struct emu_insn *i)
 static bool outside_handler(emu_fn *fn)
 {
 	static emu_fn *const sys[] = {
-		emu_h_int, emu_h_int3, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
+		emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
 		emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
 		emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
 		emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
@@ -2516,9 +2591,11 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 	       struct emu_insn *i)
 {
 	int sel = select_one(c, zi, zo, i);
+	if (sel == EMU_SEL_BAD)
+		sel = emu_fpu_select(c, zi, zo, i); /* x87, MMX, SSE..SSE4.2, XSAVE: fpu.c */
 	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
 		i->flg |= EMU_I_FIRST;
-	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32)))
+	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16)))
 		i->fn = flat_of(c, i);
 	return sel;
 }

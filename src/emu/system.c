@@ -4,10 +4,16 @@
  * ch. 6), double and triple faults, far transfers and segment loads (Vol. 3 ch. 3, 5), control,
  * debug and model-specific registers, CPUID, SYSCALL/SYSRET.
  *
+ * Real-address mode (SDM Vol. 3 ch. 20): segment loads set base = selector << 4 and keep the hidden
+ * limit and attributes; far transfers, IRET and interrupts (through the IVT) as the SDM's real-mode
+ * pseudocode; CR0.PE switches both ways; INIT and SIPI states (emu_init_state, emu_enter_real_mode_sipi).
+ * 16-bit interrupt and trap gates push 16-bit frames; a 16-bit TSS is not supported (no task switches
+ * at all), nor is virtual-8086 mode (EFLAGS.VM = 1 is an internal error).
+ *
  * Simplifications (documented, all invisible to the guests we run): segment limits are not checked
- * (64-bit mode ignores them; our 32-bit code is flat); no task switches, call gates, 16-bit gates,
- * virtual-8086 or real mode; returning to an outer privilege level does not null DS/ES/FS/GS; I/O
- * permission is CPL <= IOPL without the TSS bitmap. Descriptor accessed bits and the TSS busy bit
+ * on data accesses (64-bit mode ignores them; our 32-bit code is flat), only on far transfers in real
+ * mode; no task switches, call gates; returning to an outer privilege level does not null
+ * DS/ES/FS/GS; I/O permission is CPL <= IOPL without the TSS bitmap. Descriptor accessed bits and the TSS busy bit
  * are locked byte updates (SDM Vol. 3 9.1.2.1), bus locks when the table is uncacheable.
  */
 #include <stdio.h>
@@ -76,11 +82,16 @@ int emu_unimplemented(struct emu_vcpu *c, const struct emu_insn *i)
 
 /* ---------------------------------------------------------------- mode */
 
+/* Decode mode, CPL, effective bases and address widths from CR0, EFER, EFLAGS.VM and the segment
+ * registers. Real mode (CR0.PE = 0) is CPL 0 (SDM Vol. 3 20.1); its code size is CS.D as it is in
+ * the descriptor cache (0 after RESET, INIT/SIPI and in any well-formed return to real mode, SDM
+ * Vol. 3 10.9.2: a real-mode far jump keeps CS's hidden attributes). */
 void emu_update_mode(struct emu_vcpu *c)
 {
 	uint8_t old_cpl = c->cpl;
 	c->mode64 = (c->efer & EFER_LMA) && c->seg[EMU_CS].l;
-	c->mode = c->mode64 ? 0 : !c->seg[EMU_CS].db ? 3 : (c->efer & EFER_LMA) ? 1 : 2;
+	c->mode = (c->rflags & EMU_VM) ? EMU_MODE_V86 : c->mode64 ? EMU_MODE_64 :
+		  !c->seg[EMU_CS].db ? EMU_MODE_16 : (c->efer & EFER_LMA) ? EMU_MODE_C32 : EMU_MODE_L32;
 	c->lin_mask = c->mode64 ? ~0ull : 0xffffffffull;
 	c->sp_mask = c->mode64 ? ~0ull : c->seg[EMU_SS].db ? 0xffffffffull : 0xffffull;
 	for (int s = 0; s < EMU_NSEG; s++) {
@@ -90,7 +101,7 @@ void emu_update_mode(struct emu_vcpu *c)
 		else
 			c->sbase[s] = (uint32_t)b;
 	}
-	c->cpl = c->seg[EMU_SS].dpl;
+	c->cpl = (c->cr0 & CR0_PE) ? c->seg[EMU_SS].dpl : 0;
 	if (c->cpl != old_cpl)
 		emu_tlb_flush(c);
 }
@@ -179,10 +190,29 @@ static int load_data_seg(struct emu_vcpu *c, int s, uint16_t sel, unsigned cpl)
 	return 0;
 }
 
+/* A segment load in real mode (SDM Vol. 3 20.1.1, 20.1.2): selector and base = selector << 4; the
+ * limit and the attributes keep what the descriptor cache holds, as the hardware does (a limit of
+ * 4 GiB loaded in protected mode stays: "unreal mode"). */
+static void real_seg(struct emu_vcpu *c, int s, uint16_t sel)
+{
+	c->seg[s].selector = sel;
+	c->seg[s].base = (uint32_t)sel << 4;
+}
+
+static bool real_mode(const struct emu_vcpu *c)
+{
+	return !(c->cr0 & CR0_PE);
+}
+
 int emu_load_seg(struct emu_vcpu *c, int s, uint16_t sel)
 {
 	if (s == EMU_CS)
 		return emu_raise(c, EMU_V_UD);
+	if (real_mode(c)) {
+		real_seg(c, s, sel);
+		emu_update_mode(c);
+		return 0;
+	}
 	TRY(load_data_seg(c, s, sel, c->cpl));
 	emu_update_mode(c);
 	return 0;
@@ -226,10 +256,24 @@ static uint64_t rip_for(const struct emu_vcpu *c, const struct kvm_segment *cs, 
 	return ((c->efer & EFER_LMA) && cs->l) ? off : (uint32_t)off;
 }
 
+/* A far transfer to sel:off in real mode: no descriptor, the offset checked against the CS limit the
+ * cache keeps (SDM "JMP", "CALL", "RET", "IRET": real-address mode, #GP(0) beyond the limit). */
+static int real_far_target(struct emu_vcpu *c, uint16_t sel, uint64_t off)
+{
+	if (off > c->seg[EMU_CS].limit)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	real_seg(c, EMU_CS, sel);
+	c->rip = off;
+	emu_update_mode(c);
+	return EMU_ST_END;
+}
+
 int emu_far_jump(struct emu_vcpu *c, uint16_t sel, uint64_t off)
 {
 	struct kvm_segment cs;
 	unsigned cpl;
+	if (real_mode(c))
+		return real_far_target(c, sel, off);
 	TRY(read_code_seg(c, sel, &cs, &cpl, false));
 	if ((c->efer & EFER_LMA) && cs.l && !emu_canonical(off))
 		return emu_raise_err(c, EMU_V_GP, 0);
@@ -267,7 +311,10 @@ static int far_call(struct emu_vcpu *c, const struct emu_insn *i, uint16_t sel, 
 	struct kvm_segment cs;
 	unsigned cpl;
 	uint64_t sp = c->r[EMU_RSP];
-	TRY(read_code_seg(c, sel, &cs, &cpl, false));
+	if (!real_mode(c))
+		TRY(read_code_seg(c, sel, &cs, &cpl, false));
+	else if (off > c->seg[EMU_CS].limit)
+		return emu_raise_err(c, EMU_V_GP, 0);
 	int st = emu_push(c, i->osz, c->seg[EMU_CS].selector);
 	if (!st)
 		st = emu_push(c, i->osz, c->rip + i->len);
@@ -275,6 +322,8 @@ static int far_call(struct emu_vcpu *c, const struct emu_insn *i, uint16_t sel, 
 		c->r[EMU_RSP] = sp;
 		return st;
 	}
+	if (real_mode(c))
+		return real_far_target(c, sel, off);
 	c->seg[EMU_CS] = cs;
 	c->rip = rip_for(c, &cs, off);
 	emu_update_mode(c);
@@ -304,6 +353,13 @@ int emu_h_lret(ARGS)
 		st = emu_pop(c, n, &sel);
 	struct kvm_segment cs;
 	unsigned cpl = 0;
+	if (!st && real_mode(c)) {
+		c->r[EMU_RSP] = (c->r[EMU_RSP] & ~c->sp_mask) | ((c->r[EMU_RSP] + i->imm) & c->sp_mask);
+		st = real_far_target(c, (uint16_t)sel, off);
+		if (st < 0)
+			c->r[EMU_RSP] = sp0;
+		return st;
+	}
 	if (!st)
 		st = read_code_seg(c, (uint16_t)sel, &cs, &cpl, true);
 	if (!st && cpl > c->cpl) {
@@ -374,6 +430,8 @@ static int load_dtable(struct emu_vcpu *c, const struct emu_insn *i, struct emu_
 	TRY(emu_read_bytes(c, emu_lin(c, i), b, n, EMU_ACC_R));
 	uint64_t base = 0;
 	memcpy(&base, b + 2, n - 2);
+	if (i->osz == 2)
+		base &= 0xffffff; /* 16-bit operand size: a 24-bit base (SDM "LGDT/LIDT") */
 	t->limit = (uint16_t)(b[0] | (b[1] << 8));
 	t->base = base;
 	return emu_next(c, i);
@@ -505,7 +563,17 @@ static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 int emu_h_verr(ARGS) { return verify_seg(c, i, false); }
 int emu_h_verw(ARGS) { return verify_seg(c, i, true); }
 int emu_h_sldt(ARGS) { return store_sel(c, i, c->ldt.selector); }
-int emu_h_smsw_r(ARGS) { return store_sel(c, i, (uint16_t)c->cr0); }
+/* SMSW: a memory destination takes CR0[15:0]; a register one CR0 at the operand size (the SDM
+ * leaves r32's bits 31:16 undefined; processors and QEMU store CR0's, which the KVM test suite's
+ * realmode test expects). */
+int emu_h_smsw_r(ARGS)
+{
+	if (!i->op) {
+		emu_wrreg(c, i->osz, i->r, c->cr0);
+		return emu_next(c, i);
+	}
+	return store_sel(c, i, (uint16_t)c->cr0);
+}
 
 int emu_h_lmsw(ARGS)
 {
@@ -569,7 +637,7 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		return 0;
 	case 4: {
 		const uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
-				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6);
+				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE;
 		if (v & ~ok)
 			return emu_raise_err(c, EMU_V_GP, 0);
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
@@ -834,7 +902,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			      (1u << 16) | (1u << 19);
 	switch (leaf) {
 	case 0:
-		a = 0xb;
+		a = 0xd;
 		if (amd) {
 			b = 0x68747541; d = 0x69746e65; cc = 0x444d4163; /* AuthenticAMD */
 		} else {
@@ -905,6 +973,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 	out[1] = b;
 	out[2] = cc;
 	out[3] = d;
+	emu_fpu_cpuid(c, leaf, sub, out); /* FPU MMX FXSR SSE..SSE4.2 XSAVE: leaf 1 bits, leaf 0xD */
 }
 
 int emu_h_cpuid(ARGS)
@@ -991,6 +1060,15 @@ static int soft_int(struct emu_vcpu *c, const struct emu_insn *i, int vec)
 int emu_h_int(ARGS) { return soft_int(c, i, (int)i->imm); }
 int emu_h_int3(ARGS) { return soft_int(c, i, EMU_V_BP); }
 
+/* INT1 (ICEBP, F1): a #DB trap after the instruction, delivered as a hardware exception would be
+ * (no gate-DPL check; SDM Vol. 3 6.12.1.1 and "INT n/INTO/INT3/INT1"). */
+int emu_h_int1(ARGS)
+{
+	c->rip += i->len;
+	emu_raise(c, EMU_V_DB); /* pending; the instruction itself completed */
+	return EMU_ST_END;
+}
+
 int emu_h_into(ARGS)
 {
 	if (c->mode64)
@@ -1000,7 +1078,8 @@ int emu_h_into(ARGS)
 	return soft_int(c, i, EMU_V_OF);
 }
 
-/* SDM Vol. 2 "IRET/IRETD/IRETQ", protected mode and IA-32e mode (no task return, no VM86). */
+/* SDM Vol. 2 "IRET/IRETD/IRETQ": real-address mode, protected mode and IA-32e mode (no task return,
+ * no return to virtual-8086 mode). */
 int emu_h_iret(ARGS)
 {
 	unsigned n = i->osz;
@@ -1010,6 +1089,21 @@ int emu_h_iret(ARGS)
 		st = emu_pop(c, n, &sel);
 	if (!st)
 		st = emu_pop(c, n, &fl);
+	if (!st && real_mode(c)) {
+		/* EFLAGS <- (tempEFLAGS AND 257FD5H) OR (EFLAGS AND 1A0000H): VM, VIF, VIP stay; with a
+		 * 16-bit operand size only FLAGS[15:0] */
+		uint64_t mask = EMU_FLAGS_WRITABLE & (n == 2 ? 0xffff : ~0ull);
+		uint64_t fl0 = c->rflags;
+		c->rflags = (c->rflags & ~mask) | (fl & mask) | EMU_RF_FIXED;
+		st = real_far_target(c, (uint16_t)sel, nip);
+		if (st < 0) {
+			c->rflags = fl0;
+			c->r[EMU_RSP] = sp0;
+		}
+		return st;
+	}
+	if (!st && n == 4 && (fl & EMU_VM) && c->cpl == 0 && !(c->efer & EFER_LMA))
+		return emu_internal_error(c, "virtual-8086 mode is not implemented (IRET to EFLAGS.VM = 1)");
 	unsigned cpl = 0;
 	struct kvm_segment cs;
 	if (!st)
@@ -1061,10 +1155,38 @@ static uint32_t idt_err(int vec, bool soft)
 	return ((uint32_t)vec << 3) | 2 | (soft ? 0 : 1);
 }
 
-/* Delivers one event through the IDT. Returns 0, EMU_ST_FAULT (a new exception is pending) or
- * EMU_ST_EXIT (internal error). */
+/* Real-address mode delivery (SDM Vol. 3 20.1.4): the IVT at IDTR.base holds 4-byte IP:CS
+ * vectors; FLAGS, CS and IP are pushed (16 bits each, no error code), IF, TF and AC cleared. */
+static int deliver_real(struct emu_vcpu *c, int vec, bool soft)
+{
+	uint8_t g[4];
+	if ((uint64_t)vec * 4 + 3 > c->idt.limit)
+		return emu_raise_err(c, EMU_V_GP, idt_err(vec, soft));
+	TRY(emu_read_bytes(c, (c->idt.base + (uint64_t)vec * 4) & 0xffffffff, g, 4, EMU_ACC_SYS));
+	uint16_t ip = (uint16_t)(g[0] | (g[1] << 8)), sel = (uint16_t)(g[2] | (g[3] << 8));
+	uint64_t sp0 = c->r[EMU_RSP];
+	int st = emu_push(c, 2, c->rflags);
+	if (!st)
+		st = emu_push(c, 2, c->seg[EMU_CS].selector);
+	if (!st)
+		st = emu_push(c, 2, c->rip);
+	if (st) {
+		c->r[EMU_RSP] = sp0;
+		return st;
+	}
+	c->rflags &= ~(EMU_IF | EMU_TF | EMU_AC | EMU_RF);
+	real_seg(c, EMU_CS, sel);
+	c->rip = ip;
+	emu_update_mode(c);
+	return 0;
+}
+
+/* Delivers one event through the IDT (the IVT in real mode). Returns 0, EMU_ST_FAULT (a new
+ * exception is pending) or EMU_ST_EXIT (internal error). */
 static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool soft)
 {
+	if (real_mode(c))
+		return deliver_real(c, vec, soft);
 	const bool lm = c->efer & EFER_LMA;
 	const unsigned gsz = lm ? 16 : 8;
 	uint8_t g[16] = { 0 };
@@ -1072,9 +1194,12 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		return emu_raise_err(c, EMU_V_GP, idt_err(vec, soft));
 	TRY(emu_read_bytes(c, c->idt.base + (uint64_t)vec * gsz, g, gsz, EMU_ACC_SYS));
 	unsigned type = g[5] & 0x1f, dpl = (g[5] >> 5) & 3;
-	if (type != 0xe && type != 0xf) {
-		if (!lm && (type == 5 || type == 6 || type == 7))
-			return emu_internal_error(c, "task gates and 16-bit interrupt gates are not implemented");
+	/* 16-bit interrupt (6) and trap (7) gates, legacy protected mode only (SDM Vol. 3 6.11, 6.12.1:
+	 * a 16-bit offset, 16-bit frame entries); in IA-32e mode they are invalid (6.14.1) */
+	const bool g16 = !lm && (type == 6 || type == 7);
+	if (type != 0xe && type != 0xf && !g16) {
+		if (!lm && type == 5)
+			return emu_internal_error(c, "task gates are not implemented");
 		return emu_raise_err(c, EMU_V_GP, idt_err(vec, soft));
 	}
 	if (soft && dpl < c->cpl)
@@ -1082,7 +1207,7 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 	if (!(g[5] & 0x80))
 		return emu_raise_err(c, EMU_V_NP, idt_err(vec, soft));
 	uint16_t sel = (uint16_t)(g[2] | (g[3] << 8));
-	uint64_t off = g[0] | (g[1] << 8) | ((uint32_t)g[6] << 16) | ((uint32_t)g[7] << 24);
+	uint64_t off = g[0] | (g[1] << 8) | (g16 ? 0 : ((uint32_t)g[6] << 16) | ((uint32_t)g[7] << 24));
 	if (lm)
 		off |= (uint64_t)(g[8] | (g[9] << 8) | (g[10] << 16) | ((uint32_t)g[11] << 24)) << 32;
 	unsigned ist = lm ? g[4] & 7 : 0;
@@ -1107,7 +1232,7 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 	struct kvm_segment ss = c->seg[EMU_SS];
 	uint64_t frame[6];
 	unsigned nf = 0, w;
-	uint64_t rsp, ssbase;
+	uint64_t rsp, ssbase, ssmask = ~0ull;
 
 	if (lm) {
 		/* 64-bit delivery (SDM Vol. 3 6.14): SS:RSP always pushed, RSP aligned to 16 */
@@ -1130,8 +1255,8 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		frame[nf++] = old_rsp;
 		ssbase = 0;
 	} else {
-		w = 4;
-		rsp = old_rsp & (c->seg[EMU_SS].db ? 0xffffffff : 0xffff);
+		w = g16 ? 2 : 4;
+		rsp = (uint32_t)old_rsp;
 		ssbase = (uint32_t)c->seg[EMU_SS].base;
 		if (ncpl < c->cpl) {
 			uint8_t t[8];
@@ -1150,6 +1275,7 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 			frame[nf++] = old_ss;
 			frame[nf++] = (uint32_t)old_rsp;
 		}
+		ssmask = ss.db ? 0xffffffff : 0xffff; /* the stack's B bit: ESP or SP (SDM Vol. 3 6.12.1) */
 	}
 	frame[nf++] = fl;
 	frame[nf++] = old_cs;
@@ -1163,11 +1289,10 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		uint64_t v = frame[nf - 1 - k];
 		memcpy(buf + k * w, &v, w);
 	}
-	uint64_t nrsp = rsp - nf * w;
-	if (!lm)
-		nrsp &= 0xffffffff;
+	uint64_t nrsp = (rsp - nf * w) & ssmask;
 	TRY(emu_write_bytes(c, (ssbase + nrsp) & (lm ? ~0ull : 0xffffffffull), buf, nf * w,
 			    ncpl < 3 ? EMU_ACC_SYS : 0));
+	nrsp |= rsp & ~ssmask; /* a 16-bit stack changes SP only */
 
 	if (vec == EMU_V_PF && !soft)
 		c->cr2 = c->exc_cr2;
@@ -1175,7 +1300,7 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 	c->seg[EMU_SS] = ss;
 	c->r[EMU_RSP] = nrsp;
 	c->rflags &= ~(EMU_TF | EMU_NT | EMU_RF | EMU_VM);
-	if (type == 0xe)
+	if (type == 0xe || type == 6) /* interrupt gates; trap gates keep IF */
 		c->rflags &= ~EMU_IF;
 	c->rip = lm ? off : (uint32_t)off;
 	emu_update_mode(c);
@@ -1259,4 +1384,67 @@ int emu_deliver_pending(struct emu_vcpu *c)
 		}
 		soft = false;
 	}
+}
+
+/* ---------------------------------------------------------------- INIT, SIPI */
+
+static void real_mode_seg(struct kvm_segment *s, uint16_t sel, uint64_t base, uint8_t type)
+{
+	memset(s, 0, sizeof *s);
+	s->selector = sel;
+	s->base = base;
+	s->limit = 0xffff;
+	s->type = type;
+	s->s = 1;
+	s->present = 1;
+}
+
+/*
+ * The processor state after INIT (SDM Vol. 3 10.1.1, Table 10-1, "INIT" column): real mode, CS:IP
+ * F000:FFF0 with CS.base FFFF0000, the other segments 0 with limit FFFF, GDTR/IDTR base 0 limit
+ * FFFF, CR0 60000010, EFLAGS 2, EDX the family/model/stepping (CPUID.1:EAX), the other GPRs 0,
+ * DR6/DR7 at their reset values, EFER 0. What INIT leaves unchanged stays: MSRs (PAT, APIC base...),
+ * TSC. The pending event and the monitor-visible state of an exit are dropped.
+ */
+void emu_init_state(struct emu_vcpu *c)
+{
+	uint32_t id[4];
+	emu_cpuid(c, 1, 0, id);
+	memset(c->r, 0, sizeof c->r);
+	c->r[EMU_RDX] = id[0];
+	c->rip = 0xfff0;
+	c->rflags = EMU_RF_FIXED;
+	c->lf_k = 0;
+	real_mode_seg(&c->seg[EMU_CS], 0xf000, 0xffff0000, 0xb);
+	for (int s = 0; s < EMU_NSEG; s++)
+		if (s != EMU_CS)
+			real_mode_seg(&c->seg[s], 0, 0, 3);
+	real_mode_seg(&c->tr, 0, 0, 0xb);
+	c->tr.s = 0;
+	real_mode_seg(&c->ldt, 0, 0, 2);
+	c->ldt.s = 0;
+	c->gdt = (struct emu_dtable){ 0, 0xffff };
+	c->idt = (struct emu_dtable){ 0, 0xffff };
+	c->cr0 = CR0_ET | CR0_NW | CR0_CD;
+	c->cr2 = c->cr3 = c->cr4 = c->cr8 = c->efer = 0;
+	memset(c->dr, 0, sizeof c->dr);
+	c->dr[6] = 0xffff0ff0;
+	c->dr[7] = 0x400;
+	c->exc_vec = -1;
+	emu_tlb_flush(c);
+	emu_update_mode(c);
+}
+
+/*
+ * A Startup IPI with vector `vector` received in the wait-for-SIPI state (SDM Vol. 3 10.4.4.1,
+ * "Typical BSP Initialization Sequence"; 10.4.3 / Table 10-1): the INIT state, then real mode at
+ * CS selector vector << 8, CS.base vector << 12, IP 0: the trampoline at physical vector * 4 KiB.
+ */
+void emu_enter_real_mode_sipi(struct emu_vcpu *c, uint8_t vector)
+{
+	emu_init_state(c);
+	c->seg[EMU_CS].selector = (uint16_t)(vector << 8);
+	c->seg[EMU_CS].base = (uint64_t)vector << 12;
+	c->rip = 0;
+	emu_update_mode(c);
 }

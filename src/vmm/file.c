@@ -29,10 +29,8 @@ static const char *file_kind(mode_t m)
 		return "a directory";
 	if (S_ISFIFO(m))
 		return "a FIFO";
-	if (S_ISCHR(m))
-		return "a character device";
-	if (S_ISBLK(m))
-		return "a block device";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
 	if (S_ISSOCK(m))
 		return "a socket";
 	return "not a regular file";
@@ -53,8 +51,7 @@ int blvm_open_input(const char *path, const char *what, char *err, size_t errlen
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err, errlen, "%s %s is %s; give the path of a regular file", what, path,
-			    file_kind(st.st_mode));
+		return fail(err, errlen, "%s %s is %s, not a regular file", what, path, file_kind(st.st_mode));
 	}
 	/* A regular file never blocks; the flag is cleared so that readers need not handle EAGAIN. */
 	int fl = fcntl(fd, F_GETFL);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "vmm/vmm.h"
+#include "boot/boot.h"
 #include "common/escape.h"
 #include "common/json.h"
 
@@ -93,40 +94,16 @@ int blvm_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int set_pvh_entry_state(struct blvm_vm *vm, struct blvm_vcpu *c, char *err, size_t errlen)
+#define FOUR_GIB 0x100000000ull
+
+void *blvm_gpa(struct blvm_vm *vm, uint64_t gpa, uint64_t len)
 {
-	/* Xen docs/misc/pvh.pandoc, "x86/HVM direct boot ABI": 32-bit protected mode, paging
-	 * off, flat 4 GiB read/execute CS and read/write DS/ES/SS, a 32-bit TSS in TR,
-	 * CR0.PE (and ET) set and every other writable CR0/CR4 bit clear, EFLAGS with IF clear,
-	 * EBX = physical address of hvm_start_info. */
-	struct kvm_sregs s;
-	int r = vm->ops->get_sregs(c->ev, &s);
-	if (r < 0)
-		goto fail;
-	struct kvm_segment code = { .base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
-				    .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1 };
-	struct kvm_segment data = code;
-	data.selector = 0x10;
-	data.type = 0x3;
-	s.cs = code;
-	s.ds = s.es = s.fs = s.gs = s.ss = data;
-	s.tr = (struct kvm_segment){ .base = 0, .limit = 0x67, .selector = 0x18, .type = 0xb,
-				     .present = 1, .s = 0 };
-	s.cr0 = 0x11; /* PE | ET */
-	s.cr4 = 0;
-	s.efer = 0;
-	r = vm->ops->set_sregs(c->ev, &s);
-	if (r < 0)
-		goto fail;
-	struct kvm_regs regs = { .rip = vm->entry, .rflags = 0x2, .rbx = PVH_START_INFO_GPA };
-	r = vm->ops->set_regs(c->ev, &regs);
-	if (r < 0)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "%s engine: cannot set the PVH entry state of vCPU %u: %s", vm->ops->name,
-		 c->id, strerror(-r));
-	return -1;
+	uint64_t low = vm->ram_below_4g, high = vm->cfg.mem_size - low;
+	if (fits(gpa, len, low))
+		return vm->ram + gpa;
+	if (gpa >= FOUR_GIB && fits(gpa - FOUR_GIB, len, high))
+		return vm->ram + low + (gpa - FOUR_GIB);
+	return NULL;
 }
 
 /*
@@ -222,7 +199,8 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 			 strerror(errno));
 		goto fail;
 	}
-	if (blvm_pvh_load(vm, err, errlen) != 0)
+	vm->ram_below_4g = blvm_ram_below_4g(cfg->mem_size);
+	if (blvm_boot_load(vm, err, errlen) != 0)
 		goto fail;
 
 	struct blvm_engine_config ecfg = { .nr_vcpus = cfg->nr_vcpus, .cpu_vendor_amd = cfg->cpu_vendor_amd };
@@ -235,13 +213,22 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	}
 	if (enable_bus_lock_detection(vm, err, errlen) != 0)
 		goto fail;
-	struct kvm_userspace_memory_region region = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = cfg->mem_size, .userspace_addr = (uintptr_t)vm->ram,
+	/* The memory map's RAM (src/boot/memmap.c): slot 0 below the 32-bit hole, slot 1 for the rest at
+	 * 4 GiB, both from the one host mapping. */
+	struct kvm_userspace_memory_region regions[2] = {
+		{ .slot = 0, .guest_phys_addr = 0, .memory_size = vm->ram_below_4g, .userspace_addr = (uintptr_t)vm->ram },
+		{ .slot = 1, .guest_phys_addr = FOUR_GIB, .memory_size = cfg->mem_size - vm->ram_below_4g,
+		  .userspace_addr = (uintptr_t)vm->ram + vm->ram_below_4g },
 	};
-	r = ops->set_user_memory_region(vm->ev, &region);
-	if (r < 0) {
-		snprintf(err, errlen, "%s engine: cannot map guest RAM: %s", ops->name, strerror(-r));
-		goto fail;
+	for (unsigned k = 0; k < 2; k++) {
+		if (!regions[k].memory_size)
+			continue;
+		r = ops->set_user_memory_region(vm->ev, &regions[k]);
+		if (r < 0) {
+			snprintf(err, errlen, "%s engine: cannot map guest RAM at 0x%llx: %s", ops->name,
+				 (unsigned long long)regions[k].guest_phys_addr, strerror(-r));
+			goto fail;
+		}
 	}
 	vm->vcpus = calloc(cfg->nr_vcpus, sizeof *vm->vcpus);
 	if (!vm->vcpus) {
@@ -258,7 +245,7 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 			snprintf(err, errlen, "%s engine: cannot create vCPU %u: %s", ops->name, i, strerror(-r));
 			goto fail;
 		}
-		if (set_pvh_entry_state(vm, c, err, errlen) != 0)
+		if (blvm_boot_set_entry_state(vm, c, err, errlen) != 0)
 			goto fail;
 	}
 	*out = vm;

@@ -66,12 +66,24 @@ const char *blvm_symtab_lookup(const struct blvm_symtab *t, uint64_t addr, uint6
  * Returns snprintf's count. */
 int blvm_symtab_format(const struct blvm_symtab *t, uint64_t addr, char *buf, size_t len);
 
+/* The entry state the kernel loader chose (src/boot/); blvm_boot_set_entry_state() applies it. */
+enum blvm_entry_mode {
+	BLVM_ENTRY_PROTECTED32, /* PVH, Multiboot: flat 32-bit protected mode, paging off */
+	BLVM_ENTRY_LONG64,      /* bzImage 64-bit boot protocol: long mode, identity paging */
+};
+struct blvm_boot_entry {
+	enum blvm_entry_mode mode;
+	const char *format;     /* "PVH", "bzImage", "Multiboot" (messages) */
+	uint64_t rip, rax, rbx, rsi, cr3;
+};
+
 struct blvm_vm {
 	struct blvm_vm_config cfg;
 	const struct blvm_engine_ops *ops;
 	struct blvm_engine_vm *ev;
-	uint8_t *ram;               /* guest-physical 0 .. cfg.mem_size */
-	uint64_t entry;             /* PVH 32-bit entry point */
+	uint8_t *ram;               /* host copy of guest RAM: reach it through blvm_gpa() */
+	uint64_t ram_below_4g;      /* RAM [0, ram_below_4g) at ram; the rest at 4 GiB (memory map) */
+	struct blvm_boot_entry boot;
 	uint64_t acpi_rsdp;         /* guest-physical address of the RSDP the monitor built, 0: none */
 	struct blvm_symtab syms;    /* the kernel's, empty if stripped */
 	char syms_warning[320];     /* why a malformed table was ignored; printed when the VM runs */
@@ -92,8 +104,14 @@ struct blvm_vm {
 	double start_time, end_time;
 };
 
-/* pvh.c: loads the kernel at cfg.kernel_path into vm->ram and writes hvm_start_info. */
-int blvm_pvh_load(struct blvm_vm *vm, char *err, size_t errlen);
+/* src/boot/boot.c: recognises and loads the kernel (and initrd), writes the boot information. */
+int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen);
+/* src/boot/boot.c: puts vCPU c in the entry state of vm->boot. */
+int blvm_boot_set_entry_state(struct blvm_vm *vm, struct blvm_vcpu *c, char *err, size_t errlen);
+
+/* vm.c: the host address of guest-physical [gpa, gpa + len) when it is all RAM, else NULL. The one
+ * translation: RAM above the 32-bit hole does not sit at vm->ram + gpa. */
+void *blvm_gpa(struct blvm_vm *vm, uint64_t gpa, uint64_t len);
 
 /* devices.c: the port and MMIO space. Called with vm->lock held. */
 void blvm_io(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint16_t port, bool is_write,

@@ -1,7 +1,8 @@
 # The same guest prints the same bytes and ends with the same status under blvm's emu engine,
 # its kvm engine and QEMU TCG (the peer). QEMU's status is (V << 1) | 1 for V written to 0xf4.
+# sse: x87, MMX and SSE..SSE4.2 code built with default compiler flags (issue 11).
 . "$(dirname "$0")/../lib.sh"
-guests="hello-min arith exit42 exc-ud exc-pf exc-handled"
+guests="hello-min arith exit42 exc-ud exc-pf exc-handled sse"
 have_qemu=1; command -v qemu-system-x86_64 >/dev/null || { have_qemu=0; echo "note: qemu-system-x86_64 missing, QEMU comparisons skipped"; }
 have_kvm=1; kvm_usable || { have_kvm=0; echo "note: /dev/kvm not usable here, kvm engine comparisons skipped"; }
 
@@ -34,4 +35,5 @@ grep -q " 0 failed" "$TMP/arith.emu" && ok "arith: no failed check under emu" ||
 [ -f "$TMP/exit42.emu" ] && grep -q "exiting with 42" "$TMP/exit42.emu" && ok "exit42 printed" || fail "exit42 output"
 grep -q "exception 6 (#UD)" "$TMP/exc-ud.emu" && ok "exc-ud reported #UD" || fail "exc-ud output"
 grep -q "exception 14 (#PF) .*cr2=0x5000000000" "$TMP/exc-pf.emu" && ok "exc-pf reported #PF with CR2" || fail "exc-pf output"
+grep -q "^sse: checksum" "$TMP/sse.emu" && ok "sse (x87/MMX/SSE..SSE4.2 code built with default flags) ran to its end" || fail "sse output: $(tail -n1 "$TMP/sse.emu")"
 finish

@@ -42,8 +42,12 @@
 
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
+#ifndef MEMSZ /* a test may widen the window (emu_fpu_oracle.c: an FXSAVE image + operands) */
 #define MEMSZ 512
+#endif
+#ifndef MID
 #define MID 256 /* pointer registers usually point here */
+#endif
 #define OFF_FL 128
 #define OFF_VAR 136
 #define OFF_DE 144
@@ -164,6 +168,9 @@ struct batch {
 	uint16_t *pmask; /* per case: registers holding offsets into mem */
 };
 
+/* called at the end of every orc_init (a new VM): a test's extra vCPU setup (CR4 bits...) */
+static void (*orc_post_init)(struct t_vm *t);
+
 static void orc_init(struct orc *o)
 {
 	t_init(&o->t);
@@ -185,6 +192,8 @@ static void orc_init(struct orc *o)
 		exit(1);
 	}
 	o->code_next = 0;
+	if (orc_post_init)
+		orc_post_init(&o->t);
 }
 
 static void orc_fini(struct orc *o)
@@ -352,7 +361,7 @@ static int orc_engine(struct orc *o, struct batch *b)
 /* ---------------------------------------------------------------------------------------- encoding */
 
 /* Zydis register for GPR idx at size bytes; hi = AH/CH/DH/BH (idx 0..3, size 1). */
-static ZydisRegister zreg(unsigned size, int idx, int hi)
+static __attribute__((unused)) ZydisRegister zreg(unsigned size, int idx, int hi)
 {
 	switch (size) {
 	case 1:

@@ -8,7 +8,10 @@
  * INC/DEC/NEG/NOT, shifts/rotates by 1/imm/CL, SHLD/SHRD, MUL/IMUL (all forms), BT* (register forms and
  * memory with an immediate), BSF/BSR/TZCNT/LZCNT/POPCNT, BMI1, BSWAP, CMOVcc/SETcc, MOVZX/MOVSX/MOVSXD,
  * LEA, MOV, XCHG/XADD/CMPXCHG, CBW..CQO, balanced PUSH/POP, REP MOVS/STOS in the window, forward Jcc over
- * a few instructions and counted loops (backward JNZ). R15 holds the window's address (never written nor
+ * a few instructions and counted loops (backward JNZ), and SSE mixed in (issue 11): XMM0-7 are loaded
+ * from the window first, then MOVQ/MOVD/PINSRQ/PEXTRQ/PMOVMSKB between GPRs and XMM registers, MOVDQU
+ * to and from the window, integer SIMD (PADDQ PSUBB PXOR PCMPEQB PMINUB PSHUFB PSHUFD PUNPCKLBW),
+ * PTEST/COMISD/UCOMISD writing the flags, CRC32; their results reach the compared GPRs, flags, memory. R15 holds the window's address (never written nor
  * used as a value), R14 is the loop counter, RSP only moves through PUSH/POP.
  *
  * Flags the SDM leaves undefined: the generator tracks which status flags may be undefined at each point
@@ -62,6 +65,14 @@ static ZydisEncoderOperand opm(unsigned s)
 	o.mem.base = ZYDIS_REGISTER_R15;
 	o.mem.displacement = (int)rndn(480) - 240;
 	o.mem.size = (ZyanU16)s;
+	return o;
+}
+static ZydisEncoderOperand opx(int k)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_REGISTER;
+	o.reg.value = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + k);
 	return o;
 }
 static ZydisEncoderOperand opi(int64_t v)
@@ -149,7 +160,38 @@ static void one(struct prog *p)
 	int d = rreg(), r = sreg();
 	ZydisEncoderOperand dst = rndn(4) == 0 ? opm(s) : opr(s, d);
 	int dmem = dst.type == ZYDIS_OPERAND_TYPE_MEMORY;
-	switch (rndn(30)) {
+	switch (rndn(33)) {
+	case 30: case 31: case 32: { /* SSE */
+		int x = (int)rndn(8), y = (int)rndn(8);
+		static const ZydisMnemonic simd[] = { ZYDIS_MNEMONIC_PADDQ, ZYDIS_MNEMONIC_PSUBB, ZYDIS_MNEMONIC_PXOR,
+						      ZYDIS_MNEMONIC_PCMPEQB, ZYDIS_MNEMONIC_PMINUB, ZYDIS_MNEMONIC_PSHUFB,
+						      ZYDIS_MNEMONIC_PUNPCKLBW };
+		switch (rndn(11)) {
+		case 0: ENC(p, rndn(2) ? ZYDIS_MNEMONIC_MOVQ : ZYDIS_MNEMONIC_MOVD, opx(x), opr(rndn(2) ? 8 : 4, r)); break;
+		case 1: ENC(p, ZYDIS_MNEMONIC_MOVQ, opr(8, d), opx(x)); break;
+		case 2: ENC(p, ZYDIS_MNEMONIC_MOVDQU, opx(x), opm(16)); break;
+		case 3: ENC(p, ZYDIS_MNEMONIC_MOVDQU, opm(16), opx(x)); break;
+		case 4: ENC(p, simd[rndn(sizeof simd / sizeof simd[0])], opx(x), opx(y)); break;
+		case 5: ENC(p, ZYDIS_MNEMONIC_PMOVMSKB, opr(4, d), opx(x)); break;
+		case 6:
+			if (ENC(p, ZYDIS_MNEMONIC_PTEST, opx(x), opx(y)))
+				wrote(p, ALLF, 0);
+			break;
+		case 7:
+			if (ENC(p, rndn(2) ? ZYDIS_MNEMONIC_COMISD : ZYDIS_MNEMONIC_UCOMISD, opx(x), opx(y)))
+				wrote(p, ALLF, 0);
+			break;
+		case 8: ENC(p, ZYDIS_MNEMONIC_CRC32, opr(s2, d), rndn(2) ? opr(s, r) : opm(s)); break;
+		case 9:
+			if (rndn(2))
+				ENC(p, ZYDIS_MNEMONIC_PEXTRQ, opr(8, d), opx(x), opi(rndn(2)));
+			else
+				ENC(p, ZYDIS_MNEMONIC_PINSRQ, opx(x), opr(8, r), opi(rndn(2)));
+			break;
+		default: ENC(p, ZYDIS_MNEMONIC_PSHUFD, opx(x), opx(y), opi(rndn(256))); break;
+		}
+		break;
+	}
 	case 0: case 1: case 2: case 3: case 4: { /* ALU */
 		unsigned a = rndn(9);
 		ZydisMnemonic mn = alu_mn[a];
@@ -424,6 +466,12 @@ static void gen(struct prog *p, unsigned target)
 	p->len = p->ninsn = p->nb = 0;
 	p->depth = p->floor = 0;
 	p->U = 0;
+	/* XMM0-7 from the window: the same inputs natively and in the engine */
+	for (int k = 0; k < 8; k++) {
+		ZydisEncoderOperand m = opm(16);
+		m.mem.displacement = 16 * k - 128;
+		ENC(p, ZYDIS_MNEMONIC_MOVDQU, opx(k), m);
+	}
 	while (p->ninsn < target) {
 		unit(p, target - p->ninsn);
 		if (p->depth == 0 && p->nb < 256) {
@@ -476,6 +524,15 @@ static void print_prog(const uint8_t *b, unsigned len)
 
 static struct orc O;
 
+/* CR4.OSFXSR and OSXMMEXCPT: the SSE instructions run (t_long_mode leaves them clear) */
+static void post_init(struct t_vm *t)
+{
+	struct kvm_sregs s;
+	t->ops->get_sregs(t->cpu, &s);
+	s.cr4 |= (1u << 9) | (1u << 10);
+	t->ops->set_sregs(t->cpu, &s);
+}
+
 /* Run program prefix [0, len) on one state: 1 if native and engine agree (flags masked with U). */
 static int run_one(const uint8_t *code, unsigned len, const struct ocase *in, uint64_t U, int print)
 {
@@ -506,6 +563,7 @@ int main(void)
 	printf("emu_randprog: seed %#" PRIx64 " (EMU_RANDPROG_SEED), %u programs (EMU_RANDPROG_COUNT)%s\n", seed, count,
 	       ORC_SANITIZED ? ", under ASan" : "");
 	orc_signals();
+	orc_post_init = post_init;
 	orc_init(&O);
 
 	enum { PER_BATCH = 200, STATES = 2 };

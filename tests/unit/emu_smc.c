@@ -42,9 +42,9 @@ GUEST(ud, ".code64",
 	"mov $3, %r13d\n"
 	".byte 0xf0, 0x01, 0xd8\n"               /* lock add %ebx, %eax: register destination, #UD */
 	"mov $3, %r13d\n"
-	"xorps %xmm0, %xmm0\n"                   /* SSE: not implemented, #UD */
+	"vzeroupper\n"                           /* AVX: not implemented, #UD */
 	"mov $3, %r13d\n"
-	"xorps %xmm1, %xmm1\n"                   /* named only once */
+	"vzeroupper\n"                           /* named only once */
 	"hlt\n");
 
 int main(void)
@@ -88,7 +88,7 @@ int main(void)
 	CHECK(exit == KVM_EXIT_HLT, "exit %d, stderr: %s", exit, buf);
 	CHECK_EQ(r.r14, 4);
 	CHECK_EQ(locked, 8);
-	CHECK(strstr(buf, "blvm: emu: unimplemented instruction xorps at rip 0x") != NULL, "stderr: %s", buf);
-	CHECK(strstr(strstr(buf, "xorps") + 1, "xorps") == NULL, "named twice: %s", buf);
+	CHECK(strstr(buf, "blvm: emu: unimplemented instruction vzeroupper at rip 0x") != NULL, "stderr: %s", buf);
+	CHECK(strstr(buf, "vzeroupper") && strstr(strstr(buf, "vzeroupper") + 1, "vzeroupper") == NULL, "named twice: %s", buf);
 	return t_result("emu_smc");
 }

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bzImage through the Linux x86 64-bit boot protocol (Documentation/arch/x86/boot.rst, "64-bit BOOT
+ * PROTOCOL"), as cloud-hypervisor and Firecracker load it: the protected-mode kernel (the file after its
+ * (setup_sects + 1) * 512 bytes of real-mode setup) is copied to its load address, a zero page (struct
+ * boot_params) is built from the file's setup header plus what the loader fills in, and the vCPU starts
+ * in long mode at the 64-bit entry point, load address + 0x200, with RSI = the zero page. The 16-bit
+ * setup code does not run (blvm has no real mode); a kernel without the 64-bit entry is refused.
+ *
+ * The file is untrusted: every header field is checked (fits()) before it is used.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "boot/boot.h"
+
+/* Setup header offsets in the file and in struct boot_params (boot.rst, "THE REAL-MODE KERNEL HEADER"). */
+#define HDR_START 0x1f1          /* setup_sects: the header's first byte */
+#define HDR_SETUP_SECTS 0x1f1    /* u8 */
+#define HDR_SYSSIZE 0x1f4        /* u32, 16-byte units (2.04+) */
+#define HDR_BOOT_FLAG 0x1fe      /* u16 0xAA55 */
+#define HDR_JUMP 0x200           /* u16: jmp rel8; 0x202 + its second byte is the header's end */
+#define HDR_MAGIC 0x202          /* "HdrS" */
+#define HDR_VERSION 0x206        /* u16 */
+#define HDR_TYPE_OF_LOADER 0x210 /* u8 */
+#define HDR_LOADFLAGS 0x211      /* u8 */
+#define HDR_RAMDISK_IMAGE 0x218  /* u32 */
+#define HDR_RAMDISK_SIZE 0x21c   /* u32 */
+#define HDR_CMD_LINE_PTR 0x228   /* u32 (2.02+) */
+#define HDR_INITRD_ADDR_MAX 0x22c/* u32 (2.03+) */
+#define HDR_KERNEL_ALIGNMENT 0x230 /* u32 (2.05+) */
+#define HDR_RELOCATABLE 0x234    /* u8 (2.05+) */
+#define HDR_XLOADFLAGS 0x236     /* u16 (2.12+) */
+#define HDR_CMDLINE_SIZE 0x238   /* u32 (2.06+) */
+#define HDR_HARDWARE_SUBARCH 0x23c /* u32 (2.07+) */
+#define HDR_PREF_ADDRESS 0x258   /* u64 (2.10+) */
+#define HDR_INIT_SIZE 0x260      /* u32 (2.10+) */
+#define HDR_MIN_END 0x264        /* every field above lies before this (protocol 2.12) */
+
+/* struct boot_params (arch/x86/include/uapi/asm/bootparam.h) outside the setup header. */
+#define BP_ACPI_RSDP_ADDR 0x070
+#define BP_EXT_RAMDISK_IMAGE 0x0c0
+#define BP_EXT_RAMDISK_SIZE 0x0c4
+#define BP_EXT_CMD_LINE_PTR 0x0c8
+#define BP_E820_ENTRIES 0x1e8
+#define BP_HDR_MAX_END 0x290     /* the setup header's room in the zero page */
+#define BP_E820_TABLE 0x2d0      /* 128 entries of {u64 addr, u64 size, u32 type} */
+#define BP_SIZE 0x1000
+
+#define HDRS_MAGIC 0x53726448u   /* "HdrS" */
+#define LOADED_HIGH 0x01
+#define XLF_KERNEL_64 0x01
+#define TYPE_OF_LOADER_UNDEFINED 0xff /* boot.rst: "0xFF  undefined" — blvm has no assigned ID */
+#define HIGH_LOAD 0x100000ull     /* where a bzImage's protected-mode kernel goes by default */
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
+static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* QEMU's test (hw/i386/x86.c): the "HdrS" signature alone makes a file a Linux kernel. */
+bool blvm_is_bzimage(const uint8_t *f, size_t len)
+{
+	return len >= HDR_MAGIC + 4 && le32(f + HDR_MAGIC) == HDRS_MAGIC;
+}
+
+/* Identity map of 0-4 GiB with 2 MiB pages (SDM Vol. 3A 4.5): covers the kernel, the zero page, the
+ * command line and the initrd, all of which blvm places below 4 GiB. */
+static void write_page_tables(struct blvm_vm *vm)
+{
+	uint8_t *pt = blvm_gpa(vm, BZ_PML4_GPA, BZ_PT_END - BZ_PML4_GPA);
+	memset(pt, 0, BZ_PT_END - BZ_PML4_GPA);
+	put64(pt, BZ_PDPT_GPA | 0x3); /* P | RW */
+	for (unsigned i = 0; i < 4; i++)
+		put64(pt + (BZ_PDPT_GPA - BZ_PML4_GPA) + 8 * i, (BZ_PD_GPA + 0x1000 * i) | 0x3);
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		put64(pt + (BZ_PD_GPA - BZ_PML4_GPA) + 8 * i, (i << 21) | 0x83); /* P | RW | PS */
+	/* boot.rst: __BOOT_CS (0x10) flat execute/read, __BOOT_DS (0x18) flat read/write; accessed set. */
+	const uint64_t gdt[4] = { 0, 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+	memcpy(blvm_gpa(vm, BOOT_GDT_GPA, sizeof gdt), gdt, sizeof gdt);
+}
+
+int blvm_bzimage_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, char *err, size_t errlen)
+{
+	const char *path = bf->path;
+	const uint8_t *f = bf->f;
+	size_t len = bf->len;
+	if (len < HDR_MIN_END)
+		return blvm_boot_fail(err, errlen, "bzImage %s is truncated: %zu bytes, shorter than the setup header "
+				      "(0x%x)", path, len, HDR_MIN_END);
+	if (le16(f + HDR_BOOT_FLAG) != 0xaa55)
+		return blvm_boot_fail(err, errlen, "bzImage %s: bad boot_flag 0x%04x at 0x1fe (0xaa55 expected)", path,
+				      le16(f + HDR_BOOT_FLAG));
+	uint16_t version = le16(f + HDR_VERSION);
+	if (version < 0x20c)
+		return blvm_boot_fail(err, errlen, "bzImage %s: boot protocol %u.%02u is older than 2.12, which "
+				      "blvm's 64-bit boot needs (xloadflags)", path, version >> 8, version & 0xff);
+	uint16_t xloadflags = le16(f + HDR_XLOADFLAGS);
+	if (!(xloadflags & XLF_KERNEL_64))
+		return blvm_boot_fail(err, errlen, "bzImage %s has no 64-bit entry point (xloadflags 0x%x, "
+				      "XLF_KERNEL_64 clear); blvm boots through the 64-bit boot protocol", path, xloadflags);
+	if (!(f[HDR_LOADFLAGS] & LOADED_HIGH))
+		return blvm_boot_fail(err, errlen, "bzImage %s: loadflags 0x%02x lack LOADED_HIGH (a zImage loaded at "
+				      "0x10000 is not supported)", path, f[HDR_LOADFLAGS]);
+	unsigned setup_sects = f[HDR_SETUP_SECTS] ? f[HDR_SETUP_SECTS] : 4; /* boot.rst: 0 means 4 */
+	uint64_t setup_size = (uint64_t)(setup_sects + 1) * 512;
+	if (setup_size > len)
+		return blvm_boot_fail(err, errlen, "bzImage %s is truncated: setup_sects %u (0x%" PRIx64 " bytes) runs "
+				      "past the end of the file (%zu bytes)", path, setup_sects, setup_size, len);
+	uint64_t kernel_size = (uint64_t)le32(f + HDR_SYSSIZE) * 16;
+	if (kernel_size == 0 || !fits(setup_size, kernel_size, len))
+		return blvm_boot_fail(err, errlen, "bzImage %s: syssize 0x%x (0x%" PRIx64 " bytes after the setup at 0x%"
+				      PRIx64 ") runs past the end of the file (%zu bytes)", path, le32(f + HDR_SYSSIZE),
+				      kernel_size, setup_size, len);
+	uint64_t init_size = le32(f + HDR_INIT_SIZE);
+	uint64_t need = init_size > kernel_size ? init_size : kernel_size;
+	uint64_t pref = le64(f + HDR_PREF_ADDRESS);
+	bool relocatable = f[HDR_RELOCATABLE] != 0;
+	uint64_t align = le32(f + HDR_KERNEL_ALIGNMENT);
+	/* boot.rst: a relocatable kernel may go anywhere aligned to kernel_alignment, preferably at
+	 * pref_address; a non-relocatable one is loaded at 0x100000 and moves itself to pref_address,
+	 * which must then be RAM as well. */
+	uint64_t load = HIGH_LOAD;
+	if (relocatable && pref >= HIGH_LOAD) {
+		load = pref;
+		if (align && !(align & (align - 1)) && load <= UINT64_MAX - align)
+			load = (load + align - 1) & ~(align - 1);
+	}
+	uint64_t low = vm->ram_below_4g;
+	if (!fits(load, need, low) || (!relocatable && pref && !fits(pref, init_size, low)))
+		return blvm_boot_fail(err, errlen, "bzImage %s needs 0x%" PRIx64 " bytes (init_size) at 0x%" PRIx64
+				      ", beyond the %" PRIu64 " MiB of guest RAM below 4 GiB; raise --mem", path, need,
+				      relocatable ? load : pref, low >> 20);
+
+	const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+	uint64_t cmdline_size = le32(f + HDR_CMDLINE_SIZE);
+	if (strlen(cmdline) > cmdline_size)
+		return blvm_boot_fail(err, errlen, "guest command line is %zu bytes; bzImage %s accepts at most %" PRIu64
+				      " (cmdline_size)", strlen(cmdline), path, cmdline_size);
+
+	/* The initrd as QEMU places it (hw/i386/x86.c, x86_load_linux): at the highest page-aligned address
+	 * below min(initrd_addr_max, top of RAM below 4 GiB), with QEMU's arithmetic. */
+	uint64_t initrd_gpa = 0;
+	if (bf->initrd_path) {
+		uint64_t initrd_max = le32(f + HDR_INITRD_ADDR_MAX);
+		if (initrd_max > low - 1)
+			initrd_max = low - 1;
+		if (bf->initrd_size >= initrd_max)
+			return blvm_boot_fail(err, errlen, "initrd %s is %" PRIu64 " bytes; bzImage %s takes one below 0x%"
+					      PRIx64 " (initrd_addr_max 0x%x, guest RAM below 4 GiB %" PRIu64 " MiB)",
+					      bf->initrd_path, bf->initrd_size, path, initrd_max,
+					      le32(f + HDR_INITRD_ADDR_MAX), low >> 20);
+		initrd_gpa = (initrd_max - bf->initrd_size) & ~0xfffull;
+		if (initrd_gpa < load + need)
+			return blvm_boot_fail(err, errlen, "initrd %s (%" PRIu64 " bytes, below 0x%" PRIx64 ") would overlap "
+					      "the kernel (0x%" PRIx64 "-0x%" PRIx64 "); raise --mem", bf->initrd_path,
+					      bf->initrd_size, initrd_max, load, load + need);
+		if (blvm_boot_read_initrd(vm, bf, initrd_gpa, err, errlen) != 0)
+			return -1;
+	}
+
+	memcpy(blvm_gpa(vm, load, kernel_size), f + setup_size, kernel_size);
+
+	/* The zero page: zeroed, the file's setup header (0x1f1 to 0x202 + the jump's offset, within
+	 * the room boot_params has for it), then the fields a boot loader writes. */
+	uint8_t *bp = blvm_gpa(vm, BZ_ZERO_PAGE_GPA, BP_SIZE);
+	memset(bp, 0, BP_SIZE);
+	uint64_t hdr_end = HDR_MAGIC + (uint64_t)f[HDR_JUMP + 1];
+	if (hdr_end > BP_HDR_MAX_END)
+		hdr_end = BP_HDR_MAX_END;
+	if (hdr_end > len)
+		hdr_end = len;
+	memcpy(bp + HDR_START, f + HDR_START, hdr_end - HDR_START);
+	bp[HDR_TYPE_OF_LOADER] = TYPE_OF_LOADER_UNDEFINED;
+	/* loadflags stay the file's (LOADED_HIGH, checked above): CAN_USE_HEAP and heap_end_ptr, which
+	 * QEMU sets, are for the 16-bit setup code's heap, and that code does not run here. */
+	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_GPA);
+	put32(bp + BP_EXT_CMD_LINE_PTR, (uint32_t)(BOOT_CMDLINE_GPA >> 32));
+	put32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_gpa);
+	put32(bp + HDR_RAMDISK_SIZE, (uint32_t)bf->initrd_size);
+	put32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd_gpa >> 32));
+	put32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(bf->initrd_size >> 32));
+	put32(bp + HDR_HARDWARE_SUBARCH, 0); /* X86_SUBARCH_PC */
+	put64(bp + HDR_HARDWARE_SUBARCH + 4, 0);
+	put64(bp + BP_ACPI_RSDP_ADDR, vm->acpi_rsdp); /* read by kernels of protocol 2.14 and later */
+	struct blvm_e820 m[BLVM_MEMMAP_MAX];
+	unsigned n = blvm_memmap(vm->cfg.mem_size, m, BLVM_MEMMAP_MAX);
+	bp[BP_E820_ENTRIES] = (uint8_t)n;
+	for (unsigned i = 0; i < n; i++) {
+		put64(bp + BP_E820_TABLE + 20 * i, m[i].addr);
+		put64(bp + BP_E820_TABLE + 20 * i + 8, m[i].size);
+		put32(bp + BP_E820_TABLE + 20 * i + 16, m[i].type);
+	}
+	memcpy(blvm_gpa(vm, BOOT_CMDLINE_GPA, BOOT_CMDLINE_MAX), cmdline, strlen(cmdline) + 1);
+	write_page_tables(vm);
+	vm->boot = (struct blvm_boot_entry){ .mode = BLVM_ENTRY_LONG64, .format = "bzImage", .rip = load + 0x200,
+					     .rsi = BZ_ZERO_PAGE_GPA, .cr3 = BZ_PML4_GPA };
+	return 0;
+}
