@@ -18,6 +18,10 @@ GUESTS_ALL += realmode
 GUESTS_ALL += sse
 GUESTS_ALL += idt-mmio partial-line
 
+GUESTS_ALL += irq
+
+GUESTS_ALL += echo uart-wide acpi-off platform
+
 GUEST_CC ?= gcc
 GUEST_HOSTCC ?= gcc
 GUEST_DIR := $(BUILD)/guests

@@ -3,7 +3,8 @@
  * unclaimed: touches ports and physical addresses no device claims. Reads must return all ones
  * (an unterminated ISA bus, unbacked physical memory); writes must not stop the VM. Expects
  * guest RAM to end below 3 GiB (the default 128M) so that 0xc0000000 is not RAM.
- * Exits 0 when every read is all ones, 1 otherwise.
+ * Exits 0 when every read is all ones, 1 otherwise. The ports are ones no blvm device claims
+ * (0x80: POST codes; 0x2f8: COM2, absent; 0xcfc: PCI configuration data, no PCI host).
  */
 #include "rt.h"
 
@@ -13,13 +14,13 @@ int guest_main(void)
 {
 	int bad = 0;
 	uint8_t b = inb(0x80);
-	uint16_t w = inw(0x510);
-	uint32_t l = inl(0xcf8);
+	uint16_t w = inw(0x2f8);
+	uint32_t l = inl(0xcfc);
 	rt_printf("port reads: 0x%x 0x%x 0x%x\n", b, w, l);
 	bad |= b != 0xff || w != 0xffff || l != 0xffffffffu;
 	outb(0x80, 0x12);   /* POST code port */
-	outw(0x510, 0x3456);
-	outl(0xcf8, 0x80000000u);
+	outw(0x2f8, 0x3456);
+	outl(0xcfc, 0x80000000u);
 
 	volatile uint8_t *p8 = (volatile uint8_t *)MMIO_ADDR;
 	volatile uint32_t *p32 = (volatile uint32_t *)(MMIO_ADDR + 0x100);

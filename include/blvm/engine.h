@@ -91,8 +91,10 @@ struct blvm_engine_ops {
 	int (*create_irqchip)(struct blvm_engine_vm *vm);
 	/* KVM_CREATE_PIT2: the 8254 PIT (IRQ 0) with port 0x61's speaker/gate bits. */
 	int (*create_pit2)(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg);
-	/* KVM_IRQ_LINE: sets GSI irq->irq to level irq->level (default routing: GSI 0-15 to the PIC
-	 * and the I/O APIC, 16-23 to the I/O APIC). Any thread. */
+	/* KVM_IRQ_LINE: sets GSI irq->irq to level irq->level. Routing, on both engines, is the one
+	 * QEMU's pc machine gives KVM (KVM_SET_GSI_ROUTING): GSI 0 (the PIT) to the PIC's IR0 and the
+	 * I/O APIC's pin 2 (the MADT's ISA override), GSI 1 and 3-15 to the PIC and the pin of the
+	 * same number, 16-23 to the I/O APIC, GSI 2 (the cascade) nowhere. Any thread. */
 	int (*irq_line)(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
 };
 

@@ -44,13 +44,14 @@ struct blvm_vm_config {
 	const char *initrd_path; /* --initrd: PVH module, bzImage ramdisk or Multiboot module; may be NULL */
 	double timeout_s;      /* 0: none */
 	FILE *console;         /* where COM1 output goes (stdout) */
+	int console_in;        /* the fd COM1 receives from (stdin), -1: no input */
 	struct blvm_policy_config bus_lock; /* --bus-lock */
 	bool quiet;            /* no progress lines on stderr */
 };
 
 #define BLVM_VM_CONFIG_DEFAULT \
 	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, \
-	  .kernel_path = NULL, .cmdline = NULL, .initrd_path = NULL, .timeout_s = 0, .console = NULL, \
+	  .kernel_path = NULL, .cmdline = NULL, .initrd_path = NULL, .timeout_s = 0, .console = NULL, .console_in = -1, \
 	  .bus_lock = BLVM_POLICY_CONFIG_DEFAULT, .quiet = false }
 
 enum blvm_end_reason {
@@ -60,8 +61,11 @@ enum blvm_end_reason {
 	BLVM_END_TIMEOUT,
 	BLVM_END_ENGINE_ERROR, /* internal error, failed entry, unexpected exit, run() failure */
 	BLVM_END_BUS_LOCK_KILL, /* the kill policy ended the VM */
+	BLVM_END_POWEROFF,     /* ACPI S5 through PM1a_CNT (status 0) */
+	BLVM_END_REBOOT,       /* a reset through RESET_REG or the i8042 (status 0, as qemu -no-reboot) */
+	BLVM_END_CONSOLE_QUIT, /* Ctrl-A x on the console (status 0, as QEMU's) */
 	BLVM_END_SIGNAL,       /* blvm_vm_signal(): a signal asked blvm to stop */
-	BLVM_END_CONSOLE_ERROR, /* the console output could not be written */
+	BLVM_END_CONSOLE_ERROR, /* the console output could not be written (BLVM_STATUS_CONSOLE_FAILED) */
 };
 
 struct blvm_vm_result {

@@ -70,7 +70,9 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 		if (e.machine == EM_X86_64)
 			return blvm_boot_fail(err, errlen, "Multiboot kernel %s is an x86-64 ELF file; Multiboot kernels are "
 					      "32-bit ELF (QEMU: \"Cannot load x86-64 image, give a 32bit one.\")", path);
-		if (blvm_elf_check_segments(vm, bf, &e, MB_MMAP_GPA, MB_INFO_END, err, errlen) != 0)
+		/* No range is refused for the boot information: an image over it overwrites it, as under
+		 * QEMU (below). */
+		if (blvm_elf_check_segments(vm, bf, &e, 0, 0, err, errlen) != 0)
 			return -1;
 		load = e.low;
 		kernel_size = e.high - e.low;
@@ -112,10 +114,6 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 			return blvm_boot_fail(err, errlen, "Multiboot kernel %s: image 0x%" PRIx64 "-0x%" PRIx64 " lies "
 					      "outside guest RAM (%" PRIu64 " MiB); raise --mem", path, load, load + kernel_size,
 					      vm->cfg.mem_size >> 20);
-		if (load < MB_INFO_END && load + kernel_size > MB_MMAP_GPA)
-			return blvm_boot_fail(err, errlen, "Multiboot kernel %s: image 0x%" PRIx64 "-0x%" PRIx64 " overlaps the "
-					      "boot information blvm places at 0x%llx-0x%llx", path, load, load + kernel_size,
-					      MB_MMAP_GPA, MB_INFO_END);
 	}
 	if (!blvm_gpa(vm, entry, 1))
 		return blvm_boot_fail(err, errlen, "Multiboot kernel %s: entry 0x%" PRIx64 " lies outside guest RAM", path,
@@ -137,31 +135,7 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 				      path, load, load + total);
 
 	/* Guest RAM from here on; everything is checked. */
-	if (nmods && blvm_boot_read_initrd(vm, bf, load + mods_off, err, errlen) != 0)
-		return -1;
-	if (is_elf) {
-		blvm_elf_copy_segments(vm, bf, &e);
-	} else {
-		uint8_t *dst = blvm_gpa(vm, load, kernel_size);
-		memcpy(dst, f + text_offset, load_size);
-		memset(dst + load_size, 0, kernel_size - load_size);
-	}
-	uint8_t *buf = blvm_gpa(vm, load, total);
-	uint32_t mod_cmdline = 0, kcmdline;
-	uint64_t p = cmdlines_off;
-	if (nmods) {
-		mod_cmdline = (uint32_t)(load + p);
-		memcpy(buf + p, bf->initrd_path, strlen(bf->initrd_path) + 1);
-		p += strlen(bf->initrd_path) + 1;
-		put32(buf + info_off, (uint32_t)(load + mods_off));                    /* mod_start */
-		put32(buf + info_off + 4, (uint32_t)(load + mods_off + bf->initrd_size)); /* mod_end */
-		put32(buf + info_off + 8, mod_cmdline);
-		put32(buf + info_off + 12, 0);
-	}
-	kcmdline = (uint32_t)(load + p);
-	snprintf((char *)buf + p, kcmd_len, "%s %s", path, cmdline);
-	memcpy(buf + name_off, BOOT_LOADER_NAME, sizeof BOOT_LOADER_NAME);
-
+	uint32_t kcmdline_gpa = (uint32_t)(load + cmdlines_off + (nmods ? strlen(bf->initrd_path) + 1 : 0));
 	/* The memory map as the option ROM writes it from INT 15h E820: {u32 size = 20, u64 base, u64
 	 * length, u32 type} per entry. */
 	struct blvm_e820 m[BLVM_MEMMAP_MAX];
@@ -184,12 +158,39 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 	put32(mbi + 4, (uint32_t)mem_lower);
 	put32(mbi + 8, (uint32_t)mem_upper);
 	put32(mbi + 12, 0x8000ffff);   /* boot_device: QEMU's "XXX: use the -boot switch?" value */
-	put32(mbi + 16, kcmdline);
+	put32(mbi + 16, kcmdline_gpa);
 	put32(mbi + 20, nmods);
 	put32(mbi + 24, (uint32_t)(load + info_off));
 	put32(mbi + 44, 24 * n);       /* mmap_length */
 	put32(mbi + 48, (uint32_t)MB_MMAP_GPA);
 	put32(mbi + 64, (uint32_t)(load + name_off));
+	/* Then the image and what follows it. QEMU's option ROM (multiboot.S) writes the memory map and
+	 * the information first and copies the kernel's buffer after them, so where a kernel lies over
+	 * 0x9000-0x9600 (kvm-unit-tests' realmode.flat, at 0x8000) its bytes win; the same here. */
+	if (nmods && blvm_boot_read_initrd(vm, bf, load + mods_off, err, errlen) != 0)
+		return -1;
+	if (is_elf) {
+		blvm_elf_copy_segments(vm, bf, &e);
+	} else {
+		uint8_t *dst = blvm_gpa(vm, load, kernel_size);
+		memcpy(dst, f + text_offset, load_size);
+		memset(dst + load_size, 0, kernel_size - load_size);
+	}
+	uint8_t *buf = blvm_gpa(vm, load, total);
+	uint32_t mod_cmdline = 0;
+	uint64_t p = cmdlines_off;
+	if (nmods) {
+		mod_cmdline = (uint32_t)(load + p);
+		memcpy(buf + p, bf->initrd_path, strlen(bf->initrd_path) + 1);
+		p += strlen(bf->initrd_path) + 1;
+		put32(buf + info_off, (uint32_t)(load + mods_off));                    /* mod_start */
+		put32(buf + info_off + 4, (uint32_t)(load + mods_off + bf->initrd_size)); /* mod_end */
+		put32(buf + info_off + 8, mod_cmdline);
+		put32(buf + info_off + 12, 0);
+	}
+	snprintf((char *)buf + p, kcmd_len, "%s %s", path, cmdline);
+	memcpy(buf + name_off, BOOT_LOADER_NAME, sizeof BOOT_LOADER_NAME);
+
 	vm->boot = (struct blvm_boot_entry){ .mode = BLVM_ENTRY_PROTECTED32, .format = "Multiboot", .rip = entry,
 					     .rax = MB_BOOT_MAGIC, .rbx = MB_INFO_GPA };
 	if (is_elf)

@@ -18,6 +18,7 @@
 
 #include "blvm/file.h"
 #include "blvm/vm.h"
+#include "dev/dev.h" /* blvm_console_restore */
 
 #include "blvm/version.h"
 
@@ -35,6 +36,9 @@ static const char usage_text[] =
 	"  PVH        an ELF kernel with the XEN_ELFNOTE_PHYS32_ENTRY note (a vmlinux): hvm_start_info\n"
 	"The guest's command line is exactly CMDLINE (the words after --, joined by spaces); blvm adds\n"
 	"nothing (a Multiboot kernel gets the kernel's path first, as under QEMU).\n"
+	"COM1 input comes from stdin: piped bytes are the guest's input (EOF: no more input); a\n"
+	"terminal is put in raw mode for the run (restored at the end), and Ctrl-A x ends the VM\n"
+	"(status 0), Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists the keys.\n"
 	"\n"
 	"options:\n"
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
@@ -80,8 +84,9 @@ static const char usage_text[] =
 	"at once (no summary; the statistics file left as it was). A signal blvm was started with\n"
 	"ignored (nohup) stays ignored.\n"
 	"\n"
-	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 2 for a bad option or\n"
-	"kernel (nothing started); 122 when the console output cannot be written (stdout full or\n"
+	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 0 when the guest powers\n"
+	"off (ACPI S5) or reboots (ACPI reset register, i8042; the VM ends as with qemu -no-reboot)\n"
+	"or on Ctrl-A x; 2 for a bad option or kernel (nothing started); 122 when the console output cannot be written (stdout full or\n"
 	"closed, its reader gone): the VM ends, output was lost; 123 when --bus-lock=kill ends the\n"
 	"VM; 124 on --timeout; 125 when the VM fails (halt with interrupts off, triple fault, engine\n"
 	"error); 128+N when signal N ends it. A guest value equal to one of these is said on stderr;\n"
@@ -186,6 +191,7 @@ static void *stop_thread(void *arg)
 				 "no --stats)\n", name ? name : "?");
 		if (n > 0)
 			(void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+		blvm_console_restore(); /* the terminal out of raw mode: _exit runs no atexit handler */
 		_exit(BLVM_STATUS_SIGNAL_BASE + signo);
 	}
 	return NULL;
@@ -274,6 +280,7 @@ static bool status_is_blvms(int s)
 static int cmd_run(int argc, char **argv)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
+	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
 	       OPT_QUIET, OPT_INITRD };

@@ -13,6 +13,9 @@
  *   decode.c   Zydis -> struct emu_insn, blocks, the decode cache
  *   exec.c     instruction handlers (one signature, specialised by operand size and form)
  *   system.c   exceptions and interrupt delivery, far transfers, segment loads, CR/DR/MSR, CPUID
+ *   irq.h      the PC interrupt platform (KVM_CREATE_IRQCHIP/PIT2, KVM_IRQ_LINE): lapic.c, ioapic.c,
+ *              pic.c, pit.c (one model each, state machines on virtual time) and irqchip.c (the
+ *              VM's timer thread, routing, taking interrupts at block boundaries, HLT sleep)
  *
  * No global mutable state: everything hangs off struct emu_vm (shared by every vCPU) or struct
  * emu_vcpu (owned by the one host thread that calls run()). Read-only tables are const.
@@ -259,6 +262,25 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_GS_BASE 0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_TSC_AUX 0xc0000103
+#define MSR_PLATFORM_ID 0x17
+#define MSR_FEATURE_CONTROL 0x3a
+#define MSR_BIOS_SIGN_ID 0x8b
+#define MSR_MTRRCAP 0xfe
+#define MSR_MISC_ENABLE 0x1a0
+#define MSR_MTRR_PHYSBASE0 0x200
+#define MSR_MTRR_FIX64K_00000 0x250
+#define MSR_MTRR_FIX16K_80000 0x258
+#define MSR_MTRR_FIX16K_A0000 0x259
+#define MSR_MTRR_FIX4K_C0000 0x268
+#define MSR_MTRR_FIX4K_F8000 0x26f
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_K7_HWCR 0xc0010015
+#define EMU_MTRR_VAR 8
+#define EMU_HWCR_TSCFREQSEL (1ull << 24)
+/* IA32_MISC_ENABLE at reset: fast strings (bit 0) and KVM's BTS/PEBS unavailable (bits 11, 12) */
+#define EMU_MISC_ENABLE_RESET 0x1801ull
+/* IA32_MTRR_DEF_TYPE: MTRRs enabled, default type WB (as the firmware of a PC leaves it) */
+#define EMU_MTRR_DEF_TYPE_RESET 0x806ull
 
 /* OS bus-lock detection (SDM Vol. 3B 18.3.1.6; CPUID.(EAX=7,ECX=0):ECX[24] BUS_LOCK_DETECT): the
  * IA32_DEBUGCTL bit that enables it and the DR6 bit it clears (DR6 bits are otherwise active-high;
@@ -369,6 +391,15 @@ enum { EMU_CS_OUT = 0, EMU_CS_RUN = 1, EMU_CS_PARKED = 2 };
 #define EMU_SYNC_STW 0xffull
 #define EMU_SYNC_EPOCH 0x100ull
 
+struct emu_irqchip;
+struct emu_lapic;
+
+/* c->kick bits: EXIT = return from run() with -EINTR (kick()); EVENT = an interrupt, NMI, INIT or
+ * SIPI may be pending, or the vCPU sleeps in HLT (irqchip.c): both are seen by the one test of the
+ * kick word the run loop makes at every block boundary. */
+#define EMU_KICK_EXIT 1
+#define EMU_KICK_EVENT 2
+
 struct emu_vm {
 	struct blvm_engine_config cfg;
 	struct emu_slot slots[EMU_MAX_SLOTS];
@@ -386,6 +417,7 @@ struct emu_vm {
 	pthread_mutex_t stw_lock;
 	struct emu_vcpu *vcpus[EMU_MAX_VCPUS];
 	_Atomic unsigned nvcpus;
+	struct emu_irqchip *irqchip;   /* KVM_CREATE_IRQCHIP (irq.h), NULL before */
 };
 
 struct emu_tlb_entry {
@@ -449,6 +481,8 @@ struct emu_vcpu {
 	uint64_t dr[8];
 	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t misc_enable, mtrr_def_type, feature_control; /* stored platform MSRs (system.c) */
+	uint64_t mtrr_fixed[11], mtrr_var[2 * EMU_MTRR_VAR];
 
 	/* pending exception */
 	int exc_vec;                  /* -1: none */
@@ -471,7 +505,12 @@ struct emu_vcpu {
 	uint8_t pio_size;
 	uint8_t pio_data[8];
 	bool debug_exit;              /* single-step exit after this instruction */
-	_Atomic int kick;
+	/* interrupts (irqchip.c): the vCPU's LAPIC (NULL without KVM_CREATE_IRQCHIP); halted in HLT
+	 * with IF=1; STI / MOV SS interrupt shadow (SDM Vol. 3 6.8.3); an interrupt was held back by
+	 * IF=0 (STI/POPF/IRET ask again); an NMI handler runs (blocked until IRET, SDM 6.7.1) */
+	struct emu_lapic *lapic;
+	bool halted, intr_shadow, irq_wait_if, nmi_blocked;
+	_Atomic int kick;             /* EMU_KICK_* */
 	_Atomic int state;            /* EMU_CS_*: written by this vCPU, read by an exclusive-section owner */
 	_Atomic uint32_t *smc_gen[4]; /* generations to bump once this instruction's store is done */
 	unsigned smc_n;
@@ -650,6 +689,30 @@ uint64_t emu_tsc(struct emu_vcpu *c);
 /* The INIT state (SDM Vol. 3 Table 10-1), and a SIPI's start in real mode at vector << 12. */
 void emu_init_state(struct emu_vcpu *c);
 void emu_enter_real_mode_sipi(struct emu_vcpu *c, uint8_t vector);
+/* irqchip.c: the vCPU side of the interrupt platform */
+int emu_irq_event(struct emu_vcpu *c);        /* EVENT seen: 0 go on, 1 exit filled, -EINTR kicked */
+bool emu_irq_mmio(struct emu_vcpu *c, uint64_t gpa, bool write, uint8_t *data, unsigned len);
+bool emu_irq_pio(struct emu_vcpu *c, uint16_t port, bool write, uint8_t *data, unsigned len);
+int emu_irq_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v); /* 1: not ours */
+int emu_irq_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v);
+int emu_irq_vcpu_init(struct emu_vcpu *c);   /* vCPU create: its LAPIC */
+void emu_irq_vcpu_fini(struct emu_vcpu *c);
+void emu_wake(struct emu_vcpu *c);           /* wakes a vCPU sleeping in HLT (kick) */
+/* CR8 is the LAPIC's TPR[7:4] when the vCPU has one (SDM Vol. 3 11.8.6.5), else a plain register */
+void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v);
+uint64_t emu_irq_get_cr8(struct emu_vcpu *c);
+int emu_op_create_irqchip(struct blvm_engine_vm *vm);
+int emu_op_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg);
+int emu_op_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
+void emu_irqchip_destroy_vm(struct emu_vm *vm);
+/* RFLAGS.IF went 0 -> 1 (STI, POPF, IRET): ask for the interrupt IF held back */
+static inline void emu_irq_if_set(struct emu_vcpu *c)
+{
+	if (unlikely(c->irq_wait_if)) {
+		c->irq_wait_if = false;
+		atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
+	}
+}
 emu_fn emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
 	emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
 	emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,

@@ -44,6 +44,7 @@ static void emu_vm_destroy(struct blvm_engine_vm *v)
 		return;
 	for (unsigned k = 0; k < vm->nslots; k++)
 		free_slot(&vm->slots[k]);
+	emu_irqchip_destroy_vm(vm);
 	pthread_mutex_destroy(&vm->stw_lock);
 	free(vm);
 }
@@ -153,6 +154,11 @@ static int emu_set_user_memory_region(struct blvm_engine_vm *v, const struct kvm
 static void vcpu_reset(struct emu_vcpu *c)
 {
 	c->pat = EMU_PAT_RESET;
+	c->misc_enable = EMU_MISC_ENABLE_RESET;
+	c->mtrr_def_type = EMU_MTRR_DEF_TYPE_RESET;
+	c->feature_control = 0;
+	memset(c->mtrr_fixed, 0, sizeof c->mtrr_fixed);
+	memset(c->mtrr_var, 0, sizeof c->mtrr_var);
 	c->apic_base = 0xfee00000ull | (1u << 11) | (c->id == 0 ? (1u << 8) : 0);
 	c->debugctl = 0; /* IA32_DEBUGCTL: 0 at power-up */
 	c->bld_trap = false;
@@ -185,6 +191,12 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	c->seen_slots_epoch = atomic_load(&vm->slots_epoch);
 	c->seen_sync = atomic_load(&vm->sync) & ~EMU_SYNC_STW;
 	vcpu_reset(c);
+	if (emu_irq_vcpu_init(c)) {
+		munmap(area, EMU_RUN_BYTES);
+		free(c->arena);
+		free(c);
+		return -ENOMEM;
+	}
 	/* The VM-wide setting becomes this vCPU's execution controls (vmx_secondary_exec_control():
 	 * SECONDARY_EXEC_BUS_LOCK_DETECTION; init_vmcb(): INTERCEPT_BUSLOCK, bus_lock_counter 0). */
 	if (vm->bus_lock_detection_enabled) {
@@ -230,6 +242,7 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 			atomic_fetch_sub(&vm->nvcpus, 1);
 		}
 	pthread_mutex_unlock(&vm->stw_lock);
+	emu_irq_vcpu_fini(c);
 	munmap(c->run, EMU_RUN_BYTES);
 	emu_fpu_free(c);
 	free(c->arena);
@@ -279,7 +292,7 @@ static int emu_get_sregs(struct blvm_engine_vcpu *v, struct kvm_sregs *s)
 	s->ldt = c->ldt;
 	dt_out(&s->gdt, &c->gdt);
 	dt_out(&s->idt, &c->idt);
-	s->cr0 = c->cr0; s->cr2 = c->cr2; s->cr3 = c->cr3; s->cr4 = c->cr4; s->cr8 = c->cr8;
+	s->cr0 = c->cr0; s->cr2 = c->cr2; s->cr3 = c->cr3; s->cr4 = c->cr4; s->cr8 = emu_irq_get_cr8(c);
 	s->efer = c->efer;
 	s->apic_base = c->apic_base;
 	return 0;
@@ -298,7 +311,7 @@ static int emu_set_sregs(struct blvm_engine_vcpu *v, const struct kvm_sregs *s)
 	c->cr2 = s->cr2;
 	c->cr3 = s->cr3;
 	c->cr4 = s->cr4;
-	c->cr8 = s->cr8;
+	emu_irq_set_cr8(c, s->cr8 & 0xf);
 	c->efer = s->efer; /* as KVM: taken as given, LMA included */
 	c->apic_base = s->apic_base;
 	emu_tlb_flush(c);
@@ -318,7 +331,8 @@ static int emu_set_guest_debug(struct blvm_engine_vcpu *v, const struct kvm_gues
 
 static void emu_kick(struct blvm_engine_vcpu *v)
 {
-	atomic_store(&CPU(v)->kick, 1);
+	atomic_fetch_or(&CPU(v)->kick, EMU_KICK_EXIT);
+	emu_wake(CPU(v)); /* out of a HLT sleep */
 }
 
 /* Beyond KVM: the bus lock the last run reported, attributed. The instruction is decoded again from
@@ -436,7 +450,7 @@ static int emu_run(struct blvm_engine_vcpu *v)
 	struct kvm_run *run = c->run;
 	run->flags = 0;
 	c->bl_valid = false;
-	if (run->immediate_exit || atomic_exchange(&c->kick, 0)) {
+	if (run->immediate_exit || (atomic_fetch_and(&c->kick, ~EMU_KICK_EXIT) & EMU_KICK_EXIT)) {
 		run->exit_reason = KVM_EXIT_INTR;
 		return -EINTR;
 	}
@@ -479,14 +493,20 @@ static int run_vcpu(struct emu_vcpu *c)
 	if (deliver_queued_write(c))
 		return 0;
 	c->exit_pending = false;
+	if (c->halted)
+		atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* halt on (irqchip.c) */
+	if (c->rflags & EMU_IF)
+		emu_irq_if_set(c); /* KVM_SET_REGS may have set IF under a held-back interrupt */
 
 	for (;;) {
 		bool tf = c->rflags & EMU_TF;
 		/* the rare reasons to act at a block boundary, in one test (the hot path is the else) */
 		if (unlikely(atomic_load_explicit(&c->kick, memory_order_relaxed) | (c->exc_vec >= 0) |
 			     c->singlestep | tf)) {
-			if (atomic_load_explicit(&c->kick, memory_order_relaxed)) {
-				atomic_store(&c->kick, 0);
+			int k = atomic_load_explicit(&c->kick, memory_order_relaxed);
+			if (k & EMU_KICK_EXIT) {
+			kicked:
+				atomic_fetch_and(&c->kick, ~EMU_KICK_EXIT);
 				run->exit_reason = KVM_EXIT_INTR;
 				c->stop = 0;
 				emu_rflags(c); /* lazy flags (exec.c): exact outside run() */
@@ -500,6 +520,14 @@ static int run_vcpu(struct emu_vcpu *c)
 					debug_exit(c);
 					break;
 				}
+			}
+			if (k & EMU_KICK_EVENT) {
+				/* an interrupt, NMI or HLT at this instruction boundary (irqchip.c) */
+				int r = emu_irq_event(c);
+				if (r == -EINTR)
+					goto kicked;
+				if (r)
+					break; /* shutdown or internal error while delivering */
 			}
 			tf = c->rflags & EMU_TF;
 			if (c->singlestep || tf)
@@ -599,4 +627,7 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.kick = emu_kick,
 	.instructions = emu_instructions,
 	.bus_lock_info = emu_bus_lock_info,
+	.create_irqchip = emu_op_create_irqchip,
+	.create_pit2 = emu_op_create_pit2,
+	.irq_line = emu_op_irq_line,
 };

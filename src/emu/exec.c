@@ -923,6 +923,8 @@ static int h_popf(ARGS)
 		mask &= 0xffff;
 	c->rflags = (emu_rflags(c) & ~mask) | (v & mask) | EMU_RF_FIXED;
 	c->stop = EMU_ST_END; /* TF may have changed */
+	if (c->rflags & EMU_IF)
+		emu_irq_if_set(c);
 	return emu_next(c, i);
 }
 
@@ -1392,6 +1394,15 @@ static int h_flagop(ARGS)
 	case 6:
 		if (c->cpl > iopl)
 			return emu_raise_err(c, EMU_V_GP, 0);
+		if (i->op == 6 && !(f & EMU_IF)) {
+			/* STI that sets IF: interrupts stay blocked until after the next instruction
+			 * (SDM Vol. 3 6.8.3); the block ends so the run loop sees the shadow */
+			c->intr_shadow = true;
+			c->stop = EMU_ST_END;
+			c->rflags = f | EMU_IF;
+			emu_irq_if_set(c);
+			return emu_next(c, i);
+		}
 		f = i->op == 5 ? (f & ~EMU_IF) : (f | EMU_IF);
 		break;
 	case 7:
@@ -1636,6 +1647,13 @@ static int h_in(ARGS)
 {
 	TRY(io_allowed(c));
 	uint16_t port = io_port(c, i);
+	uint8_t d[4];
+	if (unlikely(c->vm->irqchip) && emu_irq_pio(c, port, false, d, i->osz)) {
+		uint32_t v = 0;
+		memcpy(&v, d, i->osz);
+		emu_wrreg(c, i->osz, EMU_RAX, v);
+		return emu_next(c, i);
+	}
 	if (c->pio_valid && c->pio_port == port && c->pio_size == i->osz) {
 		uint64_t v = 0;
 		memcpy(&v, c->pio_data, i->osz);
@@ -1655,6 +1673,8 @@ static int h_out(ARGS)
 	TRY(io_allowed(c));
 	uint16_t port = io_port(c, i);
 	uint64_t v = c->r[EMU_RAX];
+	if (unlikely(c->vm->irqchip) && emu_irq_pio(c, port, true, (uint8_t *)&v, i->osz))
+		return emu_next(c, i); /* an interrupt it raises is seen at the block's end (kick word) */
 	memcpy((uint8_t *)c->run + EMU_RUN_DATA_OFFSET, &v, i->osz);
 	io_exit(c, KVM_EXIT_IO_OUT, port, i->osz);
 	c->stop = EMU_ST_END;
@@ -1724,6 +1744,13 @@ static int h_hlt(ARGS)
 {
 	if (c->cpl)
 		return emu_raise_err(c, EMU_V_GP, 0);
+	if (c->lapic && (c->rflags & EMU_IF)) {
+		/* with the irqchip and IF = 1 the vCPU sleeps in run() until an interrupt (irqchip.c) */
+		c->halted = true;
+		atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
+		c->stop = EMU_ST_END;
+		return emu_next(c, i);
+	}
 	c->run->exit_reason = KVM_EXIT_HLT;
 	c->exit_pending = true;
 	c->stop = EMU_ST_END;

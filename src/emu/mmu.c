@@ -469,6 +469,8 @@ int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hv
 
 static int mmio_read(struct emu_vcpu *c, uint64_t gpa, uint8_t *buf, unsigned len)
 {
+	if (c->vm->irqchip && emu_irq_mmio(c, gpa, false, buf, len))
+		return 0; /* the LAPIC or I/O APIC, in the engine (irqchip.c) */
 	if (c->mrc_pos < c->mrc_n) {
 		struct emu_mmio_rc *rc = &c->mrc[c->mrc_pos++];
 		if (rc->gpa != gpa || rc->len != len)
@@ -496,6 +498,8 @@ static int mmio_read(struct emu_vcpu *c, uint64_t gpa, uint8_t *buf, unsigned le
 
 static int mmio_write(struct emu_vcpu *c, uint64_t gpa, const uint8_t *buf, unsigned len)
 {
+	if (c->vm->irqchip && emu_irq_mmio(c, gpa, true, (uint8_t *)buf, len))
+		return 0;
 	if (c->mwq_n == EMU_MMIO_WQ)
 		return emu_internal_error(c, "too many MMIO writes in one instruction");
 	struct emu_mmio_wq *q = &c->mwq[c->mwq_n++];

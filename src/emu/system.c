@@ -20,6 +20,7 @@
 #include <x86intrin.h>
 
 #include "emu/emu.h"
+#include "emu/irq.h"
 
 #define ARGS struct emu_vcpu *c, const struct emu_insn *i
 #define TRY(x)                            \
@@ -389,9 +390,19 @@ int emu_h_lret(ARGS)
 	return EMU_ST_END;
 }
 
+/* MOV SS / POP SS: interrupts (and NMIs) wait until after the next instruction (SDM Vol. 3 6.8.3) */
+static void ss_shadow(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	if (i->op == EMU_SS) {
+		c->intr_shadow = true;
+		c->stop = EMU_ST_END;
+	}
+}
+
 int emu_h_mov_sreg_r(ARGS)
 {
 	TRY(emu_load_seg(c, i->op, (uint16_t)c->r[i->r]));
+	ss_shadow(c, i);
 	return emu_next(c, i);
 }
 
@@ -400,6 +411,7 @@ int emu_h_mov_sreg_m(ARGS)
 	uint64_t v;
 	TRY(emu_rd2(c, emu_lin(c, i), &v));
 	TRY(emu_load_seg(c, i->op, (uint16_t)v));
+	ss_shadow(c, i);
 	return emu_next(c, i);
 }
 
@@ -412,6 +424,7 @@ int emu_h_pop_sreg(ARGS)
 		c->r[EMU_RSP] = sp;
 		return st;
 	}
+	ss_shadow(c, i);
 	return emu_next(c, i);
 }
 
@@ -650,7 +663,7 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 	case 8:
 		if (v >> 4)
 			return emu_raise_err(c, EMU_V_GP, 0);
-		c->cr8 = v;
+		emu_irq_set_cr8(c, v);
 		return 0;
 	default:
 		return emu_raise(c, EMU_V_UD);
@@ -674,7 +687,7 @@ int emu_h_mov_r_cr(ARGS)
 	case 2: v = c->cr2; break;
 	case 3: v = c->cr3; break;
 	case 4: v = c->cr4; break;
-	case 8: v = c->cr8; break;
+	case 8: v = emu_irq_get_cr8(c); break;
 	default: return emu_raise(c, EMU_V_UD);
 	}
 	c->r[i->r] = c->mode64 ? v : (uint32_t)v;
@@ -745,9 +758,12 @@ int emu_h_swapgs(ARGS)
 
 /* ---------------------------------------------------------------- MSRs, TSC */
 
+/* The guest TSC: the VM's virtual clock (CLOCK_MONOTONIC, irqchip.c) at 1 GHz plus the vCPU's
+ * offset: invariant (CPUID 0x80000007 EDX[8]), of a frequency CPUID 0x15/0x16 state exactly, and
+ * the clock the LAPIC timer and the PIT run on. */
 uint64_t emu_tsc(struct emu_vcpu *c)
 {
-	return __rdtsc() + c->tsc_offset;
+	return emu_vtime_ns() + c->tsc_offset;
 }
 
 static bool pat_valid(uint64_t v)
@@ -760,8 +776,96 @@ static bool pat_valid(uint64_t v)
 	return true;
 }
 
+/* Fixed-range MTRR MSRs (SDM Vol. 3 12.11.2.2): 0x250, 0x258, 0x259, 0x268-0x26f -> index 0..10 */
+static int mtrr_fixed_index(uint32_t msr)
+{
+	if (msr == MSR_MTRR_FIX64K_00000) return 0;
+	if (msr == MSR_MTRR_FIX16K_80000 || msr == MSR_MTRR_FIX16K_A0000) return 1 + (int)(msr - 0x258);
+	if (msr >= MSR_MTRR_FIX4K_C0000 && msr <= MSR_MTRR_FIX4K_F8000) return 3 + (int)(msr - 0x268);
+	return -1;
+}
+
+static bool mtrr_type_ok(unsigned t) { return t == 0 || t == 1 || t == 4 || t == 5 || t == 6; }
+
+/* The MSRs of the platform a stock kernel reads (issue 12), with KVM's values (arch/x86/kvm/x86.c,
+ * mtrr.c). The MTRRs are stored and returned; the engine's memory types come from PAT alone (the
+ * MTRRs' default type is WB, as the firmware leaves it on a PC and KVM's guests effectively see). */
+static int platform_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
+{
+	const bool amd = c->vm->cfg.cpu_vendor_amd;
+	int k = mtrr_fixed_index(msr);
+	if (k >= 0) {
+		*v = c->mtrr_fixed[k];
+		return 0;
+	}
+	if (msr >= MSR_MTRR_PHYSBASE0 && msr < MSR_MTRR_PHYSBASE0 + 2 * EMU_MTRR_VAR) {
+		*v = c->mtrr_var[msr - MSR_MTRR_PHYSBASE0];
+		return 0;
+	}
+	switch (msr) {
+	case MSR_MISC_ENABLE: *v = c->misc_enable; return 0;
+	case MSR_MTRRCAP: *v = 0x500 | EMU_MTRR_VAR; return 0; /* WC, fixed ranges, 8 variable (KVM) */
+	case MSR_MTRR_DEF_TYPE: *v = c->mtrr_def_type; return 0;
+	case MSR_PLATFORM_ID: if (amd) return -1; *v = 0; return 0;
+	case MSR_BIOS_SIGN_ID: *v = 0x100000000ull; return 0; /* KVM's default microcode revision */
+	case MSR_FEATURE_CONTROL: if (amd) return -1; *v = c->feature_control; return 0;
+	case MSR_K7_HWCR:
+		/* TscFreqSel (bit 24): the TSC counts at the P0 frequency, as the invariant TSC does here
+		 * (Linux's bsp_init_amd() warns "TSC doesn't count with P0 frequency" without it) */
+		if (!amd) return -1;
+		*v = EMU_HWCR_TSCFREQSEL;
+		return 0;
+	default: return 1;
+	}
+}
+
+static int platform_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
+{
+	const bool amd = c->vm->cfg.cpu_vendor_amd;
+	int k = mtrr_fixed_index(msr);
+	if (k >= 0) {
+		for (int b = 0; b < 8; b++)
+			if (!mtrr_type_ok((v >> (8 * b)) & 0xff))
+				return -1;
+		c->mtrr_fixed[k] = v;
+		return 0;
+	}
+	if (msr >= MSR_MTRR_PHYSBASE0 && msr < MSR_MTRR_PHYSBASE0 + 2 * EMU_MTRR_VAR) {
+		bool base = !((msr - MSR_MTRR_PHYSBASE0) & 1);
+		uint64_t rsvd = ~((1ull << EMU_PHYS_BITS) - 1) | (base ? 0xf00 : 0x7ff);
+		if ((v & rsvd) || (base && !mtrr_type_ok(v & 0xff)))
+			return -1;
+		c->mtrr_var[msr - MSR_MTRR_PHYSBASE0] = v;
+		return 0;
+	}
+	switch (msr) {
+	case MSR_MISC_ENABLE: c->misc_enable = v; return 0; /* stored as KVM does */
+	case MSR_MTRR_DEF_TYPE:
+		if ((v & ~0xcffull) || !mtrr_type_ok(v & 0xff))
+			return -1;
+		c->mtrr_def_type = v;
+		return 0;
+	case MSR_BIOS_SIGN_ID: return 0; /* a guest write is ignored (KVM: host-initiated only) */
+	case MSR_FEATURE_CONTROL:
+		/* only the lock bit exists (no VMX/SMX); locked: every write #GPs (SDM Vol. 3 23.7) */
+		if (amd || (c->feature_control & 1) || (v & ~1ull))
+			return -1;
+		c->feature_control = v;
+		return 0;
+	case MSR_K7_HWCR:
+		return !amd || v != EMU_HWCR_TSCFREQSEL ? -1 : 0; /* read-only: nothing else is implemented */
+	default: return 1;
+	}
+}
+
 int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 {
+	int r = emu_irq_rdmsr(c, msr, v); /* IA32_APIC_BASE, TSC_DEADLINE, x2APIC (irqchip.c) */
+	if (r <= 0)
+		return r;
+	r = platform_rdmsr(c, msr, v);
+	if (r <= 0)
+		return r;
 	switch (msr) {
 	case MSR_TSC: *v = emu_tsc(c); return 0;
 	case MSR_APIC_BASE: *v = c->apic_base; return 0;
@@ -785,8 +889,14 @@ int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 
 int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 {
+	int r = emu_irq_wrmsr(c, msr, v);
+	if (r <= 0)
+		return r;
+	r = platform_wrmsr(c, msr, v);
+	if (r <= 0)
+		return r;
 	switch (msr) {
-	case MSR_TSC: c->tsc_offset = v - __rdtsc(); return 0;
+	case MSR_TSC: c->tsc_offset = v - emu_vtime_ns(); return 0;
 	case MSR_APIC_BASE: return 0; /* no local APIC is modelled: writes are ignored */
 	case MSR_DEBUGCTL:
 		/* Only what is modelled may be set, as KVM refuses bits outside
@@ -902,7 +1012,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			      (1u << 16) | (1u << 19);
 	switch (leaf) {
 	case 0:
-		a = 0xd;
+		a = amd ? 0xd : 0x16; /* up to XSAVE's 0xd; Intel: up to the TSC and frequency leaves */
 		if (amd) {
 			b = 0x68747541; d = 0x69746e65; cc = 0x444d4163; /* AuthenticAMD */
 		} else {
@@ -914,6 +1024,13 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		b = (8u << 8) | ((nv & 0xff) << 16) | ((c->id & 0xff) << 24);
 		cc = (1u << 13) | (1u << 23) | (1u << 31);
 		d = edx1;
+		if (c->lapic) {
+			/* the irqchip's LAPIC: x2APIC, TSC-deadline; APIC while IA32_APIC_BASE.EN (SDM Vol. 2
+			 * CPUID: "APIC On-Chip") */
+			cc |= (1u << 21) | (1u << 24);
+			if (c->apic_base & (1u << 11))
+				d |= 1u << 9;
+		}
 		break;
 	case 7:
 		if (sub == 0) {
@@ -936,6 +1053,21 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		d = c->id;
 		break;
 	}
+	case 0x15:
+		/* TSC / crystal ratio and crystal Hz: the TSC and the APIC bus both run at 1 GHz
+		 * (irq.h EMU_TSC_HZ); Linux's native_calibrate_tsc() then skips the PIT */
+		if (!amd) {
+			a = 1; b = 1; cc = 1000000000u;
+		}
+		break;
+	case 0x16:
+		if (!amd) {
+			a = 1000; b = 1000; cc = 1000; /* base, maximum and bus MHz */
+		}
+		break;
+	case 0x80000007:
+		d = 1u << 8; /* invariant TSC */
+		break;
 	case 0x40000000:
 		a = 0x40000001;
 		b = 0x6d766c62; cc = 0x6d766c62; d = 0x6d766c62; /* "blvmblvmblvm" */
@@ -1041,6 +1173,8 @@ int emu_h_sysret(ARGS)
 	c->rflags = (c->r[11] & EMU_FLAGS_WRITABLE & ~EMU_RF) | EMU_RF_FIXED;
 	c->rip = to64 ? c->r[EMU_RCX] : (uint32_t)c->r[EMU_RCX];
 	emu_update_mode(c);
+	if (c->rflags & EMU_IF)
+		emu_irq_if_set(c);
 	return EMU_ST_END;
 }
 
@@ -1145,6 +1279,12 @@ int emu_h_iret(ARGS)
 	c->seg[EMU_CS] = cs;
 	c->rip = rip_for(c, &cs, nip);
 	emu_update_mode(c);
+	if (unlikely(c->nmi_blocked)) {
+		c->nmi_blocked = false; /* IRET ends NMI blocking (SDM Vol. 3 6.7.1): look for the next */
+		atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
+	}
+	if (c->rflags & EMU_IF)
+		emu_irq_if_set(c);
 	return EMU_ST_END;
 }
 

@@ -447,9 +447,45 @@ static int64_t kvm_instructions(struct blvm_engine_vcpu *vcpu)
 
 /* ---- in-kernel interrupt controllers and PIT (api.rst 4.24, 4.25, 4.71) ---------- */
 
+/*
+ * KVM_CREATE_IRQCHIP, then the GSI routing QEMU's pc machine installs (kvm_pc_setup_irq_routing(),
+ * api.rst 4.52 KVM_SET_GSI_ROUTING): GSI 0 (the in-kernel PIT) to the 8259's IR0 and the I/O
+ * APIC's pin 2, as the MADT's ISA override says; GSI 1 and 3-7 to the master, 8-15 to the slave,
+ * 1 and 3-23 to the I/O APIC pin of the same number; GSI 2 (the cascade) nowhere. KVM's default
+ * table sends GSI 0 to pin 0 instead, where a PC kernel does not look for the timer. The emu
+ * engine routes the same way (src/emu/irqchip.c).
+ */
 static int kvm_create_irqchip(struct blvm_engine_vm *vm)
 {
-	return ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ? -errno : 0;
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return -errno;
+	enum { N = 7 + 8 + 23 };
+	struct kvm_irq_routing *rt = calloc(1, sizeof *rt + N * sizeof rt->entries[0]);
+	if (!rt)
+		return -ENOMEM;
+	unsigned n = 0;
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		struct kvm_irq_routing_entry *e = &rt->entries[n++];
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		e->u.irqchip.pin = gsi & 7;
+	}
+	for (unsigned gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		struct kvm_irq_routing_entry *e = &rt->entries[n++];
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
+	}
+	rt->nr = n;
+	int r = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, rt) < 0 ? -errno : 0;
+	free(rt);
+	return r;
 }
 
 static int kvm_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg)

@@ -185,7 +185,6 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	}
 	vm->cfg = *cfg;
 	vm->ops = ops;
-	vm->com1.out = cfg->console ? cfg->console : stdout;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->report_lock, NULL);
 	pthread_mutex_init(&vm->end_lock, NULL);
@@ -200,6 +199,10 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 		goto fail;
 	}
 	vm->ram_below_4g = blvm_ram_below_4g(cfg->mem_size);
+	/* The devices, and the ACPI tables in the BIOS area, before the kernel loader, which points
+	 * the kernel at vm->acpi_rsdp. */
+	if (blvm_devices_create(vm, err, errlen) != 0)
+		goto fail;
 	if (blvm_boot_load(vm, err, errlen) != 0)
 		goto fail;
 
@@ -229,6 +232,26 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 				 (unsigned long long)regions[k].guest_phys_addr, strerror(-r));
 			goto fail;
 		}
+	}
+	/* The PC's interrupt controllers and PIT live in the engine, as KVM keeps them in the kernel;
+	 * both must exist before the vCPUs (api.rst 4.24 KVM_CREATE_IRQCHIP, 4.71 KVM_CREATE_PIT2). */
+	if (!ops->create_irqchip || !ops->create_pit2) {
+		snprintf(err, errlen, "%s engine: no in-engine interrupt controller (KVM_CREATE_IRQCHIP) or PIT "
+			 "(KVM_CREATE_PIT2)", ops->name);
+		goto fail;
+	}
+	r = ops->create_irqchip(vm->ev);
+	if (r < 0) {
+		snprintf(err, errlen, "%s engine: cannot create the interrupt controllers (KVM_CREATE_IRQCHIP): %s",
+			 ops->name, strerror(-r));
+		goto fail;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	r = ops->create_pit2(vm->ev, &pit);
+	if (r < 0) {
+		snprintf(err, errlen, "%s engine: cannot create the PIT (KVM_CREATE_PIT2): %s", ops->name,
+			 strerror(-r));
+		goto fail;
 	}
 	vm->vcpus = calloc(cfg->nr_vcpus, sizeof *vm->vcpus);
 	if (!vm->vcpus) {
@@ -267,6 +290,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	}
 	if (vm->ev)
 		vm->ops->vm_destroy(vm->ev);
+	blvm_bus_destroy(&vm->bus);
 	if (vm->ram)
 		munmap(vm->ram, vm->cfg.mem_size);
 	blvm_policy_destroy(vm->policy);
@@ -279,7 +303,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 
 void blvm_irq_line(struct blvm_vm *vm, unsigned gsi, int level)
 {
-	if (!vm->ops->irq_line)
+	if (!vm->ev || !vm->ops->irq_line)
 		return;
 	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
 	vm->ops->irq_line(vm->ev, &l);
@@ -322,17 +346,12 @@ void blvm_vm_signal(struct blvm_vm *vm, int signo)
  */
 void blvm_console_failed(struct blvm_vm *vm, int err)
 {
-	vm->console_errno = err;
+	pthread_mutex_lock(&vm->end_lock);
+	if (!vm->console_errno)
+		vm->console_errno = err;
+	pthread_mutex_unlock(&vm->end_lock);
 	blvm_vm_end(vm, BLVM_END_CONSOLE_ERROR, BLVM_STATUS_CONSOLE_FAILED, 0,
 		    "cannot write the guest's console to stdout: %s; ending the VM (output was lost)", strerror(err));
-}
-
-/* After the UART may have written: an error the stream recorded ends the VM. Called with vm->lock
- * held, as every console write is, so the unlocked stdio calls are safe. */
-static void console_check(struct blvm_vm *vm, int err)
-{
-	if (!vm->console_errno && ferror_unlocked(vm->com1.out))
-		blvm_console_failed(vm, err ? err : EIO);
 }
 
 /* " <function+0xoff>" for a guest RIP in the fatal messages, "" where the kernel has no name for it. */
@@ -347,10 +366,15 @@ static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, si
 	return buf;
 }
 
-static uint64_t vcpu_rip(struct blvm_vcpu *c)
+uint64_t blvm_vcpu_rip(struct blvm_vcpu *c)
 {
 	struct kvm_regs regs;
-	return c->vm->ops->get_regs(c->ev, &regs) == 0 ? regs.rip : 0;
+	return c && c->vm->ops->get_regs(c->ev, &regs) == 0 ? regs.rip : 0;
+}
+
+static uint64_t vcpu_rip(struct blvm_vcpu *c)
+{
+	return blvm_vcpu_rip(c);
 }
 
 /* Acts on one exit. Returns false when the VM has ended. */
@@ -366,17 +390,15 @@ static void handle_exit(struct blvm_vcpu *c)
 		/* api.rst: data at data_offset, `count` items of `size` bytes (string I/O). */
 		uint8_t *data = (uint8_t *)run + run->io.data_offset;
 		pthread_mutex_lock(&vm->lock);
-		errno = 0;
 		for (uint32_t i = 0; i < run->io.count && !atomic_load(&vm->ending); i++)
 			blvm_io(vm, c, run->io.port, run->io.direction == KVM_EXIT_IO_OUT, data + i * run->io.size,
 				run->io.size);
-		console_check(vm, errno);
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}
 	case KVM_EXIT_MMIO:
 		pthread_mutex_lock(&vm->lock);
-		blvm_mmio(vm, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
+		blvm_mmio(vm, c, run->mmio.phys_addr, run->mmio.is_write, run->mmio.data,
 			  run->mmio.len > 8 ? 8 : run->mmio.len);
 		pthread_mutex_unlock(&vm->lock);
 		return;
@@ -528,6 +550,8 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	if (vm->syms_warning[0])
 		fprintf(stderr, "blvm: %s\n", vm->syms_warning);
 	vm->start_time = now();
+	if (vm->console && blvm_console_start(vm->console) != 0)
+		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, 0, "cannot start the console threads");
 	if (vm->cfg.timeout_s > 0)
 		have_wd = pthread_create(&wd, NULL, watchdog_thread, &w) == 0;
 
@@ -543,6 +567,10 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(vm->vcpus[i].thread, NULL);
 	vm->end_time = now();
+	/* What the guest wrote goes out, however long stdout takes, but never past --timeout: a
+	 * stdout that does not drain must not keep a timed VM alive (console.c). */
+	if (vm->console)
+		blvm_console_stop(vm->console, vm->cfg.timeout_s > 0 ? vm->start_time + vm->cfg.timeout_s : 1e300);
 
 	if (have_wd) {
 		pthread_mutex_lock(&w.lock);
@@ -553,21 +581,16 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
-	/* The last partial line. Lost output must not hide behind the guest's own status: a guest exit
-	 * becomes a console failure; any other end keeps its status, and the loss is still reported. */
-	errno = 0;
-	blvm_console_flush(vm);
+	/* Lost output must not hide behind the guest's own status: the console writer has stopped
+	 * (blvm_console_stop above); a guest exit whose bytes were lost becomes a console failure, any
+	 * other end keeps its status, and the loss is still reported. */
 	pthread_mutex_lock(&vm->end_lock);
-	if (!vm->console_errno && ferror(vm->com1.out)) {
-		int e = errno ? errno : EIO;
-		vm->console_errno = e;
-		if (vm->result.reason == BLVM_END_GUEST_EXIT) {
-			/* The vCPUs have stopped: the result is ours to rewrite, as blvm_console_failed words it. */
-			vm->result.reason = BLVM_END_CONSOLE_ERROR;
-			vm->result.exit_status = BLVM_STATUS_CONSOLE_FAILED;
-			snprintf(vm->result.message, sizeof vm->result.message,
-				 "cannot write the guest's console to stdout: %s; output was lost", strerror(e));
-		}
+	if (vm->console_errno && vm->result.reason == BLVM_END_GUEST_EXIT) {
+		/* The vCPUs have stopped: the result is ours to rewrite, as blvm_console_failed words it. */
+		vm->result.reason = BLVM_END_CONSOLE_ERROR;
+		vm->result.exit_status = BLVM_STATUS_CONSOLE_FAILED;
+		snprintf(vm->result.message, sizeof vm->result.message,
+			 "cannot write the guest's console to stdout: %s; output was lost", strerror(vm->console_errno));
 	}
 	vm->result.console_errno = vm->console_errno;
 	*res = vm->result;
@@ -596,6 +619,9 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	case BLVM_END_TIMEOUT: return "timeout";
 	case BLVM_END_ENGINE_ERROR: return "engine_error";
 	case BLVM_END_BUS_LOCK_KILL: return "bus_lock_kill";
+	case BLVM_END_POWEROFF: return "poweroff";
+	case BLVM_END_REBOOT: return "reboot";
+	case BLVM_END_CONSOLE_QUIT: return "console_quit";
 	case BLVM_END_SIGNAL: return "signal";
 	case BLVM_END_CONSOLE_ERROR: return "console_error";
 	}
@@ -623,7 +649,8 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 		fprintf(f, ",\n  \"instructions\": %" PRId64, insns);
 	else
 		fprintf(f, ",\n  \"instructions\": null");
-	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64, vm->cfg.mem_size, vm->com1.bytes);
+	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64 ",\n  \"console_dropped\": %" PRIu64,
+		vm->cfg.mem_size, vm->com1 ? vm->com1->tx_bytes : 0, vm->com1 ? vm->com1->tx_dropped : 0);
 	fprintf(f, ",\n  \"console_error\": ");
 	if (res->console_errno)
 		json_write_string(f, strerror(res->console_errno));

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "blvm/vm.h"
+#include "dev/dev.h"
 
 /* Guest-physical layout chosen by the PVH loader (below the kernel's usual 1 MiB). */
 #define PVH_START_INFO_GPA 0x6000ull  /* struct hvm_start_info, then the memory map */
@@ -21,16 +22,6 @@
 #define BLVM_BIOS_AREA_GPA 0xe0000ull
 #define BLVM_BIOS_AREA_END 0x100000ull
 #define BLVM_ACPI_RSDP_GPA BLVM_BIOS_AREA_GPA
-
-/* Ports (DESIGN.md "Booting"). */
-#define COM1_BASE 0x3f8
-#define DEBUG_EXIT_PORT 0xf4 /* QEMU isa-debug-exit, iosize 4 */
-
-struct blvm_uart {
-	uint8_t ier, lcr, mcr, scr, dll, dlm;
-	FILE *out;
-	uint64_t bytes;   /* bytes the guest wrote to THR */
-};
 
 struct blvm_vcpu {
 	struct blvm_vm *vm;
@@ -90,7 +81,9 @@ struct blvm_vm {
 	struct blvm_vcpu *vcpus;
 
 	pthread_mutex_t lock;       /* guards the device models and the end of the VM */
-	struct blvm_uart com1;
+	struct blvm_bus bus;        /* the devices and the port and MMIO ranges they claim (src/dev) */
+	struct uart16550 *com1;     /* on the bus; here for --stats */
+	struct blvm_console *console;
 	uint64_t port_reads_unclaimed, port_writes_unclaimed;
 	uint64_t mmio_reads, mmio_writes; /* accesses to guest-physical addresses that are not RAM */
 
@@ -99,7 +92,7 @@ struct blvm_vm {
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
 	pthread_mutex_t end_lock;   /* guards result: blvm_vm_end writes it, blvm_vm_run reads it */
-	int console_errno;          /* console output was lost (blvm_console_failed), under lock */
+	int console_errno;          /* console output was lost (blvm_console_failed), under end_lock */
 	struct blvm_vm_result result;
 	double start_time, end_time;
 };
@@ -113,13 +106,16 @@ int blvm_boot_set_entry_state(struct blvm_vm *vm, struct blvm_vcpu *c, char *err
  * translation: RAM above the 32-bit hole does not sit at vm->ram + gpa. */
 void *blvm_gpa(struct blvm_vm *vm, uint64_t gpa, uint64_t len);
 
-/* devices.c: the port and MMIO space. Called with vm->lock held. */
+/* bus.c: the port and MMIO space, through the device registry. Called with vm->lock held. */
 void blvm_io(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint16_t port, bool is_write,
 	     uint8_t *data, unsigned size);
-void blvm_mmio(struct blvm_vm *vm, uint64_t gpa, bool is_write, uint8_t *data, unsigned len);
-void blvm_console_flush(struct blvm_vm *vm);
+void blvm_mmio(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint64_t gpa, bool is_write, uint8_t *data,
+	       unsigned len);
+
+/* vm.c: the vCPU's RIP for messages, 0 when vcpu is NULL or the engine cannot say. */
+uint64_t blvm_vcpu_rip(struct blvm_vcpu *vcpu);
 /* vm.c: the console's bytes could not be written (errno err): ends the VM with
- * BLVM_STATUS_CONSOLE_FAILED. The one path for every console write error. */
+ * BLVM_STATUS_CONSOLE_FAILED. The one path for every console write error (src/dev/console.c's writer). */
 void blvm_console_failed(struct blvm_vm *vm, int err);
 
 /* vm.c: sets interrupt line gsi to level (0/1) in the engine's interrupt controllers

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interrupt platform's glue (irq.h): KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2 and KVM_IRQ_LINE for
+ * the emu engine, the VM's timer thread, GSI routing, and the vCPU side: taking interrupts at
+ * instruction boundaries, NMI, INIT/SIPI, HLT.
+ *
+ * Time: emu_vtime_ns() is CLOCK_MONOTONIC; the guest TSC is the same clock at 1 GHz plus the
+ * vCPU's offset (system.c emu_tsc), so TSC, LAPIC timer and PIT agree.
+ *
+ * Timers without polling: the models keep their next expiry (LAPIC timer_deadline, PIT
+ * irq_deadline); one thread per VM sleeps on a condition variable (CLOCK_MONOTONIC) until the
+ * earliest, fires what is due under the chip's lock, and sleeps again; a model that changes a
+ * deadline signals it. This is KVM's hrtimer callback (apic_timer_fn, pit_timer_fn): it sets the
+ * interrupt pending and kicks the vCPU.
+ *
+ * The vCPU side. A model that makes something pending for a CPU calls chip->kick, which sets
+ * EMU_KICK_EVENT in the vCPU's kick word and wakes it (futex) if it sleeps. The run loop already
+ * tests that word at every block boundary (engine.c); when EVENT is set it calls emu_irq_event(),
+ * which, at that instruction boundary (SDM Vol. 3 6.9 priorities: after a pending exception, which
+ * run_vcpu delivers first):
+ *   - in an interrupt shadow (STI that set IF, MOV SS / POP SS: SDM 6.8.3) lets one more
+ *     instruction run (a one-instruction block) and looks again;
+ *   - delivers a pending NMI unless an NMI handler runs (blocked until IRET, SDM 6.7.1);
+ *   - with RFLAGS.IF = 1, acknowledges the highest-priority interrupt (ExtINT from the 8259 on the
+ *     BSP's LINT0 first, as KVM's kvm_cpu_get_interrupt(), then the LAPIC's IRR above PPR) and
+ *     delivers its vector through the IDT (system.c, as an external interrupt: not soft, no error
+ *     code); with IF = 0 remembers that one waits (irq_wait_if), and STI/POPF/IRET raise EVENT again.
+ * Blocks are at most EMU_BLOCK_MAX instructions, chains at most EMU_CHAIN_MAX blocks, long string
+ * instructions stop on a kick: an interrupt is taken within that bound, at no cost per instruction.
+ *
+ * HLT (exec.c h_hlt), the rule:
+ *   - IF = 1 with the irqchip: the vCPU halts inside run(): it sleeps on its kick word (futex, no
+ *     host CPU, outside the exclusive-section protocol) until an interrupt or NMI is deliverable
+ *     (it then resumes after the HLT, through the handler), or kick() (run() returns -EINTR and the
+ *     next run() halts again);
+ *   - IF = 0: KVM_EXIT_HLT as before (the monitor ends the VM, status 125): nothing the engine
+ *     models wakes it except an NMI or INIT from another vCPU, and waiting for those forever is not
+ *     what a user wants from a VM whose guest stopped. (KVM with its in-kernel irqchip never exits
+ *     on HLT; the monitor's all-vCPUs-halted detection is future work, see the report.)
+ *   - IF = 1 without the irqchip (KVM_CREATE_IRQCHIP not called): KVM_EXIT_HLT, as KVM.
+ *
+ * INIT/SIPI: INIT to an AP puts it in the INIT state (emu_init_state) and wait-for-SIPI (mp_state
+ * INIT_RECEIVED; it sleeps as halted); the BSP ignores INIT (KVM: kvm_apic_accept_events). A SIPI
+ * in that state starts the AP in real mode at vector << 12 (emu_enter_real_mode_sipi). The monitor
+ * still starts every vCPU at the PVH entry; a guest that INITs and SIPIs an AP restarts it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "emu/emu.h"
+#include "emu/irq.h"
+
+uint64_t emu_vtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- the chip */
+
+struct emu_irqchip *emu_irqchip_new(void (*kick)(void *, unsigned), void *kick_arg)
+{
+	struct emu_irqchip *chip = calloc(1, sizeof *chip);
+	if (!chip)
+		return NULL;
+	pthread_mutex_init(&chip->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&chip->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	chip->kick = kick;
+	chip->kick_arg = kick_arg;
+	emu_ioapic_reset(&chip->ioapic);
+	emu_pic_reset(&chip->pic);
+	emu_pit_reset(&chip->pit, 0);
+	return chip;
+}
+
+void emu_irqchip_free(struct emu_irqchip *chip)
+{
+	if (!chip)
+		return;
+	if (chip->thread_running) {
+		pthread_mutex_lock(&chip->lock);
+		chip->thread_stop = true;
+		pthread_cond_signal(&chip->cond);
+		pthread_mutex_unlock(&chip->lock);
+		pthread_join(chip->thread, NULL);
+	}
+	for (unsigned k = 0; k < EMU_IRQ_MAX_CPUS; k++)
+		free(chip->lapic[k]);
+	pthread_cond_destroy(&chip->cond);
+	pthread_mutex_destroy(&chip->lock);
+	free(chip);
+}
+
+int emu_irqchip_add_cpu(struct emu_irqchip *chip, unsigned cpu)
+{
+	if (cpu >= EMU_IRQ_MAX_CPUS)
+		return -EINVAL;
+	pthread_mutex_lock(&chip->lock);
+	if (!chip->lapic[cpu])
+		chip->lapic[cpu] = malloc(sizeof *chip->lapic[cpu]);
+	int r = chip->lapic[cpu] ? 0 : -ENOMEM;
+	if (!r) {
+		emu_lapic_reset(chip->lapic[cpu], cpu);
+		if (cpu >= chip->ncpus)
+			chip->ncpus = cpu + 1;
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return r;
+}
+
+uint64_t emu_irqchip_run_timers(struct emu_irqchip *chip, uint64_t now)
+{
+	uint64_t next = 0;
+	for (unsigned k = 0; k < chip->ncpus; k++) {
+		struct emu_lapic *l = chip->lapic[k];
+		if (!l || !l->timer_deadline)
+			continue;
+		if (l->timer_deadline <= now)
+			emu_lapic_timer_expired(chip, l, now);
+		if (l->timer_deadline && (!next || l->timer_deadline < next))
+			next = l->timer_deadline;
+	}
+	if (chip->has_pit && chip->pit.irq_deadline) {
+		if (chip->pit.irq_deadline <= now)
+			emu_pit_timer_expired(chip, now);
+		if (chip->pit.irq_deadline && (!next || chip->pit.irq_deadline < next))
+			next = chip->pit.irq_deadline;
+	}
+	return next;
+}
+
+void emu_irqchip_timer_changed(struct emu_irqchip *chip)
+{
+	if (chip->thread_running)
+		pthread_cond_signal(&chip->cond);
+}
+
+static void *timer_thread(void *arg)
+{
+	struct emu_irqchip *chip = arg;
+	pthread_mutex_lock(&chip->lock);
+	while (!chip->thread_stop) {
+		uint64_t next = emu_irqchip_run_timers(chip, emu_vtime_ns());
+		if (!next) {
+			pthread_cond_wait(&chip->cond, &chip->lock);
+		} else {
+			struct timespec ts = { (time_t)(next / 1000000000ull), (long)(next % 1000000000ull) };
+			pthread_cond_timedwait(&chip->cond, &chip->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return NULL;
+}
+
+int emu_irqchip_start_thread(struct emu_irqchip *chip)
+{
+	pthread_mutex_lock(&chip->lock);
+	chip->thread_running = true;
+	pthread_mutex_unlock(&chip->lock);
+	if (pthread_create(&chip->thread, NULL, timer_thread, chip) != 0) {
+		chip->thread_running = false;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* QEMU's pc routing for KVM (kvm_pc_setup_irq_routing(); engine.h KVM_IRQ_LINE) */
+void emu_irqchip_set_irq(struct emu_irqchip *chip, unsigned gsi, int level)
+{
+	if (gsi == 2)
+		return; /* the cascade input: not a GSI of any device */
+	if (gsi < 16)
+		emu_pic_set_irq(chip, gsi, level);
+	if (gsi < EMU_IOAPIC_PINS)
+		emu_ioapic_set_irq(chip, gsi == 0 ? 2 : gsi, level);
+}
+
+static bool extint_pending(struct emu_irqchip *chip, unsigned cpu)
+{
+	return cpu == 0 && chip->lapic[0] && emu_pic_intr(&chip->pic) && emu_lapic_accepts_pic(chip->lapic[0]);
+}
+
+int emu_irqchip_peek(struct emu_irqchip *chip, unsigned cpu)
+{
+	if (cpu >= chip->ncpus || !chip->lapic[cpu])
+		return -1;
+	if (extint_pending(chip, cpu))
+		return 0; /* the vector is known only at INTA */
+	return emu_lapic_peek(chip->lapic[cpu]);
+}
+
+int emu_irqchip_ack(struct emu_irqchip *chip, unsigned cpu)
+{
+	if (cpu >= chip->ncpus || !chip->lapic[cpu])
+		return -1;
+	if (extint_pending(chip, cpu))
+		return emu_pic_ack(chip);
+	return emu_lapic_ack(chip->lapic[cpu]);
+}
+
+/* ---------------------------------------------------------------- engine ops */
+
+static void futex_wake(_Atomic int *w)
+{
+	syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* chip->kick: under the chip's lock; the vCPU's pointer is in the LAPIC (set while it exists) */
+static void kick_vcpu(void *arg, unsigned cpu)
+{
+	struct emu_irqchip *chip = arg;
+	struct emu_lapic *l = cpu < chip->ncpus ? chip->lapic[cpu] : NULL;
+	struct emu_vcpu *c = l ? l->owner : NULL;
+	if (!c)
+		return;
+	atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
+	futex_wake(&c->kick);
+}
+
+void emu_wake(struct emu_vcpu *c)
+{
+	futex_wake(&c->kick);
+}
+
+int emu_op_create_irqchip(struct blvm_engine_vm *v)
+{
+	struct emu_vm *vm = (struct emu_vm *)v;
+	if (vm->irqchip)
+		return -EEXIST;
+	if (atomic_load(&vm->nvcpus))
+		return -EINVAL; /* api.rst: before any vCPU */
+	struct emu_irqchip *chip = emu_irqchip_new(kick_vcpu, NULL);
+	if (!chip)
+		return -ENOMEM;
+	chip->kick_arg = chip;
+	int r = emu_irqchip_start_thread(chip);
+	if (r < 0) {
+		emu_irqchip_free(chip);
+		return r;
+	}
+	vm->irqchip = chip;
+	return 0;
+}
+
+int emu_op_create_pit2(struct blvm_engine_vm *v, const struct kvm_pit_config *cfg)
+{
+	struct emu_vm *vm = (struct emu_vm *)v;
+	if (cfg && (cfg->flags & ~(uint32_t)KVM_PIT_SPEAKER_DUMMY))
+		return -EINVAL;
+	if (!vm->irqchip)
+		return -ENOENT; /* the PIT needs the irqchip it interrupts */
+	struct emu_irqchip *chip = vm->irqchip;
+	pthread_mutex_lock(&chip->lock);
+	int r = chip->has_pit ? -EEXIST : 0;
+	if (!r) {
+		emu_pit_reset(&chip->pit, emu_vtime_ns());
+		chip->has_pit = true;
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return r;
+}
+
+int emu_op_irq_line(struct blvm_engine_vm *v, const struct kvm_irq_level *irq)
+{
+	struct emu_vm *vm = (struct emu_vm *)v;
+	struct emu_irqchip *chip = vm->irqchip;
+	if (!chip)
+		return -ENXIO;
+	if (irq->irq >= EMU_IOAPIC_PINS)
+		return -EINVAL;
+	pthread_mutex_lock(&chip->lock);
+	emu_irqchip_set_irq(chip, irq->irq, irq->level != 0);
+	pthread_mutex_unlock(&chip->lock);
+	return 0;
+}
+
+int emu_irq_vcpu_init(struct emu_vcpu *c)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip)
+		return 0;
+	int r = emu_irqchip_add_cpu(chip, c->id);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&chip->lock);
+	c->lapic = chip->lapic[c->id];
+	c->lapic->owner = c;
+	c->apic_base = c->lapic->base_msr;
+	pthread_mutex_unlock(&chip->lock);
+	return 0;
+}
+
+void emu_irq_vcpu_fini(struct emu_vcpu *c)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic)
+		return;
+	pthread_mutex_lock(&chip->lock);
+	c->lapic->owner = NULL;
+	pthread_mutex_unlock(&chip->lock);
+	c->lapic = NULL;
+}
+
+/* ---------------------------------------------------------------- the vCPU side */
+
+/* Injects vector as an external interrupt or NMI and delivers it through the IDT now. */
+static int inject(struct emu_vcpu *c, int vec)
+{
+	c->halted = false;
+	c->exc_vec = vec;
+	c->exc_has_err = false;
+	c->exc_err = 0;
+	c->exc_soft = false;
+	emu_rflags(c);
+	return emu_deliver_pending(c) ? 1 : 0;
+}
+
+static void futex_wait(_Atomic int *w, int val)
+{
+	syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+int emu_irq_event(struct emu_vcpu *c)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic) {
+		atomic_fetch_and(&c->kick, ~EMU_KICK_EVENT);
+		return 0;
+	}
+	if (c->halted) {
+		c->intr_shadow = false; /* HLT itself was the instruction after STI */
+	} else if (c->intr_shadow) {
+		c->intr_shadow = false;
+		c->stop = EMU_ST_END; /* one instruction, then this check again (EVENT stays set) */
+		return 0;
+	}
+	struct emu_lapic *l = c->lapic;
+	for (;;) {
+		atomic_fetch_and(&c->kick, ~EMU_KICK_EVENT);
+		pthread_mutex_lock(&chip->lock);
+		if (l->init_pending) {
+			l->init_pending = false;
+			if (c->id != 0) {
+				/* INIT: the architectural INIT state (SDM Vol. 3 Table 10-1; x87/SSE state
+				 * and MSRs kept), then wait for a SIPI */
+				emu_init_state(c);
+				c->halted = false;
+				c->intr_shadow = false;
+				c->nmi_blocked = false;
+				l->mp_state = EMU_MP_INIT_RECEIVED;
+				l->sipi_vector = -1;
+			}
+		}
+		bool waiting = l->mp_state == EMU_MP_INIT_RECEIVED;
+		if (waiting && l->sipi_vector >= 0) {
+			/* SIPI in wait-for-SIPI: real mode at CS = vector << 8, IP = 0 (SDM Vol. 3
+			 * 10.4.4.1); the trampoline runs from the next block on */
+			uint8_t vector = (uint8_t)l->sipi_vector;
+			l->sipi_vector = -1;
+			l->mp_state = EMU_MP_RUNNABLE;
+			pthread_mutex_unlock(&chip->lock);
+			emu_enter_real_mode_sipi(c, vector);
+			return 0;
+		}
+		if (!waiting) {
+			if (l->nmi_pending && !c->nmi_blocked) {
+				l->nmi_pending--;
+				pthread_mutex_unlock(&chip->lock);
+				c->nmi_blocked = true;
+				return inject(c, 2);
+			}
+			if (c->rflags & EMU_IF) {
+				int v = emu_irqchip_ack(chip, c->id);
+				if (v >= 0) {
+					/* another one still waiting (the 8259 can keep INTR up through an
+					 * INTA, and no new edge will announce it): look again at the next
+					 * boundary, where IF = 0 in the handler makes it wait for IRET */
+					if (emu_irqchip_peek(chip, c->id) >= 0 || l->nmi_pending)
+						atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
+					pthread_mutex_unlock(&chip->lock);
+					return inject(c, v);
+				}
+			} else if (emu_irqchip_peek(chip, c->id) >= 0) {
+				c->irq_wait_if = true;
+			}
+		}
+		pthread_mutex_unlock(&chip->lock);
+		if (!c->halted && !waiting)
+			return 0;
+		/* halted (or waiting for SIPI): sleep until the next event or kick, taking no host CPU;
+		 * OUT of the exclusive-section protocol meanwhile (mmu.c "SMP") */
+		int k = atomic_load(&c->kick);
+		if (k & EMU_KICK_EXIT) {
+			atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* halt again at the next run() */
+			return -EINTR;
+		}
+		if (k & EMU_KICK_EVENT)
+			continue;
+		emu_vcpu_leave(c);
+		futex_wait(&c->kick, k);
+		emu_vcpu_enter(c);
+	}
+}
+
+static bool lapic_page(const struct emu_lapic *l, uint64_t gpa)
+{
+	return emu_lapic_hw_enabled(l) && !emu_lapic_x2apic(l) &&
+	       (gpa & ~0xfffull) == (l->base_msr & ~0xfffull & ((1ull << 39) - 1));
+}
+
+bool emu_irq_mmio(struct emu_vcpu *c, uint64_t gpa, bool write, uint8_t *data, unsigned len)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic)
+		return false;
+	bool ioapic = gpa >= EMU_IOAPIC_BASE && gpa < EMU_IOAPIC_BASE + EMU_IOAPIC_SIZE;
+	if (!ioapic && !lapic_page(c->lapic, gpa))
+		return false;
+	uint64_t now = emu_vtime_ns();
+	pthread_mutex_lock(&chip->lock);
+	if (!ioapic && !lapic_page(c->lapic, gpa)) { /* the base may have moved meanwhile */
+		pthread_mutex_unlock(&chip->lock);
+		return false;
+	}
+	unsigned off = ioapic ? (unsigned)(gpa - EMU_IOAPIC_BASE) : (unsigned)(gpa & 0xfff);
+	if (write) {
+		uint32_t v = 0;
+		memcpy(&v, data, len < 4 ? len : 4);
+		/* registers are 32 bits, 16-byte aligned: other writes are dropped (KVM does the same) */
+		if (ioapic) {
+			if (len == 4 && !(off & 3))
+				emu_ioapic_write(chip, off, v);
+		} else if (len == 4 && !(off & 0xf)) {
+			emu_lapic_write(chip, c->lapic, off, v, now);
+		}
+	} else {
+		uint32_t v = ioapic ? emu_ioapic_read(chip, off & ~3u) : emu_lapic_read(chip, c->lapic, off & ~0xfu, now);
+		uint64_t w = (off & 0xf) < 4 ? (uint64_t)v >> (8 * (off & 3)) : 0;
+		memcpy(data, &w, len < 8 ? len : 8);
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return true;
+}
+
+bool emu_irq_pio(struct emu_vcpu *c, uint16_t port, bool write, uint8_t *data, unsigned len)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip)
+		return false;
+	bool pic = port == 0x20 || port == 0x21 || port == 0xa0 || port == 0xa1 || port == 0x4d0 || port == 0x4d1;
+	bool pit = chip->has_pit && ((port >= 0x40 && port <= 0x43) || port == 0x61);
+	if (!pic && !pit)
+		return false;
+	uint64_t now = emu_vtime_ns();
+	pthread_mutex_lock(&chip->lock);
+	/* byte registers; a wider access touches the following ports byte by byte */
+	for (unsigned k = 0; k < len; k++) {
+		uint16_t p = (uint16_t)(port + k);
+		bool is_pic = p == 0x20 || p == 0x21 || p == 0xa0 || p == 0xa1 || p == 0x4d0 || p == 0x4d1;
+		bool is_pit = chip->has_pit && ((p >= 0x40 && p <= 0x43) || p == 0x61);
+		if (write) {
+			if (is_pic)
+				emu_pic_ioport_write(chip, p, data[k]);
+			else if (is_pit)
+				emu_pit_ioport_write(chip, p, data[k], now);
+		} else {
+			data[k] = is_pic ? emu_pic_ioport_read(chip, p) : is_pit ? emu_pit_ioport_read(chip, p, now) : 0xff;
+		}
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return true;
+}
+
+void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	c->cr8 = v;
+	if (!chip || !c->lapic)
+		return;
+	/* MOV to CR8 writes TPR[7:4] and clears TPR[3:0] (SDM Vol. 3 11.8.6.5); a lower TPR may let
+	 * an interrupt through (the LAPIC kicks this vCPU, seen at the block's end) */
+	pthread_mutex_lock(&chip->lock);
+	emu_lapic_write(chip, c->lapic, APIC_TPR, (uint32_t)(v & 0xf) << 4, emu_vtime_ns());
+	pthread_mutex_unlock(&chip->lock);
+}
+
+uint64_t emu_irq_get_cr8(struct emu_vcpu *c)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic)
+		return c->cr8;
+	pthread_mutex_lock(&chip->lock);
+	uint64_t v = (c->lapic->tpr >> 4) & 0xf;
+	pthread_mutex_unlock(&chip->lock);
+	return v;
+}
+
+int emu_irq_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic || !(msr == 0x1b || msr == 0x6e0 || (msr >= 0x800 && msr <= 0x8ff)))
+		return 1;
+	pthread_mutex_lock(&chip->lock);
+	int r = emu_lapic_rdmsr(chip, c->lapic, msr, v, emu_vtime_ns());
+	pthread_mutex_unlock(&chip->lock);
+	return r;
+}
+
+int emu_irq_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
+{
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic || !(msr == 0x1b || msr == 0x6e0 || (msr >= 0x800 && msr <= 0x8ff)))
+		return 1;
+	uint64_t now = emu_vtime_ns();
+	pthread_mutex_lock(&chip->lock);
+	int r = emu_lapic_wrmsr(chip, c->lapic, msr, v, now, now + c->tsc_offset);
+	c->apic_base = c->lapic->base_msr;
+	pthread_mutex_unlock(&chip->lock);
+	return r;
+}
+
+void emu_irqchip_destroy_vm(struct emu_vm *vm)
+{
+	emu_irqchip_free(vm->irqchip);
+	vm->irqchip = NULL;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ACPI PM registers (src/dev/pm.c) against ACPI 6.5 4.8.3 and the PIIX4 layout, with a test clock:
+ * PM_TMR counts at 3.579545 MHz and wraps at 24 bits; TMR_STS sets when bit 23 toggles and is
+ * cleared by writing 1; PM1_STS is write-1-to-clear, PM1_EN read/write; PM1_CNT: SCI_EN reads 1,
+ * SLP_EN is write-only, and SLP_EN with SLP_TYP = the _S5 value (0) powers off while other types
+ * do not; byte and word accesses land on the right lanes. Also the i8042 (src/dev/i8042.c): an
+ * idle controller (status, self test, command byte) whose command 0xfe, any pulse with bit 0 clear,
+ * and an output-port write with bit 0 clear reset the machine, and nothing else does.
+ */
+#include <stdio.h>
+
+#include "dev/dev.h"
+
+static int failures;
+#define CHECK_EQ(a, b) do { unsigned long long _a = (a), _b = (b); if (_a != _b) { \
+	fprintf(stderr, "%s:%d: %s = 0x%llx, expected 0x%llx\n", __FILE__, __LINE__, #a, _a, _b); failures++; } } while (0)
+
+static double now_s;
+static double test_clock(void) { return now_s; }
+
+static void test_pm(void)
+{
+	struct acpi_pm p = { .clock = test_clock };
+	now_s = 100.0;
+	acpi_pm_init(&p);
+	CHECK_EQ(acpi_pm_read(&p, 8, 4), 0);
+	now_s = 101.0;
+	CHECK_EQ(acpi_pm_read(&p, 8, 4), 3579545);
+	CHECK_EQ(acpi_pm_read(&p, 0, 2) & 1, 0); /* bit 23 not yet toggled (2^23 ticks = 2.34 s) */
+	now_s = 100.0 + (double)(1u << 24) / PM_TIMER_HZ + 1e-6;
+	CHECK_EQ(acpi_pm_read(&p, 8, 4), 3);      /* 24-bit wrap */
+	CHECK_EQ(acpi_pm_read(&p, 0, 2) & 1, 1);  /* TMR_STS */
+	acpi_pm_write(&p, 0, 2, 1);               /* write 1 to clear */
+	CHECK_EQ(acpi_pm_read(&p, 0, 2) & 1, 0);
+	CHECK_EQ(acpi_pm_read(&p, 0, 1) & 1, 0);
+	/* PM1_EN: read/write, reserved bits stay 0; a byte write to its high half. */
+	acpi_pm_write(&p, 2, 2, 0xffff);
+	CHECK_EQ(acpi_pm_read(&p, 2, 2), 0x0721);
+	acpi_pm_write(&p, 3, 1, 0x00);
+	CHECK_EQ(acpi_pm_read(&p, 2, 2), 0x0021);
+	/* One dword write over PM1_STS and PM1_EN. */
+	acpi_pm_write(&p, 0, 4, 0x01000000);
+	CHECK_EQ(acpi_pm_read(&p, 0, 4), 0x01000000);
+	/* PM1_CNT: SCI_EN always 1; SLP_TYP kept; SLP_EN never reads back. */
+	CHECK_EQ(acpi_pm_read(&p, 4, 2), 1);
+	CHECK_EQ(acpi_pm_write(&p, 4, 2, 5 << 10), PM_EVENT_NONE);
+	CHECK_EQ(acpi_pm_read(&p, 4, 2), (5 << 10) | 1);
+	CHECK_EQ(acpi_pm_write(&p, 4, 2, (1 << 10) | (1 << 13)), PM_EVENT_NONE); /* S1: not offered */
+	CHECK_EQ(acpi_pm_read(&p, 4, 2), (1 << 10) | 1);
+	CHECK_EQ(acpi_pm_write(&p, 4, 2, (0 << 10) | (1 << 13)), PM_EVENT_POWEROFF);
+	/* The same by bytes: SLP_TYP in the high byte's bits 2-4, SLP_EN its bit 5. */
+	acpi_pm_init(&p);
+	CHECK_EQ(acpi_pm_write(&p, 4, 1, 0x00), PM_EVENT_NONE);
+	CHECK_EQ(acpi_pm_write(&p, 5, 1, 0x20), PM_EVENT_POWEROFF);
+	/* The timer is read-only. */
+	CHECK_EQ(acpi_pm_write(&p, 8, 4, 0), PM_EVENT_NONE);
+}
+
+static void test_i8042(void)
+{
+	struct i8042 k;
+	i8042_init(&k);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD), 0x1c); /* SYS, A2, not inhibited; no data, input empty */
+	CHECK_EQ(i8042_write(&k, DEV_I8042_CMD, 0xaa), PM_EVENT_NONE);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 1, 1);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0x55);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 1, 0);
+	i8042_write(&k, DEV_I8042_CMD, 0x60);
+	i8042_write(&k, DEV_I8042_DATA, 0x47);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 8, 0); /* last write was data */
+	i8042_write(&k, DEV_I8042_CMD, 0x20);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0x47);
+	/* A byte to the (absent) keyboard: no answer. */
+	i8042_write(&k, DEV_I8042_DATA, 0xff);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 3, 0);
+	/* Reset lines. */
+	CHECK_EQ(i8042_write(&k, DEV_I8042_CMD, 0xff), PM_EVENT_NONE); /* pulse nothing */
+	CHECK_EQ(i8042_write(&k, DEV_I8042_CMD, 0xfe), PM_EVENT_RESET);
+	CHECK_EQ(i8042_write(&k, DEV_I8042_CMD, 0xf0), PM_EVENT_RESET);
+	i8042_write(&k, DEV_I8042_CMD, 0xd1);
+	CHECK_EQ(i8042_write(&k, DEV_I8042_DATA, 0xdf), PM_EVENT_NONE); /* bit 0 set: no reset */
+	i8042_write(&k, DEV_I8042_CMD, 0xd0);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0xdf);
+	i8042_write(&k, DEV_I8042_CMD, 0xd1);
+	CHECK_EQ(i8042_write(&k, DEV_I8042_DATA, 0xde), PM_EVENT_RESET);
+	/* 0x64 writes of other commands never reset. */
+	for (unsigned v = 0; v < 0xf0; v++) {
+		struct i8042 k2;
+		i8042_init(&k2);
+		CHECK_EQ(i8042_write(&k2, DEV_I8042_CMD, (uint8_t)v), PM_EVENT_NONE);
+		i8042_write(&k2, DEV_I8042_DATA, 0xff);
+	}
+}
+
+int main(void)
+{
+	test_pm();
+	test_i8042();
+	if (failures) {
+		fprintf(stderr, "%d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("dev_pm: all checks passed\n");
+	return 0;
+}
