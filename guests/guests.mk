@@ -16,6 +16,7 @@ GUESTS_ALL += kvm-buslock-marks
 GUESTS_ALL += realmode
 
 GUESTS_ALL += sse
+GUESTS_ALL += idt-mmio partial-line
 
 GUESTS_ALL += irq
 

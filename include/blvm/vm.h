@@ -26,9 +26,12 @@
 enum {
 	BLVM_STATUS_USAGE = 2,     /* bad option, bad kernel, engine unavailable: nothing started */
 	BLVM_STATUS_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
-	BLVM_STATUS_VM_FAILED = 125, /* halt with interrupts off, triple fault, engine failure, console
-				      * output failure */
+	BLVM_STATUS_VM_FAILED = 125, /* halt with interrupts off, triple fault, engine failure */
 	BLVM_STATUS_BUS_LOCK_KILL = 123, /* --bus-lock=kill[=N]: the guest took its N-th bus lock */
+	BLVM_STATUS_CONSOLE_FAILED = 122, /* the guest's console output could not be written (stdout full,
+					   * closed, or its reader gone): output was lost, the VM ended */
+	BLVM_STATUS_SIGNAL_BASE = 128, /* + N: signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ended the VM, as
+					* a shell reports a command killed by N */
 };
 
 struct blvm_vm_config {
@@ -61,7 +64,8 @@ enum blvm_end_reason {
 	BLVM_END_POWEROFF,     /* ACPI S5 through PM1a_CNT (status 0) */
 	BLVM_END_REBOOT,       /* a reset through RESET_REG or the i8042 (status 0, as qemu -no-reboot) */
 	BLVM_END_CONSOLE_QUIT, /* Ctrl-A x on the console (status 0, as QEMU's) */
-	BLVM_END_CONSOLE_ERROR, /* the console output could not be written (status 125) */
+	BLVM_END_SIGNAL,       /* blvm_vm_signal(): a signal asked blvm to stop */
+	BLVM_END_CONSOLE_ERROR, /* the console output could not be written (BLVM_STATUS_CONSOLE_FAILED) */
 };
 
 struct blvm_vm_result {
@@ -69,6 +73,7 @@ struct blvm_vm_result {
 	int exit_status;       /* what `blvm run` exits with */
 	uint64_t rip;          /* where the ending vCPU stopped */
 	char message[256];     /* one line for stderr, empty for a normal guest exit */
+	int console_errno;     /* why console output was lost (errno), 0 when nothing was */
 };
 
 struct blvm_vm;
@@ -83,6 +88,12 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 /* The bus-lock report for humans (stderr) when a policy is active; nothing under off. */
 void blvm_vm_write_report(const struct blvm_vm *vm, FILE *out);
 void blvm_vm_destroy(struct blvm_vm *vm);
+/* Ends a created VM, running or not yet run, as signal signo asked: every vCPU stops at its next
+ * exit, blvm_vm_run returns with reason BLVM_END_SIGNAL and status 128 + signo. Any thread, but
+ * not from a signal handler (it takes no lock, yet kicks vCPU threads): a signal handler only
+ * records the signal; a thread calls this (src/cli/main.c waits for signals with sigwait). A VM
+ * that has already ended keeps its reason. */
+void blvm_vm_signal(struct blvm_vm *vm, int signo);
 const char *blvm_vm_engine_name(const struct blvm_vm *vm);
 
 /* Parses a size such as 128M, 1G, 65536K or a plain number of MiB (as QEMU's -m). 0 on success. */

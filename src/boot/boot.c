@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blvm/file.h"
 #include "boot/boot.h"
 
 int blvm_boot_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -32,23 +33,17 @@ int blvm_boot_fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* Opens path read-only without blocking and checks it is a regular file; fd and size on success. */
+/* Opens path through the one open helper (blvm/file.h: never blocks, regular files only); fd and size. */
 static int open_regular(const char *what, const char *path, int *fd, uint64_t *size, char *err, size_t errlen)
 {
-	*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	*fd = blvm_open_input(path, what, err, errlen);
 	if (*fd < 0)
-		return blvm_boot_fail(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
+		return -1;
 	struct stat st;
 	if (fstat(*fd, &st) != 0) {
 		int e = errno;
 		close(*fd);
 		return blvm_boot_fail(err, errlen, "cannot stat %s %s: %s", what, path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(*fd);
-		return blvm_boot_fail(err, errlen, "%s %s is %s, not a regular file", what, path,
-				      S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
-				      S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
 	}
 	*size = (uint64_t)st.st_size;
 	return 0;

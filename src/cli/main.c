@@ -3,14 +3,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "blvm/file.h"
 #include "blvm/vm.h"
+#include "dev/dev.h" /* blvm_console_restore */
 
 #include "blvm/version.h"
 
@@ -35,7 +43,11 @@ static const char usage_text[] =
 	"options:\n"
 	"  --engine=emu|kvm|auto  execution engine (default emu: the software CPU, works on any host;\n"
 	"                         kvm: /dev/kvm; auto: kvm where /dev/kvm works, else emu)\n"
-	"  --mem=SIZE             guest RAM, e.g. 128M, 1G; a plain number is MiB (default 128M); as\n"
+	"  --mem=SIZE, -m SIZE    guest RAM as QEMU's -m takes it: a number with an optional fraction\n"
+	"                         and a suffix B, K, M, G, T (1024-based, also KiB/MiB/GiB), e.g.\n"
+	"                         128M, 1.5G; a plain number is MiB (default 128M); 2M to 64G, a\n"
+	"                         multiple of 4K; more than the host's RAM and swap runs, with a\n"
+	"                         warning (the memory is reserved as the guest touches it); as\n"
 	"                         QEMU's pc machine, RAM from 3.5G up is split: 3G below the 32-bit\n"
 	"                         MMIO hole, the rest from 4G\n"
 	"  --vcpus=N              number of vCPUs, 1 to 64 (default 1); every vCPU starts at the kernel's\n"
@@ -57,21 +69,39 @@ static const char usage_text[] =
 	"                         where QEMU places it (an empty file: no PVH module, a size-0\n"
 	"                         ramdisk or module, as QEMU does)\n"
 	"  --quiet                no progress lines on stderr while bus locks occur\n"
-	"  --stats=FILE.json      write statistics as JSON to FILE at exit\n"
+	"  --stats=FILE.json      write statistics as JSON to FILE at exit, also when a signal or a\n"
+	"                         console error ends the VM; written to a temporary file beside FILE\n"
+	"                         and renamed over it, so a failed run leaves FILE as it was; a\n"
+	"                         symlink is followed (its target replaced, as cp does); a device or\n"
+	"                         FIFO is written in place, never replaced (a FIFO needs a reader)\n"
 	"  --timeout=SECONDS      end the VM after SECONDS (exit status 124)\n"
 	"  -h, --help             this text\n"
 	"  --version              blvm's version\n"
 	"\n"
+	"The kernel must be a regular file (a FIFO, device or directory is refused at once).\n"
+	"SIGINT, SIGTERM, SIGHUP and SIGQUIT end the VM cleanly: the vCPUs stop, the summary and the\n"
+	"statistics are written, and blvm exits 128+N. A second signal a second or more later exits\n"
+	"at once (no summary; the statistics file left as it was). A signal blvm was started with\n"
+	"ignored (nohup) stays ignored.\n"
+	"\n"
 	"exit status: the guest's value V written to port 0xf4 (V & 0xff); 0 when the guest powers\n"
 	"off (ACPI S5) or reboots (ACPI reset register, i8042; the VM ends as with qemu -no-reboot)\n"
-	"or on Ctrl-A x; 2 for a bad option or kernel (nothing started); 124 on --timeout; 125 when\n"
-	"the VM fails (halt with interrupts off, triple fault, engine error, console output error).\n";
+	"or on Ctrl-A x; 2 for a bad option or kernel (nothing started); 122 when the console output cannot be written (stdout full or\n"
+	"closed, its reader gone): the VM ends, output was lost; 123 when --bus-lock=kill ends the\n"
+	"VM; 124 on --timeout; 125 when the VM fails (halt with interrupts off, triple fault, engine\n"
+	"error); 128+N when signal N ends it. A guest value equal to one of these is said on stderr;\n"
+	"the \"end\" field of the statistics tells them apart.\n";
 
-static int usage_error(const char *fmt, const char *arg)
+/* One line on stderr and status 2. printf-style, so that -Wformat checks every call. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
-	fprintf(stderr, "blvm: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see blvm run --help)\n");
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "blvm: %s (see blvm run --help)\n", msg);
 	return 2;
 }
 
@@ -105,6 +135,148 @@ static char *join_args(int argc, char **argv)
 	return s;
 }
 
+/* ---- stopping on a signal ------------------------------------------------------------------
+ * SIGINT, SIGTERM, SIGHUP (and SIGQUIT, which would otherwise dump core and lose the record the
+ * same way) end the VM cleanly: blvm_vm_signal() stops the vCPUs, then the summary and the stats
+ * are written and blvm exits 128 + N. The signals are blocked in every thread (the vCPU threads
+ * inherit the mask) and one thread takes them with sigwait(), so no code runs in a signal handler
+ * at all. A second signal, a second or more after the first, exits at once (status 128 + N, no
+ * summary; the temporary stats file is removed and the target left as it was): the way out when
+ * stopping takes too long. One that follows within the second is the same request twice, not
+ * impatience: timeout(1) sends its signal both to the command and to the command's process group.
+ */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static struct {
+	pthread_mutex_t lock;
+	struct blvm_vm *vm; /* the VM a signal ends: set from creation until blvm_vm_run returns */
+	int first;          /* the first signal received, 0 while none */
+	struct timespec first_at; /* when (CLOCK_MONOTONIC) */
+	char tmp[PATH_MAX]; /* the temporary --stats file, removed by an immediate exit */
+} stop = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The stop signals blvm takes: those it was not started with ignored. A signal the caller set to be
+ * ignored stays ignored, as the convention goes (nohup(1) ignores SIGHUP; a shell starts background
+ * jobs with SIGINT and SIGQUIT ignored, so that Ctrl-C reaches only the foreground). */
+static sigset_t stop_set;
+
+static void *stop_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int signo;
+		if (sigwait(&stop_set, &signo) != 0)
+			continue;
+		pthread_mutex_lock(&stop.lock);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!stop.first) {
+			stop.first = signo;
+			stop.first_at = now;
+			if (stop.vm)
+				blvm_vm_signal(stop.vm, signo);
+			pthread_mutex_unlock(&stop.lock);
+			continue;
+		}
+		double since = (double)(now.tv_sec - stop.first_at.tv_sec) + (now.tv_nsec - stop.first_at.tv_nsec) / 1e9;
+		if (since < 1.0) {
+			pthread_mutex_unlock(&stop.lock);
+			continue;
+		}
+		if (stop.tmp[0])
+			unlink(stop.tmp);
+		const char *name = sigabbrev_np(signo);
+		char msg[160];
+		int n = snprintf(msg, sizeof msg, "blvm: SIG%s again while stopping: exiting at once (no summary, "
+				 "no --stats)\n", name ? name : "?");
+		if (n > 0)
+			(void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+		blvm_console_restore(); /* the terminal out of raw mode: _exit runs no atexit handler */
+		_exit(BLVM_STATUS_SIGNAL_BASE + signo);
+	}
+	return NULL;
+}
+
+/* Blocks the stop signals in this (the only) thread, so that every thread created later inherits
+ * the mask, and starts the thread that takes them. */
+static int stop_start(void)
+{
+	sigemptyset(&stop_set);
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
+		struct sigaction old;
+		if (sigaction(stop_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaddset(&stop_set, stop_signals[i]);
+	}
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+	pthread_t t;
+	int r = pthread_create(&t, NULL, stop_thread, NULL);
+	if (r != 0) {
+		fprintf(stderr, "blvm: cannot start the signal thread: %s\n", strerror(r));
+		return -1;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+/* From creation to the end of blvm_vm_run, a signal ends vm; one that came before ends it now. */
+static void stop_attach(struct blvm_vm *vm)
+{
+	pthread_mutex_lock(&stop.lock);
+	stop.vm = vm;
+	if (vm && stop.first)
+		blvm_vm_signal(vm, stop.first);
+	pthread_mutex_unlock(&stop.lock);
+}
+
+static void stop_register_tmp(const char *tmp)
+{
+	pthread_mutex_lock(&stop.lock);
+	snprintf(stop.tmp, sizeof stop.tmp, "%s", tmp ? tmp : "");
+	pthread_mutex_unlock(&stop.lock);
+}
+
+/* Descriptors 0-2 closed by whoever started blvm would be taken by the first files blvm opens, and
+ * the guest's console would go into the --stats file. They are held with /dev/null; stdout read-only,
+ * so that console writes fail (EBADF) and end the VM as any lost output does. */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", fd == 2 ? O_WRONLY : O_RDONLY); /* the lowest free: fd itself */
+		if (nfd >= 0 && nfd != fd) {
+			dup2(nfd, fd);
+			close(nfd);
+		}
+	}
+}
+
+/* MAP_NORESERVE lets --mem exceed the host's memory; a guest that touches it all would push the host
+ * into the OOM killer, so say so (the VM still runs: a guest rarely touches all its RAM). */
+static void warn_if_mem_exceeds_host(uint64_t mem)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) != 0)
+		return;
+	uint64_t host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+	if (mem > host)
+		fprintf(stderr, "blvm: warning: --mem=%lluM is more than this host's memory (%lluM of RAM and "
+			"swap); the guest runs, but if it touches that much the host may run out of memory\n",
+			(unsigned long long)(mem >> 20), (unsigned long long)(host >> 20));
+}
+
+/* A guest's own exit value that equals one of blvm's statuses. */
+static bool status_is_blvms(int s)
+{
+	if (s == BLVM_STATUS_USAGE || s == BLVM_STATUS_CONSOLE_FAILED || s == BLVM_STATUS_BUS_LOCK_KILL ||
+	    s == BLVM_STATUS_TIMEOUT || s == BLVM_STATUS_VM_FAILED)
+		return true;
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		if (s == BLVM_STATUS_SIGNAL_BASE + stop_signals[i])
+			return true;
+	return false;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
@@ -129,8 +301,9 @@ static int cmd_run(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	int c;
-	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own. */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own;
+	 * ":": a missing value is told apart from an unknown option. */
+	while ((c = getopt_long(argc, argv, "+:hm:", opts, NULL)) != -1) {
 		unsigned long v;
 		switch (c) {
 		case OPT_ENGINE:
@@ -138,6 +311,7 @@ static int cmd_run(int argc, char **argv)
 				return usage_error("unknown engine '%s': choose --engine=emu, kvm or auto", optarg);
 			cfg.engine = optarg;
 			break;
+		case 'm': /* QEMU's spelling */
 		case OPT_MEM:
 			if (blvm_parse_size(optarg, &cfg.mem_size) != 0)
 				return usage_error("--mem=%s is not a size: use e.g. --mem=128M or --mem=1G", optarg);
@@ -208,15 +382,17 @@ static int cmd_run(int argc, char **argv)
 		case OPT_VERSION:
 			printf("blvm %s\n", BLVM_VERSION);
 			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		case '?':
 		default:
 			if (optopt && optopt < 256)
-				return usage_error("unknown option '-%c'", (char[]){ (char)optopt, 0 });
+				return usage_error("unknown option '-%c'", optopt);
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("%s", "no kernel given: blvm run [OPTIONS] KERNEL [-- CMDLINE...]");
+		return usage_error("no kernel given: blvm run [OPTIONS] KERNEL [-- CMDLINE...]");
 	cfg.kernel_path = argv[optind++];
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
@@ -229,17 +405,24 @@ static int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	cfg.cmdline = cmdline;
+	if (stop_start() != 0) {
+		free(cmdline);
+		return 2;
+	}
 
-	/* Open the stats file before starting, so a bad path costs nothing. */
-	FILE *stats = NULL;
+	/* The stats file is prepared before starting, so a bad path costs nothing; it is written to a
+	 * temporary name beside the target and renamed at the end (blvm/file.h). */
+	struct blvm_output stats = { 0 };
 	if (stats_path) {
-		stats = fopen(stats_path, "w");
-		if (!stats) {
-			fprintf(stderr, "blvm: cannot write --stats=%s: %s\n", stats_path, strerror(errno));
+		char ferr[PATH_MAX + 256];
+		if (blvm_output_open(&stats, stats_path, "--stats", ferr, sizeof ferr) != 0) {
+			fprintf(stderr, "blvm: %s\n", ferr);
 			free(cmdline);
 			return 2;
 		}
+		stop_register_tmp(blvm_output_tmp_name(&stats));
 	}
+	warn_if_mem_exceeds_host(cfg.mem_size);
 
 	char err[512];
 	struct blvm_vm *vm = NULL;
@@ -254,27 +437,38 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (!vm && blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) {
 		fprintf(stderr, "blvm: %s\n", err);
-		if (stats)
-			fclose(stats);
+		/* Only the temporary file is removed: what --stats names is left as it was. */
+		stop_register_tmp(NULL);
 		if (stats_path)
-			unlink(stats_path);
+			blvm_output_abort(&stats);
 		free(cmdline);
 		return 2;
 	}
 
 	struct blvm_vm_result res;
+	stop_attach(vm);
 	int status = blvm_vm_run(vm, &res);
+	stop_attach(NULL);
 	if (res.message[0])
 		fprintf(stderr, "blvm: %s\n", res.message);
+	if (res.console_errno && res.reason != BLVM_END_CONSOLE_ERROR)
+		fprintf(stderr, "blvm: the guest's console output could not all be written to stdout: %s\n",
+			strerror(res.console_errno));
 	blvm_vm_write_report(vm, stderr);
-	if (stats) {
-		blvm_vm_write_stats(vm, &res, stats);
-		if (fclose(stats) != 0) {
-			fprintf(stderr, "blvm: writing --stats=%s failed: %s\n", stats_path, strerror(errno));
+	if (stats_path) {
+		char ferr[PATH_MAX + 256];
+		blvm_vm_write_stats(vm, &res, stats.f);
+		if (blvm_output_commit(&stats, ferr, sizeof ferr) != 0) {
+			fprintf(stderr, "blvm: %s\n", ferr);
 			if (status == 0)
 				status = 1;
 		}
+		stop_register_tmp(NULL);
 	}
+	if (res.reason == BLVM_END_GUEST_EXIT && status_is_blvms(status))
+		fprintf(stderr, "blvm: the guest exited with status %d (blvm's own statuses: 2 usage, 122 console "
+			"output lost, 123 bus-lock kill, 124 timeout, 125 VM failure, 128+N signal N; --stats "
+			"\"end\" tells them apart)\n", status);
 	blvm_vm_destroy(vm);
 	free(cmdline);
 	if (fflush(stdout) != 0 && status == 0)
@@ -284,6 +478,10 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	hold_std_fds();
+	/* A console reader that goes away (`blvm run G | head`) must not kill blvm before it writes its
+	 * record: writes fail with EPIPE instead, and the VM ends as for any lost console output. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return 2;

@@ -96,14 +96,6 @@ static double mono_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-void blvm_console_output_failed(struct blvm_vm *vm, int err)
-{
-	if (!vm->console_error)
-		vm->console_error = err;
-	blvm_vm_end(vm, BLVM_END_CONSOLE_ERROR, BLVM_STATUS_VM_FAILED, 0,
-		    "writing the guest's console to stdout failed: %s; ending the VM", strerror(err));
-}
-
 struct blvm_console *blvm_console_create(struct blvm_vm *vm, int in_fd, int out_fd,
 					 void (*notify)(void *opaque), void *opaque)
 {
@@ -142,7 +134,7 @@ bool blvm_console_tx_put(struct blvm_console *c, uint8_t b)
 	pthread_mutex_lock(&c->lock);
 	bool ok = true;
 	if (c->tx_failed) {
-		/* stdout is gone and the VM is ending (blvm_console_output_failed): nowhere to put it */
+		/* stdout is gone and the VM is ending (blvm_console_failed): nowhere to put it */
 	} else if (c->tx_len == TX_SIZE) {
 		ok = false;
 	} else {
@@ -256,7 +248,7 @@ static void *writer_thread(void *arg)
 			c->tx_len = 0;
 			pthread_cond_broadcast(&c->drain_cond);
 			pthread_mutex_unlock(&c->lock);
-			blvm_console_output_failed(c->vm, w < 0 ? err : EIO);
+			blvm_console_failed(c->vm, w < 0 ? err : EIO);
 			if (c->notify)
 				c->notify(c->opaque);
 			return NULL;

@@ -115,9 +115,8 @@ void blvm_console_destroy(struct blvm_console *c);
 /* Puts the terminal back as it was before raw mode. Async-signal-safe and idempotent: for the
  * signal handlers and every exit path. */
 void blvm_console_restore(void);
-/* The one place where a console output error (EPIPE, ENOSPC, EIO) is handled: it is recorded in
- * vm->console_error and ends the VM (status 125, a line naming the error). */
-void blvm_console_output_failed(struct blvm_vm *vm, int err);
+/* A console output error (EPIPE, ENOSPC, EIO) goes to blvm_console_failed() (vmm.h): the one place
+ * that records it and ends the VM (status 122, a line naming the error). */
 /* The UART's view of the console: bytes out (never blocking), bytes in (flow-controlled). */
 /* Free space in the output buffer, in bytes. */
 size_t blvm_console_tx_room(struct blvm_console *c);

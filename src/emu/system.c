@@ -1468,9 +1468,25 @@ int emu_deliver_pending(struct emu_vcpu *c)
 	c->exc_vec = -1;
 	for (;;) {
 		c->exc_cr2 = cr2;
+		unsigned level_reads = c->mrc_pos; /* MMIO read completions this level starts at */
 		int st = deliver(c, vec, has_err, err, soft);
 		if (st == 0)
 			return 0;
+		if (st == EMU_ST_EXIT && c->mrc_wait) {
+			/* A gate, descriptor or TSS read from MMIO (an IDT outside RAM): the monitor answers it,
+			 * all ones where nothing is there as on hardware, and this event's delivery is redone
+			 * with the answer, as mmio_read's re-execution protocol does for an instruction. The
+			 * event stays pending (dropping it skipped int3 and looped ud2 forever); completions
+			 * of the levels already faulted are dropped, since their faults are done. */
+			memmove(c->mrc, c->mrc + level_reads, (c->mrc_n - level_reads) * sizeof *c->mrc);
+			c->mrc_n -= level_reads;
+			c->exc_vec = vec;
+			c->exc_has_err = has_err;
+			c->exc_err = err;
+			c->exc_soft = soft;
+			c->exc_cr2 = cr2;
+			return -1;
+		}
 		if (st == EMU_ST_EXIT && c->exit_reason == SVM_EXIT_BUS_LOCK) {
 			/* fault-like bus-lock exit during delivery (a locked update of a descriptor or page
 			 * table in UC memory): the event is still to be delivered on the next run */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "blvm/policy.h"
+#include "common/escape.h"
 #include "common/json.h"
 
 #define NS_PER_S 1000000000ull
@@ -164,12 +165,12 @@ void blvm_policy_set_symbolizer(struct blvm_policy *p, blvm_policy_symbolizer fn
 /* " <name+0xoff>" for rip into buf, or "" (no symbolizer, no name). */
 static void sym_suffix(const struct blvm_policy *p, uint64_t rip, char *buf, size_t len)
 {
-	char name[96] = "";
+	char name[96] = "", safe[96]; /* escaped, cut at a whole escape to fit the caller's line */
 	if (p->symbolize)
 		p->symbolize(p->symbolize_arg, rip, name, sizeof name);
 	name[sizeof name - 1] = '\0';
 	if (name[0])
-		snprintf(buf, len, " <%s>", name);
+		snprintf(buf, len, " <%s>", blvm_escape_text(safe, sizeof safe, name));
 	else if (len)
 		buf[0] = '\0';
 }
@@ -512,10 +513,13 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 	}
 	fprintf(f, "blvm: top instructions:\n");
 	fprintf(f, "blvm: %12s  %-18s  %-6s %4s  %s\n", "count", "rip", "reason", "size", "instruction");
-	for (unsigned i = 0; i < ntop; i++)
+	for (unsigned i = 0; i < ntop; i++) {
+		char safe[4 * sizeof top[i].symbol];
 		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s%s%s%s\n", top[i].count, top[i].rip,
 			reason_name(top[i].reason), top[i].size, top[i].disasm[0] ? top[i].disasm : "?",
-			top[i].symbol[0] ? "  <" : "", top[i].symbol, top[i].symbol[0] ? ">" : "");
+			top[i].symbol[0] ? "  <" : "", blvm_escape_text(safe, sizeof safe, top[i].symbol),
+			top[i].symbol[0] ? ">" : "");
+	}
 	if (st.distinct_rips > ntop || st.rips_overflow)
 		fprintf(f, "blvm: (%" PRIu64 " distinct instructions in all%s)\n", st.distinct_rips,
 			st.rips_overflow ? ", more beyond the attribution table" : "");

@@ -13,6 +13,7 @@
 
 #include "vmm/vmm.h"
 #include "boot/boot.h"
+#include "common/escape.h"
 #include "common/json.h"
 
 #define MEM_MIN (2ull << 20)   /* the boot information below 1 MiB and a kernel at 1 MiB */
@@ -40,32 +41,56 @@ const char *blvm_vm_engine_name(const struct blvm_vm *vm)
 	return vm->ops->name;
 }
 
+/*
+ * QEMU's -m syntax (util/cutils.c, do_strtosz with default suffix M): a decimal number, a fraction
+ * allowed ("1.5G", truncated to whole bytes as QEMU does, never with B), then one suffix of B, K, M,
+ * G, T, P, E in either case; none means MiB. blvm also takes the IEC and SI spellings after the
+ * letter ("1GiB", "1GB", "1Gi"), all binary. Not taken: QEMU's hexadecimal "0x...", a number
+ * starting with its fraction (".5G"), and leading blanks or signs.
+ */
 int blvm_parse_size(const char *s, uint64_t *out)
 {
-	char *end;
 	if (!s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
+	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno)
 		return -1;
+	unsigned long long frac = 0, den = 1; /* the fraction frac / den */
+	if (*end == '.') {
+		end++;
+		for (; *end >= '0' && *end <= '9'; end++)
+			if (den < 1000000000000000000ull) { /* digits past the 18th cannot change whole bytes */
+				frac = frac * 10 + (unsigned)(*end - '0');
+				den *= 10;
+			}
+	}
 	unsigned shift = 20; /* a plain number is MiB, as QEMU's -m */
-	switch (*end) {
+	char letter = *end;
+	switch (letter) {
+	case 'b': case 'B': shift = 0; end++; break;
 	case 'k': case 'K': shift = 10; end++; break;
 	case 'm': case 'M': shift = 20; end++; break;
 	case 'g': case 'G': shift = 30; end++; break;
 	case 't': case 'T': shift = 40; end++; break;
-	case 'b': case 'B': shift = 0; end++; break;
+	case 'p': case 'P': shift = 50; end++; break;
+	case 'e': case 'E': shift = 60; end++; break;
 	case '\0': break;
 	default: return -1;
 	}
-	if (*end == 'i' && shift)
-		end++;
-	if ((*end == 'B' || *end == 'b') && shift)
-		end++;
-	if (*end != '\0' || v > (UINT64_MAX >> shift))
+	if (letter != '\0' && shift) { /* K..E: "KiB", "KB", "Ki" as well */
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (*end != '\0' || (shift == 0 && frac))
 		return -1;
-	*out = (uint64_t)v << shift;
+	unsigned __int128 bytes = ((unsigned __int128)v << shift) + (((unsigned __int128)frac << shift) / den);
+	if (bytes > UINT64_MAX)
+		return -1;
+	*out = (uint64_t)bytes;
 	return 0;
 }
 
@@ -162,6 +187,7 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	vm->ops = ops;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->report_lock, NULL);
+	pthread_mutex_init(&vm->end_lock, NULL);
 
 	/* Guest RAM: reserved, not committed, so a large --mem costs only what the guest touches. */
 	vm->ram = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -270,6 +296,7 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	blvm_policy_destroy(vm->policy);
 	blvm_symtab_free(&vm->syms);
 	pthread_mutex_destroy(&vm->report_lock);
+	pthread_mutex_destroy(&vm->end_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -284,9 +311,14 @@ void blvm_irq_line(struct blvm_vm *vm, unsigned gsi, int level)
 
 void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, uint64_t rip, const char *fmt, ...)
 {
+	/* end_lock: the result is written whole before blvm_vm_run reads it, also when the caller is
+	 * a thread that blvm_vm_run does not join (a signal thread). */
+	pthread_mutex_lock(&vm->end_lock);
 	bool expected = false;
-	if (!atomic_compare_exchange_strong(&vm->ending, &expected, true))
+	if (!atomic_compare_exchange_strong(&vm->ending, &expected, true)) {
+		pthread_mutex_unlock(&vm->end_lock);
 		return; /* the VM already ended; the first reason stands */
+	}
 	vm->result.reason = reason;
 	vm->result.exit_status = status;
 	vm->result.rip = rip;
@@ -294,18 +326,41 @@ void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, ui
 	va_start(ap, fmt);
 	vsnprintf(vm->result.message, sizeof vm->result.message, fmt, ap);
 	va_end(ap);
+	pthread_mutex_unlock(&vm->end_lock);
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
 		if (vm->vcpus[i].ev)
 			vm->ops->kick(vm->vcpus[i].ev);
 }
 
+void blvm_vm_signal(struct blvm_vm *vm, int signo)
+{
+	const char *name = sigabbrev_np(signo);
+	blvm_vm_end(vm, BLVM_END_SIGNAL, BLVM_STATUS_SIGNAL_BASE + signo, 0, "SIG%s received; the VM stopped",
+		    name ? name : "?");
+}
+
+/*
+ * The one place where lost console output ends the VM: the guest's bytes could not be written
+ * (stdout is /dev/full, closed, or a pipe whose reader left: EPIPE, SIGPIPE being ignored). Going on
+ * would lose output silently, so the VM ends with its own status and the record is kept (--stats).
+ */
+void blvm_console_failed(struct blvm_vm *vm, int err)
+{
+	pthread_mutex_lock(&vm->end_lock);
+	if (!vm->console_errno)
+		vm->console_errno = err;
+	pthread_mutex_unlock(&vm->end_lock);
+	blvm_vm_end(vm, BLVM_END_CONSOLE_ERROR, BLVM_STATUS_CONSOLE_FAILED, 0,
+		    "cannot write the guest's console to stdout: %s; ending the VM (output was lost)", strerror(err));
+}
+
 /* " <function+0xoff>" for a guest RIP in the fatal messages, "" where the kernel has no name for it. */
 static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len)
 {
-	char name[96];
+	char name[96], safe[4 * sizeof name];
 	blvm_symtab_format(&vm->syms, rip, name, sizeof name);
 	if (name[0])
-		snprintf(buf, len, " <%s>", name);
+		snprintf(buf, len, " <%s>", blvm_escape_text(safe, sizeof safe, name));
 	else
 		buf[0] = '\0';
 	return buf;
@@ -328,7 +383,7 @@ static void handle_exit(struct blvm_vcpu *c)
 	struct blvm_vm *vm = c->vm;
 	struct kvm_run *run = c->run;
 	uint64_t rip;
-	char sym[104];
+	char sym[400];
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO: {
@@ -526,7 +581,20 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
+	/* Lost output must not hide behind the guest's own status: the console writer has stopped
+	 * (blvm_console_stop above); a guest exit whose bytes were lost becomes a console failure, any
+	 * other end keeps its status, and the loss is still reported. */
+	pthread_mutex_lock(&vm->end_lock);
+	if (vm->console_errno && vm->result.reason == BLVM_END_GUEST_EXIT) {
+		/* The vCPUs have stopped: the result is ours to rewrite, as blvm_console_failed words it. */
+		vm->result.reason = BLVM_END_CONSOLE_ERROR;
+		vm->result.exit_status = BLVM_STATUS_CONSOLE_FAILED;
+		snprintf(vm->result.message, sizeof vm->result.message,
+			 "cannot write the guest's console to stdout: %s; output was lost", strerror(vm->console_errno));
+	}
+	vm->result.console_errno = vm->console_errno;
 	*res = vm->result;
+	pthread_mutex_unlock(&vm->end_lock);
 	return res->exit_status;
 }
 
@@ -554,6 +622,7 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	case BLVM_END_POWEROFF: return "poweroff";
 	case BLVM_END_REBOOT: return "reboot";
 	case BLVM_END_CONSOLE_QUIT: return "console_quit";
+	case BLVM_END_SIGNAL: return "signal";
 	case BLVM_END_CONSOLE_ERROR: return "console_error";
 	}
 	return "unknown";
@@ -582,6 +651,11 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 		fprintf(f, ",\n  \"instructions\": null");
 	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64 ",\n  \"console_dropped\": %" PRIu64,
 		vm->cfg.mem_size, vm->com1 ? vm->com1->tx_bytes : 0, vm->com1 ? vm->com1->tx_dropped : 0);
+	fprintf(f, ",\n  \"console_error\": ");
+	if (res->console_errno)
+		json_write_string(f, strerror(res->console_errno));
+	else
+		fprintf(f, "null");
 	fprintf(f, ",\n  \"exits\": {");
 	const char *sep = "";
 	for (unsigned r = 0; r < 64; r++) {

@@ -84,7 +84,6 @@ struct blvm_vm {
 	struct blvm_bus bus;        /* the devices and the port and MMIO ranges they claim (src/dev) */
 	struct uart16550 *com1;     /* on the bus; here for --stats */
 	struct blvm_console *console;
-	int console_error;          /* errno of a failed console write, 0: none (blvm_console_output_failed) */
 	uint64_t port_reads_unclaimed, port_writes_unclaimed;
 	uint64_t mmio_reads, mmio_writes; /* accesses to guest-physical addresses that are not RAM */
 
@@ -92,6 +91,8 @@ struct blvm_vm {
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
+	pthread_mutex_t end_lock;   /* guards result: blvm_vm_end writes it, blvm_vm_run reads it */
+	int console_errno;          /* console output was lost (blvm_console_failed), under end_lock */
 	struct blvm_vm_result result;
 	double start_time, end_time;
 };
@@ -113,6 +114,9 @@ void blvm_mmio(struct blvm_vm *vm, struct blvm_vcpu *vcpu, uint64_t gpa, bool is
 
 /* vm.c: the vCPU's RIP for messages, 0 when vcpu is NULL or the engine cannot say. */
 uint64_t blvm_vcpu_rip(struct blvm_vcpu *vcpu);
+/* vm.c: the console's bytes could not be written (errno err): ends the VM with
+ * BLVM_STATUS_CONSOLE_FAILED. The one path for every console write error (src/dev/console.c's writer). */
+void blvm_console_failed(struct blvm_vm *vm, int err);
 
 /* vm.c: sets interrupt line gsi to level (0/1) in the engine's interrupt controllers
  * (KVM_IRQ_LINE); nothing where the engine has none. Any thread. */

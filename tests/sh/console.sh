@@ -2,7 +2,7 @@
 # echoes it, and 50 000 bytes (far more than the FIFO and the host buffer) arrive in order with none lost
 # (flow control); EOF on stdin ends nothing; wide port writes past COM1's last register do not wrap
 # into THR (they go where those ports go: unclaimed); --timeout holds while stdout is blocked; a stdout
-# that cannot be written ends the VM with status 125. The echo
+# that cannot be written ends the VM with status 122. The echo
 # guest under QEMU, the peer, behaves the same.
 . "$(dirname "$0")/../lib.sh"
 engines="emu"
@@ -55,11 +55,11 @@ done
 [ "$(json "$TMP/b.json" 's["console_bytes"] > 131072')" = True ] && ok "stdout was blocked (the guest wrote more than it could take)" ||
 	echo "note: the guest wrote $(json "$TMP/b.json" 's["console_bytes"]') bytes in 2 s: stdout never blocked in this run"
 
-# A stdout that cannot be written (ENOSPC) ends the VM through blvm_console_output_failed: status 125,
+# A stdout that cannot be written (ENOSPC) ends the VM through blvm_console_failed: status 122,
 # the reason on stderr, the stats written. Nothing is silently lost with status 0.
-expect_status 125 "console output to /dev/full" -- sh -c '"$0" run --stats="$1" "$2" >/dev/full' "$BLVM" "$TMP/f.json" "$GUESTS/flood"
-expect_stderr "^blvm: writing the guest's console to stdout failed: No space left on device; ending the VM\$" "/dev/full"
-[ "$(json "$TMP/f.json" 's["end"], s["exit_code"]')" = "('console_error', 125)" ] && ok "--stats end console_error" ||
+expect_status 122 "console output to /dev/full" -- sh -c '"$0" run --stats="$1" "$2" >/dev/full' "$BLVM" "$TMP/f.json" "$GUESTS/flood"
+expect_stderr "^blvm: cannot write the guest's console to stdout: No space left on device; ending the VM [(]output was lost[)]\$" "/dev/full"
+[ "$(json "$TMP/f.json" 's["end"], s["exit_code"]')" = "('console_error', 122)" ] && ok "--stats end console_error" ||
 	fail "/dev/full stats: $(json "$TMP/f.json" 's["end"], s["exit_code"]')"
 
 if $have_qemu; then

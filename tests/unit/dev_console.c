@@ -199,9 +199,9 @@ static void test_epipe(struct blvm_vm *vm)
 	CHECK(atomic_load(&vm->ending));
 	CHECK(blvm_console_tx_put(c, 'z')); /* after the failure bytes are taken (the VM is ending) */
 	blvm_console_stop(c, 1e300);        /* joins the writer: what it recorded is visible */
-	CHECK(vm->console_error == EPIPE);
+	CHECK(vm->console_errno == EPIPE);
 	CHECK(vm->result.reason == BLVM_END_CONSOLE_ERROR);
-	CHECK(vm->result.exit_status == BLVM_STATUS_VM_FAILED);
+	CHECK(vm->result.exit_status == BLVM_STATUS_CONSOLE_FAILED);
 	CHECK(strstr(vm->result.message, "Broken pipe") != NULL);
 	blvm_console_destroy(c);
 	close(p[1]);
@@ -211,6 +211,7 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	struct blvm_vm *vm = calloc(1, sizeof *vm); /* no vCPUs: blvm_vm_end only records */
+	pthread_mutex_init(&vm->end_lock, NULL);
 	test_output(vm);
 	test_input(vm);
 	test_blocked_stdout(vm, false);

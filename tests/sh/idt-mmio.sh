@@ -1,0 +1,34 @@
+# An exception whose IDT gate is not in RAM is not dropped: with IDTR in the MMIO hole (guests/idt-mmio.c)
+# every gate reads as all ones (no gate), so int3 and ud2 each end in #GP -> #DF -> triple fault, as on
+# hardware: status 125, end "shutdown", exactly three gate reads of two 8-byte MMIO pieces each, within
+# --timeout. Oracles: QEMU TCG shuts down the same way (no "survived" line, no exit-port status), and
+# the kvm engine (real hardware) where /dev/kvm works.
+. "$(dirname "$0")/../lib.sh"
+G="$GUESTS/idt-mmio"
+[ -f "$G" ] || { fail "guest $G not built"; finish; }
+command -v python3 >/dev/null || skip "python3 is needed to check the --stats JSON"
+engines="emu"; kvm_usable && engines="emu kvm"
+for e in $engines; do
+	for insn in int3 ud2; do
+		expect_status 125 "$e: $insn with the IDT in MMIO" -- timeout 30 "$BLVM" run --engine=$e --timeout=10 --stats="$TMP/s.json" "$G" -- $insn
+		expect_stderr "triple-faulted" "$e: $insn"
+		grep -q survived "$TMP/out" && fail "$e: $insn was skipped: $(cat "$TMP/out")"
+		r=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["end"], s["unclaimed"]["mmio_reads"])' "$TMP/s.json")
+		if [ $e = emu ]; then
+			[ "$r" = "shutdown 6" ] && ok "emu: $insn: shutdown after 3 gate reads (6 MMIO reads)" || fail "emu: $insn: end, mmio_reads = $r"
+		else
+			[ "${r%% *}" = shutdown ] && ok "kvm: $insn: shutdown" || fail "kvm: $insn: $r"
+		fi
+	done
+done
+if command -v qemu-system-x86_64 >/dev/null; then
+	for insn in int3 ud2; do
+		qemu_run "$G" -append "$insn" >"$TMP/q.out" 2>"$TMP/q.err"; rc=$?
+		# -no-reboot: a triple fault shuts QEMU down with status 0, which is not an exit-port value (255).
+		[ $rc -eq 255 ] && grep -q "executing $insn" "$TMP/q.out" && ! grep -q survived "$TMP/q.out" &&
+			ok "qemu tcg: $insn: shut down (triple fault), as blvm" || fail "qemu tcg: $insn: status $rc: $(cat "$TMP/q.out" "$TMP/q.err" | head -3)"
+	done
+else
+	echo "note: qemu-system-x86_64 missing: the QEMU comparison skipped"
+fi
+finish
