@@ -23,7 +23,6 @@
 
 #define PROGRAMS 1500 /* per mode; GARBAGE_PROGRAMS=N and GARBAGE_SEED=S for longer or other runs */
 #define STUB 0x9000   /* hlt; jmp .-1 */
-#define RUN_AREA 8192 /* the emu engine's run area: struct kvm_run, then the PIO data page (as KVM's mmap) */
 
 static pthread_mutex_t cur_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct t_vm *cur;
@@ -108,25 +107,13 @@ static void one(enum mode m)
 		if (rc != 0)
 			break;
 		uint32_t why = t.run->exit_reason;
-		if (why == KVM_EXIT_IO) {
-			CHECK(t.run->io.size == 1 || t.run->io.size == 2 || t.run->io.size == 4, "io size %u",
-			      t.run->io.size);
-			CHECK(t.run->io.count >= 1 && t.run->io.data_offset >= sizeof *t.run &&
-				      t.run->io.data_offset + (uint64_t)t.run->io.size * t.run->io.count <= RUN_AREA,
-			      "io count %u data_offset %llu", t.run->io.count,
-			      (unsigned long long)t.run->io.data_offset);
+		char bad[96];
+		bool ok = t_exit_wellformed(&t, bad, sizeof bad);
+		CHECK(ok, "%s", bad);
+		if (!ok)
+			break;
+		if (why == KVM_EXIT_IO || why == KVM_EXIT_MMIO || why == KVM_EXIT_DEBUG || why == KVM_EXIT_X86_BUS_LOCK)
 			continue;
-		}
-		if (why == KVM_EXIT_MMIO) {
-			CHECK(t.run->mmio.len >= 1 && t.run->mmio.len <= 8, "mmio len %u", t.run->mmio.len);
-			CHECK(t.run->mmio.phys_addr >= T_RAM, "mmio at 0x%llx, inside RAM",
-			      (unsigned long long)t.run->mmio.phys_addr);
-			continue;
-		}
-		if (why == KVM_EXIT_DEBUG || why == KVM_EXIT_X86_BUS_LOCK)
-			continue;
-		CHECK(why == KVM_EXIT_HLT || why == KVM_EXIT_SHUTDOWN || why == KVM_EXIT_INTERNAL_ERROR,
-		      "exit reason %u", why);
 		ends[m][why < 63 ? why : 62]++;
 		break;
 	}

@@ -13,6 +13,7 @@
 #define EMU_HARNESS_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,48 @@ static inline int t_run(struct t_vm *t)
 	if (r < 0)
 		return r;
 	return (int)t->run->exit_reason;
+}
+
+/* The emu engine's run area: struct kvm_run, then the PIO data page (as KVM's mmap). */
+#define T_RUN_AREA 8192
+
+/* The exit in t->run against api.rst's contract for a guest running garbage: an IO exit's size is
+ * 1, 2 or 4 and its data lies in the run area; an MMIO exit's length is 1..8, outside RAM; any other
+ * exit is DEBUG, X86_BUS_LOCK, HLT, SHUTDOWN or INTERNAL_ERROR. false with why in buf when not
+ * (tests/unit/emu_garbage.c, tests/fuzz/emu_cpu.c). */
+static inline bool t_exit_wellformed(const struct t_vm *t, char *buf, size_t len)
+{
+	const struct kvm_run *run = t->run;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		if (!(run->io.size == 1 || run->io.size == 2 || run->io.size == 4)) {
+			snprintf(buf, len, "io size %u", run->io.size);
+			return false;
+		}
+		if (run->io.count < 1 || run->io.data_offset < sizeof *run ||
+		    run->io.data_offset + (uint64_t)run->io.size * run->io.count > T_RUN_AREA) {
+			snprintf(buf, len, "io count %u data_offset %llu", run->io.count,
+				 (unsigned long long)run->io.data_offset);
+			return false;
+		}
+		return true;
+	case KVM_EXIT_MMIO:
+		if (run->mmio.len < 1 || run->mmio.len > 8) {
+			snprintf(buf, len, "mmio len %u", run->mmio.len);
+			return false;
+		}
+		if (run->mmio.phys_addr < T_RAM) {
+			snprintf(buf, len, "mmio at 0x%llx, inside RAM", (unsigned long long)run->mmio.phys_addr);
+			return false;
+		}
+		return true;
+	case KVM_EXIT_DEBUG: case KVM_EXIT_X86_BUS_LOCK: case KVM_EXIT_HLT: case KVM_EXIT_SHUTDOWN:
+	case KVM_EXIT_INTERNAL_ERROR:
+		return true;
+	default:
+		snprintf(buf, len, "exit reason %u", run->exit_reason);
+		return false;
+	}
 }
 
 static inline struct kvm_regs t_regs(struct t_vm *t)
