@@ -10,14 +10,14 @@
  * CR0.PG), identity map of 0-4 GiB with 2 MiB pages, zero .bss, stack, rt_start().
  * Only plain integer instructions: a young software CPU must run this.
  *
- * SMP (guests/README.md, "SMP"): every vCPU enters here with the same state. Each first learns,
- * in registers only, its index (CPUID.1:EBX[31:24], the initial APIC ID) and the vCPU count
- * (blvm's hypervisor leaves 0x40000000/0x40000001; anything else means one vCPU). vCPU 0, the
- * BSP, does all the one-time work: it stores the start info, zeroes .bss, builds the IDT, picks
- * the AP stacks, and then releases the others through rt_smp_go (in .data, so zeroing .bss
- * cannot touch it). The others, the APs, spin on that flag with PAUSE in 32-bit mode, touching
- * no stack and no .bss, then load the shared GDT and CR3, enter long mode on their own stack
- * and run rt_ap_start() (rt.c).
+ * SMP (guests/README.md, "SMP"): only the BSP enters here; the other vCPUs wait for INIT and
+ * SIPI, as on hardware (SDM Vol. 3 9.4). The BSP learns, in registers only, the vCPU count
+ * (blvm's hypervisor leaves 0x40000000/0x40000001; anything else means one vCPU), does all the
+ * one-time work: it stores the start info, zeroes .bss, builds the IDT, picks the AP stacks,
+ * sets rt_smp_go (in .data, so zeroing .bss cannot touch it), copies rt_trampoline below 1 MiB
+ * and sends each AP INIT-SIPI-SIPI (rt.c). An AP starts there in real mode, enters 32-bit
+ * protected mode on the shared GDT, learns its index (CPUID.1:EBX[31:24], the initial APIC ID),
+ * then loads CR3, enters long mode on its own stack and runs rt_ap_start() (rt.c).
  */
 #include "rt_asm.h"
 
@@ -91,13 +91,8 @@
 rt_entry32:
 	cli
 	cld
-	/* Registers only until we know who we are: ebp = start info, edi = index, esi = count. */
+	/* Registers only until we have a stack: ebp = start info, esi = count. */
 	movl %ebx, %ebp
-	movl $1, %eax
-	xorl %ecx, %ecx
-	cpuid
-	shrl $24, %ebx
-	movl %ebx, %edi
 	movl $1, %esi
 	movl $RT_CPUID_HV_SIGNATURE, %eax
 	xorl %ecx, %ecx
@@ -120,10 +115,7 @@ rt_entry32:
 0:	cmpl $RT_MAX_CPUS, %esi
 	jbe 1f
 	movl $RT_MAX_CPUS, %esi
-1:	testl %edi, %edi
-	jnz rt_ap_entry32
-
-	/* The BSP. */
+1:	/* The BSP (the only vCPU that starts here). */
 	movl %ebp, rt_start_info_paddr
 	movl %esi, rt_ncpus
 	lgdtl rt_gdt_desc
@@ -158,13 +150,49 @@ rt_entry64:
 	.size rt_entry64, . - rt_entry64
 
 /*
- * An AP (edi = index, esi = count), still in the loader's 32-bit flat state. Nothing but
- * registers and the flag in .data until the BSP releases us; an index the runtime has no room
- * for, or that is not below the count, parks here for good.
+ * The AP start-up code. The BSP copies [rt_trampoline, rt_trampoline_end) to RT_TRAMPOLINE_PAGE
+ * (below 1 MiB, page-aligned: a SIPI's vector names the page, SDM Vol. 3 9.4.4.1) and SIPIs the
+ * AP there: real mode, CS = vector << 8, IP = 0, the rest in the INIT state (SDM Vol. 3 Table
+ * 10-1: CR0 = 60000010H, caches disabled). The code addresses its own bytes through CS (they
+ * moved) and everything else by its absolute link address (it did not).
  */
+	.section .rodata.trampoline, "a", @progbits
+	.code16
+	.balign 16
+	.globl rt_trampoline
+rt_trampoline:
+	cli
+	cld
+	lgdtl %cs:(rt_trampoline_gdt_desc - rt_trampoline)
+	/* CR0 = PE alone: protected mode, and CD/NW of the INIT state cleared (SDM Vol. 3 11.5.3:
+	 * caching on), so the AP's memory is write-back as the BSP's */
+	movl $CR0_PE, %eax
+	movl %eax, %cr0
+	ljmpl $RT_SEL_CODE32, $rt_ap_entry32
+	.balign 8
+rt_trampoline_gdt_desc:
+	.word rt_gdt_end - rt_gdt - 1
+	.long rt_gdt
+	.globl rt_trampoline_end
+rt_trampoline_end:
+
+/*
+ * An AP from the trampoline, in 32-bit protected mode on the runtime's GDT, no stack. Registers
+ * only: edi = index (CPUID.1:EBX[31:24], the initial APIC ID), esi = count. The BSP set
+ * rt_smp_go before the SIPI, so the flag only guards against a stray start; an index the
+ * runtime has no room for, or not below the count, parks here for good.
+ */
+	.section .text.entry, "ax", @progbits
 	.code32
 	.type rt_ap_entry32, @function
 rt_ap_entry32:
+	LOAD_DATA_SEGMENTS
+	movl $1, %eax
+	xorl %ecx, %ecx
+	cpuid
+	shrl $24, %ebx
+	movl %ebx, %edi
+	movl rt_ncpus, %esi
 	cmpl %esi, %edi
 	jae 7f
 	cmpl $RT_MAX_CPUS, %edi
@@ -172,12 +200,10 @@ rt_ap_entry32:
 6:	pause
 	cmpl $0, rt_smp_go	/* TSO: once we see it set we see everything the BSP wrote before */
 	je 6b
-	lgdtl rt_gdt_desc
-	ljmpl $RT_SEL_CODE32, $1f
-1:	LOAD_DATA_SEGMENTS
 	ENABLE_LONG_MODE
 	ljmpl $RT_SEL_CODE64, $rt_ap_entry64
-7:	pause
+7:	cli
+	hlt
 	jmp 7b
 	.size rt_ap_entry32, . - rt_ap_entry32
 

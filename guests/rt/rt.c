@@ -2,7 +2,7 @@
 /*
  * The runtime's C half: IDT and exception reports, boot information, console, exit, SMP.
  * entry.S calls rt_start() on the boot CPU once long mode, the stack and .bss are ready, and
- * rt_ap_start() on every other vCPU once the boot CPU has released it.
+ * rt_ap_start() on every other vCPU once the boot CPU has started it (INIT-SIPI-SIPI).
  */
 #include "rt.h"
 
@@ -294,6 +294,51 @@ static bool smp_place_stacks(void)
 	return true;
 }
 
+/*
+ * Starting the APs (SDM Vol. 3 9.4.4.1 "Typical BSP Initialization Sequence", 11.6.1 ICR): the
+ * start-up code goes to RT_TRAMPOLINE_PAGE, then each AP k gets INIT (level assert), INIT
+ * de-assert, and two SIPIs naming that page, through the BSP's xAPIC at its default base (the
+ * runtime never moves it). The SDM's 10 ms and 200 us waits are for real processors: a virtual
+ * local APIC (blvm's, KVM's, QEMU's) delivers an IPI as the ICR is written, and takes an INIT before
+ * a SIPI that follows it; the delivery-status bit is still polled as the SDM says.
+ */
+extern const char rt_trampoline[], rt_trampoline_end[];
+#define LAPIC_BASE 0xfee00000ul
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define ICR_DELIVERY_PENDING (1u << 12)
+#define ICR_INIT 0x500u
+#define ICR_STARTUP 0x600u
+#define ICR_LEVEL_ASSERT (1u << 14)
+#define ICR_LEVEL_TRIGGER (1u << 15)
+
+static void lapic_ipi(unsigned apic_id, uint32_t lo)
+{
+	volatile uint32_t *hi_reg = (volatile uint32_t *)(LAPIC_BASE + LAPIC_ICR_HI);
+	volatile uint32_t *lo_reg = (volatile uint32_t *)(LAPIC_BASE + LAPIC_ICR_LO);
+	*hi_reg = apic_id << 24;
+	*lo_reg = lo; /* the write of the low half sends it */
+	while (*lo_reg & ICR_DELIVERY_PENDING)
+		pause();
+}
+
+static bool smp_start_aps(void)
+{
+	size_t n = (size_t)(rt_trampoline_end - rt_trampoline);
+	if (!rt_ram_covers(RT_TRAMPOLINE_PAGE, RT_TRAMPOLINE_PAGE + 4096)) {
+		rt_printf("blvm-rt: the APs' start-up page 0x%x is not RAM\n", RT_TRAMPOLINE_PAGE);
+		return false;
+	}
+	memcpy((void *)(uintptr_t)RT_TRAMPOLINE_PAGE, rt_trampoline, n);
+	for (unsigned k = 1; k < rt_ncpus; k++) {
+		lapic_ipi(k, ICR_INIT | ICR_LEVEL_TRIGGER | ICR_LEVEL_ASSERT);
+		lapic_ipi(k, ICR_INIT | ICR_LEVEL_TRIGGER);
+		for (int sipi = 0; sipi < 2; sipi++)
+			lapic_ipi(k, ICR_STARTUP | ICR_LEVEL_ASSERT | (RT_TRAMPOLINE_PAGE >> 12));
+	}
+	return true;
+}
+
 void rt_start(void)
 {
 	const struct hvm_start_info *si = (const struct hvm_start_info *)(uintptr_t)rt_start_info_paddr;
@@ -312,6 +357,8 @@ void rt_start(void)
 		 * flag, and x86-TSO keeps stores in order; the release store also keeps gcc from
 		 * moving them after it. */
 		__atomic_store_n(&rt_smp_go, 1, __ATOMIC_RELEASE);
+		if (!smp_start_aps())
+			rt_exit(RT_EXIT_FAIL);
 	}
 	rt_exit((uint32_t)guest_main());
 }

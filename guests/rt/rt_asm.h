@@ -13,6 +13,10 @@
 #define RT_STACK_SIZE 0x10000
 #define RT_AP_STACK_SIZE 0x10000
 #define RT_MAX_CPUS 64
+/* Where the BSP copies the APs' real-mode start-up code (entry.S rt_trampoline): the page after
+ * the loaders' boot information and page tables (src/boot/boot.h: 0x500-0xefff), below 1 MiB as
+ * a SIPI needs; SIPI vector = page >> 12. */
+#define RT_TRAMPOLINE_PAGE 0xf000
 
 /* blvm's hypervisor CPUID leaves: 0x40000000 EAX = max leaf, EBX ECX EDX = "blvmblvmblvm";
  * 0x40000001 EAX = number of vCPUs, EBX = ABI version. */

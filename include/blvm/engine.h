@@ -71,6 +71,16 @@ struct blvm_engine_ops {
 	/* KVM_SET_GUEST_DEBUG (single-step: KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP). May be NULL. */
 	int (*set_guest_debug)(struct blvm_engine_vcpu *vcpu, const struct kvm_guest_debug *dbg);
 
+	/* KVM_GET_MP_STATE / KVM_SET_MP_STATE (api.rst 4.38, 4.39): the vCPU's multiprocessor state,
+	 * KVM_MP_STATE_RUNNABLE, _UNINITIALIZED (an AP after creation: it waits for INIT, then for a
+	 * SIPI), _INIT_RECEIVED (INIT taken, waiting for a SIPI), _HALTED (after HLT). With the
+	 * in-engine irqchip, vCPU 0 is created RUNNABLE and every other vCPU UNINITIALIZED, as KVM's
+	 * kvm_arch_vcpu_create() does with an in-kernel irqchip: the guest starts its APs with
+	 * INIT-SIPI-SIPI through its local APIC. Without the irqchip only RUNNABLE is valid (-EINVAL).
+	 * From the vCPU's own thread, or while it does not run. */
+	int (*get_mp_state)(struct blvm_engine_vcpu *vcpu, struct kvm_mp_state *mp);
+	int (*set_mp_state)(struct blvm_engine_vcpu *vcpu, const struct kvm_mp_state *mp);
+
 	/* KVM_RUN: 0 with run->exit_reason set, or -errno (-EINTR after kick()). */
 	int (*run)(struct blvm_engine_vcpu *vcpu);
 	/* Make the current or next run() return -EINTR promptly. Thread- and signal-safe. */

@@ -704,6 +704,8 @@ uint64_t emu_irq_get_cr8(struct emu_vcpu *c);
 int emu_op_create_irqchip(struct blvm_engine_vm *vm);
 int emu_op_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *cfg);
 int emu_op_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
+int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp);
+int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *mp);
 void emu_irqchip_destroy_vm(struct emu_vm *vm);
 /* RFLAGS.IF went 0 -> 1 (STI, POPF, IRET): ask for the interrupt IF held back */
 static inline void emu_irq_if_set(struct emu_vcpu *c)

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "emu/emu.h"
+#include "emu/irq.h"
 
 #define VM(v) ((struct emu_vm *)(v))
 #define CPU(v) ((struct emu_vcpu *)(v))
@@ -493,8 +494,8 @@ static int run_vcpu(struct emu_vcpu *c)
 	if (deliver_queued_write(c))
 		return 0;
 	c->exit_pending = false;
-	if (c->halted)
-		atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* halt on (irqchip.c) */
+	if (c->halted || (c->lapic && c->lapic->mp_state != EMU_MP_RUNNABLE))
+		atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* halt on, or wait for INIT/SIPI (irqchip.c) */
 	if (c->rflags & EMU_IF)
 		emu_irq_if_set(c); /* KVM_SET_REGS may have set IF under a held-back interrupt */
 
@@ -623,6 +624,8 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.get_sregs = emu_get_sregs,
 	.set_sregs = emu_set_sregs,
 	.set_guest_debug = emu_set_guest_debug,
+	.get_mp_state = emu_op_get_mp_state,
+	.set_mp_state = emu_op_set_mp_state,
 	.run = emu_run,
 	.kick = emu_kick,
 	.instructions = emu_instructions,

@@ -1744,8 +1744,9 @@ static int h_hlt(ARGS)
 {
 	if (c->cpl)
 		return emu_raise_err(c, EMU_V_GP, 0);
-	if (c->lapic && (c->rflags & EMU_IF)) {
-		/* with the irqchip and IF = 1 the vCPU sleeps in run() until an interrupt (irqchip.c) */
+	if (c->lapic) {
+		/* with the irqchip the vCPU sleeps in run() until an interrupt (IF = 1), an NMI or INIT;
+		 * KVM_EXIT_HLT only when the whole VM is dead (irqchip.c) */
 		c->halted = true;
 		atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
 		c->stop = EMU_ST_END;

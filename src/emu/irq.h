@@ -69,8 +69,9 @@ enum { APIC_DEST_NOSHORT = 0, APIC_DEST_SELF = 1, APIC_DEST_ALLINC = 2, APIC_DES
 /* The LVT entries this model has, in register order from LVTT (offset 0x320 + 0x10 * k) */
 enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_N };
 
-/* Multiprocessor state of a vCPU (KVM_MP_STATE_*): runnable, or waiting for a SIPI after INIT. */
-enum { EMU_MP_RUNNABLE = 0, EMU_MP_INIT_RECEIVED = 2 };
+/* Multiprocessor state of a vCPU (KVM_MP_STATE_*, same numbers): runnable; an AP as created, which
+ * waits for INIT (a SIPI is ignored there, as KVM does); waiting for a SIPI after INIT. */
+enum { EMU_MP_RUNNABLE = 0, EMU_MP_UNINITIALIZED = 1, EMU_MP_INIT_RECEIVED = 2 };
 
 struct emu_lapic {
 	unsigned cpu;                 /* index of the vCPU (= initial APIC ID) */
@@ -90,6 +91,7 @@ struct emu_lapic {
 	bool init_pending;            /* INIT accepted: the vCPU goes to wait-for-SIPI */
 	int mp_state;                 /* EMU_MP_* */
 	int sipi_vector;              /* last SIPI accepted in wait-for-SIPI, -1 none */
+	bool stopped;                 /* the vCPU sleeps after HLT with IF = 0 (irqchip.c, "dead VM") */
 	uint64_t timer_fires;         /* statistics: expiries that set IRR */
 	void *owner;                  /* the emu engine's vCPU (irqchip.c), NULL in unit tests */
 };

@@ -29,20 +29,23 @@
  * instructions stop on a kick: an interrupt is taken within that bound, at no cost per instruction.
  *
  * HLT (exec.c h_hlt), the rule:
- *   - IF = 1 with the irqchip: the vCPU halts inside run(): it sleeps on its kick word (futex, no
- *     host CPU, outside the exclusive-section protocol) until an interrupt or NMI is deliverable
- *     (it then resumes after the HLT, through the handler), or kick() (run() returns -EINTR and the
- *     next run() halts again);
- *   - IF = 0: KVM_EXIT_HLT as before (the monitor ends the VM, status 125): nothing the engine
- *     models wakes it except an NMI or INIT from another vCPU, and waiting for those forever is not
- *     what a user wants from a VM whose guest stopped. (KVM with its in-kernel irqchip never exits
- *     on HLT; the monitor's all-vCPUs-halted detection is future work, see the report.)
- *   - IF = 1 without the irqchip (KVM_CREATE_IRQCHIP not called): KVM_EXIT_HLT, as KVM.
+ *   - with the irqchip: the vCPU halts inside run(), as KVM's never exits on HLT: it sleeps on its
+ *     kick word (futex, no host CPU, outside the exclusive-section protocol) until an interrupt
+ *     (IF = 1) or an NMI or INIT is deliverable (it then resumes after the HLT, through the
+ *     handler), or kick() (run() returns -EINTR and the next run() halts again);
+ *   - beyond KVM, the dead VM (vm_dead below): when a vCPU halts with IF = 0 and every other vCPU is
+ *     halted so too or waits for INIT/SIPI, with no NMI/INIT/SIPI on its way, that vCPU's run()
+ *     returns KVM_EXIT_HLT, and the monitor ends the VM (status 125), as it did for any HLT with
+ *     IF = 0 before SMP: waiting forever is not what a user wants from a VM whose guest stopped.
+ *     A vCPU halted with IF = 1 is never dead (a timer or device may wake it);
+ *   - without the irqchip (KVM_CREATE_IRQCHIP not called): KVM_EXIT_HLT, as KVM.
  *
- * INIT/SIPI: INIT to an AP puts it in the INIT state (emu_init_state) and wait-for-SIPI (mp_state
- * INIT_RECEIVED; it sleeps as halted); the BSP ignores INIT (KVM: kvm_apic_accept_events). A SIPI
- * in that state starts the AP in real mode at vector << 12 (emu_enter_real_mode_sipi). The monitor
- * still starts every vCPU at the PVH entry; a guest that INITs and SIPIs an AP restarts it.
+ * INIT/SIPI (SDM Vol. 3 9.4, 11.6.1; KVM's kvm_apic_accept_events()): every AP is created in
+ * mp_state UNINITIALIZED (emu_irq_vcpu_init, as KVM with an in-kernel irqchip) and sleeps in run()
+ * taking no host CPU; INIT puts an AP in the INIT state (emu_init_state) and INIT_RECEIVED, where
+ * a SIPI starts it in real mode at vector << 12 (emu_enter_real_mode_sipi); a SIPI in any other
+ * state is ignored; the BSP ignores INIT. The monitor gives the loader's entry state only to the
+ * vCPUs that are RUNNABLE (the BSP): the guest starts its APs with INIT-SIPI-SIPI.
  */
 #include <errno.h>
 #include <limits.h>
@@ -297,6 +300,10 @@ int emu_irq_vcpu_init(struct emu_vcpu *c)
 	c->lapic = chip->lapic[c->id];
 	c->lapic->owner = c;
 	c->apic_base = c->lapic->base_msr;
+	/* kvm_arch_vcpu_create(): with the in-kernel irqchip every vCPU but the BSP starts
+	 * UNINITIALIZED, as an AP waits for INIT and SIPI after RESET (SDM Vol. 3 9.4) */
+	if (c->id != 0)
+		c->lapic->mp_state = EMU_MP_UNINITIALIZED;
 	pthread_mutex_unlock(&chip->lock);
 	return 0;
 }
@@ -313,6 +320,28 @@ void emu_irq_vcpu_fini(struct emu_vcpu *c)
 }
 
 /* ---------------------------------------------------------------- the vCPU side */
+
+/*
+ * The dead-VM rule (lock held): nothing inside the VM can wake any vCPU when every vCPU either sleeps
+ * after HLT with IF = 0 (then only an NMI, SMI or INIT resumes it: SDM Vol. 2B "HLT") or
+ * waits for INIT/SIPI, and no NMI, INIT or SIPI is on its way to any of them. An AP the guest never
+ * started is no reason to keep the VM alive; an AP parked with cli; hlt (Linux's stop_this_cpu()
+ * before the BSP powers off) is no reason to end it while another vCPU runs. Not counted as a
+ * waker: an LVT or I/O APIC entry programmed to send an NMI later (no guest we run does that).
+ */
+static bool vm_dead(struct emu_irqchip *chip)
+{
+	for (unsigned k = 0; k < chip->ncpus; k++) {
+		const struct emu_lapic *o = chip->lapic[k];
+		if (!o || !o->owner)
+			continue;
+		if (o->nmi_pending || o->init_pending || o->sipi_vector >= 0)
+			return false;
+		if (!o->stopped && o->mp_state == EMU_MP_RUNNABLE)
+			return false;
+	}
+	return true;
+}
 
 /* Injects vector as an external interrupt or NMI and delivers it through the IDT now. */
 static int inject(struct emu_vcpu *c, int vec)
@@ -349,6 +378,7 @@ int emu_irq_event(struct emu_vcpu *c)
 	for (;;) {
 		atomic_fetch_and(&c->kick, ~EMU_KICK_EVENT);
 		pthread_mutex_lock(&chip->lock);
+		l->stopped = false;
 		if (l->init_pending) {
 			l->init_pending = false;
 			if (c->id != 0) {
@@ -358,12 +388,13 @@ int emu_irq_event(struct emu_vcpu *c)
 				c->halted = false;
 				c->intr_shadow = false;
 				c->nmi_blocked = false;
-				l->mp_state = EMU_MP_INIT_RECEIVED;
-				l->sipi_vector = -1;
+				l->mp_state = EMU_MP_INIT_RECEIVED; /* a SIPI sent since may wait */
+			} else {
+				l->sipi_vector = -1; /* nor a SIPI that came with it */
 			}
 		}
-		bool waiting = l->mp_state == EMU_MP_INIT_RECEIVED;
-		if (waiting && l->sipi_vector >= 0) {
+		bool waiting = l->mp_state != EMU_MP_RUNNABLE; /* for INIT, or for a SIPI after it */
+		if (l->mp_state == EMU_MP_INIT_RECEIVED && l->sipi_vector >= 0) {
 			/* SIPI in wait-for-SIPI: real mode at CS = vector << 8, IP = 0 (SDM Vol. 3
 			 * 10.4.4.1); the trampoline runs from the next block on */
 			uint8_t vector = (uint8_t)l->sipi_vector;
@@ -393,6 +424,20 @@ int emu_irq_event(struct emu_vcpu *c)
 				}
 			} else if (emu_irqchip_peek(chip, c->id) >= 0) {
 				c->irq_wait_if = true;
+			}
+			if (c->halted && !(c->rflags & EMU_IF)) {
+				l->stopped = true;
+				if (vm_dead(chip)) {
+					/* the last vCPU that could run stopped: KVM_EXIT_HLT, and the
+					 * monitor ends the VM (status 125). As KVM's exit on HLT
+					 * (kvm_emulate_halt() without an in-kernel LAPIC), the vCPU is
+					 * runnable again after it: a next run() goes on after the HLT. */
+					l->stopped = false;
+					c->halted = false;
+					pthread_mutex_unlock(&chip->lock);
+					c->run->exit_reason = KVM_EXIT_HLT;
+					return 2;
+				}
 			}
 		}
 		pthread_mutex_unlock(&chip->lock);
@@ -534,4 +579,47 @@ void emu_irqchip_destroy_vm(struct emu_vm *vm)
 {
 	emu_irqchip_free(vm->irqchip);
 	vm->irqchip = NULL;
+}
+
+/* KVM_GET_MP_STATE (api.rst 4.38): the AP states, else HALTED after HLT, else RUNNABLE. */
+int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp)
+{
+	struct emu_vcpu *c = (struct emu_vcpu *)v;
+	struct emu_irqchip *chip = c->vm->irqchip;
+	int st = EMU_MP_RUNNABLE;
+	if (chip && c->lapic) {
+		pthread_mutex_lock(&chip->lock);
+		st = c->lapic->mp_state;
+		pthread_mutex_unlock(&chip->lock);
+	}
+	mp->mp_state = st != EMU_MP_RUNNABLE ? (uint32_t)st : c->halted ? KVM_MP_STATE_HALTED : KVM_MP_STATE_RUNNABLE;
+	return 0;
+}
+
+/* KVM_SET_MP_STATE (api.rst 4.39): without the irqchip only RUNNABLE (-EINVAL otherwise, as KVM);
+ * with it RUNNABLE, UNINITIALIZED, INIT_RECEIVED or HALTED. (KVM also takes SIPI_RECEIVED, a SIPI
+ * with the vector it saved; no blvm caller needs it: -EINVAL.) */
+int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *mp)
+{
+	struct emu_vcpu *c = (struct emu_vcpu *)v;
+	struct emu_irqchip *chip = c->vm->irqchip;
+	uint32_t st = mp->mp_state;
+	if (!chip || !c->lapic) {
+		if (st != KVM_MP_STATE_RUNNABLE)
+			return -EINVAL;
+		c->halted = false;
+		return 0;
+	}
+	if (st != KVM_MP_STATE_RUNNABLE && st != KVM_MP_STATE_UNINITIALIZED && st != KVM_MP_STATE_INIT_RECEIVED &&
+	    st != KVM_MP_STATE_HALTED)
+		return -EINVAL;
+	pthread_mutex_lock(&chip->lock);
+	struct emu_lapic *l = c->lapic;
+	l->mp_state = st == KVM_MP_STATE_HALTED ? EMU_MP_RUNNABLE : (int)st;
+	l->sipi_vector = -1;
+	l->stopped = false;
+	c->halted = st == KVM_MP_STATE_HALTED;
+	pthread_mutex_unlock(&chip->lock);
+	atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* run() looks at the new state first */
+	return 0;
 }

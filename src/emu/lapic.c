@@ -152,12 +152,16 @@ void emu_lapic_accept(struct emu_irqchip *chip, struct emu_lapic *l, unsigned dm
 		/* INIT (11.6.1, 9.4.2): the processor goes to wait-for-SIPI; the vCPU side acts on it. The
 		 * BSP ignores INIT here as KVM does for the boot CPU's own state (kvm_apic_accept_events). */
 		l->init_pending = true;
+		l->sipi_vector = -1; /* a SIPI before this INIT does not start the vCPU after it */
 		kick(chip, l);
 		return;
 	case APIC_DM_STARTUP:
 		/* A SIPI counts only in wait-for-SIPI (9.4.4.1): it names the page of the real-mode
-		 * start-up code. Recorded; irqchip.c starts the vCPU there (see its comment). */
-		if (l->mp_state == EMU_MP_INIT_RECEIVED) {
+		 * start-up code. Recorded; irqchip.c starts the vCPU there (see its comment). An INIT
+		 * the vCPU has not taken yet counts as taken: the sender cannot know how fast the
+		 * target runs (KVM keeps both as pending events and takes INIT first,
+		 * kvm_apic_accept_events()). */
+		if (l->mp_state == EMU_MP_INIT_RECEIVED || l->init_pending) {
 			l->sipi_vector = (int)(vector & 0xff);
 			kick(chip, l);
 		}

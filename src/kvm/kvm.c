@@ -11,8 +11,9 @@
  *     hypervisor leaves, see set_cpuid());
  *   - kick() interrupts a running vCPU from another thread (protocol below).
  *
- * No in-kernel irqchip: guests run with interrupts off, so HLT exits to user space
- * as KVM_EXIT_HLT and every vCPU starts runnable.
+ * The in-kernel irqchip and PIT (create_irqchip, create_pit2) are KVM's own: HLT does not exit
+ * (the vCPU blocks in KVM_RUN until an interrupt), and every vCPU but the first starts in
+ * KVM_MP_STATE_UNINITIALIZED, waiting for the guest's INIT-SIPI-SIPI.
  *
  * Guest-physical range reserved by this engine (must not be RAM or a device):
  *   0xfffbc000..0xfffbcfff  identity-mapped page table page (Intel real mode / no paging)
@@ -352,6 +353,19 @@ static int kvm_set_guest_debug(struct blvm_engine_vcpu *vcpu, const struct kvm_g
 	return ioctl(vcpu->fd, KVM_SET_GUEST_DEBUG, &d) < 0 ? -errno : 0;
 }
 
+/* KVM_GET_MP_STATE / KVM_SET_MP_STATE (api.rst 4.38/4.39). With the in-kernel irqchip KVM creates
+ * every vCPU but the first UNINITIALIZED (kvm_arch_vcpu_create()): APs wait for INIT and SIPI. */
+static int kvm_get_mp_state(struct blvm_engine_vcpu *vcpu, struct kvm_mp_state *mp)
+{
+	return ioctl(vcpu->fd, KVM_GET_MP_STATE, mp) < 0 ? -errno : 0;
+}
+
+static int kvm_set_mp_state(struct blvm_engine_vcpu *vcpu, const struct kvm_mp_state *mp)
+{
+	struct kvm_mp_state m = *mp;
+	return ioctl(vcpu->fd, KVM_SET_MP_STATE, &m) < 0 ? -errno : 0;
+}
+
 /* ---- run and kick ---------------------------------------------------------------- */
 
 /*
@@ -514,6 +528,8 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	.get_sregs = kvm_get_sregs,
 	.set_sregs = kvm_set_sregs,
 	.set_guest_debug = kvm_set_guest_debug,
+	.get_mp_state = kvm_get_mp_state,
+	.set_mp_state = kvm_set_mp_state,
 	.run = kvm_run,
 	.kick = kvm_kick,
 	.instructions = kvm_instructions,

@@ -268,7 +268,15 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 			snprintf(err, errlen, "%s engine: cannot create vCPU %u: %s", ops->name, i, strerror(-r));
 			goto fail;
 		}
-		if (blvm_boot_set_entry_state(vm, c, err, errlen) != 0)
+		/* The loader's entry state goes to the vCPUs that run from reset: the BSP. The others
+		 * wait for the guest's INIT-SIPI-SIPI (KVM_MP_STATE_UNINITIALIZED, as on hardware). */
+		struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+		if (ops->get_mp_state && (r = ops->get_mp_state(c->ev, &mp)) < 0) {
+			snprintf(err, errlen, "%s engine: cannot read vCPU %u's state (KVM_GET_MP_STATE): %s", ops->name,
+				 i, strerror(-r));
+			goto fail;
+		}
+		if (mp.mp_state == KVM_MP_STATE_RUNNABLE && blvm_boot_set_entry_state(vm, c, err, errlen) != 0)
 			goto fail;
 	}
 	*out = vm;
@@ -409,10 +417,13 @@ static void handle_exit(struct blvm_vcpu *c)
 		struct kvm_regs regs;
 		int r = vm->ops->get_regs(c->ev, &regs);
 		rip = r == 0 ? regs.rip : 0;
+		/* With the irqchip the engine exits on HLT only when no vCPU can run again (src/emu/irqchip.c,
+		 * the dead VM): this one halted last, every other is halted so too or waits for INIT/SIPI. */
 		if (r == 0 && !(regs.rflags & RFLAGS_IF))
 			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
 				    "vCPU %u halted with interrupts disabled at rip 0x%" PRIx64
-				    "%s (nothing can wake it); ending the VM", c->id, rip, rip_sym(vm, rip, sym, sizeof sym));
+				    "%s (nothing can wake it%s); ending the VM", c->id, rip, rip_sym(vm, rip, sym, sizeof sym),
+				    vm->cfg.nr_vcpus > 1 ? ", and every other vCPU is halted or waits for INIT/SIPI" : "");
 		else
 			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
 				    "vCPU %u halted at rip 0x%" PRIx64 "%s waiting for an interrupt, and blvm has no "
