@@ -5,8 +5,10 @@
 # kernel and initramfs with the same command line; the userland lines (between the init's markers)
 # must be identical, the guest's /proc/cmdline must be exactly the command line given (blvm adds
 # nothing), and blvm must end with the guest's ACPI poweroff: status 0 and "guest powered off".
-# Under the sanitizers only the vmlinux boot runs (the bzImage differs only in the loader, which
-# the boot-format tests cover).
+# Then the same with 2 vCPUs (vmlinux): the APs wait for INIT/SIPI and Linux starts them through
+# its real-mode trampoline; the oracle is QEMU TCG with -smp 2, and the init's "cpus online: 2".
+# Under the sanitizers only the 1-vCPU vmlinux boot runs (the bzImage differs only in the loader,
+# which the boot-format tests cover; the SMP start in sh/smp and unit/emu_mpstate).
 set -u
 cd "$TOP"
 LX=$(scripts/linux-inputs.sh 2>/dev/null) || { echo "skip: the Debian kernel cannot be fetched here"; exit 77; }
@@ -17,29 +19,38 @@ userland() {
 	tr -d '\r' < "$1" | sed -n '/^blvm-linux: userland up/,/^blvm-linux: powering off/p' |
 		grep -Ev '^\[ *[0-9]+\.[0-9]+\]'
 }
-timeout 300 qemu-system-x86_64 -accel tcg -m 256 -nographic -no-reboot -kernel "$LX/vmlinux" \
-	-initrd "$LX/initrd.cpio" -append "$CMDLINE" > "$tmp/qemu.out" 2>&1 < /dev/null
-userland "$tmp/qemu.out" > "$tmp/qemu.user"
-[ "$(wc -l < "$tmp/qemu.user")" -ge 5 ] || { echo "QEMU did not reach userland:"; tail -5 "$tmp/qemu.out"; exit 1; }
-grep -qx "cmdline: $CMDLINE" "$tmp/qemu.user" || { echo "QEMU's guest saw another command line"; exit 1; }
-formats="vmlinux vmlinuz"
-[ -n "${SAN:-}" ] && formats=vmlinux
-for fmt in $formats; do
+runs="vmlinux:1 vmlinuz:1 vmlinux:2"
+[ -n "${SAN:-}" ] && runs=vmlinux:1
+for n in $(printf '%s\n' $runs | cut -d: -f2 | sort -u); do
+	timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp "$n" -nographic -no-reboot -kernel "$LX/vmlinux" \
+		-initrd "$LX/initrd.cpio" -append "$CMDLINE" > "$tmp/qemu-$n.out" 2>&1 < /dev/null
+	userland "$tmp/qemu-$n.out" > "$tmp/qemu-$n.user"
+	[ "$(wc -l < "$tmp/qemu-$n.user")" -ge 5 ] || { echo "QEMU -smp $n did not reach userland:"; tail -5 "$tmp/qemu-$n.out"; exit 1; }
+	grep -qx "cmdline: $CMDLINE" "$tmp/qemu-$n.user" || { echo "QEMU's guest saw another command line"; exit 1; }
+	grep -qx "cpus online: $n" "$tmp/qemu-$n.user" || { echo "QEMU -smp $n: the guest saw another CPU count"; exit 1; }
+done
+for r in $runs; do
+	fmt=${r%:*} n=${r#*:} name=$fmt-$n
 	start=$SECONDS
-	timeout 900 "$BLVM" run --mem=256M --timeout=600 --stats="$tmp/$fmt.json" --initrd="$LX/initrd.cpio" \
-		"$LX/$fmt" -- $CMDLINE > "$tmp/$fmt.out" 2> "$tmp/$fmt.err" < /dev/null
+	timeout 900 "$BLVM" run --mem=256M --vcpus="$n" --timeout=600 --stats="$tmp/$name.json" \
+		--initrd="$LX/initrd.cpio" "$LX/$fmt" -- $CMDLINE > "$tmp/$name.out" 2> "$tmp/$name.err" < /dev/null
 	status=$?
-	userland "$tmp/$fmt.out" > "$tmp/$fmt.user"
-	echo "$fmt: status $status in $((SECONDS - start)) s, $(wc -l < "$tmp/$fmt.user") userland lines," \
-	     "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["instructions"])' "$tmp/$fmt.json" 2>/dev/null) instructions"
-	if [ $status -ne 0 ] || ! grep -q "guest powered off" "$tmp/$fmt.err"; then
-		echo "FAIL: $fmt: status $status (expected 0 after the guest's ACPI poweroff); stderr:"
-		tail -5 "$tmp/$fmt.err"; tail -5 "$tmp/$fmt.out"; fail=1
+	userland "$tmp/$name.out" > "$tmp/$name.user"
+	echo "$fmt, $n vCPU(s): status $status in $((SECONDS - start)) s, $(wc -l < "$tmp/$name.user") userland lines," \
+	     "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["instructions"])' "$tmp/$name.json" 2>/dev/null) instructions"
+	if [ $status -ne 0 ] || ! grep -q "guest powered off" "$tmp/$name.err"; then
+		echo "FAIL: $fmt, $n vCPU(s): status $status (expected 0 after the guest's ACPI poweroff); stderr:"
+		tail -5 "$tmp/$name.err"; tail -5 "$tmp/$name.out"; fail=1
 	fi
-	if ! cmp -s "$tmp/$fmt.user" "$tmp/qemu.user"; then
-		echo "FAIL: $fmt: userland output differs from QEMU's:"; diff "$tmp/qemu.user" "$tmp/$fmt.user" | head -20
+	if ! cmp -s "$tmp/$name.user" "$tmp/qemu-$n.user"; then
+		echo "FAIL: $fmt, $n vCPU(s): userland output differs from QEMU -smp $n's:"
+		diff "$tmp/qemu-$n.user" "$tmp/$name.user" | head -20
 		fail=1
 	fi
+	# every vCPU ran Linux: the APs' instructions are counted from their SIPI on
+	if [ "$n" -gt 1 ] && ! python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["vcpus"]; sys.exit(not all(c["instructions"] > 0 for c in v))' "$tmp/$name.json"; then
+		echo "FAIL: $fmt, $n vCPUs: a vCPU retired no instruction"; fail=1
+	fi
 done
-[ $fail -eq 0 ] && echo "ok: userland output equal to QEMU TCG's ($(wc -l < "$tmp/qemu.user") lines), poweroff status 0"
+[ $fail -eq 0 ] && echo "ok: userland output equal to QEMU TCG's ($(wc -l < "$tmp/qemu-1.user") lines; 1 and 2 vCPUs), poweroff status 0"
 exit $fail
