@@ -322,7 +322,7 @@ static void lapic_ipi(unsigned apic_id, uint32_t lo)
 		pause();
 }
 
-static bool smp_start_aps(void)
+static bool smp_place_trampoline(void)
 {
 	size_t n = (size_t)(rt_trampoline_end - rt_trampoline);
 	if (!rt_ram_covers(RT_TRAMPOLINE_PAGE, RT_TRAMPOLINE_PAGE + 4096)) {
@@ -330,13 +330,17 @@ static bool smp_start_aps(void)
 		return false;
 	}
 	memcpy((void *)(uintptr_t)RT_TRAMPOLINE_PAGE, rt_trampoline, n);
+	return true;
+}
+
+static void smp_start_aps(void)
+{
 	for (unsigned k = 1; k < rt_ncpus; k++) {
 		lapic_ipi(k, ICR_INIT | ICR_LEVEL_TRIGGER | ICR_LEVEL_ASSERT);
 		lapic_ipi(k, ICR_INIT | ICR_LEVEL_TRIGGER);
 		for (int sipi = 0; sipi < 2; sipi++)
 			lapic_ipi(k, ICR_STARTUP | ICR_LEVEL_ASSERT | (RT_TRAMPOLINE_PAGE >> 12));
 	}
-	return true;
 }
 
 void rt_start(void)
@@ -357,7 +361,7 @@ void rt_start(void)
 		 * flag, and x86-TSO keeps stores in order; the release store also keeps gcc from
 		 * moving them after it. */
 		__atomic_store_n(&rt_smp_go, 1, __ATOMIC_RELEASE);
-		if (!smp_start_aps())
+		if (!smp_place_trampoline())
 			rt_exit(RT_EXIT_FAIL);
 	}
 	rt_exit((uint32_t)guest_main());
@@ -387,6 +391,13 @@ void rt_smp_run(void (*fn)(unsigned cpu, void *arg), void *arg)
 		return;
 	}
 	RT_ASSERT(rt_cpu_index() == 0);
+	/* The APs start at the first call: a guest that never asks for them runs as with one vCPU,
+	 * its APs waiting for INIT/SIPI (so a BSP that halts with IF = 0 still ends the VM) */
+	static bool started;
+	if (!started) {
+		started = true;
+		smp_start_aps();
+	}
 	smp_fn = fn;
 	smp_arg = arg;
 	__atomic_store_n(&smp_done, 0, __ATOMIC_RELAXED);

@@ -188,6 +188,18 @@ run exit42-4 30 --vcpus=4 "$GUESTS/exit42"
 rc=$?
 [ $rc -eq 42 ] && [ "$(cat "$TMP/exit42-4.out")" = "exiting with 42" ] &&
 	ok "--vcpus=4 exit42: status 42, console complete" || fail "--vcpus=4 exit42: status $rc, console '$(cat "$TMP/exit42-4.out")'"
+# The dead VM with APs (src/emu/irqchip.c): `halt` never asks for its APs, so they stay in
+# wait-for-SIPI, retire nothing and do not keep the VM alive when the BSP halts with IF = 0 (125
+# at once, not the --timeout's 124); as the APs never ran, their threads took no host CPU.
+[ -f "$GUESTS/halt" ] || skip "guest halt not built"
+run halt4 60 --vcpus=4 --stats="$TMP/halt4.json" "$GUESTS/halt"
+rc=$?
+if [ $rc -eq 125 ] && [ "$(json "$TMP/halt4.json" '[v["instructions"] for v in s["vcpus"]][1:]')" = "[0, 0, 0]" ] &&
+	grep -q "^blvm: vCPU 0 halted with interrupts disabled .*every other vCPU is halted or waits for INIT/SIPI" "$TMP/halt4.err"; then
+	ok "--vcpus=4 halt: status 125 at the BSP's cli;hlt, the APs still waiting for SIPI (0 instructions)"
+else
+	fail "--vcpus=4 halt: status $rc"; cat "$TMP/halt4.err" | head -3
+fi
 # One vCPU triple-faults while the others spin: status 125 (shutdown), every console line out.
 for e in emu kvm; do
 	[ $e = kvm ] && ! kvm_usable && { echo "note: /dev/kvm not usable: kvm triple-fault stop skipped"; continue; }
