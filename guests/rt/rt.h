@@ -22,7 +22,7 @@
 /* ---- the guest's entry point ------------------------------------------------------------ */
 
 /* Called once on the boot CPU (vCPU 0) with paging on, interrupts off, .bss zeroed, a 64 KiB
- * stack; the other vCPUs, if any, wait in the runtime for rt_smp_run(). */
+ * stack; the other vCPUs, if any, wait for INIT/SIPI until the first rt_smp_run() starts them. */
 int guest_main(void);
 
 /* ---- exit statuses (the value written to port 0xf4) ------------------------------------ */
@@ -59,7 +59,8 @@ unsigned rt_cpu_index(void);
 /* How many vCPUs have reached the runtime's AP loop, plus the boot CPU. */
 unsigned rt_cpus_online(void);
 /* Runs fn(cpu, arg) on every vCPU, the caller (which must be vCPU 0) included, and returns when
- * all have returned. With one vCPU: fn(0, arg). Not re-entrant: fn must not call it. */
+ * all have returned; the first call starts the APs (INIT-SIPI-SIPI). With one vCPU: fn(0, arg).
+ * Not re-entrant: fn must not call it. */
 void rt_smp_run(void (*fn)(unsigned cpu, void *arg), void *arg);
 /* The console lock rt_printf and rt_puts take (re-entrant on one vCPU; a no-op with one vCPU):
  * hold it around several calls to keep them together. */
