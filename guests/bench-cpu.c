@@ -18,7 +18,7 @@
  *
  * Command line: an optional decimal scale (default BENCH_DEFAULT_SCALE; every part does `scale`
  * rounds, so the work is proportional to it), optionally `only=PART` to run one part, and
- * optionally `smp`: every vCPU (rt_cpu_count(), up to RT_MAX_CPUS = 64; 1 under QEMU) runs the
+ * optionally `smp`: every vCPU (rt_cpu_count(), up to RT_MAX_CPUS = 64; -smp N under QEMU) runs the
  * whole selected work, each on state of its own (a struct bench_state of 92 KiB per vCPU, in the
  * RAM just above the APs' stacks: N x 92 KiB beyond the image and the stacks, 5.75 MiB for 64
  * vCPUs, well within blvm's default --mem of 128M; if the memory map says that RAM is not there,

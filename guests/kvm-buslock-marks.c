@@ -7,7 +7,7 @@
  *   K x `outb` to port 0xb2         -> KVM_EXIT_IO with the flag
  *   K x byte store to guest-physical 0xfeb00000, through the runtime's identity map
  *                                   -> KVM_EXIT_MMIO (write) with the flag
- * in this order, on every vCPU (rt_smp_run; one vCPU under QEMU). That is 3K bus locks per vCPU
+ * in this order, on every vCPU (rt_smp_run; -smp N under QEMU). That is 3K bus locks per vCPU
  * under the shim with detection enabled, K of them exits 33.
  *
  * Command line: [K] (default 5; decimal, k/M suffixes as the smp guests).

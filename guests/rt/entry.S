@@ -91,9 +91,10 @@
 rt_entry32:
 	cli
 	cld
-	/* Registers only until we have a stack: ebp = start info, esi = count. */
+	/* Registers only until we have a stack: ebp = start info, esi = count (0: not blvm's leaves;
+	 * rt.c asks QEMU's fw_cfg). */
 	movl %ebx, %ebp
-	movl $1, %esi
+	xorl %esi, %esi
 	movl $RT_CPUID_HV_SIGNATURE, %eax
 	xorl %ecx, %ecx
 	cpuid

@@ -343,6 +343,26 @@ static void smp_start_aps(void)
 	}
 }
 
+/*
+ * The vCPU count where blvm's CPUID leaves are absent (entry.S stored 0): QEMU's fw_cfg (ports
+ * 0x510/0x511, docs/specs/fw_cfg.rst): FW_CFG_SIGNATURE (key 0) "QEMU", FW_CFG_NB_CPUS (key 5, 16
+ * bits). So `qemu-system-x86_64 -smp N -kernel GUEST` runs a guest on N vCPUs as blvm does. Without
+ * the signature (no fw_cfg: ports read all ones), one vCPU.
+ */
+static unsigned fw_cfg_cpus(void)
+{
+	outw(0x510, 0);
+	uint32_t sig = 0;
+	for (unsigned i = 0; i < 4; i++)
+		sig |= (uint32_t)inb(0x511) << (8 * i);
+	if (sig != 0x554d4551u) /* "QEMU" */
+		return 1;
+	outw(0x510, 5);
+	unsigned n = inb(0x511);
+	n |= (unsigned)inb(0x511) << 8;
+	return n == 0 ? 1 : n > RT_MAX_CPUS ? RT_MAX_CPUS : n;
+}
+
 void rt_start(void)
 {
 	const struct hvm_start_info *si = (const struct hvm_start_info *)(uintptr_t)rt_start_info_paddr;
@@ -354,6 +374,8 @@ void rt_start(void)
 		start_info = rt_boot_convert(&boot_format);
 	}
 	idt_init();
+	if (rt_ncpus == 0) /* no blvm count (entry.S) */
+		rt_ncpus = fw_cfg_cpus();
 	if (rt_ncpus > 1) {
 		if (!smp_place_stacks())
 			rt_exit(RT_EXIT_FAIL);

@@ -51,8 +51,8 @@ __attribute__((noreturn)) void rt_assert_failed(const char *expr, const char *fi
 
 /* ---- SMP (guests/README.md, "SMP") -------------------------------------------------------- */
 
-/* Number of vCPUs: blvm's CPUID leaf 0x40000001 EAX (at most RT_MAX_CPUS); 1 anywhere else
- * (QEMU, or no "blvmblvmblvm" signature in leaf 0x40000000). */
+/* Number of vCPUs (at most RT_MAX_CPUS): blvm's CPUID leaf 0x40000001 EAX, else QEMU's fw_cfg
+ * FW_CFG_NB_CPUS (-smp N), else 1. */
 unsigned rt_cpu_count(void);
 /* This vCPU's index, 0 (the boot CPU, which runs guest_main) to rt_cpu_count() - 1. */
 unsigned rt_cpu_index(void);

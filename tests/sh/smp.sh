@@ -1,7 +1,7 @@
 # SMP guests (issue 6) on several vCPUs: exact results of every locked instruction family, x86-TSO
 # litmus tests, a CMPXCHG16B lock-free stack, `contain` atomic across vCPUs, the rate limit per VM,
 # and a clean stop of every vCPU. Oracles: exact counts, the forbidden outcomes of x86-TSO, the
-# same bytes as one vCPU and as QEMU TCG (one vCPU there).
+# same bytes as one vCPU and as QEMU TCG (1 and 2 vCPUs there). APs start by INIT-SIPI-SIPI.
 . "$(dirname "$0")/../lib.sh"
 command -v python3 >/dev/null || skip "python3 is needed to check the --stats JSON"
 json() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
@@ -262,7 +262,7 @@ if [ $have_qemu = 1 ]; then
 		ok "QEMU: bench-cpu smp on one vCPU, the same results" || fail "QEMU: bench-cpu smp: status $rc"
 fi
 
-# ---- QEMU TCG: one vCPU, the same guests unchanged -----------------------------------------------------
+# ---- QEMU TCG: the same guests unchanged, on one vCPU and with -smp 2 --------------------------------
 if [ $have_qemu = 1 ]; then
 	for g in smp-count smp-litmus smp-stack smp-storm; do
 		args=(); [ $g = smp-count ] && args=(-append $M)
@@ -272,6 +272,17 @@ if [ $have_qemu = 1 ]; then
 	done
 	cmp -s "$TMP/count-emu-1.out" "$TMP/q-smp-count.out" && ok "QEMU and emu (1 vCPU): smp-count prints the same bytes" ||
 		fail "QEMU and emu (1 vCPU): smp-count output differs"
+	# -smp 2: the runtime reads the count from QEMU's fw_cfg and starts the AP with INIT-SIPI-SIPI, as
+	# on blvm (QEMU's APs wait for SIPI too): the same bytes as emu with 2 vCPUs
+	qemu_run "$GUESTS/smp-count" -smp 2 -append $M >"$TMP/q2-smp-count.out" 2>"$TMP/q2-smp-count.err"
+	rc=$?
+	[ $rc -eq 0 ] && cmp -s "$TMP/count-emu-2.out" "$TMP/q2-smp-count.out" &&
+		ok "QEMU -smp 2 and emu --vcpus=2: smp-count exact, the same bytes" ||
+		{ fail "QEMU -smp 2: smp-count status $rc or output differs from emu's"; diff "$TMP/count-emu-2.out" "$TMP/q2-smp-count.out" | head -5; }
+	qemu_run "$GUESTS/smp-stack" -smp 2 >"$TMP/q2-smp-stack.out" 2>"$TMP/q2-smp-stack.err"
+	rc=$?
+	[ $rc -eq 0 ] && grep -q "^smp-stack: 1024 nodes, 2 x 20000 rounds of 8: ok$" "$TMP/q2-smp-stack.out" &&
+		ok "QEMU -smp 2: smp-stack on 2 vCPUs lost and duplicated nothing" || fail "QEMU -smp 2: smp-stack status $rc"
 fi
 
 # ---- kvm: tiny counts (the kvm engine here runs ~2 M instructions/s per vCPU) --------------------------
