@@ -8,10 +8,11 @@
 # /init prints a few deterministic lines between "blvm-linux: userland up" and "blvm-linux:
 # powering off", then powers off.
 #
-# Rows: QEMU TCG with each kernel format, then blvm's emu engine (and kvm where /dev/kvm exists)
-# with each format, on 1 and SMP_VCPUS vCPUs. Each row: status, wall time to poweroff, peak RSS,
-# the ratio to QEMU TCG on the same format, and whether the userland output equals QEMU's
-# (a row that did not reach userland says where it ended, from --stats).
+# Rows: QEMU TCG with each kernel format, on 1 and SMP_VCPUS vCPUs (-smp), then blvm's emu engine
+# (and kvm where /dev/kvm exists) likewise. Each row: status, wall time to poweroff, peak RSS, the
+# ratio to QEMU TCG on the same format and vCPU count, and whether the userland output equals
+# that QEMU's (the init prints the CPU count; a row that did not reach userland says where it
+# ended, from --stats).
 #
 # Environment: MEM (default 256M), SMP_VCPUS (default 2), TIMEOUT (seconds per boot, default 300),
 # QEMU (default qemu-system-x86_64), ENGINES (default "emu" plus "kvm" where /dev/kvm opens),
@@ -60,8 +61,10 @@ echo "== inputs: $(cat "$LX/VERSION"), initramfs $(stat -c %s "$LX/initrd.cpio")
 echo "== host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 qmem=${MEM%M}
 for fmt in vmlinuz vmlinux; do
-	run "qemu-$fmt" "$QEMU" -accel tcg -m "$qmem" -nographic -no-reboot -kernel "$LX/$fmt" \
-		-initrd "$LX/initrd.cpio" -append "$CMDLINE"
+	for n in 1 "$SMP_VCPUS"; do
+		run "qemu-$fmt-$n" "$QEMU" -accel tcg -m "$qmem" -smp "$n" -nographic -no-reboot -kernel "$LX/$fmt" \
+			-initrd "$LX/initrd.cpio" -append "$CMDLINE"
+	done
 done
 for eng in $ENGINES; do
 	for fmt in vmlinuz vmlinux; do
@@ -80,11 +83,12 @@ for f in "$tmp"/*.res; do
 	rss=$(tail -n1 "$tmp/$name.rss" 2>/dev/null)
 	case "$rss" in '' | *[!0-9]*) rss_mib="-" ;; *) rss_mib=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') ;; esac
 	fmt=vmlinux; case "$name" in *vmlinuz*) fmt=vmlinuz ;; esac
+	ref="qemu-$fmt-${name##*-}" # the QEMU row with the same format and vCPU count
 	ratio="-"; verdict=""
 	if [ "${name#qemu}" = "$name" ]; then
-		read -r qwall _ < "$tmp/qemu-$fmt.res"
+		read -r qwall _ < "$tmp/$ref.res"
 		ratio=$(awk -v a="$wall" -v b="$qwall" 'BEGIN { printf "%.2f", a / b }')
-		if [ -s "$tmp/$name.user" ] && cmp -s "$tmp/$name.user" "$tmp/qemu-$fmt.user"; then
+		if [ -s "$tmp/$name.user" ] && cmp -s "$tmp/$name.user" "$tmp/$ref.user"; then
 			verdict="equal to QEMU's"
 		elif [ -s "$tmp/$name.user" ]; then
 			verdict="DIFFERS from QEMU's"
@@ -102,5 +106,5 @@ except Exception:
 	printf '%-26s %6s %9.2f %9s %7s  %s\n' "$name" "$status" "$wall" "$rss_mib" "$ratio" "$verdict"
 done
 echo
-echo "QEMU's userland output (the reference):"
-sed 's/^/  /' "$tmp/qemu-vmlinux.user"
+echo "QEMU's userland output with 1 vCPU (the reference):"
+sed 's/^/  /' "$tmp/qemu-vmlinux-1.user"
