@@ -181,6 +181,9 @@ int emu_irqchip_ack(struct emu_irqchip *chip, unsigned cpu);
 
 /* ---------------------------------------------------------------- lapic.c (lock held) */
 void emu_lapic_reset(struct emu_lapic *l, unsigned cpu);
+/* INIT (SDM Vol. 3 11.4.7.3): the registers as after power-up except the APIC ID; IA32_APIC_BASE
+ * kept; pending NMIs dropped (KVM's kvm_lapic_reset(init_event) and kvm_vcpu_reset()). */
+void emu_lapic_init_reset(struct emu_lapic *l);
 bool emu_lapic_hw_enabled(const struct emu_lapic *l);
 bool emu_lapic_x2apic(const struct emu_lapic *l);
 uint32_t emu_lapic_read(struct emu_irqchip *chip, struct emu_lapic *l, unsigned off, uint64_t now);

@@ -385,6 +385,7 @@ int emu_irq_event(struct emu_vcpu *c)
 				/* INIT: the architectural INIT state (SDM Vol. 3 Table 10-1; x87/SSE state
 				 * and MSRs kept), then wait for a SIPI */
 				emu_init_state(c);
+				emu_lapic_init_reset(l);
 				c->halted = false;
 				c->intr_shadow = false;
 				c->nmi_blocked = false;

@@ -80,6 +80,14 @@ void emu_lapic_reset(struct emu_lapic *l, unsigned cpu)
 	l->sipi_vector = -1;
 }
 
+void emu_lapic_init_reset(struct emu_lapic *l)
+{
+	uint32_t id = l->id;
+	regs_reset(l);
+	l->id = id;
+	l->nmi_pending = 0;
+}
+
 uint32_t emu_lapic_ppr(const struct emu_lapic *l)
 {
 	int isrv = highest(l->isr);

@@ -263,6 +263,18 @@ static void test_ipi(void)
 	CHECK(!L[3]->init_pending, "de-assert ignored");
 	emu_lapic_write(chip, L[0], APIC_ICR, 0x4699, 0);
 	CHECK_EQ(L[3]->sipi_vector, 0x99);
+	/* INIT resets the registers, not the APIC ID (SDM Vol. 3 11.4.7.3) */
+	emu_lapic_write(chip, L[3], APIC_SVR, 0x1ff, 0);
+	emu_lapic_write(chip, L[3], APIC_TPR, 0x40, 0);
+	L[3]->id = 7u << 24;
+	emu_lapic_init_reset(L[3]);
+	CHECK_EQ(emu_lapic_read(chip, L[3], APIC_SVR, 0), 0xff);
+	CHECK_EQ(emu_lapic_read(chip, L[3], APIC_TPR, 0), 0);
+	CHECK_EQ(emu_lapic_read(chip, L[3], APIC_LVTT, 0), APIC_LVT_MASKED);
+	CHECK_EQ(emu_lapic_read(chip, L[3], APIC_ID, 0), 7u << 24);
+	CHECK_EQ(L[3]->nmi_pending, 0);
+	L[3]->id = 3u << 24;
+	emu_lapic_write(chip, L[3], APIC_SVR, 0x1ff, 0); /* software-enabled again for what follows */
 	/* broadcast physical 0xff reaches all four */
 	emu_lapic_write(chip, L[0], APIC_ICR2, 0xffu << 24, 0);
 	emu_lapic_write(chip, L[0], APIC_ICR, 0x40f0, 0);
