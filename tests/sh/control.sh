@@ -107,6 +107,7 @@ if mode == "main":
         (b'{"execute": "set-bus-lock-policy", "arguments": {"policy": "off"}}\n', "GenericError", "cannot be turned off"),
         (b'{"execute": "query-status", "id": "\xff\xfe"}\n', "GenericError", "JSON parse error"),
         (b'{"execute": "stop"' + b' ' * 10 + b'[' * 100 + b'\n', "GenericError", "JSON parse error"),
+        (b'{"execute": "query-status", "id": ' + b'[' * 100 + b']' * 100 + b'}\n', "GenericError", "too deep"),
     ]
     for raw, cls, text in cases:
         a.send(raw)
