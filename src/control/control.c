@@ -41,7 +41,7 @@
 
 #define MAX_CLIENTS 16
 #define REQUEST_MAX (64 * 1024)   /* bytes of one request; QEMU's streamer caps tokens similarly */
-#define JSON_DEPTH 32             /* nesting of a request */
+#define JSON_DEPTH 1024           /* nesting of a request: QEMU's json-streamer MAX_NESTING */
 #define OUT_MAX (4 * 1024 * 1024) /* queued output of a client that does not read: then it is dropped */
 
 struct client {
@@ -197,14 +197,16 @@ static void reply_return(struct client *cl, json_object *id, json_object *ret)
 	json_object_put(msg);
 }
 
-/* An event to every negotiated client and to --events; takes data. */
+/* An event to every negotiated client and to --events; takes data (NULL: no "data" member, as QEMU
+ * sends STOP and RESUME). */
 static void emit(struct blvm_control *c, const char *name, json_object *data)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_object *ev = json_object_new_object(), *t = json_object_new_object();
 	json_object_object_add(ev, "event", json_object_new_string(name));
-	json_object_object_add(ev, "data", data ? data : json_object_new_object());
+	if (data)
+		json_object_object_add(ev, "data", data);
 	json_object_object_add(t, "seconds", json_object_new_int64(ts.tv_sec));
 	json_object_object_add(t, "microseconds", json_object_new_int64(ts.tv_nsec / 1000));
 	json_object_object_add(ev, "timestamp", t);
@@ -256,6 +258,7 @@ static json_object *cmd_query_status(struct blvm_control *c, json_object *args, 
 	bool ended = blvm_vm_ended(c->vm), paused = blvm_vm_paused(c->vm);
 	json_object *r = json_object_new_object();
 	json_object_object_add(r, "running", json_object_new_boolean(!ended && !paused));
+	json_object_object_add(r, "singlestep", json_object_new_boolean(false)); /* QEMU 7's StatusInfo */
 	json_object_object_add(r, "status", json_object_new_string(ended ? "shutdown" : paused ? "paused" : "running"));
 	return r;
 }
