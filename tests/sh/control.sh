@@ -4,7 +4,7 @@
 # the connection still usable; two requests in one write, one request split across three writes; a
 # client that disconnects in the middle of a request; two clients at once (both get the events); a
 # live switch from log to ratelimit=100 whose effect the VM's own statistics show (the storm's rate
-# drops from >10 000/s to at most the limit); stop holds the instruction count still, cont lets it
+# drops from thousands per second to at most the limit); stop holds the instruction count still, cont lets it
 # move; quit ends with status 0; kill=N set live ends the VM at the N-th bus lock after the change;
 # --events holds the same events. `make check SAN=thread TESTS=sh/control` runs it under TSan.
 . "$(dirname "$0")/../lib.sh"
@@ -137,19 +137,19 @@ if mode == "main":
     check(a.ret("query-status")["status"] == "running", "a client gone mid-request: the others go on")
 
     # the live switch: log -> ratelimit=100, its effect in the VM's own statistics
-    s0 = a.ret("query-bus-locks"); time.sleep(1.0); s1 = a.ret("query-bus-locks")
+    s0 = a.ret("query-bus-locks"); time.sleep(0.5); s1 = a.ret("query-bus-locks")
     check(s0["end"] is None and s0["exit_code"] is None and s0["bus_locks"]["policy"] == "log"
           and len(s0["vcpus"]) == 1 and s0["top"], "query-bus-locks: the --stats object, live", str(s0)[:200])
     before = (s1["bus_locks"]["total"] - s0["bus_locks"]["total"]) / (s1["wall_seconds"] - s0["wall_seconds"])
-    check(before > 10000, "under log the storm takes >10000 bus locks/s", before)
+    check(before > 2000, "under log the storm takes %d bus locks/s (>2000: 20 times the limit)" % before, before)
     b = Client(path)   # a second client, at the same time
     r = a.ret("set-bus-lock-policy", {"policy": "ratelimit=100"})
     check(r == {"policy": "ratelimit=100"}, "set-bus-lock-policy ratelimit=100", r)
     ev = b.wait_event("BUS_LOCK_POLICY")
     check(ev and ev["data"]["policy"] == "ratelimit=100" and set(ev["timestamp"]) == {"seconds", "microseconds"},
           "the other client gets BUS_LOCK_POLICY with a timestamp", ev)
-    time.sleep(1.2)   # the first slice after the switch
-    s2 = b.ret("query-bus-locks"); time.sleep(2.0); s3 = a.ret("query-bus-locks")
+    time.sleep(1.1)   # the first slice after the switch
+    s2 = b.ret("query-bus-locks"); time.sleep(1.5); s3 = a.ret("query-bus-locks")
     n, dt = s3["bus_locks"]["total"] - s2["bus_locks"]["total"], s3["wall_seconds"] - s2["wall_seconds"]
     # QEMU's limiter: at most 100 per slice of 1 s; a window of dt seconds meets at most ceil(dt)+1 slices
     check(0 < n <= 100 * (int(dt) + 2) and s3["bus_locks"]["policy"] == "ratelimit=100"
