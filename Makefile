@@ -29,11 +29,14 @@ else
 CC = gcc
 endif
 CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MMD -MP $(SANFLAGS)
+# json-c parses the control socket's requests (src/control/, the command only: libblvm does not need it).
+JSONC_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
+JSONC_LIBS := $(or $(shell pkg-config --libs json-c 2>/dev/null),-ljson-c)
 LDFLAGS = $(SANFLAGS)
 LDLIBS = -lZydis -lbpf -lpthread -lm
 
 LIB_SRCS := $(sort $(wildcard src/vmm/*.c src/boot/*.c src/dev/*.c src/introspect/*.c src/policy/*.c src/kvm/*.c src/emu/*.c))
-CLI_SRCS := $(sort $(wildcard src/cli/*.c))
+CLI_SRCS := $(sort $(wildcard src/cli/*.c src/control/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -53,6 +56,10 @@ all: $(BUILD)/blvm $(BUILD)/libblvm.a $(if $(SANFLAGS),,$(SHLIB)) unit-tests gue
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/src/control/%.o: src/control/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(JSONC_CFLAGS) -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +87,7 @@ $(SHLIB): $(PIC_OBJS) src/libblvm.map
 	ln -sf $(notdir $@) $(BUILD)/libblvm.so
 
 $(BUILD)/blvm: $(CLI_OBJS) $(BUILD)/libblvm.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libblvm.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libblvm.a $(LDLIBS) $(JSONC_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libblvm-internal.a
 	@mkdir -p $(dir $@)
@@ -119,7 +126,7 @@ test: deps
 	$(MAKE) check SAN=1
 	# ThreadSanitizer over what shares state between vCPU threads: the SMP unit tests and guests,
 	# the policy module's shared limiter (the whole suite under TSan: `make check SAN=thread`).
-	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp"
+	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp sh/control"
 	# Every fuzz harness for a bounded time (regressions of the inputs' parsers and the CPU).
 	$(MAKE) fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 

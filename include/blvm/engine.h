@@ -91,7 +91,8 @@ struct blvm_engine_ops {
 	 * (the kvm engine: the hardware exit carries no payload). */
 	int (*bus_lock_info)(struct blvm_engine_vcpu *vcpu, struct blvm_bus_lock_info *info);
 
-	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. */
+	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. Any thread, also
+	 * while the vCPU runs (live statistics): a recent count, exact once the vCPU has stopped. */
 	int64_t (*instructions)(struct blvm_engine_vcpu *vcpu);
 
 	/* The PC interrupt controllers and timer live in the engine, as KVM keeps them in the kernel

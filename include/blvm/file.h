@@ -43,6 +43,12 @@ int blvm_output_open(struct blvm_output *o, const char *path, const char *what, 
 int blvm_output_commit(struct blvm_output *o, char *err, size_t errlen);
 /* Closes and removes the temporary file; the target is left as it was. */
 void blvm_output_abort(struct blvm_output *o);
+/* Opens path for appending (--events: one record per line, never rewritten), by the same rules: a
+ * regular file is created (0666 less the umask) or appended to, never truncated; a link is followed,
+ * a dangling one refused; a device or a FIFO with a reader is written in place; a FIFO nobody reads
+ * and a directory are refused. Returns a blocking O_APPEND|O_CLOEXEC descriptor (one write() per
+ * record keeps records whole in a regular file), or -1 with one line in err. */
+int blvm_open_append(const char *path, const char *what, char *err, size_t errlen);
 /* The temporary file's name, for a signal handler that must remove it before _exit (NULL if none). */
 const char *blvm_output_tmp_name(const struct blvm_output *o);
 

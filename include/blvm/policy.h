@@ -80,7 +80,18 @@ struct blvm_policy;
 struct blvm_policy *blvm_policy_create(const struct blvm_policy_config *cfg, unsigned nr_vcpus,
 				       uint64_t (*clock_ns)(void *), void *clock_arg);
 void blvm_policy_destroy(struct blvm_policy *p);
+/* The configuration given at create. Not while blvm_policy_set_config() may run in another thread:
+ * use blvm_policy_get_config() then. */
 const struct blvm_policy_config *blvm_policy_config(const struct blvm_policy *p);
+/* A copy of the configuration in force now (OFF's for p == NULL). Thread-safe. */
+void blvm_policy_get_config(const struct blvm_policy *p, struct blvm_policy_config *cfg);
+/* Changes the policy while vCPUs run (thread-safe): the counts, the attribution and the per-vCPU rows
+ * go on; ratelimit to ratelimit keeps the limiter's current slice and count, as QEMU's
+ * ratelimit_set_speed() does, so the new rate holds from this slice on; a limiter not running before
+ * opens its first slice at the next bus lock; kill=N ends the VM at the N-th bus lock after the change.
+ * Turning detection on or off is the monitor's business (KVM_CAP_X86_BUS_LOCK_EXIT reaches only vCPUs
+ * created afterwards): the policy only decides what a bus lock it is shown costs. */
+void blvm_policy_set_config(struct blvm_policy *p, const struct blvm_policy_config *cfg);
 
 enum blvm_policy_verdict {
 	BLVM_POLICY_CONTINUE = 0, /* run the vCPU again */

@@ -66,6 +66,7 @@ enum blvm_end_reason {
 	BLVM_END_CONSOLE_QUIT, /* Ctrl-A x on the console (status 0, as QEMU's) */
 	BLVM_END_SIGNAL,       /* blvm_vm_signal(): a signal asked blvm to stop */
 	BLVM_END_CONSOLE_ERROR, /* the console output could not be written (BLVM_STATUS_CONSOLE_FAILED) */
+	BLVM_END_QUIT,         /* blvm_vm_quit(): QMP's quit on the control socket (status 0) */
 };
 
 struct blvm_vm_result {
@@ -83,8 +84,23 @@ struct blvm_vm;
 int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **vm, char *err, size_t errlen);
 /* Runs until the guest ends the VM; fills res. Returns res->exit_status. */
 int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res);
-/* The --stats JSON object (DESIGN.md, "Command line"). */
+/* The --stats JSON object (DESIGN.md, "Command line"). res NULL: the object now, while the VM runs
+ * (any thread; "exit_code", "end" and "message" null), as the control socket and --metrics read it. */
 void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *out);
+/* QMP's stop and cont: blvm_vm_pause returns once no vCPU executes guest code (a vCPU sleeping for
+ * the policy parks when its sleep ends); blvm_vm_resume lets them run again. Any thread. */
+void blvm_vm_pause(struct blvm_vm *vm);
+void blvm_vm_resume(struct blvm_vm *vm);
+bool blvm_vm_paused(const struct blvm_vm *vm);
+/* The VM has ended (blvm_vm_run returns or is about to). Any thread. */
+bool blvm_vm_ended(const struct blvm_vm *vm);
+/* QMP's quit: ends the VM cleanly with status 0 (reason BLVM_END_QUIT). Any thread. */
+void blvm_vm_quit(struct blvm_vm *vm);
+/* Changes the bus-lock policy while the VM runs (any thread): the counts and the rate limiter's
+ * state carry over (blvm_policy_set_config). -1 with one line in err where the engine cannot: the
+ * VM started with detection off, turning it off, contain on the kvm engine. */
+int blvm_vm_set_bus_lock_policy(struct blvm_vm *vm, const struct blvm_policy_config *cfg, char *err,
+				size_t errlen);
 /* The bus-lock report for humans (stderr) when a policy is active; nothing under off. */
 void blvm_vm_write_report(const struct blvm_vm *vm, FILE *out);
 void blvm_vm_destroy(struct blvm_vm *vm);

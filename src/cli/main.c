@@ -18,6 +18,7 @@
 
 #include "blvm/file.h"
 #include "blvm/vm.h"
+#include "control/control.h"
 #include "dev/dev.h" /* blvm_console_restore */
 
 #include "blvm/version.h"
@@ -68,6 +69,18 @@ static const char usage_text[] =
 	"                         module (hvm_start_info.modlist), or the Multiboot module; placed\n"
 	"                         where QEMU places it (an empty file: no PVH module, a size-0\n"
 	"                         ramdisk or module, as QEMU does)\n"
+	"  --control=PATH         a Unix socket (mode 0600) speaking QMP's wire format: greeting,\n"
+	"                         qmp_capabilities, then query-status, query-bus-locks (the --stats\n"
+	"                         object now), set-bus-lock-policy {\"policy\": POLICY} (live; not\n"
+	"                         to or from off, contain only on emu), stop, cont, quit (status 0),\n"
+	"                         query-version, query-commands; events SHUTDOWN, STOP, RESUME,\n"
+	"                         BUS_LOCK_RATE (each second while bus locks occur),\n"
+	"                         BUS_LOCK_THROTTLE_START/STOP, BUS_LOCK_KILL, BUS_LOCK_POLICY;\n"
+	"                         up to 16 clients at once; a stale socket there is replaced\n"
+	"  --events=FILE.jsonl    the socket's events, one JSON object per line, appended\n"
+	"  --metrics=FILE.prom    Prometheus text format, rewritten every second and at the end\n"
+	"                         (temporary file renamed, as --stats): bus locks by reason and by\n"
+	"                         vCPU, throttled seconds, exits by reason, instructions, blvm_info\n"
 	"  --quiet                no progress lines on stderr while bus locks occur\n"
 	"  --stats=FILE.json      write statistics as JSON to FILE at exit, also when a signal or a\n"
 	"                         console error ends the VM; written to a temporary file beside FILE\n"
@@ -283,7 +296,8 @@ static int cmd_run(int argc, char **argv)
 	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
-	       OPT_QUIET, OPT_INITRD };
+	       OPT_QUIET, OPT_INITRD, OPT_CONTROL, OPT_EVENTS, OPT_METRICS };
+	struct blvm_control_config ctl_cfg = { 0 };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
@@ -294,6 +308,9 @@ static int cmd_run(int argc, char **argv)
 		{ "bus-lock", required_argument, NULL, OPT_BUS_LOCK },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "control", required_argument, NULL, OPT_CONTROL },
+		{ "events", required_argument, NULL, OPT_EVENTS },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
@@ -376,6 +393,16 @@ static int cmd_run(int argc, char **argv)
 				return usage_error("--initrd=%s: give a file name", optarg);
 			cfg.initrd_path = optarg;
 			break;
+		case OPT_CONTROL:
+		case OPT_EVENTS:
+		case OPT_METRICS: {
+			const char *name = c == OPT_CONTROL ? "--control" : c == OPT_EVENTS ? "--events" : "--metrics";
+			if (!*optarg)
+				return usage_error("%s=%s: give a file name", name, optarg);
+			*(c == OPT_CONTROL ? &ctl_cfg.socket_path : c == OPT_EVENTS ? &ctl_cfg.events_path
+										: &ctl_cfg.metrics_path) = optarg;
+			break;
+		}
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -422,6 +449,19 @@ static int cmd_run(int argc, char **argv)
 		}
 		stop_register_tmp(blvm_output_tmp_name(&stats));
 	}
+	/* The control socket and the event and metrics files, also before starting. */
+	struct blvm_control *ctl = NULL;
+	{
+		char cerr[PATH_MAX + 256];
+		if (blvm_control_open(&ctl_cfg, &ctl, cerr, sizeof cerr) != 0) {
+			fprintf(stderr, "blvm: %s\n", cerr);
+			stop_register_tmp(NULL);
+			if (stats_path)
+				blvm_output_abort(&stats);
+			free(cmdline);
+			return 2;
+		}
+	}
 	warn_if_mem_exceeds_host(cfg.mem_size);
 
 	char err[512];
@@ -441,14 +481,21 @@ static int cmd_run(int argc, char **argv)
 		stop_register_tmp(NULL);
 		if (stats_path)
 			blvm_output_abort(&stats);
+		blvm_control_finish(ctl, NULL);
 		free(cmdline);
 		return 2;
 	}
 
 	struct blvm_vm_result res;
 	stop_attach(vm);
+	if (blvm_control_start(ctl, vm, err, sizeof err) != 0) {
+		fprintf(stderr, "blvm: %s\n", err);
+		blvm_vm_signal(vm, SIGTERM); /* ends before the vCPUs start: status 128+15, the record kept */
+	}
 	int status = blvm_vm_run(vm, &res);
 	stop_attach(NULL);
+	/* The end events and the last metrics, while the counts are final and the VM still exists. */
+	blvm_control_finish(ctl, &res);
 	if (res.message[0])
 		fprintf(stderr, "blvm: %s\n", res.message);
 	if (res.console_errno && res.reason != BLVM_END_CONSOLE_ERROR)

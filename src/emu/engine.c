@@ -360,7 +360,9 @@ static int emu_bus_lock_info(struct blvm_engine_vcpu *v, struct blvm_bus_lock_in
 
 static int64_t emu_instructions(struct blvm_engine_vcpu *v)
 {
-	return (int64_t)CPU(v)->icount;
+	/* Read live from other threads (--control, --metrics): the vCPU's thread stores it with
+	 * __atomic_store_n (exec.c, emu_run), so a relaxed load never races. */
+	return (int64_t)__atomic_load_n(&CPU(v)->icount, __ATOMIC_RELAXED);
 }
 
 /* The next queued MMIO write becomes this exit. */
@@ -551,7 +553,8 @@ static int run_vcpu(struct emu_vcpu *c)
 		c->last_i = b->insn;
 		c->chain_left = EMU_CHAIN_MAX;
 		int st = b->insn[0].fn(c, b->insn);
-		c->icount += emu_block_retired(c, c->cur_b, st, c->cur_blin);
+		__atomic_store_n(&c->icount, c->icount + emu_block_retired(c, c->cur_b, st, c->cur_blin),
+				 __ATOMIC_RELAXED);
 		c->stop = 0;
 		/* again the rare cases in one test; each is a no-op when its own test is false */
 		if (likely(!(c->mrc_n | c->pio_valid | c->exit_pending | c->singlestep | tf |

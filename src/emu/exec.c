@@ -954,7 +954,7 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 		struct emu_block *b = j->b;
 		if (likely(j->lin == lin && j->xep == c->xep && b->mode == c->mode && !b->flags_exact)) {
 			c->chain_left--;
-			c->icount += i->idx + 1u;
+			__atomic_store_n(&c->icount, c->icount + i->idx + 1u, __ATOMIC_RELAXED);
 			c->cur_b = b;
 			c->cur_blin = lin;
 			c->last_i = b->insn;

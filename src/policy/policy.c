@@ -80,13 +80,14 @@ struct rip_entry {
 };
 
 struct blvm_policy {
-	struct blvm_policy_config cfg;
 	unsigned nr_vcpus;
 	uint64_t (*clock_ns)(void *);
 	void *clock_arg;
 	uint64_t created_ns;
 
 	pthread_mutex_t lock; /* everything below */
+	struct blvm_policy_config cfg; /* changed live by blvm_policy_set_config() */
+	uint64_t kill_base;   /* KILL counts bus locks from here: the total when kill was set */
 	uint64_t total, split, uc, unattributed, throttled_ns, sleeps;
 	struct blvm_policy_vcpu_stats *vcpu; /* [nr_vcpus] */
 	struct ratelimit rl;
@@ -180,6 +181,51 @@ const struct blvm_policy_config *blvm_policy_config(const struct blvm_policy *p)
 	return &p->cfg;
 }
 
+/* The configuration now (it may change live): a copy taken under the lock; OFF's for p == NULL. */
+static struct blvm_policy_config cfg_now(const struct blvm_policy *p)
+{
+	struct blvm_policy_config c = BLVM_POLICY_CONFIG_DEFAULT;
+	if (p) {
+		lock(p);
+		c = p->cfg;
+		unlock(p);
+	}
+	return c;
+}
+
+void blvm_policy_get_config(const struct blvm_policy *p, struct blvm_policy_config *cfg)
+{
+	*cfg = cfg_now(p);
+}
+
+/*
+ * A live change. The counts, the attribution table and the per-vCPU rows go on. The limiter keeps its
+ * slice as QEMU's ratelimit_set_speed() does (it sets slice_quota and slice_ns and leaves the slice's
+ * start, end and dispatched count alone), so ratelimit=N to ratelimit=M takes effect within the current
+ * slice; a limiter that was not running (any other mode before) opens its first slice at the next bus
+ * lock, as at create. kill=N counts N bus locks from the change.
+ */
+void blvm_policy_set_config(struct blvm_policy *p, const struct blvm_policy_config *cfg)
+{
+	if (!p)
+		return;
+	lock(p);
+	bool was_limiting = p->cfg.mode == BLVM_POLICY_RATELIMIT;
+	p->cfg = *cfg;
+	if (cfg->mode == BLVM_POLICY_RATELIMIT) {
+		ratelimit_set_speed(&p->rl, cfg->rate ? cfg->rate : 1, cfg->slice_ns ? cfg->slice_ns : NS_PER_S);
+		if (!was_limiting) {
+			p->rl.dispatched = 0;
+			p->rl.slice_end_time = INT64_MIN;
+		}
+	}
+	if (cfg->mode == BLVM_POLICY_KILL) {
+		p->kill_base = p->total;
+		p->stop_reason = NULL;
+	}
+	unlock(p);
+}
+
 static size_t rip_hash(uint64_t rip, size_t size)
 {
 	return (size_t)((rip * 0x9e3779b97f4a7c15ull) >> 32) & (size - 1);
@@ -246,7 +292,7 @@ static void set_stop_reason(struct blvm_policy *p, unsigned vcpu, const struct k
 	char spec[48];
 	blvm_policy_format(&p->cfg, spec, sizeof spec);
 	int n = snprintf(p->stop_buf, sizeof p->stop_buf, "--bus-lock=%s: bus lock %" PRIu64 " of %" PRIu64
-			 " allowed, ending the VM: vCPU %u", spec, p->total, p->cfg.kill_at, vcpu);
+			  " allowed, ending the VM: vCPU %u", spec, p->total - p->kill_base, p->cfg.kill_at, vcpu);
 	size_t off = n < 0 ? 0 : (size_t)n < sizeof p->stop_buf ? (size_t)n : sizeof p->stop_buf - 1;
 	char sym[104];
 	if (info)
@@ -266,9 +312,13 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 					     const struct blvm_bus_lock_info *info)
 {
 	struct blvm_policy_action a = { .what = BLVM_POLICY_CONTINUE };
-	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
+	if (!p)
 		return a;
 	lock(p);
+	if (p->cfg.mode == BLVM_POLICY_OFF) {
+		unlock(p);
+		return a;
+	}
 	/* A vCPU index out of range still counts for the VM; its own row goes to a scratch one. */
 	struct blvm_policy_vcpu_stats scratch = { 0 }, *v = vcpu < p->nr_vcpus ? &p->vcpu[vcpu] : &scratch;
 	p->total++;
@@ -299,9 +349,9 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 		p->sleeps++, v->sleeps++;
 		break;
 	case BLVM_POLICY_KILL:
-		if (p->total == p->cfg.kill_at)
+		if (p->total - p->kill_base == p->cfg.kill_at)
 			set_stop_reason(p, vcpu, run, info);
-		if (p->total >= p->cfg.kill_at) {
+		if (p->total - p->kill_base >= p->cfg.kill_at) {
 			a.what = BLVM_POLICY_STOP;
 			a.reason = p->stop_reason;
 		}
@@ -405,13 +455,13 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
 
 void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 {
-	struct blvm_policy_config off = BLVM_POLICY_CONFIG_DEFAULT;
 	struct blvm_policy_stats st;
 	struct blvm_policy_insn top[BLVM_POLICY_TOP];
 	char spec[48];
 	blvm_policy_get_stats(p, &st);
 	unsigned ntop = blvm_policy_top(p, top, BLVM_POLICY_TOP);
-	blvm_policy_format(p ? &p->cfg : &off, spec, sizeof spec);
+	struct blvm_policy_config cfg = cfg_now(p);
+	blvm_policy_format(&cfg, spec, sizeof spec);
 	if (indent < 0)
 		indent = 0;
 
@@ -480,14 +530,15 @@ static void write_vcpu_line(const struct blvm_policy *p, FILE *f)
 
 void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall_seconds)
 {
-	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
+	struct blvm_policy_config cfg = cfg_now(p);
+	if (!p || cfg.mode == BLVM_POLICY_OFF)
 		return;
 	struct blvm_policy_stats st;
 	struct blvm_policy_insn top[BLVM_POLICY_TOP];
 	char spec[48], thr[32];
 	blvm_policy_get_stats(p, &st);
 	unsigned ntop = blvm_policy_top(p, top, BLVM_POLICY_TOP);
-	blvm_policy_format(&p->cfg, spec, sizeof spec);
+	blvm_policy_format(&cfg, spec, sizeof spec);
 
 	fprintf(f, "blvm: --bus-lock=%s: %" PRIu64 " bus lock%s in %.2f s", spec, st.total, st.total == 1 ? "" : "s",
 		wall_seconds);
@@ -495,7 +546,7 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 		fprintf(f, " (%.1f/s)", st.total / wall_seconds);
 	fprintf(f, "; split %" PRIu64 ", uc %" PRIu64 ", unattributed %" PRIu64 "\n", st.split, st.uc,
 		st.unattributed);
-	if (p->cfg.mode == BLVM_POLICY_RATELIMIT || p->cfg.mode == BLVM_POLICY_PAUSE) {
+	if (cfg.mode == BLVM_POLICY_RATELIMIT || cfg.mode == BLVM_POLICY_PAUSE || st.sleeps) {
 		human_ns(thr, sizeof thr, st.throttled_ns);
 		fprintf(f, "blvm: vCPUs throttled %s in %" PRIu64 " sleep%s", thr, st.sleeps, st.sleeps == 1 ? "" : "s");
 		if (wall_seconds > 0)
@@ -527,10 +578,14 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 
 bool blvm_policy_progress_due(struct blvm_policy *p, char *line, size_t len)
 {
-	if (!p || p->cfg.mode == BLVM_POLICY_OFF)
+	if (!p)
 		return false;
 	uint64_t now = p->clock_ns(p->clock_arg);
 	lock(p);
+	if (p->cfg.mode == BLVM_POLICY_OFF) {
+		unlock(p);
+		return false;
+	}
 	uint64_t dt = now - p->progress_ns, dn = p->total - p->progress_total, total = p->total;
 	bool due = now >= p->progress_ns && dt >= NS_PER_S && dn > 0;
 	if (due) {

@@ -63,6 +63,32 @@ int blvm_open_input(const char *path, const char *what, char *err, size_t errlen
 	return fd;
 }
 
+int blvm_open_append(const char *path, const char *what, char *err, size_t errlen)
+{
+	struct stat st, lst;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return fail(err, errlen, "cannot write %s=%s: it is a directory; give a file name", what, path);
+	if (stat(path, &st) != 0 && errno == ENOENT && lstat(path, &lst) == 0)
+		return fail(err, errlen, "cannot write %s=%s: it is a symbolic link to a file that does not exist",
+			    what, path);
+	/* O_NONBLOCK: a FIFO nobody reads fails with ENXIO instead of blocking; no O_TRUNC: what is
+	 * there stays. O_CREAT does not touch an existing device or FIFO. */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0666);
+	if (fd < 0) {
+		if (errno == ENXIO)
+			return fail(err, errlen, "cannot write %s=%s: it is a FIFO and nothing reads it (start the "
+				    "reader first, or give a file)", what, path);
+		return fail(err, errlen, "cannot write %s=%s: %s", what, path, strerror(errno));
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		return fail(err, errlen, "cannot write %s=%s: %s", what, path, strerror(e));
+	}
+	return fd;
+}
+
 static void output_free(struct blvm_output *o)
 {
 	free(o->name);

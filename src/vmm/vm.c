@@ -188,6 +188,8 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->report_lock, NULL);
 	pthread_mutex_init(&vm->end_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 
 	/* Guest RAM: reserved, not committed, so a large --mem costs only what the guest touches. */
 	vm->ram = mmap(NULL, cfg->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -305,6 +307,8 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	blvm_symtab_free(&vm->syms);
 	pthread_mutex_destroy(&vm->report_lock);
 	pthread_mutex_destroy(&vm->end_lock);
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -335,9 +339,139 @@ void blvm_vm_end(struct blvm_vm *vm, enum blvm_end_reason reason, int status, ui
 	vsnprintf(vm->result.message, sizeof vm->result.message, fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&vm->end_lock);
+	/* Paused vCPUs (blvm_vm_pause) wake up to see the end; a pauser stops waiting. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
 		if (vm->vcpus[i].ev)
 			vm->ops->kick(vm->vcpus[i].ev);
+}
+
+/* After run() returns: the last vCPU out wakes a pauser. */
+static void leave_guest(struct blvm_vcpu *c)
+{
+	atomic_store(&c->in_guest, false);
+	if (atomic_load(&c->vm->paused)) {
+		pthread_mutex_lock(&c->vm->pause_lock);
+		pthread_cond_broadcast(&c->vm->pause_cond);
+		pthread_mutex_unlock(&c->vm->pause_lock);
+	}
+}
+
+void blvm_vm_quit(struct blvm_vm *vm)
+{
+	blvm_vm_end(vm, BLVM_END_QUIT, 0, 0, "quit requested on the control socket; the VM stopped");
+}
+
+/*
+ * QMP's stop: no vCPU executes guest code until blvm_vm_resume(). A vCPU thread passes the gate in
+ * vcpu_thread() before each run(): it sets in_guest, then looks at paused; the pauser sets paused,
+ * then kicks every vCPU (a kick also makes the next run() return at once: engine.h) and waits until
+ * no vCPU is in_guest. Both sides use sequentially consistent atomics, so at least one sees the
+ * other: either the vCPU parks, or the pauser waits for its run() to return. A vCPU sleeping for a
+ * policy (throttle) is not in the guest; it parks when its sleep ends.
+ */
+void blvm_vm_pause(struct blvm_vm *vm)
+{
+	atomic_store(&vm->paused, true);
+	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
+		if (vm->vcpus[i].ev)
+			vm->ops->kick(vm->vcpus[i].ev);
+	pthread_mutex_lock(&vm->pause_lock);
+	for (;;) {
+		bool busy = false;
+		for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
+			busy |= atomic_load(&vm->vcpus[i].in_guest);
+		if (!busy || atomic_load(&vm->ending))
+			break;
+		/* Woken by the last vCPU out of run(); the timeout only bounds a kick lost to a bug. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &ts);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void blvm_vm_resume(struct blvm_vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->paused, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool blvm_vm_ended(const struct blvm_vm *vm)
+{
+	return atomic_load(&vm->ending);
+}
+
+bool blvm_vm_paused(const struct blvm_vm *vm)
+{
+	return atomic_load(&vm->paused);
+}
+
+/* The pause gate before run(): false when the VM ended while the vCPU waited. */
+static bool enter_guest(struct blvm_vcpu *c)
+{
+	struct blvm_vm *vm = c->vm;
+	for (;;) {
+		atomic_store(&c->in_guest, true);
+		if (!atomic_load(&vm->paused))
+			return !atomic_load(&vm->ending);
+		leave_guest(c);
+		pthread_mutex_lock(&vm->pause_lock);
+		while (atomic_load(&vm->paused) && !atomic_load(&vm->ending))
+			pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+		pthread_mutex_unlock(&vm->pause_lock);
+		if (atomic_load(&vm->ending))
+			return false;
+	}
+}
+
+/*
+ * A live change of the bus-lock policy (QMP set-bus-lock-policy), through the policy module
+ * (blvm_policy_set_config: counts and the limiter's slice carried over). What the engine cannot do
+ * is refused with one line: detection is a VM capability that reaches only vCPUs created after it
+ * is enabled (api.rst 7.24 KVM_CAP_X86_BUS_LOCK_EXIT; the emu engine models the same per-vCPU
+ * controls), so it can be neither turned on (the VM started with off) nor off once the vCPUs exist;
+ * contain needs the emu engine's own capability.
+ */
+int blvm_vm_set_bus_lock_policy(struct blvm_vm *vm, const struct blvm_policy_config *cfg, char *err,
+				size_t errlen)
+{
+	char spec[64];
+	blvm_policy_format(cfg, spec, sizeof spec);
+	if (!vm->policy) {
+		snprintf(err, errlen, "bus-lock detection is off in this VM: the %s engine enables it "
+			 "(KVM_CAP_X86_BUS_LOCK_EXIT) only before the vCPUs exist; start with --bus-lock=log to "
+			 "change the policy while it runs", vm->ops->name);
+		return -1;
+	}
+	if (cfg->mode == BLVM_POLICY_OFF) {
+		snprintf(err, errlen, "bus-lock detection cannot be turned off once the vCPUs exist "
+			 "(KVM_CAP_X86_BUS_LOCK_EXIT); use log to count without acting");
+		return -1;
+	}
+	struct blvm_policy_config old;
+	blvm_policy_get_config(vm->policy, &old);
+	bool contain = cfg->mode == BLVM_POLICY_CONTAIN, was = old.mode == BLVM_POLICY_CONTAIN;
+	if (contain != was) {
+		struct kvm_enable_cap cap = { .cap = BLVM_CAP_BUS_LOCK_CONTAIN, .args = { contain } };
+		if (vm->ops->check_extension(vm->ev, BLVM_CAP_BUS_LOCK_CONTAIN) <= 0 ||
+		    vm->ops->enable_cap(vm->ev, &cap) < 0) {
+			snprintf(err, errlen, "%s needs the emu engine (the %s engine runs locked operations on "
+				 "the real CPU)", contain ? "contain" : "leaving contain", vm->ops->name);
+			return -1;
+		}
+	}
+	blvm_policy_set_config(vm->policy, cfg);
+	return 0;
 }
 
 void blvm_vm_signal(struct blvm_vm *vm, int signo)
@@ -501,8 +635,9 @@ static void *vcpu_thread(void *arg)
 {
 	struct blvm_vcpu *c = arg;
 	struct blvm_vm *vm = c->vm;
-	while (!atomic_load(&vm->ending)) {
+	while (enter_guest(c)) {
 		int r = vm->ops->run(c->ev);
+		leave_guest(c);
 		if (r == -EINTR)
 			continue; /* kicked: the loop condition says whether the VM ended */
 		if (r < 0) {
@@ -512,9 +647,10 @@ static void *vcpu_thread(void *arg)
 				    strerror(-r), rip);
 			break;
 		}
-		c->exits++;
+		__atomic_store_n(&c->exits, c->exits + 1, __ATOMIC_RELAXED);
 		if (c->run->exit_reason < 64)
-			c->exits_by_reason[c->run->exit_reason]++;
+			__atomic_store_n(&c->exits_by_reason[c->run->exit_reason],
+					 c->exits_by_reason[c->run->exit_reason] + 1, __ATOMIC_RELAXED);
 		/* The one policy decision point. KVM sets the flag on exit 33 and on any other exit the bus
 		 * lock coincided with, so it is checked whatever the exit reason (api.rst, "flags"). */
 		if (c->run->flags & KVM_RUN_X86_BUS_LOCK)
@@ -560,7 +696,9 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	pthread_cond_init(&w.cond, NULL);
 	if (vm->syms_warning[0])
 		fprintf(stderr, "blvm: %s\n", vm->syms_warning);
+	pthread_mutex_lock(&vm->end_lock);
 	vm->start_time = now();
+	pthread_mutex_unlock(&vm->end_lock);
 	if (vm->console && blvm_console_start(vm->console) != 0)
 		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, 0, "cannot start the console threads");
 	if (vm->cfg.timeout_s > 0)
@@ -577,7 +715,9 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(vm->vcpus[i].thread, NULL);
+	pthread_mutex_lock(&vm->end_lock);
 	vm->end_time = now();
+	pthread_mutex_unlock(&vm->end_lock);
 	/* What the guest wrote goes out, however long stdout takes, but never past --timeout: a
 	 * stdout that does not drain must not keep a timed VM alive (console.c). */
 	if (vm->console)
@@ -635,36 +775,58 @@ static const char *end_reason_name(enum blvm_end_reason r)
 	case BLVM_END_CONSOLE_QUIT: return "console_quit";
 	case BLVM_END_SIGNAL: return "signal";
 	case BLVM_END_CONSOLE_ERROR: return "console_error";
+	case BLVM_END_QUIT: return "quit";
 	}
 	return "unknown";
 }
 
+/*
+ * The one builder of the statistics object: --stats at the end (res given), and while the VM runs
+ * (res NULL: "exit_code", "end" and "message" are null, "wall_seconds" is the time so far) for the
+ * control socket's query-bus-locks and the --metrics file, which read this object. Live, every
+ * counter is read as its owner publishes it: the vCPU threads' through relaxed atomics, the devices'
+ * under vm->lock, the policy's under its own lock.
+ */
 void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *f)
 {
+	struct blvm_vm *mvm = (struct blvm_vm *)vm; /* for its locks only */
 	int64_t insns = 0;
 	uint64_t exits_by_reason[64] = { 0 };
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
 		int64_t n = vm->ops->instructions(vm->vcpus[i].ev);
 		insns = (n < 0 || insns < 0) ? -1 : insns + n;
 		for (unsigned r = 0; r < 64; r++)
-			exits_by_reason[r] += vm->vcpus[i].exits_by_reason[r];
+			exits_by_reason[r] += __atomic_load_n(&vm->vcpus[i].exits_by_reason[r], __ATOMIC_RELAXED);
 	}
+	pthread_mutex_lock(&mvm->end_lock);
+	double wall = res ? vm->end_time - vm->start_time : vm->start_time > 0 ? now() - vm->start_time : 0;
+	int console_errno = res ? res->console_errno : vm->console_errno;
+	pthread_mutex_unlock(&mvm->end_lock);
+	pthread_mutex_lock(&mvm->lock);
+	uint64_t tx_bytes = vm->com1 ? vm->com1->tx_bytes : 0, tx_dropped = vm->com1 ? vm->com1->tx_dropped : 0;
+	uint64_t unclaimed[4] = { vm->port_reads_unclaimed, vm->port_writes_unclaimed, vm->mmio_reads,
+				  vm->mmio_writes };
+	pthread_mutex_unlock(&mvm->lock);
 	fprintf(f, "{\n  \"engine\": ");
 	json_write_string(f, vm->ops->name);
-	fprintf(f, ",\n  \"exit_code\": %d,\n  \"end\": ", res->exit_status);
-	json_write_string(f, end_reason_name(res->reason));
-	fprintf(f, ",\n  \"message\": ");
-	json_write_string(f, res->message);
-	fprintf(f, ",\n  \"wall_seconds\": %.6f", vm->end_time - vm->start_time);
+	if (res) {
+		fprintf(f, ",\n  \"exit_code\": %d,\n  \"end\": ", res->exit_status);
+		json_write_string(f, end_reason_name(res->reason));
+		fprintf(f, ",\n  \"message\": ");
+		json_write_string(f, res->message);
+	} else {
+		fprintf(f, ",\n  \"exit_code\": null,\n  \"end\": null,\n  \"message\": null");
+	}
+	fprintf(f, ",\n  \"wall_seconds\": %.6f", wall);
 	if (insns >= 0)
 		fprintf(f, ",\n  \"instructions\": %" PRId64, insns);
 	else
 		fprintf(f, ",\n  \"instructions\": null");
 	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64 ",\n  \"console_dropped\": %" PRIu64,
-		vm->cfg.mem_size, vm->com1 ? vm->com1->tx_bytes : 0, vm->com1 ? vm->com1->tx_dropped : 0);
+		vm->cfg.mem_size, tx_bytes, tx_dropped);
 	fprintf(f, ",\n  \"console_error\": ");
-	if (res->console_errno)
-		json_write_string(f, strerror(res->console_errno));
+	if (console_errno)
+		json_write_string(f, strerror(console_errno));
 	else
 		fprintf(f, "null");
 	fprintf(f, ",\n  \"exits\": {");
@@ -681,7 +843,7 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 	}
 	fprintf(f, "},\n  \"unclaimed\": {\"port_reads\": %" PRIu64 ", \"port_writes\": %" PRIu64
 		", \"mmio_reads\": %" PRIu64 ", \"mmio_writes\": %" PRIu64 "}",
-		vm->port_reads_unclaimed, vm->port_writes_unclaimed, vm->mmio_reads, vm->mmio_writes);
+		unclaimed[0], unclaimed[1], unclaimed[2], unclaimed[3]);
 	fprintf(f, ",\n");
 	blvm_policy_write_json(vm->policy, f, 2);
 	fprintf(f, ",\n  \"vcpus\": [");
@@ -693,7 +855,8 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 		fprintf(f, "%s\n    {\"id\": %u, \"bus_locks\": %" PRIu64 ", \"split\": %" PRIu64 ", \"uc\": %" PRIu64
 			", \"unattributed\": %" PRIu64 ", \"throttled_ns\": %" PRIu64 ", \"exits\": %" PRIu64
 			", \"instructions\": ",
-			i ? "," : "", c->id, b.bus_locks, b.split, b.uc, b.unattributed, b.throttled_ns, c->exits);
+			i ? "," : "", c->id, b.bus_locks, b.split, b.uc, b.unattributed, b.throttled_ns,
+			__atomic_load_n(&c->exits, __ATOMIC_RELAXED));
 		if (n >= 0)
 			fprintf(f, "%" PRId64 "}", n);
 		else

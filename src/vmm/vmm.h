@@ -29,8 +29,11 @@ struct blvm_vcpu {
 	struct blvm_engine_vcpu *ev;
 	struct kvm_run *run;
 	pthread_t thread;
+	/* Written by the vCPU's thread only, read live by --control and --metrics: relaxed atomic
+	 * stores and loads (__atomic_*: a plain mov on x86), so that a reader never races. */
 	uint64_t exits;
 	uint64_t exits_by_reason[64]; /* KVM_EXIT_* < 64 */
+	atomic_bool in_guest;         /* between the pause gate and the end of run() (blvm_vm_pause) */
 };
 
 /* [a, a + b) lies within [0, limit), without overflow: the check of every offset and size read from an
@@ -91,10 +94,15 @@ struct blvm_vm {
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
+	/* blvm_vm_pause()/_resume() (QMP's stop and cont): paused vCPU threads wait on pause_cond
+	 * before entering run(); the pauser waits there until no vCPU is in_guest. */
+	atomic_bool paused;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
 	pthread_mutex_t end_lock;   /* guards result: blvm_vm_end writes it, blvm_vm_run reads it */
 	int console_errno;          /* console output was lost (blvm_console_failed), under end_lock */
 	struct blvm_vm_result result;
-	double start_time, end_time;
+	double start_time, end_time; /* under end_lock while the VM runs (live stats read them) */
 };
 
 /* src/boot/boot.c: recognises and loads the kernel (and initrd), writes the boot information. */

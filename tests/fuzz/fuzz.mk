@@ -15,7 +15,7 @@ FUZZ ?= $(FUZZ_NAMES)
 
 $(BUILD)/fuzz/bin/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libblvm-internal.a
 	@mkdir -p $(dir $@)
-	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libblvm-internal.a $(LDLIBS)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libblvm-internal.a $(LDLIBS) $(JSONC_LIBS)
 
 fuzz-bins: $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_NAMES))
 

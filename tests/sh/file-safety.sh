@@ -92,5 +92,29 @@ expect_status 0 "kernel = a symlink to a kernel" -- timeout 10 "$BLVM" run "$T/k
 # A FIFO that someone writes a kernel into is still refused: a kernel is read whole, from a file.
 (timeout 5 cat "$G" > "$T/kfifo" 2>/dev/null &)
 expect_status 2 "kernel = a FIFO with a writer" -- timeout 10 "$BLVM" run "$T/kfifo"
+# 9. --metrics (rewritten like --stats) and --events (appended) by the same rules: a FIFO nobody
+# reads, a dangling link, a directory refused with one line; a device (and a link to one) written in
+# place and kept; a regular file's mode kept by the metrics rewrite; an events file never truncated.
+for opt in metrics events; do
+	expect_status 2 "--$opt = a FIFO nobody reads" -- timeout 10 "$BLVM" run --$opt="$T/fifo" "$G"
+	expect_stderr "FIFO and nothing reads it" "--$opt FIFO without a reader"
+	expect_status 2 "--$opt = a dangling symlink" -- timeout 10 "$BLVM" run --$opt="$T/dangling" "$G"
+	expect_stderr "symbolic link to a file that does not exist" "--$opt dangling symlink"
+	expect_status 2 "--$opt = a directory" -- timeout 10 "$BLVM" run --$opt="$T/dir" "$G"
+	expect_status 0 "--$opt = a device" -- timeout 10 "$BLVM" run --$opt="$T/devlink" "$G"
+	[ -L "$T/devlink" ] && [ -c "$T/null" ] && ok "--$opt: the link and the device kept" || fail "--$opt devlink: $(ls -l "$T")"
+done
+echo old > "$T/s.json"; chmod 640 "$T/s.json"
+expect_status 0 "--metrics over an existing file" -- timeout 10 "$BLVM" run --metrics="$T/s.json" "$G"
+grep -q '^blvm_info{' "$T/s.json" && [ "$(stat -c %a "$T/s.json")" = 640 ] && ok "--metrics: replaced, mode 640 kept" ||
+	fail "--metrics: $(head -c 80 "$T/s.json"), mode $(stat -c %a "$T/s.json")"
+timeout 20 cat "$T/fifo" > "$TMP/fifo.ev" & reader=$!
+sleep 0.2
+expect_status 0 "--events = a FIFO with a reader" -- timeout 10 "$BLVM" run --events="$T/fifo" "$G"
+wait $reader
+grep -q '"event":"SHUTDOWN"' "$TMP/fifo.ev" && [ -p "$T/fifo" ] && ok "--events through a FIFO: SHUTDOWN read" || fail "--events FIFO: $(cat "$TMP/fifo.ev")"
+echo '{"kept": 1}' > "$T/s.json"
+expect_status 0 "--events over an existing file" -- timeout 10 "$BLVM" run --events="$T/s.json" "$G"
+[ "$(head -1 "$T/s.json")" = '{"kept": 1}' ] && [ "$(wc -l < "$T/s.json")" -eq 2 ] && ok "--events: appended, nothing truncated" || fail "--events: $(cat "$T/s.json")"
 no_temp_left "all cases"
 finish

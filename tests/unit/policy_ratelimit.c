@@ -203,8 +203,73 @@ static void against_qemu(const char *spec, uint64_t speed, uint64_t slice_ns, ui
 	blvm_policy_destroy(p);
 }
 
+/* blvm_policy_set_config while bus locks come: log -> ratelimit=1000 starts QEMU's zero-initialised
+ * limiter; ratelimit=1000 -> 100 mid-run is QEMU's ratelimit_set_speed() on the same RateLimit (the
+ * slice and its count carried over); the transcription must agree at every bus lock. kill=3 set after
+ * 10 bus locks stops at the 3rd after the change; the counts go on through every change. */
+static void live_switch(void)
+{
+	const uint64_t base = 987654321000ull;
+	struct blvm_policy *p = make("log", base);
+	uint64_t t = base;
+	for (int i = 0; i < 500; i++)
+		CHECK_EQ(lock_at(p, t += 1000, i % 4), 0);
+	struct blvm_policy_config cfg;
+	char err[200];
+	RateLimit q;
+	memset(&q, 0, sizeof q);
+	qemu_set_speed(&q, 1000, S);
+	CHECK(blvm_policy_parse("ratelimit=1000", &cfg, err, sizeof err) == 0);
+	blvm_policy_set_config(p, &cfg);
+	uint64_t x = 7, mismatches = 0, slept = 0, wake[4] = { t, t, t, t };
+	for (int i = 0; i < 100000; i++) {
+		if (i == 50000) { /* mid-slice: the new speed, the same slice */
+			CHECK(blvm_policy_parse("ratelimit=100", &cfg, err, sizeof err) == 0);
+			blvm_policy_set_config(p, &cfg);
+			qemu_set_speed(&q, 100, S);
+		}
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned vcpu = (unsigned)(x >> 62);
+		t += (x >> 20) % (2 * MS + 1);
+		uint64_t now = t > wake[vcpu] ? t : wake[vcpu];
+		int64_t want = qemu_calculate_delay(&q, (int64_t)now, 1);
+		uint64_t got = lock_at(p, now, vcpu);
+		if ((uint64_t)(want > 0 ? want : 0) != got && mismatches++ < 5)
+			fprintf(stderr, "live switch: lock %d: got %llu, QEMU %lld\n", i, (unsigned long long)got,
+				(long long)want);
+		wake[vcpu] = now + got;
+		slept += got;
+	}
+	CHECK_EQ(mismatches, 0);
+	CHECK(slept > 0);
+	struct blvm_policy_config now_cfg;
+	blvm_policy_get_config(p, &now_cfg);
+	CHECK_EQ(now_cfg.mode, BLVM_POLICY_RATELIMIT);
+	CHECK_EQ(now_cfg.rate, 100);
+	struct blvm_policy_stats st;
+	blvm_policy_get_stats(p, &st);
+	CHECK_EQ(st.total, 100500);
+	blvm_policy_destroy(p);
+
+	p = make("log", base);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ(lock_at(p, base, 0), 0);
+	CHECK(blvm_policy_parse("kill=3", &cfg, err, sizeof err) == 0);
+	blvm_policy_set_config(p, &cfg);
+	fake_now = base;
+	CHECK_EQ(blvm_policy_after_run(p, 0, &bus_lock_run, NULL).what, BLVM_POLICY_CONTINUE);
+	CHECK_EQ(blvm_policy_after_run(p, 1, &bus_lock_run, NULL).what, BLVM_POLICY_CONTINUE);
+	struct blvm_policy_action a = blvm_policy_after_run(p, 0, &bus_lock_run, NULL);
+	CHECK_EQ(a.what, BLVM_POLICY_STOP);
+	CHECK(a.reason && strstr(a.reason, "bus lock 3 of 3 allowed"));
+	blvm_policy_get_stats(p, &st);
+	CHECK_EQ(st.total, 13);
+	blvm_policy_destroy(p);
+}
+
 int main(void)
 {
+	live_switch();
 	quota_1000_at_zero();
 	bursts_across_slices();
 	trickle();
