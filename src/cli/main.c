@@ -68,6 +68,10 @@ static const char usage_text[] =
 	"                         module (hvm_start_info.modlist), or the Multiboot module; placed\n"
 	"                         where QEMU places it (an empty file: no PVH module, a size-0\n"
 	"                         ramdisk or module, as QEMU does)\n"
+	"  --kernel-btf=FILE      the Linux guest kernel's BTF (its vmlinux, or the guest's\n"
+	"                         /sys/kernel/btf/vmlinux): bus locks are attributed to the guest\n"
+	"                         process (comm, pid) that took them; without it, a vmlinux\n"
+	"                         kernel's own .BTF is used (a bzImage's is compressed)\n"
 	"  --quiet                no progress lines on stderr while bus locks occur\n"
 	"  --stats=FILE.json      write statistics as JSON to FILE at exit, also when a signal or a\n"
 	"                         console error ends the VM; written to a temporary file beside FILE\n"
@@ -283,7 +287,7 @@ static int cmd_run(int argc, char **argv)
 	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
-	       OPT_QUIET, OPT_INITRD };
+	       OPT_QUIET, OPT_INITRD, OPT_KERNEL_BTF };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
@@ -294,6 +298,7 @@ static int cmd_run(int argc, char **argv)
 		{ "bus-lock", required_argument, NULL, OPT_BUS_LOCK },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "kernel-btf", required_argument, NULL, OPT_KERNEL_BTF },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
@@ -375,6 +380,11 @@ static int cmd_run(int argc, char **argv)
 			if (!*optarg)
 				return usage_error("--initrd=%s: give a file name", optarg);
 			cfg.initrd_path = optarg;
+			break;
+		case OPT_KERNEL_BTF:
+			if (!*optarg)
+				return usage_error("--kernel-btf=%s: give a file name", optarg);
+			cfg.kernel_btf_path = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
