@@ -93,8 +93,10 @@ void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
 		say_once(vm, vm->tasks.why);
 		return;
 	}
-	if (!(s.efer & EFER_LMA))
-		return; /* a 64-bit kernel's early boot, before long mode: no task yet */
+	if (!(s.efer & EFER_LMA)) {
+		say_once(vm, "a bus lock outside long mode (not a 64-bit Linux, or its early boot)");
+		return;
+	}
 	struct { struct kvm_msrs h; struct kvm_msr_entry e[2]; } m = { .h.nmsrs = 2 };
 	m.e[0].index = MSR_GS_BASE;
 	m.e[1].index = MSR_KERNEL_GS_BASE;

@@ -8,7 +8,8 @@
 # and the thread and process ids it prints; the guest kernel's "#DB: comm/pid took a bus_lock trap"
 # lines where it prints them. The guest kernel may take split locks of its own: only the two
 # programs' rows are checked. Then, without Linux (blvm's own buslock-storm guest, fast): a kernel
-# without BTF, a malformed --kernel-btf, and an unreadable one each degrade as documented.
+# without BTF, a malformed --kernel-btf, a valid one of another kernel (unit/introspect_linux
+# writes it) and an unreadable one each degrade as documented.
 set -u
 . "$TOP/tests/lib.sh"
 cd "$TOP"
@@ -79,6 +80,13 @@ printf 'not BTF at all' > "$TMP/garbage"
 expect_status 0 "a malformed --kernel-btf" -- "$BLVM" run --bus-lock=log --kernel-btf="$TMP/garbage" "$GUESTS/buslock-storm" -- split 30
 [ "$(grep -c "guest processes not named: --kernel-btf=.*garbage: the BTF is malformed" "$TMP/err")" -eq 1 ] &&
 	ok "a malformed --kernel-btf: said once" || fail "a malformed --kernel-btf: $(grep blvm: "$TMP/err" | head -3)"
+# A valid BTF of another (synthetic) kernel: the guest's memory does not hold what it says.
+"$BUILD/tests/introspect_linux" --write-btf "$TMP/other.btf" || fail "cannot write the synthetic BTF"
+expect_status 0 "a --kernel-btf of another kernel" -- "$BLVM" run --bus-lock=log --kernel-btf="$TMP/other.btf" \
+	"$GUESTS/buslock-storm" -- split 30
+[ "$(grep -c "guest processes not named: " "$TMP/err")" -eq 1 ] &&
+	grep -q "guest processes not named: at a bus lock on vCPU 0: .*does the BTF match the kernel" "$TMP/err" &&
+	ok "a --kernel-btf of another kernel: said once" || fail "another kernel's BTF: $(grep blvm: "$TMP/err" | head -3)"
 expect_status 2 "an unreadable --kernel-btf" -- "$BLVM" run --bus-lock=log --kernel-btf="$TMP/none" "$GUESTS/buslock-storm"
 expect_stderr "cannot open --kernel-btf" "an unreadable --kernel-btf"
 finish
