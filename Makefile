@@ -30,7 +30,7 @@ CC = gcc
 endif
 CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MMD -MP $(SANFLAGS)
 LDFLAGS = $(SANFLAGS)
-LDLIBS = -lZydis -lbpf -lpthread -lm
+LDLIBS = -lZydis -lbpf -llz4 -lz -llzma -lpthread -lm
 
 LIB_SRCS := $(sort $(wildcard src/vmm/*.c src/boot/*.c src/dev/*.c src/introspect/*.c src/policy/*.c src/kvm/*.c src/emu/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))

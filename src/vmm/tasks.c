@@ -45,9 +45,19 @@ int blvm_tasks_setup(struct blvm_vm *vm, const uint8_t *kernel, size_t len, bool
 		else
 			snprintf(t->why, sizeof t->why, "--kernel-btf=%s: %s", vm->cfg.kernel_btf_path, why);
 	} else if (bzimage) {
-		snprintf(t->why, sizeof t->why, "kernel %s: a bzImage's BTF is inside its compressed payload, which "
-			 "blvm does not unpack; give --kernel-btf=FILE (the kernel's vmlinux, or the guest's "
-			 "/sys/kernel/btf/vmlinux)", vm->cfg.kernel_path);
+		/* The BTF is in the vmlinux inside the compressed payload. */
+		uint8_t *v;
+		size_t vlen;
+		if (blvm_bzimage_vmlinux(kernel, len, &v, &vlen, why, sizeof why) != 0) {
+			snprintf(t->why, sizeof t->why, "kernel %s: %s; give --kernel-btf=FILE (the kernel's vmlinux, or "
+				 "the guest's /sys/kernel/btf/vmlinux)", vm->cfg.kernel_path, why);
+		} else {
+			if (blvm_linux_layout_from_elf(v, vlen, &t->layout, why, sizeof why) == 0)
+				t->ok = true;
+			else
+				snprintf(t->why, sizeof t->why, "kernel %s: its vmlinux: %s", vm->cfg.kernel_path, why);
+			free(v);
+		}
 	} else if (blvm_linux_layout_from_elf(kernel, len, &t->layout, why, sizeof why) == 0) {
 		t->ok = true;
 	} else {

@@ -20,6 +20,7 @@
 #include <bpf/btf.h>
 
 #include "introspect/linux.h"
+#include "boot/boot.h" /* blvm_bzimage_vmlinux: a bzImage's payload */
 
 static int failures;
 #define CHECK(c, ...) do { if (!(c)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
@@ -263,6 +264,17 @@ static int print_layout(const char *path)
 	fclose(f);
 	struct blvm_linux_layout l;
 	char err[200];
+	if (blvm_is_bzimage(buf, (size_t)n)) { /* the vmlinux inside, as the monitor unpacks it */
+		uint8_t *v;
+		size_t vlen;
+		if (blvm_bzimage_vmlinux(buf, (size_t)n, &v, &vlen, err, sizeof err) != 0) {
+			printf("error: %s\n", err);
+			return 1;
+		}
+		free(buf);
+		buf = v;
+		n = (long)vlen;
+	}
 	if (blvm_linux_layout_from_elf(buf, (size_t)n, &l, err, sizeof err) != 0) {
 		printf("error: %s\n", err);
 		return 1;
@@ -277,6 +289,33 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--layout") == 0)
 		return print_layout(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "--vmlinux") == 0) {
+		/* The ELF inside a bzImage's payload, written out (tests/sh/introspect-btf.sh). */
+		uint8_t *buf = NULL, *v;
+		size_t n = 0, vlen;
+		char err[200];
+		FILE *f = fopen(argv[2], "rb");
+		if (f) {
+			fseek(f, 0, SEEK_END);
+			n = (size_t)ftell(f);
+			fseek(f, 0, SEEK_SET);
+			buf = malloc(n ? n : 1);
+			if (!buf || fread(buf, 1, n, f) != n)
+				n = 0;
+			fclose(f);
+		}
+		if (!n || blvm_bzimage_vmlinux(buf, n, &v, &vlen, err, sizeof err) != 0) {
+			printf("error: %s\n", n ? err : "cannot read the file");
+			return 1;
+		}
+		f = fopen(argv[3], "wb");
+		int ok = f && fwrite(v, 1, vlen, f) == vlen;
+		if (f)
+			ok = fclose(f) == 0 && ok;
+		free(v);
+		free(buf);
+		return ok ? 0 : 2;
+	}
 	if (argc == 3 && strcmp(argv[1], "--write-btf") == 0) {
 		/* A synthetic kernel's BTF, for tests/sh/linux-buslock.sh: a valid layout that matches no
 		 * guest, so reading the current task through it must fail cleanly. */
