@@ -269,6 +269,7 @@ static int print_layout(const char *path)
 		size_t vlen;
 		if (blvm_bzimage_vmlinux(buf, (size_t)n, &v, &vlen, err, sizeof err) != 0) {
 			printf("error: %s\n", err);
+			free(buf);
 			return 1;
 		}
 		free(buf);
@@ -277,6 +278,7 @@ static int print_layout(const char *path)
 	}
 	if (blvm_linux_layout_from_elf(buf, (size_t)n, &l, err, sizeof err) != 0) {
 		printf("error: %s\n", err);
+		free(buf);
 		return 1;
 	}
 	printf("task_struct size %u comm %u comm_len %u pid %u tgid %u\n%s %llu\n", l.task_size, l.task_comm,
@@ -306,6 +308,7 @@ int main(int argc, char **argv)
 		}
 		if (!n || blvm_bzimage_vmlinux(buf, n, &v, &vlen, err, sizeof err) != 0) {
 			printf("error: %s\n", n ? err : "cannot read the file");
+			free(buf);
 			return 1;
 		}
 		f = fopen(argv[3], "wb");
