@@ -11,16 +11,23 @@
 #   config       the kernel's .config
 #   initrd.cpio  a newc cpio archive: /init (below), /bin/busybox and its applet links, /dev/console
 #   VERSION      the package name and version
+#   initrd-splitlock.cpio  the same busybox, plus tests/linux/splitlock.c built static (gcc -static)
+#                as /bin/splitlock with the links splitlock-a and splitlock-b; its /init runs both
+#                at once ($SPLITA and $SPLITB split locks: an unknown NAME=VALUE on the kernel
+#                command line reaches init's environment) and powers off (issue 13's tests)
 # Everything comes from Debian's packages by name (linux-image-cloud-amd64, the meta-package, names
 # the current kernel; busybox-static). Status 0: ready; 3: could not be made (the reason on stderr:
 # no network on first use, say) -- tests skip on 3.
 set -u
 cache="${BLVM_CACHE:-$HOME/.cache/blvm}/linux"
 init_version=2 # bump when the init script below changes: the initramfs is rebuilt
+splitlock_version=2 # the same for initrd-splitlock.cpio (its init or tests/linux/splitlock.c)
+top=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "linux-inputs: $*" >&2; exit 3; }
 
 if [ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
-   [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ]; then
+   [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
+   [ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ]; then
 	echo "$cache"
 	exit 0
 fi
@@ -82,11 +89,14 @@ cat /tmp/job1 /tmp/job2 /tmp/job3 /tmp/job4
 echo "blvm-linux: powering off"
 poweroff -f
 INIT
-python3 - "$work/init" "$cache/busybox" "$work/initrd.cpio" <<'PY' || fail "cannot build the initramfs"
+# newc_cpio OUT INIT [NAME=FILE | NAME->TARGET]...: the archive of the busybox initramfs, with more
+# files (NAME=FILE, mode 755) and symbolic links (NAME->TARGET) under bin/.
+newc_cpio() {
+	python3 - "$@" <<'PY'
 # A newc cpio archive (the kernel's Documentation/driver-api/early-userspace/buffer-format.rst),
 # written here so that no cpio tool is needed and the bytes are reproducible (mtime 0).
 import sys
-init, busybox, out = sys.argv[1:4]
+out, init, busybox = sys.argv[1:4]
 ino = [1]
 def entry(name, mode, data=b"", nlink=1, rdev=(0, 0)):
     name_b = name.encode() + b"\0"
@@ -104,10 +114,45 @@ arc += entry("dev/console", 0o020600, rdev=(5, 1))
 arc += entry("init", 0o100755, open(init, "rb").read())
 arc += entry("bin/busybox", 0o100755, open(busybox, "rb").read())
 arc += entry("bin/sh", 0o120777, b"busybox")
+for extra in sys.argv[4:]:
+    if "->" in extra:
+        name, target = extra.split("->", 1)
+        arc += entry("bin/" + name, 0o120777, target.encode())
+    else:
+        name, path = extra.split("=", 1)
+        arc += entry("bin/" + name, 0o100755, open(path, "rb").read())
 arc += entry("TRAILER!!!", 0)
 arc += b"\0" * (-len(arc) % 512)
 open(out, "wb").write(arc)
 PY
-mv "$work/initrd.cpio" "$cache/initrd.cpio" || fail "cannot write $cache"
-echo $init_version > "$cache/INIT_VERSION"
+}
+if [ ! -s "$cache/initrd.cpio" ] || [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" != "$init_version" ]; then
+	newc_cpio "$work/initrd.cpio" "$work/init" "$cache/busybox" || fail "cannot build the initramfs"
+	mv "$work/initrd.cpio" "$cache/initrd.cpio" || fail "cannot write $cache"
+	echo $init_version > "$cache/INIT_VERSION"
+fi
+
+# The split-lock initramfs: two instances of one static program at once, each with its own comm.
+if [ ! -s "$cache/initrd-splitlock.cpio" ] ||
+   [ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" != "$splitlock_version" ]; then
+	gcc -static -O2 -Wall -Wextra -Werror -o "$work/splitlock" "$top/tests/linux/splitlock.c" ||
+		fail "cannot build tests/linux/splitlock.c static (libc6-dev's libc.a)"
+	cat > "$work/init-splitlock" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t devtmpfs devtmpfs /dev
+echo "blvm-linux: userland up"
+splitlock-a ${SPLITA:-5000} > /tmp/a & splitlock-b ${SPLITB:-3000} > /tmp/b & wait
+cat /tmp/a /tmp/b
+echo "blvm-linux: powering off"
+poweroff -f
+INIT
+	newc_cpio "$work/initrd-splitlock.cpio" "$work/init-splitlock" "$cache/busybox" \
+		"splitlock=$work/splitlock" "splitlock-a->splitlock" "splitlock-b->splitlock" ||
+		fail "cannot build the split-lock initramfs"
+	mv "$work/initrd-splitlock.cpio" "$cache/initrd-splitlock.cpio" || fail "cannot write $cache"
+	echo $splitlock_version > "$cache/SPLITLOCK_VERSION"
+fi
 echo "$cache"

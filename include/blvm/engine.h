@@ -68,6 +68,11 @@ struct blvm_engine_ops {
 	int (*set_regs)(struct blvm_engine_vcpu *vcpu, const struct kvm_regs *regs);
 	int (*get_sregs)(struct blvm_engine_vcpu *vcpu, struct kvm_sregs *sregs);
 	int (*set_sregs)(struct blvm_engine_vcpu *vcpu, const struct kvm_sregs *sregs);
+	/* KVM_GET_MSRS (api.rst 4.18): fills entries[k].data for the first msrs->nmsrs entries by their
+	 * index; returns how many were read, stopping at the first MSR the vCPU does not have (as KVM
+	 * does), or -errno. The monitor reads IA32_GS_BASE and IA32_KERNEL_GS_BASE at a bus-lock exit
+	 * to find the guest's per-CPU data (src/introspect/linux.h). */
+	int (*get_msrs)(struct blvm_engine_vcpu *vcpu, struct kvm_msrs *msrs);
 	/* KVM_SET_GUEST_DEBUG (single-step: KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP). May be NULL. */
 	int (*set_guest_debug)(struct blvm_engine_vcpu *vcpu, const struct kvm_guest_debug *dbg);
 

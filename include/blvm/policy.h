@@ -131,6 +131,9 @@ struct blvm_policy_stats {
 	uint64_t rips_overflow; /* attributed bus locks at instructions the full table could not take */
 	uint64_t table_bytes;   /* memory held by the attribution table */
 	double elapsed_s;       /* clock time since blvm_policy_create() */
+	uint64_t task_unknown;  /* bus locks whose task the task source did not know (all, without one) */
+	uint64_t tasks;         /* distinct known tasks counted (<= BLVM_POLICY_MAX_TASKS) */
+	uint64_t tasks_overflow; /* bus locks of known tasks the full task table could not take */
 };
 void blvm_policy_get_stats(const struct blvm_policy *p, struct blvm_policy_stats *st);
 /* The same, for one vCPU: the bus locks it took (its exits that carried the flag), by reason, and the
@@ -142,14 +145,48 @@ struct blvm_policy_vcpu_stats {
 };
 void blvm_policy_get_vcpu_stats(const struct blvm_policy *p, unsigned vcpu, struct blvm_policy_vcpu_stats *st);
 
-/* One attributed instruction. */
+/* The guest task that took a bus lock, as the monitor found it from outside (issue 13: for a Linux
+ * guest, from the kernel's BTF and memory, src/introspect/linux.h). */
+enum blvm_task_mode {
+	BLVM_MODE_UNKNOWN = 0,
+	BLVM_MODE_USER,   /* CPL 3 at the bus lock */
+	BLVM_MODE_KERNEL, /* CPL 0-2 */
+};
+#define BLVM_POLICY_COMM_LEN 16 /* Linux's TASK_COMM_LEN */
+struct blvm_policy_task {
+	uint8_t mode;     /* enum blvm_task_mode */
+	bool known;       /* comm, pid and tgid are the guest kernel's own */
+	int32_t pid;      /* the thread id, as Linux prints it ("comm/pid") */
+	int32_t tgid;     /* the process id (getpid() in the guest) */
+	char comm[BLVM_POLICY_COMM_LEN + 1]; /* NUL-terminated guest bytes, unescaped */
+	uint64_t cr3;     /* the address space: the fallback key when !known (0: unknown too) */
+};
+/* Fills *t (zeroed by the caller) for the bus lock vCPU `vcpu` has just taken: called once per bus
+ * lock, on that vCPU's thread, before the policy takes its lock, only when the flag is set. */
+typedef void (*blvm_policy_task_source)(void *arg, unsigned vcpu, struct blvm_policy_task *t);
+/* Optional; set it before the first KVM_RUN. Rows of the top list are then keyed by (rip, task) --
+ * the task, or CR3 where the task is unknown -- and the tasks list, the JSON ("mode", "task",
+ * "tasks") and the summary and kill messages name the guest process. */
+void blvm_policy_set_task_source(struct blvm_policy *p, blvm_policy_task_source fn, void *arg);
+
+/* One attributed instruction (in one task). */
 struct blvm_policy_insn {
 	uint64_t rip;
 	uint64_t count;
 	uint32_t size, reason;  /* of its first bus lock */
 	char disasm[64];
 	char symbol[96];        /* "function+0xoffset" from the symbolizer, "" without one or a name */
+	struct blvm_policy_task task; /* all zero without a task source */
 };
+
+/* Largest number of distinct known tasks counted; bus locks of further tasks go to tasks_overflow. */
+#define BLVM_POLICY_MAX_TASKS 1024
+struct blvm_policy_task_stats {
+	struct blvm_policy_task task; /* known; mode and cr3 of its first bus lock */
+	uint64_t bus_locks, split, uc;
+};
+/* The known tasks that took bus locks, most first (ties: lower pid first); returns how many (<= max). */
+unsigned blvm_policy_tasks(const struct blvm_policy *p, struct blvm_policy_task_stats *out, unsigned max);
 /* Names a guest RIP for the reports, e.g. from the kernel's symbol table ("guest_main+0x1a5"): writes
  * a NUL-terminated name into buf (at most len bytes, "" for none). Called with the policy's lock held
  * and from any vCPU thread: it must not call back into the policy. */
@@ -160,11 +197,18 @@ void blvm_policy_set_symbolizer(struct blvm_policy *p, blvm_policy_symbolizer fn
 /* The most frequent instructions, most frequent first (ties: lower rip first); returns how many (<= max). */
 unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *out, unsigned max);
 
-/* Writes two JSON object members, for the monitor to splice into its own object:
+/* Writes three JSON object members, for the monitor to splice into its own object:
  *   "bus_locks": {"policy": "ratelimit=1000", "total": N, "split": N, "uc": N, "unattributed": N,
- *                 "throttled_ns": N, "per_second": X, "distinct_rips": N, "rips_overflow": N},
+ *                 "throttled_ns": N, "per_second": X, "distinct_rips": N, "rips_overflow": N,
+ *                 "task_unknown": N, "tasks_overflow": N},
  *   "top": [{"rip": "0x401000", "count": N, "insn": "lock add ...", "reason": "split", "size": 4,
- *            "symbol": "worker+0x1c"}, ...]   ("symbol": null without a symbolizer or a name)
+ *            "symbol": "worker+0x1c", "mode": "user", "task": {"comm": "splitlock", "pid": 57,
+ *            "tgid": 57}, "cr3": "0x1234000"}, ...]
+ *   "tasks": [{"comm": "splitlock", "pid": 57, "tgid": 57, "bus_locks": N, "split": N, "uc": N}, ...]
+ *   ("symbol": null without a symbolizer or a name; "mode" null when unknown; "task" null and "cr3"
+ *   the address space where the task is unknown, "cr3" null where that is unknown too; a row is one
+ *   instruction in one task, so "rip" may repeat; "tasks" holds the known tasks, most first, at most
+ *   BLVM_POLICY_TOP entries)
  * Each member starts on a new line after `indent` spaces; they are separated by ",\n"; nothing is
  * written before the first or after the last (no comma, no newline): the caller writes the braces and
  * the separators around them. "top" holds at most BLVM_POLICY_TOP entries; "reason" is "split", "uc"

@@ -80,6 +80,34 @@ int blvm_boot_read_initrd(struct blvm_vm *vm, const struct blvm_boot_files *bf, 
 	return 0;
 }
 
+int blvm_boot_read_file(const char *what, const char *path, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+	int fd;
+	uint64_t size;
+	*out = NULL;
+	if (open_regular(what, path, &fd, &size, err, errlen) != 0)
+		return -1;
+	if (size > KERNEL_FILE_MAX) {
+		close(fd);
+		return blvm_boot_fail(err, errlen, "%s %s is %" PRIu64 " bytes; blvm loads kernels up to 1 GiB",
+				      what, path, size);
+	}
+	uint8_t *f = malloc(size ? size : 1);
+	if (!f) {
+		close(fd);
+		return blvm_boot_fail(err, errlen, "out of memory reading %s %s", what, path);
+	}
+	int r = read_all(fd, f, size);
+	close(fd);
+	if (r < 0) {
+		free(f);
+		return blvm_boot_fail(err, errlen, "cannot read %s %s: %s", what, path, strerror(-r));
+	}
+	*out = f;
+	*len = (size_t)size;
+	return 0;
+}
+
 int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen)
 {
 	struct blvm_boot_files bf = { .path = vm->cfg.kernel_path, .initrd_path = vm->cfg.initrd_path,
@@ -88,33 +116,20 @@ int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen)
 	if (strlen(cmdline) >= BOOT_CMDLINE_MAX)
 		return blvm_boot_fail(err, errlen, "guest command line is %zu bytes; the limit is %llu",
 				      strlen(cmdline), BOOT_CMDLINE_MAX - 1);
-	int fd;
-	uint64_t size;
-	if (open_regular("kernel", bf.path, &fd, &size, err, errlen) != 0)
+	uint8_t *f;
+	size_t flen;
+	if (blvm_boot_read_file("kernel", bf.path, &f, &flen, err, errlen) != 0)
 		return -1;
-	if (size > KERNEL_FILE_MAX) {
-		close(fd);
-		return blvm_boot_fail(err, errlen, "kernel %s is %" PRIu64 " bytes; blvm loads kernels up to 1 GiB",
-				      bf.path, size);
-	}
-	uint8_t *f = malloc(size ? size : 1);
-	if (!f) {
-		close(fd);
-		return blvm_boot_fail(err, errlen, "out of memory reading kernel %s", bf.path);
-	}
-	int r = read_all(fd, f, size);
-	close(fd);
-	if (r < 0) {
-		free(f);
-		return blvm_boot_fail(err, errlen, "cannot read kernel %s: %s", bf.path, strerror(-r));
-	}
 	bf.f = f;
-	bf.len = (size_t)size;
+	bf.len = flen;
 	int rc = -1;
 	if (bf.initrd_path && open_regular("initrd", bf.initrd_path, &bf.initrd_fd, &bf.initrd_size, err, errlen) != 0) {
 		bf.initrd_fd = -1;
 		goto out;
 	}
+	/* The guest kernel's type information, for naming the guest's processes in bus-lock reports. */
+	if (blvm_tasks_setup(vm, f, bf.len, blvm_is_bzimage(f, bf.len), err, errlen) != 0)
+		goto out;
 	/* An empty initrd is accepted as QEMU accepts it: a size-0 ramdisk or module (no PVH module). */
 	if (blvm_is_bzimage(f, bf.len))
 		rc = blvm_bzimage_load(vm, &bf, err, errlen);

@@ -83,6 +83,11 @@ int blvm_bzimage_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, char
 int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, char *err, size_t errlen);
 /* Recognition, as x86_load_linux checks them. */
 bool blvm_is_bzimage(const uint8_t *f, size_t len);
+/* bzimage.c: the ELF vmlinux inside a bzImage: its compressed payload (payload_offset and
+ * payload_length, boot protocol 2.08+) unpacked -- LZ4 (the kernel's legacy frame), gzip or xz, the
+ * formats of the kernel's own decompressors that Debian packages a library for. A malloc'ed buffer,
+ * or -1 with one line in err (another format, a malformed payload, more than 1 GiB). */
+int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen);
 /* Offset of a Multiboot v1 header with a valid checksum in the first 8 KiB, or -1. */
 long blvm_multiboot_find(const uint8_t *f, size_t len);
 
@@ -90,6 +95,9 @@ long blvm_multiboot_find(const uint8_t *f, size_t len);
 int blvm_boot_read_initrd(struct blvm_vm *vm, const struct blvm_boot_files *bf, uint64_t gpa, char *err,
 			  size_t errlen);
 /* boot.c: printf into err; returns -1. */
+/* Reads the whole regular file path (what names it in messages: "kernel", "--kernel-btf") into a
+ * malloc'ed buffer, at most KERNEL_FILE_MAX bytes. 0, or -1 with one line in err. */
+int blvm_boot_read_file(const char *what, const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
 int blvm_boot_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

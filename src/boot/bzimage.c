@@ -10,8 +10,12 @@
  * The file is untrusted: every header field is checked (fits()) before it is used.
  */
 #include <inttypes.h>
+#include <lz4.h>
+#include <lzma.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "boot/boot.h"
 
@@ -34,6 +38,8 @@
 #define HDR_XLOADFLAGS 0x236     /* u16 (2.12+) */
 #define HDR_CMDLINE_SIZE 0x238   /* u32 (2.06+) */
 #define HDR_HARDWARE_SUBARCH 0x23c /* u32 (2.07+) */
+#define HDR_PAYLOAD_OFFSET 0x248 /* u32 (2.08+): from the protected-mode code's start */
+#define HDR_PAYLOAD_LENGTH 0x24c /* u32 (2.08+) */
 #define HDR_PREF_ADDRESS 0x258   /* u64 (2.10+) */
 #define HDR_INIT_SIZE 0x260      /* u32 (2.10+) */
 #define HDR_MIN_END 0x264        /* every field above lies before this (protocol 2.12) */
@@ -64,6 +70,95 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 bool blvm_is_bzimage(const uint8_t *f, size_t len)
 {
 	return len >= HDR_MAGIC + 4 && le32(f + HDR_MAGIC) == HDRS_MAGIC;
+}
+
+#define VMLINUX_MAX (1ull << 30)
+
+/* LZ4's legacy frame, as lib/decompress_unlz4.c reads it: the magic 0x184c2102, then blocks of a
+ * 32-bit compressed size and the block, each unpacking to at most 8 MiB; a size equal to the magic
+ * starts another frame; the build appends the unpacked size (size_append), which ends the walk. */
+static int unlz4(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	size_t at = 4, done = 0;
+	while (n - at >= 4) {
+		uint32_t c = le32(p + at);
+		at += 4;
+		if (c == 0x184c2102u)
+			continue;
+		if (c > n - at || c > (uint32_t)LZ4_compressBound(8 << 20))
+			break; /* the appended size, or the end */
+		int r = LZ4_decompress_safe((const char *)p + at, (char *)out + done, (int)c,
+					    (int)(cap - done < (8u << 20) ? cap - done : (8u << 20)));
+		if (r < 0)
+			return -1;
+		done += (size_t)r;
+		at += c;
+	}
+	*got = done;
+	return done ? 0 : -1;
+}
+
+static int ungzip(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	z_stream z = { .next_in = (Bytef *)p, .avail_in = (uInt)n, .next_out = out, .avail_out = (uInt)cap };
+	if (n > UINT32_MAX || cap > UINT32_MAX || inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) /* gzip header */
+		return -1;
+	int r = inflate(&z, Z_FINISH);
+	*got = z.total_out;
+	inflateEnd(&z);
+	return r == Z_STREAM_END ? 0 : -1;
+}
+
+static int unxz(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	uint64_t memlimit = 256u << 20;
+	size_t in_pos = 0, out_pos = 0;
+	lzma_ret r = lzma_stream_buffer_decode(&memlimit, 0, NULL, p, &in_pos, n, out, &out_pos, cap);
+	*got = out_pos;
+	return r == LZMA_OK ? 0 : -1;
+}
+
+int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (len < HDR_MIN_END || le16(f + HDR_VERSION) < 0x208)
+		return blvm_boot_fail(err, errlen, "no payload_offset in the setup header (boot protocol before 2.08)");
+	unsigned setup_sects = f[HDR_SETUP_SECTS] ? f[HDR_SETUP_SECTS] : 4;
+	uint64_t off = (uint64_t)(setup_sects + 1) * 512 + le32(f + HDR_PAYLOAD_OFFSET);
+	uint64_t n = le32(f + HDR_PAYLOAD_LENGTH);
+	if (n < 8 || !fits(off, n, len))
+		return blvm_boot_fail(err, errlen, "the compressed payload (0x%" PRIx64 ", %" PRIu64 " bytes) lies outside "
+				      "the file", off, n);
+	const uint8_t *p = f + off;
+	/* The unpacked size the build appended (scripts/Makefile.lib, size_append), bounded. */
+	uint64_t size = le32(p + n - 4);
+	if (size < 64 || size > VMLINUX_MAX)
+		size = VMLINUX_MAX;
+	int (*unpack)(const uint8_t *, size_t, uint8_t *, size_t, size_t *) = NULL;
+	const char *fmt = "an unknown format";
+	if (le32(p) == 0x184c2102u)
+		unpack = unlz4, fmt = "LZ4";
+	else if (p[0] == 0x1f && p[1] == 0x8b)
+		unpack = ungzip, fmt = "gzip";
+	else if (memcmp(p, "\xfd" "7zXZ", 6) == 0)
+		unpack = unxz, fmt = "xz";
+	else if (le32(p) == 0xfd2fb528u)
+		fmt = "zstd";
+	else if (p[0] == 'B' && p[1] == 'Z' && p[2] == 'h')
+		fmt = "bzip2";
+	if (!unpack)
+		return blvm_boot_fail(err, errlen, "the payload is compressed with %s, which blvm does not unpack", fmt);
+	uint8_t *buf = malloc(size);
+	size_t got = 0;
+	if (!buf)
+		return blvm_boot_fail(err, errlen, "out of memory unpacking %" PRIu64 " bytes", size);
+	if (unpack(p, fmt[0] == 'L' ? n - 4 : n, buf, size, &got) != 0 || got < 4 || memcmp(buf, "\177ELF", 4) != 0) {
+		free(buf);
+		return blvm_boot_fail(err, errlen, "the %s payload does not unpack to an ELF vmlinux", fmt);
+	}
+	*out = buf;
+	*outlen = got;
+	return 0;
 }
 
 /* Identity map of 0-4 GiB with 2 MiB pages (SDM Vol. 3A 4.5): covers the kernel, the zero page, the

@@ -81,6 +81,10 @@ static const char usage_text[] =
 	"  --metrics=FILE.prom    Prometheus text format, rewritten every second and at the end\n"
 	"                         (temporary file renamed, as --stats): bus locks by reason and by\n"
 	"                         vCPU, throttled seconds, exits by reason, instructions, blvm_info\n"
+	"  --kernel-btf=FILE      the Linux guest kernel's BTF (its vmlinux, or the guest's\n"
+	"                         /sys/kernel/btf/vmlinux): bus locks are attributed to the guest\n"
+	"                         process (comm, pid) that took them; without it, the kernel's\n"
+	"                         own .BTF (a vmlinux's, or a bzImage's LZ4/gzip/xz payload's)\n"
 	"  --quiet                no progress lines on stderr while bus locks occur\n"
 	"  --stats=FILE.json      write statistics as JSON to FILE at exit, also when a signal or a\n"
 	"                         console error ends the VM; written to a temporary file beside FILE\n"
@@ -296,7 +300,7 @@ static int cmd_run(int argc, char **argv)
 	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
-	       OPT_QUIET, OPT_INITRD, OPT_CONTROL, OPT_EVENTS, OPT_METRICS };
+	       OPT_QUIET, OPT_INITRD, OPT_CONTROL, OPT_EVENTS, OPT_METRICS, OPT_KERNEL_BTF };
 	struct blvm_control_config ctl_cfg = { 0 };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
@@ -311,6 +315,7 @@ static int cmd_run(int argc, char **argv)
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "events", required_argument, NULL, OPT_EVENTS },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "kernel-btf", required_argument, NULL, OPT_KERNEL_BTF },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
@@ -403,6 +408,11 @@ static int cmd_run(int argc, char **argv)
 										: &ctl_cfg.metrics_path) = optarg;
 			break;
 		}
+		case OPT_KERNEL_BTF:
+			if (!*optarg)
+				return usage_error("--kernel-btf=%s: give a file name", optarg);
+			cfg.kernel_btf_path = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;

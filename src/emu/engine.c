@@ -321,6 +321,18 @@ static int emu_set_sregs(struct blvm_engine_vcpu *v, const struct kvm_sregs *s)
 	return 0;
 }
 
+/* KVM_GET_MSRS: the MSRs as the guest's RDMSR reads them (emu_rdmsr), stopping at the first the
+ * model does not have, as KVM's msr_io() does. */
+static int emu_get_msrs(struct blvm_engine_vcpu *v, struct kvm_msrs *msrs)
+{
+	struct emu_vcpu *c = CPU(v);
+	uint32_t n = 0;
+	uint64_t data;
+	while (n < msrs->nmsrs && emu_rdmsr(c, msrs->entries[n].index, &data) == 0)
+		msrs->entries[n++].data = data;
+	return (int)n;
+}
+
 static int emu_set_guest_debug(struct blvm_engine_vcpu *v, const struct kvm_guest_debug *dbg)
 {
 	struct emu_vcpu *c = CPU(v);
@@ -626,6 +638,7 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.set_regs = emu_set_regs,
 	.get_sregs = emu_get_sregs,
 	.set_sregs = emu_set_sregs,
+	.get_msrs = emu_get_msrs,
 	.set_guest_debug = emu_set_guest_debug,
 	.get_mp_state = emu_op_get_mp_state,
 	.set_mp_state = emu_op_set_mp_state,

@@ -277,12 +277,22 @@ int blvm_linux_current(const struct blvm_linux_layout *l, uint64_t cr3, bool la5
 	if (blvm_guest_read(kcr3, la57, percpu + l->current_task, &task, 8, rd, arg) != 0)
 		return fail(err, errlen, "cannot read %s at 0x%llx (per-CPU base 0x%llx)", l->current_task_how,
 			    (unsigned long long)(percpu + l->current_task), (unsigned long long)percpu);
+	/* A task_struct lives in the kernel's half of the address space (Documentation/arch/x86/
+	 * x86_64/mm.rst); a pointer into the user half means the BTF does not match the kernel. */
+	if (task >> 63 == 0)
+		return fail(err, errlen, "%s holds 0x%llx, not a kernel address", l->current_task_how,
+			    (unsigned long long)task);
 	uint8_t comm[64];
 	unsigned clen = l->comm_len < sizeof comm ? l->comm_len : sizeof comm;
 	if (blvm_guest_read(kcr3, la57, task + l->task_pid, &t->pid, 4, rd, arg) != 0 ||
 	    blvm_guest_read(kcr3, la57, task + l->task_tgid, &t->tgid, 4, rd, arg) != 0 ||
 	    blvm_guest_read(kcr3, la57, task + l->task_comm, comm, clen, rd, arg) != 0)
 		return fail(err, errlen, "cannot read the task_struct at 0x%llx", (unsigned long long)task);
+	/* A pid is at most PID_MAX_LIMIT (4194304, include/linux/threads.h): anything else is a kernel
+	 * that does not match its BTF, or memory the guest made up. */
+	if (t->pid < 0 || t->pid > 4194304 || t->tgid < 0 || t->tgid > 4194304)
+		return fail(err, errlen, "the task_struct at 0x%llx holds pid %d, tgid %d", (unsigned long long)task,
+			    (int)t->pid, (int)t->tgid);
 	t->addr = task;
 	size_t n = 0;
 	while (n < clen && n < BLVM_TASK_COMM_LEN && comm[n])

@@ -347,6 +347,12 @@ static int kvm_set_sregs(struct blvm_engine_vcpu *vcpu, const struct kvm_sregs *
 	return ioctl(vcpu->fd, KVM_SET_SREGS, &s) < 0 ? -errno : 0;
 }
 
+static int kvm_get_msrs(struct blvm_engine_vcpu *vcpu, struct kvm_msrs *msrs)
+{
+	int r = ioctl(vcpu->fd, KVM_GET_MSRS, msrs);
+	return r < 0 ? -errno : r;
+}
+
 static int kvm_set_guest_debug(struct blvm_engine_vcpu *vcpu, const struct kvm_guest_debug *dbg)
 {
 	struct kvm_guest_debug d = *dbg;
@@ -527,6 +533,7 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	.set_regs = kvm_set_regs,
 	.get_sregs = kvm_get_sregs,
 	.set_sregs = kvm_set_sregs,
+	.get_msrs = kvm_get_msrs,
 	.set_guest_debug = kvm_set_guest_debug,
 	.get_mp_state = kvm_get_mp_state,
 	.set_mp_state = kvm_set_mp_state,

@@ -71,13 +71,22 @@ static int64_t ratelimit_calculate_delay(struct ratelimit *rl, int64_t now, uint
 	return rl->slice_end_time - now;
 }
 
+/* One instruction in one task: the row of the top list. */
 struct rip_entry {
 	uint64_t rip;
 	uint64_t count;
 	uint32_t size, reason;
 	bool used;
 	char disasm[64];
+	struct blvm_policy_task task;
 };
+
+/* One known task: the row of the tasks list. */
+struct task_entry {
+	bool used;
+	struct blvm_policy_task_stats st;
+};
+#define TASK_TABLE_SIZE (2 * BLVM_POLICY_MAX_TASKS) /* load factor stays <= 1/2 */
 
 struct blvm_policy {
 	unsigned nr_vcpus;
@@ -94,11 +103,16 @@ struct blvm_policy {
 	struct rip_entry *tab; /* open addressing, linear probing, power-of-two size */
 	size_t tab_size, tab_used;
 	uint64_t rips_overflow;
+	struct task_entry *tasks; /* open addressing, TASK_TABLE_SIZE slots, allocated at the first */
+	size_t tasks_used;
+	uint64_t task_unknown, tasks_overflow;
 	const char *stop_reason; /* set once, at the kill_at-th bus lock; points to stop_buf */
 	char stop_buf[320];
 	uint64_t progress_ns, progress_total;
 	blvm_policy_symbolizer symbolize; /* set before the first run; read-only after */
 	void *symbolize_arg;
+	blvm_policy_task_source task_source; /* set before the first run; read-only after */
+	void *task_source_arg;
 };
 
 static uint64_t monotonic_ns(void *arg)
@@ -151,6 +165,7 @@ void blvm_policy_destroy(struct blvm_policy *p)
 		return;
 	pthread_mutex_destroy(&p->lock);
 	free(p->tab);
+	free(p->tasks);
 	free(p->vcpu);
 	free(p);
 }
@@ -161,6 +176,30 @@ void blvm_policy_set_symbolizer(struct blvm_policy *p, blvm_policy_symbolizer fn
 		return;
 	p->symbolize = fn;
 	p->symbolize_arg = arg;
+}
+
+void blvm_policy_set_task_source(struct blvm_policy *p, blvm_policy_task_source fn, void *arg)
+{
+	if (!p)
+		return;
+	p->task_source = fn;
+	p->task_source_arg = arg;
+}
+
+/* The same task: a known one by (pid, tgid, comm) -- a pid the guest reuses for another program is
+ * another row --, an unknown one by its address space. */
+static bool same_task(const struct blvm_policy_task *a, const struct blvm_policy_task *b)
+{
+	if (a->known != b->known)
+		return false;
+	if (a->known)
+		return a->pid == b->pid && a->tgid == b->tgid && strcmp(a->comm, b->comm) == 0;
+	return a->cr3 == b->cr3;
+}
+
+static uint64_t task_hash(const struct blvm_policy_task *t)
+{
+	return t->known ? (uint64_t)(uint32_t)t->pid * 0xff51afd7ed558ccdull : t->cr3 * 0xc4ceb9fe1a85ec53ull;
 }
 
 /* " <name+0xoff>" for rip into buf, or "" (no symbolizer, no name). */
@@ -226,16 +265,16 @@ void blvm_policy_set_config(struct blvm_policy *p, const struct blvm_policy_conf
 	unlock(p);
 }
 
-static size_t rip_hash(uint64_t rip, size_t size)
+static size_t rip_hash(uint64_t rip, const struct blvm_policy_task *t, size_t size)
 {
-	return (size_t)((rip * 0x9e3779b97f4a7c15ull) >> 32) & (size - 1);
+	return (size_t)(((rip * 0x9e3779b97f4a7c15ull) ^ task_hash(t)) >> 32) & (size - 1);
 }
 
-/* The slot holding rip, or the empty slot where it belongs. */
-static struct rip_entry *rip_slot(struct rip_entry *tab, size_t size, uint64_t rip)
+/* The slot holding (rip, task), or the empty slot where it belongs. */
+static struct rip_entry *rip_slot(struct rip_entry *tab, size_t size, uint64_t rip, const struct blvm_policy_task *t)
 {
-	size_t i = rip_hash(rip, size);
-	while (tab[i].used && tab[i].rip != rip)
+	size_t i = rip_hash(rip, t, size);
+	while (tab[i].used && (tab[i].rip != rip || !same_task(&tab[i].task, t)))
 		i = (i + 1) & (size - 1);
 	return &tab[i];
 }
@@ -248,17 +287,17 @@ static bool rip_grow(struct blvm_policy *p)
 		return false;
 	for (size_t i = 0; i < p->tab_size; i++)
 		if (p->tab[i].used)
-			*rip_slot(tab, size, p->tab[i].rip) = p->tab[i];
+			*rip_slot(tab, size, p->tab[i].rip, &p->tab[i].task) = p->tab[i];
 	free(p->tab);
 	p->tab = tab;
 	p->tab_size = size;
 	return true;
 }
 
-static void attribute(struct blvm_policy *p, const struct blvm_bus_lock_info *info)
+static void attribute(struct blvm_policy *p, const struct blvm_bus_lock_info *info, const struct blvm_policy_task *t)
 {
 	if (p->tab_size) {
-		struct rip_entry *e = rip_slot(p->tab, p->tab_size, info->rip);
+		struct rip_entry *e = rip_slot(p->tab, p->tab_size, info->rip, t);
 		if (e->used) {
 			e->count++;
 			return;
@@ -270,8 +309,9 @@ static void attribute(struct blvm_policy *p, const struct blvm_bus_lock_info *in
 		p->rips_overflow++;
 		return;
 	}
-	struct rip_entry *e = rip_slot(p->tab, p->tab_size, info->rip);
+	struct rip_entry *e = rip_slot(p->tab, p->tab_size, info->rip, t);
 	e->used = true;
+	e->task = *t;
 	e->rip = info->rip;
 	e->count = 1;
 	e->size = info->size;
@@ -281,13 +321,53 @@ static void attribute(struct blvm_policy *p, const struct blvm_bus_lock_info *in
 	p->tab_used++;
 }
 
+/* Counts a bus lock of a known task; bounded like the instruction table. */
+static void count_task(struct blvm_policy *p, const struct blvm_policy_task *t, uint32_t reason)
+{
+	if (!p->tasks && !(p->tasks = calloc(TASK_TABLE_SIZE, sizeof *p->tasks))) {
+		p->tasks_overflow++;
+		return;
+	}
+	size_t i = (size_t)(task_hash(t) >> 32) & (TASK_TABLE_SIZE - 1);
+	while (p->tasks[i].used && !same_task(&p->tasks[i].st.task, t))
+		i = (i + 1) & (TASK_TABLE_SIZE - 1);
+	struct task_entry *e = &p->tasks[i];
+	if (!e->used) {
+		if (p->tasks_used >= BLVM_POLICY_MAX_TASKS) {
+			p->tasks_overflow++;
+			return;
+		}
+		e->used = true;
+		e->st.task = *t;
+		p->tasks_used++;
+	}
+	e->st.bus_locks++;
+	if (reason == BLVM_BUS_LOCK_SPLIT)
+		e->st.split++;
+	else if (reason == BLVM_BUS_LOCK_UC)
+		e->st.uc++;
+}
+
+/* "splitlock/57" into buf: the comm escaped (the guest's bytes) and the pid, as Linux prints a task. */
+static const char *task_name(const struct blvm_policy_task *t, char *buf, size_t len)
+{
+	char safe[4 * BLVM_POLICY_COMM_LEN + 1];
+	snprintf(buf, len, "%s/%" PRId32, blvm_escape_text(safe, sizeof safe, t->comm), t->pid);
+	return buf;
+}
+
+static const char *mode_name(uint8_t mode)
+{
+	return mode == BLVM_MODE_USER ? "user" : mode == BLVM_MODE_KERNEL ? "kernel" : NULL;
+}
+
 static const char *reason_name(uint32_t reason)
 {
 	return reason == BLVM_BUS_LOCK_SPLIT ? "split" : reason == BLVM_BUS_LOCK_UC ? "uc" : "unknown";
 }
 
 static void set_stop_reason(struct blvm_policy *p, unsigned vcpu, const struct kvm_run *run,
-			    const struct blvm_bus_lock_info *info)
+			    const struct blvm_bus_lock_info *info, const struct blvm_policy_task *t)
 {
 	char spec[48];
 	blvm_policy_format(&p->cfg, spec, sizeof spec);
@@ -305,6 +385,12 @@ static void set_stop_reason(struct blvm_policy *p, unsigned vcpu, const struct k
 	else
 		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
 			 " (exit reason %u; the engine does not report the instruction)", run->exit_reason);
+	if (t->known) {
+		char name[4 * BLVM_POLICY_COMM_LEN + 16];
+		size_t used = strlen(p->stop_buf);
+		snprintf(p->stop_buf + used, sizeof p->stop_buf - used, " in guest process %s (tgid %" PRId32 ", %s mode)",
+			 task_name(t, name, sizeof name), t->tgid, t->mode == BLVM_MODE_USER ? "user" : "kernel");
+	}
 	p->stop_reason = p->stop_buf;
 }
 
@@ -314,6 +400,11 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 	struct blvm_policy_action a = { .what = BLVM_POLICY_CONTINUE };
 	if (!p)
 		return a;
+	/* Which guest task: reads the vCPU and guest memory, so before the lock and only here. */
+	struct blvm_policy_task t = { 0 };
+	if (p->task_source)
+		p->task_source(p->task_source_arg, vcpu, &t);
+	t.comm[BLVM_POLICY_COMM_LEN] = '\0';
 	lock(p);
 	if (p->cfg.mode == BLVM_POLICY_OFF) {
 		unlock(p);
@@ -331,7 +422,11 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 	else
 		p->unattributed++, v->unattributed++;
 	if (info)
-		attribute(p, info);
+		attribute(p, info, &t);
+	if (t.known)
+		count_task(p, &t, reason);
+	else
+		p->task_unknown++;
 
 	switch (p->cfg.mode) {
 	case BLVM_POLICY_RATELIMIT: {
@@ -350,7 +445,7 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 		break;
 	case BLVM_POLICY_KILL:
 		if (p->total - p->kill_base == p->cfg.kill_at)
-			set_stop_reason(p, vcpu, run, info);
+			set_stop_reason(p, vcpu, run, info, &t);
 		if (p->total - p->kill_base >= p->cfg.kill_at) {
 			a.what = BLVM_POLICY_STOP;
 			a.reason = p->stop_reason;
@@ -398,6 +493,9 @@ void blvm_policy_get_stats(const struct blvm_policy *p, struct blvm_policy_stats
 	st->distinct_rips = p->tab_used;
 	st->rips_overflow = p->rips_overflow;
 	st->table_bytes = p->tab_size * sizeof *p->tab;
+	st->task_unknown = p->task_unknown;
+	st->tasks = p->tasks_used;
+	st->tasks_overflow = p->tasks_overflow;
 	unlock(p);
 	uint64_t now = p->clock_ns(p->clock_arg);
 	st->elapsed_s = now > p->created_ns ? (double)(now - p->created_ns) / 1e9 : 0;
@@ -413,9 +511,16 @@ void blvm_policy_get_vcpu_stats(const struct blvm_policy *p, unsigned vcpu, stru
 	unlock(p);
 }
 
+/* Most first; ties: lower rip, then lower pid (unknown tasks: lower CR3), so the order is stable. */
 static bool ranks_before(const struct rip_entry *a, const struct blvm_policy_insn *b)
 {
-	return a->count > b->count || (a->count == b->count && a->rip < b->rip);
+	if (a->count != b->count)
+		return a->count > b->count;
+	if (a->rip != b->rip)
+		return a->rip < b->rip;
+	if (a->task.known != b->task.known)
+		return a->task.known;
+	return a->task.known ? a->task.pid < b->task.pid : a->task.cr3 < b->task.cr3;
 }
 
 unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *out, unsigned max)
@@ -437,7 +542,7 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
 		unsigned last = n < max ? n : max - 1;
 		memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof *out);
 		out[pos] = (struct blvm_policy_insn){ .rip = e->rip, .count = e->count, .size = e->size,
-						      .reason = e->reason };
+						      .reason = e->reason, .task = e->task };
 		memcpy(out[pos].disasm, e->disasm, sizeof out[pos].disasm);
 		if (n < max)
 			n++;
@@ -453,15 +558,50 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
 	return n;
 }
 
+unsigned blvm_policy_tasks(const struct blvm_policy *p, struct blvm_policy_task_stats *out, unsigned max)
+{
+	unsigned n = 0;
+	if (!p || max == 0)
+		return 0;
+	lock(p);
+	for (size_t i = 0; p->tasks && i < TASK_TABLE_SIZE; i++) {
+		const struct task_entry *e = &p->tasks[i];
+		if (!e->used)
+			continue;
+		unsigned pos = n;
+		while (pos > 0 && (e->st.bus_locks > out[pos - 1].bus_locks ||
+				   (e->st.bus_locks == out[pos - 1].bus_locks && e->st.task.pid < out[pos - 1].task.pid)))
+			pos--;
+		if (pos >= max)
+			continue;
+		unsigned last = n < max ? n : max - 1;
+		memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof *out);
+		out[pos] = e->st;
+		if (n < max)
+			n++;
+	}
+	unlock(p);
+	return n;
+}
+
+static void write_task_json(FILE *f, const struct blvm_policy_task *t)
+{
+	fprintf(f, "{\"comm\": ");
+	json_write_string(f, t->comm);
+	fprintf(f, ", \"pid\": %" PRId32 ", \"tgid\": %" PRId32 "}", t->pid, t->tgid);
+}
+
 void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 {
 	struct blvm_policy_stats st;
 	struct blvm_policy_insn top[BLVM_POLICY_TOP];
+	struct blvm_policy_task_stats tasks[BLVM_POLICY_TOP];
 	char spec[48];
 	blvm_policy_get_stats(p, &st);
 	unsigned ntop = blvm_policy_top(p, top, BLVM_POLICY_TOP);
 	struct blvm_policy_config cfg = cfg_now(p);
 	blvm_policy_format(&cfg, spec, sizeof spec);
+	unsigned ntasks = blvm_policy_tasks(p, tasks, BLVM_POLICY_TOP);
 	if (indent < 0)
 		indent = 0;
 
@@ -469,9 +609,10 @@ void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 	json_write_string(f, spec);
 	fprintf(f, ", \"total\": %" PRIu64 ", \"split\": %" PRIu64 ", \"uc\": %" PRIu64 ", \"unattributed\": %" PRIu64
 		", \"throttled_ns\": %" PRIu64 ", \"per_second\": %.3f, \"distinct_rips\": %" PRIu64
-		", \"rips_overflow\": %" PRIu64 "},\n",
+		", \"rips_overflow\": %" PRIu64 ", \"task_unknown\": %" PRIu64 ", \"tasks_overflow\": %" PRIu64 "},\n",
 		st.total, st.split, st.uc, st.unattributed, st.throttled_ns,
-		st.elapsed_s > 0 ? (double)st.total / st.elapsed_s : 0.0, st.distinct_rips, st.rips_overflow);
+		st.elapsed_s > 0 ? (double)st.total / st.elapsed_s : 0.0, st.distinct_rips, st.rips_overflow,
+		st.task_unknown, st.tasks_overflow);
 	fprintf(f, "%*s\"top\": [", indent, "");
 	for (unsigned i = 0; i < ntop; i++) {
 		fprintf(f, "%s\n%*s{\"rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64 ", \"insn\": ", i ? "," : "",
@@ -482,9 +623,28 @@ void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 			json_write_string(f, top[i].symbol);
 		else
 			fputs("null", f);
-		fputc('}', f);
+		const char *mode = mode_name(top[i].task.mode);
+		fprintf(f, ", \"mode\": %s%s%s, \"task\": ", mode ? "\"" : "", mode ? mode : "null", mode ? "\"" : "");
+		if (top[i].task.known)
+			write_task_json(f, &top[i].task);
+		else
+			fputs("null", f);
+		if (top[i].task.cr3)
+			fprintf(f, ", \"cr3\": \"0x%" PRIx64 "\"}", top[i].task.cr3);
+		else
+			fputs(", \"cr3\": null}", f);
 	}
 	if (ntop)
+		fprintf(f, "\n%*s", indent, "");
+	fprintf(f, "],\n%*s\"tasks\": [", indent, "");
+	for (unsigned i = 0; i < ntasks; i++) {
+		fprintf(f, "%s\n%*s{\"comm\": ", i ? "," : "", indent + 2, "");
+		json_write_string(f, tasks[i].task.comm);
+		fprintf(f, ", \"pid\": %" PRId32 ", \"tgid\": %" PRId32 ", \"bus_locks\": %" PRIu64 ", \"split\": %" PRIu64
+			", \"uc\": %" PRIu64 "}", tasks[i].task.pid, tasks[i].task.tgid, tasks[i].bus_locks, tasks[i].split,
+			tasks[i].uc);
+	}
+	if (ntasks)
 		fprintf(f, "\n%*s", indent, "");
 	fputc(']', f);
 }
@@ -558,6 +718,21 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 		return;
 	if (p->nr_vcpus > 1)
 		write_vcpu_line(p, f);
+	struct blvm_policy_task_stats tasks[BLVM_POLICY_TOP];
+	unsigned ntasks = blvm_policy_tasks(p, tasks, BLVM_POLICY_TOP);
+	if (ntasks) {
+		fprintf(f, "blvm: by guest process:");
+		for (unsigned k = 0; k < ntasks; k++) {
+			char name[4 * BLVM_POLICY_COMM_LEN + 16];
+			fprintf(f, "%s %s: %" PRIu64, k ? "," : "", task_name(&tasks[k].task, name, sizeof name),
+				tasks[k].bus_locks);
+		}
+		if (st.tasks > ntasks)
+			fprintf(f, " (and %" PRIu64 " more processes)", st.tasks - ntasks);
+		if (st.task_unknown)
+			fprintf(f, "; %" PRIu64 " in no known process", st.task_unknown);
+		fputc('\n', f);
+	}
 	if (ntop == 0) {
 		fprintf(f, "blvm: no instruction attribution: the engine did not report bus-lock addresses\n");
 		return;
@@ -566,10 +741,16 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 	fprintf(f, "blvm: %12s  %-18s  %-6s %4s  %s\n", "count", "rip", "reason", "size", "instruction");
 	for (unsigned i = 0; i < ntop; i++) {
 		char safe[4 * sizeof top[i].symbol];
-		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s%s%s%s\n", top[i].count, top[i].rip,
+		char name[4 * BLVM_POLICY_COMM_LEN + 32] = "";
+		if (top[i].task.known) {
+			char tn[4 * BLVM_POLICY_COMM_LEN + 16];
+			snprintf(name, sizeof name, "  [%s %s]", task_name(&top[i].task, tn, sizeof tn),
+				 top[i].task.mode == BLVM_MODE_USER ? "user" : "kernel");
+		}
+		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s%s%s%s%s\n", top[i].count, top[i].rip,
 			reason_name(top[i].reason), top[i].size, top[i].disasm[0] ? top[i].disasm : "?",
 			top[i].symbol[0] ? "  <" : "", blvm_escape_text(safe, sizeof safe, top[i].symbol),
-			top[i].symbol[0] ? ">" : "");
+			top[i].symbol[0] ? ">" : "", name);
 	}
 	if (st.distinct_rips > ntop || st.rips_overflow)
 		fprintf(f, "blvm: (%" PRIu64 " distinct instructions in all%s)\n", st.distinct_rips,

@@ -154,6 +154,7 @@ static int enable_bus_lock_detection(struct blvm_vm *vm, char *err, size_t errle
 		return -1;
 	}
 	blvm_policy_set_symbolizer(vm->policy, symbolize, vm);
+	blvm_policy_set_task_source(vm->policy, blvm_tasks_source, vm);
 	return 0;
 }
 

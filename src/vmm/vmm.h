@@ -10,6 +10,7 @@
 
 #include "blvm/vm.h"
 #include "dev/dev.h"
+#include "introspect/linux.h"
 
 /* Guest-physical layout chosen by the PVH loader (below the kernel's usual 1 MiB). */
 #define PVH_START_INFO_GPA 0x6000ull  /* struct hvm_start_info, then the memory map */
@@ -71,6 +72,14 @@ struct blvm_boot_entry {
 	uint64_t rip, rax, rbx, rsi, cr3;
 };
 
+/* tasks.c: naming the guest task that takes a bus lock. */
+struct blvm_tasks {
+	bool ok;                          /* layout holds the guest kernel's facts */
+	struct blvm_linux_layout layout;
+	char why[400];                    /* why not, when !ok */
+	atomic_bool said;                 /* the one line about missing facts was printed */
+};
+
 struct blvm_vm {
 	struct blvm_vm_config cfg;
 	const struct blvm_engine_ops *ops;
@@ -91,6 +100,7 @@ struct blvm_vm {
 	uint64_t mmio_reads, mmio_writes; /* accesses to guest-physical addresses that are not RAM */
 
 	struct blvm_policy *policy; /* NULL when --bus-lock=off */
+	struct blvm_tasks tasks;
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
@@ -107,6 +117,13 @@ struct blvm_vm {
 
 /* src/boot/boot.c: recognises and loads the kernel (and initrd), writes the boot information. */
 int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen);
+/* tasks.c: reads the guest kernel's BTF (kernel, the kernel file's bytes, or --kernel-btf) when a
+ * bus-lock policy is on. -1 with one line in err only when --kernel-btf cannot be read; facts that
+ * are missing are said at the first bus lock. */
+int blvm_tasks_setup(struct blvm_vm *vm, const uint8_t *kernel, size_t len, bool bzimage, char *err, size_t errlen);
+/* tasks.c: the policy's task source (blvm_policy_set_task_source), arg = the VM. */
+void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t);
+
 /* src/boot/boot.c: puts vCPU c in the entry state of vm->boot. */
 int blvm_boot_set_entry_state(struct blvm_vm *vm, struct blvm_vcpu *c, char *err, size_t errlen);
 

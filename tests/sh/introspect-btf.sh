@@ -2,7 +2,10 @@
 # The Linux layout blvm reads from a stock kernel's BTF (src/introspect/linux.c) equals what bpftool
 # (Debian's, an independent BTF reader) dumps from the same kernel: task_struct's size and the
 # offsets of comm, pid and tgid, and the per-CPU offset of current_task. The kernel is the Debian
-# cloud kernel of scripts/linux-inputs.sh (cached; skipped when it cannot be had).
+# cloud kernel of scripts/linux-inputs.sh (cached; skipped when it cannot be had). The same layout
+# comes from the bzImage (its LZ4 payload unpacked by blvm), and bzImages whose payload is gzip or xz
+# (made here from the real one's setup header and a small ELF, compressed by Python's gzip and
+# lzma modules) unpack to that ELF byte for byte.
 set -u
 cd "$TOP"
 command -v bpftool >/dev/null || { echo "bpftool is missing (scripts/deps.sh installs it)"; exit 1; }
@@ -32,4 +35,27 @@ echo "kernel: $(cat "$LX/VERSION")"
 echo "blvm:    $(tr '\n' ' ' < "$tmp/blvm")"
 echo "bpftool: $(tr '\n' ' ' < "$tmp/bpftool")"
 cmp -s "$tmp/blvm" "$tmp/bpftool" || { echo "FAIL: the layouts differ"; exit 1; }
+"$BUILD/tests/introspect_linux" --layout "$LX/vmlinuz" > "$tmp/bz" || { cat "$tmp/bz"; exit 1; }
+cmp -s "$tmp/blvm" "$tmp/bz" || { echo "FAIL: the bzImage's layout differs: $(cat "$tmp/bz")"; exit 1; }
+echo "bzImage: the same layout from its LZ4 payload"
+for fmt in gzip xz; do
+	python3 - "$LX/vmlinuz" "$GUESTS/hello" "$fmt" "$tmp/bz-$fmt" <<'PY' || exit 1
+import gzip, lzma, struct, sys
+bz, elf, fmt, out = sys.argv[1:5]
+d = bytearray(open(bz, "rb").read())
+setup = ((d[0x1f1] or 4) + 1) * 512
+e = open(elf, "rb").read()
+p = gzip.compress(e, 1) if fmt == "gzip" else lzma.compress(e, lzma.FORMAT_XZ, lzma.CHECK_CRC32, preset=0)
+p += struct.pack("<I", len(e))                          # size_append, as the kernel's build
+struct.pack_into("<II", d, 0x248, 0, len(p))            # payload_offset, payload_length
+open(out, "wb").write(bytes(d[:setup]) + p)
+PY
+	"$BUILD/tests/introspect_linux" --vmlinux "$tmp/bz-$fmt" "$tmp/elf-$fmt" && cmp -s "$tmp/elf-$fmt" "$GUESTS/hello" ||
+		{ echo "FAIL: the $fmt payload did not unpack to the ELF"; exit 1; }
+	echo "bzImage with a $fmt payload: unpacked byte for byte"
+done
+printf 'BZh91AY' | dd of="$tmp/bz-gzip" bs=1 seek=$(( ($(od -An -tu1 -j $((0x1f1)) -N1 "$tmp/bz-gzip") + 1) * 512 )) conv=notrunc 2>/dev/null
+out=$("$BUILD/tests/introspect_linux" --vmlinux "$tmp/bz-gzip" "$tmp/x")
+[ "$out" = "error: the payload is compressed with bzip2, which blvm does not unpack" ] ||
+	{ echo "FAIL: a bzip2 payload: $out"; exit 1; }
 echo "ok"

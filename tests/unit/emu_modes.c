@@ -2,7 +2,7 @@
 /*
  * emu engine modes and paging: the 32 -> 64-bit switch as a PVH guest does it (CR4.PAE, CR3,
  * EFER.LME, CR0.PG -> EFER.LMA, far jump to a 64-bit code segment), a 1 GiB page with its accessed
- * and dirty bits, #PF delivered through a 64-bit IDT gate with the architectural error code and CR2
+ * and dirty bits, KVM_GET_MSRS reading the GS bases the guest set with WRMSR and swapped with SWAPGS, #PF delivered through a 64-bit IDT gate with the architectural error code and CR2
  * (not present, NX, WP, U/S from CPL 3 after IRETQ), and a triple fault -> KVM_EXIT_SHUTDOWN.
  */
 #include "emu_harness.h"
@@ -33,6 +33,13 @@ GUEST(gib, ".code64",
 	"movabs $0x40100000, %rsi\n"             /* linear 1 GiB + 1 MiB: PDPT[1] -> phys 0 */
 	"movq $0x5a5a, (%rsi)\n"
 	"mov (%rsi), %rax\n"
+	"hlt\n");
+
+/* IA32_GS_BASE <- 0x1111000, IA32_KERNEL_GS_BASE <- 0x2222000, then SWAPGS exchanges them. */
+GUEST(gsbase, ".code64",
+	"mov $0xc0000101, %ecx\n" "mov $0x1111000, %eax\n" "xor %edx, %edx\n" "wrmsr\n"
+	"mov $0xc0000102, %ecx\n" "mov $0x2222000, %eax\n" "wrmsr\n"
+	"swapgs\n"
 	"hlt\n");
 
 /* #PF handler: error code -> r12, CR2 -> r13, saved CS -> r14, then HLT */
@@ -152,6 +159,23 @@ int main(void)
 	CHECK_EQ(t_regs(&t).rax, 0x5a5a);
 	CHECK_EQ(t_r64(&t, 0x100000), 0x5a5a);
 	CHECK_EQ(t_r64(&t, T_PDPT + 8), 0x83 | 0x20 | 0x40); /* accessed and dirty set */
+	t_fini(&t);
+
+	/* KVM_GET_MSRS: the values after SWAPGS (SDM Vol. 2B SWAPGS), in the caller's order; the count
+	 * stops at the first MSR the vCPU does not have (0x12345678), as KVM's msr_io(). */
+	t_init(&t);
+	t_long_mode(&t);
+	t_load(&t, T_CODE, gsbase_start, gsbase_end);
+	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
+	{
+		struct { struct kvm_msrs h; struct kvm_msr_entry e[3]; } m = { .h.nmsrs = 3 };
+		m.e[0].index = 0xc0000102; /* IA32_KERNEL_GS_BASE */
+		m.e[1].index = 0xc0000101; /* IA32_GS_BASE */
+		m.e[2].index = 0x12345678;
+		CHECK_EQ(t.ops->get_msrs(t.cpu, &m.h), 2);
+		CHECK_EQ(m.e[0].data, 0x1111000);
+		CHECK_EQ(m.e[1].data, 0x2222000);
+	}
 	t_fini(&t);
 
 	/* #PF: not present (read), NX (fetch), WP (supervisor write to read-only), U/S (CPL 3) */

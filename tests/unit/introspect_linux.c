@@ -20,6 +20,7 @@
 #include <bpf/btf.h>
 
 #include "introspect/linux.h"
+#include "boot/boot.h" /* blvm_bzimage_vmlinux: a bzImage's payload */
 
 static int failures;
 #define CHECK(c, ...) do { if (!(c)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
@@ -163,6 +164,13 @@ static void test_layout_and_current(bool hot)
 	place_task(&s, task, "0123456789abcdefXYZ", 4242);
 	r = blvm_linux_current(&l, PML4, false, false, percpu, 0, rd, NULL, &t, err, sizeof err);
 	CHECK(r == 0 && strcmp(t.comm, "0123456789abcdef") == 0 && t.pid == 4242, "16-byte comm: '%s'", t.comm);
+	/* a task pointer in the user half, a pid beyond PID_MAX_LIMIT: a kernel that does not match */
+	put64(PERCPU_PA + (s.cur & 0xffff), 0x00007f0000400000ull);
+	r = blvm_linux_current(&l, PML4, false, false, percpu, 0, rd, NULL, &t, err, sizeof err);
+	CHECK(r == -1 && strstr(err, "not a kernel address"), "user-half task: r %d '%s'", r, err);
+	place_task(&s, task, "splitlock", 4194305);
+	r = blvm_linux_current(&l, PML4, false, false, percpu, 0, rd, NULL, &t, err, sizeof err);
+	CHECK(r == -1 && strstr(err, "pid 4194305"), "pid beyond PID_MAX_LIMIT: r %d '%s'", r, err);
 	/* the current-task pointer outside every mapping: -1 with a reason */
 	put64(PERCPU_PA + (s.cur & 0xffff), 0xffff888077000000ull);
 	r = blvm_linux_current(&l, PML4, false, false, percpu, 0, rd, NULL, &t, err, sizeof err);
@@ -256,8 +264,21 @@ static int print_layout(const char *path)
 	fclose(f);
 	struct blvm_linux_layout l;
 	char err[200];
+	if (blvm_is_bzimage(buf, (size_t)n)) { /* the vmlinux inside, as the monitor unpacks it */
+		uint8_t *v;
+		size_t vlen;
+		if (blvm_bzimage_vmlinux(buf, (size_t)n, &v, &vlen, err, sizeof err) != 0) {
+			printf("error: %s\n", err);
+			free(buf);
+			return 1;
+		}
+		free(buf);
+		buf = v;
+		n = (long)vlen;
+	}
 	if (blvm_linux_layout_from_elf(buf, (size_t)n, &l, err, sizeof err) != 0) {
 		printf("error: %s\n", err);
+		free(buf);
 		return 1;
 	}
 	printf("task_struct size %u comm %u comm_len %u pid %u tgid %u\n%s %llu\n", l.task_size, l.task_comm,
@@ -270,6 +291,47 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--layout") == 0)
 		return print_layout(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "--vmlinux") == 0) {
+		/* The ELF inside a bzImage's payload, written out (tests/sh/introspect-btf.sh). */
+		uint8_t *buf = NULL, *v;
+		size_t n = 0, vlen;
+		char err[200];
+		FILE *f = fopen(argv[2], "rb");
+		if (f) {
+			fseek(f, 0, SEEK_END);
+			n = (size_t)ftell(f);
+			fseek(f, 0, SEEK_SET);
+			buf = malloc(n ? n : 1);
+			if (!buf || fread(buf, 1, n, f) != n)
+				n = 0;
+			fclose(f);
+		}
+		if (!n || blvm_bzimage_vmlinux(buf, n, &v, &vlen, err, sizeof err) != 0) {
+			printf("error: %s\n", n ? err : "cannot read the file");
+			free(buf);
+			return 1;
+		}
+		f = fopen(argv[3], "wb");
+		int ok = f && fwrite(v, 1, vlen, f) == vlen;
+		if (f)
+			ok = fclose(f) == 0 && ok;
+		free(v);
+		free(buf);
+		return ok ? 0 : 2;
+	}
+	if (argc == 3 && strcmp(argv[1], "--write-btf") == 0) {
+		/* A synthetic kernel's BTF, for tests/sh/linux-buslock.sh: a valid layout that matches no
+		 * guest, so reading the current task through it must fail cleanly. */
+		struct synth s = { .comm = 0x5a0, .pid = 0x4e8, .tgid = 0x4ec, .size = 0x2400, .cur = 0x2010 };
+		uint32_t len;
+		void *raw = make_btf(&s, &len);
+		FILE *f = fopen(argv[2], "wb");
+		int ok = f && fwrite(raw, 1, len, f) == len;
+		if (f)
+			ok = fclose(f) == 0 && ok;
+		free(raw);
+		return ok ? 0 : 2;
+	}
 	ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	test_layout_and_current(false);
 	test_layout_and_current(true);

@@ -105,6 +105,13 @@ static void enter_flat32(struct blvm_engine_vcpu *vcpu)
 	CHECK_EQ(back.cs.limit, 0xffffffff);
 	CHECK_EQ(back.cs.db, 1);
 	CHECK_EQ(back.ss.type, 3);
+
+	/* KVM_GET_MSRS: IA32_GS_BASE is the GS segment's base (SDM Vol. 3 3.4.4). */
+	struct { struct kvm_msrs h; struct kvm_msr_entry e[1]; } m = { .h.nmsrs = 1 };
+	m.e[0].index = 0xc0000101;
+	m.e[0].data = 0xdead;
+	CHECK_EQ(E->get_msrs(vcpu, &m.h), 1);
+	CHECK_EQ(m.e[0].data, back.gs.base);
 }
 
 /* Copy `code` to CODE, set RIP there and the given registers (others zero). */

@@ -2,7 +2,8 @@
 /*
  * Attribution and reports: counts per instruction, the top list's order, the bounded table (100000
  * distinct rips: at most BLVM_POLICY_MAX_RIPS kept, memory capped, totals exact), the JSON members
- * (parsed by python3 with every value checked), the human summary and the once-a-second progress line.
+ * (parsed by python3 with every value checked), the human summary and the once-a-second progress line;
+ * with a task source (issue 13), rows keyed by (rip, task), the tasks list, and the named kill.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,19 +206,20 @@ static void counts_top_json(void)
 	char *json = capture_json(p, 2);
 	/* The splice contract: members at the given indent, no trailing comma or newline of our own. */
 	CHECK(strstr(json, "\"engine\": \"emu\",\n  \"bus_locks\": {\"policy\": \"ratelimit=1000000\", ") != NULL);
-	CHECK(strstr(json, "\n  ],\n  \"exit_code\"") != NULL);
+	CHECK(strstr(json, "\n  ],\n  \"tasks\": [],\n  \"exit_code\"") != NULL);
 	json_check(json,
 		"b=d[\"bus_locks\"]; t=d[\"top\"]\n"
 		"assert b == {\"policy\": \"ratelimit=1000000\", \"total\": 109, \"split\": 99, \"uc\": 7, "
 		"\"unattributed\": 3, \"throttled_ns\": 4000, \"per_second\": 27.25, \"distinct_rips\": 16, "
-		"\"rips_overflow\": 0}, b\n"
+		"\"rips_overflow\": 0, \"task_unknown\": 109, \"tasks_overflow\": 0}, b\n"
 		"assert len(t) == 10, t\n"
 		"assert [e[\"count\"] for e in t] == [12, 11, 10, 9, 9, 8, 7, 7, 7, 6], t\n"
 		"assert t[0][\"rip\"] == \"0x5000b0\", t[0]\n"
 		"assert t[3] == {\"rip\": \"0x402000\", \"count\": 9, "
-		"\"insn\": \"lock cmpxchg16b xmmword ptr [\\\"x\\\\y\\\"]\", \"reason\": \"split\", \"size\": 16, \"symbol\": None}, t[3]\n"
+		"\"insn\": \"lock cmpxchg16b xmmword ptr [\\\"x\\\\y\\\"]\", \"reason\": \"split\", \"size\": 16, \"symbol\": None, "
+		"\"mode\": None, \"task\": None, \"cr3\": None}, t[3]\n"
 		"assert t[7] == {\"rip\": \"0x401100\", \"count\": 7, \"insn\": \"lock xadd qword ptr [rdi], rax\", "
-		"\"reason\": \"uc\", \"size\": 8, \"symbol\": None}, t[7]\n"
+		"\"reason\": \"uc\", \"size\": 8, \"symbol\": None, \"mode\": None, \"task\": None, \"cr3\": None}, t[7]\n"
 		"assert d[\"engine\"] == \"emu\" and d[\"exit_code\"] == 0\n");
 	free(json);
 
@@ -295,7 +297,7 @@ static void bounded_table(void)
 	CHECK_EQ(st.distinct_rips, BLVM_POLICY_MAX_RIPS);
 	CHECK_EQ(st.rips_overflow, 100000 - BLVM_POLICY_MAX_RIPS);
 	CHECK(st.table_bytes == bytes_at_10000);  /* stopped growing once full */
-	CHECK(st.table_bytes <= 1024 * 1024);       /* and stays small */
+	CHECK(st.table_bytes <= 2 * 1024 * 1024);   /* and stays small: 8192 slots of < 256 bytes */
 	struct blvm_policy_insn top[2];
 	CHECK_EQ(blvm_policy_top(p, top, 2), 2);
 	CHECK(top[0].rip == 0x1000000 && top[0].count == 42);
@@ -388,8 +390,104 @@ static void symbols(void)
 	blvm_policy_destroy(p);
 }
 
+/* The task source: what the monitor's introspection would say for each vCPU, set by the test. */
+static struct blvm_policy_task cur_task[2];
+static int task_calls;
+static void fake_task_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
+{
+	(void)arg;
+	task_calls++;
+	*t = cur_task[vcpu];
+}
+
+static void tasks(void)
+{
+	struct blvm_policy *p = make("log", 2);
+	blvm_policy_set_task_source(p, fake_task_source, NULL);
+	struct blvm_policy_task a = { .mode = BLVM_MODE_USER, .known = true, .pid = 57, .tgid = 57,
+				      .comm = "splitlock-a", .cr3 = 0x1234000 };
+	struct blvm_policy_task b = { .mode = BLVM_MODE_USER, .known = true, .pid = 58, .tgid = 58,
+				      .comm = "splitlock-b", .cr3 = 0x5678000 };
+	struct blvm_policy_task k = { .mode = BLVM_MODE_KERNEL, .known = true, .pid = 12, .tgid = 12,
+				      .comm = "kworker/0:1\x1b", .cr3 = 0x1000 };
+	struct blvm_policy_task u = { .mode = BLVM_MODE_USER, .cr3 = 0x9000 }; /* unknown: by CR3 */
+	/* Two programs at the same rip are two rows; their counts stay apart. */
+	cur_task[0] = a, cur_task[1] = b;
+	feed(p, 0, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock add dword ptr [rax], 1", 30);
+	feed(p, 1, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock add dword ptr [rax], 1", 20);
+	cur_task[0] = k;
+	feed(p, 0, 0xffffffff81000000, BLVM_BUS_LOCK_UC, 8, "lock or qword ptr [rdi], 1", 5);
+	cur_task[0] = u;
+	feed(p, 0, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock add dword ptr [rax], 1", 3);
+	CHECK_EQ(task_calls, 58); /* once per bus lock */
+	/* A pid reused by another program is another task. */
+	struct blvm_policy_task a2 = a;
+	strcpy(a2.comm, "other");
+	cur_task[1] = a2;
+	feed(p, 1, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock add dword ptr [rax], 1", 1);
+
+	struct blvm_policy_task_stats ts[BLVM_POLICY_TOP];
+	CHECK_EQ(blvm_policy_tasks(p, ts, BLVM_POLICY_TOP), 4);
+	CHECK_STR(ts[0].task.comm, "splitlock-a");
+	CHECK_EQ(ts[0].bus_locks, 30);
+	CHECK_EQ(ts[0].split, 30);
+	CHECK_STR(ts[1].task.comm, "splitlock-b");
+	CHECK_EQ(ts[2].task.pid, 12);
+	CHECK_EQ(ts[2].uc, 5);
+	CHECK_STR(ts[3].task.comm, "other");
+	struct blvm_policy_stats st;
+	blvm_policy_get_stats(p, &st);
+	CHECK_EQ(st.task_unknown, 3);
+	CHECK_EQ(st.tasks, 4);
+	struct blvm_policy_insn top[BLVM_POLICY_TOP];
+	CHECK_EQ(blvm_policy_top(p, top, BLVM_POLICY_TOP), 5);
+	CHECK_EQ(top[0].task.pid, 57);
+	CHECK_EQ(top[1].task.pid, 58);
+	CHECK_EQ(top[1].rip, top[0].rip);
+
+	char *json = capture_json(p, 2);
+	json_check(json,
+		"t=d[\"top\"]; k=d[\"tasks\"]; b=d[\"bus_locks\"]\n"
+		"assert b[\"task_unknown\"] == 3 and b[\"tasks_overflow\"] == 0, b\n"
+		"assert k[0] == {\"comm\": \"splitlock-a\", \"pid\": 57, \"tgid\": 57, \"bus_locks\": 30, \"split\": 30, \"uc\": 0}, k\n"
+		"assert k[1] == {\"comm\": \"splitlock-b\", \"pid\": 58, \"tgid\": 58, \"bus_locks\": 20, \"split\": 20, \"uc\": 0}, k\n"
+		"assert k[2][\"comm\"] == \"kworker/0:1\\x1b\" and k[2][\"uc\"] == 5, k\n"
+		"assert [(e[\"rip\"], e[\"count\"], e[\"mode\"], e[\"task\"] and e[\"task\"][\"pid\"], e[\"cr3\"]) for e in t] == ["
+		"(\"0x401000\", 30, \"user\", 57, \"0x1234000\"), (\"0x401000\", 20, \"user\", 58, \"0x5678000\"), "
+		"(\"0xffffffff81000000\", 5, \"kernel\", 12, \"0x1000\"), (\"0x401000\", 3, \"user\", None, \"0x9000\"), "
+		"(\"0x401000\", 1, \"user\", 57, \"0x1234000\")], t\n"
+		"assert t[0][\"task\"] == {\"comm\": \"splitlock-a\", \"pid\": 57, \"tgid\": 57}, t\n");
+	free(json);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, 1.0);
+	fclose(f);
+	CHECK(strstr(buf, "blvm: by guest process: splitlock-a/57: 30, splitlock-b/58: 20, kworker/0:1\\x1b/12: 5, "
+			  "other/57: 1; 3 in no known process\n") != NULL);
+	CHECK(strstr(buf, "  lock add dword ptr [rax], 1  [splitlock-a/57 user]\n") != NULL);
+	if (failures)
+		fputs(buf, stderr);
+	free(buf);
+	blvm_policy_destroy(p);
+
+	/* kill names the process. */
+	p = make("kill=2", 1);
+	blvm_policy_set_task_source(p, fake_task_source, NULL);
+	cur_task[0] = a;
+	feed(p, 0, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock add dword ptr [rax], 1", 1);
+	struct blvm_bus_lock_info info = { .rip = 0x401000, .linear = 0x1003e, .phys = 0x2003e, .size = 4,
+					   .reason = BLVM_BUS_LOCK_SPLIT, .disasm = "lock add dword ptr [rax], 1" };
+	struct blvm_policy_action act = blvm_policy_after_run(p, 0, &bl, &info);
+	CHECK_STR(act.reason, "--bus-lock=kill=2: bus lock 2 of 2 allowed, ending the VM: vCPU 0 rip 0x401000 "
+			      "lock add dword ptr [rax], 1 (split, 4 bytes at 0x1003e, physical 0x2003e) in guest process "
+			      "splitlock-a/57 (tgid 57, user mode)");
+	blvm_policy_destroy(p);
+}
+
 int main(void)
 {
+	tasks();
 	counts_top_json();
 	symbols();
 	empty_and_off_json();
