@@ -264,6 +264,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_TSC_AUX 0xc0000103
 #define MSR_PLATFORM_ID 0x17
 #define MSR_FEATURE_CONTROL 0x3a
+#define MSR_TSC_ADJUST 0x3b
 #define MSR_BIOS_SIGN_ID 0x8b
 #define MSR_MTRRCAP 0xfe
 #define MSR_MISC_ENABLE 0x1a0
@@ -480,6 +481,7 @@ struct emu_vcpu {
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
 	uint64_t dr[8];
 	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
+	uint64_t tsc_adjust;          /* IA32_TSC_ADJUST (system.c emu_wrmsr) */
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t misc_enable, mtrr_def_type, feature_control; /* stored platform MSRs (system.c) */
 	uint64_t mtrr_fixed[11], mtrr_var[2 * EMU_MTRR_VAR];

@@ -868,6 +868,7 @@ int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 		return r;
 	switch (msr) {
 	case MSR_TSC: *v = emu_tsc(c); return 0;
+	case MSR_TSC_ADJUST: *v = c->tsc_adjust; return 0;
 	case MSR_APIC_BASE: *v = c->apic_base; return 0;
 	case MSR_DEBUGCTL: *v = c->debugctl; return 0;
 	case MSR_SYSENTER_CS: *v = c->sysenter_cs; return 0;
@@ -896,7 +897,18 @@ int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 	if (r <= 0)
 		return r;
 	switch (msr) {
-	case MSR_TSC: c->tsc_offset = v - emu_vtime_ns(); return 0;
+	case MSR_TSC: {
+		/* SDM Vol. 3 17.17.3: a WRMSR that adds X to the TSC adds X to IA32_TSC_ADJUST too */
+		uint64_t offset = v - emu_vtime_ns();
+		c->tsc_adjust += offset - c->tsc_offset;
+		c->tsc_offset = offset;
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		/* ... and one that adds X to IA32_TSC_ADJUST adds X to the TSC (ibid.) */
+		c->tsc_offset += v - c->tsc_adjust;
+		c->tsc_adjust = v;
+		return 0;
 	case MSR_APIC_BASE: return 0; /* no local APIC is modelled: writes are ignored */
 	case MSR_DEBUGCTL:
 		/* Only what is modelled may be set, as KVM refuses bits outside
@@ -1000,7 +1012,7 @@ int emu_h_rdpid(ARGS)
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
  * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
  * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: BMI1. Extended: SYSCALL NX Page1GB RDTSCP LM,
+ * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1. Extended: SYSCALL NX Page1GB RDTSCP LM,
  * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
@@ -1034,7 +1046,11 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		break;
 	case 7:
 		if (sub == 0) {
-			b = 1u << 3; /* BMI1 */
+			/* IA32_TSC_ADJUST (bit 1), as KVM advertises it to both vendors' guests: with the
+			 * invariant TSC it tells Linux (check_system_tsc_reliable) that the TSC needs no
+			 * clocksource watchdog, which would otherwise judge it against a jiffies count
+			 * that a slow CPU's late ticks make lag. BMI1 (bit 3). */
+			b = (1u << 1) | (1u << 3);
 			if (emu_bus_lock_detect_exposed(c))
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}
