@@ -534,6 +534,7 @@ struct emu_vcpu {
 	uint64_t ple_sleeps;  /* sleeps of long pause loops (exec.c, pause_loop_exit) */
 	long ple_sleep_ns;    /* this loop's last sleep (doubling up to EMU_PLE_SLEEP_MAX_NS); 0: it has
 			       * not slept, else it sleeps every EMU_PLE_COUNT_SLEEPING PAUSEs */
+	bool ple_read_tsc;    /* the TSC was read since the last pause-loop exit: a delay loop */
 	uint64_t locked_rmw, locked_split, locked_uc; /* every locked RMW / split / UC (detection on or off) */
 
 	/* bus-lock model (issue 4): the execution controls as the hardware has them */

@@ -763,6 +763,7 @@ int emu_h_swapgs(ARGS)
  * the clock the LAPIC timer and the PIT run on. */
 uint64_t emu_tsc(struct emu_vcpu *c)
 {
+	c->ple_read_tsc = true; /* a PAUSE loop that reads the TSC waits for a time (exec.c h_pause) */
 	return emu_vtime_ns() + c->tsc_offset;
 }
 
