@@ -77,6 +77,8 @@ int blvm_devices_create(struct blvm_vm *vm, char *err, size_t errlen);
 #define DEV_RTC_IRQ 8
 #define DEV_I8042_DATA 0x60
 #define DEV_I8042_CMD 0x64           /* command (write) / status (read) */
+#define DEV_I8042_IRQ_KBD 1
+#define DEV_I8042_IRQ_AUX 12
 #define DEV_FW_CFG_BASE 0x510        /* selector (16-bit), data at +1 (8-bit): QEMU docs/specs/fw_cfg.rst */
 #define DEV_RESET_CONTROL 0xcf9      /* the PIIX3/PIIX4 reset control register, QEMU's RESET_REG */
 #define DEV_RESET_VALUE 0x06         /* SYS_RST | RST_CPU */
@@ -209,16 +211,20 @@ uint32_t acpi_pm_timer(struct acpi_pm *p);
 /* devices.c: a power-off or reset from the guest ends the VM (status 0), saying how. */
 void dev_platform_event(struct blvm_vm *vm, struct blvm_vcpu *vcpu, enum pm_event ev, const char *how);
 
-/* ---- i8042 (i8042.c): an idle controller with no keyboard, and its reset line ---------------- */
+/* ---- i8042 (i8042.c): the controller with nothing plugged in, and its reset line ------------- */
 
 struct i8042 {
 	uint8_t status, ccb, out_port, obuf;
-	uint8_t pending_cmd;     /* a command waiting for its data byte (0x60, 0xd1), else 0 */
+	uint8_t pending_cmd;     /* a command waiting for its data byte (0x60, 0xd1-0xd4), else 0 */
 };
 void i8042_init(struct i8042 *k);
 uint8_t i8042_read(struct i8042 *k, unsigned port);
 /* Returns PM_EVENT_RESET when the write pulses the CPU reset line. */
 enum pm_event i8042_write(struct i8042 *k, unsigned port, uint8_t v);
+#define I8042_IRQ_KBD 1u /* IRQ 1 is high */
+#define I8042_IRQ_AUX 2u /* IRQ 12 is high */
+/* The interrupt outputs after the last access: I8042_IRQ_* bits. */
+unsigned i8042_irq_levels(const struct i8042 *k);
 
 /* ---- ACPI tables (acpi.c) -------------------------------------------------------------------- */
 

@@ -179,7 +179,7 @@
 
 /* ---------------------------------------------------------------- tunables */
 #define EMU_MAX_SLOTS 32
-#define EMU_TLB_SIZE 256                /* entries, power of two */
+#define EMU_TLB_SIZE 256                /* entries (emu_tlbe() folds the page number by 8 bits) */
 #define EMU_BLOCK_MAX 64                /* decoded instructions per block */
 #define EMU_BCACHE_BUCKETS 4096         /* hash buckets of the decode cache (power of two) */
 #define EMU_CHAIN_MAX 16                /* blocks chained by taken branches between run-loop checks */
@@ -264,6 +264,8 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_TSC_AUX 0xc0000103
 #define MSR_PLATFORM_ID 0x17
 #define MSR_FEATURE_CONTROL 0x3a
+#define MSR_TSC_ADJUST 0x3b
+#define MSR_ARCH_CAPABILITIES 0x10a
 #define MSR_BIOS_SIGN_ID 0x8b
 #define MSR_MTRRCAP 0xfe
 #define MSR_MISC_ENABLE 0x1a0
@@ -480,6 +482,7 @@ struct emu_vcpu {
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
 	uint64_t dr[8];
 	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
+	uint64_t tsc_adjust;          /* IA32_TSC_ADJUST (system.c emu_wrmsr) */
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t misc_enable, mtrr_def_type, feature_control; /* stored platform MSRs (system.c) */
 	uint64_t mtrr_fixed[11], mtrr_var[2 * EMU_MTRR_VAR];
@@ -532,6 +535,7 @@ struct emu_vcpu {
 	uint64_t ple_sleeps;  /* sleeps of long pause loops (exec.c, pause_loop_exit) */
 	long ple_sleep_ns;    /* this loop's last sleep (doubling up to EMU_PLE_SLEEP_MAX_NS); 0: it has
 			       * not slept, else it sleeps every EMU_PLE_COUNT_SLEEPING PAUSEs */
+	bool ple_read_tsc;    /* the TSC was read since the last pause-loop exit: a delay loop */
 	uint64_t locked_rmw, locked_split, locked_uc; /* every locked RMW / split / UC (detection on or off) */
 
 	/* bus-lock model (issue 4): the execution controls as the hardware has them */
@@ -745,9 +749,15 @@ static inline __attribute__((always_inline)) uint64_t emu_lin(const struct emu_v
 	return (c->sbase[i->seg] + ea) & c->lin_mask;
 }
 
+/* The entry of a linear page: its page number folded with the next 8 bits (EMU_TLB_SIZE = 256), so
+ * that two pages a power-of-two multiple of 1 MiB apart get different entries. With the plain low
+ * bits they evicted each other at every access of a copy between them: the Linux bzImage
+ * decompressor's memmove of 2 MiB walked the page tables for every load and store (11.6 M walks
+ * in 3 s), about 4 s of the boot. Consecutive pages still take consecutive entries. */
 static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
 {
-	return &c->tlb[(lin >> 12) & (EMU_TLB_SIZE - 1)];
+	uint64_t p = lin >> 12;
+	return &c->tlb[(p ^ (p >> 8)) & (EMU_TLB_SIZE - 1)];
 }
 
 /*

@@ -275,6 +275,13 @@ static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back
  * sleeping, the loop sleeps again every EMU_PLE_COUNT_SLEEPING PAUSEs (3000 would still spin ~3/4
  * of the time between sleeps). The cost is one sleep of wake-up latency (at most 1 ms) for a loop
  * that has already waited a millisecond or more.
+ *
+ * A loop that reads the TSC (RDTSC, RDTSCP, RDMSR of IA32_TIME_STAMP_COUNTER: emu_tsc() sets
+ * ple_read_tsc) between two detections is a delay: it waits for a time, not for another CPU, and
+ * a sleep would overshoot it. Linux's udelay() (delay_tsc: rdtsc, PAUSE, until the cycles have
+ * passed) inside a polling loop counted in iterations (the i8042 driver's 10000 x udelay(50)
+ * = 500 ms) became 10000 x ~1.1 ms, one sleep per udelay. Such a loop only yields, as KVM's
+ * kvm_vcpu_on_spin() does: it costs a host CPU for the delay's length, as on the hardware.
  */
 #define EMU_PLE_GAP 128
 #define EMU_PLE_COUNT 3000
@@ -295,7 +302,9 @@ static void pause_loop_exit(struct emu_vcpu *c)
 	uint64_t t = monotonic_ns();
 	if (!c->ple_since)
 		c->ple_since = t;
-	if (t - c->ple_since < EMU_PLE_SLEEP_AFTER_NS) {
+	if (c->ple_read_tsc || t - c->ple_since < EMU_PLE_SLEEP_AFTER_NS) {
+		c->ple_read_tsc = false;
+		c->ple_sleep_ns = 0; /* a delay loop: back to one yield per EMU_PLE_COUNT PAUSEs */
 		sched_yield();
 		return;
 	}
@@ -321,6 +330,7 @@ static int h_pause(ARGS)
 		c->ple_count = 0;
 		c->ple_since = 0;
 		c->ple_sleep_ns = 0;
+		c->ple_read_tsc = false;
 	}
 	c->ple_last = now;
 	return emu_next(c, i);

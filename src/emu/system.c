@@ -763,6 +763,7 @@ int emu_h_swapgs(ARGS)
  * the clock the LAPIC timer and the PIT run on. */
 uint64_t emu_tsc(struct emu_vcpu *c)
 {
+	c->ple_read_tsc = true; /* a PAUSE loop that reads the TSC waits for a time (exec.c h_pause) */
 	return emu_vtime_ns() + c->tsc_offset;
 }
 
@@ -787,6 +788,21 @@ static int mtrr_fixed_index(uint32_t msr)
 
 static bool mtrr_type_ok(unsigned t) { return t == 0 || t == 1 || t == 4 || t == 5 || t == 6; }
 
+/*
+ * IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2; CPUID.(EAX=7,ECX=0):EDX[29]): the "not susceptible"
+ * bits of the speculative-execution and stale-data issues, all true of this CPU, which executes no
+ * instruction speculatively and has no fill, store or load-port buffers to sample: RDCL_NO (rogue
+ * data cache load), SSB_NO, MDS_NO, PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO,
+ * PBRSB_NO, GDS_NO, RFDS_NO, and ITS_NO (bit 62, which VMMs synthesize: Linux's msr-index.h), as
+ * KVM reports them where the host is not affected (kvm_get_arch_capabilities). Without it Linux
+ * took the CPU for a vulnerable Ivy Bridge: page-table isolation (a CR3 switch, here a TLB and jump
+ * cache flush, at every kernel entry and exit), VERW on every return to user mode, and ITS return
+ * thunks. No bit advertises a control (IBRS_ALL, TSX_CTRL, FB_CLEAR, ...): none is implemented.
+ */
+#define EMU_ARCH_CAPABILITIES                                                                          \
+	((1ull << 0) | (1ull << 4) | (1ull << 5) | (1ull << 6) | (1ull << 8) | (1ull << 13) | (1ull << 14) | \
+	 (1ull << 15) | (1ull << 20) | (1ull << 24) | (1ull << 26) | (1ull << 27) | (1ull << 62))
+
 /* The MSRs of the platform a stock kernel reads (issue 12), with KVM's values (arch/x86/kvm/x86.c,
  * mtrr.c). The MTRRs are stored and returned; the engine's memory types come from PAT alone (the
  * MTRRs' default type is WB, as the firmware leaves it on a PC and KVM's guests effectively see). */
@@ -804,6 +820,7 @@ static int platform_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 	}
 	switch (msr) {
 	case MSR_MISC_ENABLE: *v = c->misc_enable; return 0;
+	case MSR_ARCH_CAPABILITIES: *v = EMU_ARCH_CAPABILITIES; return 0; /* read-only: a write #GPs */
 	case MSR_MTRRCAP: *v = 0x500 | EMU_MTRR_VAR; return 0; /* WC, fixed ranges, 8 variable (KVM) */
 	case MSR_MTRR_DEF_TYPE: *v = c->mtrr_def_type; return 0;
 	case MSR_PLATFORM_ID: if (amd) return -1; *v = 0; return 0;
@@ -868,6 +885,7 @@ int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 		return r;
 	switch (msr) {
 	case MSR_TSC: *v = emu_tsc(c); return 0;
+	case MSR_TSC_ADJUST: *v = c->tsc_adjust; return 0;
 	case MSR_APIC_BASE: *v = c->apic_base; return 0;
 	case MSR_DEBUGCTL: *v = c->debugctl; return 0;
 	case MSR_SYSENTER_CS: *v = c->sysenter_cs; return 0;
@@ -896,7 +914,18 @@ int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 	if (r <= 0)
 		return r;
 	switch (msr) {
-	case MSR_TSC: c->tsc_offset = v - emu_vtime_ns(); return 0;
+	case MSR_TSC: {
+		/* SDM Vol. 3 17.17.3: a WRMSR that adds X to the TSC adds X to IA32_TSC_ADJUST too */
+		uint64_t offset = v - emu_vtime_ns();
+		c->tsc_adjust += offset - c->tsc_offset;
+		c->tsc_offset = offset;
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		/* ... and one that adds X to IA32_TSC_ADJUST adds X to the TSC (ibid.) */
+		c->tsc_offset += v - c->tsc_adjust;
+		c->tsc_adjust = v;
+		return 0;
 	case MSR_APIC_BASE: return 0; /* no local APIC is modelled: writes are ignored */
 	case MSR_DEBUGCTL:
 		/* Only what is modelled may be set, as KVM refuses bits outside
@@ -1000,7 +1029,7 @@ int emu_h_rdpid(ARGS)
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
  * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
  * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: BMI1. Extended: SYSCALL NX Page1GB RDTSCP LM,
+ * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1, ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
  * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
@@ -1034,7 +1063,12 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		break;
 	case 7:
 		if (sub == 0) {
-			b = 1u << 3; /* BMI1 */
+			/* IA32_TSC_ADJUST (bit 1), as KVM advertises it to both vendors' guests: with the
+			 * invariant TSC it tells Linux (check_system_tsc_reliable) that the TSC needs no
+			 * clocksource watchdog, which would otherwise judge it against a jiffies count
+			 * that a slow CPU's late ticks make lag. BMI1 (bit 3). */
+			b = (1u << 1) | (1u << 3);
+			d = 1u << 29; /* IA32_ARCH_CAPABILITIES (platform_rdmsr) */
 			if (emu_bus_lock_detect_exposed(c))
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}

@@ -4,9 +4,11 @@
  * PM_TMR counts at 3.579545 MHz and wraps at 24 bits; TMR_STS sets when bit 23 toggles and is
  * cleared by writing 1; PM1_STS is write-1-to-clear, PM1_EN read/write; PM1_CNT: SCI_EN reads 1,
  * SLP_EN is write-only, and SLP_EN with SLP_TYP = the _S5 value (0) powers off while other types
- * do not; byte and word accesses land on the right lanes. Also the i8042 (src/dev/i8042.c): an
- * idle controller (status, self test, command byte) whose command 0xfe, any pulse with bit 0 clear,
- * and an output-port write with bit 0 clear reset the machine, and nothing else does.
+ * do not; byte and word accesses land on the right lanes. Also the i8042 (src/dev/i8042.c): the
+ * controller (status, self test, command byte) with nothing plugged in (a byte to either device
+ * times out: 0xfe with the TIMEOUT bit), its output-buffer writes 0xd2/0xd3 and IRQ 1 / IRQ 12 as
+ * the command byte enables them; command 0xfe, any pulse with bit 0 clear, and an output-port
+ * write with bit 0 clear reset the machine, and nothing else does.
  */
 #include <stdio.h>
 
@@ -71,9 +73,48 @@ static void test_i8042(void)
 	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 8, 0); /* last write was data */
 	i8042_write(&k, DEV_I8042_CMD, 0x20);
 	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0x47);
-	/* A byte to the (absent) keyboard: no answer. */
+	/* A byte to the (absent) keyboard: the controller's transmit time-out, 0xfe with TIMEOUT (bit 6)
+	 * on the keyboard side (AUXB clear); with the keyboard interrupt enabled (0x47 has bit 0), IRQ 1
+	 * is high until port 0x60 is read. */
 	i8042_write(&k, DEV_I8042_DATA, 0xff);
-	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 3, 0);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 0x63, 0x41);
+	CHECK_EQ(i8042_irq_levels(&k), I8042_IRQ_KBD);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0xfe);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 1, 0);
+	CHECK_EQ(i8042_irq_levels(&k), 0);
+	/* 0xd4: a byte to the (absent) auxiliary device: 0xfe, TIMEOUT and AUXB; IRQ 12 only when the
+	 * command byte enables it (bit 1). */
+	i8042_write(&k, DEV_I8042_CMD, 0x60);
+	i8042_write(&k, DEV_I8042_DATA, 0x45);
+	i8042_write(&k, DEV_I8042_CMD, 0xd4);
+	i8042_write(&k, DEV_I8042_DATA, 0xf2);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 0x63, 0x61);
+	CHECK_EQ(i8042_irq_levels(&k), 0);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0xfe);
+	i8042_write(&k, DEV_I8042_CMD, 0x60);
+	i8042_write(&k, DEV_I8042_DATA, 0x47); /* bits 0 and 1: both interrupts */
+	/* 0xd3: the auxiliary output buffer, as Linux's AUX_LOOP test uses it: the byte comes back on
+	 * the auxiliary side, no time-out, IRQ 12 */
+	i8042_write(&k, DEV_I8042_CMD, 0xd3);
+	i8042_write(&k, DEV_I8042_DATA, 0x5a);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 0x63, 0x21);
+	CHECK_EQ(i8042_irq_levels(&k), I8042_IRQ_AUX);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0x5a);
+	CHECK_EQ(i8042_irq_levels(&k), 0);
+	/* 0xd2: the keyboard output buffer: keyboard side, IRQ 1 */
+	i8042_write(&k, DEV_I8042_CMD, 0xd2);
+	i8042_write(&k, DEV_I8042_DATA, 0xa5);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 0x63, 0x01);
+	CHECK_EQ(i8042_irq_levels(&k), I8042_IRQ_KBD);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0xa5);
+	/* interrupts disabled in the command byte: OBF without an interrupt */
+	i8042_write(&k, DEV_I8042_CMD, 0x60);
+	i8042_write(&k, DEV_I8042_DATA, 0x44);
+	i8042_write(&k, DEV_I8042_CMD, 0xd3);
+	i8042_write(&k, DEV_I8042_DATA, 0x11);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_CMD) & 1, 1);
+	CHECK_EQ(i8042_irq_levels(&k), 0);
+	CHECK_EQ(i8042_read(&k, DEV_I8042_DATA), 0x11);
 	/* Reset lines. */
 	CHECK_EQ(i8042_write(&k, DEV_I8042_CMD, 0xff), PM_EVENT_NONE); /* pulse nothing */
 	CHECK_EQ(i8042_write(&k, DEV_I8042_CMD, 0xfe), PM_EVENT_RESET);
