@@ -134,12 +134,19 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
+	# The host's own rate decides: on a quiet machine two host threads show it in thousands of
+	# 100000 rounds, on a loaded one in 1 to 300 (measured 2026-12-06 at load 2-10), where an
+	# interpreter, ~30 host instructions per guest instruction between the store and the load,
+	# may well miss it. A miss counts only when the host shows it in at least 1% of rounds.
 	native=-1
-	gcc -O2 -pthread -o "$TMP/sb-native" "$TMP/sb-native.c" && native=$("$TMP/sb-native" 100000)
-	if [ "$native" = 0 ]; then
-		echo "note: SB both-zero not observed on emu in 5 runs, nor by two host threads now (0 of 100000): the host is too loaded to show it; not counted"
+	if gcc -O2 -pthread -o "$TMP/sb-native" "$TMP/sb-native.c"; then
+		native=0
+		for k in 1 2 3; do v=$("$TMP/sb-native" 100000); [ "$v" -gt "$native" ] && native=$v; done
+	fi
+	if [ "$native" -ge 0 ] && [ "$native" -lt 1000 ]; then
+		echo "note: SB both-zero not observed on emu in 5 runs; two host threads show it in only $native of 100000 now (best of 3): the host is too loaded to show it reliably; not counted"
 	else
-		fail "emu 2 vCPUs: SB both-zero outcome never observed in 5 runs of 100000, while two host threads show it ($native of 100000): does the engine serialise the vCPUs?"
+		fail "emu 2 vCPUs: SB both-zero outcome never observed in 5 runs of 100000, while two host threads show it ($native of 100000, best of 3): does the engine serialise the vCPUs?"
 	fi
 fi
 fi
