@@ -491,6 +491,7 @@ struct emu_vcpu {
 	uint64_t exc_cr2;
 	bool exc_soft;                /* INT n / INT3 / INTO: trap-like, privilege checked against gate DPL */
 	uint8_t exc_soft_len;         /* its length: a fault while delivering it is reported AT the INT */
+	bool exc_ext;                 /* an external interrupt or NMI (irqchip.c): RF is pushed as it is */
 
 	/* exits */
 	bool exit_pending;            /* run is filled: return to the monitor after this instruction */

@@ -1223,6 +1223,10 @@ int emu_h_iret(ARGS)
 		st = emu_pop(c, n, &sel);
 	if (!st)
 		st = emu_pop(c, n, &fl);
+	/* RF from the image is cleared again once the instruction returned to completes (SDM Vol. 3
+	 * 17.3.1.1); it only suppresses instruction breakpoints, which this engine does not raise, so
+	 * it is not loaded: a later event pushes RF as the SDM says for it, not a stale 1 (deliver()) */
+	fl &= ~EMU_RF;
 	if (!st && real_mode(c)) {
 		/* EFLAGS <- (tempEFLAGS AND 257FD5H) OR (EFLAGS AND 1A0000H): VM, VIF, VIP stay; with a
 		 * 16-bit operand size only FLAGS[15:0] */
@@ -1321,9 +1325,22 @@ static int deliver_real(struct emu_vcpu *c, int vec, bool soft)
 	return 0;
 }
 
+/* Fault-class exceptions (SDM Vol. 3 6.15, each vector's "Exception Class"): #DE #BR #UD #NM #TS #NP
+ * #SS #GP #PF #MF #AC #XM #VE #CP. #DB is a fault only for instruction breakpoints and general
+ * detect, which this engine does not raise; #DF and #MC are aborts. */
+static bool fault_class(int vec)
+{
+	return vec == EMU_V_DE || vec == 5 || vec == EMU_V_UD || vec == EMU_V_NM ||
+	       (vec >= EMU_V_TS && vec <= EMU_V_PF) || vec == 16 || vec == 17 || vec == 19 || vec == 20 ||
+	       vec == 21;
+}
+
 /* Delivers one event through the IDT (the IVT in real mode). Returns 0, EMU_ST_FAULT (a new
- * exception is pending) or EMU_ST_EXIT (internal error). */
-static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool soft)
+ * exception is pending) or EMU_ST_EXIT (internal error). rf: push EFLAGS.RF as 1 (SDM Vol. 3
+ * 17.3.1.1: "For any fault-class exception except a debug exception generated in response to an
+ * instruction breakpoint, the value pushed for RF is 1"), so that IRET back to the faulting
+ * instruction does not hit an instruction breakpoint on it again. */
+static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool soft, bool rf)
 {
 	if (real_mode(c))
 		return deliver_real(c, vec, soft);
@@ -1367,7 +1384,7 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 	cs.selector = (uint16_t)((sel & ~3) | ncpl);
 	cs.type |= 1;
 
-	uint64_t fl = c->rflags;
+	uint64_t fl = c->rflags | (rf ? EMU_RF : 0);
 	uint64_t old_cs = c->seg[EMU_CS].selector, old_ss = c->seg[EMU_SS].selector, old_rsp = c->r[EMU_RSP];
 	struct kvm_segment ss = c->seg[EMU_SS];
 	uint64_t frame[6];
@@ -1462,14 +1479,15 @@ static int exc_class(int v)
 int emu_deliver_pending(struct emu_vcpu *c)
 {
 	int vec = c->exc_vec;
-	bool has_err = c->exc_has_err, soft = c->exc_soft;
+	bool has_err = c->exc_has_err, soft = c->exc_soft, ext = c->exc_ext;
 	uint32_t err = c->exc_err;
 	uint64_t cr2 = c->exc_cr2;
 	c->exc_vec = -1;
+	c->exc_ext = false;
 	for (;;) {
 		c->exc_cr2 = cr2;
 		unsigned level_reads = c->mrc_pos; /* MMIO read completions this level starts at */
-		int st = deliver(c, vec, has_err, err, soft);
+		int st = deliver(c, vec, has_err, err, soft, !soft && !ext && fault_class(vec));
 		if (st == 0)
 			return 0;
 		if (st == EMU_ST_EXIT && c->mrc_wait) {
@@ -1484,6 +1502,7 @@ int emu_deliver_pending(struct emu_vcpu *c)
 			c->exc_has_err = has_err;
 			c->exc_err = err;
 			c->exc_soft = soft;
+			c->exc_ext = ext;
 			c->exc_cr2 = cr2;
 			return -1;
 		}
@@ -1494,6 +1513,7 @@ int emu_deliver_pending(struct emu_vcpu *c)
 			c->exc_has_err = has_err;
 			c->exc_err = err;
 			c->exc_soft = soft;
+			c->exc_ext = ext;
 			c->exc_cr2 = cr2;
 			return -1;
 		}
@@ -1523,6 +1543,7 @@ int emu_deliver_pending(struct emu_vcpu *c)
 			cr2 = c->exc_cr2;
 		}
 		soft = false;
+		ext = false;
 	}
 }
 
