@@ -6,15 +6,22 @@
  *     is 1"; a software interrupt pushes RF as 0 ("cleared at the start of the software
  *     interrupt"), also right after an IRET whose image had RF set (the instruction returned to
  *     completed, which clears RF).
- * The kvm-unit-tests test idt_test checks the first sentence for #GP and #UD.
+ *   - #SS(0), not #GP(0), for a non-canonical address that references the SS segment (SDM Vol. 2,
+ *     each instruction's "64-Bit Mode Exceptions": "#SS(0) If a memory address referencing the SS
+ *     segment is in a non-canonical form"): an RSP or RBP base, PUSH and POP; other segments
+ *     #GP(0). (An SS: override is not checked: in 64-bit mode the manual says the prefix is
+ *     ignored, and Zydis decodes the operand's segment as DS.) #SS is delivered on IST 1, since RSP itself may be non-canonical.
+ * The kvm-unit-tests tests idt_test (RF for #GP and #UD) and emulator (rsp- and rbp-based
+ * accesses) check the same.
  */
 #include "emu_harness.h"
 
 #define RES 0x100000ull /* per event: vector, error code (or ~0), pushed RFLAGS, pushed CS */
 
-/* r15: where the handler resumes; rdi: the next result slot */
+/* r15: where the handler resumes, r14 the RSP it resumes with; rdi: the next result slot */
 GUEST(ef, ".code64",
 	"mov $0x100000, %edi\n"
+	"mov %rsp, %r14\n"
 	"lea 1f(%rip), %r15\n"
 	"ud2\n"                                  /* #UD: fault, RF 1 */
 	"1: lea 1f(%rip), %r15\n"
@@ -27,6 +34,23 @@ GUEST(ef, ".code64",
 	"div %ecx\n"                             /* #DE: fault, RF 1 */
 	"1: lea 1f(%rip), %r15\n"
 	"int $0x40\n"                            /* INT n: RF 0 */
+	"1: lea 1f(%rip), %r15\n"
+	"movabs $0x8000000000000000, %rcx\n"     /* non-canonical (bit 63 set, 47 clear) */
+	"mov %rcx, %rax\n"
+	"orq $0, (%rax)\n"                      /* DS: #GP(0) */
+	"1: lea 1f(%rip), %r15\n"
+	"orq $0, (%rsp,%rcx,1)\n"               /* RSP base: #SS(0) */
+	"1: lea 1f(%rip), %r15\n"
+	"orq $0, (%rbp,%rcx,1)\n"               /* RBP base: #SS(0) */
+	"1: lea 1f(%rip), %r15\n"
+	"mov (%rsp,%rcx,1), %rdx\n"             /* a read: #SS(0) */
+	"1: lea 1f(%rip), %r15\n"
+	"mov %rcx, %rsp\n"
+	"push %rax\n"                           /* PUSH to a non-canonical RSP: #SS(0) */
+	"1: lea 1f(%rip), %r15\n"
+	"mov %rcx, %rsp\n"
+	"pop %rax\n"                            /* POP: #SS(0) */
+	"1: mov %r14, %rsp\n"
 	"1: mov $0x3f8, %dx\n"
 	"out %al, %dx\n"
 	"hlt\n"
@@ -39,6 +63,7 @@ GUEST(ef, ".code64",
 	"mov 8(%rsp), %rax\n"
 	"mov %rax, 24(%rdi)\n"
 	"mov %r15, (%rsp)\n"
+	"mov %r14, 24(%rsp)\n"
 	"add $32, %rdi\n"
 	"iretq\n"
 	".globl ef_err\n"
@@ -51,6 +76,7 @@ GUEST(ef, ".code64",
 	"mov 8(%rsp), %rax\n"
 	"mov %rax, 24(%rdi)\n"
 	"mov %r15, (%rsp)\n"
+	"mov %r14, 24(%rsp)\n"
 	"add $32, %rdi\n"
 	"iretq\n"
 	".globl ef_stubs\n"
@@ -78,6 +104,8 @@ static void setup(struct t_vm *t)
 	for (int v = 0; v < 32; v++)
 		t_gate(t, v, stubs + 10 * (uint64_t)v, 0, 0);
 	t_gate(t, 0x40, stubs + 10 * 32, 0, 0);
+	t_gate(t, 12, stubs + 10 * 12, 0, 1); /* #SS on IST 1: RSP may be the culprit */
+	t_w64(t, T_TSS + 0x24, 0x70000);
 	memset(t->ram + RES, 0xee, 0x1000);
 }
 
@@ -88,7 +116,7 @@ static struct ev ev_at(struct t_vm *t, unsigned k)
 	return e;
 }
 
-static void rf_pushed(void)
+static void frames(void)
 {
 	struct t_vm t;
 	setup(&t);
@@ -96,11 +124,18 @@ static void rf_pushed(void)
 	static const struct { uint64_t vec; bool rf; const char *what; } want[] = {
 		{ 6, true, "#UD (fault)" }, { 3, false, "INT3 (trap) after an IRET with RF in its image" },
 		{ 13, true, "#GP (fault)" }, { 0, true, "#DE (fault)" }, { 0x40, false, "INT n" },
+		{ 13, true, "non-canonical DS access" }, { 12, true, "non-canonical RSP-based access" },
+		{ 12, true, "non-canonical RBP-based access" },
+		{ 12, true, "non-canonical RSP-based read" }, { 12, true, "PUSH to a non-canonical RSP" },
+		{ 12, true, "POP from a non-canonical RSP" },
 	};
 	for (unsigned k = 0; k < sizeof want / sizeof want[0]; k++) {
 		struct ev e = ev_at(&t, k);
-		CHECK(e.vec == want[k].vec, "event %u: vector %llu, want %llu", k, (unsigned long long)e.vec,
-		      (unsigned long long)want[k].vec);
+		CHECK(e.vec == want[k].vec, "event %u, %s: vector %llu, want %llu", k, want[k].what,
+		      (unsigned long long)e.vec, (unsigned long long)want[k].vec);
+		if (want[k].vec == 12 || want[k].vec == 13)
+			CHECK(e.err == 0, "%s: error code 0x%llx, want 0", want[k].what, (unsigned long long)e.err);
+		CHECK(e.cs == 0x08, "%s: pushed CS 0x%llx", want[k].what, (unsigned long long)e.cs);
 		CHECK(!!(e.rflags & RF) == want[k].rf, "%s: pushed RFLAGS 0x%llx, RF should be %d", want[k].what,
 		      (unsigned long long)e.rflags, want[k].rf);
 	}
@@ -109,6 +144,6 @@ static void rf_pushed(void)
 
 int main(void)
 {
-	rf_pushed();
+	frames();
 	return t_result("emu_exc_frame");
 }
