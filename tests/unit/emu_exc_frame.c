@@ -11,6 +11,10 @@
  *     segment is in a non-canonical form"): an RSP or RBP base, PUSH and POP; other segments
  *     #GP(0). (An SS: override is not checked: in 64-bit mode the manual says the prefix is
  *     ignored, and Zydis decodes the operand's segment as DS.) #SS is delivered on IST 1, since RSP itself may be non-canonical.
+ *   - the single-step trap of SYSCALL and SYSRET follows TF at the instruction's end (KVM and QEMU
+ *     TCG; kvm-unit-tests x86/syscall.c "#DB is raised if TF is 1 at the *end* of syscall/
+ *     sysret"): POPF sets TF, SYSCALL clears it through IA32_FMASK (no trap), SYSRETQ sets it from
+ *     R11: the first #DB arrives in user mode (CS 0x2b) before the first user instruction.
  * The kvm-unit-tests tests idt_test (RF for #GP and #UD) and emulator (rsp- and rbp-based
  * accesses) check the same.
  */
@@ -55,11 +59,12 @@ GUEST(ef, ".code64",
 	"out %al, %dx\n"
 	"hlt\n"
 	".globl ef_noerr\n"
-	"ef_noerr:\n"                            /* vector in eax; frame: rip, cs, rflags */
+	"ef_noerr:\n"                            /* vector in eax; frame: rip, cs, rflags (TF cleared) */
 	"mov %rax, (%rdi)\n"
 	"movq $-1, 8(%rdi)\n"
 	"mov 16(%rsp), %rax\n"
 	"mov %rax, 16(%rdi)\n"
+	"andq $~0x100, 16(%rsp)\n"
 	"mov 8(%rsp), %rax\n"
 	"mov %rax, 24(%rdi)\n"
 	"mov %r15, (%rsp)\n"
@@ -90,6 +95,37 @@ GUEST(ef, ".code64",
 	".endif\n"
 	".endr\n");
 extern const uint8_t ef_stubs[];
+
+/* loaded at SR_AT; uses ef's handlers (rdi: results, r15/r14: where they resume) */
+#define SR_AT (T_CODE + 0x4000)
+GUEST(sr, ".code64",
+	"mov $0x100000, %edi\n"
+	"mov %rsp, %r14\n"
+	"lea 2f(%rip), %r15\n"                   /* a #DB resumes in user mode at 2: */
+	"mov $0xc0000081, %ecx\n"                /* STAR: SYSCALL CS 0x08; SYSRETQ CS 0x28|3, SS 0x20|3 */
+	"xor %eax, %eax\n"
+	"mov $0x00180008, %edx\n"
+	"wrmsr\n"
+	"mov $0xc0000082, %ecx\n"                /* LSTAR */
+	"lea 1f(%rip), %rax\n"
+	"xor %edx, %edx\n"
+	"wrmsr\n"
+	"mov $0xc0000084, %ecx\n"                /* FMASK: TF */
+	"mov $0x100, %eax\n"
+	"wrmsr\n"
+	"pushf\n"
+	"orq $0x100, (%rsp)\n"
+	"popf\n"                                 /* TF from the next instruction on */
+	"syscall\n"                              /* clears TF: no trap */
+	"1: movq $0x5c, (%rdi)\n"                /* a marker where a (wrong) trap's record would be */
+	"add $32, %rdi\n"
+	"lea 3f(%rip), %rcx\n"
+	"mov $0x3102, %r11d\n"                   /* IOPL 3, TF */
+	"sysretq\n"                              /* sets TF: trap before the instruction at 3: */
+	"3: nop\n"
+	"2: mov $0x3f8, %dx\n"
+	"out %al, %dx\n"
+	"jmp .\n");
 
 #define RF (1ull << 16)
 
@@ -142,8 +178,27 @@ static void frames(void)
 	t_fini(&t);
 }
 
+static void syscall_step(void)
+{
+	struct t_vm t;
+	setup(&t);
+	t_load(&t, SR_AT, sr_start, sr_end);
+	struct kvm_regs r = t_regs(&t);
+	r.rip = SR_AT;
+	t.ops->set_regs(t.cpu, &r);
+	CHECK_EQ(t_run(&t), KVM_EXIT_IO);
+	struct ev e0 = ev_at(&t, 0), e1 = ev_at(&t, 1);
+	CHECK(e0.vec == 0x5c, "SYSCALL that cleared TF trapped: first record vector %llu, CS 0x%llx",
+	      (unsigned long long)e0.vec, (unsigned long long)e0.cs);
+	CHECK(e1.vec == 1 && e1.cs == 0x2b, "after SYSRETQ set TF: vector %llu CS 0x%llx, want #DB (1) from CS 0x2b",
+	      (unsigned long long)e1.vec, (unsigned long long)e1.cs);
+	CHECK(e1.rflags & 0x100, "the #DB frame's RFLAGS 0x%llx has no TF", (unsigned long long)e1.rflags);
+	t_fini(&t);
+}
+
 int main(void)
 {
 	frames();
+	syscall_step();
 	return t_result("emu_exc_frame");
 }
