@@ -815,6 +815,14 @@ static int platform_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 		if (!amd) return -1;
 		*v = EMU_HWCR_TSCFREQSEL;
 		return 0;
+	case MSR_K7_EVNTSEL0 ... MSR_K7_PERFCTR3:
+		/* the legacy performance counters every AMD64 CPU has (APM Vol. 2 13.2.1, PerfEvtSel0-3 and
+		 * PerfCtr0-3 at C001_0000h-7h, not enumerated by CPUID): as KVM without a vPMU, they read 0
+		 * and ignore writes (kvm_get_msr_common/kvm_set_msr_common); kvm-unit-tests' pmu_init()
+		 * clears them at start on every AMD model without PerfCtrExtCore */
+		if (!amd) return -1;
+		*v = 0;
+		return 0;
 	default: return 1;
 	}
 }
@@ -854,6 +862,7 @@ static int platform_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 		return 0;
 	case MSR_K7_HWCR:
 		return !amd || v != EMU_HWCR_TSCFREQSEL ? -1 : 0; /* read-only: nothing else is implemented */
+	case MSR_K7_EVNTSEL0 ... MSR_K7_PERFCTR3: return amd ? 0 : -1; /* see platform_rdmsr() */
 	default: return 1;
 	}
 }
