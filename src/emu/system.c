@@ -445,6 +445,9 @@ static int load_dtable(struct emu_vcpu *c, const struct emu_insn *i, struct emu_
 	memcpy(&base, b + 2, n - 2);
 	if (i->osz == 2)
 		base &= 0xffffff; /* 16-bit operand size: a 24-bit base (SDM "LGDT/LIDT") */
+	if (c->mode64 && !emu_canonical(base))
+		return emu_raise_err(c, EMU_V_GP, 0); /* APM Vol. 3 "LGDT"/"LIDT": "The new GDT [IDT] base
+							 address was non-canonical"; KVM's emulator too */
 	t->limit = (uint16_t)(b[0] | (b[1] << 8));
 	t->base = base;
 	return emu_next(c, i);
@@ -494,6 +497,9 @@ static int load_sys_seg(struct emu_vcpu *c, uint16_t sel, struct kvm_segment *s,
 		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
 	if (!s->present)
 		return emu_raise_err(c, EMU_V_NP, sel & 0xfffc);
+	if ((c->efer & EFER_LMA) && !emu_canonical(s->base))
+		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc); /* APM Vol. 3 "LLDT"/"LTR": "The new LDT
+								  [TSS] base address was non-canonical" */
 	if (want_type == 9) { /* mark busy */
 		TRY(emu_cpu_locked_or8(c, addr + 5, 2, (uint8_t)(d[5] | 2)));
 		d[5] |= 2;

@@ -15,8 +15,10 @@
  *     TCG; kvm-unit-tests x86/syscall.c "#DB is raised if TF is 1 at the *end* of syscall/
  *     sysret"): POPF sets TF, SYSCALL clears it through IA32_FMASK (no trap), SYSRETQ sets it from
  *     R11: the first #DB arrives in user mode (CS 0x2b) before the first user instruction.
+ *   - LGDT/LIDT of a non-canonical base #GP(0), LLDT of a descriptor with one #GP(selector) (AMD
+ *     APM Vol. 3 "LGDT", "LIDT", "LLDT": "The new ... base address was non-canonical").
  * The kvm-unit-tests tests idt_test (RF for #GP and #UD) and emulator (rsp- and rbp-based
- * accesses) check the same.
+ * accesses), syscall and la57 (its canonical-base checks, in 4-level mode too) check the same.
  */
 #include "emu_harness.h"
 
@@ -55,6 +57,17 @@ GUEST(ef, ".code64",
 	"mov %rcx, %rsp\n"
 	"pop %rax\n"                            /* POP: #SS(0) */
 	"1: mov %r14, %rsp\n"
+	"lea 1f(%rip), %r15\n"
+	"movw $0xffff, 0x100800\n"
+	"movabs $0xaaaaaaaaaaaaaaaa, %rax\n"
+	"mov %rax, 0x100802\n"
+	"lgdt 0x100800\n"                        /* non-canonical base: #GP(0) */
+	"1: lea 1f(%rip), %r15\n"
+	"lidt 0x100800\n"                        /* the same, the IDT kept */
+	"1: lea 1f(%rip), %r15\n"
+	"mov $0x40, %eax\n"
+	"lldt %ax\n"                             /* an LDT descriptor with a non-canonical base: #GP(0x40) */
+	"1:\n"
 	"1: mov $0x3f8, %dx\n"
 	"out %al, %dx\n"
 	"hlt\n"
@@ -143,6 +156,14 @@ static void setup(struct t_vm *t)
 	t_gate(t, 12, stubs + 10 * 12, 0, 1); /* #SS on IST 1: RSP may be the culprit */
 	t_w64(t, T_TSS + 0x24, 0x70000);
 	memset(t->ram + RES, 0xee, 0x1000);
+	/* GDT 0x40: a 16-byte LDT descriptor (type 2, present) whose base 0xaaaaaaaa00000000 is not
+	 * canonical */
+	t_w64(t, T_GDT + 0x40, 0x000082000000ffffull);
+	t_w64(t, T_GDT + 0x48, 0x00000000aaaaaaaaull);
+	struct kvm_sregs sr;
+	t->ops->get_sregs(t->cpu, &sr);
+	sr.gdt.limit = 0x4f;
+	t->ops->set_sregs(t->cpu, &sr);
 }
 
 static struct ev ev_at(struct t_vm *t, unsigned k)
@@ -157,20 +178,23 @@ static void frames(void)
 	struct t_vm t;
 	setup(&t);
 	CHECK_EQ(t_run(&t), KVM_EXIT_IO);
-	static const struct { uint64_t vec; bool rf; const char *what; } want[] = {
-		{ 6, true, "#UD (fault)" }, { 3, false, "INT3 (trap) after an IRET with RF in its image" },
-		{ 13, true, "#GP (fault)" }, { 0, true, "#DE (fault)" }, { 0x40, false, "INT n" },
-		{ 13, true, "non-canonical DS access" }, { 12, true, "non-canonical RSP-based access" },
-		{ 12, true, "non-canonical RBP-based access" },
-		{ 12, true, "non-canonical RSP-based read" }, { 12, true, "PUSH to a non-canonical RSP" },
-		{ 12, true, "POP from a non-canonical RSP" },
+	static const struct { uint64_t vec; bool rf; const char *what; uint32_t err; } want[] = {
+		{ 6, true, "#UD (fault)", 0 }, { 3, false, "INT3 (trap) after an IRET with RF in its image", 0 },
+		{ 13, true, "#GP (fault)", 0 }, { 0, true, "#DE (fault)", 0 }, { 0x40, false, "INT n", 0 },
+		{ 13, true, "non-canonical DS access", 0 }, { 12, true, "non-canonical RSP-based access", 0 },
+		{ 12, true, "non-canonical RBP-based access", 0 },
+		{ 12, true, "non-canonical RSP-based read", 0 }, { 12, true, "PUSH to a non-canonical RSP", 0 },
+		{ 12, true, "POP from a non-canonical RSP", 0 },
+		{ 13, true, "LGDT of a non-canonical base", 0 }, { 13, true, "LIDT of a non-canonical base", 0 },
+		{ 13, true, "LLDT of a descriptor with a non-canonical base", 0x40 },
 	};
 	for (unsigned k = 0; k < sizeof want / sizeof want[0]; k++) {
 		struct ev e = ev_at(&t, k);
 		CHECK(e.vec == want[k].vec, "event %u, %s: vector %llu, want %llu", k, want[k].what,
 		      (unsigned long long)e.vec, (unsigned long long)want[k].vec);
 		if (want[k].vec == 12 || want[k].vec == 13)
-			CHECK(e.err == 0, "%s: error code 0x%llx, want 0", want[k].what, (unsigned long long)e.err);
+			CHECK(e.err == want[k].err, "%s: error code 0x%llx, want 0x%x", want[k].what,
+			      (unsigned long long)e.err, want[k].err);
 		CHECK(e.cs == 0x08, "%s: pushed CS 0x%llx", want[k].what, (unsigned long long)e.cs);
 		CHECK(!!(e.rflags & RF) == want[k].rf, "%s: pushed RFLAGS 0x%llx, RF should be %d", want[k].what,
 		      (unsigned long long)e.rflags, want[k].rf);
