@@ -82,6 +82,7 @@ int blvm_devices_create(struct blvm_vm *vm, char *err, size_t errlen);
 #define DEV_FW_CFG_BASE 0x510        /* selector (16-bit), data at +1 (8-bit): QEMU docs/specs/fw_cfg.rst */
 #define DEV_RESET_CONTROL 0xcf9      /* the PIIX3/PIIX4 reset control register, QEMU's RESET_REG */
 #define DEV_RESET_VALUE 0x06         /* SYS_RST | RST_CPU */
+#define DEV_PCI_CONFIG_ADDRESS 0xcf8 /* the host bridge's CONFIG_ADDRESS: dword accesses only */
 /* The ACPI PM I/O block of QEMU's PIIX4 PM function, at the base SeaBIOS programs (0x600):
  * PM1a_EVT_BLK (PM1_STS, PM1_EN) at +0, PM1a_CNT_BLK at +4, PM_TMR_BLK at +8. */
 #define DEV_PM_BASE 0x600
@@ -225,6 +226,14 @@ enum pm_event i8042_write(struct i8042 *k, unsigned port, uint8_t v);
 #define I8042_IRQ_AUX 2u /* IRQ 12 is high */
 /* The interrupt outputs after the last access: I8042_IRQ_* bits. */
 unsigned i8042_irq_levels(const struct i8042 *k);
+
+/* Ports 0xcf8-0xcfb: the PCI host bridge's CONFIG_ADDRESS takes dword accesses at 0xcf8 only;
+ * byte and word accesses pass through to the I/O devices there, the PIIX reset control register
+ * at 0xcf9 (PCI Local Bus Specification 3.0, 3.2.2.3.2). No PCI device is modelled: CONFIG_DATA
+ * (0xcfc) is left unclaimed and reads all ones, "no device" to a configuration scan. */
+struct pci_cf8 { uint32_t config_address; };
+/* One access of size bytes at 0xcf8 + offset; returns PM_EVENT_RESET when it resets the machine. */
+enum pm_event pci_cf8_access(struct pci_cf8 *s, unsigned offset, bool is_write, uint8_t *data, unsigned size);
 
 /* ---- ACPI tables (acpi.c) -------------------------------------------------------------------- */
 

@@ -13,7 +13,8 @@
  * DSDT), and SLP_EN with another type is ignored. SCI_EN reads 1: with SMI_CMD = 0 in the FADT the
  * hardware is always in ACPI mode (4.8.3.2.1, 5.2.9). The SCI (IRQ 9) never fires: no enabled event
  * is ever raised except TMR_STS, which OSPM uses without TMR_EN.
- * The reset register (the PIIX reset control register at 0xcf9) is in devices.c.
+ * The reset register (the PIIX reset control register at 0xcf9) shares 0xcf8-0xcfb with the PCI
+ * host bridge's CONFIG_ADDRESS (pci_cf8_access).
  */
 #include <time.h>
 
@@ -135,6 +136,7 @@ enum pm_event acpi_pm_write(struct acpi_pm *p, unsigned offset, unsigned size, u
 
 struct pm_dev {
 	struct acpi_pm pm;
+	struct pci_cf8 cf8;
 	struct blvm_vm *vm;
 };
 
@@ -157,18 +159,42 @@ static void pm_access(void *opaque, struct blvm_vcpu *vcpu, uint64_t offset, boo
 
 /* The PIIX3/PIIX4 reset control register (Intel 82371AB data sheet, RC, I/O 0xcf9): bit 2
  * (RST_CPU) set resets the machine, bit 1 (SYS_RST) choosing a hard reset; QEMU resets on bit 2
- * and the FADT's RESET_VALUE is 0x06. Reads return 0. */
-static void reset_access(void *opaque, struct blvm_vcpu *vcpu, uint64_t offset, bool is_write, uint8_t *data,
-			 unsigned size)
+ * and the FADT's RESET_VALUE is 0x06. Reads return 0. It shares 0xcf8-0xcfb with the PCI host
+ * bridge's CONFIG_ADDRESS, which claims dword accesses only (PCI Local Bus Specification 3.0,
+ * 3.2.2.3.2: "Anytime a host bridge sees a full DWORD I/O write from the host to CONFIG_ADDRESS,
+ * the bridge must latch the data"; byte and word accesses "pass through the host bridge
+ * unaffected"): a PCI configuration scan's outl to 0xcf8 must not reach the reset register. */
+enum pm_event pci_cf8_access(struct pci_cf8 *s, unsigned offset, bool is_write, uint8_t *data, unsigned size)
+{
+	if (size == 4 && offset == 0) {
+		if (is_write)
+			s->config_address = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+					    (uint32_t)data[3] << 24;
+		else
+			for (unsigned i = 0; i < 4; i++)
+				data[i] = (uint8_t)(s->config_address >> (8 * i));
+		return PM_EVENT_NONE;
+	}
+	enum pm_event ev = PM_EVENT_NONE;
+	for (unsigned i = 0; i < size; i++) {
+		unsigned port = DEV_PCI_CONFIG_ADDRESS + offset + i;
+		if (port != DEV_RESET_CONTROL) {
+			if (!is_write)
+				data[i] = 0xff; /* nothing else decodes these bytes */
+		} else if (!is_write) {
+			data[i] = 0;
+		} else if (data[i] & 0x04) {
+			ev = PM_EVENT_RESET;
+		}
+	}
+	return ev;
+}
+
+static void cf8_access(void *opaque, struct blvm_vcpu *vcpu, uint64_t offset, bool is_write, uint8_t *data,
+		       unsigned size)
 {
 	struct pm_dev *d = opaque;
-	(void)offset;
-	(void)size;
-	if (!is_write) {
-		data[0] = 0;
-		return;
-	}
-	if (data[0] & 0x04)
+	if (pci_cf8_access(&d->cf8, (unsigned)offset, is_write, data, size) == PM_EVENT_RESET)
 		dev_platform_event(d->vm, vcpu, PM_EVENT_RESET, "ACPI reset register");
 }
 
@@ -184,8 +210,8 @@ int dev_pm_create(struct blvm_vm *vm, char *err, size_t errlen)
 	acpi_pm_init(&d->pm);
 	struct blvm_region pm = { .name = "acpi-pm", .space = BLVM_SPACE_PIO, .base = DEV_PM_BASE,
 				  .len = DEV_PM_LEN, .access = pm_access, .opaque = d };
-	struct blvm_region rc = { .name = "reset-control", .space = BLVM_SPACE_PIO, .base = DEV_RESET_CONTROL,
-				  .len = 1, .access = reset_access, .opaque = d };
+	struct blvm_region rc = { .name = "pci-config-address+reset-control", .space = BLVM_SPACE_PIO,
+				  .base = DEV_PCI_CONFIG_ADDRESS, .len = 4, .access = cf8_access, .opaque = d };
 	if (blvm_bus_register(&vm->bus, &pm) != 0 || blvm_bus_register(&vm->bus, &rc) != 0) {
 		snprintf(err, errlen, "cannot register the ACPI PM registers");
 		return -1;

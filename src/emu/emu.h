@@ -277,6 +277,8 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_MTRR_FIX4K_F8000 0x26f
 #define MSR_MTRR_DEF_TYPE 0x2ff
 #define MSR_K7_HWCR 0xc0010015
+#define MSR_K7_EVNTSEL0 0xc0010000 /* PerfEvtSel0-3, then PerfCtr0-3 (APM Vol. 2 13.2.1) */
+#define MSR_K7_PERFCTR3 0xc0010007
 #define EMU_MTRR_VAR 8
 #define EMU_HWCR_TSCFREQSEL (1ull << 24)
 /* IA32_MISC_ENABLE at reset: fast strings (bit 0) and KVM's BTS/PEBS unavailable (bits 11, 12) */
@@ -494,6 +496,7 @@ struct emu_vcpu {
 	uint64_t exc_cr2;
 	bool exc_soft;                /* INT n / INT3 / INTO: trap-like, privilege checked against gate DPL */
 	uint8_t exc_soft_len;         /* its length: a fault while delivering it is reported AT the INT */
+	bool exc_ext;                 /* an external interrupt or NMI (irqchip.c): RF is pushed as it is */
 
 	/* exits */
 	bool exit_pending;            /* run is filled: return to the monitor after this instruction */

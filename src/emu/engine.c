@@ -603,7 +603,9 @@ static int run_vcpu(struct emu_vcpu *c)
 			break;
 		}
 		bool stepped = st == EMU_ST_END || (st == EMU_ST_EXIT && c->exc_vec < 0);
-		if (unlikely(tf && stepped && c->exc_vec < 0)) {
+		if (unlikely(tf && stepped && c->exc_vec < 0) &&
+		    !(st == EMU_ST_END && (c->last_i->fn == emu_h_syscall || c->last_i->fn == emu_h_sysret))) {
+			/* (SYSCALL and SYSRET decide their trap by TF at their end: system.c) */
 			c->dr[6] |= 0x4000; /* BS: single-step trap (SDM Vol. 3 17.3.1.4) */
 			c->exc_vec = EMU_V_DB;
 			c->exc_has_err = false;

@@ -22,12 +22,20 @@
 
 /* ---------------------------------------------------------------- stack */
 
+/* A stack access that faulted on a non-canonical address: #SS(0), not #GP(0) (mmu.c noncanonical()) */
+static int stack_fault(struct emu_vcpu *c, int st, uint64_t lin)
+{
+	if (st == EMU_ST_FAULT && c->exc_vec == EMU_V_GP && (c->efer & EFER_LMA) && !emu_canonical(lin))
+		return emu_raise_err(c, EMU_V_SS, 0);
+	return st;
+}
+
 int emu_push(struct emu_vcpu *c, unsigned size, uint64_t v)
 {
 	uint64_t sp = (c->r[EMU_RSP] - size) & c->sp_mask;
 	int st = emu_wr(c, (c->sbase[EMU_SS] + sp) & c->lin_mask, size, v);
-	if (st)
-		return st;
+	if (unlikely(st))
+		return stack_fault(c, st, (c->sbase[EMU_SS] + sp) & c->lin_mask);
 	c->r[EMU_RSP] = (c->r[EMU_RSP] & ~c->sp_mask) | sp;
 	return 0;
 }
@@ -36,8 +44,8 @@ int emu_pop(struct emu_vcpu *c, unsigned size, uint64_t *v)
 {
 	uint64_t sp = c->r[EMU_RSP] & c->sp_mask;
 	int st = emu_rd(c, (c->sbase[EMU_SS] + sp) & c->lin_mask, size, v);
-	if (st)
-		return st;
+	if (unlikely(st))
+		return stack_fault(c, st, (c->sbase[EMU_SS] + sp) & c->lin_mask);
 	c->r[EMU_RSP] = (c->r[EMU_RSP] & ~c->sp_mask) | ((sp + size) & c->sp_mask);
 	return 0;
 }
@@ -1436,7 +1444,9 @@ static int h_enter(ARGS)
 		uint64_t v;
 		bp = (bp - n) & c->sp_mask;
 		st = emu_rd(c, (c->sbase[EMU_SS] + bp) & c->lin_mask, n, &v);
-		if (!st)
+		if (st)
+			st = stack_fault(c, st, (c->sbase[EMU_SS] + bp) & c->lin_mask);
+		else
 			st = emu_push(c, n, v);
 	}
 	if (!st && level)

@@ -351,6 +351,7 @@ static int inject(struct emu_vcpu *c, int vec)
 	c->exc_has_err = false;
 	c->exc_err = 0;
 	c->exc_soft = false;
+	c->exc_ext = true;
 	emu_rflags(c);
 	return emu_deliver_pending(c) ? 1 : 0;
 }

@@ -396,6 +396,24 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	return 0;
 }
 
+/* A non-canonical linear address in IA-32e mode. SDM Vol. 2, each instruction's "64-Bit Mode
+ * Exceptions": #SS(0) "If a memory address referencing the SS segment is in a non-canonical form",
+ * #GP(0) for the other segments. An access does not carry its segment: the data operand's is in
+ * the instruction at RIP (its memory operand's segment, SS for an RSP or RBP base); the stack
+ * instructions' own accesses say SS in emu_push()/emu_pop(). Code fetches and the implicit system
+ * accesses (descriptor tables, delivery) are #GP. A rare path: the block is walked to RIP. */
+static int noncanonical(struct emu_vcpu *c, unsigned acc)
+{
+	const struct emu_block *b = c->cur_b;
+	if (!(acc & (EMU_ACC_X | EMU_ACC_SYS)) && b) {
+		uint64_t pos = c->cur_blin, at = emu_code_lin(c, c->rip);
+		for (unsigned k = 0; k < b->n; pos = (pos + b->insn[k++].len) & c->lin_mask)
+			if (pos == at)
+				return emu_raise_err(c, b->insn[k].seg == EMU_SS ? EMU_V_SS : EMU_V_GP, 0);
+	}
+	return emu_raise_err(c, EMU_V_GP, 0);
+}
+
 /* Translates one linear address (any byte of a page) for one access kind, fills the TLB. */
 static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat *x)
 {
@@ -411,7 +429,7 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 		}
 	}
 	if ((c->efer & EFER_LMA) && !emu_canonical(lin))
-		return emu_raise_err(c, EMU_V_GP, 0);
+		return noncanonical(c, acc);
 
 	struct walk w = { 0 };
 	if (c->cr0 & CR0_PG) {

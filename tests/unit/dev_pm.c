@@ -9,6 +9,9 @@
  * times out: 0xfe with the TIMEOUT bit), its output-buffer writes 0xd2/0xd3 and IRQ 1 / IRQ 12 as
  * the command byte enables them; command 0xfe, any pulse with bit 0 clear, and an output-port
  * write with bit 0 clear reset the machine, and nothing else does.
+ * Ports 0xcf8-0xcfb (PCI Local Bus Specification 3.0, 3.2.2.3.2): a dword access at 0xcf8 is the host
+ * bridge's CONFIG_ADDRESS (latched, read back) and never resets, whatever its byte 1; a byte or
+ * word access covering 0xcf9 reaches the reset control register (bit 2 resets, reads 0).
  */
 #include <stdio.h>
 
@@ -134,8 +137,31 @@ static void test_i8042(void)
 	}
 }
 
+static void test_cf8(void)
+{
+	struct pci_cf8 c = { 0 };
+	uint8_t d[4] = { 0x04, 0xff, 0x00, 0x80 }; /* 0x8000ff04: bus 0, devfn 0xff (function 7), reg 4 */
+	CHECK_EQ(pci_cf8_access(&c, 0, true, d, 4), PM_EVENT_NONE);
+	uint8_t r[4] = { 0 };
+	CHECK_EQ(pci_cf8_access(&c, 0, false, r, 4), PM_EVENT_NONE);
+	CHECK_EQ((uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24, 0x8000ff04);
+	uint8_t b = 0x02;                                    /* SYS_RST alone: no reset (QEMU: RST_CPU) */
+	CHECK_EQ(pci_cf8_access(&c, 1, true, &b, 1), PM_EVENT_NONE);
+	b = 0x06;
+	CHECK_EQ(pci_cf8_access(&c, 1, true, &b, 1), PM_EVENT_RESET); /* the FADT's RESET_VALUE */
+	uint8_t w[2] = { 0x00, 0x04 };                       /* a word at 0xcf8: byte 1 goes to 0xcf9 */
+	CHECK_EQ(pci_cf8_access(&c, 0, true, w, 2), PM_EVENT_RESET);
+	b = 0xaa;
+	pci_cf8_access(&c, 1, false, &b, 1);
+	CHECK_EQ(b, 0);                                      /* reset control reads 0 */
+	b = 0;
+	pci_cf8_access(&c, 2, false, &b, 1);
+	CHECK_EQ(b, 0xff);                                   /* 0xcfa: nothing decodes it */
+}
+
 int main(void)
 {
+	test_cf8();
 	test_pm();
 	test_i8042();
 	if (failures) {

@@ -1,0 +1,33 @@
+#!/bin/bash
+# The KVM community's x86 tests (kvm-unit-tests, built in ../shared/kvm-unit-tests: Multiboot
+# kernels that print their checks on COM1 and write their status to isa-debug-exit) under blvm's
+# emu engine and under QEMU TCG, with the same vCPU count, memory and -append arguments
+# (bench/kvm-unit-tests.py runs both). The oracle is QEMU's verdict computed in this run: every
+# selected test that QEMU TCG passes must pass under blvm. The selection is the tests that QEMU
+# passes here and that run in about a second each (~20 s in all on 2 cores); the slow and the
+# failing ones stay in the bench's report (bench/README.md has the whole table).
+# Environment: BLVM, BUILD, KUT (default ../shared/kvm-unit-tests), QEMU.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD="${BUILD:-build}"
+KUT="${KUT:-$(cd .. && pwd)/shared/kvm-unit-tests}"
+QEMU="${QEMU:-qemu-system-x86_64}"
+[ -x "$BUILD/blvm" ] || { echo "FAIL: $BUILD/blvm is missing; run make"; exit 1; }
+if [ ! -f "$KUT/x86/unittests.cfg" ]; then
+	echo "skip: kvm-unit-tests are not built in $KUT (see its README.md; set KUT=)"
+	exit 77
+fi
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+	echo "skip: $QEMU is not installed (apt-get install qemu-system-x86): no oracle"
+	exit 77
+fi
+only='^(vmexit_(cpuid|mov_from_cr8|mov_to_cr8|inl_pmtimer|ple_round_robin|tscdeadline|tscdeadline_immed)'
+only+='|eventinj|memory|realmode|setjmp|syscall|tsc|xsave|rmap_chain|rdpru|umip)$'
+KUT="$KUT" QEMU="$QEMU" ONLY="$only" JOBS="${JOBS:-2}" TIMEOUT="${TIMEOUT:-60}" CHECK=1 \
+	python3 bench/kvm-unit-tests.py "$BUILD" | sed 's/^/   /'
+rc=${PIPESTATUS[0]}
+if [ "$rc" -ne 0 ]; then
+	echo "FAIL: a kvm-unit-test that QEMU TCG passes does not pass under blvm (table above)"
+	exit 1
+fi
+echo "ok: every selected kvm-unit-test QEMU TCG passes also passes under blvm"
