@@ -277,7 +277,13 @@ static bool status_is_blvms(int s)
 	return false;
 }
 
-static int cmd_run(int argc, char **argv)
+/*
+ * The options of `blvm run`, parsed without starting anything (tests/fuzz/cli_options.c calls it
+ * directly). Returns -1 with *cfg complete (cfg->cmdline malloc'ed: the caller frees it) and
+ * *stats_path set or NULL; otherwise the status to exit with: 0 after --help or --version (printed
+ * on stdout), 2 after one line on stderr. Callable more than once: getopt is fully reset.
+ */
+static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, const char **stats_out)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
 	cfg.console_in = STDIN_FILENO;
@@ -299,7 +305,7 @@ static int cmd_run(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* glibc: 0 re-initialises the scan, including a half-read "-abc" of an earlier one */
 	int c;
 	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own;
 	 * ":": a missing value is told apart from an unknown option. */
@@ -405,6 +411,19 @@ static int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	cfg.cmdline = cmdline;
+	*out = cfg;
+	*stats_out = stats_path;
+	return -1;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct blvm_vm_config cfg;
+	const char *stats_path = NULL;
+	int parsed = parse_run_options(argc, argv, &cfg, &stats_path);
+	if (parsed >= 0)
+		return parsed;
+	char *cmdline = (char *)cfg.cmdline;
 	if (stop_start() != 0) {
 		free(cmdline);
 		return 2;
