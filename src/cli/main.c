@@ -277,6 +277,26 @@ static bool status_is_blvms(int s)
 	return false;
 }
 
+/* QEMU's ratelimit_set_speed() keeps a whole quota per slice, at least 1 (util/throttle's MAX(speed *
+ * slice / 1 s, 1) stored in a uint64_t): say so when that is not the rate asked for, rather than
+ * enforce another silently. Only once the VM exists: a run that does not start gets its one error
+ * line and nothing else (issue 15; found by tests/fuzz/cli_options.c). */
+static void note_ratelimit(const struct blvm_policy_config *pc)
+{
+	if (pc->mode != BLVM_POLICY_RATELIMIT)
+		return;
+	char spec[64];
+	blvm_policy_format(pc, spec, sizeof spec);
+	double slice = (double)pc->slice_ns;
+	double q = (double)pc->rate * slice / 1e9;
+	uint64_t quota = q > 1 ? (uint64_t)q : 1;
+	double eff = (double)quota * 1e9 / slice;
+	if (eff != (double)pc->rate)
+		fprintf(stderr, "blvm: note: --bus-lock=%s: the limiter allows a whole number of bus locks per slice "
+			"(%llu), that is %.6g per second, not %llu (QEMU's rounding)\n", spec,
+			(unsigned long long)quota, eff, (unsigned long long)pc->rate);
+}
+
 /*
  * The options of `blvm run`, parsed without starting anything (tests/fuzz/cli_options.c calls it
  * directly). Returns -1 with *cfg complete (cfg->cmdline malloc'ed: the caller frees it) and
@@ -356,21 +376,6 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 			if (blvm_policy_parse(optarg, &cfg.bus_lock, perr, sizeof perr) != 0) {
 				fprintf(stderr, "blvm: %s\n", perr);
 				return 2;
-			}
-			if (cfg.bus_lock.mode == BLVM_POLICY_RATELIMIT) {
-				/* QEMU's ratelimit_set_speed() keeps a whole quota per slice, at least 1
-				 * (util/throttle's MAX(speed * slice / 1 s, 1) stored in a uint64_t): say so
-				 * when that is not the rate asked for, rather than enforce another silently. */
-				double slice = (double)cfg.bus_lock.slice_ns;
-				double q = (double)cfg.bus_lock.rate * slice / 1e9;
-				uint64_t quota = q > 1 ? (uint64_t)q : 1;
-				double eff = (double)quota * 1e9 / slice;
-				if (eff != (double)cfg.bus_lock.rate)
-					fprintf(stderr,
-						"blvm: note: --bus-lock=%s: the limiter allows a whole number of bus locks "
-						"per slice (%llu), that is %.6g per second, not %llu (QEMU's rounding)\n",
-						optarg, (unsigned long long)quota, eff,
-						(unsigned long long)cfg.bus_lock.rate);
 			}
 			break;
 		}
@@ -463,6 +468,7 @@ static int cmd_run(int argc, char **argv)
 		free(cmdline);
 		return 2;
 	}
+	note_ratelimit(&cfg.bus_lock);
 
 	struct blvm_vm_result res;
 	stop_attach(vm);

@@ -97,6 +97,10 @@ expect_stderr "at least 1" "--bus-lock=ratelimit=0"
 expect_status 0 "--bus-lock=ratelimit=15/100ms runs" -- "$BLVM" run --quiet --bus-lock=ratelimit=15/100ms "$G"
 expect_stderr "^blvm: note: --bus-lock=ratelimit=15/100ms: .*whole number of bus locks per slice \\(1\\), that is 10 per second, not 15" \
 	"ratelimit=15/100ms says it enforces 10 per second"
+# ... but only for a run that starts: a usage error or a bad kernel stays one line (found by
+# tests/fuzz/cli_options.c).
+expect_status 2 "ratelimit=15/100ms with a bad option" -- "$BLVM" run --bus-lock=ratelimit=15/100ms --vcpus=0 "$G"
+expect_status 2 "ratelimit=15/100ms with a missing kernel" -- "$BLVM" run --bus-lock=ratelimit=15/100ms "$TMP/nonexistent"
 expect_status 0 "--bus-lock=ratelimit=100/100ms runs" -- "$BLVM" run --quiet --bus-lock=ratelimit=100/100ms "$G"
 ! grep -q "note:" "$TMP/err" && ok "ratelimit=100/100ms: no rounding note" || fail "ratelimit=100/100ms: $(cat "$TMP/err")"
 # A policy the engine cannot enforce: refuse to start, as QEMU does where the host lacks
