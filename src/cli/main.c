@@ -18,6 +18,7 @@
 
 #include "blvm/file.h"
 #include "blvm/vm.h"
+#include "common/escape.h"
 #include "dev/dev.h" /* blvm_console_restore */
 
 #include "blvm/version.h"
@@ -92,6 +93,16 @@ static const char usage_text[] =
 	"error); 128+N when signal N ends it. A guest value equal to one of these is said on stderr;\n"
 	"the \"end\" field of the statistics tells them apart.\n";
 
+/* "blvm: MSG" + suffix as one line on stderr: MSG quotes the user's arguments and file names, whose
+ * control bytes are escaped (blvm_escape_controls), so a newline in an argument cannot split it. */
+static void error_line(const char *msg, const char *suffix)
+{
+	size_t n = 4 * strlen(msg) + 1;
+	char *safe = malloc(n);
+	fprintf(stderr, "blvm: %s%s\n", safe ? blvm_escape_controls(safe, n, msg) : "out of memory", suffix);
+	free(safe);
+}
+
 /* One line on stderr and status 2. printf-style, so that -Wformat checks every call. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -101,7 +112,7 @@ static int usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "blvm: %s (see blvm run --help)\n", msg);
+	error_line(msg, " (see blvm run --help)");
 	return 2;
 }
 
@@ -374,7 +385,7 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 		case OPT_BUS_LOCK: {
 			char perr[256];
 			if (blvm_policy_parse(optarg, &cfg.bus_lock, perr, sizeof perr) != 0) {
-				fprintf(stderr, "blvm: %s\n", perr);
+				error_line(perr, "");
 				return 2;
 			}
 			break;
@@ -440,7 +451,7 @@ static int cmd_run(int argc, char **argv)
 	if (stats_path) {
 		char ferr[PATH_MAX + 256];
 		if (blvm_output_open(&stats, stats_path, "--stats", ferr, sizeof ferr) != 0) {
-			fprintf(stderr, "blvm: %s\n", ferr);
+			error_line(ferr, "");
 			free(cmdline);
 			return 2;
 		}
@@ -460,7 +471,7 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	if (!vm && blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) {
-		fprintf(stderr, "blvm: %s\n", err);
+		error_line(err, "");
 		/* Only the temporary file is removed: what --stats names is left as it was. */
 		stop_register_tmp(NULL);
 		if (stats_path)
@@ -484,7 +495,7 @@ static int cmd_run(int argc, char **argv)
 		char ferr[PATH_MAX + 256];
 		blvm_vm_write_stats(vm, &res, stats.f);
 		if (blvm_output_commit(&stats, ferr, sizeof ferr) != 0) {
-			fprintf(stderr, "blvm: %s\n", ferr);
+			error_line(ferr, "");
 			if (status == 0)
 				status = 1;
 		}

@@ -89,6 +89,12 @@ expect_status 2 "unknown command" -- "$BLVM" walk
 expect_status 2 "unwritable --stats" -- "$BLVM" run --stats=/nonexistent/dir/s.json "$G"
 expect_stderr "cannot write --stats" "unwritable --stats"
 
+# An argument holding a newline or ESC is quoted escaped: still one line, no terminal control
+# (found by tests/fuzz/cli_options.c).
+expect_status 2 "--mem with a newline" -- "$BLVM" run --mem="$(printf '1\n5G')" "$G"
+expect_stderr '^blvm: --mem=1\\x0a5G is not a size' "--mem with a newline"
+expect_status 2 "a kernel name with a newline and ESC" -- "$BLVM" run "$TMP/$(printf 'no\nsuch\033]0;x')"
+expect_stderr 'no\\x0asuch\\x1b\]0;x' "a kernel name with a newline and ESC"
 expect_status 2 "--bus-lock=bogus" -- "$BLVM" run --bus-lock=bogus "$G"
 expect_stderr "^blvm: --bus-lock=bogus" "--bus-lock=bogus"
 expect_status 2 "--bus-lock=ratelimit=0" -- "$BLVM" run --bus-lock=ratelimit=0 "$G"
