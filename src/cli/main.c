@@ -19,6 +19,7 @@
 #include "blvm/file.h"
 #include "blvm/vm.h"
 #include "control/control.h"
+#include "common/escape.h"
 #include "dev/dev.h" /* blvm_console_restore */
 
 #include "blvm/version.h"
@@ -109,6 +110,16 @@ static const char usage_text[] =
 	"error); 128+N when signal N ends it. A guest value equal to one of these is said on stderr;\n"
 	"the \"end\" field of the statistics tells them apart.\n";
 
+/* "blvm: MSG" + suffix as one line on stderr: MSG quotes the user's arguments and file names, whose
+ * control bytes are escaped (blvm_escape_controls), so a newline in an argument cannot split it. */
+static void error_line(const char *msg, const char *suffix)
+{
+	size_t n = 4 * strlen(msg) + 1;
+	char *safe = malloc(n);
+	fprintf(stderr, "blvm: %s%s\n", safe ? blvm_escape_controls(safe, n, msg) : "out of memory", suffix);
+	free(safe);
+}
+
 /* One line on stderr and status 2. printf-style, so that -Wformat checks every call. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -118,7 +129,7 @@ static int usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "blvm: %s (see blvm run --help)\n", msg);
+	error_line(msg, " (see blvm run --help)");
 	return 2;
 }
 
@@ -294,7 +305,34 @@ static bool status_is_blvms(int s)
 	return false;
 }
 
-static int cmd_run(int argc, char **argv)
+/* QEMU's ratelimit_set_speed() keeps a whole quota per slice, at least 1 (util/throttle's MAX(speed *
+ * slice / 1 s, 1) stored in a uint64_t): say so when that is not the rate asked for, rather than
+ * enforce another silently. Only once the VM exists: a run that does not start gets its one error
+ * line and nothing else (issue 15; found by tests/fuzz/cli_options.c). */
+static void note_ratelimit(const struct blvm_policy_config *pc)
+{
+	if (pc->mode != BLVM_POLICY_RATELIMIT)
+		return;
+	char spec[64];
+	blvm_policy_format(pc, spec, sizeof spec);
+	double slice = (double)pc->slice_ns;
+	double q = (double)pc->rate * slice / 1e9;
+	uint64_t quota = q > 1 ? (uint64_t)q : 1;
+	double eff = (double)quota * 1e9 / slice;
+	if (eff != (double)pc->rate)
+		fprintf(stderr, "blvm: note: --bus-lock=%s: the limiter allows a whole number of bus locks per slice "
+			"(%llu), that is %.6g per second, not %llu (QEMU's rounding)\n", spec,
+			(unsigned long long)quota, eff, (unsigned long long)pc->rate);
+}
+
+/*
+ * The options of `blvm run`, parsed without starting anything (tests/fuzz/cli_options.c calls it
+ * directly). Returns -1 with *cfg complete (cfg->cmdline malloc'ed: the caller frees it) and
+ * *stats_path set or NULL and *ctl_out the control socket's, events' and metrics' paths; otherwise the status to exit with: 0 after --help or --version (printed
+ * on stdout), 2 after one line on stderr. Callable more than once: getopt is fully reset.
+ */
+static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, const char **stats_out,
+			     struct blvm_control_config *ctl_out)
 {
 	struct blvm_vm_config cfg = BLVM_VM_CONFIG_DEFAULT;
 	cfg.console_in = STDIN_FILENO;
@@ -321,7 +359,7 @@ static int cmd_run(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* glibc: 0 re-initialises the scan, including a half-read "-abc" of an earlier one */
 	int c;
 	/* "+": stop at the first non-option, so the guest's command line after KERNEL is its own;
 	 * ":": a missing value is told apart from an unknown option. */
@@ -370,23 +408,8 @@ static int cmd_run(int argc, char **argv)
 		case OPT_BUS_LOCK: {
 			char perr[256];
 			if (blvm_policy_parse(optarg, &cfg.bus_lock, perr, sizeof perr) != 0) {
-				fprintf(stderr, "blvm: %s\n", perr);
+				error_line(perr, "");
 				return 2;
-			}
-			if (cfg.bus_lock.mode == BLVM_POLICY_RATELIMIT) {
-				/* QEMU's ratelimit_set_speed() keeps a whole quota per slice, at least 1
-				 * (util/throttle's MAX(speed * slice / 1 s, 1) stored in a uint64_t): say so
-				 * when that is not the rate asked for, rather than enforce another silently. */
-				double slice = (double)cfg.bus_lock.slice_ns;
-				double q = (double)cfg.bus_lock.rate * slice / 1e9;
-				uint64_t quota = q > 1 ? (uint64_t)q : 1;
-				double eff = (double)quota * 1e9 / slice;
-				if (eff != (double)cfg.bus_lock.rate)
-					fprintf(stderr,
-						"blvm: note: --bus-lock=%s: the limiter allows a whole number of bus locks "
-						"per slice (%llu), that is %.6g per second, not %llu (QEMU's rounding)\n",
-						optarg, (unsigned long long)quota, eff,
-						(unsigned long long)cfg.bus_lock.rate);
 			}
 			break;
 		}
@@ -442,6 +465,21 @@ static int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	cfg.cmdline = cmdline;
+	*out = cfg;
+	*stats_out = stats_path;
+	*ctl_out = ctl_cfg;
+	return -1;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct blvm_vm_config cfg;
+	const char *stats_path = NULL;
+	struct blvm_control_config ctl_cfg = { 0 };
+	int parsed = parse_run_options(argc, argv, &cfg, &stats_path, &ctl_cfg);
+	if (parsed >= 0)
+		return parsed;
+	char *cmdline = (char *)cfg.cmdline;
 	if (stop_start() != 0) {
 		free(cmdline);
 		return 2;
@@ -453,7 +491,7 @@ static int cmd_run(int argc, char **argv)
 	if (stats_path) {
 		char ferr[PATH_MAX + 256];
 		if (blvm_output_open(&stats, stats_path, "--stats", ferr, sizeof ferr) != 0) {
-			fprintf(stderr, "blvm: %s\n", ferr);
+			error_line(ferr, "");
 			free(cmdline);
 			return 2;
 		}
@@ -464,7 +502,7 @@ static int cmd_run(int argc, char **argv)
 	{
 		char cerr[PATH_MAX + 256];
 		if (blvm_control_open(&ctl_cfg, &ctl, cerr, sizeof cerr) != 0) {
-			fprintf(stderr, "blvm: %s\n", cerr);
+			error_line(cerr, "");
 			stop_register_tmp(NULL);
 			if (stats_path)
 				blvm_output_abort(&stats);
@@ -486,7 +524,7 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	if (!vm && blvm_vm_create(&cfg, &vm, err, sizeof err) != 0) {
-		fprintf(stderr, "blvm: %s\n", err);
+		error_line(err, "");
 		/* Only the temporary file is removed: what --stats names is left as it was. */
 		stop_register_tmp(NULL);
 		if (stats_path)
@@ -495,6 +533,7 @@ static int cmd_run(int argc, char **argv)
 		free(cmdline);
 		return 2;
 	}
+	note_ratelimit(&cfg.bus_lock);
 
 	struct blvm_vm_result res;
 	stop_attach(vm);
@@ -516,7 +555,7 @@ static int cmd_run(int argc, char **argv)
 		char ferr[PATH_MAX + 256];
 		blvm_vm_write_stats(vm, &res, stats.f);
 		if (blvm_output_commit(&stats, ferr, sizeof ferr) != 0) {
-			fprintf(stderr, "blvm: %s\n", ferr);
+			error_line(ferr, "");
 			if (status == 0)
 				status = 1;
 		}

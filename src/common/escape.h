@@ -33,4 +33,29 @@ static inline char *blvm_escape_text(char *dst, size_t len, const char *src)
 	return dst;
 }
 
+/* The same for text the user gave (an option's value, a file name): only the C0 controls and DEL
+ * become \xNN, so that a newline or an ESC in an argument cannot split blvm's one error line or
+ * drive the terminal, while a UTF-8 file name stays readable. */
+static inline char *blvm_escape_controls(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+	if (!len)
+		return dst;
+	for (; *src; src++) {
+		unsigned char ch = (unsigned char)*src;
+		if (ch >= 0x20 && ch != 0x7f) {
+			if (o + 1 >= len)
+				break;
+			dst[o++] = (char)ch;
+		} else {
+			if (o + 4 >= len)
+				break;
+			snprintf(dst + o, 5, "\\x%02x", ch);
+			o += 4;
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
 #endif

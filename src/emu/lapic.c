@@ -576,8 +576,11 @@ int emu_lapic_wrmsr(struct emu_irqchip *chip, struct emu_lapic *l, uint32_t msr,
 		if (!v) {
 			l->timer_deadline = 0; /* writing 0 disarms */
 		} else {
-			/* the guest TSC runs at EMU_TSC_HZ = 1 GHz: one tick is one nanosecond */
-			l->timer_deadline = v > tsc_now ? now + (v - tsc_now) : now;
+			/* the guest TSC runs at EMU_TSC_HZ = 1 GHz: one tick is one nanosecond. The sum
+			 * saturates: a guest whose TSC is behind host time (it wrote IA32_TIME_STAMP_COUNTER)
+			 * and arms a far deadline must not wrap round to "already passed" and fire now. */
+			uint64_t ahead = v > tsc_now ? v - tsc_now : 0;
+			l->timer_deadline = ahead > UINT64_MAX - now ? UINT64_MAX : now + ahead;
 			if (l->timer_deadline <= now)
 				emu_lapic_timer_expired(chip, l, now); /* already passed: fires at once */
 		}

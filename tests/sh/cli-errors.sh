@@ -89,6 +89,12 @@ expect_status 2 "unknown command" -- "$BLVM" walk
 expect_status 2 "unwritable --stats" -- "$BLVM" run --stats=/nonexistent/dir/s.json "$G"
 expect_stderr "cannot write --stats" "unwritable --stats"
 
+# An argument holding a newline or ESC is quoted escaped: still one line, no terminal control
+# (found by tests/fuzz/cli_options.c).
+expect_status 2 "--mem with a newline" -- "$BLVM" run --mem="$(printf '1\n5G')" "$G"
+expect_stderr '^blvm: --mem=1\\x0a5G is not a size' "--mem with a newline"
+expect_status 2 "a kernel name with a newline and ESC" -- "$BLVM" run "$TMP/$(printf 'no\nsuch\033]0;x')"
+expect_stderr 'no\\x0asuch\\x1b\]0;x' "a kernel name with a newline and ESC"
 expect_status 2 "--bus-lock=bogus" -- "$BLVM" run --bus-lock=bogus "$G"
 expect_stderr "^blvm: --bus-lock=bogus" "--bus-lock=bogus"
 expect_status 2 "--bus-lock=ratelimit=0" -- "$BLVM" run --bus-lock=ratelimit=0 "$G"
@@ -97,6 +103,10 @@ expect_stderr "at least 1" "--bus-lock=ratelimit=0"
 expect_status 0 "--bus-lock=ratelimit=15/100ms runs" -- "$BLVM" run --quiet --bus-lock=ratelimit=15/100ms "$G"
 expect_stderr "^blvm: note: --bus-lock=ratelimit=15/100ms: .*whole number of bus locks per slice \\(1\\), that is 10 per second, not 15" \
 	"ratelimit=15/100ms says it enforces 10 per second"
+# ... but only for a run that starts: a usage error or a bad kernel stays one line (found by
+# tests/fuzz/cli_options.c).
+expect_status 2 "ratelimit=15/100ms with a bad option" -- "$BLVM" run --bus-lock=ratelimit=15/100ms --vcpus=0 "$G"
+expect_status 2 "ratelimit=15/100ms with a missing kernel" -- "$BLVM" run --bus-lock=ratelimit=15/100ms "$TMP/nonexistent"
 expect_status 0 "--bus-lock=ratelimit=100/100ms runs" -- "$BLVM" run --quiet --bus-lock=ratelimit=100/100ms "$G"
 ! grep -q "note:" "$TMP/err" && ok "ratelimit=100/100ms: no rounding note" || fail "ratelimit=100/100ms: $(cat "$TMP/err")"
 # A policy the engine cannot enforce: refuse to start, as QEMU does where the host lacks

@@ -156,6 +156,13 @@ static void test_timer(void)
 	emu_lapic_wrmsr(chip, l, TSC_DEADLINE, 0, t, 5000);
 	CHECK_EQ(emu_irqchip_run_timers(chip, t + 100000), 0);
 	CHECK_EQ(emu_lapic_highest_irr(l), -1);
+	/* a guest TSC behind host time (the guest wrote the TSC) and the farthest deadline: it lies
+	 * ahead, so nothing fires (the sum saturates; found by tests/fuzz/devices.c) */
+	emu_lapic_wrmsr(chip, l, TSC_DEADLINE, UINT64_MAX, t, 0);
+	CHECK_EQ(emu_lapic_highest_irr(l), -1);
+	CHECK_EQ(emu_irqchip_run_timers(chip, t + 100000), UINT64_MAX);
+	CHECK_EQ(emu_lapic_highest_irr(l), -1);
+	emu_lapic_wrmsr(chip, l, TSC_DEADLINE, 0, t, 0);
 	/* back to one-shot: the TSC-deadline MSR is ignored and reads 0 */
 	emu_lapic_write(chip, l, APIC_LVTT, 0x42, t);
 	emu_lapic_wrmsr(chip, l, TSC_DEADLINE, 9000, t, 5000);
