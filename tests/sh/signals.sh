@@ -117,12 +117,12 @@ kill -TERM $p; wait $p; rc=$?; stop_guard
 [ $rc -eq 143 ] && ok "then SIGTERM: status 143" || fail "ignored HUP, then TERM: status $rc"
 
 # --- 100 signals at random moments --------------------------------------------------------------
-# The guest: two vCPUs, 50000 bus locks each under log, ending by itself. The range of delays is the
+# The guest: two vCPUs, 20000 bus locks each under log, ending by itself. The range of delays is the
 # time from the moment the loop below starts its clock (blvm has blocked the signals) to the guest's
 # own end, measured the same way, so that a slow build (e.g. under TSan) or a slow machine is covered
 # alike; the process start before that moment does not count (with the whole run's duration as the
 # range, most delays fell after the end and a CI run saw 0 of 30 signals land).
-start_blvm /dev/null /dev/null --vcpus=2 --bus-lock=log --quiet "$GUESTS/smp-storm" -- 50000
+start_blvm /dev/null /dev/null --vcpus=2 --bus-lock=log --quiet "$GUESTS/smp-storm" -- 20000
 wait_blocked $p; t0=$(date +%s%N); wait $p; stop_guard
 dur_ms=$(( ($(date +%s%N) - t0) / 1000000 )); [ $dur_ms -lt 20 ] && dur_ms=20
 echo "note: the guest runs $dur_ms ms after blvm blocks the signals; delays from 0 to $dur_ms ms"
@@ -134,7 +134,7 @@ for i in $(seq $runs); do
 	s=${sigs[$((RANDOM % 4))]}; n=$(signum $s)
 	delay_us=$(( RANDOM * 32768 + RANDOM )); delay_us=$(( delay_us % (dur_ms * 1000 + 1) ))
 	rm -f "$TMP/r.json"
-	start_blvm "$TMP/out" "$TMP/err" --vcpus=2 --bus-lock=log --quiet --stats="$TMP/r.json" "$GUESTS/smp-storm" -- 50000
+	start_blvm "$TMP/out" "$TMP/err" --vcpus=2 --bus-lock=log --quiet --stats="$TMP/r.json" "$GUESTS/smp-storm" -- 20000
 	wait_blocked $p
 	sleep "$(printf '%d.%06d' $((delay_us / 1000000)) $((delay_us % 1000000)))"
 	kill -$s $p 2>/dev/null; wait $p; rc=$?; stop_guard
