@@ -1283,7 +1283,7 @@ int emu_h_into(ARGS)
 int emu_h_iret(ARGS)
 {
 	unsigned n = i->osz;
-	uint64_t sp0 = c->r[EMU_RSP], nip, sel, fl, nsp = 0, nss = 0;
+	uint64_t sp0 = c->r[EMU_RSP], nip = 0, sel = 0, fl = 0, nsp = 0, nss = 0;
 	int st = emu_pop(c, n, &nip);
 	if (!st)
 		st = emu_pop(c, n, &sel);

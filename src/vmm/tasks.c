@@ -107,17 +107,21 @@ void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
 		say_once(vm, "a bus lock outside long mode (not a 64-bit Linux, or its early boot)");
 		return;
 	}
-	struct { struct kvm_msrs h; struct kvm_msr_entry e[2]; } m = { .h.nmsrs = 2 };
-	m.e[0].index = MSR_GS_BASE;
-	m.e[1].index = MSR_KERNEL_GS_BASE;
+	/* struct kvm_msrs ends in a flexible array: room for two entries in a union, which ISO C allows
+	 * (a struct around it would be a GNU extension) */
+	union { struct kvm_msrs h; char room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)]; } m;
+	memset(&m, 0, sizeof m);
+	m.h.nmsrs = 2;
+	m.h.entries[0].index = MSR_GS_BASE;
+	m.h.entries[1].index = MSR_KERNEL_GS_BASE;
 	if (!vm->ops->get_msrs || vm->ops->get_msrs(c->ev, &m.h) != 2) {
 		say_once(vm, "the engine cannot read IA32_GS_BASE and IA32_KERNEL_GS_BASE (KVM_GET_MSRS)");
 		return;
 	}
 	struct blvm_linux_task lt;
 	char why[200], line[320];
-	if (blvm_linux_current(&vm->tasks.layout, s.cr3, s.cr4 & CR4_LA57, t->mode == BLVM_MODE_USER, m.e[0].data,
-			       m.e[1].data, phys_read, vm, &lt, why, sizeof why) != 0) {
+	if (blvm_linux_current(&vm->tasks.layout, s.cr3, s.cr4 & CR4_LA57, t->mode == BLVM_MODE_USER, m.h.entries[0].data,
+			       m.h.entries[1].data, phys_read, vm, &lt, why, sizeof why) != 0) {
 		snprintf(line, sizeof line, "at a bus lock on vCPU %u: %s (does the BTF match the kernel?)", vcpu, why);
 		say_once(vm, line);
 		return;

@@ -17,6 +17,12 @@ $(BUILD)/fuzz/bin/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libblvm-internal.a
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libblvm-internal.a $(LDLIBS) $(JSONC_LIBS)
 
+# cli_options includes src/cli/main.c, which calls the control socket (src/control/, linked into the
+# command only, not into the libraries).
+$(BUILD)/fuzz/bin/cli_options: $(BUILD)/tests/fuzz/cli_options.o $(BUILD)/src/control/control.o $(BUILD)/libblvm-internal.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $(filter %.o,$^) $(BUILD)/libblvm-internal.a $(LDLIBS) $(JSONC_LIBS)
+
 fuzz-bins: $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_NAMES))
 
 ifeq ($(SAN),fuzz)
