@@ -9,7 +9,7 @@
 # (SWEEP, SWEEP_SLICE, PAIRS, PASSES, KIND, ...). Not a test: nothing is asserted on time. Exit
 # status: victim.sh's, or the plot's when victim.sh succeeded.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 BUILD=${1:-build}
 OUT=${2:-bench/victim}
 export SWEEP=${SWEEP:-100 1000 10000 30000 100000 300000}

@@ -50,10 +50,10 @@ PY
 		fail "plot: the SVG does not parse: $(tail -n 2 "$TMP/pts")"
 	fi
 	# Per panel: 4 sweep points whose SVG y falls as the slowdown rises (1.00 < 1.03 < 1.30 < 1.90),
-	# log and off, the native storm on the right (on the left it is a line, without points).
+	# log and off (in that order, log lower), the native storm on the right (a line on the left).
 	awk '
 	$1 == "ratelimit=N" { n++; if ($2 == 4 && $3 > $4 && $4 > $5 && $5 > $6) good++ }
-	/^log \/ off/ { if ($NF ~ /^[0-9.]+$/ && $(NF - 2) == 2) lo++ }
+	/^log \/ off/ { if ($(NF - 2) == 2 && $(NF - 1) > $NF) lo++ }   # log (1.74) below off (4.07)
 	/^native storm / { if ($3 == 1) nat++ }
 	END { exit !(n == 2 && good == 2 && lo == 2 && nat == 1) }' "$TMP/pts" &&
 		ok "plot: 4 sweep points per panel in slowdown order, log and off in both, the native storm" ||
