@@ -12,6 +12,9 @@ set -u
 [ $# -eq 2 ] || { echo "usage: bench/victim-plot.sh TSV SVG" >&2; exit 2; }
 tsv=$1 svg=$2
 [ -r "$tsv" ] || { echo "victim-plot.sh: cannot read $tsv" >&2; exit 2; }
+case $svg in *\'*) echo "victim-plot.sh: $svg: a single quote in the path is not supported (gnuplot's set output)" >&2; exit 2;; esac
+d=$(dirname -- "$svg")
+[ -d "$d" ] && [ -w "$d" ] || { echo "victim-plot.sh: cannot write $svg: $d is not a writable directory" >&2; exit 2; }
 command -v gnuplot >/dev/null || { echo "victim-plot.sh: needs gnuplot (apt-get install gnuplot-nox)" >&2; exit 2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -99,7 +102,7 @@ plot 1 with lines lc rgb '#2ca02c' dt 3 notitle, $right
 unset multiplot
 EOF
 if ! gnuplot "$tmp/plot.gp" 2>"$tmp/err"; then
-	echo "victim-plot.sh: gnuplot failed: $(head -n 3 "$tmp/err" | tr '\n' ' ')" >&2
+	echo "victim-plot.sh: gnuplot failed: $(grep -v '^ *^* *$' "$tmp/err" | head -n 3 | tr -s ' \n' '  ')" >&2
 	exit 1
 fi
 # gnuplot writes warnings (e.g. an empty data set) on stderr but exits 0: show them.

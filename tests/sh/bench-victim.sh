@@ -66,6 +66,8 @@ PY
 	expect_status 2 "plot: no ratelimit=N/SLICE rows" -- "$PLOT" "$TMP/nosweep.tsv" "$TMP/bad.svg"
 	expect_stderr "no --bus-lock=ratelimit=N/SLICE rows" "plot: no ratelimit=N/SLICE rows"
 	expect_status 2 "plot: a missing file" -- "$PLOT" "$TMP/absent.tsv" "$TMP/bad.svg"
+	expect_status 2 "plot: an SVG in a missing directory" -- "$PLOT" "$TMP/rows.tsv" "$TMP/absent/v.svg"
+	expect_stderr "cannot write .*is not a writable directory" "plot: an SVG in a missing directory"
 fi
 
 V="$TOP/$BUILD/bench/victim"
