@@ -25,6 +25,13 @@
 #     storm, stop it); PASSES default 40; slowdown = median of the rounds' ratios, range = min-max.
 #     Alone and storm are seconds apart: drift of the machine shows up as +-10-30 % (the aligned
 #     controls).
+# SWEEP="N1 N2 ..." adds a row per rate limit, --bus-lock=ratelimit=N/SWEEP_SLICE (slice default
+# 10ms), after issue 5's rows: the figure of bench/victim-sweep.sh (slowdown against the limit). The
+# slice is short so that a window of the victim (5 passes, ~30 ms) sees the limit as an average: with
+# QEMU's 1 s slice the storm runs at full speed for N/1M s and then sleeps the rest of the second,
+# and a median over short windows misses the bursts.
+# TSV=FILE appends one line per measured row, tab-separated: row name, slowdown, its low and high
+# range, victim ms alone and under the storm, the storm's bus locks/s ("-" when not measured).
 # Environment: ONLY (an extended regex: run only the rows whose name matches), PAIRING, PAIRS,
 # PASSES, ROUNDS, VICTIM_CORE (1),
 # STORM_CORE (0), VICTIM_RT (1: run the victim SCHED_FIFO), KIND (the victim's loop: rmw, read or chase; see bench/victim.c), QEMU.
@@ -91,7 +98,7 @@ if [ "$PAIRING" = pairs ]; then
 else
 	echo "victim: $KIND sweep of 64 MiB on core $VCORE${RT:+ (SCHED_FIFO)}, $PASSES passes per measurement, median of $ROUNDS rounds; storms on core $SCORE; range = min-max of the rounds' ratios"
 fi
-W=50 # width of the row names
+W=57 # width of the row names (the longest: the SWEEP rows)
 printf "%-${W}s %9s %9s %9s %11s %18s  %s\n" "row" "alone ms" "storm ms" "slowdown" "range" "storm bus locks/s" "bar"
 # row NAME ALONE MS RATE [BAR]: ALONE and MS are victim ms/pass (median) without and with the
 # storm; BAR is ">3" (slowdown must exceed 3), "1.05" (must not exceed 1.05) or empty.
@@ -115,6 +122,9 @@ row() {
 	   verdict="bar <=$bar: $verdict";;
 	esac
 	printf "%-${W}s %9s %9s %8sx %11s %18s  %s\n" "$name" "$alone" "$ms" "$ratio" "$range" "$rate" "$verdict"
+	if [ -n "${TSV:-}" ] && [ "$range" != - ]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$ratio" "${range%-*}" "${range#*-}" "$alone" "$ms" "$rate" >>"$TSV"
+	fi
 }
 
 pmed= prange=
@@ -258,6 +268,10 @@ if [ -x "$BLVM" ] && "$BLVM" run --help 2>&1 | grep -q -- '--bus-lock'; then
 		"pause=10|1.05|--bus-lock=pause=10" "contain|1.02|--bus-lock=contain"; do
 		IFS='|' read -r pname pbar popt <<<"$spec"
 		blvm_row "blvm emu: storm guest, --bus-lock=$pname" "$pbar" "" "$popt"
+	done
+	for n in ${SWEEP:-}; do
+		blvm_row "blvm emu: storm guest, --bus-lock=ratelimit=$n/${SWEEP_SLICE:-10ms}" "" "" \
+			"--bus-lock=ratelimit=$n/${SWEEP_SLICE:-10ms}"
 	done
 	# Issue 6: the same storm on vCPU 0 of a 2-vCPU guest (vCPU 1 idles in the guest runtime's
 	# PAUSE loop on the storm's core; the emu engine yields the host CPU in PAUSE loops). Under

@@ -6,10 +6,12 @@
 # (src/introspect), liblz4-dev zlib1g-dev liblzma-dev: a bzImage's payload unpacked for its BTF
 # (src/boot/bzimage.c), bpftool: the oracle of tests/sh/introspect-btf.sh; acpica-tools: iasl disassembles the
 # ACPI tables blvm builds (tests/unit/dev_acpi.c uses it as the oracle when it is there); libjson-c-dev: the
-# control socket's JSON (src/control/); python3-prometheus-client: the --metrics parser of tests/sh/metrics.sh.
+# control socket's JSON (src/control/); python3-prometheus-client: the --metrics parser of tests/sh/metrics.sh;
+# gnuplot-nox: bench/victim-plot.sh draws the victim's slowdown against the rate limit as SVG (bench/victim.svg,
+# tests/sh/bench-victim.sh).
 set -e
 need=""
-for pkg in gcc make libc6-dev libzydis-dev libbpf-dev liblz4-dev zlib1g-dev liblzma-dev bpftool qemu-system-x86 python3 clang lz4 time acpica-tools libjson-c-dev python3-prometheus-client; do
+for pkg in gcc make libc6-dev libzydis-dev libbpf-dev liblz4-dev zlib1g-dev liblzma-dev bpftool qemu-system-x86 python3 clang lz4 time acpica-tools libjson-c-dev python3-prometheus-client gnuplot-nox; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need="$need $pkg"
 done
 [ -z "$need" ] && exit 0
