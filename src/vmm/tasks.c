@@ -134,7 +134,8 @@ void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
 	/* The CPL is the RPL of CS (SDM Vol. 3 5.5; real mode runs at 0). A locked instruction changes
 	 * neither CPL, CR3 nor the GS bases, so what the vCPU holds at the exit is what it held. */
 	t->mode = (s.cr0 & 1) && (s.cs.selector & 3) == 3 ? BLVM_MODE_USER : BLVM_MODE_KERNEL;
-	if (vm->syms_map && !atomic_load(&vm->syms_slide_known) && (s.efer & EFER_LMA))
+	if (vm->syms_map && !atomic_load(&vm->syms_slide_known) && !atomic_load(&vm->syms_slide_said) &&
+	    (s.efer & EFER_LMA))
 		learn_kaslr_offset(vm, c);
 	if (!vm->tasks.ok) {
 		say_once(vm, vm->tasks.why);
