@@ -101,6 +101,10 @@ if [ ${#MAP[@]} -gt 0 ]; then
 	else
 		fail "KASLR: blvm says '$line'; the guest's /proc/kallsyms 0x$guest, the System.map's 0x$link"
 	fi
+	# The program's user-mode RIPs lie below the relocated kernel: the map names none of them.
+	python3 -c 'import json,sys; t=[e for e in json.load(open(sys.argv[1]))["top"] if e["mode"] == "user"]
+assert t and all(e["symbol"] is None for e in t), t' "$TMP/ratelimit:10.json" &&
+		ok "KASLR: user-mode rows are not named after kernel functions" || fail "user-mode rows got a kernel name"
 fi
 printf 'ffffffff81000000 T _stext\nthis is not a System.map line\n' > "$TMP/bad.map"
 expect_status 2 "a malformed --kernel-symbols" -- "$BLVM" run --bus-lock=log --kernel-symbols="$TMP/bad.map" "$GUESTS/buslock-storm"
