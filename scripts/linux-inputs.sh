@@ -4,6 +4,7 @@
 # whose init runs a few userland jobs and powers off.
 #
 #   scripts/linux-inputs.sh            prints the cache directory on stdout when everything is there
+#   scripts/linux-inputs.sh --system-map   the same, and makes System.map too (below)
 #
 # The cache holds:
 #   vmlinuz      the kernel package's /boot/vmlinuz-* (a bzImage, LZ4-compressed payload)
@@ -15,6 +16,14 @@
 #                as /bin/splitlock with the links splitlock-a and splitlock-b; its /init runs both
 #                at once ($SPLITA and $SPLITB split locks: an unknown NAME=VALUE on the kernel
 #                command line reaches init's environment) and powers off (issue 13's tests)
+#   initrd-sld.cpio  the same busybox and program; its /init runs one instance, splitlock-a
+#                $SPLITA "timed" (it prints its rate in guest time), prints its exit status and
+#                powers off: the guest kernel's own split_lock_detect=fatal|ratelimit:N acts on it
+#                (tests/sh/linux-sld.sh)
+#   System.map   only with --system-map: the kernel's real System.map. Debian's linux-image package
+#                ships a placeholder in /boot ("The real System.map is in the linux-image-<version>-dbg
+#                package"), so it comes from that package's /usr/lib/debug/boot/System.map-* (a 280 MB
+#                download, once; tar stops at the file, which comes first)
 # Everything comes from Debian's packages by name (linux-image-cloud-amd64, the meta-package, names
 # the current kernel; busybox-static). Status 0: ready; 3: could not be made (the reason on stderr:
 # no network on first use, say) -- tests skip on 3.
@@ -22,12 +31,17 @@ set -u
 cache="${BLVM_CACHE:-$HOME/.cache/blvm}/linux"
 init_version=2 # bump when the init script below changes: the initramfs is rebuilt
 splitlock_version=2 # the same for initrd-splitlock.cpio (its init or tests/linux/splitlock.c)
+# (splitlock.c's "timed" mode, added for initrd-sld.cpio, leaves what initrd-splitlock.cpio's init
+# runs unchanged: that archive is not rebuilt for it.)
+sld_version=2 # the same for initrd-sld.cpio (its init or tests/linux/splitlock.c)
+want_map=false; [ "${1:-}" = --system-map ] && want_map=true
 top=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "linux-inputs: $*" >&2; exit 3; }
 
 if [ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
    [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
-   [ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ]; then
+   [ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ] && [ -s "$cache/initrd-sld.cpio" ] &&
+   [ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" = "$sld_version" ] && { ! $want_map || [ -s "$cache/System.map" ]; }; then
 	echo "$cache"
 	exit 0
 fi
@@ -154,5 +168,39 @@ INIT
 		fail "cannot build the split-lock initramfs"
 	mv "$work/initrd-splitlock.cpio" "$cache/initrd-splitlock.cpio" || fail "cannot write $cache"
 	echo $splitlock_version > "$cache/SPLITLOCK_VERSION"
+fi
+
+# The guest kernel's own split_lock_detect: one instance, its exit status (128 + SIGBUS = 135 when
+# split_lock_detect=fatal kills it) and, when it lives, the rate the kernel let it go at.
+if [ ! -s "$cache/initrd-sld.cpio" ] || [ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" != "$sld_version" ]; then
+	gcc -static -O2 -Wall -Wextra -Werror -o "$work/splitlock" "$top/tests/linux/splitlock.c" ||
+		fail "cannot build tests/linux/splitlock.c static (libc6-dev's libc.a)"
+	cat > "$work/init-sld" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t devtmpfs devtmpfs /dev
+echo "blvm-linux: userland up"
+echo "kallsyms: $(grep ' entry_SYSCALL_64$' /proc/kallsyms)"
+splitlock-a ${SPLITA:-21} timed
+echo "splitlock-a: exit status $?"
+echo "blvm-linux: powering off"
+poweroff -f
+INIT
+	newc_cpio "$work/initrd-sld.cpio" "$work/init-sld" "$cache/busybox" \
+		"splitlock=$work/splitlock" "splitlock-a->splitlock" || fail "cannot build the split_lock_detect initramfs"
+	mv "$work/initrd-sld.cpio" "$cache/initrd-sld.cpio" || fail "cannot write $cache"
+	echo $sld_version > "$cache/SLD_VERSION"
+fi
+
+if $want_map && [ ! -s "$cache/System.map" ]; then
+	pkg=$(cut -d' ' -f1 "$cache/VERSION" 2>/dev/null)
+	[ -n "$pkg" ] || fail "$cache/VERSION names no kernel package"
+	(cd "$work" && apt-get download "$pkg-dbg" >/dev/null 2>&1) || fail "apt-get download $pkg-dbg failed"
+	dpkg-deb --fsys-tarfile "$work/$pkg-dbg"_*.deb 2>/dev/null |
+		tar -xO --occurrence=1 "./usr/lib/debug/boot/System.map-${pkg#linux-image-}" > "$work/System.map" 2>/dev/null
+	grep -q ' T entry_SYSCALL_64$' "$work/System.map" || fail "$pkg-dbg has no System.map naming entry_SYSCALL_64"
+	mv "$work/System.map" "$cache/System.map" || fail "cannot write $cache"
 fi
 echo "$cache"

@@ -49,13 +49,15 @@ struct blvm_vm_config {
 	bool quiet;            /* no progress lines on stderr */
 	const char *kernel_btf_path; /* --kernel-btf: the guest kernel's BTF (a vmlinux or raw BTF); NULL:
 				      * the kernel file's own .BTF, if it is an ELF vmlinux */
+	const char *kernel_symbols_path; /* --kernel-symbols: the guest kernel's System.map, for naming
+					  * kernel functions under KASLR; NULL: the kernel file's symbols */
 };
 
 #define BLVM_VM_CONFIG_DEFAULT \
 	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, \
 	  .kernel_path = NULL, .cmdline = NULL, .initrd_path = NULL, .timeout_s = 0, .console = NULL, .console_in = -1, \
 	  .bus_lock = BLVM_POLICY_CONFIG_DEFAULT, .quiet = false, \
-	  .kernel_btf_path = NULL }
+	  .kernel_btf_path = NULL, .kernel_symbols_path = NULL }
 
 enum blvm_end_reason {
 	BLVM_END_GUEST_EXIT,   /* the guest wrote to the exit port */

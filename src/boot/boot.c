@@ -108,6 +108,36 @@ int blvm_boot_read_file(const char *what, const char *path, uint8_t **out, size_
 	return 0;
 }
 
+/* --kernel-symbols: a System.map replaces the kernel file's symbols. Its addresses are the link-time
+ * ones; the KASLR offset follows at run time from IA32_LSTAR, which Linux sets to entry_SYSCALL_64
+ * (arch/x86/kernel/cpu/common.c, syscall_init), so the map must name that symbol. */
+static int load_system_map(struct blvm_vm *vm, char *err, size_t errlen)
+{
+	const char *path = vm->cfg.kernel_symbols_path;
+	uint8_t *f;
+	size_t len;
+	char why[160];
+	if (blvm_boot_read_file("--kernel-symbols", path, &f, &len, err, errlen) != 0)
+		return -1;
+	struct blvm_symtab t;
+	int r = blvm_symtab_load_map(&t, f, len, why, sizeof why);
+	free(f);
+	if (r != 0)
+		return blvm_boot_fail(err, errlen, "--kernel-symbols=%s: %s", path, why);
+	uint64_t anchor;
+	if (blvm_symtab_find(&t, "entry_SYSCALL_64", &anchor) != 0) {
+		blvm_symtab_free(&t);
+		return blvm_boot_fail(err, errlen, "--kernel-symbols=%s: no entry_SYSCALL_64 (not the System.map of "
+				      "an x86-64 Linux kernel?)", path);
+	}
+	blvm_symtab_free(&vm->syms);
+	vm->syms = t;
+	vm->syms_warning[0] = '\0'; /* the kernel file's table, broken or not, is not used */
+	vm->syms_map = true;
+	vm->syms_anchor = anchor;
+	return 0;
+}
+
 int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen)
 {
 	struct blvm_boot_files bf = { .path = vm->cfg.kernel_path, .initrd_path = vm->cfg.initrd_path,
@@ -137,6 +167,8 @@ int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen)
 		rc = blvm_multiboot_load(vm, &bf, err, errlen);
 	else
 		rc = blvm_pvh_load(vm, &bf, err, errlen);
+	if (rc == 0 && vm->cfg.kernel_symbols_path)
+		rc = load_system_map(vm, err, errlen);
 out:
 	if (bf.initrd_fd >= 0)
 		close(bf.initrd_fd);

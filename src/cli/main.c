@@ -86,6 +86,9 @@ static const char usage_text[] =
 	"                         /sys/kernel/btf/vmlinux): bus locks are attributed to the guest\n"
 	"                         process (comm, pid) that took them; without it, the kernel's\n"
 	"                         own .BTF (a vmlinux's, or a bzImage's LZ4/gzip/xz payload's)\n"
+	"  --kernel-symbols=FILE  the Linux guest kernel's System.map (beside vmlinuz): reports name\n"
+	"                         the kernel function of a bus lock, shifted by the KASLR offset\n"
+	"                         learnt from IA32_LSTAR (entry_SYSCALL_64) at the first bus lock\n"
 	"  --quiet                no progress lines on stderr while bus locks occur\n"
 	"  --stats=FILE.json      write statistics as JSON to FILE at exit, also when a signal or a\n"
 	"                         console error ends the VM; written to a temporary file beside FILE\n"
@@ -338,7 +341,8 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 	cfg.console_in = STDIN_FILENO;
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
-	       OPT_QUIET, OPT_INITRD, OPT_CONTROL, OPT_EVENTS, OPT_METRICS, OPT_KERNEL_BTF };
+	       OPT_QUIET, OPT_INITRD, OPT_CONTROL, OPT_EVENTS, OPT_METRICS, OPT_KERNEL_BTF,
+	       OPT_KERNEL_SYMBOLS };
 	struct blvm_control_config ctl_cfg = { 0 };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
@@ -354,6 +358,7 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 		{ "events", required_argument, NULL, OPT_EVENTS },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "kernel-btf", required_argument, NULL, OPT_KERNEL_BTF },
+		{ "kernel-symbols", required_argument, NULL, OPT_KERNEL_SYMBOLS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
@@ -435,6 +440,11 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 			if (!*optarg)
 				return usage_error("--kernel-btf=%s: give a file name", optarg);
 			cfg.kernel_btf_path = optarg;
+			break;
+		case OPT_KERNEL_SYMBOLS:
+			if (!*optarg)
+				return usage_error("--kernel-symbols=%s: give a file name", optarg);
+			cfg.kernel_symbols_path = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

@@ -183,3 +183,116 @@ int blvm_symtab_format(const struct blvm_symtab *t, uint64_t addr, char *buf, si
 	}
 	return off ? snprintf(buf, len, "%s+0x%" PRIx64, name, off) : snprintf(buf, len, "%s", name);
 }
+
+/*
+ * A System.map, as distributions ship it beside vmlinuz (Linux's scripts/mksysmap: `nm -n` output):
+ * one symbol a line, "ADDRESS TYPE NAME", the address in hex, TYPE one nm(1) letter. Only code is
+ * kept (T/t: text; W/w: weak, which in a kernel are functions), global first at one address, as for
+ * an ELF table. The map has no sizes: a function reaches to the next symbol of any type (as the
+ * kernel's kallsyms sizes them), so that an address past the last function (data, a module) is not
+ * named after it. Its addresses are the link-time ones: a relocated (KASLR) kernel runs them shifted by
+ * one offset (blvm_kaslr_slide). The file is the user's, not the guest's, but it is checked all the
+ * same: a line that is not in that form is an error naming it, not a guess.
+ */
+#define MAP_NAME_MAX 512 /* KSYM_NAME_LEN is 512 since Linux 6.1 (include/linux/kallsyms.h) */
+
+int blvm_symtab_load_map(struct blvm_symtab *t, const uint8_t *f, size_t len, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof *t);
+	size_t lines = 0, cap = 0;
+	for (size_t i = 0; i < len; i++)
+		lines += f[i] == '\n';
+	cap = lines + 1;
+	if (cap > SYMTAB_MAX_SYMBOLS)
+		return why(err, errlen, "more than 1048576 lines");
+	t->strtab = malloc(len + 2);
+	t->v = calloc(cap, sizeof *t->v);
+	if (!t->strtab || !t->v) {
+		blvm_symtab_free(t);
+		return why(err, errlen, "out of memory");
+	}
+	t->strtab[0] = '\0'; /* offset 0: no name, as in ELF */
+	size_t used = 1, lineno = 0;
+	for (size_t pos = 0; pos < len;) {
+		const uint8_t *line = f + pos, *nl = memchr(line, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - line) : len - pos;
+		pos += n + 1;
+		lineno++;
+		if (n == 0 && !nl)
+			break;
+		size_t k = 0;
+		uint64_t addr = 0;
+		while (k < n && k < 16 && ((line[k] >= '0' && line[k] <= '9') || (line[k] >= 'a' && line[k] <= 'f') ||
+					   (line[k] >= 'A' && line[k] <= 'F'))) {
+			unsigned d = line[k] <= '9' ? line[k] - '0' : (line[k] | 0x20) - 'a' + 10;
+			addr = addr << 4 | d;
+			k++;
+		}
+		size_t name_len = k + 3 <= n ? n - (k + 3) : 0;
+		if (k == 0 || k + 3 >= n + 1 || line[k] != ' ' || line[k + 1] <= ' ' || line[k + 1] > '~' ||
+		    line[k + 2] != ' ' || name_len == 0 || name_len > MAP_NAME_MAX ||
+		    memchr(line + k + 3, ' ', name_len) || memchr(line + k + 3, '\0', name_len)) {
+			blvm_symtab_free(t);
+			snprintf(err, errlen, "line %zu is not \"ADDRESS TYPE NAME\" (a System.map, as nm -n prints it)",
+				 lineno);
+			return -1;
+		}
+		char type = (char)line[k + 1];
+		bool code = type == 'T' || type == 't' || type == 'W' || type == 'w';
+		if (code) {
+			memcpy(t->strtab + used, line + k + 3, name_len);
+			t->strtab[used + name_len] = '\0';
+		}
+		/* Rank 0 here: not code, kept until the sizes are known. */
+		t->v[t->n++] = (struct blvm_sym){ addr, 0, code ? (uint32_t)used : 0,
+						  (uint8_t)(type == 'T' ? 2 : code ? 1 : 0) };
+		if (code)
+			used += name_len + 1;
+	}
+	if (lineno == 0) {
+		blvm_symtab_free(t);
+		return why(err, errlen, "the file is empty");
+	}
+	t->strsz = used;
+	qsort(t->v, t->n, sizeof *t->v, cmp_sym);
+	size_t next = 0, kept = 0;
+	for (size_t k = 0; k < t->n; k++) {
+		while (next < t->n && t->v[next].addr <= t->v[k].addr)
+			next++;
+		if (t->v[k].rank == 0)
+			continue;
+		t->v[k].size = next < t->n ? t->v[next].addr - t->v[k].addr : 0; /* the last: unbounded */
+		t->v[kept++] = t->v[k];
+	}
+	t->n = kept;
+	return 0;
+}
+
+int blvm_symtab_find(const struct blvm_symtab *t, const char *name, uint64_t *addr)
+{
+	for (size_t k = 0; k < t->n; k++) {
+		if (strcmp(t->strtab + t->v[k].name, name) == 0) {
+			*addr = t->v[k].addr;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The KASLR offset of a 64-bit Linux: the runtime address of a symbol minus its link-time address.
+ * arch/x86/boot/compressed/kaslr.c chooses the virtual offset in units of CONFIG_PHYSICAL_ALIGN (2 MiB
+ * on x86-64 unless configured larger, always a multiple of 2 MiB: arch/x86/Kconfig), upwards from the
+ * link address (LOAD_PHYSICAL_ADDR): a difference that is negative or not 2 MiB-aligned means the map
+ * is not this kernel's.
+ */
+int blvm_kaslr_slide(uint64_t link, uint64_t runtime, uint64_t *slide, char *err, size_t errlen)
+{
+	if (runtime < link || (runtime - link) & 0x1fffff) {
+		snprintf(err, errlen, "runtime address 0x%" PRIx64 " minus link address 0x%" PRIx64
+			 " is not a KASLR offset (a non-negative multiple of 2 MiB)", runtime, link);
+		return -1;
+	}
+	*slide = runtime - link;
+	return 0;
+}

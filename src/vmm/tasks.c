@@ -20,6 +20,7 @@
 
 #define MSR_GS_BASE 0xc0000101        /* SDM Vol. 4, Table 2-2 */
 #define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_LSTAR 0xc0000082          /* SDM Vol. 4, Table 2-2: the RIP of SYSCALL in 64-bit mode */
 #define CR4_LA57 (1ull << 12)
 #define EFER_LMA (1ull << 10)
 
@@ -86,6 +87,40 @@ static int phys_read(void *arg, uint64_t gpa, void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * --kernel-symbols under KASLR: Linux points IA32_LSTAR at entry_SYSCALL_64 (syscall_init, before
+ * userland and before any bus lock worth naming), so LSTAR minus the System.map's address is the
+ * offset the decompressor relocated the kernel by. Read once, at the first bus lock in long mode
+ * with LSTAR set; a value that is not a KASLR offset is said once and names nothing.
+ */
+static void learn_kaslr_offset(struct blvm_vm *vm, struct blvm_vcpu *c)
+{
+	struct { struct kvm_msrs h; struct kvm_msr_entry e[1]; } m = { .h.nmsrs = 1 };
+	m.e[0].index = MSR_LSTAR;
+	char why[200];
+	uint64_t slide;
+	if (!vm->ops->get_msrs || vm->ops->get_msrs(c->ev, &m.h) != 1)
+		snprintf(why, sizeof why, "the engine cannot read IA32_LSTAR (KVM_GET_MSRS)");
+	else if (m.e[0].data == 0)
+		return; /* the kernel has not set it yet: ask again at the next bus lock */
+	else if (blvm_kaslr_slide(vm->syms_anchor, m.e[0].data, &slide, why, sizeof why) == 0) {
+		atomic_store(&vm->syms_slide, slide);
+		if (atomic_exchange(&vm->syms_slide_known, true))
+			return; /* another vCPU learnt it first: the same value */
+		pthread_mutex_lock(&vm->report_lock);
+		fprintf(stderr, "blvm: --kernel-symbols: KASLR offset 0x%" PRIx64 " (IA32_LSTAR 0x%" PRIx64
+			" is entry_SYSCALL_64, at 0x%" PRIx64 " in the System.map)\n", slide, (uint64_t)m.e[0].data, vm->syms_anchor);
+		pthread_mutex_unlock(&vm->report_lock);
+		return;
+	}
+	if (atomic_exchange(&vm->syms_slide_said, true))
+		return;
+	pthread_mutex_lock(&vm->report_lock);
+	fprintf(stderr, "blvm: --kernel-symbols=%s: %s; kernel functions are not named\n", vm->cfg.kernel_symbols_path,
+		why);
+	pthread_mutex_unlock(&vm->report_lock);
+}
+
 void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
 {
 	struct blvm_vm *vm = arg;
@@ -99,6 +134,9 @@ void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
 	/* The CPL is the RPL of CS (SDM Vol. 3 5.5; real mode runs at 0). A locked instruction changes
 	 * neither CPL, CR3 nor the GS bases, so what the vCPU holds at the exit is what it held. */
 	t->mode = (s.cr0 & 1) && (s.cs.selector & 3) == 3 ? BLVM_MODE_USER : BLVM_MODE_KERNEL;
+	if (vm->syms_map && !atomic_load(&vm->syms_slide_known) && !atomic_load(&vm->syms_slide_said) &&
+	    (s.efer & EFER_LMA))
+		learn_kaslr_offset(vm, c);
 	if (!vm->tasks.ok) {
 		say_once(vm, vm->tasks.why);
 		return;

@@ -113,10 +113,28 @@ void *blvm_gpa(struct blvm_vm *vm, uint64_t gpa, uint64_t len)
  * the host does not have, rather than run the guest unpoliced.
  */
 /* The policy's reports name functions through the kernel's symbol table. */
+int blvm_vm_symbol(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len)
+{
+	if (vm->syms_map) {
+		if (!atomic_load(&vm->syms_slide_known)) {
+			if (len)
+				buf[0] = '\0'; /* the offset is not known yet: no name rather than a wrong one */
+			return 0;
+		}
+		uint64_t slide = atomic_load(&vm->syms_slide);
+		if (rip < slide) { /* below the relocated kernel (a user address): not one of its functions */
+			if (len)
+				buf[0] = '\0';
+			return 0;
+		}
+		rip -= slide;
+	}
+	return blvm_symtab_format(&vm->syms, rip, buf, len);
+}
+
 static int symbolize(void *arg, uint64_t rip, char *buf, size_t len)
 {
-	const struct blvm_vm *vm = arg;
-	return blvm_symtab_format(&vm->syms, rip, buf, len);
+	return blvm_vm_symbol(arg, rip, buf, len);
 }
 
 static int enable_bus_lock_detection(struct blvm_vm *vm, char *err, size_t errlen)
@@ -501,7 +519,7 @@ void blvm_console_failed(struct blvm_vm *vm, int err)
 static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len)
 {
 	char name[96], safe[4 * sizeof name];
-	blvm_symtab_format(&vm->syms, rip, name, sizeof name);
+	blvm_vm_symbol(vm, rip, name, sizeof name);
 	if (name[0])
 		snprintf(buf, len, " <%s>", blvm_escape_text(safe, sizeof safe, name));
 	else

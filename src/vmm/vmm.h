@@ -60,6 +60,13 @@ const char *blvm_symtab_lookup(const struct blvm_symtab *t, uint64_t addr, uint6
 /* "name+0xoff" ("name" at offset 0) into buf, or "" when no symbol covers addr; t may be NULL.
  * Returns snprintf's count. */
 int blvm_symtab_format(const struct blvm_symtab *t, uint64_t addr, char *buf, size_t len);
+/* Reads a System.map (--kernel-symbols): its code symbols at their link-time addresses. 0, or -1
+ * with the reason ("line N is not ...") in err and t empty. */
+int blvm_symtab_load_map(struct blvm_symtab *t, const uint8_t *f, size_t len, char *err, size_t errlen);
+/* The address of the symbol called name, or -1. */
+int blvm_symtab_find(const struct blvm_symtab *t, const char *name, uint64_t *addr);
+/* runtime - link when it can be a 64-bit Linux's KASLR offset; -1 with the reason otherwise. */
+int blvm_kaslr_slide(uint64_t link, uint64_t runtime, uint64_t *slide, char *err, size_t errlen);
 
 /* The entry state the kernel loader chose (src/boot/); blvm_boot_set_entry_state() applies it. */
 enum blvm_entry_mode {
@@ -90,6 +97,12 @@ struct blvm_vm {
 	uint64_t acpi_rsdp;         /* guest-physical address of the RSDP the monitor built, 0: none */
 	struct blvm_symtab syms;    /* the kernel's, empty if stripped */
 	char syms_warning[320];     /* why a malformed table was ignored; printed when the VM runs */
+	/* --kernel-symbols: syms is a System.map at link-time addresses; the KASLR offset is learnt at
+	 * the first bus lock in long mode from IA32_LSTAR (tasks.c) and set once; until then no name. */
+	bool syms_map;
+	uint64_t syms_anchor;       /* entry_SYSCALL_64's link-time address */
+	_Atomic uint64_t syms_slide;
+	atomic_bool syms_slide_known, syms_slide_said;
 	struct blvm_vcpu *vcpus;
 
 	pthread_mutex_t lock;       /* guards the device models and the end of the VM */
@@ -121,6 +134,9 @@ int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen);
  * bus-lock policy is on. -1 with one line in err only when --kernel-btf cannot be read; facts that
  * are missing are said at the first bus lock. */
 int blvm_tasks_setup(struct blvm_vm *vm, const uint8_t *kernel, size_t len, bool bzimage, char *err, size_t errlen);
+/* vm.c: "function+0xoff" for a guest RIP (the kernel's symbols, or --kernel-symbols' shifted by the
+ * KASLR offset), "" when none names it. */
+int blvm_vm_symbol(const struct blvm_vm *vm, uint64_t rip, char *buf, size_t len);
 /* tasks.c: the policy's task source (blvm_policy_set_task_source), arg = the VM. */
 void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t);
 
