@@ -180,6 +180,7 @@
 /* ---------------------------------------------------------------- tunables */
 #define EMU_MAX_SLOTS 32
 #define EMU_TLB_SIZE 256                /* entries (emu_tlbe() folds the page number by 8 bits) */
+#define EMU_TLB_AC_MAX 8                /* TLB entries remembered as valid only while EFLAGS.AC = 1 */
 #define EMU_BLOCK_MAX 64                /* decoded instructions per block */
 #define EMU_BCACHE_BUCKETS 4096         /* hash buckets of the decode cache (power of two) */
 #define EMU_CHAIN_MAX 16                /* blocks chained by taken branches between run-loop checks */
@@ -238,6 +239,8 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_OSFXSR (1ull << 9)
 #define CR4_OSXMMEXCPT (1ull << 10)
 #define CR4_OSXSAVE (1ull << 18)
+#define CR4_SMEP (1ull << 20)
+#define CR4_SMAP (1ull << 21)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -472,6 +475,10 @@ struct emu_vcpu {
 	uint32_t seen_slots_epoch;
 	uint32_t xep;                 /* exec epoch of the jump cache (struct emu_jc) */
 	bool tlb_has_large;
+	/* SMAP (mmu.c xlat): the TLB entries whose data tags let CPL < 3 reach a user-mode page because
+	 * EFLAGS.AC was 1 when they were filled; EFLAGS.AC = 0 invalidates them (emu_ac_written) */
+	uint8_t tlb_ac_n;
+	uint8_t tlb_ac[EMU_TLB_AC_MAX];
 
 	struct emu_vm *vm;
 	unsigned id;
@@ -573,6 +580,7 @@ int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hv
 void emu_tlb_flush(struct emu_vcpu *c);
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin);
 void emu_tlb_drop_writes(struct emu_vcpu *c);
+void emu_tlb_drop_ac(struct emu_vcpu *c);
 struct emu_slot *emu_slot_of(struct emu_vm *vm, uint64_t gpa);
 /* Host pointer of guest-physical [gpa, gpa+len) inside one slot, or NULL. */
 uint8_t *emu_phys_ptr(struct emu_vm *vm, uint64_t gpa, uint64_t len);
@@ -761,6 +769,16 @@ static inline struct emu_tlb_entry *emu_tlbe(struct emu_vcpu *c, uint64_t lin)
 {
 	uint64_t p = lin >> 12;
 	return &c->tlb[(p ^ (p >> 8)) & (EMU_TLB_SIZE - 1)];
+}
+
+/* Every write of EFLAGS.AC that may clear it calls this (CLAC, POPF, and emu_update_mode() after
+ * IRET, SYSCALL, SYSRET, event delivery in real mode, KVM_SET_REGS): a TLB hit must not let
+ * supervisor code reach a user-mode page under SMAP once AC is 0 (SDM Vol. 3 4.6.1). Free when no
+ * entry depends on AC (no SMAP, or no STAC-bracketed access since the last CLAC). */
+static inline void emu_ac_written(struct emu_vcpu *c)
+{
+	if (unlikely(c->tlb_ac_n) && !(c->rflags & EMU_AC))
+		emu_tlb_drop_ac(c);
 }
 
 /*

@@ -940,6 +940,7 @@ static int h_popf(ARGS)
 	if (i->osz == 2)
 		mask &= 0xffff;
 	c->rflags = (emu_rflags(c) & ~mask) | (v & mask) | EMU_RF_FIXED;
+	emu_ac_written(c);
 	c->stop = EMU_ST_END; /* TF may have changed */
 	if (c->rflags & EMU_IF)
 		emu_irq_if_set(c);
@@ -1397,7 +1398,7 @@ static int h_cext(ARGS)
 	return emu_next(c, i);
 }
 
-/* flag instructions: op 0 CLC 1 STC 2 CMC 3 CLD 4 STD 5 CLI 6 STI 7 LAHF 8 SAHF */
+/* flag instructions: op 0 CLC 1 STC 2 CMC 3 CLD 4 STD 5 CLI 6 STI 7 LAHF 8 SAHF 9 STAC 10 CLAC */
 static int h_flagop(ARGS)
 {
 	uint64_t f = emu_rflags(c);
@@ -1425,6 +1426,15 @@ static int h_flagop(ARGS)
 		break;
 	case 7:
 		EMU_WR_1(c, 1, (f & 0xd5) | 2); /* AH = SF:ZF:0:AF:0:PF:1:CF */
+		return emu_next(c, i);
+	case 9:
+	case 10:
+		/* SDM Vol. 2 "STAC", "CLAC": #UD "If the CPL > 0" (and where CPUID.(EAX=07H,ECX=0H):
+		 * EBX.SMAP[bit 20] = 0: never, emu_cpuid advertises it); in real mode CPL is 0 */
+		if (c->cpl > 0)
+			return emu_raise(c, EMU_V_UD);
+		c->rflags = i->op == 9 ? (f | EMU_AC) : (f & ~EMU_AC);
+		emu_ac_written(c);
 		return emu_next(c, i);
 	default:
 		f = (f & ~0xd5ull) | (((c->r[EMU_RAX] >> 8) & 0xd5)) | 2;
@@ -2435,6 +2445,8 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	case ZYDIS_MNEMONIC_STI: i->op = 6; i->fn = h_flagop; return 0;
 	case ZYDIS_MNEMONIC_LAHF: i->op = 7; i->fn = h_flagop; return 0;
 	case ZYDIS_MNEMONIC_SAHF: i->op = 8; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_STAC: i->op = 9; i->fn = h_flagop; return 0;
+	case ZYDIS_MNEMONIC_CLAC: i->op = 10; i->fn = h_flagop; return 0;
 
 	case ZYDIS_MNEMONIC_ENTER:
 		i->imm = zo[0].imm.value.u & 0xffff;

@@ -222,6 +222,7 @@ void emu_tlb_flush(struct emu_vcpu *c)
 	for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
 		c->tlb[k].tag_r = c->tlb[k].tag_w = c->tlb[k].tag_x = 1;
 	c->tlb_has_large = false;
+	c->tlb_ac_n = 0;
 	c->xep++; /* the jump cache's translations go with the TLB */
 }
 
@@ -244,11 +245,27 @@ void emu_tlb_drop_writes(struct emu_vcpu *c)
 		c->tlb[k].tag_w = 1;
 }
 
+/* EFLAGS.AC is 0 with SMAP: the data tags of the entries filled while AC was 1 for a user-mode page
+ * at CPL < 3 go (their instruction-fetch tags do not depend on AC). An entry refilled since for
+ * another page merely misses once. */
+void emu_tlb_drop_ac(struct emu_vcpu *c)
+{
+	if (c->tlb_ac_n > EMU_TLB_AC_MAX) {
+		for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
+			c->tlb[k].tag_r = c->tlb[k].tag_w = 1;
+	} else {
+		for (unsigned k = 0; k < c->tlb_ac_n; k++)
+			c->tlb[c->tlb_ac[k]].tag_r = c->tlb[c->tlb_ac[k]].tag_w = 1;
+	}
+	c->tlb_ac_n = 0;
+}
+
 /* ---------------------------------------------------------------- page walk */
 
 struct walk {
 	uint64_t gpa;
-	bool w_ok, x_ok, dirty, large;
+	bool r_ok, w_ok, x_ok, dirty, large;
+	bool ac;          /* r_ok / w_ok hold only while EFLAGS.AC = 1 (SMAP) */
 	uint8_t memtype;
 };
 
@@ -259,7 +276,9 @@ static int walk_fault(struct emu_vcpu *c, uint64_t lin, unsigned acc, uint32_t e
 		err |= PFE_W;
 	if (user)
 		err |= PFE_U;
-	if ((acc & EMU_ACC_X) && (c->efer & EFER_NXE))
+	/* I/D (SDM Vol. 3 4.7): an instruction fetch with CR4.SMEP = 1, or with PAE or 4-level paging
+	 * (the only ones modelled) and IA32_EFER.NXE = 1 */
+	if ((acc & EMU_ACC_X) && ((c->efer & EFER_NXE) || (c->cr4 & CR4_SMEP)))
 		err |= PFE_I;
 	return emu_raise_pf(c, lin, err);
 }
@@ -360,15 +379,29 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		tmt = ps_type(c, e);
 	}
 
+	/*
+	 * Access rights, SDM Vol. 3 4.6.1 "Determination of Access Rights". A user-mode access (CPL 3,
+	 * not implicit) needs U/S = 1 in every entry (us). A supervisor-mode access -- CPL < 3, or an
+	 * implicit one (EMU_ACC_SYS: "accesses to the GDT or LDT to load a segment descriptor; accesses
+	 * to the IDT when delivering an interrupt or exception; and accesses to the TSS ... regardless of
+	 * CPL") -- to a user-mode address (us):
+	 *  - SMAP, data: "If CR4.SMAP = 1 ... If EFLAGS.AC = 1 and the access is explicit, data may be
+	 *    read from [written to] any user-mode address ...; If EFLAGS.AC = 0 or the access is
+	 *    implicit, data may not be read from [written to] any user-mode address."
+	 *  - SMEP, fetch: "If CR4.SMEP = 1, instructions may not be fetched from any user-mode address."
+	 * Writes also need R/W = 1 in every entry unless a supervisor-mode access with CR0.WP = 0. These
+	 * depend on CPL, CR0, CR4 and EFER (each change flushes the TLB) and on EFLAGS.AC: an entry
+	 * whose data rights exist only because AC = 1 is remembered (w->ac) and dropped when AC is
+	 * cleared (emu_ac_written).
+	 */
 	bool user = !(acc & EMU_ACC_SYS) && c->cpl == 3;
 	bool wp = user || (c->cr0 & CR0_WP);
-	w->w_ok = rw || !wp;
-	w->x_ok = !xd && (us || !user);
-	if (user && !us)
-		return walk_fault(c, lin, acc, PFE_P);
-	if ((acc & EMU_ACC_W) && !w->w_ok)
-		return walk_fault(c, lin, acc, PFE_P);
-	if ((acc & EMU_ACC_X) && xd)
+	bool smap = !user && us && (c->cr4 & CR4_SMAP);
+	w->ac = smap && !(acc & EMU_ACC_SYS) && (c->rflags & EMU_AC);
+	w->r_ok = user ? us : (!smap || w->ac);
+	w->w_ok = w->r_ok && (rw || !wp);
+	w->x_ok = !xd && (user ? us : !(us && (c->cr4 & CR4_SMEP)));
+	if (!((acc & EMU_ACC_X) ? w->x_ok : (acc & EMU_ACC_W) ? w->w_ok : w->r_ok))
 		return walk_fault(c, lin, acc, PFE_P);
 
 	/* The A/D updates are locked updates the CPU makes itself (SDM Vol. 3 9.1.2.1): a bus lock when
@@ -438,7 +471,7 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 			return st;
 	} else {
 		w.gpa = page;
-		w.w_ok = w.x_ok = w.dirty = true;
+		w.r_ok = w.w_ok = w.x_ok = w.dirty = true;
 		w.large = false;
 		w.memtype = (c->cr0 & CR0_CD) ? EMU_MT_UC : EMU_MT_WB;
 	}
@@ -460,9 +493,16 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 
 	struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	bool code = atomic_load_explicit(&s->page_code[(w.gpa - s->gpa) >> 12], memory_order_relaxed);
-	e->tag_r = page;
+	e->tag_r = w.r_ok ? page : 1;
 	e->tag_w = (w.w_ok && w.dirty && !code && !(s->flags & KVM_MEM_READONLY)) ? page : 1;
 	e->tag_x = w.x_ok ? page : 1;
+	if (w.ac) {
+		/* valid only while EFLAGS.AC = 1 (SMAP); too many: all go at the next CLAC */
+		if (c->tlb_ac_n < EMU_TLB_AC_MAX)
+			c->tlb_ac[c->tlb_ac_n++] = (uint8_t)(e - c->tlb);
+		else
+			c->tlb_ac_n = EMU_TLB_AC_MAX + 1; /* every data tag goes */
+	}
 	e->addend = (int64_t)((uint64_t)(uintptr_t)hpage - page);
 	e->gpa = w.gpa;
 	e->memtype = w.memtype;

@@ -105,6 +105,7 @@ void emu_update_mode(struct emu_vcpu *c)
 	c->cpl = (c->cr0 & CR0_PE) ? c->seg[EMU_SS].dpl : 0;
 	if (c->cpl != old_cpl)
 		emu_tlb_flush(c);
+	emu_ac_written(c); /* the callers that load EFLAGS (IRET, SYSCALL, SYSRET, ...) come here */
 }
 
 /* ---------------------------------------------------------------- descriptors */
@@ -655,8 +656,11 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		c->stop = EMU_ST_END;
 		return 0;
 	case 4: {
+		/* A bit the model does not advertise is reserved: #GP (SDM Vol. 3 2.5; SMEP and SMAP
+		 * with CPUID.(EAX=07H,ECX=0H):EBX[7] and [20], emu_cpuid) */
 		const uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
-				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE;
+				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE |
+				    CR4_SMEP | CR4_SMAP;
 		if (v & ~ok)
 			return emu_raise_err(c, EMU_V_GP, 0);
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
@@ -1044,7 +1048,7 @@ int emu_h_rdpid(ARGS)
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
  * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
  * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1, ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
+ * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
  * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
@@ -1081,8 +1085,9 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			/* IA32_TSC_ADJUST (bit 1), as KVM advertises it to both vendors' guests: with the
 			 * invariant TSC it tells Linux (check_system_tsc_reliable) that the TSC needs no
 			 * clocksource watchdog, which would otherwise judge it against a jiffies count
-			 * that a slow CPU's late ticks make lag. BMI1 (bit 3). */
-			b = (1u << 1) | (1u << 3);
+			 * that a slow CPU's late ticks make lag. BMI1 (bit 3). SMEP (bit 7) and SMAP (bit
+			 * 20, with STAC/CLAC): mmu.c walk(). */
+			b = (1u << 1) | (1u << 3) | (1u << 7) | (1u << 20);
 			d = 1u << 29; /* IA32_ARCH_CAPABILITIES (platform_rdmsr) */
 			if (emu_bus_lock_detect_exposed(c))
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
@@ -1513,8 +1518,11 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		memcpy(buf + k * w, &v, w);
 	}
 	uint64_t nrsp = (rsp - nf * w) & ssmask;
+	/* The frame is written with the new privilege: supervisor-mode from CPL 3 an implicit access
+	 * (SMAP applies whatever EFLAGS.AC, SDM Vol. 3 4.6.1), from CPL < 3 as the code's own accesses
+	 * (SMAP unless AC = 1), as QEMU TCG does it (cpu_mmu_index_kernel). */
 	TRY(emu_write_bytes(c, (ssbase + nrsp) & (lm ? ~0ull : 0xffffffffull), buf, nf * w,
-			    ncpl < 3 ? EMU_ACC_SYS : 0));
+			    ncpl < 3 && c->cpl == 3 ? EMU_ACC_SYS : 0));
 	nrsp |= rsp & ~ssmask; /* a 16-bit stack changes SP only */
 
 	if (vec == EMU_V_PF && !soft)
