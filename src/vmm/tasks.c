@@ -87,6 +87,25 @@ static int phys_read(void *arg, uint64_t gpa, void *buf, size_t len)
 	return 0;
 }
 
+/* KVM_GET_MSRS through the engine for up to two MSRs: true when all n were read. struct kvm_msrs ends
+ * in a flexible array, so the room for its entries is a union (ISO C; a struct around it would be a
+ * GNU extension). */
+static bool read_msrs(struct blvm_vm *vm, struct blvm_vcpu *c, const uint32_t *index, uint64_t *data, unsigned n)
+{
+	union { struct kvm_msrs h; char room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)]; } m;
+	if (n > 2 || !vm->ops->get_msrs)
+		return false;
+	memset(&m, 0, sizeof m);
+	m.h.nmsrs = n;
+	for (unsigned k = 0; k < n; k++)
+		m.h.entries[k].index = index[k];
+	if (vm->ops->get_msrs(c->ev, &m.h) != (int)n)
+		return false;
+	for (unsigned k = 0; k < n; k++)
+		data[k] = m.h.entries[k].data;
+	return true;
+}
+
 /*
  * --kernel-symbols under KASLR: Linux points IA32_LSTAR at entry_SYSCALL_64 (syscall_init, before
  * userland and before any bus lock worth naming), so LSTAR minus the System.map's address is the
@@ -95,21 +114,21 @@ static int phys_read(void *arg, uint64_t gpa, void *buf, size_t len)
  */
 static void learn_kaslr_offset(struct blvm_vm *vm, struct blvm_vcpu *c)
 {
-	struct { struct kvm_msrs h; struct kvm_msr_entry e[1]; } m = { .h.nmsrs = 1 };
-	m.e[0].index = MSR_LSTAR;
+	const uint32_t lstar_index = MSR_LSTAR;
+	uint64_t lstar = 0;
 	char why[200];
 	uint64_t slide;
-	if (!vm->ops->get_msrs || vm->ops->get_msrs(c->ev, &m.h) != 1)
+	if (!read_msrs(vm, c, &lstar_index, &lstar, 1))
 		snprintf(why, sizeof why, "the engine cannot read IA32_LSTAR (KVM_GET_MSRS)");
-	else if (m.e[0].data == 0)
+	else if (lstar == 0)
 		return; /* the kernel has not set it yet: ask again at the next bus lock */
-	else if (blvm_kaslr_slide(vm->syms_anchor, m.e[0].data, &slide, why, sizeof why) == 0) {
+	else if (blvm_kaslr_slide(vm->syms_anchor, lstar, &slide, why, sizeof why) == 0) {
 		atomic_store(&vm->syms_slide, slide);
 		if (atomic_exchange(&vm->syms_slide_known, true))
 			return; /* another vCPU learnt it first: the same value */
 		pthread_mutex_lock(&vm->report_lock);
 		fprintf(stderr, "blvm: --kernel-symbols: KASLR offset 0x%" PRIx64 " (IA32_LSTAR 0x%" PRIx64
-			" is entry_SYSCALL_64, at 0x%" PRIx64 " in the System.map)\n", slide, (uint64_t)m.e[0].data, vm->syms_anchor);
+			" is entry_SYSCALL_64, at 0x%" PRIx64 " in the System.map)\n", slide, lstar, vm->syms_anchor);
 		pthread_mutex_unlock(&vm->report_lock);
 		return;
 	}
@@ -145,21 +164,15 @@ void blvm_tasks_source(void *arg, unsigned vcpu, struct blvm_policy_task *t)
 		say_once(vm, "a bus lock outside long mode (not a 64-bit Linux, or its early boot)");
 		return;
 	}
-	/* struct kvm_msrs ends in a flexible array: room for two entries in a union, which ISO C allows
-	 * (a struct around it would be a GNU extension) */
-	union { struct kvm_msrs h; char room[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)]; } m;
-	memset(&m, 0, sizeof m);
-	m.h.nmsrs = 2;
-	m.h.entries[0].index = MSR_GS_BASE;
-	m.h.entries[1].index = MSR_KERNEL_GS_BASE;
-	if (!vm->ops->get_msrs || vm->ops->get_msrs(c->ev, &m.h) != 2) {
+	static const uint32_t gs_index[2] = { MSR_GS_BASE, MSR_KERNEL_GS_BASE };
+	uint64_t gs[2];
+	if (!read_msrs(vm, c, gs_index, gs, 2)) {
 		say_once(vm, "the engine cannot read IA32_GS_BASE and IA32_KERNEL_GS_BASE (KVM_GET_MSRS)");
 		return;
 	}
 	struct blvm_linux_task lt;
 	char why[200], line[320];
-	if (blvm_linux_current(&vm->tasks.layout, s.cr3, s.cr4 & CR4_LA57, t->mode == BLVM_MODE_USER, m.h.entries[0].data,
-			       m.h.entries[1].data, phys_read, vm, &lt, why, sizeof why) != 0) {
+	if (blvm_linux_current(&vm->tasks.layout, s.cr3, s.cr4 & CR4_LA57, t->mode == BLVM_MODE_USER, gs[0], gs[1], phys_read, vm, &lt, why, sizeof why) != 0) {
 		snprintf(line, sizeof line, "at a bus lock on vCPU %u: %s (does the BTF match the kernel?)", vcpu, why);
 		say_once(vm, line);
 		return;
