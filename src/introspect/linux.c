@@ -105,6 +105,15 @@ int blvm_linux_layout_from_btf(const void *data, size_t len, struct blvm_linux_l
 		return fail(err, errlen, "BTF of %zu bytes", len);
 	/* libbpf reports what it refuses on stderr through its print callback; blvm says it in one
 	 * line of its own (err), so the callback is off while parsing (at VM creation, one thread). */
+	/* The type section must start 4-byte aligned, as the kernel's own BTF verifier requires
+	 * (kernel/bpf/btf.c, btf_parse_type_sec: "Unaligned type_off"); libbpf accepts it unaligned and
+	 * then hands out misaligned struct btf_type pointers (the linux_btf fuzzer found it). */
+	struct btf_header hdr;
+	if (len >= sizeof hdr) {
+		memcpy(&hdr, data, sizeof hdr);
+		if (hdr.magic == BTF_MAGIC && ((uint64_t)hdr.hdr_len + hdr.type_off) % 4 != 0)
+			return fail(err, errlen, "the BTF is malformed (its type section is not 4-byte aligned)");
+	}
 	libbpf_print_fn_t old = libbpf_set_print(NULL);
 	struct btf *btf = btf__new(data, (uint32_t)len);
 	libbpf_set_print(old);
