@@ -633,16 +633,24 @@ static unsigned xmm_end(const struct emu_vcpu *c)
  * written back whole, so that the bytes FXSAVE does not write (416-511; XMM8-15 outside 64-bit mode)
  * keep their values and a fault anywhere in the 512 bytes happens before any byte is written. With
  * CR4.OSFXSR=0, MXCSR and XMM are saved all the same (the SDM leaves it implementation-specific). */
+/* The checks FXSAVE and FXRSTOR share, in the SDM's order (#NM, then #GP(0) for a misaligned
+ * operand), and the 512-byte image read into f->ctx.buf at *lin. */
+static int fx_image_read(struct emu_vcpu *c, const struct emu_insn *i, uint64_t *lin)
+{
+	if (c->cr0 & (CR0_EM | CR0_TS))
+		return emu_raise(c, EMU_V_NM);
+	*lin = emu_lin(c, i);
+	if (*lin & 15)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	return emu_read_bytes(c, *lin, c->fpu->ctx.buf, 512, EMU_ACC_R);
+}
+
 static int h_fxsave(ARGS)
 {
 	struct emu_fpu *f = c->fpu;
 	uint8_t *m = f->ctx.buf;
-	if (c->cr0 & (CR0_EM | CR0_TS))
-		return emu_raise(c, EMU_V_NM);
-	uint64_t lin = emu_lin(c, i);
-	if (lin & 15)
-		return emu_raise_err(c, EMU_V_GP, 0);
-	TRY(emu_read_bytes(c, lin, m, 512, EMU_ACC_R));
+	uint64_t lin;
+	TRY(fx_image_read(c, i, &lin));
 	memcpy(m, f->fx, xmm_end(c));
 	TRY(emu_write_bytes(c, lin, m, 512, EMU_ACC_W));
 	return emu_next(c, i);
@@ -652,12 +660,8 @@ static int h_fxrstor(ARGS)
 {
 	struct emu_fpu *f = c->fpu;
 	uint8_t *m = f->ctx.buf;
-	if (c->cr0 & (CR0_EM | CR0_TS))
-		return emu_raise(c, EMU_V_NM);
-	uint64_t lin = emu_lin(c, i);
-	if (lin & 15)
-		return emu_raise_err(c, EMU_V_GP, 0);
-	TRY(emu_read_bytes(c, lin, m, 512, EMU_ACC_R));
+	uint64_t lin;
+	TRY(fx_image_read(c, i, &lin));
 	bool sse = c->cr4 & CR4_OSFXSR;
 	if (sse && (ld32(m + FX_MXCSR) & ~MXCSR_MASK))
 		return emu_raise_err(c, EMU_V_GP, 0);
