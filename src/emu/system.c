@@ -1518,11 +1518,12 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		memcpy(buf + k * w, &v, w);
 	}
 	uint64_t nrsp = (rsp - nf * w) & ssmask;
-	/* The frame is written with the new privilege: supervisor-mode from CPL 3 an implicit access
-	 * (SMAP applies whatever EFLAGS.AC, SDM Vol. 3 4.6.1), from CPL < 3 as the code's own accesses
-	 * (SMAP unless AC = 1), as QEMU TCG does it (cpu_mmu_index_kernel). */
+	/* The frame is written with the new privilege, as a supervisor-mode access of the delivery
+	 * itself (EMU_ACC_SYS: U/S = 0 in a #PF error code, #GP for a non-canonical address): under
+	 * SMAP it never reaches a user-mode page, whatever EFLAGS.AC. (QEMU TCG lets AC = 1 at CPL < 3
+	 * through here, cpu_mmu_index_kernel; a kernel stack in a user-mode page only shows it.) */
 	TRY(emu_write_bytes(c, (ssbase + nrsp) & (lm ? ~0ull : 0xffffffffull), buf, nf * w,
-			    ncpl < 3 && c->cpl == 3 ? EMU_ACC_SYS : 0));
+			    ncpl < 3 ? EMU_ACC_SYS : 0));
 	nrsp |= rsp & ~ssmask; /* a 16-bit stack changes SP only */
 
 	if (vec == EMU_V_PF && !soft)
