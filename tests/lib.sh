@@ -13,6 +13,22 @@ ok() { echo "ok: $*"; }
 skip() { echo "SKIP: $*"; exit 77; }
 finish() { [ "$failures" -eq 0 ] && { echo "all checks passed"; exit 0; }; echo "$failures check(s) failed"; exit 1; }
 
+# run_each DIR OUT COMMAND...: runs COMMAND once per file F of DIR ("{}" in COMMAND stands for F), as
+# many at once as there are CPUs (the suite runs one test at a time: the other CPU would idle),
+# stdout discarded, stderr to OUT/NAME.err and the exit status to OUT/NAME.rc (NAME = F's name).
+run_each() {
+	local dir=$1 out=$2 jobs f a; shift 2
+	jobs=$(nproc 2>/dev/null || echo 2)
+	mkdir -p "$out"
+	for f in "$dir"/*; do
+		local args=()
+		for a in "$@"; do [ "$a" = "{}" ] && a=$f; args+=("$a"); done
+		{ "${args[@]}" >/dev/null 2>"$out/${f##*/}.err" </dev/null; echo $? >"$out/${f##*/}.rc"; } &
+		while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+	done
+	wait
+}
+
 # expect_status WANT DESCRIPTION -- COMMAND...: runs COMMAND, stdout to $TMP/out, stderr to $TMP/err.
 expect_status() {
 	local want=$1 what=$2; shift 3

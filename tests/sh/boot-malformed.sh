@@ -138,9 +138,10 @@ for n in range(150):
         m, f = struct.unpack_from('<II', d, h); struct.pack_into('<I', d, h + 8, (-(m + f)) & 0xffffffff)
     open(os.path.join(out, 'mb%03d' % n), 'wb').write(d)
 PY
+run_each "$TMP/fz" "$TMP/fzo" timeout 20 "$BLVM" run --timeout=2 --initrd="$TMP/rd" {} -- a b
 crashes=0 ran=0 refused=0
 for k in "$TMP"/fz/*; do
-	timeout 20 "$BLVM" run --timeout=2 --initrd="$TMP/rd" "$k" -- a b >/dev/null 2>"$TMP/fz.err"; rc=$?
+	rc=$(cat "$TMP/fzo/${k##*/}.rc"); cp "$TMP/fzo/${k##*/}.err" "$TMP/fz.err"
 	case $rc in
 	2) refused=$((refused + 1)); [ "$(wc -l <"$TMP/fz.err")" -eq 1 ] || { crashes=$((crashes + 1)); echo "  $k: status 2 with $(wc -l <"$TMP/fz.err") lines"; };;
 	0|1|3|124|125) ran=$((ran + 1));;

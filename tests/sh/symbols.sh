@@ -123,9 +123,10 @@ for n in range(300):
         d[p] = rng.choice([0, 0xff, 0x7f, 0x80, rng.randrange(256)])
     open(os.path.join(sys.argv[2], '%03d' % n), 'wb').write(d)
 PY
+run_each "$TMP/fz" "$TMP/fzo" timeout 10 "$BLVM" run --bus-lock=log --quiet --timeout=5 {}
 crashes=0 ran=0 refused=0
 for k in "$TMP"/fz/*; do
-	timeout 10 "$BLVM" run --bus-lock=log --quiet --timeout=5 "$k" >/dev/null 2>"$TMP/fz.err"; rc=$?
+	rc=$(cat "$TMP/fzo/${k##*/}.rc"); cp "$TMP/fzo/${k##*/}.err" "$TMP/fz.err"
 	case $rc in
 	0) ran=$((ran + 1));;
 	2) refused=$((refused + 1)); [ "$(wc -l <"$TMP/fz.err")" -eq 1 ] || { crashes=$((crashes + 1)); echo "  $k: status 2 with $(wc -l <"$TMP/fz.err") lines"; };;
