@@ -7,22 +7,28 @@ G="$GUESTS/buslock-storm"
 [ -f "$G" ] || { fail "guest $G not built"; finish; }
 command -v nm >/dev/null || skip "nm (binutils) missing"
 
-# nm_name RIP: the function+offset nm's table gives for RIP: the nearest code symbol at or below
-# it, within its size when it has one ("" when none covers RIP).
+# nm_name FILE RIP...: for each RIP, a line with the function+offset nm's table gives: the nearest code
+# symbol at or below it, within its size when it has one ("" when none covers RIP). One nm and one
+# Python for all RIPs (each costs ~1 s on a loaded machine).
 nm_name() {
-	nm -S --defined-only "$1" | python3 -c '
+	local f=$1; shift
+	nm -S --defined-only "$f" | python3 -c '
 import sys
-rip = int(sys.argv[1], 16); best = None
+syms = []
 for line in sys.stdin:
     f = line.split()
     if len(f) == 4: addr, size, t, name = int(f[0], 16), int(f[1], 16), f[2], f[3]
     elif len(f) == 3: addr, size, t, name = int(f[0], 16), 0, f[1], f[2]
     else: continue
-    if t not in "Tt" or addr > rip: continue
-    # at one address prefer a global (T) name, as blvm does
-    if best is None or addr > best[0] or (addr == best[0] and t == "T" and best[2] == "t"): best = (addr, size, t, name)
-if best is None or (best[1] and rip - best[0] >= best[1]): print("")
-else: print(best[3] + ("+0x%x" % (rip - best[0]) if rip != best[0] else ""))' "$2"
+    if t in "Tt": syms.append((addr, size, t, name))
+for arg in sys.argv[1:]:
+    rip = int(arg, 16); best = None
+    for addr, size, t, name in syms:
+        if addr > rip: continue
+        # at one address prefer a global (T) name, as blvm does
+        if best is None or addr > best[0] or (addr == best[0] and t == "T" and best[2] == "t"): best = (addr, size, t, name)
+    if best is None or (best[1] and rip - best[0] >= best[1]): print("")
+    else: print(best[3] + ("+0x%x" % (rip - best[0]) if rip != best[0] else ""))' "$@"
 }
 
 # --- the storm guest: the summary, the JSON and the kill message name guest_main+0x... --------------
@@ -48,11 +54,13 @@ hw=$(nm_name "$GUESTS/halt" "${hrip:-0}")
 C="$GUESTS/buslock-census"
 "$BLVM" run --bus-lock=log --quiet --stats="$TMP/c.json" "$C" >/dev/null 2>&1
 python3 -c 'import json,sys; [print(t["rip"], t["symbol"]) for t in json.load(open(sys.argv[1]))["top"]]' "$TMP/c.json" >"$TMP/c.top"
+# shellcheck disable=SC2046 # one word per rip
+nm_name "$C" $(awk '{print $1}' "$TMP/c.top") >"$TMP/c.nm"
 n=0 bad=0
-while read -r r s; do
-	n=$((n + 1)); w=$(nm_name "$C" "$r")
+while read -r r s && read -r w <&3; do
+	n=$((n + 1))
 	[ "$s" = "$w" ] || { bad=$((bad + 1)); echo "  census: rip $r: blvm '$s', nm '$w'"; }
-done <"$TMP/c.top"
+done <"$TMP/c.top" 3<"$TMP/c.nm"
 [ $n -ge 5 ] && [ $bad -eq 0 ] && ok "census: the top $n instructions named as nm names them" || fail "census: $bad of $n names differ"
 
 # --- stripped: no names, no complaint ----------------------------------------------------------------
