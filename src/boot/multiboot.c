@@ -127,7 +127,10 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 	uint64_t cmdlines_off = info_off + (uint64_t)MB_MOD_SIZE * nmods;
 	uint64_t cmdlines_len = kcmd_len + (nmods ? strlen(bf->initrd_path) + 1 : 0);
 	uint64_t name_off = cmdlines_off + cmdlines_len;
-	uint64_t mods_off = PAGE_ALIGN(name_off + sizeof BOOT_LOADER_NAME);
+	/* Modules on a page boundary of guest memory (spec 3.1.2: required when the header's flags bit
+	 * 0 is set): QEMU aligns the offset from the load address, which differs only for an image
+	 * whose load address is not page aligned. */
+	uint64_t mods_off = PAGE_ALIGN(load + name_off + sizeof BOOT_LOADER_NAME) - load;
 	uint64_t total = mods_off + (nmods ? PAGE_ALIGN(bf->initrd_size) : 0);
 	if (load + total > (1ull << 32) || !blvm_gpa(vm, load, total))
 		return blvm_boot_fail(err, errlen, "Multiboot kernel %s: the image, its boot information and the initrd "

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ACPI tables (src/dev/acpi.c) for 1, 2 and 64 vCPUs, read back as an OS reads them (ACPI 6.5
+ * The ACPI tables (src/dev/acpi.c) for every vCPU count from 1 to 64, read back as an OS reads them (ACPI 6.5
  * chapter 5): the RSDP at 0xe0000 with both checksums and revision 2, RSDT and XSDT listing the
  * same FADT and MADT, every table's checksum, the FADT's PM and reset registers and flags as pm.c
  * implements them, the DSDT's _S5 package, the MADT's entries (one enabled Local APIC per vCPU with
@@ -170,9 +170,9 @@ static void check(unsigned nr, bool with_iasl)
 
 int main(void)
 {
-	check(1, false);
-	check(2, false);
-	check(64, true);
+	/* every count the MADT takes (the input is this small: all of it, not a sample or a fuzzer) */
+	for (unsigned n = 1; n <= 64; n++)
+		check(n, n == 64);
 	uint8_t *ram = calloc(1, MEM);
 	char err[200];
 	CHECK_EQ(acpi_build_tables(ram, 0xe0000, 1, err, sizeof err), 0);
