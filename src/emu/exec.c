@@ -15,7 +15,7 @@
 #include <time.h>
 #include <stdio.h>
 
-#include "emu/emu.h"
+#include "emu/insn.h"
 
 #define ARGS struct emu_vcpu *c, const struct emu_insn *i
 #define RSP_ c->r[EMU_RSP]
@@ -227,7 +227,7 @@ static inline int lazy_cond(struct emu_vcpu *c, unsigned cc)
 
 /* ---------------------------------------------------------------- trivial */
 
-static int h_nop(ARGS)
+int h_nop(ARGS)
 {
 	return emu_next(c, i);
 }
@@ -246,7 +246,7 @@ int emu_h_unimpl(ARGS)
 /* MFENCE: a host MFENCE (seq_cst fence). LFENCE and SFENCE are NOPs (select_one): every guest load
  * and store is one host load or store in program order on a TSO host, and the engine has no
  * non-temporal or write-combining stores for SFENCE to order. */
-static int h_mfence(ARGS)
+int h_mfence(ARGS)
 {
 	/* the instruction itself (a compiler barrier too); not __atomic_thread_fence, which gcc's
 	 * ThreadSanitizer refuses and which may be a locked OR to the stack instead of MFENCE */
@@ -254,7 +254,7 @@ static int h_mfence(ARGS)
 	return emu_next(c, i);
 }
 
-static int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back */
+int h_priv_nop(ARGS) /* WBINVD, INVD: CPL 0 only; no caches to write back */
 {
 	if (c->cpl)
 		return emu_raise_err(c, EMU_V_GP, 0);
@@ -325,7 +325,7 @@ static void pause_loop_exit(struct emu_vcpu *c)
 	emu_vcpu_enter(c);
 }
 
-static int h_pause(ARGS)
+int h_pause(ARGS)
 {
 	__builtin_ia32_pause();
 	uint64_t now = c->icount + i->idx; /* exact: icount holds the blocks before this one */
@@ -678,7 +678,6 @@ static int h_shxd_m(ARGS)
 
 /* ---------------------------------------------------------------- MUL IMUL DIV IDIV (one operand) */
 
-enum { MD_MUL, MD_IMUL, MD_DIV, MD_IDIV };
 
 static int muldiv(struct emu_vcpu *c, const struct emu_insn *i, unsigned n, uint64_t src)
 {
@@ -919,7 +918,7 @@ static int h_setcc_m(ARGS)
 PUSHPOP_H(1) PUSHPOP_H(2) PUSHPOP_H(4) PUSHPOP_H(8)
 T4(h_push_r); T4(h_push_i); T4(h_push_m); T4(h_pop_r); T4(h_pop_m);
 
-static int h_pushf(ARGS)
+int h_pushf(ARGS)
 {
 	/* VM and RF are pushed as 0 (SDM "PUSHF") */
 	TRY(emu_push(c, i->osz, emu_rflags(c) & ~(EMU_VM | EMU_RF)));
@@ -928,7 +927,7 @@ static int h_pushf(ARGS)
 
 /* POPF (SDM "POPF"): at CPL 0 every writable flag; at CPL > 0 IOPL is kept, and IF too when
  * CPL > IOPL. VM/VIF/VIP are never set (no virtual-8086 mode). */
-static int h_popf(ARGS)
+int h_popf(ARGS)
 {
 	uint64_t v;
 	TRY(emu_pop(c, i->osz, &v));
@@ -1386,7 +1385,7 @@ static int h_cmpxchg_dw(ARGS)
 /* ---------------------------------------------------------------- misc data */
 
 /* CBW/CWDE/CDQE (op 0) and CWD/CDQ/CQO (op 1) */
-static int h_cext(ARGS)
+int h_cext(ARGS)
 {
 	unsigned n = i->osz;
 	if (i->op == 0) {
@@ -1399,7 +1398,7 @@ static int h_cext(ARGS)
 }
 
 /* flag instructions: op 0 CLC 1 STC 2 CMC 3 CLD 4 STD 5 CLI 6 STI 7 LAHF 8 SAHF 9 STAC 10 CLAC */
-static int h_flagop(ARGS)
+int h_flagop(ARGS)
 {
 	uint64_t f = emu_rflags(c);
 	unsigned iopl = (f >> 12) & 3;
@@ -1470,7 +1469,7 @@ static int h_enter(ARGS)
 	return emu_next(c, i);
 }
 
-static int h_leave(ARGS)
+int h_leave(ARGS)
 {
 	uint64_t sp0 = RSP_, v;
 	RSP_ = (RSP_ & ~c->sp_mask) | (c->r[EMU_RBP] & c->sp_mask);
@@ -1491,7 +1490,6 @@ static int h_leave(ARGS)
  * the middle leaves them consistent with RIP still at the instruction, which resumes where it stopped.
  * The address size (counter and index width) is in i->v.
  */
-enum { S_MOVS, S_STOS, S_LODS, S_CMPS, S_SCAS };
 
 
 /* Copies/fills k elements host-side, element by element in increasing address order, each load and
@@ -1673,7 +1671,7 @@ static inline uint16_t io_port(const struct emu_vcpu *c, const struct emu_insn *
 }
 
 /* IN: exits; the next run() re-executes it with the monitor's data (KVM's complete_userspace_io). */
-static int h_in(ARGS)
+int h_in(ARGS)
 {
 	TRY(io_allowed(c));
 	uint16_t port = io_port(c, i);
@@ -1698,7 +1696,7 @@ static int h_in(ARGS)
 }
 
 /* OUT: completes, then exits with the data in the run area. */
-static int h_out(ARGS)
+int h_out(ARGS)
 {
 	TRY(io_allowed(c));
 	uint16_t port = io_port(c, i);
@@ -1713,7 +1711,7 @@ static int h_out(ARGS)
 
 /* INS/OUTS, with or without REP: ONE element per exit (count = 1; KVM may batch more — documented).
  * A REP instruction stays at its RIP until RCX reaches 0, each run() moving one element. */
-static int h_ins(ARGS)
+int h_ins(ARGS)
 {
 	TRY(io_allowed(c));
 	unsigned asz = i->v, n = i->osz;
@@ -1746,7 +1744,7 @@ static int h_ins(ARGS)
 	return emu_next(c, i);
 }
 
-static int h_outs(ARGS)
+int h_outs(ARGS)
 {
 	TRY(io_allowed(c));
 	unsigned asz = i->v, n = i->osz;
@@ -1770,7 +1768,7 @@ static int h_outs(ARGS)
 	return emu_next(c, i);
 }
 
-static int h_hlt(ARGS)
+int h_hlt(ARGS)
 {
 	if (c->cpl)
 		return emu_raise_err(c, EMU_V_GP, 0);
@@ -1948,66 +1946,364 @@ static uint8_t src_seg(const ZydisDecodedInstruction *zi, const ZydisDecodedOper
 	return EMU_DS;
 }
 
-static int cc_of(ZydisMnemonic m, const ZydisMnemonic *list)
+/* ---------------------------------------------------------------- the select functions (insn.def) */
+
+/* i->osz's index in a handler table [4] (1, 2, 4, 8 bytes) */
+#define SI(i) sidx((i)->osz)
+
+/* Rows that need nothing of the operands: the row's handler and operation. */
+int sel_fn(struct emu_sel *s)
 {
-	for (int k = 0; k < 16; k++)
-		if (list[k] == m)
-			return k;
-	return -1;
+	s->i->op = s->row->op;
+	s->i->fn = s->row->fn;
+	return 0;
 }
 
-static const ZydisMnemonic jcc_m[16] = {
-	ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB, ZYDIS_MNEMONIC_JNB,
-	ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
-	ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP, ZYDIS_MNEMONIC_JNP,
-	ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE };
-static const ZydisMnemonic setcc_m[16] = {
-	ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB, ZYDIS_MNEMONIC_SETNB,
-	ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
-	ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETNP,
-	ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE };
-static const ZydisMnemonic cmov_m[16] = {
-	ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB, ZYDIS_MNEMONIC_CMOVNB,
-	ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
-	ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP, ZYDIS_MNEMONIC_CMOVNP,
-	ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE };
-
-/* SDM Vol. 2 "LOCK": the prefix is allowed only on these, with a memory destination. */
-static bool lockable(ZydisMnemonic m)
+/* Rows whose only operand is memory (INVLPG, LGDT...): the row's handler. */
+int sel_mem(struct emu_sel *s)
 {
-	switch (m) {
-	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_AND:
-	case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTS:
-	case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
-	case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT:
-	case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR:
-	case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_XCHG:
-		return true;
-	default:
-		return false;
+	if (mem_of(s->zi, &s->zo[0], s->i))
+		return EMU_SEL_BAD;
+	s->i->fn = s->row->fn;
+	return 0;
+}
+
+/* Rows with one r/m operand (LTR, LLDT, LMSW, STR, SLDT, SMSW): i->op = 1 for a memory operand. */
+int sel_rm(struct emu_sel *s)
+{
+	int f = form1(s->zi, &s->zo[0], s->i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	s->i->op = (uint8_t)f;
+	s->i->fn = s->row->fn;
+	return 0;
+}
+
+int sel_verx(struct emu_sel *s)
+{
+	if (s->c->mode == 2 || !(s->c->cr0 & CR0_PE))
+		return EMU_SEL_BAD; /* #UD in real mode (and 16-bit code is refused) */
+	return sel_rm(s);
+}
+
+int sel_int(struct emu_sel *s)
+{
+	s->i->imm = s->zo[0].imm.value.u & 0xff;
+	s->i->fn = s->row->fn;
+	return 0;
+}
+
+int sel_iret(struct emu_sel *s)
+{
+	s->i->osz = s->row->op;
+	s->i->fn = s->row->fn;
+	return 0;
+}
+
+int sel_rdpid(struct emu_sel *s)
+{
+	int k = reg_of(&s->zo[0]);
+	if (k < 0)
+		return EMU_SEL_BAD;
+	s->i->r = (uint8_t)k;
+	s->i->fn = s->row->fn;
+	return 0;
+}
+
+int sel_legacy(struct emu_sel *s)
+{
+	return emu_select_legacy(s->c, s->zi, s->zo, s->i) == EMU_SEL_BAD ? EMU_SEL_BAD : 0;
+}
+
+/* MOV: GPR forms, and the CRn/DRn/segment-register forms (system.c's handlers begin a block). */
+int sel_mov(struct emu_sel *s)
+{
+	const ZydisDecodedInstruction *zi = s->zi;
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	unsigned si = SI(i);
+	int k, f;
+	ZydisRegisterClass c0 = zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(zo[0].reg.value) : ZYDIS_REGCLASS_INVALID;
+	ZydisRegisterClass c1 = zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(zo[1].reg.value) : ZYDIS_REGCLASS_INVALID;
+	if (c0 == ZYDIS_REGCLASS_CONTROL || c0 == ZYDIS_REGCLASS_DEBUG) {
+		i->op = (uint8_t)ZydisRegisterGetId(zo[0].reg.value);
+		k = reg_of(&zo[1]);
+		if (k < 0)
+			return EMU_SEL_BAD;
+		i->r = (uint8_t)k;
+		i->fn = c0 == ZYDIS_REGCLASS_CONTROL ? emu_h_mov_cr_r : emu_h_mov_dr_r;
+		return EMU_SEL_END | SEL_FIRST;
+	}
+	if (c1 == ZYDIS_REGCLASS_CONTROL || c1 == ZYDIS_REGCLASS_DEBUG) {
+		i->op = (uint8_t)ZydisRegisterGetId(zo[1].reg.value);
+		k = reg_of(&zo[0]);
+		if (k < 0)
+			return EMU_SEL_BAD;
+		i->r = (uint8_t)k;
+		i->fn = c1 == ZYDIS_REGCLASS_CONTROL ? emu_h_mov_r_cr : emu_h_mov_r_dr;
+		return SEL_FIRST;
+	}
+	if (c0 == ZYDIS_REGCLASS_SEGMENT) {
+		i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
+		f = form1(zi, &zo[1], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->fn = f ? emu_h_mov_sreg_m : emu_h_mov_sreg_r;
+		i->osz = f ? 2 : i->osz;
+		return SEL_FIRST;
+	}
+	if (c1 == ZYDIS_REGCLASS_SEGMENT) {
+		i->op = (uint8_t)(zo[1].reg.value - ZYDIS_REGISTER_ES);
+		f = form1(zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->fn = f ? h_mov_m_sreg : h_mov_r_sreg;
+		return 0;
+	}
+	switch (form2(zi, zo, i)) {
+	case F_RR: i->fn = h_mov_rr_t[si]; return 0;
+	case F_RM: i->fn = h_mov_rm_t[si]; s->flat = h_mov_rm_f_t[si]; return 0;
+	case F_MR: i->fn = h_mov_mr_t[si]; s->flat = h_mov_mr_f_t[si]; return 0;
+	case F_RI: i->fn = h_mov_ri_t[si]; return 0;
+	case F_MI: i->fn = h_mov_mi_t[si]; s->flat = h_mov_mi_f_t[si]; return 0;
+	default: return EMU_SEL_BAD;
 	}
 }
 
-static int alu_index(ZydisMnemonic m)
+/* Group-1 ALU and TEST (op: EMU_ALU_*, ALU_TEST); LOCK forms through alu.c's locked RMW. */
+int sel_alu(struct emu_sel *s)
 {
-	switch (m) {
-	case ZYDIS_MNEMONIC_ADD: return EMU_ALU_ADD;
-	case ZYDIS_MNEMONIC_OR: return EMU_ALU_OR;
-	case ZYDIS_MNEMONIC_ADC: return EMU_ALU_ADC;
-	case ZYDIS_MNEMONIC_SBB: return EMU_ALU_SBB;
-	case ZYDIS_MNEMONIC_AND: return EMU_ALU_AND;
-	case ZYDIS_MNEMONIC_SUB: return EMU_ALU_SUB;
-	case ZYDIS_MNEMONIC_XOR: return EMU_ALU_XOR;
-	case ZYDIS_MNEMONIC_CMP: return EMU_ALU_CMP;
-	case ZYDIS_MNEMONIC_TEST: return 8;
-	default: return -1;
+	struct emu_insn *i = s->i;
+	unsigned k = s->row->op, si = SI(i);
+	int f = form2(s->zi, s->zo, i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	if (i->flg & EMU_I_LOCK) {
+		i->op = (uint8_t)k;
+		i->fn = f == F_MR ? h_lock_mr : h_lock_mi;
+		return 0;
+	}
+	i->fn = alu_t[k][f][si];
+	s->flat = alu_f_t[k][f][si];
+	return 0;
+}
+
+/* INC DEC NEG NOT (op 0..3) */
+int sel_unary(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	unsigned k = s->row->op;
+	int f = form1(s->zi, &s->zo[0], i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	if (i->flg & EMU_I_LOCK) {
+		i->op = (uint8_t)(EMU_RMW_INC + k);
+		i->fn = h_lock_mi;
+		return 0;
+	}
+	i->fn = un_t[k][f][SI(i)];
+	return 0;
+}
+
+/* ROL ROR RCL RCR SHL SHR SAR: count 1, imm8 or CL */
+int sel_shift(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	unsigned nvis = s->zi->operand_count_visible;
+	i->op = s->row->op;
+	int f = form1(s->zi, &zo[0], i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	if (nvis < 2 || zo[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+		i->imm = nvis < 2 ? 1 : zo[1].imm.value.u;
+	else if (zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER && zo[1].reg.value == ZYDIS_REGISTER_CL)
+		i->flg |= EMU_I_CL;
+	else
+		return EMU_SEL_BAD;
+	i->fn = shift_t[i->op][f][SI(i)];
+	return 0;
+}
+
+/* SHLD (op 0) SHRD (op 1) */
+int sel_shxd(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	int f = form2(s->zi, zo, i);
+	if (f == F_RR) {
+		uint8_t t = i->r;
+		i->r = i->b;
+		i->b = t;
+		i->fn = h_shxd_r;
+	} else if (f == F_MR) {
+		i->fn = h_shxd_m;
+	} else {
+		return EMU_SEL_BAD;
+	}
+	if (zo[2].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+		i->imm = zo[2].imm.value.u;
+	else
+		i->flg |= EMU_I_CL;
+	return 0;
+}
+
+/* MUL IMUL DIV IDIV with one operand; IMUL with two or three */
+int sel_muldiv(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	unsigned nvis = s->zi->operand_count_visible, si = SI(i);
+	int f;
+	if (s->row->op != MD_IMUL || nvis == 1) {
+		i->op = s->row->op;
+		f = form1(s->zi, &zo[0], i);
+		if (f < 0)
+			return EMU_SEL_BAD;
+		i->fn = f ? h_muldiv_m_t[si] : h_muldiv_r_t[si];
+		return 0;
+	}
+	f = form2(s->zi, zo, i);
+	if (nvis == 3) {
+		i->imm = zo[2].imm.value.u;
+		if (f == F_RR)
+			i->fn = h_imul3_rr_t[si];
+		else if (f == F_RM)
+			i->fn = h_imul3_rm_t[si];
+		else
+			return EMU_SEL_BAD;
+		return 0;
+	}
+	if (f == F_RR)
+		i->fn = h_imul2_rr_t[si];
+	else if (f == F_RM)
+		i->fn = h_imul2_rm_t[si];
+	else
+		return EMU_SEL_BAD;
+	return 0;
+}
+
+/* MOVZX MOVSX MOVSXD */
+int sel_movx(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	unsigned ssz = zo[1].size / 8, dsz = zo[0].size / 8;
+	int f = form2(s->zi, zo, i);
+	if ((f != F_RR && f != F_RM) || ssz > 4 || dsz < 2)
+		return EMU_SEL_BAD;
+	if (ssz >= dsz) { /* MOVSXD without REX.W, MOVZX r16, r/m16: a plain move */
+		i->fn = f == F_RR ? h_mov_rr_t[sidx(dsz)] : h_mov_rm_t[sidx(dsz)];
+		s->flat = f == F_RR ? NULL : h_mov_rm_f_t[sidx(dsz)];
+		return 0;
+	}
+	bool sx = s->zi->mnemonic != ZYDIS_MNEMONIC_MOVZX;
+	i->fn = movx_t[sx][f == F_RM][sidx(ssz)][sidx(dsz) - 1];
+	s->flat = f == F_RM ? movx_f_t[sx][sidx(ssz)][sidx(dsz) - 1] : NULL;
+	return 0;
+}
+
+int sel_lea(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	int k;
+	if (s->zo[0].type != ZYDIS_OPERAND_TYPE_REGISTER || (k = reg_of(&s->zo[0])) < 0 ||
+	    mem_of(s->zi, &s->zo[1], i))
+		return EMU_SEL_BAD;
+	i->r = (uint8_t)k;
+	i->fn = h_lea_t[SI(i)];
+	s->flat = h_lea_f_t[SI(i)];
+	return 0;
+}
+
+int sel_xchg(struct emu_sel *s)
+{
+	switch (form2(s->zi, s->zo, s->i)) {
+	case F_RR: s->i->fn = h_xchg_rr; return 0;
+	case F_MR: case F_RM: s->i->fn = h_xchg_m; return 0; /* r is the register, memory the other */
+	default: return EMU_SEL_BAD;
 	}
 }
 
-/*
- * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
- * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
- */
+/* XADD and CMPXCHG: form2 puts dst in r, src in b; the register handlers want dst b, src r */
+static int sel_xadd_like(struct emu_sel *s, emu_fn *rr, emu_fn *m)
+{
+	struct emu_insn *i = s->i;
+	int f = form2(s->zi, s->zo, i);
+	if (f == F_RR) {
+		uint8_t t = i->r;
+		i->r = i->b;
+		i->b = t;
+		i->fn = rr;
+	} else if (f == F_MR) {
+		i->fn = m;
+	} else {
+		return EMU_SEL_BAD;
+	}
+	return 0;
+}
+
+int sel_xadd(struct emu_sel *s)
+{
+	return sel_xadd_like(s, h_xadd_rr, h_xadd_m);
+}
+
+int sel_cmpxchg(struct emu_sel *s)
+{
+	return sel_xadd_like(s, h_cmpxchg_rr, h_cmpxchg_m);
+}
+
+/* CMPXCHG8B (op 4) CMPXCHG16B (op 8): the half size in i->osz */
+int sel_cmpxchg_dw(struct emu_sel *s)
+{
+	if (mem_of(s->zi, &s->zo[0], s->i))
+		return EMU_SEL_BAD;
+	s->i->osz = s->row->op;
+	s->i->fn = h_cmpxchg_dw;
+	return 0;
+}
+
+int sel_push(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	unsigned si = SI(i);
+	if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    ZydisRegisterGetClass(zo[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+		i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
+		i->fn = h_push_sreg;
+		return 0;
+	}
+	if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		i->imm = zo[0].imm.value.u;
+		i->fn = h_push_i_t[si];
+		return 0;
+	}
+	int f = form1(s->zi, &zo[0], i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	i->fn = f ? h_push_m_t[si] : h_push_r_t[si];
+	return 0;
+}
+
+int sel_pop(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	    ZydisRegisterGetClass(zo[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+		i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
+		i->fn = emu_h_pop_sreg;
+		return SEL_FIRST;
+	}
+	int f = form1(s->zi, &zo[0], i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	i->fn = f ? h_pop_m_t[SI(i)] : h_pop_r_t[SI(i)];
+	return 0;
+}
+
 /* A relative branch whose target wraps at 64 KiB: 16-bit operand size outside 64-bit mode (in
  * 64-bit mode 66 does not shrink near branches on Intel; the engine keeps RIP 64-bit there). */
 static bool ip16(const struct emu_vcpu *c, const struct emu_insn *i)
@@ -2015,16 +2311,257 @@ static bool ip16(const struct emu_vcpu *c, const struct emu_insn *i)
 	return c->mode != EMU_MODE_64 && i->osz == 2;
 }
 
-static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
-		      struct emu_insn *i)
+/* JMP (op 0) CALL (op 1): near relative, near indirect, far (system.c's handlers) */
+int sel_jmp_call(struct emu_sel *s)
 {
-	ZydisMnemonic m = zi->mnemonic;
-	unsigned osz = zi->operand_width / 8, nvis = zi->operand_count_visible;
-	unsigned asz = zi->address_width / 8;
-	int k, f;
+	const ZydisDecodedOperand *zo = s->zo;
+	struct emu_insn *i = s->i;
+	bool jmp = s->row->op == 0;
+	if (s->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+		if (zo[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
+			i->imm = zo[0].ptr.offset;
+			i->v = 0;
+			i->disp = zo[0].ptr.segment;
+			i->fn = jmp ? emu_h_ljmp_ptr : emu_h_lcall_ptr;
+			return SEL_FIRST;
+		}
+		if (mem_of(s->zi, &zo[0], i))
+			return EMU_SEL_BAD;
+		i->fn = jmp ? emu_h_ljmp_m : emu_h_lcall_m;
+		return SEL_FIRST;
+	}
+	if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		i->imm = zo[0].imm.value.u;
+		if (ip16(s->c, i))
+			i->fn = jmp ? h_jmp_rel16 : h_call_rel16;
+		else
+			i->fn = jmp ? h_jmp_rel : h_call_rel;
+		return 0;
+	}
+	int f = form1(s->zi, &zo[0], i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	i->fn = jmp ? (f ? h_jmp_m : h_jmp_r) : (f ? h_call_m : h_call_r);
+	return 0;
+}
+
+int sel_ret(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->imm = s->zi->operand_count_visible ? s->zo[0].imm.value.u : 0;
+	if (s->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+		i->fn = emu_h_lret;
+		return SEL_FIRST;
+	}
+	i->fn = (i->osz == 8 && !i->imm) ? h_ret_8 : h_ret;
+	return 0;
+}
+
+/* LOOP (op 0) LOOPE (1) LOOPNE (2) JCXZ/JECXZ/JRCXZ (3): the counter's width is the address size */
+int sel_loop(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	i->v = (uint8_t)(s->zi->address_width / 8);
+	i->imm = s->zo[0].imm.value.u;
+	i->fn = h_loop;
+	return 0;
+}
+
+/* Jcc (op: the condition code, SDM Vol. 1 Table B-1 order): not taken, the block goes on */
+int sel_jcc(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	if (s->zi->meta.category != ZYDIS_CATEGORY_COND_BR)
+		return EMU_SEL_BAD;
+	i->imm = s->zo[0].imm.value.u;
+	i->op = s->row->op;
+	i->fn = ip16(s->c, i) ? h_jcc16 : jcc_t[i->op];
+	return 0;
+}
+
+int sel_setcc(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	int f = form1(s->zi, &s->zo[0], i);
+	if (f < 0)
+		return EMU_SEL_BAD;
+	i->fn = f ? h_setcc_m : h_setcc_r;
+	return 0;
+}
+
+int sel_cmov(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	int f = form2(s->zi, s->zo, i);
+	if (f == F_RR)
+		i->fn = h_cmov_rr_t[SI(i)];
+	else if (f == F_RM)
+		i->fn = h_cmov_rm_t[SI(i)];
+	else
+		return EMU_SEL_BAD;
+	return 0;
+}
+
+/* BT BTS BTR BTC (op: enum emu_bt_op) */
+int sel_bt(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	switch (form2(s->zi, s->zo, i)) {
+	case F_RR: { uint8_t t = i->r; i->r = i->b; i->b = t; i->fn = h_bt_rr; return 0; }
+	case F_RI: i->b = i->r; i->fn = h_bt_ri; return 0;
+	case F_MR: i->fn = h_bt_mr; return 0;
+	case F_MI: i->fn = h_bt_mi; return 0;
+	default: return EMU_SEL_BAD;
+	}
+}
+
+/* BSF (op 0) BSR (1) TZCNT (2) LZCNT (3) POPCNT (4) */
+int sel_bitscan(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	int f = form2(s->zi, s->zo, i);
+	if (f == F_RR)
+		i->fn = h_bitscan_r;
+	else if (f == F_RM)
+		i->fn = h_bitscan_m;
+	else
+		return EMU_SEL_BAD;
+	return 0;
+}
+
+/* ANDN (op 0) BEXTR (1) BLSI (2) BLSMSK (3) BLSR (4) */
+int sel_bmi1(struct emu_sel *s)
+{
+	const ZydisDecodedOperand *zo = s->zo, *e;
+	struct emu_insn *i = s->i;
+	i->op = s->row->op;
+	int d = reg_of(&zo[0]);
+	if (d < 0)
+		return EMU_SEL_BAD;
+	if (i->op == 0) { /* ANDN r, vvvv, r/m */
+		i->r = (uint8_t)d;
+		i->v = (uint8_t)reg_of(&zo[1]);
+		e = &zo[2];
+	} else if (i->op == 1) { /* BEXTR r, r/m, vvvv */
+		i->r = (uint8_t)d;
+		i->v = (uint8_t)reg_of(&zo[2]);
+		e = &zo[1];
+	} else { /* BLS* vvvv, r/m */
+		i->v = (uint8_t)d;
+		e = &zo[1];
+	}
+	if (e->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		i->b = (uint8_t)reg_of(e);
+		i->fn = h_bmi1_r;
+	} else if (!mem_of(s->zi, e, i)) {
+		i->fn = h_bmi1_m;
+	} else {
+		return EMU_SEL_BAD;
+	}
+	return 0;
+}
+
+int sel_bswap(struct emu_sel *s)
+{
+	int k = reg_of(&s->zo[0]);
+	if (k < 0)
+		return EMU_SEL_BAD;
+	s->i->r = (uint8_t)k;
+	s->i->fn = h_bswap;
+	return 0;
+}
+
+int sel_enter(struct emu_sel *s)
+{
+	s->i->imm = s->zo[0].imm.value.u & 0xffff;
+	s->i->v = (uint8_t)s->zo[1].imm.value.u;
+	s->i->fn = h_enter;
+	return 0;
+}
+
+/* MOVS STOS LODS CMPS SCAS (op: S_*); the SSE MOVSD/CMPSD share the mnemonic: fpu.c */
+int sel_string(struct emu_sel *s)
+{
+	static emu_fn *const *const kinds[] = { [S_MOVS] = h_movs_t, [S_STOS] = h_stos_t, [S_LODS] = h_lods_t,
+						[S_CMPS] = h_cmps_t, [S_SCAS] = h_scas_t };
+	struct emu_insn *i = s->i;
+	if (s->zi->meta.category != ZYDIS_CATEGORY_STRINGOP)
+		return EMU_SEL_BAD;
+	i->v = (uint8_t)(s->zi->address_width / 8); /* SI/DI/CX with a 16-bit address size */
+	i->seg = src_seg(s->zi, s->zo);
+	i->fn = kinds[s->row->op][SI(i)];
+	return 0;
+}
+
+/* IN OUT: port in DX (op 1) or imm8 (op 0); the row's handler */
+int sel_inout(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	bool in = s->row->fn == h_in;
+	const ZydisDecodedOperand *p = in ? &s->zo[1] : &s->zo[0];
+	const ZydisDecodedOperand *d = in ? &s->zo[0] : &s->zo[1];
+	i->osz = (uint8_t)(d->size / 8);
+	if (p->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		i->op = 0;
+		i->imm = p->imm.value.u & 0xff;
+	} else {
+		i->op = 1;
+	}
+	i->fn = s->row->fn;
+	return 0;
+}
+
+/* INS OUTS (op: the element size); the row's handler */
+int sel_insouts(struct emu_sel *s)
+{
+	struct emu_insn *i = s->i;
+	i->v = (uint8_t)(s->zi->address_width / 8);
+	i->osz = s->row->op;
+	i->seg = src_seg(s->zi, s->zo);
+	i->fn = s->row->fn;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the table and emu_select */
+
+const struct emu_feature_bit emu_features[FEAT_COUNT] = {
+#define EMU_FEAT_ROW(N, L, R, B) [FEAT_##N] = { #N, L, R, B },
+	EMU_FEATURES(EMU_FEAT_ROW)
+#undef EMU_FEAT_ROW
+};
+
+static const struct emu_row rows[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
+#define INSN(M, SEL, FN, OP, FLAGS, FEAT) \
+	[ZYDIS_MNEMONIC_##M] = { .sel = SEL, .fn = FN, .op = OP, .flags = FLAGS, .feature = FEAT },
+#include "emu/insn.def"
+#undef INSN
+};
+
+const struct emu_row *emu_insn_row(ZydisMnemonic m)
+{
+	static const struct emu_row none;
+	return (unsigned)m <= ZYDIS_MNEMONIC_MAX_VALUE ? &rows[m] : &none;
+}
+
+/*
+ * Fills i (fn and operands) for one decoded instruction from its row of insn.def (then fpu.c's
+ * table). Returns 0, EMU_SEL_END, or EMU_SEL_BAD when the operands are of a form the engine does not
+ * handle (the caller then makes it "unimplemented"). i->flg gets EMU_I_FIRST when the instruction
+ * must begin its block; i->fn is the row's lin_flat variant when the operand allows it.
+ */
+int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+	       struct emu_insn *i)
+{
+	const struct emu_row *row = emu_insn_row(zi->mnemonic);
+	unsigned osz = zi->operand_width / 8;
 
 	i->len = zi->length;
-	i->mnem = (uint16_t)m;
+	i->mnem = (uint16_t)zi->mnemonic;
 	i->osz = (uint8_t)(osz ? osz : 8);
 	i->b = i->x = EMU_NOREG;
 	i->r = 0;
@@ -2038,624 +2575,24 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	if (zi->attributes & ZYDIS_ATTRIB_HAS_REX && (zi->raw.rex.W))
 		i->flg |= EMU_I_W;
 
-	if ((i->flg & EMU_I_LOCK) && (!lockable(m) || zo[0].type != ZYDIS_OPERAND_TYPE_MEMORY)) {
+	if ((i->flg & EMU_I_LOCK) && (!(row->flags & R_LOCK) || zo[0].type != ZYDIS_OPERAND_TYPE_MEMORY)) {
 		i->fn = emu_h_ud; /* SDM Vol. 2 "LOCK": #UD */
 		return EMU_SEL_END;
 	}
-	unsigned si = sidx(i->osz);
-
-	switch (m) {
-	case ZYDIS_MNEMONIC_NOP: case ZYDIS_MNEMONIC_ENDBR64: case ZYDIS_MNEMONIC_ENDBR32:
-	case ZYDIS_MNEMONIC_LFENCE: case ZYDIS_MNEMONIC_SFENCE: case ZYDIS_MNEMONIC_CLFLUSH:
-	case ZYDIS_MNEMONIC_CLFLUSHOPT: case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHT0:
-	case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2: case ZYDIS_MNEMONIC_PREFETCHW:
-		i->fn = h_nop;
-		return 0;
-	case ZYDIS_MNEMONIC_PAUSE:
-		i->fn = h_pause;
-		return 0;
-	case ZYDIS_MNEMONIC_MFENCE:
-		i->fn = h_mfence;
-		return 0;
-	case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_INVD:
-		i->fn = h_priv_nop;
-		return 0;
-	case ZYDIS_MNEMONIC_UD0: case ZYDIS_MNEMONIC_UD1: case ZYDIS_MNEMONIC_UD2:
-		i->fn = emu_h_ud;
-		return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_HLT:
-		i->fn = h_hlt;
-		return EMU_SEL_END;
-
-	case ZYDIS_MNEMONIC_MOV: {
-		ZydisRegisterClass c0 = zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(zo[0].reg.value) : ZYDIS_REGCLASS_INVALID;
-		ZydisRegisterClass c1 = zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(zo[1].reg.value) : ZYDIS_REGCLASS_INVALID;
-		if (c0 == ZYDIS_REGCLASS_CONTROL || c0 == ZYDIS_REGCLASS_DEBUG) {
-			i->op = (uint8_t)ZydisRegisterGetId(zo[0].reg.value);
-			k = reg_of(&zo[1]);
-			if (k < 0)
-				return EMU_SEL_BAD;
-			i->r = (uint8_t)k;
-			i->fn = c0 == ZYDIS_REGCLASS_CONTROL ? emu_h_mov_cr_r : emu_h_mov_dr_r;
-			return EMU_SEL_END;
-		}
-		if (c1 == ZYDIS_REGCLASS_CONTROL || c1 == ZYDIS_REGCLASS_DEBUG) {
-			i->op = (uint8_t)ZydisRegisterGetId(zo[1].reg.value);
-			k = reg_of(&zo[0]);
-			if (k < 0)
-				return EMU_SEL_BAD;
-			i->r = (uint8_t)k;
-			i->fn = c1 == ZYDIS_REGCLASS_CONTROL ? emu_h_mov_r_cr : emu_h_mov_r_dr;
-			return 0;
-		}
-		if (c0 == ZYDIS_REGCLASS_SEGMENT) {
-			i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
-			f = form1(zi, &zo[1], i);
-			if (f < 0)
-				return EMU_SEL_BAD;
-			i->fn = f ? emu_h_mov_sreg_m : emu_h_mov_sreg_r;
-			i->osz = f ? 2 : i->osz;
-			return 0;
-		}
-		if (c1 == ZYDIS_REGCLASS_SEGMENT) {
-			i->op = (uint8_t)(zo[1].reg.value - ZYDIS_REGISTER_ES);
-			f = form1(zi, &zo[0], i);
-			if (f < 0)
-				return EMU_SEL_BAD;
-			i->fn = f ? h_mov_m_sreg : h_mov_r_sreg;
-			return 0;
-		}
-		f = form2(zi, zo, i);
-		switch (f) {
-		case F_RR: i->fn = h_mov_rr_t[si]; return 0;
-		case F_RM: i->fn = h_mov_rm_t[si]; return 0;
-		case F_MR: i->fn = h_mov_mr_t[si]; return 0;
-		case F_RI: i->fn = h_mov_ri_t[si]; return 0;
-		case F_MI: i->fn = h_mov_mi_t[si]; return 0;
-		default: return EMU_SEL_BAD;
-		}
-	}
-
-	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
-	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
-	case ZYDIS_MNEMONIC_TEST:
-		k = alu_index(m);
-		f = form2(zi, zo, i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		if (i->flg & EMU_I_LOCK) {
-			i->op = (uint8_t)k;
-			i->fn = f == F_MR ? h_lock_mr : h_lock_mi;
-			return 0;
-		}
-		i->fn = alu_t[k][f][si];
-		return 0;
-
-	case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT:
-		k = m == ZYDIS_MNEMONIC_INC ? 0 : m == ZYDIS_MNEMONIC_DEC ? 1 : m == ZYDIS_MNEMONIC_NEG ? 2 : 3;
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		if (i->flg & EMU_I_LOCK) {
-			i->op = (uint8_t)(EMU_RMW_INC + k);
-			i->fn = h_lock_mi;
-			return 0;
-		}
-		i->fn = un_t[k][f][si];
-		return 0;
-
-	case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR:
-	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
-		i->op = m == ZYDIS_MNEMONIC_ROL ? EMU_ROL : m == ZYDIS_MNEMONIC_ROR ? EMU_ROR :
-			m == ZYDIS_MNEMONIC_RCL ? EMU_RCL : m == ZYDIS_MNEMONIC_RCR ? EMU_RCR :
-			m == ZYDIS_MNEMONIC_SHL ? EMU_SHL : m == ZYDIS_MNEMONIC_SHR ? EMU_SHR : EMU_SAR;
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		if (nvis < 2 || zo[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-			i->imm = nvis < 2 ? 1 : zo[1].imm.value.u;
-		else if (zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER && zo[1].reg.value == ZYDIS_REGISTER_CL)
-			i->flg |= EMU_I_CL;
-		else
-			return EMU_SEL_BAD;
-		i->fn = shift_t[i->op][f][si];
-		return 0;
-
-	case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
-		i->op = m == ZYDIS_MNEMONIC_SHRD;
-		f = form2(zi, zo, i);
-		if (f == F_RR) {
-			uint8_t t = i->r;
-			i->r = i->b;
-			i->b = t;
-			i->fn = h_shxd_r;
-		} else if (f == F_MR) {
-			i->fn = h_shxd_m;
-		} else {
-			return EMU_SEL_BAD;
-		}
-		if (zo[2].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-			i->imm = zo[2].imm.value.u;
-		else
-			i->flg |= EMU_I_CL;
-		return 0;
-
-	case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV:
-	case ZYDIS_MNEMONIC_IMUL:
-		if (m != ZYDIS_MNEMONIC_IMUL || nvis == 1) {
-			i->op = m == ZYDIS_MNEMONIC_MUL ? MD_MUL : m == ZYDIS_MNEMONIC_IMUL ? MD_IMUL :
-				m == ZYDIS_MNEMONIC_DIV ? MD_DIV : MD_IDIV;
-			f = form1(zi, &zo[0], i);
-			if (f < 0)
-				return EMU_SEL_BAD;
-			i->fn = f ? h_muldiv_m_t[si] : h_muldiv_r_t[si];
-			return 0;
-		}
-		f = form2(zi, zo, i);
-		if (nvis == 3) {
-			i->imm = zo[2].imm.value.u;
-			if (f == F_RR)
-				i->fn = h_imul3_rr_t[si];
-			else if (f == F_RM)
-				i->fn = h_imul3_rm_t[si];
-			else
-				return EMU_SEL_BAD;
-			return 0;
-		}
-		if (f == F_RR)
-			i->fn = h_imul2_rr_t[si];
-		else if (f == F_RM)
-			i->fn = h_imul2_rm_t[si];
-		else
-			return EMU_SEL_BAD;
-		return 0;
-
-	case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX: case ZYDIS_MNEMONIC_MOVSXD: {
-		unsigned ssz = zo[1].size / 8, dsz = zo[0].size / 8;
-		f = form2(zi, zo, i);
-		if ((f != F_RR && f != F_RM) || ssz > 4 || dsz < 2)
-			return EMU_SEL_BAD;
-		if (ssz >= dsz) { /* MOVSXD without REX.W, MOVZX r16, r/m16: a plain move */
-			i->fn = f == F_RR ? h_mov_rr_t[sidx(dsz)] : h_mov_rm_t[sidx(dsz)];
-			return 0;
-		}
-		i->fn = movx_t[m != ZYDIS_MNEMONIC_MOVZX][f == F_RM][sidx(ssz)][sidx(dsz) - 1];
-		return 0;
-	}
-
-	case ZYDIS_MNEMONIC_LEA:
-		if (zo[0].type != ZYDIS_OPERAND_TYPE_REGISTER || (k = reg_of(&zo[0])) < 0 ||
-		    mem_of(zi, &zo[1], i))
-			return EMU_SEL_BAD;
-		i->r = (uint8_t)k;
-		i->fn = h_lea_t[si];
-		return 0;
-
-	case ZYDIS_MNEMONIC_XCHG:
-		f = form2(zi, zo, i);
-		if (f == F_RR) {
-			i->fn = h_xchg_rr;
-		} else if (f == F_MR) {
-			i->fn = h_xchg_m;
-		} else if (f == F_RM) {
-			i->fn = h_xchg_m; /* r is the register, memory the other */
-		} else {
-			return EMU_SEL_BAD;
-		}
-		return 0;
-
-	case ZYDIS_MNEMONIC_XADD:
-		f = form2(zi, zo, i);
-		if (f == F_RR) {
-			uint8_t t = i->r; /* form2 put dst in r, src in b: handlers want dst b, src r */
-			i->r = i->b;
-			i->b = t;
-			i->fn = h_xadd_rr;
-		} else if (f == F_MR) {
-			i->fn = h_xadd_m;
-		} else {
-			return EMU_SEL_BAD;
-		}
-		return 0;
-
-	case ZYDIS_MNEMONIC_CMPXCHG:
-		f = form2(zi, zo, i);
-		if (f == F_RR) {
-			uint8_t t = i->r;
-			i->r = i->b;
-			i->b = t;
-			i->fn = h_cmpxchg_rr;
-		} else if (f == F_MR) {
-			i->fn = h_cmpxchg_m;
-		} else {
-			return EMU_SEL_BAD;
-		}
-		return 0;
-
-	case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_CMPXCHG16B:
-		if (mem_of(zi, &zo[0], i))
-			return EMU_SEL_BAD;
-		i->osz = m == ZYDIS_MNEMONIC_CMPXCHG8B ? 4 : 8;
-		i->fn = h_cmpxchg_dw;
-		return 0;
-
-	case ZYDIS_MNEMONIC_PUSH:
-		if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
-		    ZydisRegisterGetClass(zo[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
-			i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
-			i->fn = h_push_sreg;
-			return 0;
-		}
-		if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-			i->imm = zo[0].imm.value.u;
-			i->fn = h_push_i_t[si];
-			return 0;
-		}
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		i->fn = f ? h_push_m_t[si] : h_push_r_t[si];
-		return 0;
-
-	case ZYDIS_MNEMONIC_POP:
-		if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
-		    ZydisRegisterGetClass(zo[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
-			i->op = (uint8_t)(zo[0].reg.value - ZYDIS_REGISTER_ES);
-			i->fn = emu_h_pop_sreg;
-			return 0;
-		}
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		i->fn = f ? h_pop_m_t[si] : h_pop_r_t[si];
-		return 0;
-
-	case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD: case ZYDIS_MNEMONIC_PUSHFQ:
-		i->fn = h_pushf;
-		return 0;
-	case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_POPFQ:
-		i->fn = h_popf;
-		return EMU_SEL_END;
-
-	case ZYDIS_MNEMONIC_JMP:
-	case ZYDIS_MNEMONIC_CALL:
-		if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
-			if (zo[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
-				i->imm = zo[0].ptr.offset;
-				i->v = 0;
-				i->disp = zo[0].ptr.segment;
-				i->fn = m == ZYDIS_MNEMONIC_JMP ? emu_h_ljmp_ptr : emu_h_lcall_ptr;
-				return EMU_SEL_END;
-			}
-			if (mem_of(zi, &zo[0], i))
-				return EMU_SEL_BAD;
-			i->fn = m == ZYDIS_MNEMONIC_JMP ? emu_h_ljmp_m : emu_h_lcall_m;
-			return EMU_SEL_END;
-		}
-		if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-			i->imm = zo[0].imm.value.u;
-			if (ip16(c, i))
-				i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel16 : h_call_rel16;
-			else
-				i->fn = m == ZYDIS_MNEMONIC_JMP ? h_jmp_rel : h_call_rel;
-			return EMU_SEL_END;
-		}
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		i->fn = m == ZYDIS_MNEMONIC_JMP ? (f ? h_jmp_m : h_jmp_r) : (f ? h_call_m : h_call_r);
-		return EMU_SEL_END;
-
-	case ZYDIS_MNEMONIC_RET:
-		if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
-			i->imm = nvis ? zo[0].imm.value.u : 0;
-			i->fn = emu_h_lret;
-			return EMU_SEL_END;
-		}
-		i->imm = nvis ? zo[0].imm.value.u : 0;
-		i->fn = (i->osz == 8 && !i->imm) ? h_ret_8 : h_ret;
-		return EMU_SEL_END;
-
-	case ZYDIS_MNEMONIC_LOOP: case ZYDIS_MNEMONIC_LOOPE: case ZYDIS_MNEMONIC_LOOPNE:
-	case ZYDIS_MNEMONIC_JCXZ: case ZYDIS_MNEMONIC_JECXZ: case ZYDIS_MNEMONIC_JRCXZ:
-		i->op = m == ZYDIS_MNEMONIC_LOOP ? 0 : m == ZYDIS_MNEMONIC_LOOPE ? 1 : m == ZYDIS_MNEMONIC_LOOPNE ? 2 : 3;
-		i->v = (uint8_t)asz;
-		i->imm = zo[0].imm.value.u;
-		i->fn = h_loop;
-		return 0;
-
-	case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
-		i->op = m == ZYDIS_MNEMONIC_BT ? EMU_BT : m == ZYDIS_MNEMONIC_BTS ? EMU_BTS :
-			m == ZYDIS_MNEMONIC_BTR ? EMU_BTR : EMU_BTC;
-		f = form2(zi, zo, i);
-		switch (f) {
-		case F_RR: { uint8_t t = i->r; i->r = i->b; i->b = t; i->fn = h_bt_rr; return 0; }
-		case F_RI: i->b = i->r; i->fn = h_bt_ri; return 0;
-		case F_MR: i->fn = h_bt_mr; return 0;
-		case F_MI: i->fn = h_bt_mi; return 0;
-		default: return EMU_SEL_BAD;
-		}
-
-	case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_TZCNT:
-	case ZYDIS_MNEMONIC_LZCNT: case ZYDIS_MNEMONIC_POPCNT:
-		i->op = m == ZYDIS_MNEMONIC_BSF ? 0 : m == ZYDIS_MNEMONIC_BSR ? 1 : m == ZYDIS_MNEMONIC_TZCNT ? 2 :
-			m == ZYDIS_MNEMONIC_LZCNT ? 3 : 4;
-		f = form2(zi, zo, i);
-		if (f == F_RR)
-			i->fn = h_bitscan_r;
-		else if (f == F_RM)
-			i->fn = h_bitscan_m;
-		else
-			return EMU_SEL_BAD;
-		return 0;
-
-	case ZYDIS_MNEMONIC_ANDN: case ZYDIS_MNEMONIC_BEXTR: case ZYDIS_MNEMONIC_BLSI:
-	case ZYDIS_MNEMONIC_BLSMSK: case ZYDIS_MNEMONIC_BLSR: {
-		const ZydisDecodedOperand *e;
-		i->op = m == ZYDIS_MNEMONIC_ANDN ? 0 : m == ZYDIS_MNEMONIC_BEXTR ? 1 : m == ZYDIS_MNEMONIC_BLSI ? 2 :
-			m == ZYDIS_MNEMONIC_BLSMSK ? 3 : 4;
-		int d = reg_of(&zo[0]);
-		if (d < 0)
-			return EMU_SEL_BAD;
-		if (i->op == 0) { /* ANDN r, vvvv, r/m */
-			i->r = (uint8_t)d;
-			i->v = (uint8_t)reg_of(&zo[1]);
-			e = &zo[2];
-		} else if (i->op == 1) { /* BEXTR r, r/m, vvvv */
-			i->r = (uint8_t)d;
-			i->v = (uint8_t)reg_of(&zo[2]);
-			e = &zo[1];
-		} else { /* BLS* vvvv, r/m */
-			i->v = (uint8_t)d;
-			e = &zo[1];
-		}
-		if (e->type == ZYDIS_OPERAND_TYPE_REGISTER) {
-			i->b = (uint8_t)reg_of(e);
-			i->fn = h_bmi1_r;
-		} else if (!mem_of(zi, e, i)) {
-			i->fn = h_bmi1_m;
-		} else {
-			return EMU_SEL_BAD;
-		}
-		return 0;
-	}
-
-	case ZYDIS_MNEMONIC_BSWAP:
-		if ((k = reg_of(&zo[0])) < 0)
-			return EMU_SEL_BAD;
-		i->r = (uint8_t)k;
-		i->fn = h_bswap;
-		return 0;
-
-	case ZYDIS_MNEMONIC_CBW: case ZYDIS_MNEMONIC_CWDE: case ZYDIS_MNEMONIC_CDQE:
-		i->op = 0;
-		i->fn = h_cext;
-		return 0;
-	case ZYDIS_MNEMONIC_CWD: case ZYDIS_MNEMONIC_CDQ: case ZYDIS_MNEMONIC_CQO:
-		i->op = 1;
-		i->fn = h_cext;
-		return 0;
-
-	case ZYDIS_MNEMONIC_CLC: i->op = 0; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_STC: i->op = 1; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_CMC: i->op = 2; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_CLD: i->op = 3; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_STD: i->op = 4; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_CLI: i->op = 5; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_STI: i->op = 6; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_LAHF: i->op = 7; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_SAHF: i->op = 8; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_STAC: i->op = 9; i->fn = h_flagop; return 0;
-	case ZYDIS_MNEMONIC_CLAC: i->op = 10; i->fn = h_flagop; return 0;
-
-	case ZYDIS_MNEMONIC_ENTER:
-		i->imm = zo[0].imm.value.u & 0xffff;
-		i->v = (uint8_t)zo[1].imm.value.u;
-		i->fn = h_enter;
-		return 0;
-	case ZYDIS_MNEMONIC_LEAVE:
-		i->fn = h_leave;
-		return 0;
-
-	case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
-	case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ:
-	case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
-	case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
-	case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_SCASQ: {
-		if (zi->meta.category != ZYDIS_CATEGORY_STRINGOP)
-			return EMU_SEL_BAD;
-		i->v = (uint8_t)asz; /* SI/DI/CX with a 16-bit address size */
-		i->seg = src_seg(zi, zo);
-		switch (m) {
-		case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_MOVSQ:
-			i->fn = h_movs_t[si]; break;
-		case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_STOSQ:
-			i->fn = h_stos_t[si]; break;
-		case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD: case ZYDIS_MNEMONIC_LODSQ:
-			i->fn = h_lods_t[si]; break;
-		case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_CMPSQ:
-			i->fn = h_cmps_t[si]; break;
-		default:
-			i->fn = h_scas_t[si]; break;
-		}
-		return 0;
-	}
-
-	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: {
-		const ZydisDecodedOperand *p = m == ZYDIS_MNEMONIC_IN ? &zo[1] : &zo[0];
-		const ZydisDecodedOperand *d = m == ZYDIS_MNEMONIC_IN ? &zo[0] : &zo[1];
-		i->osz = (uint8_t)(d->size / 8);
-		if (p->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-			i->op = 0;
-			i->imm = p->imm.value.u & 0xff;
-		} else {
-			i->op = 1;
-		}
-		i->fn = m == ZYDIS_MNEMONIC_IN ? h_in : h_out;
-		return 0;
-	}
-	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
-	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-		i->v = (uint8_t)asz;
-		i->osz = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_OUTSB) ? 1 :
-			 (m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_OUTSW) ? 2 : 4;
-		i->seg = src_seg(zi, zo);
-		i->fn = (m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW || m == ZYDIS_MNEMONIC_INSD) ? h_ins : h_outs;
-		return 0;
-
-	/* system.c */
-	case ZYDIS_MNEMONIC_INT: i->imm = zo[0].imm.value.u & 0xff; i->fn = emu_h_int; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_INT3: i->fn = emu_h_int3; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_INT1: i->fn = emu_h_int1; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_INTO: i->fn = emu_h_into; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ:
-		i->osz = m == ZYDIS_MNEMONIC_IRETQ ? 8 : m == ZYDIS_MNEMONIC_IRETD ? 4 : 2;
-		i->fn = emu_h_iret;
-		return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_SYSCALL: i->fn = emu_h_syscall; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_SYSRET: i->fn = emu_h_sysret; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_CPUID: i->fn = emu_h_cpuid; return 0;
-	case ZYDIS_MNEMONIC_RDTSC: i->fn = emu_h_rdtsc; return 0;
-	case ZYDIS_MNEMONIC_RDTSCP: i->fn = emu_h_rdtscp; return 0;
-	case ZYDIS_MNEMONIC_RDPID:
-		if ((k = reg_of(&zo[0])) < 0)
-			return EMU_SEL_BAD;
-		i->r = (uint8_t)k;
-		i->fn = emu_h_rdpid;
-		return 0;
-	case ZYDIS_MNEMONIC_RDMSR: i->fn = emu_h_rdmsr; return 0;
-	case ZYDIS_MNEMONIC_WRMSR: i->fn = emu_h_wrmsr; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_SWAPGS: i->fn = emu_h_swapgs; return 0;
-	case ZYDIS_MNEMONIC_CLTS: i->fn = emu_h_clts; return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_INVLPG:
-		if (mem_of(zi, &zo[0], i))
-			return EMU_SEL_BAD;
-		i->fn = emu_h_invlpg;
-		return EMU_SEL_END;
-	case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT:
-		if (mem_of(zi, &zo[0], i))
-			return EMU_SEL_BAD;
-		i->fn = m == ZYDIS_MNEMONIC_LGDT ? emu_h_lgdt : m == ZYDIS_MNEMONIC_LIDT ? emu_h_lidt :
-			m == ZYDIS_MNEMONIC_SGDT ? emu_h_sgdt : emu_h_sidt;
-		return 0;
-	case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_LMSW:
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		i->op = (uint8_t)f; /* 1: memory operand */
-		i->fn = m == ZYDIS_MNEMONIC_LTR ? emu_h_ltr : m == ZYDIS_MNEMONIC_LLDT ? emu_h_lldt : emu_h_lmsw;
-		return m == ZYDIS_MNEMONIC_LMSW ? EMU_SEL_END : 0;
-	case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW:
-		if (c->mode == 2 || !(c->cr0 & CR0_PE))
-			return EMU_SEL_BAD; /* #UD in real mode (and 16-bit code is refused) */
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		i->op = (uint8_t)f;
-		i->fn = m == ZYDIS_MNEMONIC_VERR ? emu_h_verr : emu_h_verw;
-		return 0;
-	case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_SMSW:
-		f = form1(zi, &zo[0], i);
-		if (f < 0)
-			return EMU_SEL_BAD;
-		i->op = (uint8_t)f;
-		i->fn = m == ZYDIS_MNEMONIC_STR ? emu_h_str : m == ZYDIS_MNEMONIC_SLDT ? emu_h_sldt : emu_h_smsw_r;
-		return 0;
-
-	default:
-		if (zi->meta.category == ZYDIS_CATEGORY_COND_BR && (k = cc_of(m, jcc_m)) >= 0) {
-			i->imm = zo[0].imm.value.u;
-			i->op = (uint8_t)k;
-			i->fn = ip16(c, i) ? h_jcc16 : jcc_t[k];
-			return 0; /* not taken: the block goes on */
-		}
-		if ((k = cc_of(m, setcc_m)) >= 0) {
-			i->op = (uint8_t)k;
-			f = form1(zi, &zo[0], i);
-			if (f < 0)
-				return EMU_SEL_BAD;
-			i->fn = f ? h_setcc_m : h_setcc_r;
-			return 0;
-		}
-		if (emu_select_legacy(c, zi, zo, i) != EMU_SEL_BAD)
-			return 0; /* legacy.c: none of them ends its block */
-		if ((k = cc_of(m, cmov_m)) >= 0) {
-			i->op = (uint8_t)k;
-			f = form2(zi, zo, i);
-			if (f == F_RR)
-				i->fn = h_cmov_rr_t[si];
-			else if (f == F_RM)
-				i->fn = h_cmov_rm_t[si];
-			else
-				return EMU_SEL_BAD;
-			return 0;
-		}
-		return EMU_SEL_BAD;
-	}
-}
-
-/* The lin_flat flavour of i's handler when it has one and the operand allows it: LEA always (no
- * segment), memory operands in 64-bit mode with ES/CS/SS/DS (base 0, lin_mask ~0: emu.h). */
-static emu_fn *flat_of(const struct emu_vcpu *c, const struct emu_insn *i)
-{
-	for (int k = 0; k < 4; k++)
-		if (i->fn == h_lea_t[k])
-			return h_lea_f_t[k];
-	if (c->mode != 0 || i->seg > EMU_DS)
-		return i->fn;
-	for (int k = 0; k < 4; k++) {
-		if (i->fn == h_mov_rm_t[k])
-			return h_mov_rm_f_t[k];
-		if (i->fn == h_mov_mr_t[k])
-			return h_mov_mr_f_t[k];
-		if (i->fn == h_mov_mi_t[k])
-			return h_mov_mi_f_t[k];
-	}
-	for (int op = 0; op < 9; op++)
-		for (int f = 0; f < F_NFORMS; f++)
-			for (int k = 0; k < 4; k++)
-				if (i->fn == alu_t[op][f][k])
-					return alu_f_t[op][f][k];
-	for (int sx = 0; sx < 2; sx++)
-		for (int a = 0; a < 3; a++)
-			for (int b = 0; b < 3; b++)
-				if (i->fn == movx_t[sx][1][a][b])
-					return movx_f_t[sx][a][b];
-	return i->fn;
-}
-
-/* Handlers outside this file read and write c->rflags directly: they must begin a block, where no
- * lazy flags are pending (see LAZY FLAGS). */
-static bool outside_handler(emu_fn *fn)
-{
-	static emu_fn *const sys[] = {
-		emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
-		emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
-		emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
-		emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
-		emu_h_wrmsr, emu_h_cpuid, emu_h_rdtsc, emu_h_rdtscp, emu_h_rdpid, emu_h_swapgs, emu_h_invlpg,
-		emu_h_clts, emu_h_smsw_r, emu_h_lmsw, emu_h_verr, emu_h_verw, emu_h_unimpl,
-	};
-	for (size_t k = 0; k < sizeof sys / sizeof sys[0]; k++)
-		if (fn == sys[k])
-			return true;
-	return false;
-}
-
-/*
- * Fills i (fn and operands) for one decoded instruction. Returns 0, EMU_SEL_END, or EMU_SEL_BAD when
- * the operands are of a form the engine does not handle (the caller then makes it "unimplemented").
- * i->flg gets EMU_I_FIRST when the instruction must begin its block.
- */
-int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
-	       struct emu_insn *i)
-{
-	int sel = select_one(c, zi, zo, i);
+	struct emu_sel s = { .c = c, .zi = zi, .zo = zo, .i = i, .row = row, .flat = NULL };
+	int sel = row->sel ? row->sel(&s) : EMU_SEL_BAD;
 	if (sel == EMU_SEL_BAD)
-		sel = emu_fpu_select(c, zi, zo, i); /* x87, MMX, SSE..SSE4.2, XSAVE: fpu.c */
-	if (sel != EMU_SEL_BAD && outside_handler(i->fn))
+		return emu_fpu_select(c, zi, zo, i); /* x87, MMX, SSE..SSE4.2, XSAVE: fpu.c */
+	if ((row->flags & R_FIRST) || (sel & SEL_FIRST))
 		i->flg |= EMU_I_FIRST;
-	if (sel != EMU_SEL_BAD && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16)))
-		i->fn = flat_of(c, i);
+	if ((row->flags & R_END) || (sel & EMU_SEL_END))
+		sel = EMU_SEL_END;
+	else
+		sel = 0;
+	/* the lin_flat variant: LEA always (no segment), memory operands in 64-bit mode with
+	 * ES/CS/SS/DS (base 0, lin_mask ~0: emu.h), neither RIP-relative nor 32/16-bit addressing */
+	if (s.flat && (row->flags & R_FLAT) && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16)) &&
+	    ((row->flags & R_FLATANY) || (c->mode == 0 && i->seg <= EMU_DS)))
+		i->fn = s.flat;
 	return sel;
 }
