@@ -199,13 +199,14 @@ int main(void)
 		if (r->feature == FEAT_NONE || r->feature >= FEAT_COUNT)
 			continue;
 		const struct emu_feature_bit *f = &emu_features[r->feature];
+		static const char *const regs[] = { "EAX", "EBX", "ECX", "EDX" };
 		for (int amd = 0; amd < 2; amd++) {
 			uint32_t o[4];
 			s.c->vm->cfg.cpu_vendor_amd = amd;
 			emu_cpuid(s.c, f->leaf, 0, o);
 			bool adv = (o[f->reg] >> f->bit) & 1;
 			CHECK(adv == !(r->flags & R_NOADV), "%s: CPUID %#x %s[%u] (%s) is %s under %s, the row says %s",
-			      name, f->leaf, "EAX\0EBX\0ECX\0EDX" + 4 * f->reg, f->bit, f->name,
+			      name, f->leaf, regs[f->reg & 3], f->bit, f->name,
 			      adv ? "set" : "clear", amd ? "AMD" : "Intel",
 			      (r->flags & R_NOADV) ? "R_NOADV" : "advertised");
 		}
