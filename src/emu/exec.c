@@ -72,9 +72,9 @@ int emu_h_unimpl(ARGS)
 	return emu_unimplemented(c, i);
 }
 
-/* MFENCE: a host MFENCE (seq_cst fence). LFENCE and SFENCE are NOPs (select_one): every guest load
- * and store is one host load or store in program order on a TSO host, and the engine has no
- * non-temporal or write-combining stores for SFENCE to order. */
+/* MFENCE: a host MFENCE (seq_cst fence). LFENCE and SFENCE are NOPs (their insn.def rows): every
+ * guest load and store is one host load or store in program order on a TSO host, and the engine
+ * has no non-temporal or write-combining stores for SFENCE to order. */
 int h_mfence(ARGS)
 {
 	/* the instruction itself (a compiler barrier too); not __atomic_thread_fence, which gcc's
