@@ -114,7 +114,8 @@ static void one(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint
  * as CLAC, RDTSCP) and each reg field with a memory operand ([rax] / [eax]), followed by enough zero bytes for any immediate or displacement. */
 static void map(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint8_t *esc, unsigned nesc)
 {
-	static const uint8_t pfx[][2] = { { 0 }, { 0x66 }, { 0xf2 }, { 0xf3 }, { 0x67 }, { 0x48 }, { 0x66, 0x48 } };
+	static const uint8_t pfx[][2] = { { 0 }, { 0x66 }, { 0xf2 }, { 0xf3 }, { 0x67 }, { 0x48 },
+					  { 0x66, 0x48 } };
 	static const unsigned npfx[] = { 0, 1, 1, 1, 1, 1, 2 };
 	for (unsigned lock = 0; lock < 2; lock++)
 		for (unsigned p = 0; p < 7; p++) {
