@@ -323,7 +323,9 @@ int h_leave(ARGS)
 	return emu_next(c, i);
 }
 
-/* ---------------------------------------------------------------- MOV to and from a segment register (loads: system.c) */
+/* ---------------------------------------------------------------- MOV from a segment register */
+
+/* (the loads, MOV Sreg and POP Sreg, are system.c's) */
 
 static int h_mov_r_sreg(ARGS)
 {

@@ -111,7 +111,8 @@ static void one(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint
 }
 
 /* Each opcode of a map with prefixes, every register ModRM byte (mod 3: also the 0F 01 forms such
- * as CLAC, RDTSCP) and each reg field with a memory operand ([rax] / [eax]), followed by enough zero bytes for any immediate or displacement. */
+ * as CLAC, RDTSCP) and each reg field with a memory operand ([rax] / [eax]), followed by enough
+ * zero bytes for any immediate or displacement. */
 static void map(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint8_t *esc, unsigned nesc)
 {
 	static const uint8_t pfx[][2] = { { 0 }, { 0x66 }, { 0xf2 }, { 0xf3 }, { 0x67 }, { 0x48 },
