@@ -14,7 +14,10 @@
  *   - R_END forms, and every form of Zydis's branch categories but Jcc (JMP, CALL, RET, INT, IRET,
  *     SYSCALL, SYSRET), end their block (emu_select returns EMU_SEL_END); R_FIRST forms, and every form
  *     whose handler is one of system.c's (emu.h), begin their block (EMU_I_FIRST);
- *   - R_FLATANY implies R_FLAT; sel_fn-style rows name their handler, the others do not;
+ *   - R_FLAT: a [rax] form in 64-bit mode gets a handler (the lin_flat variant) other than its
+ *     RIP-relative twin's iff the row says R_FLAT; with an FS operand too iff the operand is an
+ *     address computation (Zydis AGEN: LEA), where no segment base applies;
+ *   - sel_fn-style rows name their handler, the others do not;
  *   - FEATURE: CPUID as the guest reads it (emu_cpuid, Intel and AMD flavours) sets the row's bit
  *     iff the row does not say R_NOADV.
  * Oracle: Zydis's decoder (mnemonic, LOCK acceptance, operand actions) and the CPUID bit positions
@@ -46,6 +49,7 @@ struct st {
 	unsigned decoded, selected;
 	bool handled[ZYDIS_MNEMONIC_MAX_VALUE + 1];   /* a row's form got a handler */
 	bool zy_lock[ZYDIS_MNEMONIC_MAX_VALUE + 1];   /* Zydis decoded it with LOCK */
+	bool flat[ZYDIS_MNEMONIC_MAX_VALUE + 1];      /* a memory form got a lin_flat variant */
 	unsigned fails;
 };
 
@@ -58,6 +62,53 @@ static void fail(struct st *s, const uint8_t *b, unsigned len, const char *what,
 		sprintf(hex + 3 * k, "%02x ", b[k]);
 	fprintf(stderr, "FAIL %s (%s): %s\n", ZydisMnemonicGetString(m), hex, what);
 	t_failures++;
+}
+
+/* emu_select on a copy of the decoded form whose memory operand is changed by `how`: 1 the base
+ * becomes RIP (RIP-relative: never lin_flat), 2 the segment becomes FS (lin_flat only for R_FLATANY) */
+static emu_fn *reselect(struct st *s, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, int how)
+{
+	ZydisDecodedOperand z[ZYDIS_MAX_OPERAND_COUNT];
+	memcpy(z, zo, sizeof z);
+	for (unsigned k = 0; k < zi->operand_count; k++)
+		if (z[k].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (how == 1)
+				z[k].mem.base = ZYDIS_REGISTER_RIP;
+			else
+				z[k].mem.segment = ZYDIS_REGISTER_FS;
+		}
+	struct emu_insn i[2];
+	memset(i, 0, sizeof i);
+	return emu_select(s->c, zi, z, &i[0]) == EMU_SEL_BAD ? NULL : i[0].fn;
+}
+
+/* The R_FLAT column: in 64-bit mode, a [rax] form's handler differs from its RIP-relative twin's
+ * (its lin_flat variant) only if the row has R_FLAT; with an FS operand it still differs iff the
+ * operand is an address computation only (Zydis AGEN: LEA uses no segment, SDM Vol. 2 "LEA"). */
+static void flat_check(struct st *s, const uint8_t *b, unsigned len, const ZydisDecodedInstruction *zi,
+		       const ZydisDecodedOperand *zo, emu_fn *fn)
+{
+	const struct emu_row *row = emu_insn_row(zi->mnemonic);
+	bool mem = false, agen = false;
+	for (unsigned k = 0; k < zi->operand_count; k++)
+		if (zo[k].type == ZYDIS_OPERAND_TYPE_MEMORY && zo[k].mem.type != ZYDIS_MEMOP_TYPE_MIB &&
+		    zo[k].mem.base == ZYDIS_REGISTER_RAX && zo[k].mem.segment == ZYDIS_REGISTER_DS) {
+			mem = true;
+			agen |= zo[k].mem.type == ZYDIS_MEMOP_TYPE_AGEN;
+		}
+	if (s->c->mode != EMU_MODE_64 || !mem || (zi->attributes & ZYDIS_ATTRIB_HAS_LOCK))
+		return;
+	emu_fn *rip = reselect(s, zi, zo, 1), *fs = reselect(s, zi, zo, 2);
+	if (!rip || !fs)
+		return;
+	if (fn != rip) {
+		s->flat[zi->mnemonic] = true;
+		if (!(row->flags & R_FLAT))
+			fail(s, b, len, "a lin_flat variant without R_FLAT", zi->mnemonic);
+		if ((fs != rip) != agen)
+			fail(s, b, len, agen ? "an address computation without lin_flat under FS" :
+				"lin_flat (no segment base) with an FS operand", zi->mnemonic);
+	}
 }
 
 static void one(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint8_t *b, unsigned len)
@@ -104,6 +155,7 @@ static void one(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint
 	default:
 		break;
 	}
+	flat_check(s, b, len, &zi, zo, i[0].fn);
 	if ((row->flags & R_FIRST) && !(i[0].flg & EMU_I_FIRST))
 		fail(s, b, len, "R_FIRST row, but the form does not begin its block", zi.mnemonic);
 	if (is_sys(i[0].fn) && !(i[0].flg & EMU_I_FIRST))
@@ -191,6 +243,8 @@ int main(void)
 		CHECK(!!(r->flags & R_LOCK) == s.zy_lock[m], "%s: R_LOCK %d, Zydis decodes it with LOCK: %d", name,
 		      !!(r->flags & R_LOCK), s.zy_lock[m]);
 		CHECK(!(r->flags & R_FLATANY) || (r->flags & R_FLAT), "%s: R_FLATANY without R_FLAT", name);
+		CHECK(!!(r->flags & R_FLAT) == s.flat[m], "%s: R_FLAT %d, a memory form got a lin_flat variant: %d",
+		      name, !!(r->flags & R_FLAT), s.flat[m]);
 		bool named = r->sel == sel_fn || r->sel == sel_mem || r->sel == sel_rm || r->sel == sel_int ||
 			     r->sel == sel_iret || r->sel == sel_rdpid || r->sel == sel_verx || r->sel == sel_inout ||
 			     r->sel == sel_insouts;
