@@ -11,7 +11,10 @@
  *   mmu.c      the ONE guest-memory access path: software TLB, page walk, MMIO, SMC detection,
  *              emu_locked_rmw() (the one path of every locked read-modify-write)
  *   decode.c   Zydis -> struct emu_insn, blocks, the decode cache
- *   exec.c     instruction handlers (one signature, specialised by operand size and form)
+ *   insn.def   THE instruction table: a row per mnemonic (select function, handler, LOCK, block
+ *              end/start, lin_flat variant, CPUID feature); exec.c's emu_select reads it
+ *   exec*.c    instruction handlers (one signature, specialised by operand size and form) with
+ *              their select functions, one file per family (exec.h says which is where)
  *   system.c   exceptions and interrupt delivery, far transfers, segment loads, CR/DR/MSR, CPUID
  *   irq.h      the PC interrupt platform (KVM_CREATE_IRQCHIP/PIT2, KVM_IRQ_LINE): lapic.c, ioapic.c,
  *              pic.c, pit.c (one model each, state machines on virtual time) and irqchip.c (the
@@ -66,15 +69,15 @@
  *   Dispatch is threaded: a completed instruction continues with the next decoded one by a tail call
  *   (emu_next()), so a block runs as jumps from handler to handler and returns ONE status:
  *           EMU_ST_END    completed, leave the block (a taken branch, which sets c->last_i = i first —
- *                         branch_to() in exec.c — or any completed instruction when c->stop);
+ *                         branch_to() in exec_branch.c — or any completed instruction when c->stop);
  *           EMU_ST_FAULT  not completed: an exception is pending (RIP still at the instruction);
  *           EMU_ST_EXIT   not completed: exit to the monitor (MMIO read, IN, a string-I/O step);
  *           EMU_ST_SENTINEL  the block's end marker (nothing executed).
  *   Handlers read every input first, commit last, and end with emu_next() (RIP += len; when c->stop
  *   is set it returns EMU_ST_END, which asks for a block end after this instruction: self-modifying
  *   code, queued MMIO write exits, single-step, mode changes, bus-lock traps; else the next handler).
- *   Status flags are lazy (exec.c, "LAZY FLAGS"): read them with emu_rflags(); handlers outside
- *   exec.c run only as the first instruction of a block (EMU_I_FIRST), where c->rflags is exact.
+ *   Status flags are lazy (exec.h, "LAZY FLAGS"): read them with emu_rflags(); handlers outside
+ *   exec*.c run only as the first instruction of a block (EMU_I_FIRST), where c->rflags is exact.
  *
  * Blocks and the decode cache (decode.c): a block is up to EMU_BLOCK_MAX decoded instructions from one
  * guest-physical page (an instruction straddling two pages ends its block and the block records both
@@ -91,7 +94,7 @@
  * counted per block: (index of the stopping instruction) + (1 if it completed) (emu_block_retired()).
  * The run loop finds the next block through a per-vCPU jump cache (struct emu_jc, validated by the
  * exec epoch c->xep) before the hash table, and a taken branch may chain straight into the next block
- * (branch_to() in exec.c, at most EMU_CHAIN_MAX blocks between two visits of the run loop).
+ * (branch_to() in exec_branch.c, at most EMU_CHAIN_MAX blocks between two visits of the run loop).
  *
  * Memory path (mmu.c): every guest access goes through emu_rd{1,2,4,8}/emu_wr{1,2,4,8} (inline TLB hit:
  * tag compare + add), else emu_read_slow/emu_write_slow, or emu_read_bytes/emu_write_bytes (descriptor
@@ -448,7 +451,7 @@ struct emu_vcpu {
 	uint64_t sbase[EMU_NSEG];     /* effective segment bases (0 for ES/CS/SS/DS in 64-bit mode) */
 	uint64_t lin_mask;            /* ~0 in 64-bit mode, 0xffffffff otherwise */
 	uint64_t sp_mask;             /* stack pointer width: ~0, 0xffffffff or 0xffff */
-	/* Lazy status flags (exec.c, "LAZY FLAGS"): when lf_k != 0 the six status flags of rflags are
+	/* Lazy status flags (exec.h, "LAZY FLAGS"): when lf_k != 0 the six status flags of rflags are
 	 * stale and those of the last flag-writing operation are recorded here instead: kind and size in
 	 * lf_k, operands and result shifted left so that the operand's sign bit is bit 63. Read them with
 	 * emu_rflags() / emu_rflagsp(); the run loop materialises them at every block end, so outside
@@ -730,12 +733,12 @@ static inline void emu_irq_if_set(struct emu_vcpu *c)
 		atomic_fetch_or(&c->kick, EMU_KICK_EVENT);
 	}
 }
-emu_fn emu_h_int, emu_h_int3, emu_h_int1, emu_h_into, emu_h_iret, emu_h_syscall, emu_h_sysret, emu_h_ljmp_ptr,
-	emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r, emu_h_mov_sreg_m,
-	emu_h_pop_sreg, emu_h_lgdt, emu_h_lidt, emu_h_sgdt, emu_h_sidt, emu_h_ltr, emu_h_lldt, emu_h_str,
-	emu_h_sldt, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr, emu_h_rdmsr,
-	emu_h_wrmsr, emu_h_cpuid, emu_h_rdtsc, emu_h_rdtscp, emu_h_rdpid, emu_h_swapgs, emu_h_invlpg,
-	emu_h_clts, emu_h_smsw_r, emu_h_lmsw, emu_h_verr, emu_h_verw;
+/* system.c's handlers of forms that share a mnemonic with exec*.c's (far JMP/CALL/RET, MOV and POP
+ * of segment registers, MOV to/from CRn/DRn), and SYSCALL/SYSRET (engine.c looks for them); the
+ * others are named by their insn.def row, which declares them (insn.h) */
+emu_fn emu_h_ljmp_ptr, emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret, emu_h_mov_sreg_r,
+	emu_h_mov_sreg_m, emu_h_pop_sreg, emu_h_mov_cr_r, emu_h_mov_r_cr, emu_h_mov_dr_r, emu_h_mov_r_dr,
+	emu_h_syscall, emu_h_sysret;
 
 /* ---------------------------------------------------------------- inline fast paths */
 

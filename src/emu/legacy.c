@@ -3,7 +3,7 @@
  * The legacy integer instructions 16- and 32-bit code uses (invalid in 64-bit mode, where Zydis does
  * not decode them, unless noted): PUSHA/PUSHAD, POPA/POPAD, the BCD adjustments DAA DAS AAA AAS AAM
  * AAD, SALC, XLAT, BOUND, ARPL, and LDS/LES/LFS/LGS/LSS (LFS/LGS/LSS also in 64-bit mode). Selected
- * by emu_select_legacy() from exec.c's selector; same rules as exec.c's handlers (inputs first,
+ * by emu_select_legacy() (insn.def's sel_legacy rows); same rules as exec*.c's handlers (inputs first,
  * commit last, emu_next()). Status flags go through emu_rflagsp(), which materialises the lazy flags,
  * so these handlers may sit anywhere in a block.
  *
