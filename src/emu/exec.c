@@ -2526,6 +2526,8 @@ static int select_one(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, con
 	case ZYDIS_MNEMONIC_RDMSR: i->fn = emu_h_rdmsr; return 0;
 	case ZYDIS_MNEMONIC_WRMSR: i->fn = emu_h_wrmsr; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_SWAPGS: i->fn = emu_h_swapgs; return 0;
+	case ZYDIS_MNEMONIC_RDPKRU: i->fn = emu_h_rdpkru; return 0;
+	case ZYDIS_MNEMONIC_WRPKRU: i->fn = emu_h_wrpkru; return 0;
 	case ZYDIS_MNEMONIC_CLTS: i->fn = emu_h_clts; return EMU_SEL_END;
 	case ZYDIS_MNEMONIC_INVLPG:
 		if (mem_of(zi, &zo[0], i))
