@@ -244,6 +244,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_OSXSAVE (1ull << 18)
 #define CR4_SMEP (1ull << 20)
 #define CR4_SMAP (1ull << 21)
+#define CR4_UMIP (1ull << 11)
 #define CR4_PKE (1ull << 22)
 #define CR4_PKS (1ull << 24)
 #define CR4_DE (1ull << 3)

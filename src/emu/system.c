@@ -454,8 +454,17 @@ static int load_dtable(struct emu_vcpu *c, const struct emu_insn *i, struct emu_
 	return emu_next(c, i);
 }
 
+/* UMIP (SDM Vol. 3 2.5 CR4.UMIP; Vol. 2 "SGDT", "SIDT", "SLDT", "SMSW", "STR": #GP(0) "If CR4.UMIP =
+ * 1 and CPL > 0"): those five instructions are denied to user-mode code. Checked first, before the
+ * operand is written (the instructions' "Protected Mode Exceptions"). */
+static int umip_denied(struct emu_vcpu *c)
+{
+	return (c->cr4 & CR4_UMIP) && c->cpl ? emu_raise_err(c, EMU_V_GP, 0) : 0;
+}
+
 static int store_dtable(struct emu_vcpu *c, const struct emu_insn *i, const struct emu_dtable *t)
 {
+	TRY(umip_denied(c));
 	uint8_t b[10];
 	unsigned n = c->mode64 ? 10 : 6;
 	b[0] = (uint8_t)t->limit;
@@ -548,7 +557,11 @@ static int store_sel(struct emu_vcpu *c, const struct emu_insn *i, uint16_t v)
 	return emu_next(c, i);
 }
 
-int emu_h_str(ARGS) { return store_sel(c, i, c->tr.selector); }
+int emu_h_str(ARGS)
+{
+	TRY(umip_denied(c));
+	return store_sel(c, i, c->tr.selector);
+}
 
 /*
  * VERR / VERW (SDM Vol. 2B "VERR/VERW"): ZF = 1 when the segment sel names is readable (VERR) or
@@ -582,12 +595,17 @@ static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 
 int emu_h_verr(ARGS) { return verify_seg(c, i, false); }
 int emu_h_verw(ARGS) { return verify_seg(c, i, true); }
-int emu_h_sldt(ARGS) { return store_sel(c, i, c->ldt.selector); }
+int emu_h_sldt(ARGS)
+{
+	TRY(umip_denied(c));
+	return store_sel(c, i, c->ldt.selector);
+}
 /* SMSW: a memory destination takes CR0[15:0]; a register one CR0 at the operand size (the SDM
  * leaves r32's bits 31:16 undefined; processors and QEMU store CR0's, which the KVM test suite's
  * realmode test expects). */
 int emu_h_smsw_r(ARGS)
 {
+	TRY(umip_denied(c));
 	if (!i->op) {
 		emu_wrreg(c, i->osz, i->r, c->cr0);
 		return emu_next(c, i);
@@ -657,11 +675,11 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		return 0;
 	case 4: {
 		/* A bit the model does not advertise is reserved: #GP (SDM Vol. 3 2.5; SMEP and SMAP
-		 * with CPUID.(EAX=07H,ECX=0H):EBX[7] and [20], PKE and PKS with ECX[3] and [31],
-		 * emu_cpuid) */
+		 * with CPUID.(EAX=07H,ECX=0H):EBX[7] and [20], UMIP, PKE and PKS with ECX[2], [3] and
+		 * [31], emu_cpuid) */
 		uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
 			      CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE |
-			      CR4_SMEP | CR4_SMAP | CR4_PKE;
+			      CR4_SMEP | CR4_SMAP | CR4_UMIP | CR4_PKE;
 		if (!c->vm->cfg.cpu_vendor_amd)
 			ok |= CR4_PKS;
 		if (v & ~ok)
@@ -1084,7 +1102,7 @@ int emu_h_wrpkru(ARGS)
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
  * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
  * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, PKU OSPKE (PKS on Intel), ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
+ * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE (PKS on Intel), ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
  * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
@@ -1125,9 +1143,9 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			 * 20, with STAC/CLAC): mmu.c walk(). */
 			b = (1u << 1) | (1u << 3) | (1u << 7) | (1u << 20);
 			d = 1u << 29; /* IA32_ARCH_CAPABILITIES (platform_rdmsr) */
-			/* PKU (bit 3: mmu.c walk, RDPKRU/WRPKRU, XSAVE component 9), OSPKE (bit 4)
-			 * mirroring CR4.PKE; the Intel model's PKS (bit 31: IA32_PKRS) */
-			cc = 1u << 3;
+			/* UMIP (bit 2: umip_denied), PKU (bit 3: mmu.c walk, RDPKRU/WRPKRU, XSAVE component
+			 * 9), OSPKE (bit 4) mirroring CR4.PKE; the Intel model's PKS (bit 31: IA32_PKRS) */
+			cc = (1u << 2) | (1u << 3);
 			if (c->cr4 & CR4_PKE)
 				cc |= 1u << 4;
 			if (!amd)
