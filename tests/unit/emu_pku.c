@@ -18,6 +18,7 @@
  *     Vol. 1 13.5.7 / leaf 0xD: PKRU is XSAVE state component 9, 8 bytes at offset 2688 of the
  *     standard format; XSAVE stores it, XRSTOR loads it or (XSTATE_BV[9] = 0) its init value 0,
  *     and leaves it when RFBM[9] = 0.
+ *   - the AMD model: PKU alike, no PKS (CPUID bit 31 clear, CR4.PKS and IA32_PKRS #GP).
  *   - the TLB: an entry filled while the key allowed the access does not outlive a WRPKRU, an
  *     XRSTOR or a WRMSR to IA32_PKRS that takes the right away.
  * Layout: 0-2 MiB supervisor-mode, key 0 (code, tables, stack, results, XSAVE area); 2-4 MiB a
@@ -156,10 +157,58 @@ GUEST(pu, ".code64",
 	"out %al, %dx\n"
 	"hlt\n");
 
+/* The AMD model: PKU as on Intel, no PKS (CPUID.(7,0):ECX[31] = 0, so CR4.PKS is reserved and
+ * IA32_PKRS absent: #GP). r13: the length of the instruction the #GP handler skips. */
+GUEST(pa, ".code64",
+	"mov $7, %eax\n xor %ecx, %ecx\n cpuid\n mov %ecx, 0x100000\n"
+	"mov %cr4, %rax\n or $0x400000, %rax\n mov %rax, %cr4\n"       /* PKE: accepted */
+	"xor %ecx, %ecx\n xor %edx, %edx\n mov $0xc, %eax\n wrpkru\n rdpkru\n mov %eax, 0x100004\n"
+	"mov $3, %r13d\n"
+	"mov %cr4, %rax\n or $0x1000000, %rax\n mov %rax, %cr4\n"      /* PKS: #GP */
+	"mov $2, %r13d\n"
+	"mov $0x6e1, %ecx\n xor %eax, %eax\n xor %edx, %edx\n wrmsr\n" /* #GP */
+	"rdmsr\n"                                                        /* #GP */
+	"mov %r12d, 0x100008\n"
+	"mov $0x3f8, %dx\n out %al, %dx\n hlt\n"
+	".globl pa_gp\npa_gp:\n"
+	"inc %r12d\n"
+	"add %r13, 8(%rsp)\n"
+	"add $8, %rsp\n"
+	"iretq\n");
+extern const uint8_t pa_gp[];
+
+static void amd_model(void)
+{
+	struct t_vm t;
+	t_init(&t);
+	/* t_init's VM is the Intel model: replace it by the AMD one (as emu_amd_pmc.c) */
+	t.ops->vcpu_destroy(t.cpu);
+	t.ops->vm_destroy(t.vm);
+	char err[256];
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .cpu_vendor_amd = 1 };
+	struct kvm_userspace_memory_region r = { .slot = 0, .guest_phys_addr = 0, .memory_size = T_RAM,
+						  .userspace_addr = (uintptr_t)t.ram };
+	if (t.ops->vm_create(&cfg, &t.vm, err, sizeof err) || t.ops->set_user_memory_region(t.vm, &r) ||
+	    t.ops->vcpu_create(t.vm, 0, &t.cpu, &t.run)) {
+		fprintf(stderr, "setup failed: %s\n", err);
+		exit(1);
+	}
+	t_long_mode(&t);
+	t_load(&t, T_CODE, pa_start, pa_end);
+	t_gate(&t, 13, T_CODE + (uint64_t)(pa_gp - pa_start), 0, 0);
+	CHECK_EQ(t_run(&t), KVM_EXIT_IO);
+	uint32_t ecx7 = t_r32(&t, 0x100000);
+	CHECK((ecx7 & 0x80000008) == 0x8, "AMD: CPUID.(7,0):ECX = 0x%x: PKU, no PKS", ecx7);
+	CHECK_EQ(t_r32(&t, 0x100004), 0xc);  /* RDPKRU after WRPKRU */
+	CHECK_EQ(t_r32(&t, 0x100008), 3);    /* MOV CR4 with PKS, WRMSR and RDMSR 0x6E1: #GP */
+	t_fini(&t);
+}
+
 struct ev { uint64_t vec, err, cr2, rip; };
 
 int main(void)
 {
+	amd_model();
 	struct t_vm t;
 	t_init(&t);
 	t_long_mode(&t);
