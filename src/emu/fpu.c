@@ -754,9 +754,8 @@ static int h_xrstor(ARGS)
 	if ((rf & XCR0_SSE) && (ld32(m + FX_MXCSR) & ~MXCSR_MASK))
 		return emu_raise_err(c, EMU_V_GP, 0);
 	uint32_t pkru = 0; /* PKRU's init value (SDM Vol. 1 13.6) */
-	if ((rf & XCR0_PKRU) && (bv & XCR0_PKRU)) {
+	if ((rf & XCR0_PKRU) && (bv & XCR0_PKRU))
 		TRY(emu_read_bytes(c, (lin + XSAVE_PKRU) & c->lin_mask, &pkru, 4, EMU_ACC_R));
-	}
 	if (rf & XCR0_PKRU)
 		emu_pk_written(c, EMU_TLB_PK_PKRU, pkru); /* nothing can fault after this */
 	if (rf & XCR0_X87) {
