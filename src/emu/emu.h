@@ -115,7 +115,8 @@
  *
  * Software TLB (per vCPU, direct-mapped, EMU_TLB_SIZE entries of 4 KiB linear pages): tag_r/tag_w/tag_x
  * are the linear page address when reading/writing/fetching is allowed at the CPL it was filled for
- * (the TLB is flushed when CPL, CR0, CR3, CR4, EFER or IA32_PAT change), addend = host - linear,
+ * (the TLB is flushed when CPL, CR0, CR3, CR4, EFER or IA32_PAT change; the data tags go when
+ * EFLAGS.AC is cleared or PKRU / IA32_PKRS change, if some entry depends on them), addend = host - linear,
  * gpa of the page, and its memory type (PAT index from PAT/PCD/PWT through the guest's IA32_PAT; UC for
  * MMIO; WB with paging off; MTRRs are not modelled, i.e. all WB). MMIO pages are never entered, so the
  * fast path only ever sees RAM. INVLPG drops one entry, or everything once a large page was entered.
@@ -184,6 +185,8 @@
 #define EMU_MAX_SLOTS 32
 #define EMU_TLB_SIZE 256                /* entries (emu_tlbe() folds the page number by 8 bits) */
 #define EMU_TLB_AC_MAX 8                /* TLB entries remembered as valid only while EFLAGS.AC = 1 */
+#define EMU_TLB_PK_PKRU 1               /* c->tlb_pk: some data tag depends on PKRU */
+#define EMU_TLB_PK_PKRS 2               /* ... on IA32_PKRS */
 #define EMU_BLOCK_MAX 64                /* decoded instructions per block */
 #define EMU_BCACHE_BUCKETS 4096         /* hash buckets of the decode cache (power of two) */
 #define EMU_CHAIN_MAX 16                /* blocks chained by taken branches between run-loop checks */
@@ -244,6 +247,9 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_OSXSAVE (1ull << 18)
 #define CR4_SMEP (1ull << 20)
 #define CR4_SMAP (1ull << 21)
+#define CR4_UMIP (1ull << 11)
+#define CR4_PKE (1ull << 22)
+#define CR4_PKS (1ull << 24)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -259,6 +265,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
 #define MSR_PAT 0x277
+#define MSR_PKRS 0x6e1
 #define MSR_EFER 0xc0000080
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -309,6 +316,7 @@ enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU
 #define PFE_U (1u << 2)
 #define PFE_RSVD (1u << 3)
 #define PFE_I (1u << 4)
+#define PFE_PK (1u << 5)
 
 /* memory types (IA32_PAT encodings, SDM Vol. 3 11.12) */
 enum { EMU_MT_UC = 0, EMU_MT_WC = 1, EMU_MT_WT = 4, EMU_MT_WP = 5, EMU_MT_WB = 6, EMU_MT_UCM = 7 };
@@ -482,6 +490,10 @@ struct emu_vcpu {
 	 * EFLAGS.AC was 1 when they were filled; EFLAGS.AC = 0 invalidates them (emu_ac_written) */
 	uint8_t tlb_ac_n;
 	uint8_t tlb_ac[EMU_TLB_AC_MAX];
+	/* Protection keys (mmu.c walk): an entry's data tags were filled with rights that PKRU
+	 * (EMU_TLB_PK_PKRU: a user-mode page) or IA32_PKRS (EMU_TLB_PK_PKRS: a supervisor-mode page)
+	 * took away or could take away; a change of that register drops the data tags (emu_pk_written) */
+	uint8_t tlb_pk;
 
 	struct emu_vm *vm;
 	unsigned id;
@@ -495,6 +507,8 @@ struct emu_vcpu {
 	uint64_t dr[8];
 	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
 	uint64_t tsc_adjust;          /* IA32_TSC_ADJUST (system.c emu_wrmsr) */
+	uint32_t pkru;                /* PKRU (SDM Vol. 3 4.6.2): WRPKRU, XRSTOR component 9; 0 at RESET */
+	uint64_t pkrs;                /* IA32_PKRS (MSR 0x6e1), the Intel model's PKS; 0 at RESET */
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t misc_enable, mtrr_def_type, feature_control; /* stored platform MSRs (system.c) */
 	uint64_t mtrr_fixed[11], mtrr_var[2 * EMU_MTRR_VAR];
@@ -584,6 +598,9 @@ void emu_tlb_flush(struct emu_vcpu *c);
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin);
 void emu_tlb_drop_writes(struct emu_vcpu *c);
 void emu_tlb_drop_ac(struct emu_vcpu *c);
+/* PKRU or IA32_PKRS now holds v (which: EMU_TLB_PK_*): sets it and drops the TLB's data tags that
+ * depend on the old value. Every writer of either register calls it. */
+void emu_pk_written(struct emu_vcpu *c, unsigned which, uint64_t v);
 struct emu_slot *emu_slot_of(struct emu_vm *vm, uint64_t gpa);
 /* Host pointer of guest-physical [gpa, gpa+len) inside one slot, or NULL. */
 uint8_t *emu_phys_ptr(struct emu_vm *vm, uint64_t gpa, uint64_t len);

@@ -162,6 +162,7 @@ static void vcpu_reset(struct emu_vcpu *c)
 	memset(c->mtrr_var, 0, sizeof c->mtrr_var);
 	c->apic_base = 0xfee00000ull | (1u << 11) | (c->id == 0 ? (1u << 8) : 0);
 	c->debugctl = 0; /* IA32_DEBUGCTL: 0 at power-up */
+	c->pkrs = 0;     /* IA32_PKRS: 0 at RESET (SDM Vol. 4 Table 2-2) */
 	c->bld_trap = false;
 	emu_init_state(c);
 	emu_fpu_reset(c); /* RESET only: INIT keeps the x87/SSE state (SDM Vol. 3 Table 10-1) */

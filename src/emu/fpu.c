@@ -89,7 +89,12 @@
 #define FX_XMM8 288
 #define FX_END64 416
 #define XSAVE_HDR 512
-#define XSAVE_BYTES 576
+#define XSAVE_BYTES 576      /* legacy region and header: x87 and SSE (XCR0 bits 0-1) */
+/* PKRU, state component 9 (SDM Vol. 1 13.5.7): 8 bytes, PKRU in the low 4, at its offset in the
+ * standard format (CPUID.(EAX=0DH,ECX=9):EBX, Intel's 2688, as QEMU TCG gives both vendors); the
+ * components between (AVX, MPX, AVX-512) are not supported, their bytes are never touched. */
+#define XSAVE_PKRU 2688
+#define XSAVE_PKRU_BYTES 8
 
 #define MXCSR_MASK 0xffffu   /* FZ, RC, masks, DAZ, flags: the bits a guest may set */
 #define MXCSR_RESET 0x1f80u
@@ -97,7 +102,8 @@
 #define FSW_B 0x8000u
 #define XCR0_X87 1u
 #define XCR0_SSE 2u
-#define XCR0_SUPPORTED (XCR0_X87 | XCR0_SSE)
+#define XCR0_PKRU (1u << 9)
+#define XCR0_SUPPORTED (XCR0_X87 | XCR0_SSE | XCR0_PKRU)
 
 /* the status flags host and guest exchange around a stub (RFLAGS bits 0, 2, 4, 6, 7, 11) */
 #define STATUS 0x8d5ull
@@ -230,6 +236,7 @@ static void x87_init(uint8_t *fx)
 void emu_fpu_reset(struct emu_vcpu *c)
 {
 	struct emu_fpu *f = c->fpu;
+	c->pkru = 0; /* XSAVE-managed state: 0 at RESET, kept by INIT (as KVM's kvm_vcpu_reset) */
 	memset(f->fx, 0, sizeof f->fx);
 	x87_init(f->fx);
 	st32(f->fx + FX_MXCSR, MXCSR_RESET);
@@ -336,11 +343,16 @@ void emu_fpu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out
 		if (sub == 0) {
 			/* SDM Vol. 1 13.2: supported XCR0 bits, size for the current XCR0, max size */
 			out[0] = XCR0_SUPPORTED;
-			out[1] = XSAVE_BYTES;
-			out[2] = XSAVE_BYTES;
+			out[1] = (c->fpu->xcr0 & XCR0_PKRU) ? XSAVE_PKRU + XSAVE_PKRU_BYTES : XSAVE_BYTES;
+			out[2] = XSAVE_PKRU + XSAVE_PKRU_BYTES;
 			out[3] = 0;
 		} else if (sub == 1) {
 			out[0] = 1; /* XSAVEOPT */
+		} else if (sub == 9) {
+			/* PKRU: size, offset; ECX 0 (a user state component, XCR0) */
+			out[0] = XSAVE_PKRU_BYTES;
+			out[1] = XSAVE_PKRU;
+			out[2] = out[3] = 0;
 		}
 		break;
 	default:
@@ -695,7 +707,8 @@ static uint64_t rfbm(const struct emu_vcpu *c)
 
 /* XSAVE and XSAVEOPT (standard form; SDM 13.7, 13.9). Every requested component is saved and
  * reported in use (XINUSE = 1): XSAVEOPT's init and modified optimisations are permitted, not
- * required. Read-modify-write of the whole 576 bytes, as FXSAVE above. */
+ * required. Read-modify-write of the whole 576 bytes, as FXSAVE above; PKRU (RFBM[9]) is written
+ * at its own offset, 8 bytes, first: a fault there leaves the image untouched. */
 static int h_xsave(ARGS)
 {
 	struct emu_fpu *f = c->fpu;
@@ -713,6 +726,10 @@ static int h_xsave(ARGS)
 	if (rf & XCR0_SSE) {
 		memcpy(m + FX_MXCSR, f->fx + FX_MXCSR, 8);
 		memcpy(m + FX_XMM, f->fx + FX_XMM, xmm_end(c) - FX_XMM);
+	}
+	if (rf & XCR0_PKRU) {
+		uint64_t pk = c->pkru; /* bytes 4-7 of the component are 0 */
+		TRY(emu_write_bytes(c, (lin + XSAVE_PKRU) & c->lin_mask, &pk, XSAVE_PKRU_BYTES, EMU_ACC_W));
 	}
 	uint64_t bv = ld64(m + XSAVE_HDR);
 	st64(m + XSAVE_HDR, (bv & ~rf) | rf);
@@ -736,6 +753,11 @@ static int h_xrstor(ARGS)
 		return emu_raise_err(c, EMU_V_GP, 0);
 	if ((rf & XCR0_SSE) && (ld32(m + FX_MXCSR) & ~MXCSR_MASK))
 		return emu_raise_err(c, EMU_V_GP, 0);
+	uint32_t pkru = 0; /* PKRU's init value (SDM Vol. 1 13.6) */
+	if ((rf & XCR0_PKRU) && (bv & XCR0_PKRU))
+		TRY(emu_read_bytes(c, (lin + XSAVE_PKRU) & c->lin_mask, &pkru, 4, EMU_ACC_R));
+	if (rf & XCR0_PKRU)
+		emu_pk_written(c, EMU_TLB_PK_PKRU, pkru); /* nothing can fault after this */
 	if (rf & XCR0_X87) {
 		if (bv & XCR0_X87) {
 			memcpy(f->fx, m, FX_MXCSR);

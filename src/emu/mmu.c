@@ -223,6 +223,7 @@ void emu_tlb_flush(struct emu_vcpu *c)
 		c->tlb[k].tag_r = c->tlb[k].tag_w = c->tlb[k].tag_x = 1;
 	c->tlb_has_large = false;
 	c->tlb_ac_n = 0;
+	c->tlb_pk = 0;
 	c->xep++; /* the jump cache's translations go with the TLB */
 }
 
@@ -260,12 +261,40 @@ void emu_tlb_drop_ac(struct emu_vcpu *c)
 	c->tlb_ac_n = 0;
 }
 
+/*
+ * A new PKRU (WRPKRU, XRSTOR) or IA32_PKRS (WRMSR). The TLB caches rights with the key register's
+ * value at the fill (walk() checks the key, a hit does not: no cost on the fast path), so when the
+ * value changes and some entry's data rights were computed with it, every data tag goes; the
+ * instruction-fetch tags stay (keys never apply to fetches, SDM Vol. 3 4.6.2). Dropping them all
+ * rather than remembering which entries were keyed: with CR4.PKE every user-mode page is keyed
+ * (key 0 at least), and a key register changes seldom (Linux: on a switch to a task with another
+ * PKRU), while CPL changes flush the whole TLB anyway.
+ */
+void emu_pk_written(struct emu_vcpu *c, unsigned which, uint64_t v)
+{
+	bool same;
+	if (which == EMU_TLB_PK_PKRU) {
+		same = c->pkru == (uint32_t)v;
+		c->pkru = (uint32_t)v;
+	} else {
+		same = c->pkrs == v;
+		c->pkrs = v;
+	}
+	if (same || !(c->tlb_pk & which))
+		return;
+	for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
+		c->tlb[k].tag_r = c->tlb[k].tag_w = 1;
+	c->tlb_pk = 0;
+	c->tlb_ac_n = 0; /* their data tags are gone too */
+}
+
 /* ---------------------------------------------------------------- page walk */
 
 struct walk {
 	uint64_t gpa;
 	bool r_ok, w_ok, x_ok, dirty, large;
 	bool ac;          /* r_ok / w_ok hold only while EFLAGS.AC = 1 (SMAP) */
+	uint8_t pk;       /* r_ok / w_ok hold only for this PKRU / IA32_PKRS (EMU_TLB_PK_*) */
 	uint8_t memtype;
 };
 
@@ -319,6 +348,7 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	uint64_t table;
 	uint8_t tmt;
 	bool rw = true, us = true, xd = false;
+	unsigned key = 0;
 
 	if (c->efer & EFER_LMA) {
 		levels = 4;
@@ -373,6 +403,7 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			w->gpa = ((e & addr_mask & ~page_mask) | (lin & page_mask)) & ~0xfffull;
 			w->large = lvl > 1;
 			w->memtype = pat_type(c, e, w->large);
+			key = (e >> 59) & 15; /* protection key: bits 62:59 of the leaf (SDM Vol. 3 4.5) */
 			break;
 		}
 		table = e & addr_mask;
@@ -401,8 +432,38 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	w->r_ok = user ? us : (!smap || w->ac);
 	w->w_ok = w->r_ok && (rw || !wp);
 	w->x_ok = !xd && (user ? us : !(us && (c->cr4 & CR4_SMEP)));
-	if (!((acc & EMU_ACC_X) ? w->x_ok : (acc & EMU_ACC_W) ? w->w_ok : w->r_ok))
-		return walk_fault(c, lin, acc, PFE_P);
+
+	/*
+	 * Protection keys, SDM Vol. 3 4.6.2, with 4-level paging only ("IA-32e paging"): the key of a
+	 * user-mode address (us) is looked up in PKRU when CR4.PKE = 1, that of a supervisor-mode
+	 * address in IA32_PKRS when CR4.PKS = 1; for key i, "if ADi = 1, no data accesses are
+	 * permitted"; "if WDi = 1, permission may be denied to certain data write accesses": user-mode
+	 * writes always, supervisor-mode writes when CR0.WP = 1 ("if CR0.WP = 0, WDi does not affect
+	 * supervisor-mode write accesses"). "Protection keys apply only to data accesses": never to
+	 * instruction fetches. The rights so computed depend on the register: w->pk (emu_pk_written).
+	 */
+	bool pk_r = false, pk_w = false;
+	if (c->efer & EFER_LMA) {
+		uint64_t reg = 0;
+		if (us && (c->cr4 & CR4_PKE)) {
+			reg = c->pkru;
+			w->pk = EMU_TLB_PK_PKRU;
+		} else if (!us && (c->cr4 & CR4_PKS)) {
+			reg = c->pkrs;
+			w->pk = EMU_TLB_PK_PKRS;
+		}
+		bool ad = (reg >> (2 * key)) & 1, wd = (reg >> (2 * key + 1)) & 1;
+		pk_r = ad;
+		pk_w = ad || (wd && wp);
+		w->r_ok = w->r_ok && !pk_r;
+		w->w_ok = w->w_ok && !pk_w;
+	}
+	if (!((acc & EMU_ACC_X) ? w->x_ok : (acc & EMU_ACC_W) ? w->w_ok : w->r_ok)) {
+		/* PK (bit 5, SDM Vol. 3 4.7): a data access that the key's rights deny, whatever else
+		 * denied it too */
+		bool pk = !(acc & EMU_ACC_X) && ((acc & EMU_ACC_W) ? pk_w : pk_r);
+		return walk_fault(c, lin, acc, PFE_P | (pk ? PFE_PK : 0));
+	}
 
 	/* The A/D updates are locked updates the CPU makes itself (SDM Vol. 3 9.1.2.1): a bus lock when
 	 * the paging structure is uncacheable. The check runs only when a bit actually has to be set. */
@@ -496,6 +557,7 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 	e->tag_r = w.r_ok ? page : 1;
 	e->tag_w = (w.w_ok && w.dirty && !code && !(s->flags & KVM_MEM_READONLY)) ? page : 1;
 	e->tag_x = w.x_ok ? page : 1;
+	c->tlb_pk |= w.pk;
 	if (w.ac) {
 		/* valid only while EFLAGS.AC = 1 (SMAP); too many: all go at the next CLAC */
 		if (c->tlb_ac_n < EMU_TLB_AC_MAX)

@@ -454,8 +454,17 @@ static int load_dtable(struct emu_vcpu *c, const struct emu_insn *i, struct emu_
 	return emu_next(c, i);
 }
 
+/* UMIP (SDM Vol. 3 2.5 CR4.UMIP; Vol. 2 "SGDT", "SIDT", "SLDT", "SMSW", "STR": #GP(0) "If CR4.UMIP =
+ * 1 and CPL > 0"): those five instructions are denied to user-mode code. Checked first, before the
+ * operand is written (the instructions' "Protected Mode Exceptions"). */
+static int umip_denied(struct emu_vcpu *c)
+{
+	return (c->cr4 & CR4_UMIP) && c->cpl ? emu_raise_err(c, EMU_V_GP, 0) : 0;
+}
+
 static int store_dtable(struct emu_vcpu *c, const struct emu_insn *i, const struct emu_dtable *t)
 {
+	TRY(umip_denied(c));
 	uint8_t b[10];
 	unsigned n = c->mode64 ? 10 : 6;
 	b[0] = (uint8_t)t->limit;
@@ -548,7 +557,11 @@ static int store_sel(struct emu_vcpu *c, const struct emu_insn *i, uint16_t v)
 	return emu_next(c, i);
 }
 
-int emu_h_str(ARGS) { return store_sel(c, i, c->tr.selector); }
+int emu_h_str(ARGS)
+{
+	TRY(umip_denied(c));
+	return store_sel(c, i, c->tr.selector);
+}
 
 /*
  * VERR / VERW (SDM Vol. 2B "VERR/VERW"): ZF = 1 when the segment sel names is readable (VERR) or
@@ -582,12 +595,17 @@ static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 
 int emu_h_verr(ARGS) { return verify_seg(c, i, false); }
 int emu_h_verw(ARGS) { return verify_seg(c, i, true); }
-int emu_h_sldt(ARGS) { return store_sel(c, i, c->ldt.selector); }
+int emu_h_sldt(ARGS)
+{
+	TRY(umip_denied(c));
+	return store_sel(c, i, c->ldt.selector);
+}
 /* SMSW: a memory destination takes CR0[15:0]; a register one CR0 at the operand size (the SDM
  * leaves r32's bits 31:16 undefined; processors and QEMU store CR0's, which the KVM test suite's
  * realmode test expects). */
 int emu_h_smsw_r(ARGS)
 {
+	TRY(umip_denied(c));
 	if (!i->op) {
 		emu_wrreg(c, i->osz, i->r, c->cr0);
 		return emu_next(c, i);
@@ -657,10 +675,13 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		return 0;
 	case 4: {
 		/* A bit the model does not advertise is reserved: #GP (SDM Vol. 3 2.5; SMEP and SMAP
-		 * with CPUID.(EAX=07H,ECX=0H):EBX[7] and [20], emu_cpuid) */
-		const uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
-				    CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE |
-				    CR4_SMEP | CR4_SMAP;
+		 * with CPUID.(EAX=07H,ECX=0H):EBX[7] and [20], UMIP, PKE and PKS with ECX[2], [3] and
+		 * [31], emu_cpuid) */
+		uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
+			      CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE |
+			      CR4_SMEP | CR4_SMAP | CR4_UMIP | CR4_PKE;
+		if (!c->vm->cfg.cpu_vendor_amd)
+			ok |= CR4_PKS;
 		if (v & ~ok)
 			return emu_raise_err(c, EMU_V_GP, 0);
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
@@ -920,6 +941,7 @@ int emu_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 	case MSR_GS_BASE: *v = c->seg[EMU_GS].base; return 0;
 	case MSR_KERNEL_GS_BASE: *v = c->kernel_gs_base; return 0;
 	case MSR_TSC_AUX: *v = c->tsc_aux; return 0;
+	case MSR_PKRS: if (c->vm->cfg.cpu_vendor_amd) return -1; *v = c->pkrs; return 0;
 	default: return -1;
 	}
 }
@@ -990,6 +1012,13 @@ int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 		return 0;
 	case MSR_KERNEL_GS_BASE: if (!emu_canonical(v)) return -1; c->kernel_gs_base = v; return 0;
 	case MSR_TSC_AUX: if (v >> 32) return -1; c->tsc_aux = v; return 0;
+	case MSR_PKRS:
+		/* SDM Vol. 4 Table 2-2 IA32_PKRS: bits 31:0 the rights of the 16 keys, 63:32 reserved
+		 * (#GP); exists where CPUID.(EAX=07H,ECX=0H):ECX[31] (the Intel model) */
+		if (c->vm->cfg.cpu_vendor_amd || (v >> 32))
+			return -1;
+		emu_pk_written(c, EMU_TLB_PK_PKRS, v);
+		return 0;
 	default: return -1;
 	}
 }
@@ -1042,13 +1071,38 @@ int emu_h_rdpid(ARGS)
 	return emu_next(c, i);
 }
 
+/* SDM Vol. 2 "RDPKRU": #UD "If CR4.PKE = 0"; #GP(0) "If ECX != 0"; EAX := PKRU, EDX := 0. At any CPL. */
+int emu_h_rdpkru(ARGS)
+{
+	if (!(c->cr4 & CR4_PKE))
+		return emu_raise(c, EMU_V_UD);
+	if ((uint32_t)c->r[EMU_RCX])
+		return emu_raise_err(c, EMU_V_GP, 0);
+	c->r[EMU_RAX] = c->pkru;
+	c->r[EMU_RDX] = 0;
+	return emu_next(c, i);
+}
+
+/* SDM Vol. 2 "WRPKRU": #UD "If CR4.PKE = 0"; #GP(0) "If ECX != 0" or "If EDX != 0"; PKRU := EAX.
+ * The TLB's data rights that depend on PKRU go (emu_pk_written): the next access is checked with
+ * the new value, in this block already. */
+int emu_h_wrpkru(ARGS)
+{
+	if (!(c->cr4 & CR4_PKE))
+		return emu_raise(c, EMU_V_UD);
+	if ((uint32_t)c->r[EMU_RCX] || (uint32_t)c->r[EMU_RDX])
+		return emu_raise_err(c, EMU_V_GP, 0);
+	emu_pk_written(c, EMU_TLB_PK_PKRU, (uint32_t)c->r[EMU_RAX]);
+	return emu_next(c, i);
+}
+
 /* ---------------------------------------------------------------- CPUID */
 
 /*
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
  * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
  * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
+ * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE (PKS on Intel), ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
  * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
@@ -1089,6 +1143,13 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			 * 20, with STAC/CLAC): mmu.c walk(). */
 			b = (1u << 1) | (1u << 3) | (1u << 7) | (1u << 20);
 			d = 1u << 29; /* IA32_ARCH_CAPABILITIES (platform_rdmsr) */
+			/* UMIP (bit 2: umip_denied), PKU (bit 3: mmu.c walk, RDPKRU/WRPKRU, XSAVE component
+			 * 9), OSPKE (bit 4) mirroring CR4.PKE; the Intel model's PKS (bit 31: IA32_PKRS) */
+			cc = (1u << 2) | (1u << 3);
+			if (c->cr4 & CR4_PKE)
+				cc |= 1u << 4;
+			if (!amd)
+				cc |= 1u << 31;
 			if (emu_bus_lock_detect_exposed(c))
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}

@@ -23,7 +23,7 @@ if ! command -v "$QEMU" >/dev/null 2>&1; then
 	exit 77
 fi
 only='^(vmexit_(cpuid|mov_from_cr8|mov_to_cr8|inl_pmtimer|ple_round_robin|tscdeadline|tscdeadline_immed)'
-only+='|smptest|smptest3|vmexit_(ipi|ipi_halt|cr0_wp|cr4_pge)|eventinj|memory|realmode|setjmp|syscall|tsc|xsave|rmap_chain|rdpru|umip|smap)$'
+only+='|smptest|smptest3|vmexit_(ipi|ipi_halt|cr0_wp|cr4_pge)|eventinj|memory|realmode|setjmp|syscall|tsc|xsave|rmap_chain|rdpru|umip|smap|pku|pks)$'
 KUT="$KUT" QEMU="$QEMU" ONLY="$only" JOBS="${JOBS:-2}" TIMEOUT="${TIMEOUT:-60}" CHECK=1 \
 	python3 bench/kvm-unit-tests.py "$BUILD" | sed 's/^/   /'
 rc=${PIPESTATUS[0]}

@@ -2,7 +2,8 @@
 /*
  * emu_fpu_state: the system side of the FPU/SIMD unit, as guest programs, against the manuals:
  *  - CPUID leaf 1 (FPU MMX FXSR SSE SSE2 / SSE3 SSSE3 SSE4.1 SSE4.2 XSAVE; OSXSAVE follows CR4.OSXSAVE)
- *    and leaf 0xD (XCR0 bits 0-1, 576 bytes; XSAVEOPT) -- SDM Vol. 2 "CPUID", Vol. 1 13.2;
+ *    and leaf 0xD (XCR0 bits 0, 1 and 9 (PKRU, tests/unit/emu_pku.c); 576 bytes with XCR0 = 1, 2696
+ *    at most; XSAVEOPT) -- SDM Vol. 2 "CPUID", Vol. 1 13.2;
  *  - CR4.OSFXSR=0: SSE #UD, x87 fine; CR4.OSXSAVE=0: XGETBV #UD (SDM Vol. 3 Table 2-2, 13-1);
  *  - CR0.TS=1: x87, SSE, FXSAVE, XSAVE #NM; WAIT #NM only with MP; XGETBV runs; CLTS clears TS;
  *  - CR0.EM=1: x87 and FXSAVE #NM, MMX and SSE #UD (SDM Vol. 3 Table 12-1);
@@ -11,7 +12,7 @@
  *  - an unmasked x87 exception stays pending (FNSTSW sees ES, B, ZE) and is delivered as #MF at the
  *    NEXT waiting x87 instruction, with RIP there (SDM Vol. 1 8.6); FNCLEX clears it;
  *  - FXSAVE/FXRSTOR round trip (x87 stack, TOP, XMM), 16-byte alignment #GP;
- *  - XSETBV/XGETBV (bit 0 required, only bits 0-1, ECX=0), XSAVE header XSTATE_BV, XRSTOR of the init
+ *  - XSETBV/XGETBV (bit 0 required, not bit 2, ECX=0), XSAVE header XSTATE_BV, XRSTOR of the init
  *    state (XSTATE_BV=0: XMM zero, FCW 0x37f) and back, XRSTOR header checks, 64-byte alignment;
  *  - the same engine path in 32-bit protected mode (mode32()).
  * The exception handler logs (vector, RIP) and skips the faulting instruction by its length in r13.
@@ -186,9 +187,9 @@ int main(void)
 	CHECK((r32(&t, 4) & 0x07800001) == 0x07800001, "leaf 1 EDX %#x", r32(&t, 4));
 	CHECK((r32(&t, 0) & 0x04180201) == 0x04180201, "leaf 1 ECX %#x", r32(&t, 0));
 	CHECK((r32(&t, 0) & (1u << 27 | 1u << 28)) == 0, "leaf 1 ECX %#x: OSXSAVE/AVX", r32(&t, 0));
-	CHECK_EQ(r32(&t, 8), 3);
+	CHECK_EQ(r32(&t, 8), 0x203);
 	CHECK_EQ(r32(&t, 12), 576);
-	CHECK_EQ(r32(&t, 16), 576);
+	CHECK_EQ(r32(&t, 16), 2688 + 8);
 	CHECK_EQ(r32(&t, 20) & 1, 1);
 	CHECK_EQ(t_r64(&t, RES + 24), 0x3ff0000000000000ull); /* fld1 with OSFXSR=0 */
 	CHECK(r32(&t, 32) & (1u << 27), "OSXSAVE after CR4.OSXSAVE: ECX %#x", r32(&t, 32));
