@@ -500,33 +500,73 @@ bool emu_irq_mmio(struct emu_vcpu *c, uint64_t gpa, bool write, uint8_t *data, u
 	return true;
 }
 
+/* The ports of the engine's devices (KVM's in-kernel ones, i8259.c and i8254.c): the 8259 pair and
+ * its ELCR pair; the 8254 and port 0x61. */
+static bool pic_port(uint16_t p)
+{
+	return p == 0x20 || p == 0x21 || p == 0xa0 || p == 0xa1 || p == 0x4d0 || p == 0x4d1;
+}
+
+static bool pit_port(const struct emu_irqchip *chip, uint16_t p)
+{
+	return chip->has_pit && ((p >= 0x40 && p <= 0x43) || p == 0x61);
+}
+
+/* the bytes of [port, port + len) that are the engine's, moved to or from their devices */
+static void chip_bytes(struct emu_irqchip *chip, uint16_t port, bool write, uint8_t *data, unsigned len,
+		       uint64_t now)
+{
+	for (unsigned k = 0; k < len; k++) {
+		uint16_t p = (uint16_t)(port + k); /* the port space wraps at 64 KiB */
+		if (pic_port(p)) {
+			if (write)
+				emu_pic_ioport_write(chip, p, data[k]);
+			else
+				data[k] = emu_pic_ioport_read(chip, p);
+		} else if (pit_port(chip, p)) {
+			if (write)
+				emu_pit_ioport_write(chip, p, data[k], now);
+			else
+				data[k] = emu_pit_ioport_read(chip, p, now);
+		}
+	}
+}
+
+/*
+ * A port access by IN/OUT. The engine's devices are byte-wide: the ISA bus carries a wider access
+ * as one byte cycle per port, each byte reaching the device that decodes its port. So the bytes of
+ * [port, port + len) that are the engine's go to its devices, and:
+ *   - every byte the engine's: the access ends here (true);
+ *   - none: it exits to the monitor (false);
+ *   - some (`outl` to 0x61 also covers 0x62..0x64, the i8042's command port): it still exits to
+ *     the monitor whole (false), as KVM hands user space any access that no in-kernel device's
+ *     range contains (virt/kvm/kvm_main.c, kvm_io_bus_cmp); the monitor's registry
+ *     (src/vmm/bus.c) then delivers its own bytes one by one, and finds nothing at the engine's
+ *     ports. A write's engine bytes are written here, before the exit; a read's are read when the
+ *     IN is re-executed with the monitor's data (c->pio_data, all ones at the engine's ports) and
+ *     replace those bytes, so each byte is read once, from its owner.
+ */
 bool emu_irq_pio(struct emu_vcpu *c, uint16_t port, bool write, uint8_t *data, unsigned len)
 {
 	struct emu_irqchip *chip = c->vm->irqchip;
 	if (!chip)
 		return false;
-	bool pic = port == 0x20 || port == 0x21 || port == 0xa0 || port == 0xa1 || port == 0x4d0 || port == 0x4d1;
-	bool pit = chip->has_pit && ((port >= 0x40 && port <= 0x43) || port == 0x61);
-	if (!pic && !pit)
+	unsigned mine = 0;
+	for (unsigned k = 0; k < len; k++)
+		mine += pic_port((uint16_t)(port + k)) || pit_port(chip, (uint16_t)(port + k));
+	if (!mine)
 		return false;
+	bool all = mine == len;
+	if (!all && !write) {
+		if (!(c->pio_valid && c->pio_port == port && c->pio_size == len))
+			return false; /* the monitor's bytes first */
+		data = c->pio_data;
+	}
 	uint64_t now = emu_vtime_ns();
 	pthread_mutex_lock(&chip->lock);
-	/* byte registers; a wider access touches the following ports byte by byte */
-	for (unsigned k = 0; k < len; k++) {
-		uint16_t p = (uint16_t)(port + k);
-		bool is_pic = p == 0x20 || p == 0x21 || p == 0xa0 || p == 0xa1 || p == 0x4d0 || p == 0x4d1;
-		bool is_pit = chip->has_pit && ((p >= 0x40 && p <= 0x43) || p == 0x61);
-		if (write) {
-			if (is_pic)
-				emu_pic_ioport_write(chip, p, data[k]);
-			else if (is_pit)
-				emu_pit_ioport_write(chip, p, data[k], now);
-		} else {
-			data[k] = is_pic ? emu_pic_ioport_read(chip, p) : is_pit ? emu_pit_ioport_read(chip, p, now) : 0xff;
-		}
-	}
+	chip_bytes(chip, port, write, data, len, now);
 	pthread_mutex_unlock(&chip->lock);
-	return true;
+	return all;
 }
 
 void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v)
