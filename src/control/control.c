@@ -75,6 +75,15 @@ struct blvm_control {
 	uint64_t tick_total, tick_throttled_ns;
 	bool rate_reported;    /* the last tick reported a non-zero rate */
 	bool throttling;       /* BUS_LOCK_THROTTLE_START sent, STOP not yet */
+	/* The policy's throttling, told by vCPU threads (on_throttle) under thr_lock */
+	pthread_mutex_t thr_lock;
+	bool thr_lock_init;
+	unsigned thr_asleep;       /* vCPUs in a policy sleep now */
+	uint64_t thr_decisions;    /* sleeps decided so far */
+	uint64_t thr_seen;         /* thr_decisions at the last tick (the control thread's) */
+	bool thr_noted;            /* this throttling's start was told to the thread ('t' on wake) */
+	struct timespec thr_at;    /* that start: when, and the bus lock that caused it */
+	uint64_t thr_total;
 	bool metrics_failed;   /* said once */
 };
 
@@ -280,11 +289,14 @@ static void events_queue(struct blvm_control *c, const char *text)
 }
 
 /* An event to every negotiated client and to --events; takes data (NULL: no "data" member, as QEMU
- * sends STOP and RESUME). */
-static void emit(struct blvm_control *c, const char *name, json_object *data)
+ * sends STOP and RESUME). Its timestamp is at, or now (at NULL). */
+static void emit_at(struct blvm_control *c, const char *name, json_object *data, const struct timespec *at)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (at)
+		ts = *at;
+	else
+		clock_gettime(CLOCK_REALTIME, &ts);
 	json_object *ev = json_object_new_object(), *t = json_object_new_object();
 	json_object_object_add(ev, "event", json_object_new_string(name));
 	if (data)
@@ -298,6 +310,11 @@ static void emit(struct blvm_control *c, const char *name, json_object *data)
 	if (c->events_path)
 		events_queue(c, to_text(ev));
 	json_object_put(ev);
+}
+
+static void emit(struct blvm_control *c, const char *name, json_object *data)
+{
+	emit_at(c, name, data, NULL);
 }
 
 /* ---- commands ---------------------------------------------------------------------------- */
@@ -721,6 +738,50 @@ static void metrics_rewrite(struct blvm_control *c, json_object *st)
 	c->metrics_failed = true;
 }
 
+/* The throttle hook (blvm_vm_set_throttle_hook), on a vCPU thread at each policy sleep: the first
+ * decision of a throttling wakes the control thread ('t'), which sends BUS_LOCK_THROTTLE_START
+ * stamped with the decision's time and naming the bus lock that caused it, before any per-second
+ * event that follows. A mutex (held for a few instructions; the policy took its own for this bus
+ * lock already) and at most one pipe write per throttling: it never blocks the vCPU for long. */
+static void on_throttle(void *arg, unsigned vcpu, bool asleep, uint64_t total)
+{
+	struct blvm_control *c = arg;
+	bool wake = false;
+	(void)vcpu;
+	pthread_mutex_lock(&c->thr_lock);
+	if (asleep) {
+		c->thr_asleep++;
+		c->thr_decisions++;
+		if (!c->thr_noted) {
+			c->thr_noted = wake = true;
+			clock_gettime(CLOCK_REALTIME, &c->thr_at);
+			c->thr_total = total;
+		}
+	} else {
+		c->thr_asleep--;
+	}
+	pthread_mutex_unlock(&c->thr_lock);
+	if (wake)
+		(void)!write(c->wake[1], "t", 1);
+}
+
+static void throttle_start(struct blvm_control *c)
+{
+	pthread_mutex_lock(&c->thr_lock);
+	struct timespec at = c->thr_at;
+	uint64_t total = c->thr_total;
+	pthread_mutex_unlock(&c->thr_lock);
+	if (c->throttling)
+		return;
+	json_object *st = stats_object(c->vm, NULL);
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "policy", json_object_get(get(get(st, "bus_locks"), "policy")));
+	json_object_object_add(d, "total", json_object_new_int64((int64_t)total));
+	json_object_put(st);
+	emit_at(c, "BUS_LOCK_THROTTLE_START", d, &at);
+	c->throttling = true;
+}
+
 /* Once a second: BUS_LOCK_RATE while bus locks happen (and once when they stop), throttle start and
  * stop, the metrics file. */
 static void tick(struct blvm_control *c)
@@ -745,12 +806,15 @@ static void tick(struct blvm_control *c)
 		emit(c, "BUS_LOCK_RATE", d);
 		c->rate_reported = dn != 0;
 	}
-	if (dthr && !c->throttling) {
-		json_object *d = json_object_new_object();
-		json_object_object_add(d, "policy", json_object_get(get(bl, "policy")));
-		emit(c, "BUS_LOCK_THROTTLE_START", d);
-		c->throttling = true;
-	} else if (!dthr && c->throttling) {
+	/* Throttling ends when a whole tick passed with no vCPU asleep for the policy and no new sleep
+	 * decided; it starts at the decision (throttle_start). */
+	pthread_mutex_lock(&c->thr_lock);
+	bool idle = c->thr_asleep == 0 && c->thr_decisions == c->thr_seen;
+	c->thr_seen = c->thr_decisions;
+	if (idle && c->throttling)
+		c->thr_noted = false; /* the next decision starts a new throttling */
+	pthread_mutex_unlock(&c->thr_lock);
+	if (idle && c->throttling) {
 		json_object *d = json_object_new_object();
 		json_object_object_add(d, "policy", json_object_get(get(bl, "policy")));
 		json_object_object_add(d, "throttled_ns", json_object_new_int64((int64_t)thr));
@@ -850,12 +914,18 @@ static void *control_thread(void *arg)
 			if (!pfd[k].revents)
 				continue;
 			if (idx[k] == -1) {
-				char b;
-				(void)!read(c->wake[0], &b, 1);
-				if (!ending) {
-					ending = true;
-					end_events(c);
-					flush_until = mono() + 1; /* clients get a second to take the last words */
+				/* 't': a throttling started (on_throttle); 'x': the VM ended (its vCPU threads
+				 * are done, so every 't' came before) */
+				char b[16];
+				ssize_t got = read(c->wake[0], b, sizeof b);
+				for (ssize_t j = 0; j < got; j++) {
+					if (b[j] == 't' && !ending) {
+						throttle_start(c);
+					} else if (b[j] == 'x' && !ending) {
+						ending = true;
+						end_events(c);
+						flush_until = mono() + 1; /* clients get a second to take the last words */
+					}
 				}
 			} else if (idx[k] == -2) {
 				client_accept(c);
@@ -962,6 +1032,8 @@ static void control_free(struct blvm_control *c)
 		close(c->wake[0]);
 	if (c->wake[1] >= 0)
 		close(c->wake[1]);
+	if (c->thr_lock_init)
+		pthread_mutex_destroy(&c->thr_lock);
 	free(c->socket_path);
 	free(c->events_path);
 	free(c->ev_out);
@@ -980,6 +1052,11 @@ int blvm_control_open(const struct blvm_control_config *cfg, struct blvm_control
 		return -1;
 	}
 	c->listen_fd = c->events_fd = c->wake[0] = c->wake[1] = -1;
+	c->thr_lock_init = pthread_mutex_init(&c->thr_lock, NULL) == 0;
+	if (!c->thr_lock_init) {
+		snprintf(err, errlen, "cannot create a mutex");
+		goto fail;
+	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		c->clients[i].fd = -1;
 	if (pipe2(c->wake, O_CLOEXEC) != 0) {
@@ -1025,6 +1102,7 @@ int blvm_control_start(struct blvm_control *c, struct blvm_vm *vm, char *err, si
 		return -1;
 	}
 	c->started = true;
+	blvm_vm_set_throttle_hook(vm, on_throttle, c); /* before the VM runs (blvm_vm_run) */
 	return 0;
 }
 
@@ -1036,6 +1114,7 @@ void blvm_control_finish(struct blvm_control *c, const struct blvm_vm_result *re
 		c->res = *res; /* before the write: the thread reads it after the read (pipe: happens-before) */
 		(void)!write(c->wake[1], "x", 1);
 		pthread_join(c->thread, NULL);
+		blvm_vm_set_throttle_hook(c->vm, NULL, NULL);
 	}
 	control_free(c);
 }

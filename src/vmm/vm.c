@@ -383,6 +383,12 @@ void blvm_vm_quit(struct blvm_vm *vm)
 	blvm_vm_end(vm, BLVM_END_QUIT, 0, 0, "quit requested on the control socket; the VM stopped");
 }
 
+void blvm_vm_set_throttle_hook(struct blvm_vm *vm, blvm_throttle_fn fn, void *arg)
+{
+	vm->throttle_fn = fn;
+	vm->throttle_arg = arg;
+}
+
 /*
  * QMP's stop: no vCPU executes guest code until blvm_vm_resume(). A vCPU thread passes the gate in
  * vcpu_thread() before each run(): it sets in_guest, then looks at paused; the pauser sets paused,
@@ -643,7 +649,12 @@ static void apply_bus_lock_policy(struct blvm_vcpu *c)
 		}
 	}
 	if (a.what == BLVM_POLICY_SLEEP) {
+		/* told at the decision, not when the sleep is over: BUS_LOCK_THROTTLE_START's moment */
+		if (vm->throttle_fn)
+			vm->throttle_fn(vm->throttle_arg, c->id, true, a.total);
 		blvm_policy_slept(vm->policy, c->id, throttle_sleep(vm, a.sleep_ns));
+		if (vm->throttle_fn)
+			vm->throttle_fn(vm->throttle_arg, c->id, false, a.total);
 	} else if (a.what == BLVM_POLICY_STOP) {
 		blvm_vm_end(vm, BLVM_END_BUS_LOCK_KILL, BLVM_STATUS_BUS_LOCK_KILL, ip ? ip->rip : vcpu_rip(c), "%s",
 			    a.reason);
