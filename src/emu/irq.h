@@ -244,5 +244,8 @@ void emu_pit_timer_expired(struct emu_irqchip *chip, uint64_t now);
 /* IRQ 0 was acknowledged (8259 INTA of IR0, or the LAPIC's EOI of I/O APIC pin 2's vector): the
  * next pending tick, if any, goes out (KVM's kvm_pit_ack_irq) */
 void emu_pit_irq_ack(struct emu_irqchip *chip);
+/* Some LAPIC's LVT0 is unmasked in NMI mode: each IRQ 0 tick then also reaches every LVT0 (KVM's
+ * NMI-watchdog virtual wire, pit.c irq0_pulse) */
+bool emu_pit_lvt0_nmi(const struct emu_irqchip *chip);
 
 #endif

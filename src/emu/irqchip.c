@@ -34,7 +34,8 @@
  *     (IF = 1) or an NMI or INIT is deliverable (it then resumes after the HLT, through the
  *     handler), or kick() (run() returns -EINTR and the next run() halts again);
  *   - beyond KVM, the dead VM (vm_dead below): when a vCPU halts with IF = 0 and every other vCPU is
- *     halted so too or waits for INIT/SIPI, with no NMI/INIT/SIPI on its way, that vCPU's run()
+ *     halted so too or waits for INIT/SIPI, with no NMI/INIT/SIPI on its way and no device or
+ *     timer programmed to send one an NMI (nmi_can_come below), that vCPU's run()
  *     returns KVM_EXIT_HLT, and the monitor ends the VM (status 125), as it did for any HLT with
  *     IF = 0 before SMP: waiting forever is not what a user wants from a VM whose guest stopped.
  *     A vCPU halted with IF = 1 is never dead (a timer or device may wake it);
@@ -329,6 +330,41 @@ void emu_irq_vcpu_fini(struct emu_vcpu *c)
  * before the BSP powers off) is no reason to end it while another vCPU runs. Not counted as a
  * waker: an LVT or I/O APIC entry programmed to send an NMI later (no guest we run does that).
  */
+/*
+ * Whether an NMI can still come to l's vCPU, halted with IF = 0 (called when no vCPU runs: only a
+ * device's or a timer's NMI can; INIT and SIPI need a running sender). The platform's NMI sources:
+ *   - an I/O APIC redirection entry in NMI delivery mode, unmasked, whose destination takes in
+ *     this LAPIC: pin 2 while the PIT's counter 0 will still raise IRQ 0, any other pin always
+ *     (the monitor's devices raise their lines when input comes: IRQ_LINE, any time);
+ *   - LVT0 (LINT0) in NMI mode, unmasked, while the PIT will still tick: KVM's NMI-watchdog wire
+ *     (pit.c irq0_pulse).
+ * Not sources here: LINT1 (on a PC the chipset's NMI line: IOCHK, SERR, an NMI button; nothing
+ * drives it in this platform or in KVM's, and Linux leaves it unmasked in NMI mode on the BSP, so
+ * counting it would keep every halted Linux VM waiting for --timeout), the thermal, performance
+ * and error LVTs (this LAPIC never raises them), the timer LVT (fixed delivery only, SDM Vol. 3
+ * Figure 11-8). A vCPU in its NMI handler (NMIs blocked until IRET, SDM Vol. 3 6.7.1) or waiting
+ * for INIT/SIPI takes no NMI.
+ */
+static bool nmi_can_come(const struct emu_irqchip *chip, const struct emu_lapic *l)
+{
+	const struct emu_vcpu *c = l->owner;
+	if (c->nmi_blocked || l->mp_state != EMU_MP_RUNNABLE || !emu_lapic_hw_enabled(l))
+		return false;
+	bool pit_ticks = chip->has_pit && (chip->pit.irq_deadline || chip->pit.pending);
+	uint32_t lvt0 = l->lvt[LVT_LINT0];
+	if (pit_ticks && !(lvt0 & APIC_LVT_MASKED) && ((lvt0 >> 8) & 7) == APIC_DM_NMI)
+		return true;
+	for (unsigned pin = 0; pin < EMU_IOAPIC_PINS; pin++) {
+		uint64_t re = chip->ioapic.redir[pin];
+		if ((re & IOAPIC_RE_MASKED) || ((re >> 8) & 7) != APIC_DM_NMI || (pin == 2 && !pit_ticks))
+			continue;
+		uint32_t dest = (uint32_t)(re >> 56);
+		if (emu_lapic_match_dest(l, dest == 0xff ? 0xffffffffu : dest, re & IOAPIC_RE_LOGICAL))
+			return true;
+	}
+	return false;
+}
+
 static bool vm_dead(struct emu_irqchip *chip)
 {
 	for (unsigned k = 0; k < chip->ncpus; k++) {
@@ -338,6 +374,12 @@ static bool vm_dead(struct emu_irqchip *chip)
 		if (o->nmi_pending || o->init_pending || o->sipi_vector >= 0)
 			return false;
 		if (!o->stopped && o->mp_state == EMU_MP_RUNNABLE)
+			return false;
+	}
+	/* every vCPU halted with IF = 0 or waiting for INIT/SIPI: now only an NMI can wake one */
+	for (unsigned k = 0; k < chip->ncpus; k++) {
+		const struct emu_lapic *o = chip->lapic[k];
+		if (o && o->owner && nmi_can_come(chip, o))
 			return false;
 	}
 	return true;
