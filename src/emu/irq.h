@@ -91,6 +91,8 @@ struct emu_lapic {
 	bool init_pending;            /* INIT accepted: the vCPU goes to wait-for-SIPI */
 	int mp_state;                 /* EMU_MP_* */
 	int sipi_vector;              /* last SIPI accepted in wait-for-SIPI, -1 none */
+	uint8_t sipi_last;            /* the vector of the last SIPI sent here, in any state (KVM's
+				       * apic->sipi_vector): what KVM_SET_MP_STATE SIPI_RECEIVED replays */
 	bool stopped;                 /* the vCPU sleeps after HLT with IF = 0 (irqchip.c, "dead VM") */
 	uint64_t timer_fires;         /* statistics: expiries that set IRR */
 	void *owner;                  /* the emu engine's vCPU (irqchip.c), NULL in unit tests */

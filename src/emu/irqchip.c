@@ -681,8 +681,10 @@ int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp)
 }
 
 /* KVM_SET_MP_STATE (api.rst 4.39): without the irqchip only RUNNABLE (-EINVAL otherwise, as KVM);
- * with it RUNNABLE, UNINITIALIZED, INIT_RECEIVED or HALTED. (KVM also takes SIPI_RECEIVED, a SIPI
- * with the vector it saved; no blvm caller needs it: -EINVAL.) */
+ * with it RUNNABLE, UNINITIALIZED, INIT_RECEIVED, HALTED or SIPI_RECEIVED. SIPI_RECEIVED is what
+ * KVM's kvm_arch_vcpu_ioctl_set_mpstate() makes of it: INIT_RECEIVED with a SIPI pending whose
+ * vector is the last one this LAPIC was sent (0 if none), so the vCPU's next run() starts it in
+ * real mode there (emu_irq_event), as kvm_apic_accept_events() does. */
 int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *mp)
 {
 	struct emu_vcpu *c = (struct emu_vcpu *)v;
@@ -695,12 +697,17 @@ int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *m
 		return 0;
 	}
 	if (st != KVM_MP_STATE_RUNNABLE && st != KVM_MP_STATE_UNINITIALIZED && st != KVM_MP_STATE_INIT_RECEIVED &&
-	    st != KVM_MP_STATE_HALTED)
+	    st != KVM_MP_STATE_HALTED && st != KVM_MP_STATE_SIPI_RECEIVED)
 		return -EINVAL;
 	pthread_mutex_lock(&chip->lock);
 	struct emu_lapic *l = c->lapic;
-	l->mp_state = st == KVM_MP_STATE_HALTED ? EMU_MP_RUNNABLE : (int)st;
-	l->sipi_vector = -1;
+	if (st == KVM_MP_STATE_SIPI_RECEIVED) {
+		l->mp_state = EMU_MP_INIT_RECEIVED;
+		l->sipi_vector = l->sipi_last;
+	} else {
+		l->mp_state = st == KVM_MP_STATE_HALTED ? EMU_MP_RUNNABLE : (int)st;
+		l->sipi_vector = -1;
+	}
 	l->stopped = false;
 	c->halted = st == KVM_MP_STATE_HALTED;
 	pthread_mutex_unlock(&chip->lock);
