@@ -311,6 +311,9 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 {
 	if (!vm)
 		return;
+	/* The devices first: a device's thread (the RTC's) may raise an interrupt line until it is
+	 * joined, and needs the engine's VM and vCPUs for that. */
+	blvm_bus_destroy(&vm->bus);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
 			if (vm->vcpus[i].ev)
@@ -319,7 +322,6 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	}
 	if (vm->ev)
 		vm->ops->vm_destroy(vm->ev);
-	blvm_bus_destroy(&vm->bus);
 	if (vm->ram)
 		munmap(vm->ram, vm->cfg.mem_size);
 	blvm_policy_destroy(vm->policy);
