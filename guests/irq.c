@@ -10,6 +10,8 @@
  *   tsc-deadline: took 10 timer interrupts        (or "tsc-deadline: not offered")
  *   pit-pic: took 20 interrupts, vector 0x20
  *   pit-ioapic: took 20 interrupts, vector 0x51
+ *   rtc-pic: took 20 interrupts, register C had IRQF and PF in each
+ *   rtc-ioapic: took 20 interrupts, register C had IRQF and PF in each
  *   self-ipi: took 10 interrupts
  *   ipi: vCPU k took 10 interrupts                 (one line per other vCPU, blvm --vcpus>1)
  *   irq: ok
@@ -30,6 +32,8 @@
 #define V_PIC 0x20 /* the master's base: IRQ 0 */
 #define V_IOAPIC 0x51
 #define V_IPI 0x60
+#define V_RTC_PIC (V_PIC + 8) /* the slave's base: IRQ 8 */
+#define V_RTC_IOAPIC 0x58
 #define V_SPURIOUS 0xff
 
 static volatile unsigned n_timer, n_pic, n_ioapic, n_ipi[RT_MAX_CPUS];
@@ -38,6 +42,7 @@ static volatile unsigned timer_limit = ~0u;
 
 static void eoi(void) { R(0xb0) = 0; }
 static void ioapic_write(unsigned reg, uint32_t v);
+static void wait_for(volatile unsigned *counter, unsigned n);
 
 /* A periodic source is stopped by the handler of its N-th interrupt, and one that was already
  * on its way (a tick pending in the IRR when the vCPU ran late: the engines reinject lost PIT
@@ -67,6 +72,43 @@ static void on_ioapic(struct rt_frame *f)
 		ioapic_write(0x10 + 2 * 2, 1u << 16); /* mask GSI 2 */
 	eoi();
 }
+/* The MC146818's periodic interrupt (register B's PIE, 1024 Hz from register A's RS = 6) on IRQ 8:
+ * the handler reads register C, which clears IRQF and releases the line (data sheet, "Register
+ * C"); the N-th then turns PIE off (IRQF follows the enables: QEMU lowers the line there) and reads
+ * C once more; one that was already on its way is not counted. */
+#define N_RTC 20
+static volatile unsigned n_rtc, rtc_c_all = 0xff;
+static uint8_t cmos_read(uint8_t i) { outb(0x70, i); return inb(0x71); }
+static void cmos_write(uint8_t i, uint8_t v) { outb(0x70, i); outb(0x71, v); }
+static void rtc_irq(void)
+{
+	uint8_t c = cmos_read(0x0c);
+	if (n_rtc >= N_RTC)
+		return;
+	rtc_c_all &= c;
+	if (++n_rtc == N_RTC) {
+		cmos_write(0x0b, cmos_read(0x0b) & ~0x40);
+		(void)cmos_read(0x0c);
+	}
+}
+static void on_rtc_pic(struct rt_frame *f)
+{
+	(void)f;
+	rtc_irq();
+	outb(0xa0, 0x20); /* EOI to the slave, then the master */
+	outb(0x20, 0x20);
+}
+static void on_rtc_ioapic(struct rt_frame *f) { (void)f; rtc_irq(); eoi(); }
+static void rtc_periodic(void)
+{
+	n_rtc = 0;
+	rtc_c_all = 0xff;
+	cmos_write(0x0a, 0x26);                     /* 32.768 kHz time base, RS 6: 1024 Hz */
+	(void)cmos_read(0x0c);                      /* nothing pending */
+	cmos_write(0x0b, cmos_read(0x0b) | 0x40);   /* PIE */
+	wait_for(&n_rtc, N_RTC);
+}
+
 static void on_ipi(struct rt_frame *f) { (void)f; n_ipi[rt_cpu_index()]++; eoi(); }
 static void on_spurious(struct rt_frame *f) { (void)f; }
 
@@ -173,6 +215,8 @@ int guest_main(void)
 	rt_set_handler(V_PIC, on_pic);
 	rt_set_handler(V_IOAPIC, on_ioapic);
 	rt_set_handler(V_IPI, on_ipi);
+	rt_set_handler(V_RTC_PIC, on_rtc_pic);
+	rt_set_handler(V_RTC_IOAPIC, on_rtc_ioapic);
 	rt_set_handler(V_SPURIOUS, on_spurious);
 	pic_init(0xff);
 	lapic_enable();
@@ -230,6 +274,30 @@ int guest_main(void)
 		pit_stop();
 		rt_printf("pit-ioapic: took %u interrupts, vector 0x%x\n", n_ioapic, V_IOAPIC);
 		bad |= n_ioapic != N_PIT;
+	}
+
+	if (!skipped("rtc-pic")) {
+		R(0x350) = 7u << 8;        /* LVT LINT0: ExtINT (virtual wire) */
+		pic_init(0xfb);            /* the master's IR2: the slave */
+		outb(0xa1, 0xfe);          /* the slave's IR0: IRQ 8 */
+		rtc_periodic();
+		outb(0xa1, 0xff);
+		outb(0x21, 0xff);
+		rt_printf("rtc-pic: took %u interrupts, register C had IRQF and PF in each%s\n", n_rtc,
+			  (rtc_c_all & 0xc0) == 0xc0 ? "" : " NOT");
+		bad |= n_rtc != N_RTC || (rtc_c_all & 0xc0) != 0xc0;
+	}
+
+	if (!skipped("rtc-ioapic")) {
+		R(0x350) = 1u << 16;       /* LINT0 masked */
+		uint32_t id = R(0x20) >> 24;
+		ioapic_write(0x10 + 2 * 8 + 1, id << 24);
+		ioapic_write(0x10 + 2 * 8, V_RTC_IOAPIC);  /* GSI 8: fixed, physical, edge, high */
+		rtc_periodic();
+		ioapic_write(0x10 + 2 * 8, 1u << 16);
+		rt_printf("rtc-ioapic: took %u interrupts, register C had IRQF and PF in each%s\n", n_rtc,
+			  (rtc_c_all & 0xc0) == 0xc0 ? "" : " NOT");
+		bad |= n_rtc != N_RTC || (rtc_c_all & 0xc0) != 0xc0;
 	}
 
 	if (!skipped("self-ipi")) {

@@ -103,6 +103,7 @@ struct blvm_policy_action {
 	enum blvm_policy_verdict what;
 	uint64_t sleep_ns;   /* SLEEP: > 0 */
 	const char *reason;  /* STOP: one line, owned by the policy, valid until destroy; else NULL */
+	uint64_t total;      /* the VM's bus locks counted with this one (this is the total-th); 0: not counted */
 };
 
 /* Call after every successful KVM_RUN of vCPU `vcpu` (0 <= vcpu < nr_vcpus) with its kvm_run and, where

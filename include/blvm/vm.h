@@ -106,6 +106,12 @@ void blvm_vm_quit(struct blvm_vm *vm);
  * VM started with detection off, turning it off, contain on the kvm engine. */
 int blvm_vm_set_bus_lock_policy(struct blvm_vm *vm, const struct blvm_policy_config *cfg, char *err,
 				size_t errlen);
+/* Told by a vCPU thread around each sleep the bus-lock policy imposes on it (a SLEEP verdict:
+ * ratelimit past its quota, pause): asleep true at the decision, before the sleep, with the number
+ * of the bus lock that caused it (blvm_policy_action.total); asleep false when the sleep is over.
+ * fn must not block (it delays the vCPU). Set it before blvm_vm_run; fn NULL: none. */
+typedef void (*blvm_throttle_fn)(void *arg, unsigned vcpu, bool asleep, uint64_t total);
+void blvm_vm_set_throttle_hook(struct blvm_vm *vm, blvm_throttle_fn fn, void *arg);
 /* The bus-lock report for humans (stderr) when a policy is active; nothing under off. */
 void blvm_vm_write_report(const struct blvm_vm *vm, FILE *out);
 void blvm_vm_destroy(struct blvm_vm *vm);

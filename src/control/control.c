@@ -43,6 +43,7 @@
 #define REQUEST_MAX (64 * 1024)   /* bytes of one request; QEMU's streamer caps tokens similarly */
 #define JSON_DEPTH 1024           /* nesting of a request: QEMU's json-streamer MAX_NESTING */
 #define OUT_MAX (4 * 1024 * 1024) /* queued output of a client that does not read: then it is dropped */
+#define EVENTS_MAX (256 * 1024)   /* --events lines waiting for a slow reader: then new ones are dropped */
 
 struct client {
 	int fd;                /* -1: free slot */
@@ -57,7 +58,11 @@ struct client {
 struct blvm_control {
 	char *socket_path;     /* the socket we bound (removed at the end) */
 	int listen_fd;
-	int events_fd;
+	int events_fd;         /* non-blocking: a FIFO's reader may stall, the thread must not */
+	char *events_path;
+	char *ev_out;          /* --events lines not yet taken, whole lines but perhaps the first */
+	size_t ev_len, ev_cap;
+	uint64_t ev_lines, ev_dropped; /* lines meant for --events; of them not written */
 	char *metrics_path;
 	int wake[2];           /* blvm_control_finish -> the thread */
 	pthread_t thread;
@@ -70,6 +75,15 @@ struct blvm_control {
 	uint64_t tick_total, tick_throttled_ns;
 	bool rate_reported;    /* the last tick reported a non-zero rate */
 	bool throttling;       /* BUS_LOCK_THROTTLE_START sent, STOP not yet */
+	/* The policy's throttling, told by vCPU threads (on_throttle) under thr_lock */
+	pthread_mutex_t thr_lock;
+	bool thr_lock_init;
+	unsigned thr_asleep;       /* vCPUs in a policy sleep now */
+	uint64_t thr_decisions;    /* sleeps decided so far */
+	uint64_t thr_seen;         /* thr_decisions at the last tick (the control thread's) */
+	bool thr_noted;            /* this throttling's start was told to the thread ('t' on wake) */
+	struct timespec thr_at;    /* that start: when, and the bus lock that caused it */
+	uint64_t thr_total;
 	bool metrics_failed;   /* said once */
 };
 
@@ -197,12 +211,92 @@ static void reply_return(struct client *cl, json_object *id, json_object *ret)
 	json_object_put(msg);
 }
 
+/* ---- --events ---------------------------------------------------------------------------- */
+
+/* The lines an --events file holds are QMP's events, which QMP delivers whole and in order or not
+ * at all (a client that does not read is disconnected, qmp-spec.rst). The file's reader may be a
+ * FIFO's or a pipe's that stalls, and the control thread must not stall with it (it answers the
+ * socket, ticks, and ends the run on time): the descriptor is non-blocking, lines wait in ev_out
+ * and are written as the reader takes them (POLLOUT), each by one write() (whole in a regular file
+ * with O_APPEND, and in a pipe up to PIPE_BUF bytes). When EVENTS_MAX bytes wait, a new line is
+ * dropped whole, counted, and said once; at the end the count is given (docs/blvm.1). */
+static size_t count_lines(const char *p, size_t len)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < len; k++)
+		n += p[k] == '\n';
+	return n;
+}
+
+static void events_flush(struct blvm_control *c)
+{
+	size_t done = 0;
+	while (c->events_fd >= 0 && done < c->ev_len) {
+		const char *nl = memchr(c->ev_out + done, '\n', c->ev_len - done);
+		size_t line = (size_t)(nl - (c->ev_out + done)) + 1;
+		ssize_t n = write(c->events_fd, c->ev_out + done, line);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		fprintf(stderr, "blvm: --events: writing failed: %s; no more events are written\n",
+			strerror(n < 0 ? errno : EIO));
+		close(c->events_fd);
+		c->events_fd = -1;
+	}
+	memmove(c->ev_out, c->ev_out + done, c->ev_len - done);
+	c->ev_len -= done;
+	if (c->events_fd < 0) { /* what waits will never be written */
+		c->ev_dropped += count_lines(c->ev_out, c->ev_len);
+		c->ev_len = 0;
+	}
+}
+
+static void events_queue(struct blvm_control *c, const char *text)
+{
+	size_t len = strlen(text);
+	c->ev_lines++;
+	if (c->events_fd < 0) {
+		c->ev_dropped++;
+		return;
+	}
+	if (c->ev_len + len + 1 > EVENTS_MAX) {
+		if (!c->ev_dropped)
+			fprintf(stderr, "blvm: --events=%s: the reader does not keep up; events are dropped while "
+				"%d KiB wait to be written (the count is given at the end)\n", c->events_path,
+				EVENTS_MAX / 1024);
+		c->ev_dropped++;
+		return;
+	}
+	if (c->ev_len + len + 1 > c->ev_cap) {
+		size_t cap = (c->ev_len + len + 1) * 2;
+		char *p = realloc(c->ev_out, cap < EVENTS_MAX ? cap : EVENTS_MAX);
+		if (!p) {
+			c->ev_dropped++;
+			return;
+		}
+		c->ev_out = p;
+		c->ev_cap = cap < EVENTS_MAX ? cap : EVENTS_MAX;
+	}
+	memcpy(c->ev_out + c->ev_len, text, len);
+	c->ev_out[c->ev_len + len] = '\n';
+	c->ev_len += len + 1;
+	events_flush(c);
+}
+
 /* An event to every negotiated client and to --events; takes data (NULL: no "data" member, as QEMU
- * sends STOP and RESUME). */
-static void emit(struct blvm_control *c, const char *name, json_object *data)
+ * sends STOP and RESUME). Its timestamp is at, or now (at NULL). */
+static void emit_at(struct blvm_control *c, const char *name, json_object *data, const struct timespec *at)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (at)
+		ts = *at;
+	else
+		clock_gettime(CLOCK_REALTIME, &ts);
 	json_object *ev = json_object_new_object(), *t = json_object_new_object();
 	json_object_object_add(ev, "event", json_object_new_string(name));
 	if (data)
@@ -213,32 +307,14 @@ static void emit(struct blvm_control *c, const char *name, json_object *data)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (c->clients[i].fd >= 0 && c->clients[i].negotiated)
 			client_send(&c->clients[i], ev);
-	if (c->events_fd >= 0) {
-		/* One write() per line: O_APPEND keeps each record whole in a regular file. */
-		const char *text = to_text(ev);
-		size_t len = strlen(text);
-		char *line = malloc(len + 1);
-		if (line) {
-			memcpy(line, text, len);
-			line[len] = '\n';
-			size_t off = 0;
-			while (off <= len) {
-				ssize_t n = write(c->events_fd, line + off, len + 1 - off);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					fprintf(stderr, "blvm: --events: writing failed: %s; no more events are written\n",
-						strerror(n < 0 ? errno : EIO));
-					close(c->events_fd);
-					c->events_fd = -1;
-					break;
-				}
-				off += (size_t)n;
-			}
-			free(line);
-		}
-	}
+	if (c->events_path)
+		events_queue(c, to_text(ev));
 	json_object_put(ev);
+}
+
+static void emit(struct blvm_control *c, const char *name, json_object *data)
+{
+	emit_at(c, name, data, NULL);
 }
 
 /* ---- commands ---------------------------------------------------------------------------- */
@@ -662,6 +738,50 @@ static void metrics_rewrite(struct blvm_control *c, json_object *st)
 	c->metrics_failed = true;
 }
 
+/* The throttle hook (blvm_vm_set_throttle_hook), on a vCPU thread at each policy sleep: the first
+ * decision of a throttling wakes the control thread ('t'), which sends BUS_LOCK_THROTTLE_START
+ * stamped with the decision's time and naming the bus lock that caused it, before any per-second
+ * event that follows. A mutex (held for a few instructions; the policy took its own for this bus
+ * lock already) and at most one pipe write per throttling: it never blocks the vCPU for long. */
+static void on_throttle(void *arg, unsigned vcpu, bool asleep, uint64_t total)
+{
+	struct blvm_control *c = arg;
+	bool wake = false;
+	(void)vcpu;
+	pthread_mutex_lock(&c->thr_lock);
+	if (asleep) {
+		c->thr_asleep++;
+		c->thr_decisions++;
+		if (!c->thr_noted) {
+			c->thr_noted = wake = true;
+			clock_gettime(CLOCK_REALTIME, &c->thr_at);
+			c->thr_total = total;
+		}
+	} else {
+		c->thr_asleep--;
+	}
+	pthread_mutex_unlock(&c->thr_lock);
+	if (wake)
+		(void)!write(c->wake[1], "t", 1);
+}
+
+static void throttle_start(struct blvm_control *c)
+{
+	pthread_mutex_lock(&c->thr_lock);
+	struct timespec at = c->thr_at;
+	uint64_t total = c->thr_total;
+	pthread_mutex_unlock(&c->thr_lock);
+	if (c->throttling)
+		return;
+	json_object *st = stats_object(c->vm, NULL);
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "policy", json_object_get(get(get(st, "bus_locks"), "policy")));
+	json_object_object_add(d, "total", json_object_new_int64((int64_t)total));
+	json_object_put(st);
+	emit_at(c, "BUS_LOCK_THROTTLE_START", d, &at);
+	c->throttling = true;
+}
+
 /* Once a second: BUS_LOCK_RATE while bus locks happen (and once when they stop), throttle start and
  * stop, the metrics file. */
 static void tick(struct blvm_control *c)
@@ -686,12 +806,15 @@ static void tick(struct blvm_control *c)
 		emit(c, "BUS_LOCK_RATE", d);
 		c->rate_reported = dn != 0;
 	}
-	if (dthr && !c->throttling) {
-		json_object *d = json_object_new_object();
-		json_object_object_add(d, "policy", json_object_get(get(bl, "policy")));
-		emit(c, "BUS_LOCK_THROTTLE_START", d);
-		c->throttling = true;
-	} else if (!dthr && c->throttling) {
+	/* Throttling ends when a whole tick passed with no vCPU asleep for the policy and no new sleep
+	 * decided; it starts at the decision (throttle_start). */
+	pthread_mutex_lock(&c->thr_lock);
+	bool idle = c->thr_asleep == 0 && c->thr_decisions == c->thr_seen;
+	c->thr_seen = c->thr_decisions;
+	if (idle && c->throttling)
+		c->thr_noted = false; /* the next decision starts a new throttling */
+	pthread_mutex_unlock(&c->thr_lock);
+	if (idle && c->throttling) {
 		json_object *d = json_object_new_object();
 		json_object_object_add(d, "policy", json_object_get(get(bl, "policy")));
 		json_object_object_add(d, "throttled_ns", json_object_new_int64((int64_t)thr));
@@ -757,8 +880,8 @@ static void *control_thread(void *arg)
 	bool ending = false;
 	double flush_until = 0;
 	for (;;) {
-		struct pollfd pfd[MAX_CLIENTS + 2];
-		int idx[MAX_CLIENTS + 2];
+		struct pollfd pfd[MAX_CLIENTS + 3];
+		int idx[MAX_CLIENTS + 3];
 		int n = 0;
 		pfd[n] = (struct pollfd){ .fd = c->wake[0], .events = POLLIN };
 		idx[n++] = -1;
@@ -766,7 +889,11 @@ static void *control_thread(void *arg)
 			pfd[n] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
 			idx[n++] = -2;
 		}
-		bool queued = false;
+		bool queued = c->ev_len > 0;
+		if (c->ev_len) {
+			pfd[n] = (struct pollfd){ .fd = c->events_fd, .events = POLLOUT };
+			idx[n++] = -3;
+		}
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *cl = &c->clients[i];
 			if (cl->fd < 0)
@@ -787,15 +914,23 @@ static void *control_thread(void *arg)
 			if (!pfd[k].revents)
 				continue;
 			if (idx[k] == -1) {
-				char b;
-				(void)!read(c->wake[0], &b, 1);
-				if (!ending) {
-					ending = true;
-					end_events(c);
-					flush_until = mono() + 1; /* clients get a second to take the last words */
+				/* 't': a throttling started (on_throttle); 'x': the VM ended (its vCPU threads
+				 * are done, so every 't' came before) */
+				char b[16];
+				ssize_t got = read(c->wake[0], b, sizeof b);
+				for (ssize_t j = 0; j < got; j++) {
+					if (b[j] == 't' && !ending) {
+						throttle_start(c);
+					} else if (b[j] == 'x' && !ending) {
+						ending = true;
+						end_events(c);
+						flush_until = mono() + 1; /* clients get a second to take the last words */
+					}
 				}
 			} else if (idx[k] == -2) {
 				client_accept(c);
+			} else if (idx[k] == -3) {
+				events_flush(c); /* writable, or an error that write() then reports */
 			} else {
 				struct client *cl = &c->clients[idx[k]];
 				if (cl->fd < 0)
@@ -823,6 +958,11 @@ static void *control_thread(void *arg)
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		client_close(&c->clients[i]);
+	c->ev_dropped += count_lines(c->ev_out, c->ev_len); /* the reader had its second */
+	c->ev_len = 0;
+	if (c->ev_dropped)
+		fprintf(stderr, "blvm: --events=%s: %" PRIu64 " of %" PRIu64 " events were not written\n",
+			c->events_path, c->ev_dropped, c->ev_lines);
 	return NULL;
 }
 
@@ -892,7 +1032,11 @@ static void control_free(struct blvm_control *c)
 		close(c->wake[0]);
 	if (c->wake[1] >= 0)
 		close(c->wake[1]);
+	if (c->thr_lock_init)
+		pthread_mutex_destroy(&c->thr_lock);
 	free(c->socket_path);
+	free(c->events_path);
+	free(c->ev_out);
 	free(c->metrics_path);
 	free(c);
 }
@@ -908,6 +1052,11 @@ int blvm_control_open(const struct blvm_control_config *cfg, struct blvm_control
 		return -1;
 	}
 	c->listen_fd = c->events_fd = c->wake[0] = c->wake[1] = -1;
+	c->thr_lock_init = pthread_mutex_init(&c->thr_lock, NULL) == 0;
+	if (!c->thr_lock_init) {
+		snprintf(err, errlen, "cannot create a mutex");
+		goto fail;
+	}
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		c->clients[i].fd = -1;
 	if (pipe2(c->wake, O_CLOEXEC) != 0) {
@@ -922,8 +1071,17 @@ int blvm_control_open(const struct blvm_control_config *cfg, struct blvm_control
 		blvm_output_abort(&o);
 		c->metrics_path = strdup(cfg->metrics_path);
 	}
-	if (cfg->events_path && (c->events_fd = blvm_open_append(cfg->events_path, "--events", err, errlen)) < 0)
-		goto fail;
+	if (cfg->events_path) {
+		if ((c->events_fd = blvm_open_append(cfg->events_path, "--events", err, errlen)) < 0)
+			goto fail;
+		int fl = fcntl(c->events_fd, F_GETFL);
+		c->events_path = strdup(cfg->events_path);
+		if (fl < 0 || fcntl(c->events_fd, F_SETFL, fl | O_NONBLOCK) < 0 || !c->events_path) {
+			snprintf(err, errlen, "cannot write --events=%s: %s", cfg->events_path,
+				 c->events_path ? strerror(errno) : "out of memory");
+			goto fail;
+		}
+	}
 	if (cfg->socket_path && bind_socket(c, cfg->socket_path, err, errlen) != 0)
 		goto fail;
 	*out = c;
@@ -944,6 +1102,7 @@ int blvm_control_start(struct blvm_control *c, struct blvm_vm *vm, char *err, si
 		return -1;
 	}
 	c->started = true;
+	blvm_vm_set_throttle_hook(vm, on_throttle, c); /* before the VM runs (blvm_vm_run) */
 	return 0;
 }
 
@@ -955,6 +1114,7 @@ void blvm_control_finish(struct blvm_control *c, const struct blvm_vm_result *re
 		c->res = *res; /* before the write: the thread reads it after the read (pipe: happens-before) */
 		(void)!write(c->wake[1], "x", 1);
 		pthread_join(c->thread, NULL);
+		blvm_vm_set_throttle_hook(c->vm, NULL, NULL);
 	}
 	control_free(c);
 }

@@ -168,11 +168,19 @@ struct rtc {
 	uint8_t cmos[128];
 	int64_t offset_s;        /* guest time = host UTC + offset_s (the guest set the clock) */
 	double last_c_read;      /* host time when register C was last read (flags accrue from here) */
+	double irq_checked;      /* host time up to which no enabled flag was found (rtc_irq_pending) */
 	double (*clock)(void);   /* host UTC in seconds; replaceable by tests */
 };
 void rtc_init(struct rtc *r, uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned nr_vcpus);
 uint8_t rtc_read(struct rtc *r, unsigned port_offset);
 void rtc_write(struct rtc *r, unsigned port_offset, uint8_t v);
+/* Interrupts (IRQF; the IRQ output follows it until register C is read): whether register B
+ * enables one (PIE with a rate, AIE, UIE); the host time at which IRQF may next become 1 (the next
+ * periodic edge or second update after the last read of C or the last check), 0 when none is
+ * enabled; whether IRQF is 1 at host time now (if not, the check moves past now). */
+bool rtc_irq_enabled(const struct rtc *r);
+double rtc_irq_deadline(const struct rtc *r);
+bool rtc_irq_pending(struct rtc *r, double now);
 
 /* ---- fw_cfg (fw_cfg.c), QEMU docs/specs/fw_cfg.rst, traditional interface ----------------- */
 

@@ -9,9 +9,12 @@
  * waits for UIP to fall, as Linux's mc146818_get_time does, finds the update boundary. Register D
  * reports valid RAM and time. Register C's flags are computed when it is read: UF when a second has
  * passed since the last read, PF when a periodic interval (rate from register A's RS bits) has, AF
- * when the current time matches the alarm (0xc0-0xff are "don't care"); reading clears them. The
- * interrupt on IRQ 8 is not raised (there is no timer thread behind the RTC): a guest that enables
- * PIE/AIE/UIE and waits for IRQ 8 waits in vain, one that polls register C works.
+ * when the current time matches the alarm (0xc0-0xff are "don't care"); reading clears them.
+ * IRQF is set when a flag is whose interrupt register B enables (PIE, AIE, UIE), and the IRQ
+ * output (IRQ 8 on a PC) is asserted while IRQF is 1 and released when register C is read (data
+ * sheet, "Register C" and "Interrupts"; QEMU's mc146818rtc.c raises and lowers its IRQ so). Once
+ * the guest enables an interrupt, a thread (rtc_thread) asserts IRQ 8 at the moment IRQF becomes
+ * 1: rtc_irq_deadline() names it, rtc_irq_pending() confirms it.
  *
  * CMOS memory 0x0e-0x7f is plain memory, with what QEMU's pc machine fills in (hw/i386/pc.c,
  * pc_cmos_init): base memory 640 KiB (0x15/0x16), extended memory in KiB (0x17/0x18, 0x30/0x31, at
@@ -86,7 +89,7 @@ void rtc_init(struct rtc *r, uint64_t ram_below_4g, uint64_t ram_above_4g, unsig
 	r->cmos[0x5d] = (uint8_t)(above_4g >> 16);
 	r->cmos[0x5f] = (uint8_t)(nr_vcpus - 1);
 	cmos_checksum(r);
-	r->last_c_read = r->clock();
+	r->last_c_read = r->irq_checked = r->clock();
 }
 
 static double guest_now(struct rtc *r)
@@ -174,17 +177,23 @@ static bool alarm_matches(struct rtc *r, double t)
 	return true;
 }
 
-static uint8_t reg_c(struct rtc *r)
+static double periodic_hz(unsigned rs)
 {
-	double now = r->clock(), g = guest_now(r);
+	/* Data sheet table 5 (32.768 kHz time base): RS 1 and 2 give 256 and 128 Hz, RS 3-15 give
+	 * 32768 >> (RS - 1) Hz. */
+	return rs == 1 ? 256.0 : rs == 2 ? 128.0 : (double)(32768u >> (rs - 1));
+}
+
+/* Register C as a read at host time now would return it (the flags accrued since the last read). */
+static uint8_t flags_at(struct rtc *r, double now)
+{
+	double g = now + (double)r->offset_s;
 	uint8_t c = 0;
 	if (floor(now) != floor(r->last_c_read))
 		c |= C_UF;
 	unsigned rs = r->cmos[RTC_REG_A] & 0x0f;
 	if (rs) {
-		/* Data sheet table 5 (32.768 kHz time base): RS 1 and 2 give 256 and 128 Hz, RS 3-15
-		 * give 32768 >> (RS - 1) Hz. */
-		double hz = rs == 1 ? 256.0 : rs == 2 ? 128.0 : (double)(32768u >> (rs - 1));
+		double hz = periodic_hz(rs);
 		if (floor(now * hz) != floor(r->last_c_read * hz))
 			c |= C_PF;
 	}
@@ -193,8 +202,47 @@ static uint8_t reg_c(struct rtc *r)
 	uint8_t b = r->cmos[RTC_REG_B];
 	if ((c & C_PF && b & B_PIE) || (c & C_AF && b & B_AIE) || (c & C_UF && b & B_UIE))
 		c |= C_IRQF;
-	r->last_c_read = now;
 	return c;
+}
+
+static uint8_t reg_c(struct rtc *r)
+{
+	double now = r->clock();
+	uint8_t c = flags_at(r, now);
+	r->last_c_read = now;
+	r->irq_checked = now;
+	return c;
+}
+
+bool rtc_irq_enabled(const struct rtc *r)
+{
+	uint8_t b = r->cmos[RTC_REG_B];
+	return (b & (B_AIE | B_UIE)) || ((b & B_PIE) && (r->cmos[RTC_REG_A] & 0x0f));
+}
+
+double rtc_irq_deadline(const struct rtc *r)
+{
+	uint8_t b = r->cmos[RTC_REG_B];
+	double from = r->irq_checked > r->last_c_read ? r->irq_checked : r->last_c_read, t = 0;
+	unsigned rs = r->cmos[RTC_REG_A] & 0x0f;
+	if ((b & B_PIE) && rs) {
+		double hz = periodic_hz(rs);
+		t = (floor(from * hz) + 1) / hz; /* the next periodic edge */
+	}
+	if (b & (B_UIE | B_AIE)) {
+		double u = floor(from) + 1; /* the next update; the alarm is compared at each */
+		if (!t || u < t)
+			t = u;
+	}
+	return t;
+}
+
+bool rtc_irq_pending(struct rtc *r, double now)
+{
+	if (flags_at(r, now) & C_IRQF)
+		return true;
+	r->irq_checked = now; /* an alarm that does not match yet: look again at the next second */
+	return false;
 }
 
 uint8_t rtc_read(struct rtc *r, unsigned port_offset)
@@ -264,37 +312,107 @@ void rtc_write(struct rtc *r, unsigned port_offset, uint8_t v)
 	r->cmos[reg] = v;
 }
 
-/* ---- the RTC on the VM: ports 0x70-0x71 -------------------------------------------------------- */
+/* ---- the RTC on the VM: ports 0x70-0x71, IRQ 8 ----------------------------------------------- */
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "vmm/vmm.h"
 
+struct rtc_dev {
+	struct rtc r;          /* first: the region's opaque is also the model's (tests/fuzz/devices.c) */
+	struct blvm_vm *vm;
+	pthread_cond_t cond;   /* with vm->lock: register A, B or C changed, or stop */
+	pthread_t thread;
+	bool started, stop;
+	bool irq;              /* IRQ 8 asserted (IRQF), until register C is read */
+};
+
+/* Asserts IRQ 8 when IRQF becomes 1, under vm->lock as the vCPUs' accesses are. Started when the
+ * guest first enables an interrupt; sleeps (no host CPU) while none is enabled or IRQ 8 waits for
+ * the read of register C. The clock is CLOCK_REALTIME's, as pthread_cond_timedwait's. */
+static void *rtc_thread(void *arg)
+{
+	struct rtc_dev *d = arg;
+	pthread_mutex_lock(&d->vm->lock);
+	while (!d->stop) {
+		double t = d->irq ? 0 : rtc_irq_deadline(&d->r);
+		double now = d->r.clock();
+		if (!t) {
+			pthread_cond_wait(&d->cond, &d->vm->lock);
+		} else if (now < t) {
+			struct timespec ts = { (time_t)floor(t), (long)((t - floor(t)) * 1e9) };
+			pthread_cond_timedwait(&d->cond, &d->vm->lock, &ts);
+		} else if (rtc_irq_pending(&d->r, now)) {
+			d->irq = true;
+			blvm_irq_line(d->vm, DEV_RTC_IRQ, 1);
+		}
+	}
+	pthread_mutex_unlock(&d->vm->lock);
+	return NULL;
+}
+
 static void rtc_access(void *opaque, struct blvm_vcpu *vcpu, uint64_t offset, bool is_write, uint8_t *data,
 		       unsigned size)
 {
+	struct rtc_dev *d = opaque;
 	(void)vcpu;
 	for (unsigned i = 0; i < size; i++) {
 		if (is_write)
-			rtc_write(opaque, (unsigned)offset + i, data[i]);
+			rtc_write(&d->r, (unsigned)offset + i, data[i]);
 		else
-			data[i] = rtc_read(opaque, (unsigned)offset + i);
+			data[i] = rtc_read(&d->r, (unsigned)offset + i);
+		unsigned reg = d->r.index;
+		if ((unsigned)offset + i != 1 || !(reg == RTC_REG_A || reg == RTC_REG_B || reg == RTC_REG_C))
+			continue;
+		/* reading C clears IRQF and releases the line; IRQF follows register B's enables
+		 * (IRQF = PF.PIE + AF.AIE + UF.UIE), so a write to B that leaves no enabled flag set
+		 * releases it too, as QEMU's mc146818rtc.c does */
+		if (d->irq && ((!is_write && reg == RTC_REG_C) ||
+			       (is_write && reg == RTC_REG_B && !rtc_irq_pending(&d->r, d->r.clock())))) {
+			d->irq = false;
+			blvm_irq_line(d->vm, DEV_RTC_IRQ, 0);
+		}
+		if (!d->started && rtc_irq_enabled(&d->r))
+			d->started = pthread_create(&d->thread, NULL, rtc_thread, d) == 0;
+		pthread_cond_signal(&d->cond);
 	}
+}
+
+static void rtc_destroy(void *opaque)
+{
+	struct rtc_dev *d = opaque;
+	if (d->started) {
+		pthread_mutex_lock(&d->vm->lock);
+		d->stop = true;
+		pthread_cond_signal(&d->cond);
+		pthread_mutex_unlock(&d->vm->lock);
+		pthread_join(d->thread, NULL);
+	}
+	pthread_cond_destroy(&d->cond);
+	free(d);
 }
 
 int dev_rtc_create(struct blvm_vm *vm, char *err, size_t errlen)
 {
-	struct rtc *r = calloc(1, sizeof *r);
-	if (!r || blvm_bus_add_device(&vm->bus, r, free) != 0) {
-		free(r);
+	struct rtc_dev *d = calloc(1, sizeof *d);
+	if (!d || pthread_cond_init(&d->cond, NULL) != 0) {
+		free(d);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (blvm_bus_add_device(&vm->bus, d, rtc_destroy) != 0) {
+		rtc_destroy(d);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	d->vm = vm;
 	uint64_t below = vm->ram_below_4g; /* the one memory map's rule (src/boot/memmap.c) */
-	rtc_init(r, below, vm->cfg.mem_size - below, vm->cfg.nr_vcpus);
+	rtc_init(&d->r, below, vm->cfg.mem_size - below, vm->cfg.nr_vcpus);
 	struct blvm_region reg = { .name = "rtc", .space = BLVM_SPACE_PIO, .base = DEV_RTC_BASE, .len = 2,
-				   .access = rtc_access, .opaque = r };
+				   .access = rtc_access, .opaque = d };
 	if (blvm_bus_register(&vm->bus, &reg) != 0) {
 		snprintf(err, errlen, "cannot register %s", reg.name);
 		return -1;

@@ -91,6 +91,8 @@ struct emu_lapic {
 	bool init_pending;            /* INIT accepted: the vCPU goes to wait-for-SIPI */
 	int mp_state;                 /* EMU_MP_* */
 	int sipi_vector;              /* last SIPI accepted in wait-for-SIPI, -1 none */
+	uint8_t sipi_last;            /* the vector of the last SIPI sent here, in any state (KVM's
+				       * apic->sipi_vector): what KVM_SET_MP_STATE SIPI_RECEIVED replays */
 	bool stopped;                 /* the vCPU sleeps after HLT with IF = 0 (irqchip.c, "dead VM") */
 	uint64_t timer_fires;         /* statistics: expiries that set IRR */
 	void *owner;                  /* the emu engine's vCPU (irqchip.c), NULL in unit tests */
@@ -244,5 +246,8 @@ void emu_pit_timer_expired(struct emu_irqchip *chip, uint64_t now);
 /* IRQ 0 was acknowledged (8259 INTA of IR0, or the LAPIC's EOI of I/O APIC pin 2's vector): the
  * next pending tick, if any, goes out (KVM's kvm_pit_ack_irq) */
 void emu_pit_irq_ack(struct emu_irqchip *chip);
+/* Some LAPIC's LVT0 is unmasked in NMI mode: each IRQ 0 tick then also reaches every LVT0 (KVM's
+ * NMI-watchdog virtual wire, pit.c irq0_pulse) */
+bool emu_pit_lvt0_nmi(const struct emu_irqchip *chip);
 
 #endif

@@ -34,7 +34,8 @@
  *     (IF = 1) or an NMI or INIT is deliverable (it then resumes after the HLT, through the
  *     handler), or kick() (run() returns -EINTR and the next run() halts again);
  *   - beyond KVM, the dead VM (vm_dead below): when a vCPU halts with IF = 0 and every other vCPU is
- *     halted so too or waits for INIT/SIPI, with no NMI/INIT/SIPI on its way, that vCPU's run()
+ *     halted so too or waits for INIT/SIPI, with no NMI/INIT/SIPI on its way and no device or
+ *     timer programmed to send one an NMI (nmi_can_come below), that vCPU's run()
  *     returns KVM_EXIT_HLT, and the monitor ends the VM (status 125), as it did for any HLT with
  *     IF = 0 before SMP: waiting forever is not what a user wants from a VM whose guest stopped.
  *     A vCPU halted with IF = 1 is never dead (a timer or device may wake it);
@@ -329,6 +330,41 @@ void emu_irq_vcpu_fini(struct emu_vcpu *c)
  * before the BSP powers off) is no reason to end it while another vCPU runs. Not counted as a
  * waker: an LVT or I/O APIC entry programmed to send an NMI later (no guest we run does that).
  */
+/*
+ * Whether an NMI can still come to l's vCPU, halted with IF = 0 (called when no vCPU runs: only a
+ * device's or a timer's NMI can; INIT and SIPI need a running sender). The platform's NMI sources:
+ *   - an I/O APIC redirection entry in NMI delivery mode, unmasked, whose destination takes in
+ *     this LAPIC: pin 2 while the PIT's counter 0 will still raise IRQ 0, any other pin always
+ *     (the monitor's devices raise their lines when input comes: IRQ_LINE, any time);
+ *   - LVT0 (LINT0) in NMI mode, unmasked, while the PIT will still tick: KVM's NMI-watchdog wire
+ *     (pit.c irq0_pulse).
+ * Not sources here: LINT1 (on a PC the chipset's NMI line: IOCHK, SERR, an NMI button; nothing
+ * drives it in this platform or in KVM's, and Linux leaves it unmasked in NMI mode on the BSP, so
+ * counting it would keep every halted Linux VM waiting for --timeout), the thermal, performance
+ * and error LVTs (this LAPIC never raises them), the timer LVT (fixed delivery only, SDM Vol. 3
+ * Figure 11-8). A vCPU in its NMI handler (NMIs blocked until IRET, SDM Vol. 3 6.7.1) or waiting
+ * for INIT/SIPI takes no NMI.
+ */
+static bool nmi_can_come(const struct emu_irqchip *chip, const struct emu_lapic *l)
+{
+	const struct emu_vcpu *c = l->owner;
+	if (c->nmi_blocked || l->mp_state != EMU_MP_RUNNABLE || !emu_lapic_hw_enabled(l))
+		return false;
+	bool pit_ticks = chip->has_pit && (chip->pit.irq_deadline || chip->pit.pending);
+	uint32_t lvt0 = l->lvt[LVT_LINT0];
+	if (pit_ticks && !(lvt0 & APIC_LVT_MASKED) && ((lvt0 >> 8) & 7) == APIC_DM_NMI)
+		return true;
+	for (unsigned pin = 0; pin < EMU_IOAPIC_PINS; pin++) {
+		uint64_t re = chip->ioapic.redir[pin];
+		if ((re & IOAPIC_RE_MASKED) || ((re >> 8) & 7) != APIC_DM_NMI || (pin == 2 && !pit_ticks))
+			continue;
+		uint32_t dest = (uint32_t)(re >> 56);
+		if (emu_lapic_match_dest(l, dest == 0xff ? 0xffffffffu : dest, re & IOAPIC_RE_LOGICAL))
+			return true;
+	}
+	return false;
+}
+
 static bool vm_dead(struct emu_irqchip *chip)
 {
 	for (unsigned k = 0; k < chip->ncpus; k++) {
@@ -338,6 +374,12 @@ static bool vm_dead(struct emu_irqchip *chip)
 		if (o->nmi_pending || o->init_pending || o->sipi_vector >= 0)
 			return false;
 		if (!o->stopped && o->mp_state == EMU_MP_RUNNABLE)
+			return false;
+	}
+	/* every vCPU halted with IF = 0 or waiting for INIT/SIPI: now only an NMI can wake one */
+	for (unsigned k = 0; k < chip->ncpus; k++) {
+		const struct emu_lapic *o = chip->lapic[k];
+		if (o && o->owner && nmi_can_come(chip, o))
 			return false;
 	}
 	return true;
@@ -500,33 +542,73 @@ bool emu_irq_mmio(struct emu_vcpu *c, uint64_t gpa, bool write, uint8_t *data, u
 	return true;
 }
 
+/* The ports of the engine's devices (KVM's in-kernel ones, i8259.c and i8254.c): the 8259 pair and
+ * its ELCR pair; the 8254 and port 0x61. */
+static bool pic_port(uint16_t p)
+{
+	return p == 0x20 || p == 0x21 || p == 0xa0 || p == 0xa1 || p == 0x4d0 || p == 0x4d1;
+}
+
+static bool pit_port(const struct emu_irqchip *chip, uint16_t p)
+{
+	return chip->has_pit && ((p >= 0x40 && p <= 0x43) || p == 0x61);
+}
+
+/* the bytes of [port, port + len) that are the engine's, moved to or from their devices */
+static void chip_bytes(struct emu_irqchip *chip, uint16_t port, bool write, uint8_t *data, unsigned len,
+		       uint64_t now)
+{
+	for (unsigned k = 0; k < len; k++) {
+		uint16_t p = (uint16_t)(port + k); /* the port space wraps at 64 KiB */
+		if (pic_port(p)) {
+			if (write)
+				emu_pic_ioport_write(chip, p, data[k]);
+			else
+				data[k] = emu_pic_ioport_read(chip, p);
+		} else if (pit_port(chip, p)) {
+			if (write)
+				emu_pit_ioport_write(chip, p, data[k], now);
+			else
+				data[k] = emu_pit_ioport_read(chip, p, now);
+		}
+	}
+}
+
+/*
+ * A port access by IN/OUT. The engine's devices are byte-wide: the ISA bus carries a wider access
+ * as one byte cycle per port, each byte reaching the device that decodes its port. So the bytes of
+ * [port, port + len) that are the engine's go to its devices, and:
+ *   - every byte the engine's: the access ends here (true);
+ *   - none: it exits to the monitor (false);
+ *   - some (`outl` to 0x61 also covers 0x62..0x64, the i8042's command port): it still exits to
+ *     the monitor whole (false), as KVM hands user space any access that no in-kernel device's
+ *     range contains (virt/kvm/kvm_main.c, kvm_io_bus_cmp); the monitor's registry
+ *     (src/vmm/bus.c) then delivers its own bytes one by one, and finds nothing at the engine's
+ *     ports. A write's engine bytes are written here, before the exit; a read's are read when the
+ *     IN is re-executed with the monitor's data (c->pio_data, all ones at the engine's ports) and
+ *     replace those bytes, so each byte is read once, from its owner.
+ */
 bool emu_irq_pio(struct emu_vcpu *c, uint16_t port, bool write, uint8_t *data, unsigned len)
 {
 	struct emu_irqchip *chip = c->vm->irqchip;
 	if (!chip)
 		return false;
-	bool pic = port == 0x20 || port == 0x21 || port == 0xa0 || port == 0xa1 || port == 0x4d0 || port == 0x4d1;
-	bool pit = chip->has_pit && ((port >= 0x40 && port <= 0x43) || port == 0x61);
-	if (!pic && !pit)
+	unsigned mine = 0;
+	for (unsigned k = 0; k < len; k++)
+		mine += pic_port((uint16_t)(port + k)) || pit_port(chip, (uint16_t)(port + k));
+	if (!mine)
 		return false;
+	bool all = mine == len;
+	if (!all && !write) {
+		if (!(c->pio_valid && c->pio_port == port && c->pio_size == len))
+			return false; /* the monitor's bytes first */
+		data = c->pio_data;
+	}
 	uint64_t now = emu_vtime_ns();
 	pthread_mutex_lock(&chip->lock);
-	/* byte registers; a wider access touches the following ports byte by byte */
-	for (unsigned k = 0; k < len; k++) {
-		uint16_t p = (uint16_t)(port + k);
-		bool is_pic = p == 0x20 || p == 0x21 || p == 0xa0 || p == 0xa1 || p == 0x4d0 || p == 0x4d1;
-		bool is_pit = chip->has_pit && ((p >= 0x40 && p <= 0x43) || p == 0x61);
-		if (write) {
-			if (is_pic)
-				emu_pic_ioport_write(chip, p, data[k]);
-			else if (is_pit)
-				emu_pit_ioport_write(chip, p, data[k], now);
-		} else {
-			data[k] = is_pic ? emu_pic_ioport_read(chip, p) : is_pit ? emu_pit_ioport_read(chip, p, now) : 0xff;
-		}
-	}
+	chip_bytes(chip, port, write, data, len, now);
 	pthread_mutex_unlock(&chip->lock);
-	return true;
+	return all;
 }
 
 void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v)
@@ -599,8 +681,10 @@ int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp)
 }
 
 /* KVM_SET_MP_STATE (api.rst 4.39): without the irqchip only RUNNABLE (-EINVAL otherwise, as KVM);
- * with it RUNNABLE, UNINITIALIZED, INIT_RECEIVED or HALTED. (KVM also takes SIPI_RECEIVED, a SIPI
- * with the vector it saved; no blvm caller needs it: -EINVAL.) */
+ * with it RUNNABLE, UNINITIALIZED, INIT_RECEIVED, HALTED or SIPI_RECEIVED. SIPI_RECEIVED is what
+ * KVM's kvm_arch_vcpu_ioctl_set_mpstate() makes of it: INIT_RECEIVED with a SIPI pending whose
+ * vector is the last one this LAPIC was sent (0 if none), so the vCPU's next run() starts it in
+ * real mode there (emu_irq_event), as kvm_apic_accept_events() does. */
 int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *mp)
 {
 	struct emu_vcpu *c = (struct emu_vcpu *)v;
@@ -613,12 +697,17 @@ int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *m
 		return 0;
 	}
 	if (st != KVM_MP_STATE_RUNNABLE && st != KVM_MP_STATE_UNINITIALIZED && st != KVM_MP_STATE_INIT_RECEIVED &&
-	    st != KVM_MP_STATE_HALTED)
+	    st != KVM_MP_STATE_HALTED && st != KVM_MP_STATE_SIPI_RECEIVED)
 		return -EINVAL;
 	pthread_mutex_lock(&chip->lock);
 	struct emu_lapic *l = c->lapic;
-	l->mp_state = st == KVM_MP_STATE_HALTED ? EMU_MP_RUNNABLE : (int)st;
-	l->sipi_vector = -1;
+	if (st == KVM_MP_STATE_SIPI_RECEIVED) {
+		l->mp_state = EMU_MP_INIT_RECEIVED;
+		l->sipi_vector = l->sipi_last;
+	} else {
+		l->mp_state = st == KVM_MP_STATE_HALTED ? EMU_MP_RUNNABLE : (int)st;
+		l->sipi_vector = -1;
+	}
 	l->stopped = false;
 	c->halted = st == KVM_MP_STATE_HALTED;
 	pthread_mutex_unlock(&chip->lock);

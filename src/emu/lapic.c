@@ -164,6 +164,7 @@ void emu_lapic_accept(struct emu_irqchip *chip, struct emu_lapic *l, unsigned dm
 		kick(chip, l);
 		return;
 	case APIC_DM_STARTUP:
+		l->sipi_last = (uint8_t)vector;
 		/* A SIPI counts only in wait-for-SIPI (9.4.4.1): it names the page of the real-mode
 		 * start-up code. Recorded; irqchip.c starts the vCPU there (see its comment). An INIT
 		 * the vCPU has not taken yet counts as taken: the sender cannot know how fast the

@@ -94,12 +94,36 @@ static void ch0_schedule(struct emu_irqchip *chip, uint64_t now)
 	emu_irqchip_timer_changed(chip);
 }
 
+bool emu_pit_lvt0_nmi(const struct emu_irqchip *chip)
+{
+	for (unsigned k = 0; k < chip->ncpus; k++) {
+		const struct emu_lapic *l = chip->lapic[k];
+		if (l && emu_lapic_hw_enabled(l) && !(l->lvt[LVT_LINT0] & APIC_LVT_MASKED) &&
+		    ((l->lvt[LVT_LINT0] >> 8) & 7) == APIC_DM_NMI)
+			return true;
+	}
+	return false;
+}
+
 static void irq0_pulse(struct emu_irqchip *chip)
 {
 	/* GSI 0: the 8259's IR0 and the I/O APIC's pin 2 (the ISA override), an edge on both */
 	emu_irqchip_set_irq(chip, 0, 1);
 	emu_irqchip_set_irq(chip, 0, 0);
 	chip->pit.irqs++;
+	/* KVM's virtual wire for the NMI watchdog (i8254.c pit_do_work, "PIT -> LVT0 in NMI mode"):
+	 * while some LAPIC's LVT0 is unmasked in NMI mode, each tick also goes to every LAPIC's LVT0
+	 * in its own mode (kvm_apic_local_deliver: NMI, or a fixed vector; ExtINT is ignored there) */
+	if (!emu_pit_lvt0_nmi(chip))
+		return;
+	for (unsigned k = 0; k < chip->ncpus; k++) {
+		struct emu_lapic *l = chip->lapic[k];
+		if (!l || !emu_lapic_hw_enabled(l) || (l->lvt[LVT_LINT0] & APIC_LVT_MASKED))
+			continue;
+		unsigned dm = (l->lvt[LVT_LINT0] >> 8) & 7;
+		if (dm == APIC_DM_NMI || dm == APIC_DM_FIXED)
+			emu_lapic_accept(chip, l, dm, l->lvt[LVT_LINT0] & 0xff, false);
+	}
 }
 
 static bool pic_route(struct emu_irqchip *chip)

@@ -413,6 +413,7 @@ static struct blvm_policy_action on_bus_lock(struct blvm_policy *p, unsigned vcp
 	/* A vCPU index out of range still counts for the VM; its own row goes to a scratch one. */
 	struct blvm_policy_vcpu_stats scratch = { 0 }, *v = vcpu < p->nr_vcpus ? &p->vcpu[vcpu] : &scratch;
 	p->total++;
+	a.total = p->total;
 	v->bus_locks++;
 	uint32_t reason = info ? info->reason : 0;
 	if (reason == BLVM_BUS_LOCK_SPLIT)

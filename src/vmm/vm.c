@@ -311,6 +311,9 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 {
 	if (!vm)
 		return;
+	/* The devices first: a device's thread (the RTC's) may raise an interrupt line until it is
+	 * joined, and needs the engine's VM and vCPUs for that. */
+	blvm_bus_destroy(&vm->bus);
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
 			if (vm->vcpus[i].ev)
@@ -319,7 +322,6 @@ void blvm_vm_destroy(struct blvm_vm *vm)
 	}
 	if (vm->ev)
 		vm->ops->vm_destroy(vm->ev);
-	blvm_bus_destroy(&vm->bus);
 	if (vm->ram)
 		munmap(vm->ram, vm->cfg.mem_size);
 	blvm_policy_destroy(vm->policy);
@@ -381,6 +383,12 @@ static void leave_guest(struct blvm_vcpu *c)
 void blvm_vm_quit(struct blvm_vm *vm)
 {
 	blvm_vm_end(vm, BLVM_END_QUIT, 0, 0, "quit requested on the control socket; the VM stopped");
+}
+
+void blvm_vm_set_throttle_hook(struct blvm_vm *vm, blvm_throttle_fn fn, void *arg)
+{
+	vm->throttle_fn = fn;
+	vm->throttle_arg = arg;
 }
 
 /*
@@ -643,7 +651,12 @@ static void apply_bus_lock_policy(struct blvm_vcpu *c)
 		}
 	}
 	if (a.what == BLVM_POLICY_SLEEP) {
+		/* told at the decision, not when the sleep is over: BUS_LOCK_THROTTLE_START's moment */
+		if (vm->throttle_fn)
+			vm->throttle_fn(vm->throttle_arg, c->id, true, a.total);
 		blvm_policy_slept(vm->policy, c->id, throttle_sleep(vm, a.sleep_ns));
+		if (vm->throttle_fn)
+			vm->throttle_fn(vm->throttle_arg, c->id, false, a.total);
 	} else if (a.what == BLVM_POLICY_STOP) {
 		blvm_vm_end(vm, BLVM_END_BUS_LOCK_KILL, BLVM_STATUS_BUS_LOCK_KILL, ip ? ip->rip : vcpu_rip(c), "%s",
 			    a.reason);

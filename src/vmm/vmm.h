@@ -113,6 +113,8 @@ struct blvm_vm {
 	uint64_t mmio_reads, mmio_writes; /* accesses to guest-physical addresses that are not RAM */
 
 	struct blvm_policy *policy; /* NULL when --bus-lock=off */
+	blvm_throttle_fn throttle_fn; /* blvm_vm_set_throttle_hook */
+	void *throttle_arg;
 	struct blvm_tasks tasks;
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 

@@ -180,6 +180,10 @@ if mode == "main":
     check(a.ret("cont") == {}, "cont")
     check(moving(), "after cont the instructions move on")
     check(b.wait_event("RESUME") is not None, "the other client gets RESUME")
+    # under log since the switch back: the throttling has ended
+    ev = b.wait_event("BUS_LOCK_THROTTLE_STOP")
+    check(ev and ev["data"]["throttled_ns"] > 0 and ev["data"]["policy"] == "log",
+          "BUS_LOCK_THROTTLE_STOP once no vCPU sleeps for the policy", ev)
 
     # kill=5 set live: the VM ends at the 5th bus lock after the change
     t0 = a.ret("query-bus-locks")["bus_locks"]["total"]

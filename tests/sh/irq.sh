@@ -18,6 +18,8 @@ want='lapic-periodic: took 50 timer interrupts
 tsc-deadline: took 10 timer interrupts
 pit-pic: took 20 interrupts, vector 0x20
 pit-ioapic: took 20 interrupts, vector 0x51
+rtc-pic: took 20 interrupts, register C had IRQF and PF in each
+rtc-ioapic: took 20 interrupts, register C had IRQF and PF in each
 self-ipi: took 10 interrupts'
 
 for flavour in intel amd; do

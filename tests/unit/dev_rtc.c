@@ -125,6 +125,45 @@ int main(void)
 	CHECK_EQ(rd(&r, 0x17) | rd(&r, 0x18) << 8, 63 * 1024);
 	CHECK_EQ(rd(&r, 0x34) | rd(&r, 0x35) << 8, 48 * 16);
 	CHECK_EQ(rd(&r, 0x5f), 0);
+
+	/* Interrupts (data sheet, "Interrupts" and "Register C"): IRQF, and the IRQ output with it,
+	 * when a flag is set whose enable bit register B has; rtc_irq_deadline() is when that can next
+	 * happen, rtc_irq_pending() whether it has (the device's thread asserts IRQ 8 then). */
+	now_s = 1796504829.25; /* 21:07:09.25; times are exact binary fractions */
+	rtc_init(&r, 64u << 20, 0, 1);
+	CHECK_EQ(rtc_irq_enabled(&r), 0);
+	CHECK_EQ(rtc_irq_deadline(&r) == 0, 1);
+	wr(&r, 0x0a, 0x2f);                /* RS 15: 2 Hz */
+	CHECK_EQ(rtc_irq_enabled(&r), 0);  /* a rate, but PIE clear */
+	wr(&r, 0x0b, 0x02 | 0x40);         /* PIE */
+	CHECK_EQ(rtc_irq_enabled(&r), 1);
+	CHECK_EQ(rtc_irq_deadline(&r) == 1796504829.5, 1); /* the next 2 Hz edge after C's last read */
+	now_s = 1796504829.375;
+	CHECK_EQ(rtc_irq_pending(&r, now_s), 0);
+	now_s = 1796504829.5;
+	CHECK_EQ(rtc_irq_pending(&r, now_s), 1);
+	CHECK_EQ(rd(&r, 0x0c), 0xc0);      /* IRQF | PF, cleared by the read */
+	CHECK_EQ(rtc_irq_deadline(&r) == 1796504830.0, 1);
+	wr(&r, 0x0b, 0x02 | 0x10);         /* UIE instead: at the next second's update */
+	CHECK_EQ(rtc_irq_deadline(&r) == 1796504830.0, 1);
+	now_s = 1796504830.0;
+	CHECK_EQ(rtc_irq_pending(&r, now_s), 1);
+	CHECK_EQ(rd(&r, 0x0c), 0xd0);      /* IRQF | PF | UF: PF is set without PIE, only IRQF needs it */
+	/* AIE, alarm 21:07:12 (BCD): checked at each second's update until it matches */
+	wr(&r, 0x0a, 0x20);                /* RS 0: no periodic flag */
+	wr(&r, 0x01, 0x12);
+	wr(&r, 0x03, 0x07);
+	wr(&r, 0x05, 0x21);
+	wr(&r, 0x0b, 0x02 | 0x20);
+	CHECK_EQ(rtc_irq_deadline(&r) == 1796504831.0, 1);
+	now_s = 1796504831.0;              /* 21:07:11: not yet; the check moves on */
+	CHECK_EQ(rtc_irq_pending(&r, now_s), 0);
+	CHECK_EQ(rtc_irq_deadline(&r) == 1796504832.0, 1);
+	now_s = 1796504832.0;
+	CHECK_EQ(rtc_irq_pending(&r, now_s), 1);
+	CHECK_EQ(rd(&r, 0x0c), 0xb0);      /* IRQF | AF | UF */
+	wr(&r, 0x0b, 0x02);
+	CHECK_EQ(rtc_irq_enabled(&r), 0);
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;

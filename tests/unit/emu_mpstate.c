@@ -8,6 +8,7 @@
  *     only RUNNABLE may be set (-EINVAL);
  *   - an AP waiting for INIT/SIPI retires no instruction and its run() does not return; the BSP's
  *     INIT, INIT de-assert, SIPI, SIPI start it once in real mode at CS = vector << 8, IP 0;
+ *   - KVM_SET_MP_STATE SIPI_RECEIVED starts a halted AP again at the last SIPI's vector;
  *   - the dead-VM rule (src/emu/irqchip.c): an AP halted with IF = 0 while the BSP runs does not
  *     exit; the BSP's cli; hlt then does (KVM_EXIT_HLT); a BSP alone with an AP never started
  *     exits on cli; hlt at once.
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "emu_harness.h"
 
@@ -136,6 +138,8 @@ int main(void)
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_UNINITIALIZED);
 	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_INIT_RECEIVED), 0);
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_INIT_RECEIVED);
+	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_SIPI_RECEIVED), 0); /* KVM: INIT_RECEIVED + a SIPI pending */
+	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_INIT_RECEIVED);
 	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_UNINITIALIZED), 0);
 	CHECK_EQ(set_mp(&t[1], 1234), -EINVAL);
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_UNINITIALIZED);
@@ -177,6 +181,24 @@ int main(void)
 	CHECK_EQ(t_regs(&t[1]).rip, (uint64_t)(ap_end - ap_start) - 2); /* after its HLT */
 	/* now the BSP halts with IF = 0 too: nothing can wake either, KVM_EXIT_HLT */
 	CHECK_EQ(t_run(&t[0]), KVM_EXIT_HLT);
+
+	/* KVM_SET_MP_STATE SIPI_RECEIVED, as KVM's kvm_arch_vcpu_ioctl_set_mpstate() takes it:
+	 * INIT_RECEIVED with a SIPI pending whose vector is the last this LAPIC was sent (0x20): the
+	 * halted AP's next run() starts it again, in real mode at 2000:0000 */
+	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_SIPI_RECEIVED), 0);
+	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_INIT_RECEIVED);
+	a = (struct ap_thread){ .t = &t[1] };
+	pthread_create(&th, NULL, ap_loop, &a);
+	for (int k = 0; k < 10000 && t_r32(&t[0], FLAGS) < 2; k++) /* a hang guard, not a time bound */
+		usleep(1000);
+	atomic_store(&a.stop, 1);
+	t[1].ops->kick(t[1].cpu);
+	pthread_join(th, NULL);
+	CHECK_EQ(t_r32(&t[0], FLAGS), 2);                /* started a second time */
+	t[1].ops->get_sregs(t[1].cpu, &s);
+	CHECK_EQ(s.cs.selector, 0x2000);
+	CHECK_EQ(s.cr0 & 1, 0);
+	CHECK_EQ(t_regs(&t[1]).rip, (uint64_t)(ap_end - ap_start) - 2);
 	vm2_free(t);
 
 	munmap(m, T_RAM);

@@ -117,6 +117,9 @@ static void kill_at_n(void)
 	struct blvm_policy_action b = blvm_policy_after_run(p, 0, &bl, NULL);
 	CHECK(b.what == BLVM_POLICY_STOP && b.reason == a.reason);
 	CHECK_EQ(total(p), 2);
+	CHECK_EQ(a.total, 1); /* each action names its bus lock's number in the VM's count */
+	CHECK_EQ(b.total, 2);
+	CHECK_EQ(blvm_policy_after_run(p, 0, &io, NULL).total, 0); /* no bus lock: not counted */
 	blvm_policy_destroy(p);
 
 	/* kill=3 across two vCPUs: CONTINUE, CONTINUE, STOP at the third. */
