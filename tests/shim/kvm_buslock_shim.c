@@ -652,7 +652,7 @@ static int soft_open_or(const char *path, int flags, int mode)
 int open(const char *path, int flags, ...)
 {
 	int mode = 0;
-	if (flags & (O_CREAT | O_TMPFILE)) {
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { /* glibc's __OPEN_NEEDS_MODE */
 		va_list ap;
 		va_start(ap, flags);
 		mode = va_arg(ap, int);
@@ -664,7 +664,7 @@ int open(const char *path, int flags, ...)
 int open64(const char *path, int flags, ...)
 {
 	int mode = 0;
-	if (flags & (O_CREAT | O_TMPFILE)) {
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { /* glibc's __OPEN_NEEDS_MODE */
 		va_list ap;
 		va_start(ap, flags);
 		mode = va_arg(ap, int);
