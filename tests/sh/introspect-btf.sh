@@ -12,7 +12,9 @@
 # unpack to that ELF byte for byte.
 set -u
 cd "$TOP"
-command -v bpftool >/dev/null || { echo "bpftool is missing (scripts/deps.sh installs it)"; exit 1; }
+for tool in bpftool zstd bzip2 objcopy; do
+	command -v $tool >/dev/null || { echo "$tool is missing (scripts/deps.sh installs it)"; exit 1; }
+done
 LX=$(scripts/linux-inputs.sh 2>/dev/null) || { echo "skip: the Debian kernel cannot be fetched here"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$BUILD/tests/introspect_linux" --layout "$LX/vmlinux" > "$tmp/blvm" || { cat "$tmp/blvm"; exit 1; }
