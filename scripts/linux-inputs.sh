@@ -5,6 +5,8 @@
 #
 #   scripts/linux-inputs.sh            prints the cache directory on stdout when everything is there
 #   scripts/linux-inputs.sh --system-map   the same, and makes System.map too (below)
+#   scripts/linux-inputs.sh --kmod         the same, and makes initrd-kmod.cpio too (below)
+#   (both options may be given)
 #
 # The cache holds:
 #   vmlinuz      the kernel package's /boot/vmlinuz-* (a bzImage, LZ4-compressed payload)
@@ -24,6 +26,15 @@
 #                ships a placeholder in /boot ("The real System.map is in the linux-image-<version>-dbg
 #                package"), so it comes from that package's /usr/lib/debug/boot/System.map-* (a 280 MB
 #                download, once; tar stops at the file, which comes first)
+#   initrd-kmod.cpio  only with --kmod: the busybox initramfs plus tests/linux/kmod/splitlock_kmod.ko,
+#                an out-of-tree module built against Debian's headers of exactly the cached kernel
+#                (linux-headers-<release> + its -common and linux-kbuild packages at the kernel's
+#                version: 15 MB, downloaded and unpacked in a temporary directory, not installed);
+#                its /init runs `insmod splitlock_kmod.ko n=$KMODN` (the module's init takes n split
+#                locks in the kernel's _raw_spin_lock and prints where the kernel put that function),
+#                prints insmod's pid and status and powers off (tests/sh/linux-kmod.sh). Debian's
+#                kernel loads the unsigned module (CONFIG_MODULE_SIG without MODULE_SIG_FORCE: a taint;
+#                lockdown is only forced under EFI Secure Boot, which a bzImage boot does not have).
 # Everything comes from Debian's packages by name (linux-image-cloud-amd64, the meta-package, names
 # the current kernel; busybox-static). Status 0: ready; 3: could not be made (the reason on stderr:
 # no network on first use, say) -- tests skip on 3.
@@ -34,14 +45,23 @@ splitlock_version=2 # the same for initrd-splitlock.cpio (its init or tests/linu
 # (splitlock.c's "timed" mode, added for initrd-sld.cpio, leaves what initrd-splitlock.cpio's init
 # runs unchanged: that archive is not rebuilt for it.)
 sld_version=2 # the same for initrd-sld.cpio (its init or tests/linux/splitlock.c)
-want_map=false; [ "${1:-}" = --system-map ] && want_map=true
+kmod_version=1 # the same for initrd-kmod.cpio (its init or tests/linux/kmod/)
+want_map=false want_kmod=false
+for arg in "$@"; do
+	case $arg in
+	--system-map) want_map=true;;
+	--kmod) want_kmod=true;;
+	*) echo "linux-inputs: unknown option '$arg' (--system-map, --kmod)" >&2; exit 2;;
+	esac
+done
 top=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "linux-inputs: $*" >&2; exit 3; }
 
 if [ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
    [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
    [ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ] && [ -s "$cache/initrd-sld.cpio" ] &&
-   [ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" = "$sld_version" ] && { ! $want_map || [ -s "$cache/System.map" ]; }; then
+   [ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" = "$sld_version" ] && { ! $want_map || [ -s "$cache/System.map" ]; } &&
+   { ! $want_kmod || { [ -s "$cache/initrd-kmod.cpio" ] && [ "$(cat "$cache/KMOD_VERSION" 2>/dev/null)" = "$kmod_version" ]; }; }; then
 	echo "$cache"
 	exit 0
 fi
@@ -202,5 +222,52 @@ if $want_map && [ ! -s "$cache/System.map" ]; then
 		tar -xO --occurrence=1 "./usr/lib/debug/boot/System.map-${pkg#linux-image-}" > "$work/System.map" 2>/dev/null
 	grep -q ' T entry_SYSCALL_64$' "$work/System.map" || fail "$pkg-dbg has no System.map naming entry_SYSCALL_64"
 	mv "$work/System.map" "$cache/System.map" || fail "cannot write $cache"
+fi
+
+# The kernel-mode split lock: a module built with the kernel's own kbuild, as a distribution's
+# DKMS would, against the headers packages of exactly the cached kernel (the vermagic
+# "<release> SMP preempt mod_unload modversions" and every symbol's CRC must match, or the kernel
+# refuses it). The packages are unpacked, not installed: the flavour's Makefile includes the
+# -common one by absolute path, so that line is pointed at the unpacked copy; scripts/ and tools/
+# are relative links into linux-kbuild (fixdep, modpost, objtool: built for the host).
+if $want_kmod && { [ ! -s "$cache/initrd-kmod.cpio" ] || [ "$(cat "$cache/KMOD_VERSION" 2>/dev/null)" != "$kmod_version" ]; }; then
+	read -r pkg version < "$cache/VERSION" && [ -n "$version" ] || fail "$cache/VERSION names no kernel package"
+	release=${pkg#linux-image-}
+	(cd "$work" && apt-get download "linux-headers-$release=$version" >/dev/null 2>&1) ||
+		fail "apt-get download linux-headers-$release=$version failed"
+	# Its Depends names the -common and linux-kbuild packages, each at the kernel's version.
+	deps=$(dpkg-deb -f "$work/linux-headers-${release}_"*.deb Depends | tr ',' '\n' |
+	       sed -nE 's/^ *(linux-headers-[^ ]*-common|linux-kbuild-[^ ]*) .*/\1/p')
+	[ "$(echo "$deps" | wc -l)" = 2 ] || fail "linux-headers-$release's Depends names no -common and kbuild packages"
+	(cd "$work" && apt-get download $(for d in $deps; do echo "$d=$version"; done) >/dev/null 2>&1) ||
+		fail "apt-get download $(echo $deps)=$version failed"
+	for deb in "$work"/linux-headers-*.deb "$work"/linux-kbuild-*.deb; do
+		dpkg-deb -x "$deb" "$work/h" || fail "cannot unpack $deb"
+	done
+	kdir="$work/h/usr/src/linux-headers-$release"
+	sed -i "s|^include /usr/src/|include $work/h/usr/src/|" "$kdir/Makefile"
+	mkdir "$work/m" && cp "$top/tests/linux/kmod/splitlock_kmod.c" "$top/tests/linux/kmod/Kbuild" "$work/m/" ||
+		fail "cannot copy tests/linux/kmod"
+	make -s -C "$kdir" M="$work/m" modules > "$work/kbuild.log" 2>&1 ||
+		{ tail -5 "$work/kbuild.log" >&2; fail "the module does not build against linux-headers-$release"; }
+	grep -aq "vermagic=$release SMP" "$work/m/splitlock_kmod.ko" ||
+		fail "splitlock_kmod.ko's vermagic is not $release's"
+	cat > "$work/init-kmod" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t devtmpfs devtmpfs /dev
+echo "blvm-linux: userland up"
+insmod /bin/splitlock_kmod.ko n=${KMODN:-1000} & pid=$!
+wait $pid
+echo "insmod: pid $pid, exit status $?"
+echo "blvm-linux: powering off"
+poweroff -f
+INIT
+	newc_cpio "$work/initrd-kmod.cpio" "$work/init-kmod" "$cache/busybox" "splitlock_kmod.ko=$work/m/splitlock_kmod.ko" ||
+		fail "cannot build the kernel-module initramfs"
+	mv "$work/initrd-kmod.cpio" "$cache/initrd-kmod.cpio" || fail "cannot write $cache"
+	echo $kmod_version > "$cache/KMOD_VERSION"
 fi
 echo "$cache"

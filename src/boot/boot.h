@@ -84,8 +84,9 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 /* Recognition, as x86_load_linux checks them. */
 bool blvm_is_bzimage(const uint8_t *f, size_t len);
 /* bzimage.c: the ELF vmlinux inside a bzImage: its compressed payload (payload_offset and
- * payload_length, boot protocol 2.08+) unpacked -- LZ4 (the kernel's legacy frame), gzip or xz, the
- * formats of the kernel's own decompressors that Debian packages a library for. A malloc'ed buffer,
+ * payload_length, boot protocol 2.08+) unpacked -- LZ4 (the kernel's legacy frame), gzip, xz, legacy
+ * LZMA, zstd or bzip2, the formats of the kernel's own decompressors that Debian packages a library
+ * for (LZO, the one left, is refused). A malloc'ed buffer,
  * or -1 with one line in err (another format, a malformed payload, more than 1 GiB). */
 int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen);
 /* Offset of a Multiboot v1 header with a valid checksum in the first 8 KiB, or -1. */

@@ -9,13 +9,16 @@
  *
  * The file is untrusted: every header field is checked (fits()) before it is used.
  */
+#include <bzlib.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lz4.h>
 #include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "boot/boot.h"
 
@@ -118,6 +121,46 @@ static int unxz(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *go
 	return r == LZMA_OK ? 0 : -1;
 }
 
+/* The legacy .lzma format of `lzma -9` (lib/decompress_unlzma.c): a 13-byte header (properties,
+ * dictionary size, an unpacked size that is all ones when unknown, as from a pipe), then the LZMA
+ * stream up to its end marker; the appended size after it is not read. */
+static int unlzma(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	lzma_stream s = LZMA_STREAM_INIT;
+	if (lzma_alone_decoder(&s, 256u << 20) != LZMA_OK)
+		return -1;
+	s.next_in = p, s.avail_in = n, s.next_out = out, s.avail_out = cap;
+	lzma_ret r = lzma_code(&s, LZMA_FINISH);
+	*got = (size_t)s.total_out;
+	lzma_end(&s);
+	return r == LZMA_STREAM_END ? 0 : -1;
+}
+
+/* bzip2 (the kernel's `bzip2 -9`, lib/decompress_bunzip2.c): one stream; what follows its end (the
+ * appended size) is not read. libbz2 counts in unsigned int. */
+static int unbzip2(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	if (n > UINT_MAX || cap > UINT_MAX)
+		return -1;
+	unsigned int len = (unsigned int)cap;
+	int r = BZ2_bzBuffToBuffDecompress((char *)out, &len, (char *)(uintptr_t)p, (unsigned int)n, 0, 0);
+	*got = len;
+	return r == BZ_OK ? 0 : -1;
+}
+
+/* zstd frames (RFC 8878; the kernel's `zstd -22 --ultra`, lib/decompress_unzstd.c), the appended size
+ * cut off by the caller, as it would read as another frame. One call into the flat output buffer
+ * needs no window buffer; libzstd still refuses a frame whose window exceeds its default limit
+ * (2^27 bytes, the window of level 22). */
+static int unzstd(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	size_t r = ZSTD_decompress(out, cap, p, n);
+	if (ZSTD_isError(r))
+		return -1;
+	*got = r;
+	return 0;
+}
+
 int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -134,25 +177,33 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 	uint64_t size = le32(p + n - 4);
 	if (size < 64 || size > VMLINUX_MAX)
 		size = VMLINUX_MAX;
+	/* The kernel's formats (arch/x86/boot/compressed/Makefile, CONFIG_KERNEL_*), told apart by their
+	 * magic as lib/decompress.c does. LZ4's and zstd's unpackers would read the appended size as more
+	 * input, so it is cut off for them (sized). */
 	int (*unpack)(const uint8_t *, size_t, uint8_t *, size_t, size_t *) = NULL;
 	const char *fmt = "an unknown format";
+	bool sized = false;
 	if (le32(p) == 0x184c2102u)
-		unpack = unlz4, fmt = "LZ4";
+		unpack = unlz4, fmt = "LZ4", sized = true;
 	else if (p[0] == 0x1f && p[1] == 0x8b)
 		unpack = ungzip, fmt = "gzip";
 	else if (memcmp(p, "\xfd" "7zXZ", 6) == 0)
 		unpack = unxz, fmt = "xz";
 	else if (le32(p) == 0xfd2fb528u)
-		fmt = "zstd";
+		unpack = unzstd, fmt = "zstd", sized = true;
 	else if (p[0] == 'B' && p[1] == 'Z' && p[2] == 'h')
-		fmt = "bzip2";
+		unpack = unbzip2, fmt = "bzip2";
+	else if (p[0] == 0x5d && p[1] == 0x00)
+		unpack = unlzma, fmt = "LZMA";
+	else if (p[0] == 0x89 && p[1] == 'L' && p[2] == 'Z' && p[3] == 'O')
+		fmt = "LZO";
 	if (!unpack)
 		return blvm_boot_fail(err, errlen, "the payload is compressed with %s, which blvm does not unpack", fmt);
 	uint8_t *buf = malloc(size);
 	size_t got = 0;
 	if (!buf)
 		return blvm_boot_fail(err, errlen, "out of memory unpacking %" PRIu64 " bytes", size);
-	if (unpack(p, fmt[0] == 'L' ? n - 4 : n, buf, size, &got) != 0 || got < 4 || memcmp(buf, "\177ELF", 4) != 0) {
+	if (unpack(p, sized ? n - 4 : n, buf, size, &got) != 0 || got < 4 || memcmp(buf, "\177ELF", 4) != 0) {
 		free(buf);
 		return blvm_boot_fail(err, errlen, "the %s payload does not unpack to an ELF vmlinux", fmt);
 	}

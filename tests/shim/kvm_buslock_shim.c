@@ -71,12 +71,31 @@
  *
  * KVM_BUSLOCK_SHIM_REPORT=1 in the environment: at exit, one line on stderr with what the shim
  * did (exits rewritten into 33, IO and MMIO exits flagged, capability answers and enables).
+ *
+ * KVM_BUSLOCK_SHIM_SOFTWARE=1: the kernel below the shim is a software one, for hosts without
+ * /dev/kvm (tests/sh/kvm-buslock-shim.sh uses it there). open("/dev/kvm") then returns a file
+ * descriptor of the shim's own (on /dev/null), and every KVM ioctl blvm's kvm engine issues on it
+ * and on the VM and vCPU descriptors it yields is answered by blvm's emu engine, whose operations
+ * are KVM's ioctls with the same structures and semantics (include/blvm/engine.h): the monitor's
+ * whole kvm engine (src/kvm/kvm.c: its KVM_RUN loop, immediate_exit and the kick signal, run-page
+ * mmap, capability probe and enable) runs unchanged on top, and the shim's rewriting above works
+ * as on a real kernel. The emu engine is a KVM with the bus-lock exit (api.rst 7.24), so real split
+ * and UC locked instructions of the guest also exit with 33 once the monitor enabled
+ * KVM_CAP_X86_BUS_LOCK_EXIT (the shim forwards an enable it accepts). Where the software kernel
+ * differs from KVM (soft_ioctl below): KVM_GET_SUPPORTED_CPUID lists nothing and KVM_SET_CPUID2
+ * only takes the vCPU count from blvm's leaf 0x40000001 (the emu engine has its own CPUID model,
+ * with the same hypervisor leaves); KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR are accepted
+ * and unused (no vm86 real mode); KVM_SET_GSI_ROUTING is accepted (the emu engine's routing is the
+ * one kvm.c installs); blvm's own BLVM_CAP_BUS_LOCK_CONTAIN is unknown, as to KVM. A signal sent
+ * with tgkill() (through syscall(), as kvm.c's kick does) to a thread inside KVM_RUN kicks the
+ * vCPU it runs, as a pending signal makes KVM_RUN return -EINTR.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -90,6 +109,9 @@
 #include <unistd.h>
 
 #include <blvm/buslock.h> /* the bus-lock names where <linux/kvm.h> lacks them */
+#include <blvm/engine.h>  /* the software kernel: blvm_engine_emu */
+
+#include "emu/emu.h" /* struct emu_vm: the vCPU count, from KVM_SET_CPUID2 */
 
 #define SHIM_PORT_BUS_LOCK_EXIT 0xb1 /* OUT here: exit 33 */
 #define SHIM_PORT_BUS_LOCK_IO 0xb2   /* IO exit here: flag on the IO exit */
@@ -124,9 +146,34 @@ static unsigned long n_exit33, n_io_flagged, n_mmio_flagged, n_cap_answers, n_en
 typedef int (*ioctl_fn)(int, unsigned long, ...);
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
 typedef int (*close_fn)(int);
+typedef int (*munmap_fn)(void *, size_t);
+typedef int (*open_fn)(const char *, int, ...);
+typedef long (*syscall_fn)(long, ...);
 static ioctl_fn real_ioctl;
 static mmap_fn real_mmap, real_mmap64;
 static close_fn real_close;
+static munmap_fn real_munmap;
+static open_fn real_open;
+static syscall_fn real_syscall;
+
+/* ---- the software kernel (KVM_BUSLOCK_SHIM_SOFTWARE=1) ------------------------------------------ */
+
+enum soft_kind { SOFT_NONE, SOFT_SYS, SOFT_VM, SOFT_VCPU };
+struct soft_fd {
+	enum soft_kind kind;
+	int vm;                        /* SOFT_VM, SOFT_VCPU: index into soft_vms[] */
+	struct blvm_engine_vcpu *vcpu; /* SOFT_VCPU */
+	struct kvm_run *run;           /* SOFT_VCPU: the emu engine's run area, "mmap'ed" as is */
+	int tid;                       /* SOFT_VCPU: the thread inside KVM_RUN, 0 = none; atomic */
+};
+struct soft_vm {
+	struct blvm_engine_vm *ev; /* NULL = free slot */
+	int refs;                  /* its VM fd and its vCPU fds, as KVM keeps a VM while they live */
+};
+static bool soft_mode;
+static struct soft_fd soft[SHIM_MAX_FDS];
+static struct soft_vm soft_vms[SHIM_MAX_VMS];
+static const struct blvm_engine_ops *const E = &blvm_engine_emu;
 
 static void resolve(void)
 {
@@ -136,6 +183,9 @@ static void resolve(void)
 		real_mmap = (mmap_fn)dlsym(RTLD_NEXT, "mmap");
 		real_mmap64 = (mmap_fn)dlsym(RTLD_NEXT, "mmap64");
 		real_close = (close_fn)dlsym(RTLD_NEXT, "close");
+		real_munmap = (munmap_fn)dlsym(RTLD_NEXT, "munmap");
+		real_open = (open_fn)dlsym(RTLD_NEXT, "open");
+		real_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
 		__atomic_store_n(&real_ioctl, (ioctl_fn)dlsym(RTLD_NEXT, "ioctl"), __ATOMIC_RELEASE);
 	}
 }
@@ -143,6 +193,8 @@ static void resolve(void)
 __attribute__((constructor)) static void shim_init(void)
 {
 	resolve();
+	const char *s = getenv("KVM_BUSLOCK_SHIM_SOFTWARE");
+	soft_mode = s && strcmp(s, "1") == 0;
 }
 
 __attribute__((destructor)) static void shim_fini(void)
@@ -158,9 +210,20 @@ __attribute__((destructor)) static void shim_fini(void)
 	pthread_mutex_unlock(&lock);
 }
 
-/* Raw system calls for the (theoretical) case of a call before dlsym has answered. */
+static bool valid_fd(int fd);
+static long soft_ioctl(int fd, unsigned long req, void *arg);
+
+static enum soft_kind soft_kind(int fd)
+{
+	return soft_mode && fd >= 0 && fd < SHIM_MAX_FDS ? __atomic_load_n(&soft[fd].kind, __ATOMIC_ACQUIRE) : SOFT_NONE;
+}
+
+/* The kernel below the shim: the software one for its own descriptors, else the real ioctl (raw
+ * system calls for the (theoretical) case of a call before dlsym has answered). */
 static long raw_ioctl(int fd, unsigned long req, void *arg)
 {
+	if (soft_kind(fd) != SOFT_NONE)
+		return soft_ioctl(fd, req, arg);
 	resolve();
 	if (real_ioctl)
 		return real_ioctl(fd, req, arg);
@@ -221,6 +284,10 @@ static int enable_bus_lock_cap(int fd, const struct kvm_enable_cap *cap)
 	else
 		n_enables++;
 	pthread_mutex_unlock(&lock);
+	/* The software kernel detects real bus locks too, once enabled (a real kernel is not asked:
+	 * it would refuse nothing but enable nothing). */
+	if (!r && soft_kind(fd) == SOFT_VM && soft_ioctl(fd, KVM_ENABLE_CAP, (void *)cap) < 0)
+		r = errno;
 	return r ? fail_errno(r) : 0;
 }
 
@@ -265,7 +332,7 @@ int ioctl(int fd, unsigned long req, ...)
 	switch (req) {
 	case KVM_CHECK_EXTENSION:
 		if ((long)(uintptr_t)arg == KVM_CAP_X86_BUS_LOCK_EXIT &&
-		    (st.kind == FD_VM || (st.kind == FD_NONE && is_dev_kvm(fd)))) {
+		    (st.kind == FD_VM || (st.kind == FD_NONE && (soft_kind(fd) == SOFT_SYS || is_dev_kvm(fd))))) {
 			__atomic_fetch_add(&n_cap_answers, 1, __ATOMIC_RELAXED);
 			return KVM_BUS_LOCK_DETECTION_OFF | KVM_BUS_LOCK_DETECTION_EXIT;
 		}
@@ -314,7 +381,10 @@ int ioctl(int fd, unsigned long req, ...)
 			int r = (int)raw_ioctl(fd, req, arg);
 			int e = errno;
 			if (st.run) {
-				st.run->flags &= (__u16)~KVM_RUN_X86_BUS_LOCK;
+				/* The software kernel clears flags at every KVM_RUN itself, and sets the bit
+				 * for the real bus locks it detects: those stay. */
+				if (soft_kind(fd) == SOFT_NONE)
+					st.run->flags &= (__u16)~KVM_RUN_X86_BUS_LOCK;
 				if (r == 0 && st.detect)
 					report_bus_lock(st.run);
 			} else if (st.detect && !__atomic_exchange_n(&warned_unmapped, true, __ATOMIC_RELAXED)) {
@@ -342,6 +412,10 @@ static void note_mapping(void *p, int fd, off_t off)
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	resolve();
+	if (soft_kind(fd) == SOFT_VCPU && off == 0) {
+		note_mapping(soft[fd].run, fd, off);
+		return soft[fd].run;
+	}
 	void *p = real_mmap ? real_mmap(addr, len, prot, flags, fd, off)
 			    : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if (fd >= 0) {
@@ -355,6 +429,10 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	resolve();
+	if (soft_kind(fd) == SOFT_VCPU && off == 0) {
+		note_mapping(soft[fd].run, fd, off);
+		return soft[fd].run;
+	}
 	mmap_fn f = real_mmap64 ? real_mmap64 : real_mmap;
 	void *p = f ? f(addr, len, prot, flags, fd, off) : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if (fd >= 0) {
@@ -365,6 +443,8 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	return p;
 }
 
+static void soft_close(int fd);
+
 int close(int fd)
 {
 	if (valid_fd(fd)) {
@@ -372,6 +452,248 @@ int close(int fd)
 		forget_fd_locked(fd);
 		pthread_mutex_unlock(&lock);
 	}
+	if (soft_kind(fd) != SOFT_NONE)
+		soft_close(fd);
 	resolve();
 	return real_close ? real_close(fd) : (int)syscall(SYS_close, fd);
+}
+
+/* ---- the software kernel's system calls ---------------------------------------------------------- */
+
+static int soft_new_fd(int flags, struct soft_fd entry)
+{
+	resolve();
+	int fd = real_open ? real_open("/dev/null", O_RDWR | (flags & O_CLOEXEC)) : -1;
+	if (fd < 0)
+		return -1;
+	if (!valid_fd(fd)) {
+		real_close(fd);
+		return fail_errno(EMFILE);
+	}
+	pthread_mutex_lock(&lock);
+	soft[fd] = entry;
+	__atomic_store_n(&soft[fd].kind, entry.kind, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&lock);
+	return fd;
+}
+
+static void soft_vm_put_locked(int i)
+{
+	if (--soft_vms[i].refs == 0) {
+		E->vm_destroy(soft_vms[i].ev);
+		soft_vms[i] = (struct soft_vm){ 0 };
+	}
+}
+
+static void soft_close(int fd)
+{
+	pthread_mutex_lock(&lock);
+	struct soft_fd f = soft[fd];
+	__atomic_store_n(&soft[fd].kind, SOFT_NONE, __ATOMIC_RELEASE);
+	if (f.kind == SOFT_VCPU)
+		E->vcpu_destroy(f.vcpu);
+	if (f.kind == SOFT_VCPU || f.kind == SOFT_VM)
+		soft_vm_put_locked(f.vm);
+	pthread_mutex_unlock(&lock);
+}
+
+/* An engine result (0, a value, or -errno) as an ioctl's. */
+static long soft_ret(long r)
+{
+	return r < 0 ? fail_errno((int)-r) : r;
+}
+
+static long soft_ioctl(int fd, unsigned long req, void *arg)
+{
+	pthread_mutex_lock(&lock);
+	struct soft_fd f = soft[fd];
+	struct blvm_engine_vm *ev = f.kind == SOFT_VM || f.kind == SOFT_VCPU ? soft_vms[f.vm].ev : NULL;
+	pthread_mutex_unlock(&lock);
+	long cap = (long)(uintptr_t)arg;
+	switch (f.kind) {
+	case SOFT_SYS:
+		switch (req) {
+		case KVM_GET_API_VERSION:
+			return KVM_API_VERSION;
+		case KVM_GET_VCPU_MMAP_SIZE:
+			return (sizeof(struct kvm_run) + 4095) & ~4095ul;
+		case KVM_CHECK_EXTENSION:
+			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : E->check_extension(NULL, cap);
+		case KVM_GET_SUPPORTED_CPUID:
+			((struct kvm_cpuid2 *)arg)->nent = 0;
+			return 0;
+		case KVM_CREATE_VM: {
+			struct blvm_engine_config cfg = { .nr_vcpus = 1 };
+			struct blvm_engine_vm *vm;
+			char err[200];
+			if (E->vm_create(&cfg, &vm, err, sizeof err) < 0)
+				return fail_errno(ENOMEM);
+			pthread_mutex_lock(&lock);
+			int i = 0;
+			while (i < SHIM_MAX_VMS && soft_vms[i].ev)
+				i++;
+			if (i < SHIM_MAX_VMS)
+				soft_vms[i] = (struct soft_vm){ .ev = vm, .refs = 1 };
+			pthread_mutex_unlock(&lock);
+			if (i == SHIM_MAX_VMS) {
+				E->vm_destroy(vm);
+				return fail_errno(ENOMEM);
+			}
+			int r = soft_new_fd(O_CLOEXEC, (struct soft_fd){ .kind = SOFT_VM, .vm = i });
+			if (r < 0) {
+				pthread_mutex_lock(&lock);
+				soft_vm_put_locked(i);
+				pthread_mutex_unlock(&lock);
+			}
+			return r;
+		}
+		}
+		break;
+	case SOFT_VM:
+		switch (req) {
+		case KVM_CHECK_EXTENSION:
+			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : E->check_extension(ev, cap);
+		case KVM_ENABLE_CAP:
+			if (((const struct kvm_enable_cap *)arg)->cap == BLVM_CAP_BUS_LOCK_CONTAIN)
+				break;
+			return soft_ret(E->enable_cap(ev, arg));
+		case KVM_SET_TSS_ADDR:
+		case KVM_SET_IDENTITY_MAP_ADDR:
+		case KVM_SET_GSI_ROUTING:
+			return 0;
+		case KVM_SET_USER_MEMORY_REGION:
+			return soft_ret(E->set_user_memory_region(ev, arg));
+		case KVM_CREATE_IRQCHIP:
+			return soft_ret(E->create_irqchip ? E->create_irqchip(ev) : -EINVAL);
+		case KVM_CREATE_PIT2:
+			return soft_ret(E->create_pit2 ? E->create_pit2(ev, arg) : -EINVAL);
+		case KVM_IRQ_LINE:
+			return soft_ret(E->irq_line ? E->irq_line(ev, arg) : -EINVAL);
+		case KVM_CREATE_VCPU: {
+			struct blvm_engine_vcpu *vcpu;
+			struct kvm_run *run;
+			int r = E->vcpu_create(ev, (unsigned)cap, &vcpu, &run);
+			if (r < 0)
+				return fail_errno(-r);
+			pthread_mutex_lock(&lock);
+			soft_vms[f.vm].refs++;
+			pthread_mutex_unlock(&lock);
+			r = soft_new_fd(O_CLOEXEC, (struct soft_fd){ .kind = SOFT_VCPU, .vm = f.vm, .vcpu = vcpu, .run = run });
+			if (r < 0) {
+				int e = errno;
+				pthread_mutex_lock(&lock);
+				E->vcpu_destroy(vcpu);
+				soft_vm_put_locked(f.vm);
+				pthread_mutex_unlock(&lock);
+				errno = e;
+			}
+			return r;
+		}
+		}
+		break;
+	case SOFT_VCPU:
+		switch (req) {
+		case KVM_SET_CPUID2: {
+			const struct kvm_cpuid2 *c = arg;
+			for (__u32 i = 0; i < c->nent; i++)
+				if (c->entries[i].function == 0x40000001u && c->entries[i].eax >= 1)
+					((struct emu_vm *)ev)->cfg.nr_vcpus = c->entries[i].eax;
+			return 0;
+		}
+		case KVM_GET_REGS:
+			return soft_ret(E->get_regs(f.vcpu, arg));
+		case KVM_SET_REGS:
+			return soft_ret(E->set_regs(f.vcpu, arg));
+		case KVM_GET_SREGS:
+			return soft_ret(E->get_sregs(f.vcpu, arg));
+		case KVM_SET_SREGS:
+			return soft_ret(E->set_sregs(f.vcpu, arg));
+		case KVM_GET_MSRS:
+			return soft_ret(E->get_msrs(f.vcpu, arg));
+		case KVM_SET_GUEST_DEBUG:
+			return soft_ret(E->set_guest_debug ? E->set_guest_debug(f.vcpu, arg) : -EINVAL);
+		case KVM_GET_MP_STATE:
+			return soft_ret(E->get_mp_state(f.vcpu, arg));
+		case KVM_SET_MP_STATE:
+			return soft_ret(E->set_mp_state(f.vcpu, arg));
+		case KVM_RUN: {
+			/* The thread first, then the run: a kicker stores immediate_exit, then signals
+			 * (kvm.c's kick protocol), so either this run sees the flag or the signal finds
+			 * the thread (both sequentially consistent). */
+			__atomic_store_n(&soft[fd].tid, (int)real_syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+			int r = E->run(f.vcpu);
+			__atomic_store_n(&soft[fd].tid, 0, __ATOMIC_SEQ_CST);
+			return soft_ret(r);
+		}
+		}
+		break;
+	case SOFT_NONE:
+		break;
+	}
+	return fail_errno(EINVAL); /* KVM's answer to an ioctl it does not know on these fds */
+}
+
+/* A signal to a thread inside the software KVM_RUN makes that run return -EINTR, as in KVM. */
+static void soft_signal(int tid)
+{
+	for (int fd = 0; fd < SHIM_MAX_FDS; fd++)
+		if (soft_kind(fd) == SOFT_VCPU && __atomic_load_n(&soft[fd].tid, __ATOMIC_SEQ_CST) == tid)
+			E->kick(soft[fd].vcpu);
+}
+
+static int soft_open_or(const char *path, int flags, int mode)
+{
+	resolve();
+	if (soft_mode && path && strcmp(path, "/dev/kvm") == 0)
+		return soft_new_fd(flags, (struct soft_fd){ .kind = SOFT_SYS });
+	return real_open ? real_open(path, flags, mode) : (int)syscall(SYS_open, path, flags, mode);
+}
+
+int open(const char *path, int flags, ...)
+{
+	int mode = 0;
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { /* glibc's __OPEN_NEEDS_MODE */
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	return soft_open_or(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...)
+{
+	int mode = 0;
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { /* glibc's __OPEN_NEEDS_MODE */
+		va_list ap;
+		va_start(ap, flags);
+		mode = va_arg(ap, int);
+		va_end(ap);
+	}
+	return soft_open_or(path, flags, mode);
+}
+
+int munmap(void *addr, size_t len)
+{
+	resolve();
+	if (soft_mode) {
+		for (int fd = 0; fd < SHIM_MAX_FDS; fd++)
+			if (soft_kind(fd) == SOFT_VCPU && soft[fd].run == addr)
+				return 0; /* the run area is the emu engine's: freed with its vCPU */
+	}
+	return real_munmap ? real_munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+}
+
+long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	resolve();
+	if (soft_mode && nr == SYS_tgkill)
+		soft_signal((int)a[1]);
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -13,11 +13,24 @@
 SHIM_SO := $(BUILD)/tests/kvm_buslock_shim.so
 SHIM_CHECK := $(BUILD)/tests/shim/kvm_buslock_shim_check
 
-SHIM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -MMD -MP -fPIC
+SHIM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MMD -MP -fPIC
 
-$(SHIM_SO): tests/shim/kvm_buslock_shim.c tests/shim/shim.mk
+# The software kernel (KVM_BUSLOCK_SHIM_SOFTWARE=1, for hosts without /dev/kvm) is blvm's emu engine,
+# linked into the shim: the plain build's position-independent objects of src/emu/ (built for
+# libblvm.so with the same flags), or, in a sanitizer build, the same sources compiled here without
+# the sanitizers. The version script keeps every symbol but the interposed functions local, so the
+# shim's emu engine and blvm's own never meet.
+SHIM_EMU_SRCS := $(sort $(wildcard src/emu/*.c))
+SHIM_EMU_OBJS := $(if $(SANFLAGS),$(SHIM_EMU_SRCS:%.c=$(BUILD)/tests/shim/obj/%.o),$(SHIM_EMU_SRCS:%.c=$(BUILD)/pic/%.o))
+
+$(BUILD)/tests/shim/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SHIM_CFLAGS) -shared -o $@ $< -ldl -lpthread
+	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(SHIM_SO): tests/shim/kvm_buslock_shim.c tests/shim/shim.mk tests/shim/shim.map $(SHIM_EMU_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -shared -Wl,--version-script=tests/shim/shim.map -Wl,-z,noexecstack -o $@ $< \
+		$(SHIM_EMU_OBJS) -lZydis -ldl -lpthread -lm
 	chmod a-x $@
 
 $(SHIM_CHECK): $(BUILD)/tests/shim/kvm_buslock_shim_check.o $(BUILD)/libblvm-internal.a
