@@ -40,6 +40,7 @@ struct blvm_engine_vcpu; /* engine-private */
 struct blvm_engine_config {
 	unsigned nr_vcpus;       /* how many vCPUs the VM will have (CPUID topology) */
 	int cpu_vendor_amd;      /* emu: 0 = Intel flavour (VMX model), 1 = AMD flavour (SVM model) */
+	int translate;           /* emu: 1 = the binary translator runs blocks, 0 = the interpreter */
 };
 
 struct blvm_engine_ops {

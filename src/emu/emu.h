@@ -366,6 +366,7 @@ struct emu_block {
 	uint8_t mode;               /* decode mode */
 	uint8_t flags_exact;        /* insn[0] has EMU_I_FIRST: materialise lazy flags before it */
 	uint16_t n;                 /* instructions (without the sentinel) */
+	emu_fn *entry;              /* how the block runs: insn[0].fn, or its translation (xlate.c) */
 	struct emu_insn insn[];     /* n + 1 (sentinel) */
 };
 
@@ -567,6 +568,7 @@ struct emu_vcpu {
 	bool bld_trap;
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
 	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
+	struct emu_xlate *xl;         /* the translator (xlate.c); NULL: --translate=off */
 };
 
 /* ---------------------------------------------------------------- mmu.c */

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "emu/emu.h"
+#include "emu/xlate.h"
 #include "emu/irq.h"
 
 #define VM(v) ((struct emu_vm *)(v))
@@ -185,6 +186,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	c->id = id;
 	if (emu_decoder_init(c) || emu_fpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_xlate_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOMEM;
@@ -194,6 +196,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	vcpu_reset(c);
 	if (emu_irq_vcpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_xlate_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOMEM;
@@ -221,6 +224,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	if (k == EMU_MAX_VCPUS) {
 		munmap(area, EMU_RUN_BYTES);
 		emu_fpu_free(c);
+		emu_xlate_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOSPC;
@@ -246,6 +250,7 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 	emu_irq_vcpu_fini(c);
 	munmap(c->run, EMU_RUN_BYTES);
 	emu_fpu_free(c);
+	emu_xlate_free(c);
 	free(c->arena);
 	free(c);
 }
@@ -564,7 +569,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		c->cur_blin = emu_code_lin(c, c->rip);
 		c->last_i = b->insn;
 		c->chain_left = EMU_CHAIN_MAX;
-		int st = b->insn[0].fn(c, b->insn);
+		int st = b->entry(c, b->insn);
 		__atomic_store_n(&c->icount, c->icount + emu_block_retired(c, c->cur_b, st, c->cur_blin),
 				 __ATOMIC_RELAXED);
 		c->stop = 0;

@@ -227,7 +227,8 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	if (blvm_boot_load(vm, err, errlen) != 0)
 		goto fail;
 
-	struct blvm_engine_config ecfg = { .nr_vcpus = cfg->nr_vcpus, .cpu_vendor_amd = cfg->cpu_vendor_amd };
+	struct blvm_engine_config ecfg = { .nr_vcpus = cfg->nr_vcpus, .cpu_vendor_amd = cfg->cpu_vendor_amd,
+					  .translate = cfg->translate };
 	char eerr[200] = "";
 	int r = ops->vm_create(&ecfg, &vm->ev, eerr, sizeof eerr);
 	if (r < 0) {

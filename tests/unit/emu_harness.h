@@ -41,6 +41,14 @@ struct t_vm {
 
 static int t_failures;
 
+/* The back end the emu tests run on: BLVM_TRANSLATE=on the binary translator, else the interpreter
+ * (tests/run.sh runs the emu tests on both; blvm's own --translate default comes from it too). */
+static inline int t_translate(void)
+{
+	const char *t = getenv("BLVM_TRANSLATE");
+	return t && !strcmp(t, "on");
+}
+
 #define CHECK(cond, ...)                                                         \
 	do {                                                                     \
 		if (!(cond)) {                                                   \
@@ -69,7 +77,7 @@ static inline void t_init(struct t_vm *t)
 		exit(1);
 	}
 	t->ram = m + 4096;
-	struct blvm_engine_config cfg = { .nr_vcpus = 1 };
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .translate = t_translate() };
 	if (t->ops->vm_create(&cfg, &t->vm, err, sizeof err)) {
 		fprintf(stderr, "vm_create: %s\n", err);
 		exit(1);
