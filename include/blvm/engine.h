@@ -100,6 +100,9 @@ struct blvm_engine_ops {
 	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. Any thread, also
 	 * while the vCPU runs (live statistics): a recent count, exact once the vCPU has stopped. */
 	int64_t (*instructions)(struct blvm_engine_vcpu *vcpu);
+	/* Of those, the ones executed as re-emitted host instructions by the emu engine's binary
+	 * translator (--translate=on); -1 without it. May be NULL. Same threading as instructions. */
+	int64_t (*native_instructions)(struct blvm_engine_vcpu *vcpu);
 
 	/* The PC interrupt controllers and timer live in the engine, as KVM keeps them in the kernel
 	 * (api.rst 4.24 KVM_CREATE_IRQCHIP, 4.25 KVM_IRQ_LINE, 4.71 KVM_CREATE_PIT2). Called before

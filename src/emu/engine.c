@@ -375,6 +375,12 @@ static int emu_bus_lock_info(struct blvm_engine_vcpu *v, struct blvm_bus_lock_in
 	return 0;
 }
 
+static int64_t emu_native_instructions(struct blvm_engine_vcpu *v)
+{
+	const struct emu_vcpu *c = CPU(v);
+	return c->xl ? (int64_t)emu_xlate_native(c) : -1;
+}
+
 static int64_t emu_instructions(struct blvm_engine_vcpu *v)
 {
 	/* Read live from other threads (--control, --metrics): the vCPU's thread stores it with
@@ -652,6 +658,7 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.run = emu_run,
 	.kick = emu_kick,
 	.instructions = emu_instructions,
+	.native_instructions = emu_native_instructions,
 	.bus_lock_info = emu_bus_lock_info,
 	.create_irqchip = emu_op_create_irqchip,
 	.create_pit2 = emu_op_create_pit2,

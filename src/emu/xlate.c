@@ -481,6 +481,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		return false;
 	if (zi->mnemonic == ZYDIS_MNEMONIC_BSWAP && zi->operand_width != 32 && zi->operand_width != 64)
 		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP && zi->operand_count_visible)
+		return false; /* 0F 0D /r with a register: a NOP to Zydis, #UD on an AMD host */
 	for (unsigned k = 0; k < zi->operand_count; k++) {
 		const ZydisDecodedOperand *o = &zo[k];
 		unsigned w;
