@@ -40,7 +40,8 @@ struct blvm_engine_vcpu; /* engine-private */
 struct blvm_engine_config {
 	unsigned nr_vcpus;       /* how many vCPUs the VM will have (CPUID topology) */
 	int cpu_vendor_amd;      /* emu: 0 = Intel flavour (VMX model), 1 = AMD flavour (SVM model) */
-	int translate;           /* emu: 1 = the binary translator runs blocks, 0 = the interpreter */
+	int translate;           /* emu: 0 = the interpreter; 1 = the binary translator runs the blocks
+				  * that run often; 2 = every block from its first run (tests) */
 };
 
 struct blvm_engine_ops {

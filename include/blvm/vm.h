@@ -39,7 +39,7 @@ struct blvm_vm_config {
 	uint64_t mem_size;     /* bytes of guest RAM */
 	unsigned nr_vcpus;
 	int cpu_vendor_amd;    /* --cpu=amd */
-	int translate;         /* --translate=on: emu engine's binary translator (0: the interpreter) */
+	int translate;         /* --translate: 0 off (the interpreter), 1 on, 2 all (blvm_engine_config) */
 	const char *kernel_path;
 	const char *cmdline;   /* guest command line, may be NULL */
 	const char *initrd_path; /* --initrd: PVH module, bzImage ramdisk or Multiboot module; may be NULL */

@@ -56,9 +56,10 @@ static const char usage_text[] =
 	"                         entry (guests/README.md, \"SMP\")\n"
 	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel:\n"
 	"                         trap-like exit after the instruction; amd: fault-like, before it)\n"
-	"  --translate=on|off     emu: run guest code through the binary translator or the interpreter\n"
-	"                         (default off; the environment variable BLVM_TRANSLATE=on|off sets\n"
-	"                         the default)\n"
+	"  --translate=on|off|all emu: run guest code through the binary translator (on: the blocks\n"
+	"                         that run often; all: every block from its first run, for testing\n"
+	"                         it) or the interpreter alone (off, the default; the environment\n"
+	"                         variable BLVM_TRANSLATE=on|off|all sets the default)\n"
 	"  --bus-lock=POLICY      what to do when the guest takes a bus lock (default off):\n"
 	"                           off           detection disabled, as in KVM\n"
 	"                           log           count and attribute (see --stats and the report)\n"
@@ -337,6 +338,12 @@ static void note_ratelimit(const struct blvm_policy_config *pc)
  * *stats_path set or NULL and *ctl_out the control socket's, events' and metrics' paths; otherwise the status to exit with: 0 after --help or --version (printed
  * on stdout), 2 after one line on stderr. Callable more than once: getopt is fully reset.
  */
+/* --translate / BLVM_TRANSLATE: blvm_engine_config.translate, or -1 */
+static int translate_mode(const char *v)
+{
+	return !strcmp(v, "off") ? 0 : !strcmp(v, "on") ? 1 : !strcmp(v, "all") ? 2 : -1;
+}
+
 static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, const char **stats_out,
 			     struct blvm_control_config *ctl_out)
 {
@@ -370,9 +377,8 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 	/* the default of --translate (the test suite runs every emu test on both back ends with it) */
 	const char *tr = getenv("BLVM_TRANSLATE");
 	if (tr && *tr) {
-		if (strcmp(tr, "on") && strcmp(tr, "off"))
-			return usage_error("BLVM_TRANSLATE=%s: choose on or off", tr);
-		cfg.translate = !strcmp(tr, "on");
+		if ((cfg.translate = translate_mode(tr)) < 0)
+			return usage_error("BLVM_TRANSLATE=%s: choose on, off or all", tr);
 	}
 	opterr = 0;
 	optind = 0; /* glibc: 0 re-initialises the scan, including a half-read "-abc" of an earlier one */
@@ -408,9 +414,8 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 				return usage_error("--cpu=%s: choose intel or amd", optarg);
 			break;
 		case OPT_TRANSLATE:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return usage_error("--translate=%s: choose on or off", optarg);
-			cfg.translate = !strcmp(optarg, "on");
+			if ((cfg.translate = translate_mode(optarg)) < 0)
+				return usage_error("--translate=%s: choose on, off or all", optarg);
 			break;
 		case OPT_STATS:
 			if (!*optarg)

@@ -76,7 +76,8 @@ const ZydisDecoder *emu_decoder(const struct emu_vcpu *c, unsigned mode)
 /* Decodes a block starting at linear emu_code_lin(c, c->rip) = guest-physical gpa (host hva). */
 static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const uint8_t *hva, int *st)
 {
-	size_t need = sizeof(struct emu_block) + (EMU_BLOCK_MAX + 1) * sizeof(struct emu_insn);
+	size_t need = sizeof(struct emu_block) + (EMU_BLOCK_MAX + 1) * sizeof(struct emu_insn) +
+		      (c->xl ? EMU_BLOCK_COPY : 0); /* the translator keeps the block's bytes */
 	if (c->arena_used + need > EMU_ARENA_BYTES || (c->xl && !emu_xlate_room(c)))
 		emu_bcache_flush(c); /* full: flush everything and refill */
 	struct emu_block *b = (struct emu_block *)(c->arena + c->arena_used);
@@ -161,14 +162,15 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	b->n = (uint16_t)n;
 	b->flags_exact = n && (b->insn[0].flg & EMU_I_FIRST);
 	b->entry = b->insn[0].fn;
+	b->heat = 0;
+	size_t bytes = 0;
 	if (c->xl) {
-		int s = emu_xlate_block(c, b, buf);
-		if (s) {
-			*st = s;
-			return NULL;
-		}
+		/* translated once hot (xlate.c), from the bytes decoded now */
+		memcpy(&b->insn[n + 1], buf, pos);
+		bytes = pos;
+		b->entry = emu_xlate_cold;
 	}
-	c->arena_used += (sizeof(struct emu_block) + (n + 1) * sizeof(struct emu_insn) + 63) & ~(size_t)63;
+	c->arena_used += (sizeof(struct emu_block) + (n + 1) * sizeof(struct emu_insn) + bytes + 63) & ~(size_t)63;
 	return b;
 }
 

@@ -366,8 +366,9 @@ struct emu_block {
 	uint8_t mode;               /* decode mode */
 	uint8_t flags_exact;        /* insn[0] has EMU_I_FIRST: materialise lazy flags before it */
 	uint16_t n;                 /* instructions (without the sentinel) */
-	emu_fn *entry;              /* how the block runs: insn[0].fn, or its translation (xlate.c) */
-	struct emu_insn insn[];     /* n + 1 (sentinel) */
+	emu_fn *entry;              /* how the block runs: insn[0].fn, or the translator's (xlate.c) */
+	uint32_t heat;              /* translator: runs counted before it translates the block */
+	struct emu_insn insn[];     /* n + 1 (sentinel); with the translator, the block's bytes follow */     /* n + 1 (sentinel) */
 };
 
 /* Jump cache (per vCPU, direct-mapped by linear RIP): the block last run at that RIP, valid while

@@ -92,6 +92,12 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 
 /* ---------------------------------------------------------------- translator state */
 
+/* Blocks run fewer times than this stay with their handlers: translating costs about as much as
+ * running a block a few dozen times (Zydis decodes and encodes every instruction again), and most
+ * blocks of a boot run only a few times. Measured on the Linux boot (tests/sh/linux-boot.sh): with
+ * every block translated at decode, Zydis took 15 % of the run. */
+#define XL_HOT 32
+
 #define XL_CODE_BYTES (16u << 20)
 #define XL_DATA_INSNS ((8u << 20) / sizeof(struct emu_insn))
 #define XL_INSN_CODE 256u   /* host bytes one guest instruction may need at most */
@@ -105,6 +111,7 @@ struct emu_xlate {
 	struct emu_insn *data;
 	size_t data_used;           /* struct emu_insn entries */
 	uint64_t native;            /* guest instructions executed natively (translated code adds) */
+	uint32_t hot;               /* runs of a block before it is translated (XL_HOT; 1: --translate=all) */
 	bool host_amd;              /* undefined flags of the host are the interpreter's (alu.c) */
 	/* the block being translated, decoded again */
 	ZydisDecodedInstruction zi[EMU_BLOCK_MAX];
@@ -136,6 +143,7 @@ int emu_xlate_init(struct emu_vcpu *c)
 	unsigned a, b, cc, d;
 	x->host_amd = __get_cpuid(0, &a, &b, &cc, &d) && b == 0x68747541u; /* "AuthenticAMD" */
 	x->code_used = XL_CODE_START;
+	x->hot = c->vm->cfg.translate == 2 ? 1 : XL_HOT;
 	c->xl = x;
 	return 0;
 }
@@ -563,7 +571,7 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 
 /* ---------------------------------------------------------------- a block */
 
-int emu_xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code)
+static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code)
 {
 	struct emu_xlate *x = c->xl;
 	const ZydisDecoder *dec = emu_decoder(c, b->mode);
@@ -648,4 +656,23 @@ int emu_xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code
 	b->entry = (emu_fn *)(uintptr_t)e.x;
 	x->code_used += (e.at + 15) & ~(size_t)15;
 	return 0;
+}
+
+
+int emu_xlate_cold(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	struct emu_block *b = (struct emu_block *)((uint8_t *)(uintptr_t)i - offsetof(struct emu_block, insn));
+	if (unlikely(++b->heat == c->xl->hot)) {
+		/* Only where there is room: the cache is flushed by decode.c (at the run loop, never
+		 * under running translated code); until then the block stays with its handlers. */
+		if (emu_xlate_room(c)) {
+			int st = xlate_block(c, b, (const uint8_t *)&b->insn[b->n + 1]);
+			if (st)
+				return st;
+		} else {
+			b->heat = 0;
+		}
+		return b->entry(c, i);
+	}
+	return i->fn(c, i);
 }

@@ -30,9 +30,9 @@ void emu_xlate_flush(struct emu_vcpu *c);
 /* Room for the translation of one more block of at most EMU_BLOCK_MAX instructions; the caller
  * flushes the decode cache (and with it this cache) when there is none, then decodes. */
 int emu_xlate_room(const struct emu_vcpu *c);
-/* Translates the freshly decoded block b whose instruction bytes start at code (the decoder's copy)
- * and sets b->entry. 0, or an internal error's status. */
-int emu_xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code);
+/* The entry of a block not translated yet (decode.c): counts its runs and translates it once hot,
+ * from the bytes decode.c kept after its instructions; runs it either way. */
+int emu_xlate_cold(struct emu_vcpu *c, const struct emu_insn *i);
 /* Guest instructions executed as re-emitted host instructions so far (the rest ran their handler). */
 uint64_t emu_xlate_native(const struct emu_vcpu *c);
 

@@ -41,12 +41,13 @@ struct t_vm {
 
 static int t_failures;
 
-/* The back end the emu tests run on: BLVM_TRANSLATE=on the binary translator, else the interpreter
+/* The back end the emu tests run on (blvm_engine_config.translate): BLVM_TRANSLATE=all the binary
+ * translator from every block's first run, on its hot blocks only, else the interpreter
  * (tests/run.sh runs the emu tests on both; blvm's own --translate default comes from it too). */
 static inline int t_translate(void)
 {
 	const char *t = getenv("BLVM_TRANSLATE");
-	return t && !strcmp(t, "on");
+	return !t ? 0 : !strcmp(t, "all") ? 2 : !strcmp(t, "on") ? 1 : 0;
 }
 
 #define CHECK(cond, ...)                                                         \
