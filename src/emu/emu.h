@@ -11,6 +11,8 @@
  *   mmu.c      the ONE guest-memory access path: software TLB, page walk, MMIO, SMC detection,
  *              emu_locked_rmw() (the one path of every locked read-modify-write)
  *   decode.c   Zydis -> struct emu_insn, blocks, the decode cache
+ *   xlate.c    the binary translator (--translate): a block's entry runs native host code for the
+ *              integer register forms and its handlers for the rest; the W^X code arena
  *   exec.c     instruction handlers (one signature, specialised by operand size and form)
  *   system.c   exceptions and interrupt delivery, far transfers, segment loads, CR/DR/MSR, CPUID
  *   irq.h      the PC interrupt platform (KVM_CREATE_IRQCHIP/PIT2, KVM_IRQ_LINE): lapic.c, ioapic.c,
