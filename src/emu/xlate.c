@@ -119,6 +119,12 @@ struct emu_xlate {
 	bool nat[EMU_BLOCK_MAX];
 };
 
+/* a native branch whose handler did not take it: the two tests of one condition disagreed */
+static int xl_disagree(struct emu_vcpu *c)
+{
+	return emu_internal_error(c, "translator: a conditional branch and its handler disagree");
+}
+
 /* the terminator of a run: back to the translated code */
 static int xl_yield(struct emu_vcpu *c, const struct emu_insn *i)
 {
@@ -259,6 +265,34 @@ static size_t jump_short(struct xb *e, ZydisMnemonic m)
 	}
 	e->at += len;
 	return e->at; /* the displacement is the byte before */
+}
+
+/* A near forward jump (rel32) whose target is set later (land_near). */
+static size_t jump_near(struct xb *e, ZydisMnemonic m)
+{
+	ZydisEncoderRequest r;
+	memset(&r, 0, sizeof r);
+	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	r.mnemonic = m;
+	r.branch_type = ZYDIS_BRANCH_TYPE_NEAR;
+	r.branch_width = ZYDIS_BRANCH_WIDTH_32;
+	r.operand_count = 1;
+	r.operands[0] = I(0);
+	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	if (e->bad || e->at + len > e->cap || ZYAN_FAILED(ZydisEncoderEncodeInstruction(&r, e->w + e->at, &len))) {
+		e->bad = true;
+		return 0;
+	}
+	e->at += len;
+	return e->at; /* the rel32 is the 4 bytes before */
+}
+
+static void land_near(struct xb *e, size_t after)
+{
+	if (e->bad)
+		return;
+	int32_t d = (int32_t)(e->at - after);
+	memcpy(e->w + after - 4, &d, 4);
 }
 
 static void land(struct xb *e, size_t after)
@@ -410,6 +444,24 @@ static bool native_mnemonic(ZydisMnemonic m, bool *shift)
 	}
 }
 
+/* Jcc (not JrCXZ, LOOP): the opposite condition, or NONE */
+static ZydisMnemonic jcc_inverse(ZydisMnemonic m)
+{
+	static const ZydisMnemonic pairs[][2] = {
+		{ ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO }, { ZYDIS_MNEMONIC_JB, ZYDIS_MNEMONIC_JNB },
+		{ ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ }, { ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE },
+		{ ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS }, { ZYDIS_MNEMONIC_JP, ZYDIS_MNEMONIC_JNP },
+		{ ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL }, { ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE },
+	};
+	for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+		if (pairs[k][0] == m)
+			return pairs[k][1];
+		if (pairs[k][1] == m)
+			return pairs[k][0];
+	}
+	return ZYDIS_MNEMONIC_INVALID;
+}
+
 static bool logic_mnemonic(ZydisMnemonic m)
 {
 	return m == ZYDIS_MNEMONIC_AND || m == ZYDIS_MNEMONIC_OR || m == ZYDIS_MNEMONIC_XOR ||
@@ -479,7 +531,14 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 			const ZydisDecodedOperand *zo, const struct emu_insn *i)
 {
 	bool shift;
-	if (mode == EMU_MODE_16 || !native_mnemonic(zi->mnemonic, &shift))
+	if (mode == EMU_MODE_16)
+		return false;
+	if (jcc_inverse(zi->mnemonic) != ZYDIS_MNEMONIC_INVALID)
+		/* a conditional branch: the condition is tested natively, not taken it is done (a block
+		 * goes on after it); taken, its handler runs (branch_to: chaining, the stop rule). Not
+		 * with a 16-bit operand size (IP wraps: h_jcc16). */
+		return zi->operand_width != 16 && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
+	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
 	if (i->fn == emu_h_ud || i->fn == emu_h_unimpl ||
@@ -576,10 +635,18 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	struct emu_xlate *x = c->xl;
 	const ZydisDecoder *dec = emu_decoder(c, b->mode);
 	unsigned n = b->n, pos = 0, nnat = 0;
+	bool host_flags = false; /* a native instruction wrote the flags last (translation-time state) */
 	for (unsigned k = 0; k < n; k++) {
 		const struct emu_insn *i = &b->insn[k];
 		x->nat[k] = ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code + pos, 15, &x->zi[k], x->zo[k])) &&
 			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i);
+		if (x->nat[k] && jcc_inverse(x->zi[k].mnemonic) != ZYDIS_MNEMONIC_INVALID && !host_flags)
+			x->nat[k] = false; /* flags a handler left lazy: its handler decides without materialising */
+		const ZydisAccessedFlags *f = x->zi[k].cpu_flags;
+		if (!x->nat[k])
+			host_flags = false;
+		else if (f && ((f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS))
+			host_flags = true;
 		nnat += x->nat[k];
 		pos += i->len;
 	}
@@ -597,7 +664,42 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
 	for (unsigned k = 0; k < n;) {
 		if (x->nat[k]) {
-			emit_native(&e, &fl, &x->zi[k], x->zo[k]);
+			ZydisMnemonic inv = jcc_inverse(x->zi[k].mnemonic);
+			if (inv != ZYDIS_MNEMONIC_INVALID) {
+				/* not taken: on (the host's flags are the guest's); taken: its handler */
+				if (!fl.host)
+					flags_in(&e, &fl);
+				size_t j = jump_near(&e, inv);
+				struct xl_flags f2 = fl;
+				uint64_t d2 = rip_delta;
+				unsigned n2 = nat;
+				sync_out(&e, x, &f2, &d2, &n2);
+				if (x->data_used + 2 > XL_DATA_INSNS)
+					return emu_internal_error(c, "translator: data area full despite the room check");
+				struct emu_insn *d = &x->data[x->data_used];
+				d[0] = b->insn[k];
+				memset(&d[1], 0, sizeof d[1]);
+				d[1].fn = xl_yield;
+				d[1].idx = (uint8_t)(k + 1);
+				x->data_used += 2;
+				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+				E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
+				ZydisEncoderOperand m;
+				memset(&m, 0, sizeof m);
+				m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+				m.mem.base = ZYDIS_REGISTER_RSI;
+				m.mem.size = 8;
+				E1(&e, CALL, m);
+				E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+				E1(&e, JNZ, I(exit_at));
+				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+				E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
+				E1(&e, JMP, I(exit_at));
+				land_near(&e, j);
+			} else {
+				emit_native(&e, &fl, &x->zi[k], x->zo[k]);
+			}
 			rip_delta += b->insn[k].len;
 			nat++;
 			if (k == 0) {
