@@ -4,14 +4,17 @@
 # valgrind --tool=callgrind (DESIGN.md "Notes on the emu engine's speed"). Unlike wall time this is
 # repeatable to a fraction of a percent on a noisy machine, so it is the figure to tune against.
 #
-# Runs `blvm run --engine=emu` under callgrind twice: on hello-min (boot and start-up alone) and on
+# Runs `blvm run --engine=emu` under callgrind on hello-min (boot and start-up alone) and on
 # bench-cpu at a small scale (SCALE, default 5: ~16 M guest instructions, ~10-30 s under
-# callgrind). Prints
+# callgrind), once per back end: the interpreter (--translate=off) and the binary translator
+# (--translate=on, issue 16), which also reports the share of guest instructions it executed as
+# re-emitted host instructions (--stats native_instructions). Prints, per back end,
 #   total     Ir(bench) / instructions(bench): everything, start-up included;
 #   marginal  (Ir(bench) - Ir(hello)) / (instructions(bench) - instructions(hello)): the cost of
 #             one more guest instruction, start-up excluded; the figure for the hot path.
-# and, if callgrind_annotate is installed, the TOP (default 15) functions by Ir of the bench run.
-# The callgrind output is kept in OUT (default $BUILD/callgrind.bench-cpu.out) for
+# and, if callgrind_annotate is installed, the TOP (default 15) functions by Ir of each bench run.
+# The callgrind outputs are kept in OUT (default $BUILD/callgrind.bench-cpu.out; the translator's
+# with .xlate appended) for
 # callgrind_annotate / kcachegrind. Exit 1 if anything fails.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,11 +39,11 @@ command -v python3 >/dev/null 2>&1 || die "python3 is missing (apt-get install p
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# cg NAME OUTFILE KERNEL [CMDLINE...]: blvm under callgrind; prints "IR INSTRUCTIONS".
+# cg NAME OUTFILE TRANSLATE KERNEL [CMDLINE...]: blvm under callgrind; prints "IR INSTRUCTIONS NATIVE".
 cg() {
-	local name=$1 out=$2 kernel=$3
-	shift 3
-	local cmd=("$BLVM" run --engine=emu --stats="$tmp/$name.json" "$kernel")
+	local name=$1 out=$2 tr=$3 kernel=$4
+	shift 4
+	local cmd=("$BLVM" run --engine=emu --translate="$tr" --stats="$tmp/$name.json" "$kernel")
 	[ $# -gt 0 ] && cmd+=(-- "$@")
 	valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" \
 		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
@@ -70,29 +73,38 @@ cg() {
 		return 1
 		;;
 	esac
-	echo "$ir $insns"
+	local native
+	native=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("native_instructions", 0))' "$tmp/$name.json") || return 1
+	echo "$ir $insns $native"
 }
 
 echo "bench/callgrind.sh: valgrind $(valgrind --version | sed 's/^valgrind-//'), bench-cpu scale $SCALE"
-read -r hello_ir hello_insns < <(cg hello "$tmp/hello.cg" "$HELLO") || true
-[ -n "${hello_insns:-}" ] || die "hello-min failed under callgrind (see above)"
-read -r bench_ir bench_insns < <(cg bench "$OUT" "$GUEST" "$SCALE") || true
-[ -n "${bench_insns:-}" ] || die "bench-cpu failed under callgrind (see above)"
-[ "$bench_insns" -gt "$hello_insns" ] || die "bench-cpu retired no more instructions than hello-min"
+for tr in off on; do
+	out="$OUT"
+	[ "$tr" = on ] && out="$OUT.xlate"
+	read -r hello_ir hello_insns hello_nat < <(cg "hello-$tr" "$tmp/hello-$tr.cg" "$tr" "$HELLO") || true
+	[ -n "${hello_insns:-}" ] || die "hello-min failed under callgrind (see above)"
+	read -r bench_ir bench_insns bench_nat < <(cg "bench-$tr" "$out" "$tr" "$GUEST" "$SCALE") || true
+	[ -n "${bench_insns:-}" ] || die "bench-cpu failed under callgrind (see above)"
+	[ "$bench_insns" -gt "$hello_insns" ] || die "bench-cpu retired no more instructions than hello-min"
 
-printf '%-12s %16s %18s\n' run "host Ir" "guest instructions"
-printf '%-12s %16s %18s\n' hello-min "$hello_ir" "$hello_insns"
-printf '%-12s %16s %18s\n' bench-cpu "$bench_ir" "$bench_insns"
-python3 - "$hello_ir" "$hello_insns" "$bench_ir" "$bench_insns" <<'EOF'
+	echo
+	[ "$tr" = off ] && echo "== interpreter (--translate=off)" || echo "== translator (--translate=on)"
+	printf '%-12s %16s %18s %14s\n' run "host Ir" "guest instructions" "native"
+	printf '%-12s %16s %18s %14s\n' hello-min "$hello_ir" "$hello_insns" "$hello_nat"
+	printf '%-12s %16s %18s %14s\n' bench-cpu "$bench_ir" "$bench_insns" "$bench_nat"
+	python3 - "$hello_ir" "$hello_insns" "$bench_ir" "$bench_insns" "$bench_nat" <<'EOF'
 import sys
-hi, hn, bi, bn = map(int, sys.argv[1:])
+hi, hn, bi, bn, bnat = map(int, sys.argv[1:])
 print(f"total:    {bi / bn:8.1f} host instructions per guest instruction (start-up included)")
 print(f"marginal: {(bi - hi) / (bn - hn):8.1f} host instructions per guest instruction (start-up excluded)")
 print(f"start-up: {hi / 1e6:8.2f} M host instructions for hello-min ({hn} guest instructions)")
+print(f"native:   {100.0 * bnat / bn:8.1f} % of bench-cpu's guest instructions ran as host instructions")
 EOF
-if command -v callgrind_annotate >/dev/null 2>&1; then
-	echo
-	echo "top $TOP functions of the bench-cpu run (callgrind_annotate $OUT):"
-	callgrind_annotate "$OUT" 2>/dev/null | sed -n '/^-*$/,$p' | grep -E '^ *[0-9,]+ ' | head -n "$TOP"
-fi
+	if command -v callgrind_annotate >/dev/null 2>&1; then
+		echo
+		echo "top $TOP functions of the bench-cpu run (callgrind_annotate $out):"
+		callgrind_annotate "$out" 2>/dev/null | sed -n '/^-*$/,$p' | grep -E '^ *[0-9,]+ ' | head -n "$TOP"
+	fi
+done
 exit 0

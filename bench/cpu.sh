@@ -3,10 +3,12 @@
 # bench/cpu.sh [BUILD]: the emu engine's speed against QEMU TCG, side by side in one run (issue 3,
 # "Performance"; DESIGN.md "How we know it works": benchmarks measure ratios, never assert).
 #
-#  1. bench-cpu (guests/bench-cpu.c) under `blvm run --engine=emu` and under QEMU TCG, the same
-#     binary with the same command line, best of RUNS (default 3) each, interleaved; the guests'
-#     outputs must be identical. Prints wall times, the ratio blvm/QEMU, blvm's retired guest
-#     instructions (--stats) and instructions per second.
+#  1. bench-cpu (guests/bench-cpu.c) under `blvm run --engine=emu` with the interpreter
+#     (--translate=off) and with the binary translator (--translate=on, issue 16), and under QEMU
+#     TCG, the same binary with the same command line, best of RUNS (default 3) each, interleaved;
+#     the guests' outputs must be identical, and so must the two back ends' retired instruction
+#     counts. Prints wall times, the ratios to QEMU, blvm's retired guest instructions (--stats),
+#     instructions per second, and the translator's share of natively executed instructions.
 #  2. Start-up: `blvm run` of hello-min against QEMU on the same guest, median of STARTUP_RUNS
 #     (default 10) wall times and peak RSS.
 #  3. If /dev/kvm works: the kvm engine on a tiny command line (KVM_ARGS, default "1 only=sort";
@@ -183,14 +185,21 @@ echo "guest: $GUEST, command line \"$SCALE\" (scale $label); best of $RUNS, inte
 
 # ---- 1. bench-cpu: emu against QEMU -----------------------------------------------------------
 : >"$tmp/emu.walls"
+: >"$tmp/xl.walls"
 : >"$tmp/qemu.walls"
 for i in $(seq 1 "$RUNS"); do
-	blvm_cmd emu "$GUEST" "$SCALE" "$tmp/emu.json"
+	blvm_cmd emu "$GUEST" "$SCALE" "$tmp/emu.json" --translate=off
 	measure emu
 	expect_blvm emu
 	echo "$WALL" >>"$tmp/emu.walls"
 	cp "$tmp/emu.out" "$tmp/emu-$i.out"
 	[ "$i" -gt 1 ] && same_output emu-1 "emu-$i"
+
+	blvm_cmd emu "$GUEST" "$SCALE" "$tmp/xl.json" --translate=on
+	measure xl
+	expect_blvm xl
+	echo "$WALL" >>"$tmp/xl.walls"
+	same_output emu xl
 
 	qemu_cmd "$GUEST" "$SCALE"
 	measure qemu
@@ -202,17 +211,27 @@ insns=$(stat_of "$tmp/emu.json" instructions)
 case "$insns" in
 '' | null | *[!0-9]*) die "blvm --stats gave no instruction count ('$insns') for the emu engine" ;;
 esac
+xl_insns=$(stat_of "$tmp/xl.json" instructions)
+xl_native=$(stat_of "$tmp/xl.json" native_instructions)
+[ "$xl_insns" = "$insns" ] || die "the translator retired $xl_insns guest instructions, the interpreter $insns"
+case "$xl_native" in
+'' | null | *[!0-9]*) die "blvm --translate=on --stats gave no native_instructions ('$xl_native')" ;;
+esac
 emu_s=$(min_of <"$tmp/emu.walls")
+xl_s=$(min_of <"$tmp/xl.walls")
 qemu_s=$(min_of <"$tmp/qemu.walls")
 ratio=$(calc "round($emu_s / $qemu_s, 2)")
+xl_ratio=$(calc "round($xl_s / $qemu_s, 2)")
 echo
 echo "bench-cpu output (identical under both):"
 sed 's/^/  | /' "$tmp/qemu.out"
 echo
 printf '%-22s %10s %18s %14s\n' runner "wall (s)" "guest instructions" "instructions/s"
-printf '%-22s %10.3f %18s %12.0f M\n' "blvm --engine=emu" "$emu_s" "$insns" "$(calc "$insns / $emu_s / 1e6")"
+printf '%-22s %10.3f %18s %12.0f M\n' "blvm emu interpreter" "$emu_s" "$insns" "$(calc "$insns / $emu_s / 1e6")"
+printf '%-22s %10.3f %18s %12.0f M\n' "blvm emu translator" "$xl_s" "(same)" "$(calc "$insns / $xl_s / 1e6")"
 printf '%-22s %10.3f %18s %12.0f M\n' "qemu -accel tcg" "$qemu_s" "(same)" "$(calc "$insns / $qemu_s / 1e6")"
-echo "ratio blvm/QEMU: $ratio   (all runs, s: emu $(tr '\n' ' ' <"$tmp/emu.walls")| qemu $(tr '\n' ' ' <"$tmp/qemu.walls"))"
+echo "ratio blvm/QEMU: interpreter $ratio, translator $xl_ratio (translator: $xl_native native, $(calc "round(100.0 * $xl_native / $insns, 1)") %)"
+echo "  (all runs, s: interpreter $(tr '\n' ' ' <"$tmp/emu.walls")| translator $(tr '\n' ' ' <"$tmp/xl.walls")| qemu $(tr '\n' ' ' <"$tmp/qemu.walls"))"
 
 # ---- 2. start-up: hello-min ------------------------------------------------------------------
 # Wall from run1.py (microseconds; GNU time's %e has 10 ms resolution), peak RSS from GNU time's

@@ -40,6 +40,8 @@ struct blvm_engine_vcpu; /* engine-private */
 struct blvm_engine_config {
 	unsigned nr_vcpus;       /* how many vCPUs the VM will have (CPUID topology) */
 	int cpu_vendor_amd;      /* emu: 0 = Intel flavour (VMX model), 1 = AMD flavour (SVM model) */
+	int translate;           /* emu: 0 = the interpreter; 1 = the binary translator runs the blocks
+				  * that run often; 2 = every block from its first run (tests) */
 };
 
 struct blvm_engine_ops {
@@ -99,6 +101,9 @@ struct blvm_engine_ops {
 	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. Any thread, also
 	 * while the vCPU runs (live statistics): a recent count, exact once the vCPU has stopped. */
 	int64_t (*instructions)(struct blvm_engine_vcpu *vcpu);
+	/* Of those, the ones executed as re-emitted host instructions by the emu engine's binary
+	 * translator (--translate=on); -1 without it. May be NULL. Same threading as instructions. */
+	int64_t (*native_instructions)(struct blvm_engine_vcpu *vcpu);
 
 	/* The PC interrupt controllers and timer live in the engine, as KVM keeps them in the kernel
 	 * (api.rst 4.24 KVM_CREATE_IRQCHIP, 4.25 KVM_IRQ_LINE, 4.71 KVM_CREATE_PIT2). Called before

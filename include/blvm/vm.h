@@ -39,6 +39,7 @@ struct blvm_vm_config {
 	uint64_t mem_size;     /* bytes of guest RAM */
 	unsigned nr_vcpus;
 	int cpu_vendor_amd;    /* --cpu=amd */
+	int translate;         /* --translate: 0 off (the interpreter), 1 on, 2 all (blvm_engine_config) */
 	const char *kernel_path;
 	const char *cmdline;   /* guest command line, may be NULL */
 	const char *initrd_path; /* --initrd: PVH module, bzImage ramdisk or Multiboot module; may be NULL */
@@ -54,7 +55,7 @@ struct blvm_vm_config {
 };
 
 #define BLVM_VM_CONFIG_DEFAULT \
-	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, \
+	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, .translate = 0, \
 	  .kernel_path = NULL, .cmdline = NULL, .initrd_path = NULL, .timeout_s = 0, .console = NULL, .console_in = -1, \
 	  .bus_lock = BLVM_POLICY_CONFIG_DEFAULT, .quiet = false, \
 	  .kernel_btf_path = NULL, .kernel_symbols_path = NULL }

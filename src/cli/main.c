@@ -56,6 +56,10 @@ static const char usage_text[] =
 	"                         entry (guests/README.md, \"SMP\")\n"
 	"  --cpu=intel|amd        CPU vendor the guest sees and bus-lock exit flavour (default intel:\n"
 	"                         trap-like exit after the instruction; amd: fault-like, before it)\n"
+	"  --translate=on|off|all emu: run guest code through the binary translator (on: the blocks\n"
+	"                         that run often; all: every block from its first run, for testing\n"
+	"                         it) or the interpreter alone (off, the default; the environment\n"
+	"                         variable BLVM_TRANSLATE=on|off|all sets the default)\n"
 	"  --bus-lock=POLICY      what to do when the guest takes a bus lock (default off):\n"
 	"                           off           detection disabled, as in KVM\n"
 	"                           log           count and attribute (see --stats and the report)\n"
@@ -334,6 +338,12 @@ static void note_ratelimit(const struct blvm_policy_config *pc)
  * *stats_path set or NULL and *ctl_out the control socket's, events' and metrics' paths; otherwise the status to exit with: 0 after --help or --version (printed
  * on stdout), 2 after one line on stderr. Callable more than once: getopt is fully reset.
  */
+/* --translate / BLVM_TRANSLATE: blvm_engine_config.translate, or -1 */
+static int translate_mode(const char *v)
+{
+	return !strcmp(v, "off") ? 0 : !strcmp(v, "on") ? 1 : !strcmp(v, "all") ? 2 : -1;
+}
+
 static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, const char **stats_out,
 			     struct blvm_control_config *ctl_out)
 {
@@ -342,13 +352,14 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 	const char *stats_path = NULL;
 	enum { OPT_ENGINE = 256, OPT_MEM, OPT_VCPUS, OPT_CPU, OPT_STATS, OPT_TIMEOUT, OPT_VERSION, OPT_BUS_LOCK,
 	       OPT_QUIET, OPT_INITRD, OPT_CONTROL, OPT_EVENTS, OPT_METRICS, OPT_KERNEL_BTF,
-	       OPT_KERNEL_SYMBOLS };
+	       OPT_KERNEL_SYMBOLS, OPT_TRANSLATE };
 	struct blvm_control_config ctl_cfg = { 0 };
 	static const struct option opts[] = {
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "vcpus", required_argument, NULL, OPT_VCPUS },
 		{ "cpu", required_argument, NULL, OPT_CPU },
+		{ "translate", required_argument, NULL, OPT_TRANSLATE },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "bus-lock", required_argument, NULL, OPT_BUS_LOCK },
@@ -363,6 +374,12 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0, 0, 0, 0 },
 	};
+	/* the default of --translate (the test suite runs every emu test on both back ends with it) */
+	const char *tr = getenv("BLVM_TRANSLATE");
+	if (tr && *tr) {
+		if ((cfg.translate = translate_mode(tr)) < 0)
+			return usage_error("BLVM_TRANSLATE=%s: choose on, off or all", tr);
+	}
 	opterr = 0;
 	optind = 0; /* glibc: 0 re-initialises the scan, including a half-read "-abc" of an earlier one */
 	int c;
@@ -395,6 +412,10 @@ static int parse_run_options(int argc, char **argv, struct blvm_vm_config *out, 
 				cfg.cpu_vendor_amd = 1;
 			else
 				return usage_error("--cpu=%s: choose intel or amd", optarg);
+			break;
+		case OPT_TRANSLATE:
+			if ((cfg.translate = translate_mode(optarg)) < 0)
+				return usage_error("--translate=%s: choose on, off or all", optarg);
 			break;
 		case OPT_STATS:
 			if (!*optarg)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "emu/emu.h"
+#include "emu/xlate.h"
 
 #define EMU_BLOCK_COPY 1024 /* > EMU_BLOCK_MAX * 15 */
 _Static_assert(EMU_BLOCK_COPY > EMU_BLOCK_MAX * 15, "a block fits in the copy");
@@ -27,6 +28,8 @@ int emu_decoder_init(struct emu_vcpu *c)
 	    ZYAN_FAILED(ZydisDecoderInit(&c->dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16)))
 		return -1;
 	c->arena = malloc(EMU_ARENA_BYTES);
+	if (c->vm->cfg.translate && emu_xlate_init(c))
+		return -1;
 	emu_bcache_flush(c);
 	return c->arena ? 0 : -1;
 }
@@ -41,6 +44,7 @@ void emu_bcache_flush(struct emu_vcpu *c)
 		c->jc[k] = (struct emu_jc){ ~0ull, &emu_jc_none, 0 };
 	c->xep++;
 	c->arena_used = 0;
+	emu_xlate_flush(c); /* translations live as long as their blocks */
 }
 
 static unsigned bucket(uint64_t gpa, unsigned mode)
@@ -72,9 +76,10 @@ const ZydisDecoder *emu_decoder(const struct emu_vcpu *c, unsigned mode)
 /* Decodes a block starting at linear emu_code_lin(c, c->rip) = guest-physical gpa (host hva). */
 static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const uint8_t *hva, int *st)
 {
-	size_t need = sizeof(struct emu_block) + (EMU_BLOCK_MAX + 1) * sizeof(struct emu_insn);
-	if (c->arena_used + need > EMU_ARENA_BYTES)
-		emu_bcache_flush(c);
+	size_t need = sizeof(struct emu_block) + (EMU_BLOCK_MAX + 1) * sizeof(struct emu_insn) +
+		      (c->xl ? EMU_BLOCK_COPY : 0); /* the translator keeps the block's bytes */
+	if (c->arena_used + need > EMU_ARENA_BYTES || (c->xl && !emu_xlate_room(c)))
+		emu_bcache_flush(c); /* full: flush everything and refill */
 	struct emu_block *b = (struct emu_block *)(c->arena + c->arena_used);
 
 	uint8_t buf[0x1000 + 16];
@@ -156,7 +161,16 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	s->fn = emu_h_sentinel;
 	b->n = (uint16_t)n;
 	b->flags_exact = n && (b->insn[0].flg & EMU_I_FIRST);
-	c->arena_used += (sizeof(struct emu_block) + (n + 1) * sizeof(struct emu_insn) + 63) & ~(size_t)63;
+	b->entry = b->insn[0].fn;
+	b->heat = 0;
+	size_t bytes = 0;
+	if (c->xl) {
+		/* translated once hot (xlate.c), from the bytes decoded now */
+		memcpy(&b->insn[n + 1], buf, pos);
+		bytes = pos;
+		b->entry = emu_xlate_cold;
+	}
+	c->arena_used += (sizeof(struct emu_block) + (n + 1) * sizeof(struct emu_insn) + bytes + 63) & ~(size_t)63;
 	return b;
 }
 

@@ -15,6 +15,8 @@
  *              end/start, lin_flat variant, CPUID feature); exec.c's emu_select reads it
  *   exec*.c    instruction handlers (one signature, specialised by operand size and form) with
  *              their select functions, one file per family (exec.h says which is where)
+ *   xlate.c    the binary translator (--translate): a block's entry runs native host code for the
+ *              integer register forms and its handlers for the rest; the W^X code arena
  *   system.c   exceptions and interrupt delivery, far transfers, segment loads, CR/DR/MSR, CPUID
  *   irq.h      the PC interrupt platform (KVM_CREATE_IRQCHIP/PIT2, KVM_IRQ_LINE): lapic.c, ioapic.c,
  *              pic.c, pit.c (one model each, state machines on virtual time) and irqchip.c (the
@@ -377,7 +379,9 @@ struct emu_block {
 	uint8_t mode;               /* decode mode */
 	uint8_t flags_exact;        /* insn[0] has EMU_I_FIRST: materialise lazy flags before it */
 	uint16_t n;                 /* instructions (without the sentinel) */
-	struct emu_insn insn[];     /* n + 1 (sentinel) */
+	emu_fn *entry;              /* how the block runs: insn[0].fn, or the translator's (xlate.c) */
+	uint32_t heat;              /* translator: runs counted before it translates the block */
+	struct emu_insn insn[];     /* n + 1 (sentinel); with the translator, the block's bytes follow */
 };
 
 /* Jump cache (per vCPU, direct-mapped by linear RIP): the block last run at that RIP, valid while
@@ -584,6 +588,7 @@ struct emu_vcpu {
 	bool bld_trap;
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
 	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
+	struct emu_xlate *xl;         /* the translator (xlate.c); NULL: --translate=off */
 };
 
 /* ---------------------------------------------------------------- mmu.c */

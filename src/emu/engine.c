@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "emu/emu.h"
+#include "emu/xlate.h"
 #include "emu/irq.h"
 
 #define VM(v) ((struct emu_vm *)(v))
@@ -186,6 +187,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	c->id = id;
 	if (emu_decoder_init(c) || emu_fpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_xlate_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOMEM;
@@ -195,6 +197,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	vcpu_reset(c);
 	if (emu_irq_vcpu_init(c)) {
 		munmap(area, EMU_RUN_BYTES);
+		emu_xlate_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOMEM;
@@ -222,6 +225,7 @@ static int emu_vcpu_create(struct blvm_engine_vm *v, unsigned id, struct blvm_en
 	if (k == EMU_MAX_VCPUS) {
 		munmap(area, EMU_RUN_BYTES);
 		emu_fpu_free(c);
+		emu_xlate_free(c);
 		free(c->arena);
 		free(c);
 		return -ENOSPC;
@@ -247,6 +251,7 @@ static void emu_vcpu_destroy(struct blvm_engine_vcpu *v)
 	emu_irq_vcpu_fini(c);
 	munmap(c->run, EMU_RUN_BYTES);
 	emu_fpu_free(c);
+	emu_xlate_free(c);
 	free(c->arena);
 	free(c);
 }
@@ -369,6 +374,12 @@ static int emu_bus_lock_info(struct blvm_engine_vcpu *v, struct blvm_bus_lock_in
 		ZydisFormatterFormatInstruction(&fmt, &zi, zo, zi.operand_count_visible, info->disasm,
 						sizeof info->disasm, c->bl.rip, NULL);
 	return 0;
+}
+
+static int64_t emu_native_instructions(struct blvm_engine_vcpu *v)
+{
+	const struct emu_vcpu *c = CPU(v);
+	return c->xl ? (int64_t)emu_xlate_native(c) : -1;
 }
 
 static int64_t emu_instructions(struct blvm_engine_vcpu *v)
@@ -565,7 +576,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		c->cur_blin = emu_code_lin(c, c->rip);
 		c->last_i = b->insn;
 		c->chain_left = EMU_CHAIN_MAX;
-		int st = b->insn[0].fn(c, b->insn);
+		int st = b->entry(c, b->insn);
 		__atomic_store_n(&c->icount, c->icount + emu_block_retired(c, c->cur_b, st, c->cur_blin),
 				 __ATOMIC_RELAXED);
 		c->stop = 0;
@@ -648,6 +659,7 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.run = emu_run,
 	.kick = emu_kick,
 	.instructions = emu_instructions,
+	.native_instructions = emu_native_instructions,
 	.bus_lock_info = emu_bus_lock_info,
 	.create_irqchip = emu_op_create_irqchip,
 	.create_pit2 = emu_op_create_pit2,

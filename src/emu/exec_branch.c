@@ -29,7 +29,7 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 			c->cur_b = b;
 			c->cur_blin = lin;
 			c->last_i = b->insn;
-			return b->insn[0].fn(c, b->insn);
+			return b->entry(c, b->insn);
 		}
 	}
 	return EMU_ST_END;

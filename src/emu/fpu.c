@@ -63,6 +63,7 @@
 #include <Zydis/Encoder.h>
 
 #include "emu/emu.h"
+#include "emu/xlate.h"
 
 #define ARGS struct emu_vcpu *c, const struct emu_insn *i
 #define TRY(x)                            \
@@ -210,8 +211,7 @@ struct emu_fpu {
 	uint8_t fx[512] __attribute__((aligned(64))); /* the guest's state: FXSAVE64 image */
 	uint64_t xcr0;
 	struct emu_fpu_ctx keep;       /* the first run's outputs while a second one probes (h_fpu) */
-	uint8_t *code_w;               /* RW view of the stub arena */
-	const uint8_t *code_x;         /* RX view */
+	struct emu_code_arena code;    /* the stubs (xlate.h: RW and RX views) */
 	size_t code_used;
 	struct fpu_desc *hash[FPU_HASH];
 	struct fpu_desc *all;          /* chunks to free: every desc is linked here through next2 */
@@ -250,26 +250,10 @@ int emu_fpu_init(struct emu_vcpu *c)
 	if (!f)
 		return -1;
 	memset(f, 0, sizeof *f);
-	int fd = memfd_create("blvm-emu-fpu", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, FPU_CODE_BYTES)) {
-		if (fd >= 0)
-			close(fd);
+	if (emu_code_arena_map(&f->code, FPU_CODE_BYTES, "blvm-emu-fpu")) {
 		free(f);
 		return -1;
 	}
-	void *w = mmap(NULL, FPU_CODE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	void *x = mmap(NULL, FPU_CODE_BYTES, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-	close(fd);
-	if (w == MAP_FAILED || x == MAP_FAILED) {
-		if (w != MAP_FAILED)
-			munmap(w, FPU_CODE_BYTES);
-		if (x != MAP_FAILED)
-			munmap(x, FPU_CODE_BYTES);
-		free(f);
-		return -1;
-	}
-	f->code_w = w;
-	f->code_x = x;
 	uint32_t m;
 	__asm__ volatile("stmxcsr %0" : "=m"(m));
 	f->ctx.host_mxcsr = m;
@@ -289,8 +273,7 @@ void emu_fpu_free(struct emu_vcpu *c)
 			n = d->next;
 			free(d);
 		}
-	munmap(f->code_w, FPU_CODE_BYTES);
-	munmap((void *)f->code_x, FPU_CODE_BYTES);
+	emu_code_arena_unmap(&f->code);
 	free(f);
 	c->fpu = NULL;
 }
@@ -919,8 +902,8 @@ static const struct fpu_desc *desc_get(struct emu_fpu *f, const struct fpu_desc 
 	if (!d)
 		return NULL;
 	memcpy(d, t, sizeof *d); /* padding included: the key is compared with memcmp */
-	memcpy(f->code_w + f->code_used, t->code, t->clen);
-	d->stub = f->code_x + f->code_used;
+	memcpy(f->code.w + f->code_used, t->code, t->clen);
+	d->stub = f->code.x + f->code_used;
 	f->code_used += slot;
 	d->next = f->hash[h];
 	f->hash[h] = d;

@@ -227,7 +227,8 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 	if (blvm_boot_load(vm, err, errlen) != 0)
 		goto fail;
 
-	struct blvm_engine_config ecfg = { .nr_vcpus = cfg->nr_vcpus, .cpu_vendor_amd = cfg->cpu_vendor_amd };
+	struct blvm_engine_config ecfg = { .nr_vcpus = cfg->nr_vcpus, .cpu_vendor_amd = cfg->cpu_vendor_amd,
+					  .translate = cfg->translate };
 	char eerr[200] = "";
 	int r = ops->vm_create(&ecfg, &vm->ev, eerr, sizeof eerr);
 	if (r < 0) {
@@ -822,11 +823,15 @@ static const char *end_reason_name(enum blvm_end_reason r)
 void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *f)
 {
 	struct blvm_vm *mvm = (struct blvm_vm *)vm; /* for its locks only */
-	int64_t insns = 0;
+	int64_t insns = 0, native = vm->ops->native_instructions ? 0 : -1;
 	uint64_t exits_by_reason[64] = { 0 };
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
 		int64_t n = vm->ops->instructions(vm->vcpus[i].ev);
 		insns = (n < 0 || insns < 0) ? -1 : insns + n;
+		if (native >= 0) {
+			n = vm->ops->native_instructions(vm->vcpus[i].ev);
+			native = n < 0 ? -1 : native + n;
+		}
 		for (unsigned r = 0; r < 64; r++)
 			exits_by_reason[r] += __atomic_load_n(&vm->vcpus[i].exits_by_reason[r], __ATOMIC_RELAXED);
 	}
@@ -854,6 +859,8 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 		fprintf(f, ",\n  \"instructions\": %" PRId64, insns);
 	else
 		fprintf(f, ",\n  \"instructions\": null");
+	if (native >= 0) /* the emu engine's translator: how many ran as host instructions */
+		fprintf(f, ",\n  \"native_instructions\": %" PRId64, native);
 	fprintf(f, ",\n  \"mem_bytes\": %" PRIu64 ",\n  \"console_bytes\": %" PRIu64 ",\n  \"console_dropped\": %" PRIu64,
 		vm->cfg.mem_size, tx_bytes, tx_dropped);
 	fprintf(f, ",\n  \"console_error\": ");

@@ -26,8 +26,12 @@ check_run() { # check_run CPU POLICY PHASE...
 	[ "$got" = "$want 0" ] || fail "$what: vcpus[0] split/uc/bus_locks/unattributed = $got, the guest did $want"
 }
 
+phases="wb split uc pat mmio unlocked"
+# On the binary translator (tests/run.sh's +xlate run) the whole census per flavour: the same counts
+# through the same locked path, in a third of the time.
+case "${BLVM_TRANSLATE:-off}" in off) ;; *) phases="" ;; esac
 for cpu in intel amd; do
-	for phase in wb split uc pat mmio unlocked; do
+	for phase in $phases; do
 		check_run $cpu log $phase
 	done
 	check_run $cpu log

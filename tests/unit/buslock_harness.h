@@ -32,7 +32,7 @@ static inline void bl_init(struct t_vm *t, int amd, int how)
 		perror("mmap");
 		exit(1);
 	}
-	struct blvm_engine_config cfg = { .nr_vcpus = 1, .cpu_vendor_amd = amd };
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .cpu_vendor_amd = amd, .translate = t_translate() };
 	if (t->ops->vm_create(&cfg, &t->vm, err, sizeof err)) {
 		fprintf(stderr, "vm_create: %s\n", err);
 		exit(1);

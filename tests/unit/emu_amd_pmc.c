@@ -44,7 +44,7 @@ static void run_as(bool amd)
 	t.ops->vcpu_destroy(t.cpu);
 	t.ops->vm_destroy(t.vm);
 	char err[256];
-	struct blvm_engine_config cfg = { .nr_vcpus = 1, .cpu_vendor_amd = amd };
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .cpu_vendor_amd = amd, .translate = t_translate() };
 	struct kvm_userspace_memory_region r = { .slot = 0, .guest_phys_addr = 0, .memory_size = T_RAM,
 						  .userspace_addr = (uintptr_t)t.ram };
 	if (t.ops->vm_create(&cfg, &t.vm, err, sizeof err) || t.ops->set_user_memory_region(t.vm, &r) ||

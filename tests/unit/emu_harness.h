@@ -41,6 +41,18 @@ struct t_vm {
 
 static int t_failures;
 
+/* The back end the emu tests run on (blvm_engine_config.translate): BLVM_TRANSLATE=all the binary
+ * translator from every block's first run, on its hot blocks only, else the interpreter
+ * (tests/run.sh runs the emu tests on both; blvm's own --translate default comes from it too). */
+static int t_backend = -1; /* >= 0: the next t_init's back end whatever the environment says */
+static inline int t_translate(void)
+{
+	if (t_backend >= 0)
+		return t_backend;
+	const char *t = getenv("BLVM_TRANSLATE");
+	return !t ? 0 : !strcmp(t, "all") ? 2 : !strcmp(t, "on") ? 1 : 0;
+}
+
 #define CHECK(cond, ...)                                                         \
 	do {                                                                     \
 		if (!(cond)) {                                                   \
@@ -69,7 +81,7 @@ static inline void t_init(struct t_vm *t)
 		exit(1);
 	}
 	t->ram = m + 4096;
-	struct blvm_engine_config cfg = { .nr_vcpus = 1 };
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .translate = t_translate() };
 	if (t->ops->vm_create(&cfg, &t->vm, err, sizeof err)) {
 		fprintf(stderr, "vm_create: %s\n", err);
 		exit(1);

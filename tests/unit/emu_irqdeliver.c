@@ -100,7 +100,7 @@ int main(void)
 	if (m == MAP_FAILED)
 		return 1;
 	t.ram = m;
-	struct blvm_engine_config cfg = { .nr_vcpus = 1 };
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .translate = t_translate() };
 	if (t.ops->vm_create(&cfg, &t.vm, err, sizeof err))
 		return 1;
 	struct kvm_userspace_memory_region r = { .slot = 0, .guest_phys_addr = 0, .memory_size = T_RAM,

@@ -96,7 +96,7 @@ static void vm2(struct t_vm t[2], uint8_t *m, bool irqchip)
 	memset(t, 0, 2 * sizeof *t);
 	t[0].ops = t[1].ops = &blvm_engine_emu;
 	t[0].ram = t[1].ram = m;
-	struct blvm_engine_config cfg = { .nr_vcpus = 2 };
+	struct blvm_engine_config cfg = { .nr_vcpus = 2, .translate = t_translate() };
 	if (t[0].ops->vm_create(&cfg, &t[0].vm, err, sizeof err))
 		exit(1);
 	t[1].vm = t[0].vm;

@@ -47,7 +47,7 @@ int main(void)
 	char err[256];
 	t.ops = &blvm_engine_emu;
 	t.ram = mmap(NULL, T_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct blvm_engine_config cfg = { .nr_vcpus = 1 };
+	struct blvm_engine_config cfg = { .nr_vcpus = 1, .translate = t_translate() };
 	if (t.ram == MAP_FAILED || t.ops->vm_create(&cfg, &t.vm, err, sizeof err))
 		return 1;
 	struct kvm_userspace_memory_region mr = { .slot = 0, .guest_phys_addr = 0, .memory_size = T_RAM,

@@ -20,6 +20,12 @@
  * CMP that defines them all, and the final comparison masks what may still be undefined. So the test is
  * exact on any host, not just the AMD one emu imitates.
  *
+ * The two back ends of the emu engine (the interpreter and the binary translator, issue 16) also run
+ * every batch against each other: the one BLVM_TRANSLATE selects and the other one (the translator
+ * with --translate=all semantics: every block translated at its first run). Their final states
+ * must be identical, undefined flags included (the translator re-emits forms with undefined flags
+ * only where the host's values are the interpreter's), and so must their retired-instruction counts.
+ *
  * Environment: EMU_RANDPROG_SEED=n, EMU_RANDPROG_COUNT=n programs (default 10000, each on 2 initial states).
  * On mismatch: the seed, program index, the program disassembled, both states, and the shortest failing
  * prefix (cut at top-level instruction boundaries); exit 1.
@@ -522,7 +528,7 @@ static void print_prog(const uint8_t *b, unsigned len)
 	}
 }
 
-static struct orc O;
+static struct orc O, O2; /* O2: the other back end */
 
 /* CR4.OSFXSR and OSXMMEXCPT: the SSE instructions run (t_long_mode leaves them clear) */
 static void post_init(struct t_vm *t)
@@ -565,11 +571,16 @@ int main(void)
 	orc_signals();
 	orc_post_init = post_init;
 	orc_init(&O);
+	t_backend = t_translate() ? 0 : 2;
+	orc_init(&O2);
+	t_backend = -1;
 
 	enum { PER_BATCH = 200, STATES = 2 };
 	static struct prog progs[PER_BATCH];
 	static struct batch B;
-	static struct ocase in[PER_BATCH * STATES], nat[PER_BATCH * STATES], emu[PER_BATCH * STATES];
+	static struct batch B2;
+	static struct ocase in[PER_BATCH * STATES], nat[PER_BATCH * STATES], emu[PER_BATCH * STATES],
+		emu2[PER_BATCH * STATES];
 	static uint16_t pmask[PER_BATCH * STATES];
 	unsigned long insns = 0, loops_bytes = 0;
 	int failed = 0;
@@ -594,7 +605,28 @@ int main(void)
 			}
 		}
 		orc_native(&O, &B);
+		uint64_t icount = O.instructions, icount2 = O2.instructions;
 		int eng_ok = orc_engine(&O, &B) == 0;
+		B2 = B;
+		B2.emu = emu2;
+		if (orc_engine(&O2, &B2) != 0 || !eng_ok) {
+			fprintf(stderr, "MISMATCH: seed %#" PRIx64 ", batch at program %u: an engine run failed\n", seed, first);
+			failed++;
+		} else if (O.instructions - icount != O2.instructions - icount2) {
+			fprintf(stderr, "MISMATCH: seed %#" PRIx64 ", batch at program %u: %" PRIu64 " instructions retired by "
+				"one back end, %" PRIu64 " by the other\n", seed, first, O.instructions - icount,
+				O2.instructions - icount2);
+			failed++;
+		}
+		for (unsigned i = 0; i < B.n && failed < 3; i++) {
+			if (compare_case(&in[i], &emu[i], &emu2[i], 0, CMP_FLAGS, 0, 0, pmask[i], 0))
+				continue;
+			failed++;
+			fprintf(stderr, "MISMATCH between the back ends (\"host\" = BLVM_TRANSLATE's, \"emu\" = the other): "
+				"seed %#" PRIx64 ", program %u (state %u):\n", seed, first + (unsigned)in[i].var, i % STATES);
+			print_prog(progs[in[i].var].b, progs[in[i].var].len);
+			compare_case(&in[i], &emu[i], &emu2[i], 0, CMP_FLAGS, 0, 0, pmask[i], 1);
+		}
 		for (unsigned i = 0; i < B.n && failed < 3; i++) {
 			struct prog *p = &progs[in[i].var];
 			uint64_t U = p->ubound[p->nb - 1];
@@ -620,5 +652,6 @@ int main(void)
 	       " guest instructions executed: %s\n",
 	       count, STATES, insns, loops_bytes, O.instructions, failed ? "FAILED" : "ok");
 	orc_fini(&O);
+	orc_fini(&O2);
 	return failed ? 1 : 0;
 }

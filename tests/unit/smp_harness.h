@@ -44,7 +44,7 @@ static inline void s_init(struct s_vm *s, unsigned n, int how, int contain)
 		perror("mmap");
 		exit(1);
 	}
-	struct blvm_engine_config cfg = { .nr_vcpus = n };
+	struct blvm_engine_config cfg = { .nr_vcpus = n, .translate = t_translate() };
 	if (t->ops->vm_create(&cfg, &t->vm, err, sizeof err)) {
 		fprintf(stderr, "vm_create: %s\n", err);
 		exit(1);

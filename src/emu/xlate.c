@@ -1,0 +1,780 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The binary translator of the emu engine (issue 16, step a): a decoded block (decode.c) becomes
+ * host code that runs it, attached to the block as b->entry, so that everything that invalidates a
+ * block (write generations, the decode-cache flush, the jump cache's exec epoch) invalidates its
+ * translation too, and the run loop and block chaining (branch_to() in exec_branch.c) run it in place of
+ * the interpreter's first handler with the same signature and the same statuses.
+ *
+ * A translated block is a sequence of two kinds of pieces, in guest order:
+ *
+ *   - a RUN of instructions executed by their handlers: consecutive decoded instructions (copies of
+ *     the block's struct emu_insn, terminated by an entry whose handler xl_yield returns EMU_ST_OK)
+ *     called once, threaded exactly as the interpreter runs them: emu_next() tail-calls the next one,
+ *     and the terminator comes back with 0. Any other status (a taken branch, a fault, an exit, a
+ *     stop request) leaves the block with it, c->last_i and RIP set by the handler as in the
+ *     interpreter. A run that reaches the end of the block is the block's own instructions, ending
+ *     with its sentinel. Memory accesses, locked instructions (the bus-lock path), control transfers
+ *     and system instructions are always handlers: ONE guest-memory path, ONE exit path.
+ *   - a NATIVE instruction: an integer instruction with only register and immediate operands
+ *     (native_form(): the mnemonic and the operand kinds) re-encoded by Zydis's encoder with host
+ *     registers. The guest registers it names are loaded from c->r[] (rbx holds c in translated code)
+ *     into host scratch registers, the instruction runs, the registers it writes are stored back
+ *     whole (the host's partial-register semantics are the guest's). It cannot fault, so a run of
+ *     native instructions adds its lengths to RIP once, before the next run or the block's end.
+ *
+ * Status flags: ONE representation stays the truth between pieces, the interpreter's (exec.h, LAZY
+ * FLAGS: c->rflags, exact when c->lf_k is 0). The translator tracks at translation time where the
+ * guest's status flags are: in the context (c->rflags/lazy) and/or in the host's RFLAGS. A native
+ * instruction that reads flags, or writes only some (INC/DEC keep CF, ROL/ROR only CF and OF), first
+ * loads them into the host (emu_flags_sync() when lazy, then SAHF and an ADD for OF); one that writes
+ * all six leaves them in the host only. Before a run or the block's end the host's flags are stored
+ * into c->rflags (PUSHFQ) with lf_k = 0. Flags the SDM leaves undefined are the host's: the
+ * interpreter produces the AMD host's values (alu.c), so forms with undefined flags are re-emitted
+ * only on an AMD host, except AND/OR/XOR/TEST's AF (cleared by both vendors).
+ *
+ * What stays exact: the retired-instruction count (the block boundaries are the interpreter's; a
+ * stop request at block entry -- single-step, TF -- ends the block after a native first instruction
+ * with c->last_i set, as emu_next() does), precise exceptions (native instructions do not fault;
+ * RIP is exact whenever a handler runs), interrupts and kicks (seen at the same block boundaries).
+ *
+ * Code lives in a bounded arena (struct emu_code_arena, W^X), data (the runs' copies) in a bounded
+ * array; decode.c flushes the whole decode cache, and with it both, when one more block might not
+ * fit (emu_xlate_room()), so a translation never runs out of room: running out is an internal error.
+ */
+#include <cpuid.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <Zydis/Encoder.h>
+
+#include "emu/emu.h"
+#include "emu/xlate.h"
+
+/* ---------------------------------------------------------------- the code arena (W^X) */
+
+int emu_code_arena_map(struct emu_code_arena *a, size_t size, const char *name)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size)) {
+		close(fd);
+		return -1;
+	}
+	void *w = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *x = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	close(fd);
+	if (w == MAP_FAILED || x == MAP_FAILED) {
+		if (w != MAP_FAILED)
+			munmap(w, size);
+		if (x != MAP_FAILED)
+			munmap(x, size);
+		return -1;
+	}
+	a->w = w;
+	a->x = x;
+	a->size = size;
+	return 0;
+}
+
+void emu_code_arena_unmap(struct emu_code_arena *a)
+{
+	if (!a->size)
+		return;
+	munmap(a->w, a->size);
+	munmap((void *)a->x, a->size);
+	a->size = 0;
+}
+
+/* ---------------------------------------------------------------- translator state */
+
+/* Blocks run fewer times than this stay with their handlers: translating costs about as much as
+ * running a block a few dozen times (Zydis decodes and encodes every instruction again), and most
+ * blocks of a boot run only a few times. Measured on the Linux boot (tests/sh/linux-boot.sh): with
+ * every block translated at decode, Zydis took 15 % of the run. */
+#define XL_HOT 32
+
+#define XL_CODE_BYTES (16u << 20)
+#define XL_DATA_INSNS ((8u << 20) / sizeof(struct emu_insn))
+#define XL_INSN_CODE 256u   /* host bytes one guest instruction may need at most */
+#define XL_BLOCK_CODE 256u  /* ... and one block beyond them (prologue, stop path, end) */
+#define XL_EXIT_AT 0u       /* the shared epilogue at the arena's start: pop rbx; ret */
+#define XL_CODE_START 16u
+
+struct emu_xlate {
+	struct emu_code_arena code;
+	size_t code_used;
+	struct emu_insn *data;
+	size_t data_used;           /* struct emu_insn entries */
+	uint64_t native;            /* guest instructions executed natively (translated code adds) */
+	uint32_t hot;               /* runs of a block before it is translated (XL_HOT; 1: --translate=all) */
+	bool host_amd;              /* undefined flags of the host are the interpreter's (alu.c) */
+	/* the block being translated, decoded again */
+	ZydisDecodedInstruction zi[EMU_BLOCK_MAX];
+	ZydisDecodedOperand zo[EMU_BLOCK_MAX][ZYDIS_MAX_OPERAND_COUNT];
+	bool nat[EMU_BLOCK_MAX];
+};
+
+/* a native branch whose handler did not take it: the two tests of one condition disagreed */
+static int xl_disagree(struct emu_vcpu *c)
+{
+	return emu_internal_error(c, "translator: a conditional branch and its handler disagree");
+}
+
+/* the terminator of a run: back to the translated code */
+static int xl_yield(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	(void)c;
+	(void)i;
+	return EMU_ST_OK;
+}
+
+int emu_xlate_init(struct emu_vcpu *c)
+{
+	struct emu_xlate *x = calloc(1, sizeof *x);
+	if (!x)
+		return -1;
+	x->data = calloc(XL_DATA_INSNS, sizeof *x->data);
+	if (!x->data || emu_code_arena_map(&x->code, XL_CODE_BYTES, "blvm-emu-xlate")) {
+		free(x->data);
+		free(x);
+		return -1;
+	}
+	x->code.w[XL_EXIT_AT] = 0x5b;     /* pop rbx: the one register translated code keeps */
+	x->code.w[XL_EXIT_AT + 1] = 0xc3; /* ret */
+	unsigned a, b, cc, d;
+	x->host_amd = __get_cpuid(0, &a, &b, &cc, &d) && b == 0x68747541u; /* "AuthenticAMD" */
+	x->code_used = XL_CODE_START;
+	x->hot = c->vm->cfg.translate == 2 ? 1 : XL_HOT;
+	c->xl = x;
+	return 0;
+}
+
+void emu_xlate_free(struct emu_vcpu *c)
+{
+	struct emu_xlate *x = c->xl;
+	if (!x)
+		return;
+	emu_code_arena_unmap(&x->code);
+	free(x->data);
+	free(x);
+	c->xl = NULL;
+}
+
+void emu_xlate_flush(struct emu_vcpu *c)
+{
+	if (!c->xl)
+		return;
+	c->xl->code_used = XL_CODE_START;
+	c->xl->data_used = 0;
+}
+
+int emu_xlate_room(const struct emu_vcpu *c)
+{
+	const struct emu_xlate *x = c->xl;
+	return x->code_used + XL_BLOCK_CODE + EMU_BLOCK_MAX * XL_INSN_CODE <= x->code.size &&
+	       x->data_used + 2 * (EMU_BLOCK_MAX + 1) <= XL_DATA_INSNS;
+}
+
+uint64_t emu_xlate_native(const struct emu_vcpu *c)
+{
+	return c->xl ? __atomic_load_n(&c->xl->native, __ATOMIC_RELAXED) : 0;
+}
+
+/* ---------------------------------------------------------------- emitting with Zydis's encoder */
+
+struct xb {
+	uint8_t *w;        /* where the block's code is written (RW view) */
+	uint64_t x;        /* its address in the RX view (relative branches) */
+	size_t at, cap;
+	bool bad;
+};
+
+static ZydisEncoderOperand R(ZydisRegister r)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_REGISTER;
+	o.reg.value = r;
+	return o;
+}
+
+static ZydisEncoderOperand I(uint64_t v)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+	o.imm.u = v;
+	return o;
+}
+
+/* [rbx + off]: a field of struct emu_vcpu */
+static ZydisEncoderOperand C(size_t off, unsigned size)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	o.mem.base = ZYDIS_REGISTER_RBX;
+	o.mem.displacement = (ZyanI64)off;
+	o.mem.size = (ZyanU16)size;
+	return o;
+}
+
+static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOperand *ops)
+{
+	ZydisEncoderRequest r;
+	memset(&r, 0, sizeof r);
+	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	r.mnemonic = m;
+	r.operand_count = (ZyanU8)n;
+	for (unsigned k = 0; k < n; k++)
+		r.operands[k] = ops[k];
+	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	if (e->bad || e->at + len > e->cap ||
+	    ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, e->w + e->at, &len, e->x + e->at))) {
+		e->bad = true;
+		return;
+	}
+	e->at += len;
+}
+
+#define E0(e, m) emit(e, ZYDIS_MNEMONIC_##m, 0, NULL)
+#define E1(e, m, a) emit(e, ZYDIS_MNEMONIC_##m, 1, (ZydisEncoderOperand[]){ a })
+#define E2(e, m, a, b) emit(e, ZYDIS_MNEMONIC_##m, 2, (ZydisEncoderOperand[]){ a, b })
+
+#define OFF_R(g) (offsetof(struct emu_vcpu, r) + 8u * (g))
+
+/* A short forward jump whose target is set later (xl_land). */
+static size_t jump_short(struct xb *e, ZydisMnemonic m)
+{
+	ZydisEncoderRequest r;
+	memset(&r, 0, sizeof r);
+	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	r.mnemonic = m;
+	r.branch_type = ZYDIS_BRANCH_TYPE_SHORT;
+	r.operand_count = 1;
+	r.operands[0] = I(0);
+	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	if (e->bad || e->at + len > e->cap || ZYAN_FAILED(ZydisEncoderEncodeInstruction(&r, e->w + e->at, &len))) {
+		e->bad = true;
+		return 0;
+	}
+	e->at += len;
+	return e->at; /* the displacement is the byte before */
+}
+
+/* A near forward jump (rel32) whose target is set later (land_near). */
+static size_t jump_near(struct xb *e, ZydisMnemonic m)
+{
+	ZydisEncoderRequest r;
+	memset(&r, 0, sizeof r);
+	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	r.mnemonic = m;
+	r.branch_type = ZYDIS_BRANCH_TYPE_NEAR;
+	r.branch_width = ZYDIS_BRANCH_WIDTH_32;
+	r.operand_count = 1;
+	r.operands[0] = I(0);
+	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	if (e->bad || e->at + len > e->cap || ZYAN_FAILED(ZydisEncoderEncodeInstruction(&r, e->w + e->at, &len))) {
+		e->bad = true;
+		return 0;
+	}
+	e->at += len;
+	return e->at; /* the rel32 is the 4 bytes before */
+}
+
+static void land_near(struct xb *e, size_t after)
+{
+	if (e->bad)
+		return;
+	int32_t d = (int32_t)(e->at - after);
+	memcpy(e->w + after - 4, &d, 4);
+}
+
+static void land(struct xb *e, size_t after)
+{
+	if (e->bad)
+		return;
+	size_t d = e->at - after;
+	if (d > 127) {
+		e->bad = true;
+		return;
+	}
+	e->w[after - 1] = (uint8_t)d;
+}
+
+/* ---------------------------------------------------------------- status flags between pieces */
+
+#define XL_STATUS (ZYDIS_CPUFLAG_CF | ZYDIS_CPUFLAG_PF | ZYDIS_CPUFLAG_AF | ZYDIS_CPUFLAG_ZF | \
+		   ZYDIS_CPUFLAG_SF | ZYDIS_CPUFLAG_OF)
+_Static_assert(XL_STATUS == EMU_STATUS_FLAGS, "Zydis's flag bits are RFLAGS's");
+
+struct xl_flags {
+	bool ctx;   /* c->rflags (with the lazy record) holds the guest's status flags */
+	bool host;  /* the host's RFLAGS holds them */
+};
+
+/* guest status flags into the host's RFLAGS (c->rflags made exact on the way) */
+static void flags_in(struct xb *e, struct xl_flags *f)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, lf_k), 4));
+	E2(e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+	size_t j = jump_short(e, ZYDIS_MNEMONIC_JZ);
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)emu_flags_sync));
+	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
+	land(e, j);
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rflags), 8));
+	/* OF (bit 11) -> bit 7 of DL; 0x80 + 0x80 overflows, 0 + 0x80 does not */
+	E2(e, MOV, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_EAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_EDX), I(4));
+	E2(e, AND, R(ZYDIS_REGISTER_DL), I((uint64_t)-0x80)); /* imm8 0x80, as Zydis spells it */
+	E2(e, ADD, R(ZYDIS_REGISTER_DL), I((uint64_t)-0x80));
+	/* SF ZF AF PF CF from bits 7..0 (SAHF leaves OF alone) */
+	E2(e, MOV, R(ZYDIS_REGISTER_AH), R(ZYDIS_REGISTER_AL));
+	E0(e, SAHF);
+	f->ctx = f->host = true;
+}
+
+/* the host's status flags into c->rflags, the lazy record cleared */
+static void flags_out(struct xb *e, struct xl_flags *f)
+{
+	if (f->ctx)
+		return;
+	E0(e, PUSHFQ);
+	E1(e, POP, R(ZYDIS_REGISTER_RAX));
+	E2(e, AND, R(ZYDIS_REGISTER_EAX), I(EMU_STATUS_FLAGS));
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), C(offsetof(struct emu_vcpu, rflags), 8));
+	E2(e, AND, R(ZYDIS_REGISTER_RDX), I(~(uint64_t)EMU_STATUS_FLAGS));
+	E2(e, OR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, rflags), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, lf_k), 4), I(0));
+	f->ctx = true;
+	f->host = false;
+}
+
+/* Before a run or the block's end: flags into the context, RIP past the native instructions since
+ * the last run, and their count. */
+static void sync_out(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint64_t *rip_delta, unsigned *nat)
+{
+	flags_out(e, f);
+	if (*rip_delta) {
+		E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), I(*rip_delta));
+		f->host = false;
+	}
+	if (*nat) {
+		E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
+		ZydisEncoderOperand m;
+		memset(&m, 0, sizeof m);
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = ZYDIS_REGISTER_RAX;
+		m.mem.size = 8;
+		E2(e, ADD, m, I(*nat));
+		f->host = false;
+	}
+	*rip_delta = 0;
+	*nat = 0;
+}
+
+/* ---------------------------------------------------------------- which forms are native */
+
+/* A guest GPR named by a Zydis register: index into c->r[] (0..15) and width; -1 for anything else
+ * (AH..BH included: the host registers the translator uses have no high-byte form). */
+static int gpr_of(ZydisRegister r, unsigned *w)
+{
+	if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_BL)
+		return *w = 1, (int)(r - ZYDIS_REGISTER_AL);
+	if (r >= ZYDIS_REGISTER_SPL && r <= ZYDIS_REGISTER_R15B)
+		return *w = 1, 4 + (int)(r - ZYDIS_REGISTER_SPL);
+	if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W)
+		return *w = 2, (int)(r - ZYDIS_REGISTER_AX);
+	if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_R15D)
+		return *w = 4, (int)(r - ZYDIS_REGISTER_EAX);
+	if (r >= ZYDIS_REGISTER_RAX && r <= ZYDIS_REGISTER_R15)
+		return *w = 8, (int)(r - ZYDIS_REGISTER_RAX);
+	return -1;
+}
+
+/* host register number h (0..15) at width w */
+static ZydisRegister host_reg(unsigned h, unsigned w)
+{
+	switch (w) {
+	case 1: return h < 4 ? (ZydisRegister)(ZYDIS_REGISTER_AL + h) : (ZydisRegister)(ZYDIS_REGISTER_SPL + h - 4);
+	case 2: return (ZydisRegister)(ZYDIS_REGISTER_AX + h);
+	case 4: return (ZydisRegister)(ZYDIS_REGISTER_EAX + h);
+	default: return (ZydisRegister)(ZYDIS_REGISTER_RAX + h);
+	}
+}
+
+/* Scratch registers for guest registers (caller-saved; not RBX, which holds c, nor RSP). */
+static const unsigned host_pool[] = { 1 /* rcx */, 2 /* rdx */, 6 /* rsi */, 7 /* rdi */,
+				      8, 9, 10, 11 };
+/* (not RAX: XCHG EAX, EAX encodes as 90, a NOP that does not zero-extend) */
+
+static bool cond_mnemonic(ZydisMnemonic m)
+{
+	return (m >= ZYDIS_MNEMONIC_CMOVB && m <= ZYDIS_MNEMONIC_CMOVZ) ||
+	       (m >= ZYDIS_MNEMONIC_SETB && m <= ZYDIS_MNEMONIC_SETZ && m != ZYDIS_MNEMONIC_SETSSBSY);
+}
+
+/* The natively re-emitted mnemonics (issue 16 step a: the hot integer forms). The operand kinds are
+ * checked by native_form(): registers and immediates only (LEA: its address, no access). */
+static bool native_mnemonic(ZydisMnemonic m, bool *shift)
+{
+	*shift = false;
+	switch (m) {
+	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+	case ZYDIS_MNEMONIC_MOVSXD: case ZYDIS_MNEMONIC_LEA: case ZYDIS_MNEMONIC_XCHG:
+	case ZYDIS_MNEMONIC_BSWAP: case ZYDIS_MNEMONIC_NOP:
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
+	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+	case ZYDIS_MNEMONIC_TEST: case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
+	case ZYDIS_MNEMONIC_NOT:
+		return true;
+	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+	case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
+		*shift = true;
+		return true;
+	default:
+		return cond_mnemonic(m);
+	}
+}
+
+/* Jcc (not JrCXZ, LOOP): the opposite condition, or NONE */
+static ZydisMnemonic jcc_inverse(ZydisMnemonic m)
+{
+	static const ZydisMnemonic pairs[][2] = {
+		{ ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO }, { ZYDIS_MNEMONIC_JB, ZYDIS_MNEMONIC_JNB },
+		{ ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ }, { ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE },
+		{ ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS }, { ZYDIS_MNEMONIC_JP, ZYDIS_MNEMONIC_JNP },
+		{ ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL }, { ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE },
+	};
+	for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+		if (pairs[k][0] == m)
+			return pairs[k][1];
+		if (pairs[k][1] == m)
+			return pairs[k][0];
+	}
+	return ZYDIS_MNEMONIC_INVALID;
+}
+
+static bool logic_mnemonic(ZydisMnemonic m)
+{
+	return m == ZYDIS_MNEMONIC_AND || m == ZYDIS_MNEMONIC_OR || m == ZYDIS_MNEMONIC_XOR ||
+	       m == ZYDIS_MNEMONIC_TEST;
+}
+
+static bool flags_reg(ZydisRegister r)
+{
+	return r == ZYDIS_REGISTER_FLAGS || r == ZYDIS_REGISTER_EFLAGS || r == ZYDIS_REGISTER_RFLAGS;
+}
+
+/* guest registers of a native instruction, in the order they got host registers from host_pool */
+struct xl_map {
+	int guest[4];
+	bool wr[4];
+	unsigned n;
+};
+
+static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
+{
+	unsigned w;
+	int g = gpr_of(*reg, &w), h = -1;
+	if (g < 0)
+		return false;
+	for (unsigned q = 0; q < mp->n; q++)
+		if (mp->guest[q] == g)
+			h = (int)q;
+	if (h < 0) {
+		if (mp->n == 4)
+			return false;
+		mp->guest[mp->n] = g;
+		h = (int)mp->n++;
+	}
+	mp->wr[h] |= write;
+	*reg = host_reg(host_pool[h], w);
+	return true;
+}
+
+/* The guest instruction as an encoder request for the host with the guest registers replaced by
+ * host scratch registers (the same register twice gets the same host register), encoded into buf. */
+static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, struct xl_map *mp,
+			  uint8_t *buf, ZyanUSize *len)
+{
+	ZydisEncoderRequest req;
+	memset(mp, 0, sizeof *mp);
+	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))
+		return false;
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	for (unsigned k = 0; k < req.operand_count; k++) {
+		ZydisEncoderOperand *o = &req.operands[k];
+		bool write = zo[k].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			if (!map_reg(mp, &o->reg.value, write))
+				return false;
+		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if ((o->mem.base != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.base, false)) ||
+			    (o->mem.index != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.index, false)))
+				return false;
+		}
+	}
+	return ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, len));
+}
+
+/* Decided on the Zydis mnemonic and the operand kinds (the instruction table may get this as a
+ * column later): true when the instruction is re-emitted as a host instruction. */
+static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDecodedInstruction *zi,
+			const ZydisDecodedOperand *zo, const struct emu_insn *i)
+{
+	bool shift;
+	if (mode == EMU_MODE_16)
+		return false;
+	if (jcc_inverse(zi->mnemonic) != ZYDIS_MNEMONIC_INVALID)
+		/* a conditional branch: the condition is tested natively, not taken it is done (a block
+		 * goes on after it); taken, its handler runs (branch_to: chaining, the stop rule). Not
+		 * with a 16-bit operand size (IP wraps: h_jcc16). */
+		return zi->operand_width != 16 && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
+	if (!native_mnemonic(zi->mnemonic, &shift))
+		return false;
+	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
+	if (i->fn == emu_h_ud || i->fn == emu_h_unimpl ||
+	    (i->flg & (EMU_I_LOCK | EMU_I_REP | EMU_I_REPNE | EMU_I_FIRST | EMU_I_RIPREL)))
+		return false;
+	if (zi->attributes & (ZYDIS_ATTRIB_HAS_LOCK | ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPNE))
+		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_BSWAP && zi->operand_width != 32 && zi->operand_width != 64)
+		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_NOP && zi->operand_count_visible)
+		return false; /* 0F 0D /r with a register: a NOP to Zydis, #UD on an AMD host */
+	for (unsigned k = 0; k < zi->operand_count; k++) {
+		const ZydisDecodedOperand *o = &zo[k];
+		unsigned w;
+		switch (o->type) {
+		case ZYDIS_OPERAND_TYPE_REGISTER:
+			if (o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN && flags_reg(o->reg.value))
+				break;
+			if (o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN || gpr_of(o->reg.value, &w) < 0)
+				return false; /* implicit registers, AH..BH, segment/control registers */
+			if (shift && k > 0)
+				return false; /* a count in CL */
+			break;
+		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+			if (shift && k == 1) {
+				unsigned m = zi->operand_width == 64 ? 63 : 31;
+				if ((o->imm.value.u & m) == 0)
+					return false; /* a masked count of 0 writes no flag: keep the interpreter's */
+			}
+			break;
+		case ZYDIS_OPERAND_TYPE_MEMORY:
+			if (zi->mnemonic != ZYDIS_MNEMONIC_LEA || o->mem.type != ZYDIS_MEMOP_TYPE_AGEN)
+				return false;
+			if ((o->mem.base != ZYDIS_REGISTER_NONE && gpr_of(o->mem.base, &w) < 0) ||
+			    (o->mem.index != ZYDIS_REGISTER_NONE && gpr_of(o->mem.index, &w) < 0))
+				return false; /* RIP-relative: the block may run at another linear address */
+			break;
+		default:
+			return false;
+		}
+	}
+	const ZydisAccessedFlags *f = zi->cpu_flags;
+	if (f) {
+		uint32_t all = f->tested | f->modified | f->set_0 | f->set_1 | f->undefined;
+		if (all & ~XL_STATUS)
+			return false; /* DF, IF, AC...: not in these forms, but never natively */
+		if ((f->undefined & XL_STATUS) && !x->host_amd && !logic_mnemonic(zi->mnemonic))
+			return false;
+	}
+	struct xl_map mp;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof buf;
+	return native_encode(zi, zo, &mp, buf, &len);
+}
+
+/* ---------------------------------------------------------------- one native instruction */
+
+static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
+			const ZydisDecodedOperand *zo)
+{
+	const ZydisAccessedFlags *f = zi->cpu_flags;
+	uint32_t tested = f ? f->tested & XL_STATUS : 0;
+	uint32_t written = f ? (f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS : 0;
+	if ((tested || (written && written != XL_STATUS)) && !fl->host)
+		flags_in(e, fl);
+	struct xl_map mp;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof buf;
+	if (!native_encode(zi, zo, &mp, buf, &len)) {
+		e->bad = true; /* native_form() encoded it already */
+		return;
+	}
+	for (unsigned h = 0; h < mp.n; h++)
+		E2(e, MOV, R(host_reg(host_pool[h], 8)), C(OFF_R(mp.guest[h]), 8));
+	if (e->bad || e->at + len > e->cap) {
+		e->bad = true;
+		return;
+	}
+	memcpy(e->w + e->at, buf, len);
+	e->at += len;
+	for (unsigned h = 0; h < mp.n; h++)
+		if (mp.wr[h])
+			E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[h], 8)));
+	if (written) {
+		fl->ctx = false;
+		fl->host = true;
+	}
+}
+
+/* ---------------------------------------------------------------- a block */
+
+static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code)
+{
+	struct emu_xlate *x = c->xl;
+	const ZydisDecoder *dec = emu_decoder(c, b->mode);
+	unsigned n = b->n, pos = 0, nnat = 0;
+	bool host_flags = false; /* a native instruction wrote the flags last (translation-time state) */
+	for (unsigned k = 0; k < n; k++) {
+		const struct emu_insn *i = &b->insn[k];
+		x->nat[k] = ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code + pos, 15, &x->zi[k], x->zo[k])) &&
+			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i);
+		if (x->nat[k] && jcc_inverse(x->zi[k].mnemonic) != ZYDIS_MNEMONIC_INVALID && !host_flags)
+			x->nat[k] = false; /* flags a handler left lazy: its handler decides without materialising */
+		const ZydisAccessedFlags *f = x->zi[k].cpu_flags;
+		if (!x->nat[k])
+			host_flags = false;
+		else if (f && ((f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS))
+			host_flags = true;
+		nnat += x->nat[k];
+		pos += i->len;
+	}
+	b->entry = b->insn[0].fn;
+	if (!nnat)
+		return 0; /* one run: the block's handlers, threaded, are its translation */
+
+	struct xb e = { .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used), .at = 0,
+			.cap = XL_BLOCK_CODE + n * XL_INSN_CODE };
+	const uint64_t exit_at = (uintptr_t)(x->code.x + XL_EXIT_AT);
+	struct xl_flags fl = { .ctx = true, .host = false };
+	uint64_t rip_delta = 0;
+	unsigned nat = 0;
+	E1(&e, PUSH, R(ZYDIS_REGISTER_RBX)); /* also aligns the stack for the calls */
+	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
+	for (unsigned k = 0; k < n;) {
+		if (x->nat[k]) {
+			ZydisMnemonic inv = jcc_inverse(x->zi[k].mnemonic);
+			if (inv != ZYDIS_MNEMONIC_INVALID) {
+				/* not taken: on (the host's flags are the guest's); taken: its handler */
+				if (!fl.host)
+					flags_in(&e, &fl);
+				size_t j = jump_near(&e, inv);
+				struct xl_flags f2 = fl;
+				uint64_t d2 = rip_delta;
+				unsigned n2 = nat;
+				sync_out(&e, x, &f2, &d2, &n2);
+				if (x->data_used + 2 > XL_DATA_INSNS)
+					return emu_internal_error(c, "translator: data area full despite the room check");
+				struct emu_insn *d = &x->data[x->data_used];
+				d[0] = b->insn[k];
+				memset(&d[1], 0, sizeof d[1]);
+				d[1].fn = xl_yield;
+				d[1].idx = (uint8_t)(k + 1);
+				x->data_used += 2;
+				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+				E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
+				ZydisEncoderOperand m;
+				memset(&m, 0, sizeof m);
+				m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+				m.mem.base = ZYDIS_REGISTER_RSI;
+				m.mem.size = 8;
+				E1(&e, CALL, m);
+				E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+				E1(&e, JNZ, I(exit_at));
+				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+				E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
+				E1(&e, JMP, I(exit_at));
+				land_near(&e, j);
+			} else {
+				emit_native(&e, &fl, &x->zi[k], x->zo[k]);
+			}
+			rip_delta += b->insn[k].len;
+			nat++;
+			if (k == 0) {
+				/* a stop request at block entry (single-step, TF) ends the block after its
+				 * first instruction, as emu_next() does: JRCXZ keeps the host's flags */
+				E2(&e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, stop), 4));
+				size_t j = jump_short(&e, ZYDIS_MNEMONIC_JRCXZ);
+				struct xl_flags f2 = fl;
+				uint64_t d2 = rip_delta;
+				unsigned n2 = nat;
+				sync_out(&e, x, &f2, &d2, &n2);
+				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&b->insn[0]));
+				E2(&e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RAX));
+				E2(&e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, stop), 4));
+				E1(&e, JMP, I(exit_at));
+				land(&e, j);
+			}
+			k++;
+			continue;
+		}
+		unsigned j = k;
+		while (j < n && !x->nat[j])
+			j++;
+		sync_out(&e, x, &fl, &rip_delta, &nat);
+		const struct emu_insn *run = &b->insn[k];
+		if (j < n) {
+			/* a run inside the block: a copy, ended by xl_yield */
+			if (x->data_used + (j - k) + 1 > XL_DATA_INSNS)
+				return emu_internal_error(c, "translator: data area full despite the room check");
+			struct emu_insn *d = &x->data[x->data_used];
+			memcpy(d, &b->insn[k], (j - k) * sizeof *d);
+			memset(&d[j - k], 0, sizeof *d);
+			d[j - k].fn = xl_yield;
+			d[j - k].idx = (uint8_t)j;
+			x->data_used += j - k + 1;
+			run = d;
+		}
+		E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+		E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)run));
+		ZydisEncoderOperand m;
+		memset(&m, 0, sizeof m);
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = ZYDIS_REGISTER_RSI;
+		m.mem.size = 8;
+		E1(&e, CALL, m); /* run->fn: struct emu_insn starts with its handler */
+		E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+		E1(&e, JNZ, I(exit_at));
+		fl.host = false;
+		k = j;
+	}
+	sync_out(&e, x, &fl, &rip_delta, &nat);
+	E2(&e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_SENTINEL));
+	E1(&e, JMP, I(exit_at));
+	if (e.bad)
+		return emu_internal_error(c, "translator: a block could not be encoded");
+	b->entry = (emu_fn *)(uintptr_t)e.x;
+	x->code_used += (e.at + 15) & ~(size_t)15;
+	return 0;
+}
+
+
+int emu_xlate_cold(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	struct emu_block *b = (struct emu_block *)((uint8_t *)(uintptr_t)i - offsetof(struct emu_block, insn));
+	if (unlikely(++b->heat == c->xl->hot)) {
+		/* Only where there is room: the cache is flushed by decode.c (at the run loop, never
+		 * under running translated code); until then the block stays with its handlers. */
+		if (emu_xlate_room(c)) {
+			int st = xlate_block(c, b, (const uint8_t *)&b->insn[b->n + 1]);
+			if (st)
+				return st;
+		} else {
+			b->heat = 0;
+		}
+		return b->entry(c, i);
+	}
+	return i->fn(c, i);
+}

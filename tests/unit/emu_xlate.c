@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The emu engine's binary translator (src/emu/xlate.c, issue 16) against the interpreter, which is
+ * the reference: the same guest code on two VMs, one with --translate=all (every block translated at
+ * its first run), one with the interpreter, whatever BLVM_TRANSLATE says.
+ *  - single-step (KVM_GUESTDBG_SINGLESTEP) through native instructions: every step ends after ONE
+ *    instruction with the same registers, RIP, RFLAGS and retired count (the stop request at block
+ *    entry, emu_next()'s rule, kept by a block whose first instruction is native);
+ *  - the same loop run whole: same state and count, and exactly the native instructions the
+ *    translator's forms predict (native_instructions);
+ *  - an exit in the middle of a block (an MMIO read after native instructions): RIP at the reading
+ *    instruction, the native instructions' registers and flags committed, as in the interpreter;
+ *  - more blocks than the decode cache holds (8 MiB of decoded blocks): the caches are flushed and
+ *    refilled, twice over, and the result is the one computed here.
+ */
+#include "emu_harness.h"
+
+GUEST(loop, ".code64",
+	"mov $5, %ecx\n"
+	"1: add $3, %eax\n"
+	"xor %ebx, %eax\n"
+	"lea 7(%rax,%rcx,2), %rdx\n"
+	"and $0x7ff, %edx\n"
+	"cmp %rdx, %rax\n"
+	"setb %bl\n"
+	"dec %ecx\n"
+	"jnz 1b\n"
+	"hlt\n");
+/* mov, then add xor lea and cmp setb dec per iteration, and the JNZ not taken at the end (taken,
+ * a conditional branch runs its handler) */
+#define LOOP_NATIVE (1 + 5 * 7 + 1)
+
+GUEST(mmio, ".code64",
+	"mov $1, %eax\n"
+	"add $2, %eax\n"
+	"cmp $3, %eax\n"
+	"mov $0xfee00030, %esi\n"     /* the LAPIC's page without an irqchip: MMIO */
+	"mov (%rsi), %ecx\n"
+	"hlt\n");
+
+static void vm_init(struct t_vm *t, int backend)
+{
+	t_backend = backend;
+	t_init(t);
+	t_backend = -1;
+	t_long_mode(t);
+}
+
+static void same_regs(struct t_vm *a, struct t_vm *b, const char *what, unsigned step)
+{
+	struct kvm_regs x = t_regs(a), y = t_regs(b);
+	if (memcmp(&x, &y, sizeof x)) {
+		CHECK(0, "%s, step %u: registers differ (rip %llx/%llx rax %llx/%llx rflags %llx/%llx)", what, step,
+		      (unsigned long long)x.rip, (unsigned long long)y.rip, (unsigned long long)x.rax,
+		      (unsigned long long)y.rax, (unsigned long long)x.rflags, (unsigned long long)y.rflags);
+	}
+	CHECK_EQ(a->ops->instructions(a->cpu), b->ops->instructions(b->cpu));
+}
+
+static void singlestep(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, loop_start, loop_end);
+		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
+	}
+	unsigned steps = 0;
+	for (;;) {
+		int ex = t_run(&x), ei = t_run(&i);
+		CHECK_EQ(ex, ei);
+		steps++;
+		same_regs(&x, &i, "single-step", steps);
+		CHECK_EQ(x.ops->instructions(x.cpu), steps);
+		if (ex != KVM_EXIT_DEBUG || steps > 100)
+			break;
+	}
+	CHECK_EQ(steps, 1 + 5 * 8 + 1); /* mov, 5 x 8, hlt */
+	CHECK(x.ops->native_instructions(x.cpu) > 0, "the steps ran native code");
+	t_fini(&x);
+	t_fini(&i);
+}
+
+static void whole(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	t_load(&x, T_CODE, loop_start, loop_end);
+	t_load(&i, T_CODE, loop_start, loop_end);
+	CHECK_EQ(t_run(&x), KVM_EXIT_HLT);
+	CHECK_EQ(t_run(&i), KVM_EXIT_HLT);
+	same_regs(&x, &i, "loop", 0);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), LOOP_NATIVE);
+	CHECK_EQ(i.ops->native_instructions(i.cpu), -1);
+	t_fini(&x);
+	t_fini(&i);
+}
+
+static void mid_block_exit(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, mmio_start, mmio_end);
+		CHECK_EQ(t_run(t), KVM_EXIT_MMIO);
+		CHECK_EQ(t->run->mmio.phys_addr, 0xfee00030);
+		struct kvm_regs r = t_regs(t);
+		CHECK_EQ(r.rip, T_CODE + 5 + 3 + 3 + 5); /* at the read */
+		CHECK_EQ(r.rax, 3);
+		CHECK_EQ(r.rflags & 0x8d5, 0x44); /* CMP 3, 3: ZF PF */
+		CHECK_EQ(t->ops->instructions(t->cpu), 4);
+	}
+	same_regs(&x, &i, "mmio", 0);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 4);
+	t_fini(&x);
+	t_fini(&i);
+}
+
+/* NBLK blocks of `add $k, %eax; not %eax; jmp next`, run twice: more decoded blocks than the
+ * 8 MiB decode arena holds (each takes 256 bytes there), so both caches flush and refill. */
+#define NBLK 40000u
+static uint32_t blk_imm(unsigned k) { return k * 2654435761u; }
+
+static void refill(void)
+{
+	static uint8_t code[NBLK * 9 + 16];
+	unsigned at = 0;
+	code[at++] = 0xb9; /* mov $2, %ecx */
+	memcpy(code + at, (uint32_t[]){ 2 }, 4);
+	at += 4;
+	unsigned top = at;
+	for (unsigned k = 0; k < NBLK; k++) {
+		code[at++] = 0x05; /* add $imm32, %eax */
+		memcpy(code + at, (uint32_t[]){ blk_imm(k) }, 4);
+		at += 4;
+		code[at++] = 0xf7; /* not %eax */
+		code[at++] = 0xd0;
+		code[at++] = 0xeb; /* jmp .+2: a taken branch ends the block */
+		code[at++] = 0x00;
+	}
+	code[at++] = 0xff; /* dec %ecx */
+	code[at++] = 0xc9;
+	code[at++] = 0x0f; /* jnz top */
+	code[at++] = 0x85;
+	memcpy(code + at, (int32_t[]){ (int32_t)top - (int32_t)(at + 4) }, 4);
+	at += 4;
+	code[at++] = 0xf4; /* hlt */
+	uint32_t want = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (unsigned k = 0; k < NBLK; k++) {
+			want = ~(want + blk_imm(k));
+		}
+	struct t_vm x;
+	vm_init(&x, 2);
+	t_load(&x, T_CODE, code, code + at);
+	CHECK_EQ(t_run(&x), KVM_EXIT_HLT);
+	struct kvm_regs r = t_regs(&x);
+	CHECK_EQ(r.rax, want);
+	CHECK_EQ(r.rcx, 0);
+	CHECK_EQ(x.ops->instructions(x.cpu), 1 + 2 * (3 * NBLK + 2) + 1);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 2 * (2 * NBLK + 1) + 1); /* the last JNZ */
+	t_fini(&x);
+}
+
+int main(void)
+{
+	singlestep();
+	whole();
+	mid_block_exit();
+	refill();
+	return t_result("emu_xlate");
+}
