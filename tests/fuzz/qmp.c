@@ -25,6 +25,7 @@ void blvm_vm_resume(struct blvm_vm *vm) { (void)vm; fake_paused = false; }
 bool blvm_vm_paused(const struct blvm_vm *vm) { (void)vm; return fake_paused; }
 bool blvm_vm_ended(const struct blvm_vm *vm) { (void)vm; return fake_ended; }
 void blvm_vm_quit(struct blvm_vm *vm) { (void)vm; fake_ended = true; }
+void blvm_vm_set_throttle_hook(struct blvm_vm *vm, blvm_throttle_fn fn, void *arg) { (void)vm, (void)fn, (void)arg; }
 int blvm_vm_set_bus_lock_policy(struct blvm_vm *vm, const struct blvm_policy_config *cfg, char *err, size_t errlen)
 {
 	(void)vm;
