@@ -22,6 +22,13 @@
  *     into host scratch registers, the instruction runs, the registers it writes are stored back
  *     whole (the host's partial-register semantics are the guest's). It cannot fault, so a run of
  *     native instructions adds its lengths to RIP once, before the next run or the block's end.
+ *   - a native MEMORY FORM (step b, mem_form()): a load, a store or an ALU/CMP/TEST source in 64-bit
+ *     mode, its memory operand replaced by [rax], the host address the interpreter's inline TLB hit
+ *     test computes (emit_tlb()). When that test fails, an out-of-line slow path (after the block's
+ *     end) makes the state exact (flags, RIP, the native count), runs the instruction's handler alone
+ *     -- a miss, MMIO, a page crossing, a code page, a fault: exactly the interpreter -- and comes
+ *     back with the fast path's state (RIP and the count as if still pending, the flags reloaded
+ *     where the fast path has them in the host).
  *
  * Status flags: ONE representation stays the truth between pieces, the interpreter's (exec.h, LAZY
  * FLAGS: c->rflags, exact when c->lf_k is 0). The translator tracks at translation time where the
@@ -100,7 +107,7 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 
 #define XL_CODE_BYTES (16u << 20)
 #define XL_DATA_INSNS ((8u << 20) / sizeof(struct emu_insn))
-#define XL_INSN_CODE 256u   /* host bytes one guest instruction may need at most */
+#define XL_INSN_CODE 512u   /* host bytes one guest instruction may need at most (slow path included) */
 #define XL_BLOCK_CODE 256u  /* ... and one block beyond them (prologue, stop path, end) */
 #define XL_EXIT_AT 0u       /* the shared epilogue at the arena's start: pop rbx; ret */
 #define XL_CODE_START 16u
@@ -473,11 +480,63 @@ static bool flags_reg(ZydisRegister r)
 	return r == ZYDIS_REGISTER_FLAGS || r == ZYDIS_REGISTER_EFLAGS || r == ZYDIS_REGISTER_RFLAGS;
 }
 
+/*
+ * A memory form run natively (issue 16 step b): one memory operand, only read (MOV/MOVZX/MOVSX/MOVSXD
+ * loads, an ALU or TEST/CMP source) or only written (MOV stores), 64-bit addressing from GPRs (no
+ * RIP-relative, no 67 prefix) in 64-bit mode. Its access is the interpreter's inline TLB hit
+ * (emu_rdN/emu_wrN, emu.h), exactly: the entry's tag_r/tag_w compared with the page, the offset
+ * within the page, then one host access at linear + addend; anything else (a miss, MMIO, a code page
+ * -- mmu.c never gives those a write tag, so SMC stays with the write generations --, a page
+ * crossing, a fault) runs the instruction's own handler, out of line, with the state made exact
+ * first. Read-modify-write forms (two tags, the bus-lock path for LOCK), conditional ones (CMOVcc)
+ * and implicit stack accesses stay handlers.
+ */
+static bool mem_mnemonic(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+	case ZYDIS_MNEMONIC_MOVSXD:
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
+	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+	case ZYDIS_MNEMONIC_TEST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool mem_form(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo)
+{
+	int nmem = 0;
+	if (!mem_mnemonic(zi->mnemonic) || zi->address_width != 64 || zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64)
+		return false;
+	for (unsigned k = 0; k < zi->operand_count_visible; k++) {
+		const ZydisDecodedOperand *o = &zo[k];
+		unsigned w;
+		if (o->type != ZYDIS_OPERAND_TYPE_MEMORY)
+			continue;
+		nmem++;
+		if (o->mem.type != ZYDIS_MEMOP_TYPE_MEM ||
+		    (o->actions != ZYDIS_OPERAND_ACTION_READ && o->actions != ZYDIS_OPERAND_ACTION_WRITE))
+			return false;
+		if ((o->mem.base != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.base, &w) < 0 || w != 8)) ||
+		    (o->mem.index != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.index, &w) < 0 || w != 8)))
+			return false; /* RIP-relative, or a vector index */
+		if (o->size != 8 && o->size != 16 && o->size != 32 && o->size != 64)
+			return false;
+	}
+	return nmem == 1;
+}
+
 /* guest registers of a native instruction, in the order they got host registers from host_pool */
 struct xl_map {
 	int guest[4];
 	bool wr[4];
 	unsigned n;
+	unsigned pool0;   /* first host_pool entry used (memory forms leave rcx, rdx, rsi, rdi to the TLB path) */
+	ZydisEncoderOperand mem; /* memory forms: the guest's address with host registers */
+	unsigned mem_size;       /* ... its access size in bytes, and whether it is written */
+	bool mem_write;
 };
 
 static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
@@ -496,7 +555,7 @@ static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
 		h = (int)mp->n++;
 	}
 	mp->wr[h] |= write;
-	*reg = host_reg(host_pool[h], w);
+	*reg = host_reg(host_pool[mp->pool0 + h], w);
 	return true;
 }
 
@@ -506,7 +565,9 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 			  uint8_t *buf, ZyanUSize *len)
 {
 	ZydisEncoderRequest req;
+	bool memop = mem_form(zi, zo);
 	memset(mp, 0, sizeof *mp);
+	mp->pool0 = memop ? 4 : 0;
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))
 		return false;
 	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
@@ -520,8 +581,19 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 			if ((o->mem.base != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.base, false)) ||
 			    (o->mem.index != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.index, false)))
 				return false;
+			if (memop) {
+				/* the access itself: [rax], the host address the TLB path computed */
+				mp->mem = *o;
+				mp->mem_size = zo[k].size / 8;
+				mp->mem_write = write;
+				o->mem.base = ZYDIS_REGISTER_RAX;
+				o->mem.index = ZYDIS_REGISTER_NONE;
+				o->mem.scale = 0;
+				o->mem.displacement = 0;
+			}
 		}
 	}
+	req.prefixes &= ~(ZydisInstructionAttributes)ZYDIS_ATTRIB_HAS_SEGMENT;
 	return ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, len));
 }
 
@@ -570,6 +642,9 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 			}
 			break;
 		case ZYDIS_OPERAND_TYPE_MEMORY:
+			if (o->visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT && mode == EMU_MODE_64 &&
+			    !(i->flg & EMU_I_ADDR32) && mem_form(zi, zo))
+				break; /* its access: the TLB path (emit_native) */
 			if (zi->mnemonic != ZYDIS_MNEMONIC_LEA || o->mem.type != ZYDIS_MEMOP_TYPE_AGEN)
 				return false;
 			if ((o->mem.base != ZYDIS_REGISTER_NONE && gpr_of(o->mem.base, &w) < 0) ||
@@ -596,12 +671,79 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 
 /* ---------------------------------------------------------------- one native instruction */
 
+/* The out-of-line slow path of a native memory form: what its fast path had when it branched away. */
+struct xl_slow {
+	size_t jumps[2];          /* rel32 jumps to it (positions after them) */
+	unsigned nj;
+	bool pushed;              /* the guest's flags were pushed (PUSHFQ) around the TLB path */
+	struct xl_flags before, after;
+	uint64_t rip_delta;       /* RIP not yet added before this instruction */
+	unsigned nat;             /* native instructions not yet counted before it */
+	unsigned k;               /* the instruction */
+	size_t resume;            /* where the fast path goes on */
+};
+
+_Static_assert(sizeof(struct emu_tlb_entry) == 48, "the TLB path scales the entry index by 48");
+
+/* [rbx + rdx + off]: a field of the TLB entry whose byte offset is in rdx */
+static ZydisEncoderOperand T(size_t off)
+{
+	ZydisEncoderOperand o = C(offsetof(struct emu_vcpu, tlb) + off, 8);
+	o.mem.index = ZYDIS_REGISTER_RDX;
+	o.mem.scale = 1;
+	return o;
+}
+
+/* The host address of the guest access of a memory form into rax, or a jump to its slow path: the
+ * interpreter's emu_rdN/emu_wrN hit test (emu.h) and emu_tlbe()'s index, with rcx and rdx. */
+static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, struct xl_slow *sl)
+{
+	ZydisEncoderOperand a = mp->mem;
+	a.mem.size = 8;
+	E2(e, LEA, R(ZYDIS_REGISTER_RAX), a);
+	if (seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS) /* in 64-bit mode the others' bases are 0 */
+		E2(e, ADD, R(ZYDIS_REGISTER_RAX),
+		   C(offsetof(struct emu_vcpu, sbase) + 8u * (seg == ZYDIS_REGISTER_FS ? EMU_FS : EMU_GS), 8));
+	/* emu_tlbe(): ((lin >> 12) ^ (lin >> 20)) & 255, times the entry's size */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(8));
+	E2(e, XOR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
+	E2(e, MOVZX, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_DL));
+	ZydisEncoderOperand x3;
+	memset(&x3, 0, sizeof x3);
+	x3.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	x3.mem.base = ZYDIS_REGISTER_RDX;
+	x3.mem.index = ZYDIS_REGISTER_RDX;
+	x3.mem.scale = 2;
+	x3.mem.size = 8;
+	E2(e, LEA, R(ZYDIS_REGISTER_EDX), x3);
+	E2(e, SHL, R(ZYDIS_REGISTER_EDX), I(4));
+	/* the tag: the page, for reads tag_r, for writes tag_w */
+	E2(e, MOV, R(ZYDIS_REGISTER_RCX), R(ZYDIS_REGISTER_RAX));
+	E2(e, AND, R(ZYDIS_REGISTER_RCX), I((uint64_t)-4096));
+	E2(e, CMP, R(ZYDIS_REGISTER_RCX), T(mp->mem_write ? offsetof(struct emu_tlb_entry, tag_w) :
+						      offsetof(struct emu_tlb_entry, tag_r)));
+	sl->jumps[sl->nj++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	if (mp->mem_size > 1) {
+		/* within the page: (lin & 0xfff) <= 0x1000 - N */
+		E2(e, MOV, R(ZYDIS_REGISTER_ECX), R(ZYDIS_REGISTER_EAX));
+		E2(e, AND, R(ZYDIS_REGISTER_ECX), I(0xfff));
+		E2(e, CMP, R(ZYDIS_REGISTER_ECX), I(0x1000 - mp->mem_size));
+		sl->jumps[sl->nj++] = jump_near(e, ZYDIS_MNEMONIC_JNBE);
+	}
+	E2(e, ADD, R(ZYDIS_REGISTER_RAX), T(offsetof(struct emu_tlb_entry, addend)));
+}
+
+/* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
+ * xlate_block() emits after the block's end. */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo)
+			const ZydisDecodedOperand *zo, struct xl_slow *sl)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	uint32_t tested = f ? f->tested & XL_STATUS : 0;
 	uint32_t written = f ? (f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS : 0;
+	sl->nj = 0;
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl);
 	struct xl_map mp;
@@ -612,7 +754,22 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 		return;
 	}
 	for (unsigned h = 0; h < mp.n; h++)
-		E2(e, MOV, R(host_reg(host_pool[h], 8)), C(OFF_R(mp.guest[h]), 8));
+		E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
+	if (mp.mem_size) {
+		/* the TLB path changes the host's flags: the guest's, when the host holds them and this
+		 * instruction does not replace them all, are kept on the stack meanwhile */
+		sl->pushed = fl->host && (tested || written != XL_STATUS);
+		sl->before = *fl;
+		if (sl->pushed)
+			E0(e, PUSHFQ);
+		ZydisRegister seg = ZYDIS_REGISTER_NONE;
+		for (unsigned k = 0; k < zi->operand_count_visible; k++)
+			if (zo[k].type == ZYDIS_OPERAND_TYPE_MEMORY)
+				seg = zo[k].mem.segment;
+		emit_tlb(e, &mp, seg, sl);
+		if (sl->pushed)
+			E0(e, POPFQ);
+	}
 	if (e->bad || e->at + len > e->cap) {
 		e->bad = true;
 		return;
@@ -621,11 +778,13 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	e->at += len;
 	for (unsigned h = 0; h < mp.n; h++)
 		if (mp.wr[h])
-			E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[h], 8)));
+			E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[mp.pool0 + h], 8)));
 	if (written) {
 		fl->ctx = false;
 		fl->host = true;
 	}
+	sl->after = *fl;
+	sl->resume = e->at;
 }
 
 /* ---------------------------------------------------------------- a block */
@@ -659,7 +818,8 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	const uint64_t exit_at = (uintptr_t)(x->code.x + XL_EXIT_AT);
 	struct xl_flags fl = { .ctx = true, .host = false };
 	uint64_t rip_delta = 0;
-	unsigned nat = 0;
+	unsigned nat = 0, nslow = 0;
+	struct xl_slow slow[EMU_BLOCK_MAX];
 	E1(&e, PUSH, R(ZYDIS_REGISTER_RBX)); /* also aligns the stack for the calls */
 	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
 	for (unsigned k = 0; k < n;) {
@@ -698,7 +858,14 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				E1(&e, JMP, I(exit_at));
 				land_near(&e, j);
 			} else {
-				emit_native(&e, &fl, &x->zi[k], x->zo[k]);
+				struct xl_slow *sl = &slow[nslow];
+				emit_native(&e, &fl, &x->zi[k], x->zo[k], sl);
+				if (sl->nj) {
+					sl->rip_delta = rip_delta;
+					sl->nat = nat;
+					sl->k = k;
+					nslow++;
+				}
 			}
 			rip_delta += b->insn[k].len;
 			nat++;
@@ -753,6 +920,48 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	sync_out(&e, x, &fl, &rip_delta, &nat);
 	E2(&e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_SENTINEL));
 	E1(&e, JMP, I(exit_at));
+	for (unsigned q = 0; q < nslow; q++) {
+		/* a memory form's slow path: the state made exact, its handler alone (a miss, MMIO, a page
+		 * crossing, a fault: exactly the interpreter), then back to the fast path's state: RIP and
+		 * the native count as if it had run there (they are added later), the flags where the
+		 * fast path has them */
+		const struct xl_slow *sl = &slow[q];
+		for (unsigned t = 0; t < sl->nj; t++)
+			land_near(&e, sl->jumps[t]);
+		if (sl->pushed)
+			E0(&e, POPFQ);
+		struct xl_flags f2 = sl->before;
+		uint64_t d2 = sl->rip_delta;
+		unsigned n2 = sl->nat;
+		sync_out(&e, x, &f2, &d2, &n2);
+		if (x->data_used + 2 > XL_DATA_INSNS)
+			return emu_internal_error(c, "translator: data area full despite the room check");
+		struct emu_insn *d = &x->data[x->data_used];
+		d[0] = b->insn[sl->k];
+		memset(&d[1], 0, sizeof d[1]);
+		d[1].fn = xl_yield;
+		d[1].idx = (uint8_t)(sl->k + 1);
+		x->data_used += 2;
+		E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+		E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
+		ZydisEncoderOperand m;
+		memset(&m, 0, sizeof m);
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = ZYDIS_REGISTER_RSI;
+		m.mem.size = 8;
+		E1(&e, CALL, m);
+		E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+		E1(&e, JNZ, I(exit_at));
+		E2(&e, SUB, C(offsetof(struct emu_vcpu, rip), 8), I(sl->rip_delta + b->insn[sl->k].len));
+		E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
+		m.mem.base = ZYDIS_REGISTER_RAX;
+		E2(&e, SUB, m, I(sl->nat + 1u));
+		f2.ctx = true;
+		f2.host = false;
+		if (sl->after.host)
+			flags_in(&e, &f2);
+		E1(&e, JMP, I(e.x + sl->resume));
+	}
 	if (e.bad)
 		return emu_internal_error(c, "translator: a block could not be encoded");
 	b->entry = (emu_fn *)(uintptr_t)e.x;
