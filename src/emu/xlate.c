@@ -30,6 +30,11 @@
  *     back with the fast path's state (RIP and the count as if still pending, the flags reloaded
  *     where the fast path has them in the host).
  *
+ *   - a TAKEN RELATIVE BRANCH of a 64-bit block (JMP rel, a native Jcc's taken side; step b):
+ *     RIP set to the target, then emit_taken(), branch_to()'s rule in host code: chained to the
+ *     target's translation or handlers by a tail jump through the jump cache, or back to the run
+ *     loop with EMU_ST_END (stop request, chain used up, no valid entry).
+ *
  * Status flags: ONE representation stays the truth between pieces, the interpreter's (exec.h, LAZY
  * FLAGS: c->rflags, exact when c->lf_k is 0). The translator tracks at translation time where the
  * guest's status flags are: in the context (c->rflags/lazy) and/or in the host's RFLAGS. A native
@@ -597,6 +602,9 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 	return ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, len));
 }
 
+static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      const struct emu_insn *i);
+
 /* Decided on the Zydis mnemonic and the operand kinds (the instruction table may get this as a
  * column later): true when the instruction is re-emitted as a host instruction. */
 static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDecodedInstruction *zi,
@@ -610,6 +618,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		 * goes on after it); taken, its handler runs (branch_to: chaining, the stop rule). Not
 		 * with a 16-bit operand size (IP wraps: h_jcc16). */
 		return zi->operand_width != 16 && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
+	if (jmp_rel64(mode, zi, zo, i))
+		return true; /* emit_taken() */
 	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
@@ -787,6 +797,105 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	sl->resume = e->at;
 }
 
+/* ---------------------------------------------------------------- taken branches */
+
+_Static_assert(sizeof(struct emu_jc) == 24, "the chaining path scales the jump-cache index by 24");
+
+/* [base + index * scale + disp] */
+static ZydisEncoderOperand M(ZydisRegister base, ZydisRegister index, unsigned scale, size_t disp, unsigned size)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	o.mem.base = base;
+	o.mem.index = index;
+	o.mem.scale = (ZyanU8)(index == ZYDIS_REGISTER_NONE ? 0 : scale);
+	o.mem.displacement = (ZyanI64)disp;
+	o.mem.size = (ZyanU16)size;
+	return o;
+}
+
+#define JC(f) M(ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RDX, 8, offsetof(struct emu_vcpu, jc) + offsetof(struct emu_jc, f), \
+		sizeof(((struct emu_jc *)0)->f))
+
+/*
+ * A taken relative branch of a 64-bit block (JMP rel, Jcc) without its handler, c->rip already its
+ * target (sync_out): branch_to() (exec_branch.c) in host code. c->last_i = the branch; unless a stop
+ * is requested or the chain is used up, the jump cache's entry for the target, when valid (its
+ * linear address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact
+ * flags), is counted and entered as a tail jump; else EMU_ST_END back to the run loop. The two must
+ * stay the same rule.
+ */
+static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at)
+{
+	size_t end[6];
+	unsigned ne = 0;
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rip), 8));
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JLE);
+	/* emu_jc_index(): (lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1), times 24 as 3 * 8 */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
+	E2(e, XOR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, AND, R(ZYDIS_REGISTER_EDX), I(EMU_JC_SIZE - 1));
+	E2(e, LEA, R(ZYDIS_REGISTER_RDX), M(ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RDX, 2, 0, 8));
+	E2(e, CMP, R(ZYDIS_REGISTER_RAX), JC(lin));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
+	E2(e, CMP, R(ZYDIS_REGISTER_ECX), JC(xep));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, MOV, R(ZYDIS_REGISTER_RSI), JC(b));
+	E2(e, MOVZX, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, mode), 1));
+	E2(e, CMP, R(ZYDIS_REGISTER_CL), C(offsetof(struct emu_vcpu, mode), 1));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, CMP, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, flags_exact), 1), I(0));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	/* chained: counted (c->icount: this block's instructions up to the branch) and entered */
+	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_b), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_blin), 8), R(ZYDIS_REGISTER_RAX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, entry), 8));
+	E2(e, ADD, R(ZYDIS_REGISTER_RSI), I(offsetof(struct emu_block, insn)));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E1(e, POP, R(ZYDIS_REGISTER_RBX));
+	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->entry(c, b->insn), a tail call */
+	for (unsigned q = 0; q < ne; q++)
+		land_near(e, end[q]);
+	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
+	E1(e, JMP, I(exit_at));
+}
+
+/* Before a taken relative branch: the flags into the context, RIP to the target (64-bit mode: no
+ * wrap, exec_branch.c), the native instructions and the branch counted. */
+static void sync_branch(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint64_t rip_delta, unsigned nat,
+			const struct emu_insn *i)
+{
+	uint64_t to = rip_delta + i->len + i->imm;
+	unsigned n = nat + 1;
+	if ((int64_t)to == (int32_t)to) {
+		sync_out(e, x, f, &to, &n);
+		return;
+	}
+	sync_out(e, x, f, &rip_delta, &n);
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I(i->len + i->imm));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
+}
+
+/* JMP rel (E9, EB) in 64-bit mode, operand size 64 (a 66 prefix is vendor-specific: the handler's) */
+static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      const struct emu_insn *i)
+{
+	return mode == EMU_MODE_64 && zi->mnemonic == ZYDIS_MNEMONIC_JMP && zi->operand_count_visible == 1 &&
+	       zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && zo[0].imm.is_relative &&
+	       !(zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
+}
+
 /* ---------------------------------------------------------------- a block */
 
 static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code)
@@ -833,30 +942,44 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
-				sync_out(&e, x, &f2, &d2, &n2);
-				if (x->data_used + 2 > XL_DATA_INSNS)
-					return emu_internal_error(c, "translator: data area full despite the room check");
-				struct emu_insn *d = &x->data[x->data_used];
-				d[0] = b->insn[k];
-				memset(&d[1], 0, sizeof d[1]);
-				d[1].fn = xl_yield;
-				d[1].idx = (uint8_t)(k + 1);
-				x->data_used += 2;
-				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-				E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
-				ZydisEncoderOperand m;
-				memset(&m, 0, sizeof m);
-				m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-				m.mem.base = ZYDIS_REGISTER_RSI;
-				m.mem.size = 8;
-				E1(&e, CALL, m);
-				E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-				E1(&e, JNZ, I(exit_at));
-				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
-				E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
-				E1(&e, JMP, I(exit_at));
+				if (b->mode == EMU_MODE_64) {
+					/* taken: RIP to the target, the branch counted as native, then chained */
+					sync_branch(&e, x, &f2, rip_delta, nat, &b->insn[k]);
+					emit_taken(&e, b, k, exit_at);
+				} else {
+					/* taken (32-bit code: the target wraps at 4 GiB): its handler */
+					sync_out(&e, x, &f2, &d2, &n2);
+					if (x->data_used + 2 > XL_DATA_INSNS)
+						return emu_internal_error(c, "translator: data area full despite the room check");
+					struct emu_insn *d = &x->data[x->data_used];
+					d[0] = b->insn[k];
+					memset(&d[1], 0, sizeof d[1]);
+					d[1].fn = xl_yield;
+					d[1].idx = (uint8_t)(k + 1);
+					x->data_used += 2;
+					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+					E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
+					ZydisEncoderOperand m;
+					memset(&m, 0, sizeof m);
+					m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+					m.mem.base = ZYDIS_REGISTER_RSI;
+					m.mem.size = 8;
+					E1(&e, CALL, m);
+					E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+					E1(&e, JNZ, I(exit_at));
+					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+					E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+					E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
+					E1(&e, JMP, I(exit_at));
+				}
 				land_near(&e, j);
+			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				sync_branch(&e, x, &fl, rip_delta, nat, &b->insn[k]);
+				emit_taken(&e, b, k, exit_at);
+				rip_delta = 0;
+				nat = 0;
+				k++;
+				continue;
 			} else {
 				struct xl_slow *sl = &slow[nslow];
 				emit_native(&e, &fl, &x->zi[k], x->zo[k], sl);

@@ -15,9 +15,15 @@
  *    and stores (the slow path, with the guest's flags live in the host across it), an FS-relative
  *    load, a store into the block being run (a code page: the write generations), and a #GP from a
  *    non-canonical address mid-block (precise: RIP at the access, the registers before it);
+ *  - kick() during a loop of chained native taken branches: run() returns -EINTR (c->chain_left
+ *    bounds the chain), RIP at the loop's top, the count exactly 3 per iteration, all native;
  *  - more blocks than the decode cache holds (8 MiB of decoded blocks): the caches are flushed and
  *    refilled, twice over, and the result is the one computed here.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include "emu_harness.h"
 
 GUEST(loop, ".code64",
@@ -31,9 +37,16 @@ GUEST(loop, ".code64",
 	"dec %ecx\n"
 	"jnz 1b\n"
 	"hlt\n");
-/* mov, then add xor lea and cmp setb dec per iteration, and the JNZ not taken at the end (taken,
- * a conditional branch runs its handler) */
-#define LOOP_NATIVE (1 + 5 * 7 + 1)
+/* mov, then add xor lea and cmp setb dec jnz per iteration (taken or not, a relative branch of a
+ * 64-bit block is native: emit_taken()) */
+#define LOOP_NATIVE (1 + 5 * 8)
+
+/* a loop that runs until kicked: every taken JNZ chains to the block itself without the run loop */
+GUEST(spin, ".code64",
+	"1: add $1, %eax\n"
+	"test %eax, %eax\n"
+	"jnz 1b\n"
+	"hlt\n");
 
 GUEST(mmio, ".code64",
 	"mov $1, %eax\n"
@@ -193,13 +206,37 @@ static void mem_forms(void)
 	CHECK(!memcmp(x.ram + T_CODE, i.ram + T_CODE, (size_t)(memf_end - memf_start)),
 	      "memory forms: the code differs");
 	/* native: the 3 MOVs; per pass (3) the 14 memory and register forms whose access stays within
-	 * its page (not the 3 crossing ones), JB and the ADD when JB is not taken (R14 times); the JNZ
-	 * not taken; after the SMC store (its slow path ends the block) ADD MOV MOV ADD; less the first
+	 * its page (not the 3 crossing ones), JB, the ADD when JB is not taken (R14 times), JNZ; after the SMC store (its slow path ends the block) ADD MOV MOV ADD; less the first
 	 * store, a TLB miss (its slow path fills the entry for the rest) */
 	CHECK(t_regs(&x).r14 == 1 || t_regs(&x).r14 == 2, "JB both taken and not (R14 %llu)", (unsigned long long)t_regs(&x).r14);
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 14 + 2 * t_regs(&x).r14 + 1 + 4 - 1);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 14 + 3 + t_regs(&x).r14 + 3 + 4 - 1);
 	t_fini(&x);
 	t_fini(&i);
+}
+
+static void *kicker(void *arg)
+{
+	struct t_vm *t = arg;
+	usleep(50000);
+	t->ops->kick(t->cpu);
+	return NULL;
+}
+
+static void kick_chained(void)
+{
+	struct t_vm x;
+	vm_init(&x, 2);
+	t_load(&x, T_CODE, spin_start, spin_end);
+	pthread_t th;
+	pthread_create(&th, NULL, kicker, &x);
+	CHECK_EQ(x.ops->run(x.cpu), -EINTR);
+	pthread_join(th, NULL);
+	struct kvm_regs r = t_regs(&x);
+	CHECK_EQ(r.rip, T_CODE);
+	CHECK(r.rax > 1000, "the loop ran (%llu iterations)", (unsigned long long)r.rax);
+	CHECK_EQ(x.ops->instructions(x.cpu), 3 * r.rax);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 * r.rax);
+	t_fini(&x);
 }
 
 /* NBLK blocks of `add $k, %eax; not %eax; jmp next`, run twice: more decoded blocks than the
@@ -244,7 +281,7 @@ static void refill(void)
 	CHECK_EQ(r.rax, want);
 	CHECK_EQ(r.rcx, 0);
 	CHECK_EQ(x.ops->instructions(x.cpu), 1 + 2 * (3 * NBLK + 2) + 1);
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 2 * (2 * NBLK + 1) + 1); /* the last JNZ */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 2 * (3 * NBLK + 2)); /* all but HLT */
 	t_fini(&x);
 }
 
@@ -254,6 +291,7 @@ int main(void)
 	whole();
 	mid_block_exit();
 	mem_forms();
+	kick_chained();
 	refill();
 	return t_result("emu_xlate");
 }
