@@ -117,8 +117,21 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 #define XL_EXIT_AT 0u       /* the shared epilogue at the arena's start: pop rbx; ret */
 #define XL_CODE_START 16u
 
+/* Encodings already made (emit()): the translator emits the same few hundred host instructions
+ * (context loads and stores, the flag and TLB sequences) over and over, and Zydis's encoder costs
+ * about a thousand host instructions each -- on the Linux boot, with most blocks translated once,
+ * the encoder was most of the translation cost. Keyed by the whole request, compared exactly;
+ * requests with a relative target are not kept (their bytes depend on where they go). */
+#define XL_MEMO 1024u
+struct xl_memo {
+	ZydisEncoderRequest req;
+	uint8_t len;              /* 0: empty */
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+};
+
 struct emu_xlate {
 	struct emu_code_arena code;
+	struct xl_memo memo[XL_MEMO];
 	size_t code_used;
 	struct emu_insn *data;
 	size_t data_used;           /* struct emu_insn entries */
@@ -200,6 +213,7 @@ uint64_t emu_xlate_native(const struct emu_vcpu *c)
 /* ---------------------------------------------------------------- emitting with Zydis's encoder */
 
 struct xb {
+	struct xl_memo *memo;
 	uint8_t *w;        /* where the block's code is written (RW view) */
 	uint64_t x;        /* its address in the RX view (relative branches) */
 	size_t at, cap;
@@ -243,13 +257,43 @@ static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOp
 	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
 	r.mnemonic = m;
 	r.operand_count = (ZyanU8)n;
-	for (unsigned k = 0; k < n; k++)
+	bool rel = false;
+	for (unsigned k = 0; k < n; k++) {
 		r.operands[k] = ops[k];
+		rel |= ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+		       (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ));
+	}
 	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
-	if (e->bad || e->at + len > e->cap ||
-	    ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, e->w + e->at, &len, e->x + e->at))) {
+	if (e->bad || e->at + len > e->cap) {
 		e->bad = true;
 		return;
+	}
+	struct xl_memo *mo = NULL;
+	if (!rel && e->memo) {
+		/* the key: the request up to its last operand (the rest is zero: memset above) */
+		size_t klen = offsetof(ZydisEncoderRequest, operands) + n * sizeof(ZydisEncoderOperand);
+		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over 8-byte words */
+		const uint8_t *p = (const uint8_t *)&r;
+		for (size_t q = 0; q + 8 <= klen; q += 8) {
+			uint64_t v;
+			memcpy(&v, p + q, 8);
+			h = (h ^ v) * 0x100000001b3ull;
+		}
+		mo = &e->memo[(h ^ (h >> 29)) & (XL_MEMO - 1)];
+		if (mo->len && !memcmp(&mo->req, &r, klen)) {
+			memcpy(e->w + e->at, mo->bytes, mo->len);
+			e->at += mo->len;
+			return;
+		}
+	}
+	if (ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, e->w + e->at, &len, e->x + e->at))) {
+		e->bad = true;
+		return;
+	}
+	if (mo) {
+		mo->req = r;
+		mo->len = (uint8_t)len;
+		memcpy(mo->bytes, e->w + e->at, len);
 	}
 	e->at += len;
 }
@@ -693,6 +737,8 @@ struct xl_slow {
 	size_t resume;            /* where the fast path goes on */
 };
 
+_Static_assert(offsetof(ZydisEncoderRequest, operands) % 8 == 0 && sizeof(ZydisEncoderOperand) % 8 == 0,
+	       "emit()'s memo hashes whole words");
 _Static_assert(sizeof(struct emu_tlb_entry) == 48, "the TLB path scales the entry index by 48");
 
 /* [rbx + rdx + off]: a field of the TLB entry whose byte offset is in rdx */
@@ -922,7 +968,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	if (!nnat)
 		return 0; /* one run: the block's handlers, threaded, are its translation */
 
-	struct xb e = { .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used), .at = 0,
+	struct xb e = { .memo = x->memo, .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used), .at = 0,
 			.cap = XL_BLOCK_CODE + n * XL_INSN_CODE };
 	const uint64_t exit_at = (uintptr_t)(x->code.x + XL_EXIT_AT);
 	struct xl_flags fl = { .ctx = true, .host = false };
