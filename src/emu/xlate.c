@@ -122,6 +122,24 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
  * about a thousand host instructions each -- on the Linux boot, with most blocks translated once,
  * the encoder was most of the translation cost. Keyed by the whole request, compared exactly;
  * requests with a relative target are not kept (their bytes depend on where they go). */
+/* guest registers of a native instruction, in the order they got host registers from host_pool */
+struct xl_map {
+	int guest[4];
+	bool wr[4];
+	unsigned n;
+	unsigned pool0;   /* first host_pool entry used (memory forms leave rcx, rdx, rsi, rdi to the TLB path) */
+	ZydisEncoderOperand mem; /* memory forms: the guest's address with host registers */
+	unsigned mem_size;       /* ... its access size in bytes, and whether it is written */
+	bool mem_write;
+};
+
+/* a native instruction's host encoding, made once by native_form() for emit_native() */
+struct xl_enc {
+	struct xl_map mp;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	uint8_t len;
+};
+
 #define XL_MEMO 1024u
 struct xl_memo {
 	ZydisEncoderRequest req;
@@ -142,6 +160,7 @@ struct emu_xlate {
 	ZydisDecodedInstruction zi[EMU_BLOCK_MAX];
 	ZydisDecodedOperand zo[EMU_BLOCK_MAX][ZYDIS_MAX_OPERAND_COUNT];
 	bool nat[EMU_BLOCK_MAX];
+	struct xl_enc enc[EMU_BLOCK_MAX];
 };
 
 /* a native branch whose handler did not take it: the two tests of one condition disagreed */
@@ -577,16 +596,6 @@ static bool mem_form(const ZydisDecodedInstruction *zi, const ZydisDecodedOperan
 	return nmem == 1;
 }
 
-/* guest registers of a native instruction, in the order they got host registers from host_pool */
-struct xl_map {
-	int guest[4];
-	bool wr[4];
-	unsigned n;
-	unsigned pool0;   /* first host_pool entry used (memory forms leave rcx, rdx, rsi, rdi to the TLB path) */
-	ZydisEncoderOperand mem; /* memory forms: the guest's address with host registers */
-	unsigned mem_size;       /* ... its access size in bytes, and whether it is written */
-	bool mem_write;
-};
 
 static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
 {
@@ -652,7 +661,7 @@ static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const Zy
 /* Decided on the Zydis mnemonic and the operand kinds (the instruction table may get this as a
  * column later): true when the instruction is re-emitted as a host instruction. */
 static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo, const struct emu_insn *i)
+			const ZydisDecodedOperand *zo, const struct emu_insn *i, struct xl_enc *out)
 {
 	bool shift;
 	if (mode == EMU_MODE_16)
@@ -717,10 +726,10 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		if ((f->undefined & XL_STATUS) && !x->host_amd && !logic_mnemonic(zi->mnemonic))
 			return false;
 	}
-	struct xl_map mp;
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
-	ZyanUSize len = sizeof buf;
-	return native_encode(zi, zo, &mp, buf, &len);
+	ZyanUSize len = sizeof out->buf;
+	bool ok = native_encode(zi, zo, &out->mp, out->buf, &len);
+	out->len = (uint8_t)len;
+	return ok;
 }
 
 /* ---------------------------------------------------------------- one native instruction */
@@ -794,7 +803,7 @@ static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, s
 /* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
  * xlate_block() emits after the block's end. */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo, struct xl_slow *sl)
+			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	uint32_t tested = f ? f->tested & XL_STATUS : 0;
@@ -802,13 +811,9 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	sl->nj = 0;
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl);
-	struct xl_map mp;
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
-	ZyanUSize len = sizeof buf;
-	if (!native_encode(zi, zo, &mp, buf, &len)) {
-		e->bad = true; /* native_form() encoded it already */
-		return;
-	}
+	const struct xl_map mp = enc->mp;
+	const uint8_t *buf = enc->buf;
+	size_t len = enc->len;
 	for (unsigned h = 0; h < mp.n; h++)
 		E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
 	if (mp.mem_size) {
@@ -953,7 +958,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	for (unsigned k = 0; k < n; k++) {
 		const struct emu_insn *i = &b->insn[k];
 		x->nat[k] = ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code + pos, 15, &x->zi[k], x->zo[k])) &&
-			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i);
+			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i, &x->enc[k]);
 		if (x->nat[k] && jcc_inverse(x->zi[k].mnemonic) != ZYDIS_MNEMONIC_INVALID && !host_flags)
 			x->nat[k] = false; /* flags a handler left lazy: its handler decides without materialising */
 		const ZydisAccessedFlags *f = x->zi[k].cpu_flags;
@@ -1028,7 +1033,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				continue;
 			} else {
 				struct xl_slow *sl = &slow[nslow];
-				emit_native(&e, &fl, &x->zi[k], x->zo[k], sl);
+				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl);
 				if (sl->nj) {
 					sl->rip_delta = rip_delta;
 					sl->nat = nat;
