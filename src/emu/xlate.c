@@ -423,10 +423,8 @@ static void flags_out(struct xb *e, struct xl_flags *f)
 	E0(e, PUSHFQ);
 	E1(e, POP, R(ZYDIS_REGISTER_RAX));
 	E2(e, AND, R(ZYDIS_REGISTER_EAX), I(EMU_STATUS_FLAGS));
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), C(offsetof(struct emu_vcpu, rflags), 8));
-	E2(e, AND, R(ZYDIS_REGISTER_RDX), I(~(uint64_t)EMU_STATUS_FLAGS));
-	E2(e, OR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, rflags), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, AND, C(offsetof(struct emu_vcpu, rflags), 8), I(~(uint64_t)EMU_STATUS_FLAGS));
+	E2(e, OR, C(offsetof(struct emu_vcpu, rflags), 8), R(ZYDIS_REGISTER_RAX));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, lf_k), 4), I(0));
 	f->ctx = true;
 	f->host = false;
