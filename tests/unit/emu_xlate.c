@@ -5,7 +5,8 @@
  * its first run), one with the interpreter, whatever BLVM_TRANSLATE says.
  *  - single-step (KVM_GUESTDBG_SINGLESTEP) through native instructions: every step ends after ONE
  *    instruction with the same registers, RIP, RFLAGS and retired count (the stop request at block
- *    entry, emu_next()'s rule, kept by a block whose first instruction is native);
+ *    entry, emu_next()'s rule, kept by a block whose first instruction is native), and over a
+ *    native JMP whose target the jump cache knows (emit_taken()'s stop test);
  *  - the same loop run whole: same state and count, and exactly the native instructions the
  *    translator's forms predict (native_instructions);
  *  - an exit in the middle of a block (an MMIO read after native instructions): RIP at the reading
@@ -112,6 +113,40 @@ static void same_regs(struct t_vm *a, struct t_vm *b, const char *what, unsigned
 		      (unsigned long long)y.rax, (unsigned long long)x.rflags, (unsigned long long)y.rflags);
 	}
 	CHECK_EQ(a->ops->instructions(a->cpu), b->ops->instructions(b->cpu));
+}
+
+/* JMP rel, native at the start of its block, chaining (the jump cache knows its target from the
+ * first pass) unless single-step asks for the run loop */
+GUEST(jloop, ".code64",
+	"mov $3, %ecx\n"
+	"1: jmp 2f\n"
+	"2: dec %ecx\n"
+	"jnz 1b\n"
+	"hlt\n");
+
+static void singlestep_jmp(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, jloop_start, jloop_end);
+		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
+	}
+	unsigned steps = 0;
+	for (;;) {
+		int ex = t_run(&x), ei = t_run(&i);
+		CHECK_EQ(ex, ei);
+		steps++;
+		same_regs(&x, &i, "single-step over JMP", steps);
+		CHECK_EQ(x.ops->instructions(x.cpu), steps);
+		if (ex != KVM_EXIT_DEBUG || steps > 100)
+			break;
+	}
+	CHECK_EQ(steps, 1 + 3 * 3 + 1); /* mov, 3 x (jmp dec jnz), hlt */
+	t_fini(&x);
+	t_fini(&i);
 }
 
 static void singlestep(void)
@@ -288,6 +323,7 @@ static void refill(void)
 int main(void)
 {
 	singlestep();
+	singlestep_jmp();
 	whole();
 	mid_block_exit();
 	mem_forms();
