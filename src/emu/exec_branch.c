@@ -13,7 +13,8 @@
  * valid block at t (see emu_block_next(); not one that needs exact flags), its retired instructions
  * are counted and the next block runs right away, as a tail call. c->chain_left bounds the chain so
  * that the run loop still looks at kicks and other vCPUs' code writes often, and bounds the stack
- * where a handler could not make its dispatch a tail call.
+ * where a handler could not make its dispatch a tail call. The translator emits this same rule as
+ * host code for the relative branches of 64-bit blocks (xlate.c emit_taken()): change both.
  */
 static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64_t t)
 {

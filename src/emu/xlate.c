@@ -22,6 +22,18 @@
  *     into host scratch registers, the instruction runs, the registers it writes are stored back
  *     whole (the host's partial-register semantics are the guest's). It cannot fault, so a run of
  *     native instructions adds its lengths to RIP once, before the next run or the block's end.
+ *   - a native MEMORY FORM (step b, mem_form()): a load, a store or an ALU/CMP/TEST source in 64-bit
+ *     mode, its memory operand replaced by [rax], the host address the interpreter's inline TLB hit
+ *     test computes (emit_tlb()). When that test fails, an out-of-line slow path (after the block's
+ *     end) makes the state exact (flags, RIP, the native count), runs the instruction's handler alone
+ *     -- a miss, MMIO, a page crossing, a code page, a fault: exactly the interpreter -- and comes
+ *     back with the fast path's state (RIP and the count as if still pending, the flags reloaded
+ *     where the fast path has them in the host).
+ *
+ *   - a TAKEN RELATIVE BRANCH of a 64-bit block (JMP rel, a native Jcc's taken side; step b):
+ *     RIP set to the target, then emit_taken(), branch_to()'s rule in host code: chained to the
+ *     target's translation or handlers by a tail jump through the jump cache, or back to the run
+ *     loop with EMU_ST_END (stop request, chain used up, no valid entry).
  *
  * Status flags: ONE representation stays the truth between pieces, the interpreter's (exec.h, LAZY
  * FLAGS: c->rflags, exact when c->lf_k is 0). The translator tracks at translation time where the
@@ -100,13 +112,44 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 
 #define XL_CODE_BYTES (16u << 20)
 #define XL_DATA_INSNS ((8u << 20) / sizeof(struct emu_insn))
-#define XL_INSN_CODE 256u   /* host bytes one guest instruction may need at most */
+#define XL_INSN_CODE 512u   /* host bytes one guest instruction may need at most (slow path included) */
 #define XL_BLOCK_CODE 256u  /* ... and one block beyond them (prologue, stop path, end) */
 #define XL_EXIT_AT 0u       /* the shared epilogue at the arena's start: pop rbx; ret */
 #define XL_CODE_START 16u
 
+/* Encodings already made (emit()): the translator emits the same few hundred host instructions
+ * (context loads and stores, the flag and TLB sequences) over and over, and Zydis's encoder costs
+ * about a thousand host instructions each -- on the Linux boot, with most blocks translated once,
+ * the encoder was most of the translation cost. Keyed by the whole request, compared exactly;
+ * requests with a relative target are not kept (their bytes depend on where they go). */
+/* guest registers of a native instruction, in the order they got host registers from host_pool */
+struct xl_map {
+	int guest[4];
+	bool wr[4];
+	unsigned n;
+	unsigned pool0;   /* first host_pool entry used (memory forms leave rcx, rdx, rsi, rdi to the TLB path) */
+	ZydisEncoderOperand mem; /* memory forms: the guest's address with host registers */
+	unsigned mem_size;       /* ... its access size in bytes, and whether it is written */
+	bool mem_write;
+};
+
+/* a native instruction's host encoding, made once by native_form() for emit_native() */
+struct xl_enc {
+	struct xl_map mp;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	uint8_t len;
+};
+
+#define XL_MEMO 1024u
+struct xl_memo {
+	ZydisEncoderRequest req;
+	uint8_t len;              /* 0: empty */
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+};
+
 struct emu_xlate {
 	struct emu_code_arena code;
+	struct xl_memo memo[XL_MEMO];
 	size_t code_used;
 	struct emu_insn *data;
 	size_t data_used;           /* struct emu_insn entries */
@@ -117,6 +160,7 @@ struct emu_xlate {
 	ZydisDecodedInstruction zi[EMU_BLOCK_MAX];
 	ZydisDecodedOperand zo[EMU_BLOCK_MAX][ZYDIS_MAX_OPERAND_COUNT];
 	bool nat[EMU_BLOCK_MAX];
+	struct xl_enc enc[EMU_BLOCK_MAX];
 };
 
 /* a native branch whose handler did not take it: the two tests of one condition disagreed */
@@ -188,6 +232,7 @@ uint64_t emu_xlate_native(const struct emu_vcpu *c)
 /* ---------------------------------------------------------------- emitting with Zydis's encoder */
 
 struct xb {
+	struct xl_memo *memo;
 	uint8_t *w;        /* where the block's code is written (RW view) */
 	uint64_t x;        /* its address in the RX view (relative branches) */
 	size_t at, cap;
@@ -231,13 +276,43 @@ static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOp
 	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
 	r.mnemonic = m;
 	r.operand_count = (ZyanU8)n;
-	for (unsigned k = 0; k < n; k++)
+	bool rel = false;
+	for (unsigned k = 0; k < n; k++) {
 		r.operands[k] = ops[k];
+		rel |= ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+		       (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ));
+	}
 	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
-	if (e->bad || e->at + len > e->cap ||
-	    ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, e->w + e->at, &len, e->x + e->at))) {
+	if (e->bad || e->at + len > e->cap) {
 		e->bad = true;
 		return;
+	}
+	struct xl_memo *mo = NULL;
+	if (!rel && e->memo) {
+		/* the key: the request up to its last operand (the rest is zero: memset above) */
+		size_t klen = offsetof(ZydisEncoderRequest, operands) + n * sizeof(ZydisEncoderOperand);
+		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over 8-byte words */
+		const uint8_t *p = (const uint8_t *)&r;
+		for (size_t q = 0; q + 8 <= klen; q += 8) {
+			uint64_t v;
+			memcpy(&v, p + q, 8);
+			h = (h ^ v) * 0x100000001b3ull;
+		}
+		mo = &e->memo[(h ^ (h >> 29)) & (XL_MEMO - 1)];
+		if (mo->len && !memcmp(&mo->req, &r, klen)) {
+			memcpy(e->w + e->at, mo->bytes, mo->len);
+			e->at += mo->len;
+			return;
+		}
+	}
+	if (ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, e->w + e->at, &len, e->x + e->at))) {
+		e->bad = true;
+		return;
+	}
+	if (mo) {
+		mo->req = r;
+		mo->len = (uint8_t)len;
+		memcpy(mo->bytes, e->w + e->at, len);
 	}
 	e->at += len;
 }
@@ -348,10 +423,8 @@ static void flags_out(struct xb *e, struct xl_flags *f)
 	E0(e, PUSHFQ);
 	E1(e, POP, R(ZYDIS_REGISTER_RAX));
 	E2(e, AND, R(ZYDIS_REGISTER_EAX), I(EMU_STATUS_FLAGS));
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), C(offsetof(struct emu_vcpu, rflags), 8));
-	E2(e, AND, R(ZYDIS_REGISTER_RDX), I(~(uint64_t)EMU_STATUS_FLAGS));
-	E2(e, OR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, rflags), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, AND, C(offsetof(struct emu_vcpu, rflags), 8), I(~(uint64_t)EMU_STATUS_FLAGS));
+	E2(e, OR, C(offsetof(struct emu_vcpu, rflags), 8), R(ZYDIS_REGISTER_RAX));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, lf_k), 4), I(0));
 	f->ctx = true;
 	f->host = false;
@@ -473,12 +546,54 @@ static bool flags_reg(ZydisRegister r)
 	return r == ZYDIS_REGISTER_FLAGS || r == ZYDIS_REGISTER_EFLAGS || r == ZYDIS_REGISTER_RFLAGS;
 }
 
-/* guest registers of a native instruction, in the order they got host registers from host_pool */
-struct xl_map {
-	int guest[4];
-	bool wr[4];
-	unsigned n;
-};
+/*
+ * A memory form run natively (issue 16 step b): one memory operand, only read (MOV/MOVZX/MOVSX/MOVSXD
+ * loads, an ALU or TEST/CMP source) or only written (MOV stores), 64-bit addressing from GPRs (no
+ * RIP-relative, no 67 prefix) in 64-bit mode. Its access is the interpreter's inline TLB hit
+ * (emu_rdN/emu_wrN, emu.h), exactly: the entry's tag_r/tag_w compared with the page, the offset
+ * within the page, then one host access at linear + addend; anything else (a miss, MMIO, a code page
+ * -- mmu.c never gives those a write tag, so SMC stays with the write generations --, a page
+ * crossing, a fault) runs the instruction's own handler, out of line, with the state made exact
+ * first. Read-modify-write forms (two tags, the bus-lock path for LOCK), conditional ones (CMOVcc)
+ * and implicit stack accesses stay handlers.
+ */
+static bool mem_mnemonic(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+	case ZYDIS_MNEMONIC_MOVSXD:
+	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
+	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
+	case ZYDIS_MNEMONIC_TEST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool mem_form(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo)
+{
+	int nmem = 0;
+	if (!mem_mnemonic(zi->mnemonic) || zi->address_width != 64 || zi->machine_mode != ZYDIS_MACHINE_MODE_LONG_64)
+		return false;
+	for (unsigned k = 0; k < zi->operand_count_visible; k++) {
+		const ZydisDecodedOperand *o = &zo[k];
+		unsigned w;
+		if (o->type != ZYDIS_OPERAND_TYPE_MEMORY)
+			continue;
+		nmem++;
+		if (o->mem.type != ZYDIS_MEMOP_TYPE_MEM ||
+		    (o->actions != ZYDIS_OPERAND_ACTION_READ && o->actions != ZYDIS_OPERAND_ACTION_WRITE))
+			return false;
+		if ((o->mem.base != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.base, &w) < 0 || w != 8)) ||
+		    (o->mem.index != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.index, &w) < 0 || w != 8)))
+			return false; /* RIP-relative, or a vector index */
+		if (o->size != 8 && o->size != 16 && o->size != 32 && o->size != 64)
+			return false;
+	}
+	return nmem == 1;
+}
+
 
 static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
 {
@@ -496,7 +611,7 @@ static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
 		h = (int)mp->n++;
 	}
 	mp->wr[h] |= write;
-	*reg = host_reg(host_pool[h], w);
+	*reg = host_reg(host_pool[mp->pool0 + h], w);
 	return true;
 }
 
@@ -506,7 +621,9 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 			  uint8_t *buf, ZyanUSize *len)
 {
 	ZydisEncoderRequest req;
+	bool memop = mem_form(zi, zo);
 	memset(mp, 0, sizeof *mp);
+	mp->pool0 = memop ? 4 : 0;
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))
 		return false;
 	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
@@ -520,15 +637,29 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 			if ((o->mem.base != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.base, false)) ||
 			    (o->mem.index != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.index, false)))
 				return false;
+			if (memop) {
+				/* the access itself: [rax], the host address the TLB path computed */
+				mp->mem = *o;
+				mp->mem_size = zo[k].size / 8;
+				mp->mem_write = write;
+				o->mem.base = ZYDIS_REGISTER_RAX;
+				o->mem.index = ZYDIS_REGISTER_NONE;
+				o->mem.scale = 0;
+				o->mem.displacement = 0;
+			}
 		}
 	}
+	req.prefixes &= ~(ZydisInstructionAttributes)ZYDIS_ATTRIB_HAS_SEGMENT;
 	return ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, len));
 }
+
+static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      const struct emu_insn *i);
 
 /* Decided on the Zydis mnemonic and the operand kinds (the instruction table may get this as a
  * column later): true when the instruction is re-emitted as a host instruction. */
 static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo, const struct emu_insn *i)
+			const ZydisDecodedOperand *zo, const struct emu_insn *i, struct xl_enc *out)
 {
 	bool shift;
 	if (mode == EMU_MODE_16)
@@ -538,6 +669,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		 * goes on after it); taken, its handler runs (branch_to: chaining, the stop rule). Not
 		 * with a 16-bit operand size (IP wraps: h_jcc16). */
 		return zi->operand_width != 16 && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
+	if (jmp_rel64(mode, zi, zo, i))
+		return true; /* emit_taken() */
 	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
@@ -570,6 +703,9 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 			}
 			break;
 		case ZYDIS_OPERAND_TYPE_MEMORY:
+			if (o->visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT && mode == EMU_MODE_64 &&
+			    !(i->flg & EMU_I_ADDR32) && mem_form(zi, zo))
+				break; /* its access: the TLB path (emit_native) */
 			if (zi->mnemonic != ZYDIS_MNEMONIC_LEA || o->mem.type != ZYDIS_MEMOP_TYPE_AGEN)
 				return false;
 			if ((o->mem.base != ZYDIS_REGISTER_NONE && gpr_of(o->mem.base, &w) < 0) ||
@@ -588,31 +724,111 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		if ((f->undefined & XL_STATUS) && !x->host_amd && !logic_mnemonic(zi->mnemonic))
 			return false;
 	}
-	struct xl_map mp;
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
-	ZyanUSize len = sizeof buf;
-	return native_encode(zi, zo, &mp, buf, &len);
+	ZyanUSize len = sizeof out->buf;
+	bool ok = native_encode(zi, zo, &out->mp, out->buf, &len);
+	out->len = (uint8_t)len;
+	return ok;
 }
 
 /* ---------------------------------------------------------------- one native instruction */
 
+/* The out-of-line slow path of a native memory form: what its fast path had when it branched away. */
+struct xl_slow {
+	size_t jumps[2];          /* rel32 jumps to it (positions after them) */
+	unsigned nj;
+	bool pushed;              /* the guest's flags were pushed (PUSHFQ) around the TLB path */
+	struct xl_flags before, after;
+	uint64_t rip_delta;       /* RIP not yet added before this instruction */
+	unsigned nat;             /* native instructions not yet counted before it */
+	unsigned k;               /* the instruction */
+	size_t resume;            /* where the fast path goes on */
+};
+
+_Static_assert(offsetof(ZydisEncoderRequest, operands) % 8 == 0 && sizeof(ZydisEncoderOperand) % 8 == 0,
+	       "emit()'s memo hashes whole words");
+_Static_assert(sizeof(struct emu_tlb_entry) == 48, "the TLB path scales the entry index by 48");
+
+/* [rbx + rdx + off]: a field of the TLB entry whose byte offset is in rdx */
+static ZydisEncoderOperand T(size_t off)
+{
+	ZydisEncoderOperand o = C(offsetof(struct emu_vcpu, tlb) + off, 8);
+	o.mem.index = ZYDIS_REGISTER_RDX;
+	o.mem.scale = 1;
+	return o;
+}
+
+/* The host address of the guest access of a memory form into rax, or a jump to its slow path: the
+ * interpreter's emu_rdN/emu_wrN hit test (emu.h) and emu_tlbe()'s index, with rcx and rdx. */
+static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, struct xl_slow *sl)
+{
+	ZydisEncoderOperand a = mp->mem;
+	a.mem.size = 8;
+	E2(e, LEA, R(ZYDIS_REGISTER_RAX), a);
+	if (seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS) /* in 64-bit mode the others' bases are 0 */
+		E2(e, ADD, R(ZYDIS_REGISTER_RAX),
+		   C(offsetof(struct emu_vcpu, sbase) + 8u * (seg == ZYDIS_REGISTER_FS ? EMU_FS : EMU_GS), 8));
+	/* emu_tlbe(): ((lin >> 12) ^ (lin >> 20)) & 255, times the entry's size */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(8));
+	E2(e, XOR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
+	E2(e, MOVZX, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_DL));
+	ZydisEncoderOperand x3;
+	memset(&x3, 0, sizeof x3);
+	x3.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	x3.mem.base = ZYDIS_REGISTER_RDX;
+	x3.mem.index = ZYDIS_REGISTER_RDX;
+	x3.mem.scale = 2;
+	x3.mem.size = 8;
+	E2(e, LEA, R(ZYDIS_REGISTER_EDX), x3);
+	E2(e, SHL, R(ZYDIS_REGISTER_EDX), I(4));
+	/* the tag: the page, for reads tag_r, for writes tag_w */
+	E2(e, MOV, R(ZYDIS_REGISTER_RCX), R(ZYDIS_REGISTER_RAX));
+	E2(e, AND, R(ZYDIS_REGISTER_RCX), I((uint64_t)-4096));
+	E2(e, CMP, R(ZYDIS_REGISTER_RCX), T(mp->mem_write ? offsetof(struct emu_tlb_entry, tag_w) :
+						      offsetof(struct emu_tlb_entry, tag_r)));
+	sl->jumps[sl->nj++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	if (mp->mem_size > 1) {
+		/* within the page: (lin & 0xfff) <= 0x1000 - N */
+		E2(e, MOV, R(ZYDIS_REGISTER_ECX), R(ZYDIS_REGISTER_EAX));
+		E2(e, AND, R(ZYDIS_REGISTER_ECX), I(0xfff));
+		E2(e, CMP, R(ZYDIS_REGISTER_ECX), I(0x1000 - mp->mem_size));
+		sl->jumps[sl->nj++] = jump_near(e, ZYDIS_MNEMONIC_JNBE);
+	}
+	E2(e, ADD, R(ZYDIS_REGISTER_RAX), T(offsetof(struct emu_tlb_entry, addend)));
+}
+
+/* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
+ * xlate_block() emits after the block's end. */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo)
+			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	uint32_t tested = f ? f->tested & XL_STATUS : 0;
 	uint32_t written = f ? (f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS : 0;
+	sl->nj = 0;
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl);
-	struct xl_map mp;
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
-	ZyanUSize len = sizeof buf;
-	if (!native_encode(zi, zo, &mp, buf, &len)) {
-		e->bad = true; /* native_form() encoded it already */
-		return;
-	}
+	const struct xl_map mp = enc->mp;
+	const uint8_t *buf = enc->buf;
+	size_t len = enc->len;
 	for (unsigned h = 0; h < mp.n; h++)
-		E2(e, MOV, R(host_reg(host_pool[h], 8)), C(OFF_R(mp.guest[h]), 8));
+		E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
+	if (mp.mem_size) {
+		/* the TLB path changes the host's flags: the guest's, when the host holds them and this
+		 * instruction does not replace them all, are kept on the stack meanwhile */
+		sl->pushed = fl->host && (tested || written != XL_STATUS);
+		sl->before = *fl;
+		if (sl->pushed)
+			E0(e, PUSHFQ);
+		ZydisRegister seg = ZYDIS_REGISTER_NONE;
+		for (unsigned k = 0; k < zi->operand_count_visible; k++)
+			if (zo[k].type == ZYDIS_OPERAND_TYPE_MEMORY)
+				seg = zo[k].mem.segment;
+		emit_tlb(e, &mp, seg, sl);
+		if (sl->pushed)
+			E0(e, POPFQ);
+	}
 	if (e->bad || e->at + len > e->cap) {
 		e->bad = true;
 		return;
@@ -621,11 +837,112 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	e->at += len;
 	for (unsigned h = 0; h < mp.n; h++)
 		if (mp.wr[h])
-			E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[h], 8)));
+			E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[mp.pool0 + h], 8)));
 	if (written) {
 		fl->ctx = false;
 		fl->host = true;
 	}
+	sl->after = *fl;
+	sl->resume = e->at;
+}
+
+/* ---------------------------------------------------------------- taken branches */
+
+_Static_assert(sizeof(struct emu_jc) == 24, "the chaining path scales the jump-cache index by 24");
+
+/* [base + index * scale + disp] */
+static ZydisEncoderOperand M(ZydisRegister base, ZydisRegister index, unsigned scale, size_t disp, unsigned size)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	o.mem.base = base;
+	o.mem.index = index;
+	o.mem.scale = (ZyanU8)(index == ZYDIS_REGISTER_NONE ? 0 : scale);
+	o.mem.displacement = (ZyanI64)disp;
+	o.mem.size = (ZyanU16)size;
+	return o;
+}
+
+#define JC(f) M(ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RDX, 8, offsetof(struct emu_vcpu, jc) + offsetof(struct emu_jc, f), \
+		sizeof(((struct emu_jc *)0)->f))
+
+/*
+ * A taken relative branch of a 64-bit block (JMP rel, Jcc) without its handler, c->rip already its
+ * target (sync_out): branch_to() (exec_branch.c) in host code. c->last_i = the branch; unless a stop
+ * is requested or the chain is used up, the jump cache's entry for the target, when valid (its
+ * linear address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact
+ * flags), is counted and entered as a tail jump; else EMU_ST_END back to the run loop. The two must
+ * stay the same rule.
+ */
+static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at)
+{
+	size_t end[6];
+	unsigned ne = 0;
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rip), 8));
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JLE);
+	/* emu_jc_index(): (lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1), times 24 as 3 * 8 */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
+	E2(e, XOR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
+	E2(e, AND, R(ZYDIS_REGISTER_EDX), I(EMU_JC_SIZE - 1));
+	E2(e, LEA, R(ZYDIS_REGISTER_RDX), M(ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RDX, 2, 0, 8));
+	E2(e, CMP, R(ZYDIS_REGISTER_RAX), JC(lin));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
+	E2(e, CMP, R(ZYDIS_REGISTER_ECX), JC(xep));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, MOV, R(ZYDIS_REGISTER_RSI), JC(b));
+	E2(e, MOVZX, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, mode), 1));
+	E2(e, CMP, R(ZYDIS_REGISTER_CL), C(offsetof(struct emu_vcpu, mode), 1));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	E2(e, CMP, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, flags_exact), 1), I(0));
+	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	/* chained: counted (c->icount: this block's instructions up to the branch) and entered */
+	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_b), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_blin), 8), R(ZYDIS_REGISTER_RAX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, entry), 8));
+	E2(e, ADD, R(ZYDIS_REGISTER_RSI), I(offsetof(struct emu_block, insn)));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E1(e, POP, R(ZYDIS_REGISTER_RBX));
+	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->entry(c, b->insn), a tail call */
+	for (unsigned q = 0; q < ne; q++)
+		land_near(e, end[q]);
+	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
+	E1(e, JMP, I(exit_at));
+}
+
+/* Before a taken relative branch: the flags into the context, RIP to the target (64-bit mode: no
+ * wrap, exec_branch.c), the native instructions and the branch counted. */
+static void sync_branch(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint64_t rip_delta, unsigned nat,
+			const struct emu_insn *i)
+{
+	uint64_t to = rip_delta + i->len + i->imm;
+	unsigned n = nat + 1;
+	if ((int64_t)to == (int32_t)to) {
+		sync_out(e, x, f, &to, &n);
+		return;
+	}
+	sync_out(e, x, f, &rip_delta, &n);
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I(i->len + i->imm));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
+}
+
+/* JMP rel (E9, EB) in 64-bit mode, operand size 64 (a 66 prefix is vendor-specific: the handler's) */
+static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		      const struct emu_insn *i)
+{
+	return mode == EMU_MODE_64 && zi->mnemonic == ZYDIS_MNEMONIC_JMP && zi->operand_count_visible == 1 &&
+	       zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && zo[0].imm.is_relative &&
+	       !(zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
 }
 
 /* ---------------------------------------------------------------- a block */
@@ -639,7 +956,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	for (unsigned k = 0; k < n; k++) {
 		const struct emu_insn *i = &b->insn[k];
 		x->nat[k] = ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code + pos, 15, &x->zi[k], x->zo[k])) &&
-			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i);
+			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i, &x->enc[k]);
 		if (x->nat[k] && jcc_inverse(x->zi[k].mnemonic) != ZYDIS_MNEMONIC_INVALID && !host_flags)
 			x->nat[k] = false; /* flags a handler left lazy: its handler decides without materialising */
 		const ZydisAccessedFlags *f = x->zi[k].cpu_flags;
@@ -654,12 +971,13 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	if (!nnat)
 		return 0; /* one run: the block's handlers, threaded, are its translation */
 
-	struct xb e = { .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used), .at = 0,
+	struct xb e = { .memo = x->memo, .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used), .at = 0,
 			.cap = XL_BLOCK_CODE + n * XL_INSN_CODE };
 	const uint64_t exit_at = (uintptr_t)(x->code.x + XL_EXIT_AT);
 	struct xl_flags fl = { .ctx = true, .host = false };
 	uint64_t rip_delta = 0;
-	unsigned nat = 0;
+	unsigned nat = 0, nslow = 0;
+	struct xl_slow slow[EMU_BLOCK_MAX];
 	E1(&e, PUSH, R(ZYDIS_REGISTER_RBX)); /* also aligns the stack for the calls */
 	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
 	for (unsigned k = 0; k < n;) {
@@ -673,32 +991,53 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
-				sync_out(&e, x, &f2, &d2, &n2);
-				if (x->data_used + 2 > XL_DATA_INSNS)
-					return emu_internal_error(c, "translator: data area full despite the room check");
-				struct emu_insn *d = &x->data[x->data_used];
-				d[0] = b->insn[k];
-				memset(&d[1], 0, sizeof d[1]);
-				d[1].fn = xl_yield;
-				d[1].idx = (uint8_t)(k + 1);
-				x->data_used += 2;
-				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-				E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
-				ZydisEncoderOperand m;
-				memset(&m, 0, sizeof m);
-				m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-				m.mem.base = ZYDIS_REGISTER_RSI;
-				m.mem.size = 8;
-				E1(&e, CALL, m);
-				E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-				E1(&e, JNZ, I(exit_at));
-				E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
-				E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
-				E1(&e, JMP, I(exit_at));
+				if (b->mode == EMU_MODE_64) {
+					/* taken: RIP to the target, the branch counted as native, then chained */
+					sync_branch(&e, x, &f2, rip_delta, nat, &b->insn[k]);
+					emit_taken(&e, b, k, exit_at);
+				} else {
+					/* taken (32-bit code: the target wraps at 4 GiB): its handler */
+					sync_out(&e, x, &f2, &d2, &n2);
+					if (x->data_used + 2 > XL_DATA_INSNS)
+						return emu_internal_error(c, "translator: data area full despite the room check");
+					struct emu_insn *d = &x->data[x->data_used];
+					d[0] = b->insn[k];
+					memset(&d[1], 0, sizeof d[1]);
+					d[1].fn = xl_yield;
+					d[1].idx = (uint8_t)(k + 1);
+					x->data_used += 2;
+					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+					E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
+					ZydisEncoderOperand m;
+					memset(&m, 0, sizeof m);
+					m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+					m.mem.base = ZYDIS_REGISTER_RSI;
+					m.mem.size = 8;
+					E1(&e, CALL, m);
+					E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+					E1(&e, JNZ, I(exit_at));
+					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+					E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+					E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
+					E1(&e, JMP, I(exit_at));
+				}
 				land_near(&e, j);
+			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				sync_branch(&e, x, &fl, rip_delta, nat, &b->insn[k]);
+				emit_taken(&e, b, k, exit_at);
+				rip_delta = 0;
+				nat = 0;
+				k++;
+				continue;
 			} else {
-				emit_native(&e, &fl, &x->zi[k], x->zo[k]);
+				struct xl_slow *sl = &slow[nslow];
+				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl);
+				if (sl->nj) {
+					sl->rip_delta = rip_delta;
+					sl->nat = nat;
+					sl->k = k;
+					nslow++;
+				}
 			}
 			rip_delta += b->insn[k].len;
 			nat++;
@@ -753,6 +1092,48 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	sync_out(&e, x, &fl, &rip_delta, &nat);
 	E2(&e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_SENTINEL));
 	E1(&e, JMP, I(exit_at));
+	for (unsigned q = 0; q < nslow; q++) {
+		/* a memory form's slow path: the state made exact, its handler alone (a miss, MMIO, a page
+		 * crossing, a fault: exactly the interpreter), then back to the fast path's state: RIP and
+		 * the native count as if it had run there (they are added later), the flags where the
+		 * fast path has them */
+		const struct xl_slow *sl = &slow[q];
+		for (unsigned t = 0; t < sl->nj; t++)
+			land_near(&e, sl->jumps[t]);
+		if (sl->pushed)
+			E0(&e, POPFQ);
+		struct xl_flags f2 = sl->before;
+		uint64_t d2 = sl->rip_delta;
+		unsigned n2 = sl->nat;
+		sync_out(&e, x, &f2, &d2, &n2);
+		if (x->data_used + 2 > XL_DATA_INSNS)
+			return emu_internal_error(c, "translator: data area full despite the room check");
+		struct emu_insn *d = &x->data[x->data_used];
+		d[0] = b->insn[sl->k];
+		memset(&d[1], 0, sizeof d[1]);
+		d[1].fn = xl_yield;
+		d[1].idx = (uint8_t)(sl->k + 1);
+		x->data_used += 2;
+		E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+		E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
+		ZydisEncoderOperand m;
+		memset(&m, 0, sizeof m);
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = ZYDIS_REGISTER_RSI;
+		m.mem.size = 8;
+		E1(&e, CALL, m);
+		E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+		E1(&e, JNZ, I(exit_at));
+		E2(&e, SUB, C(offsetof(struct emu_vcpu, rip), 8), I(sl->rip_delta + b->insn[sl->k].len));
+		E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
+		m.mem.base = ZYDIS_REGISTER_RAX;
+		E2(&e, SUB, m, I(sl->nat + 1u));
+		f2.ctx = true;
+		f2.host = false;
+		if (sl->after.host)
+			flags_in(&e, &f2);
+		E1(&e, JMP, I(e.x + sl->resume));
+	}
 	if (e.bad)
 		return emu_internal_error(c, "translator: a block could not be encoded");
 	b->entry = (emu_fn *)(uintptr_t)e.x;

@@ -5,14 +5,26 @@
  * its first run), one with the interpreter, whatever BLVM_TRANSLATE says.
  *  - single-step (KVM_GUESTDBG_SINGLESTEP) through native instructions: every step ends after ONE
  *    instruction with the same registers, RIP, RFLAGS and retired count (the stop request at block
- *    entry, emu_next()'s rule, kept by a block whose first instruction is native);
+ *    entry, emu_next()'s rule, kept by a block whose first instruction is native), and over a
+ *    native JMP whose target the jump cache knows (emit_taken()'s stop test);
  *  - the same loop run whole: same state and count, and exactly the native instructions the
  *    translator's forms predict (native_instructions);
  *  - an exit in the middle of a block (an MMIO read after native instructions): RIP at the reading
  *    instruction, the native instructions' registers and flags committed, as in the interpreter;
+ *  - memory forms run natively (the inline TLB path, issue 16 step b) against the interpreter: loads,
+ *    stores, ALU and CMP/TEST sources in a loop (TLB hits after the first pass), page-crossing loads
+ *    and stores (the slow path, with the guest's flags live in the host across it), an FS-relative
+ *    load, a store into the block being run (a code page: the write generations), and a #GP from a
+ *    non-canonical address mid-block (precise: RIP at the access, the registers before it);
+ *  - kick() during a loop of chained native taken branches: run() returns -EINTR (c->chain_left
+ *    bounds the chain), RIP at the loop's top, the count exactly 3 per iteration, all native;
  *  - more blocks than the decode cache holds (8 MiB of decoded blocks): the caches are flushed and
  *    refilled, twice over, and the result is the one computed here.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include "emu_harness.h"
 
 GUEST(loop, ".code64",
@@ -26,9 +38,16 @@ GUEST(loop, ".code64",
 	"dec %ecx\n"
 	"jnz 1b\n"
 	"hlt\n");
-/* mov, then add xor lea and cmp setb dec per iteration, and the JNZ not taken at the end (taken,
- * a conditional branch runs its handler) */
-#define LOOP_NATIVE (1 + 5 * 7 + 1)
+/* mov, then add xor lea and cmp setb dec jnz per iteration (taken or not, a relative branch of a
+ * 64-bit block is native: emit_taken()) */
+#define LOOP_NATIVE (1 + 5 * 8)
+
+/* a loop that runs until kicked: every taken JNZ chains to the block itself without the run loop */
+GUEST(spin, ".code64",
+	"1: add $1, %eax\n"
+	"test %eax, %eax\n"
+	"jnz 1b\n"
+	"hlt\n");
 
 GUEST(mmio, ".code64",
 	"mov $1, %eax\n"
@@ -37,6 +56,45 @@ GUEST(mmio, ".code64",
 	"mov $0xfee00030, %esi\n"     /* the LAPIC's page without an irqchip: MMIO */
 	"mov (%rsi), %ecx\n"
 	"hlt\n");
+
+/* data at 0x20000 (not a code page); 0x20ffe..0x21001 crosses a page */
+GUEST(memf, ".code64",
+	"mov $0x20000, %esi\n"
+	"mov $0x12345678, %eax\n"
+	"mov $3, %ecx\n"
+	"1: mov %eax, (%rsi)\n"
+	"add (%rsi), %eax\n"
+	"movzbl 1(%rsi), %edx\n"
+	"movsbq 2(%rsi), %r11\n"
+	"cmp %edx, 4(%rsi)\n"
+	"adc 4(%rsi), %r11\n"
+	"mov %edx, 0xffe(%rsi)\n"
+	"sub 0xffe(%rsi), %eax\n"
+	"test %eax, 8(%rsi,%rcx,4)\n"
+	"setnz %bl\n"
+	"mov %ebx, 12(%rsi)\n"
+	"movl $0x5a5a, 16(%rsi,%rcx,8)\n"
+	"cmp $0x40000000, %eax\n"
+	"mov 12(%rsi), %r8d\n"      /* no flags written: CMP's stay live across the TLB path */
+	"mov 0xffc(%rsi), %r9\n"    /* ... and across a page-crossing slow path */
+	"jb 2f\n"
+	"add $1, %r14\n"            /* counts the CMPs above or equal */
+	"2: mov %fs:8(%rsi), %r10\n"
+	"dec %ecx\n"
+	"jnz 1b\n"
+	"lea 3f(%rip), %rdi\n"
+	"movb $5, 2(%rdi)\n"        /* the immediate of the ADD below: a code page, the same block */
+	"3: add $1, %eax\n"
+	"mov $1, %r12d\n"
+	"mov $0x1234000000000000, %r13\n"
+	"add $7, %r12d\n"
+	".globl memf_fault\nmemf_fault: mov (%r13), %r14\n" /* #GP(0): non-canonical */
+	"hlt\n"
+	".globl memf_gp\nmemf_gp: pop %r15\n" /* the error code */
+	"pop %rbp\n"                /* the RIP of the fault */
+	"hlt\n");
+extern const uint8_t memf_fault[], memf_gp[];
+#define MEMF_FS 0x100 /* FS base: %fs:8(%rsi) reads 0x20108 */
 
 static void vm_init(struct t_vm *t, int backend)
 {
@@ -55,6 +113,40 @@ static void same_regs(struct t_vm *a, struct t_vm *b, const char *what, unsigned
 		      (unsigned long long)y.rax, (unsigned long long)x.rflags, (unsigned long long)y.rflags);
 	}
 	CHECK_EQ(a->ops->instructions(a->cpu), b->ops->instructions(b->cpu));
+}
+
+/* JMP rel, native at the start of its block, chaining (the jump cache knows its target from the
+ * first pass) unless single-step asks for the run loop */
+GUEST(jloop, ".code64",
+	"mov $3, %ecx\n"
+	"1: jmp 2f\n"
+	"2: dec %ecx\n"
+	"jnz 1b\n"
+	"hlt\n");
+
+static void singlestep_jmp(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, jloop_start, jloop_end);
+		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
+	}
+	unsigned steps = 0;
+	for (;;) {
+		int ex = t_run(&x), ei = t_run(&i);
+		CHECK_EQ(ex, ei);
+		steps++;
+		same_regs(&x, &i, "single-step over JMP", steps);
+		CHECK_EQ(x.ops->instructions(x.cpu), steps);
+		if (ex != KVM_EXIT_DEBUG || steps > 100)
+			break;
+	}
+	CHECK_EQ(steps, 1 + 3 * 3 + 1); /* mov, 3 x (jmp dec jnz), hlt */
+	t_fini(&x);
+	t_fini(&i);
 }
 
 static void singlestep(void)
@@ -120,6 +212,68 @@ static void mid_block_exit(void)
 	t_fini(&i);
 }
 
+static void mem_forms(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, memf_start, memf_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(memf_gp - memf_start), 0, 0);
+		struct kvm_sregs sr;
+		t->ops->get_sregs(t->cpu, &sr);
+		sr.fs.base = MEMF_FS;
+		t->ops->set_sregs(t->cpu, &sr);
+		for (unsigned k = 0; k < 0x20; k++) /* what %fs:8(%rsi) and the first crossing read */
+			t->ram[0x20100 + k] = (uint8_t)(0x11 * k + 3);
+		t->ram[0x20ffc] = 0xa5;
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		struct kvm_regs r = t_regs(t);
+		CHECK_EQ(r.rbp, T_CODE + (uint64_t)(memf_fault - memf_start)); /* #GP at the access */
+		CHECK_EQ(r.r15, 0);
+		CHECK_EQ(r.r12, 8);       /* the instruction before it done */
+		CHECK_EQ(r.r10, t_r64(t, 0x20108)); /* the FS base was added */
+	}
+	/* the translated run is the interpreter's: registers, count, memory (the SMC store included:
+	 * the ADD ran with the new immediate 5 on both) */
+	same_regs(&x, &i, "memory forms", 0);
+	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "memory forms: the data pages differ");
+	CHECK(!memcmp(x.ram + T_CODE, i.ram + T_CODE, (size_t)(memf_end - memf_start)),
+	      "memory forms: the code differs");
+	/* native: the 3 MOVs; per pass (3) the 14 memory and register forms whose access stays within
+	 * its page (not the 3 crossing ones), JB, the ADD when JB is not taken (R14 times), JNZ; after the SMC store (its slow path ends the block) ADD MOV MOV ADD; less the first
+	 * store, a TLB miss (its slow path fills the entry for the rest) */
+	CHECK(t_regs(&x).r14 == 1 || t_regs(&x).r14 == 2, "JB both taken and not (R14 %llu)", (unsigned long long)t_regs(&x).r14);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 14 + 3 + t_regs(&x).r14 + 3 + 4 - 1);
+	t_fini(&x);
+	t_fini(&i);
+}
+
+static void *kicker(void *arg)
+{
+	struct t_vm *t = arg;
+	usleep(50000);
+	t->ops->kick(t->cpu);
+	return NULL;
+}
+
+static void kick_chained(void)
+{
+	struct t_vm x;
+	vm_init(&x, 2);
+	t_load(&x, T_CODE, spin_start, spin_end);
+	pthread_t th;
+	pthread_create(&th, NULL, kicker, &x);
+	CHECK_EQ(x.ops->run(x.cpu), -EINTR);
+	pthread_join(th, NULL);
+	struct kvm_regs r = t_regs(&x);
+	CHECK_EQ(r.rip, T_CODE);
+	CHECK(r.rax > 1000, "the loop ran (%llu iterations)", (unsigned long long)r.rax);
+	CHECK_EQ(x.ops->instructions(x.cpu), 3 * r.rax);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 * r.rax);
+	t_fini(&x);
+}
+
 /* NBLK blocks of `add $k, %eax; not %eax; jmp next`, run twice: more decoded blocks than the
  * 8 MiB decode arena holds (each takes 256 bytes there), so both caches flush and refill. */
 #define NBLK 40000u
@@ -162,15 +316,18 @@ static void refill(void)
 	CHECK_EQ(r.rax, want);
 	CHECK_EQ(r.rcx, 0);
 	CHECK_EQ(x.ops->instructions(x.cpu), 1 + 2 * (3 * NBLK + 2) + 1);
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 2 * (2 * NBLK + 1) + 1); /* the last JNZ */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 2 * (3 * NBLK + 2)); /* all but HLT */
 	t_fini(&x);
 }
 
 int main(void)
 {
 	singlestep();
+	singlestep_jmp();
 	whole();
 	mid_block_exit();
+	mem_forms();
+	kick_chained();
 	refill();
 	return t_result("emu_xlate");
 }
