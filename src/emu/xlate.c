@@ -323,14 +323,17 @@ static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOp
 
 #define OFF_R(g) (offsetof(struct emu_vcpu, r) + 8u * (g))
 
-/* A short forward jump whose target is set later (xl_land). */
-static size_t jump_short(struct xb *e, ZydisMnemonic m)
+/* A forward jump whose target is set later: short (rel8, xl_land) or near (rel32, land_near). Returns
+ * the offset just past it: the displacement is the 1 or 4 bytes before. */
+static size_t jump_fwd(struct xb *e, ZydisMnemonic m, bool near)
 {
 	ZydisEncoderRequest r;
 	memset(&r, 0, sizeof r);
 	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
 	r.mnemonic = m;
-	r.branch_type = ZYDIS_BRANCH_TYPE_SHORT;
+	r.branch_type = near ? ZYDIS_BRANCH_TYPE_NEAR : ZYDIS_BRANCH_TYPE_SHORT;
+	if (near)
+		r.branch_width = ZYDIS_BRANCH_WIDTH_32;
 	r.operand_count = 1;
 	r.operands[0] = I(0);
 	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
@@ -339,27 +342,7 @@ static size_t jump_short(struct xb *e, ZydisMnemonic m)
 		return 0;
 	}
 	e->at += len;
-	return e->at; /* the displacement is the byte before */
-}
-
-/* A near forward jump (rel32) whose target is set later (land_near). */
-static size_t jump_near(struct xb *e, ZydisMnemonic m)
-{
-	ZydisEncoderRequest r;
-	memset(&r, 0, sizeof r);
-	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
-	r.mnemonic = m;
-	r.branch_type = ZYDIS_BRANCH_TYPE_NEAR;
-	r.branch_width = ZYDIS_BRANCH_WIDTH_32;
-	r.operand_count = 1;
-	r.operands[0] = I(0);
-	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
-	if (e->bad || e->at + len > e->cap || ZYAN_FAILED(ZydisEncoderEncodeInstruction(&r, e->w + e->at, &len))) {
-		e->bad = true;
-		return 0;
-	}
-	e->at += len;
-	return e->at; /* the rel32 is the 4 bytes before */
+	return e->at;
 }
 
 static void land_near(struct xb *e, size_t after)
@@ -398,7 +381,7 @@ static void flags_in(struct xb *e, struct xl_flags *f)
 {
 	E2(e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, lf_k), 4));
 	E2(e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-	size_t j = jump_short(e, ZYDIS_MNEMONIC_JZ);
+	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JZ, false);
 	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)emu_flags_sync));
 	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
@@ -787,13 +770,13 @@ static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, s
 	E2(e, AND, R(ZYDIS_REGISTER_RCX), I((uint64_t)-4096));
 	E2(e, CMP, R(ZYDIS_REGISTER_RCX), T(mp->mem_write ? offsetof(struct emu_tlb_entry, tag_w) :
 						      offsetof(struct emu_tlb_entry, tag_r)));
-	sl->jumps[sl->nj++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	if (mp->mem_size > 1) {
 		/* within the page: (lin & 0xfff) <= 0x1000 - N */
 		E2(e, MOV, R(ZYDIS_REGISTER_ECX), R(ZYDIS_REGISTER_EAX));
 		E2(e, AND, R(ZYDIS_REGISTER_ECX), I(0xfff));
 		E2(e, CMP, R(ZYDIS_REGISTER_ECX), I(0x1000 - mp->mem_size));
-		sl->jumps[sl->nj++] = jump_near(e, ZYDIS_MNEMONIC_JNBE);
+		sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNBE, true);
 	}
 	E2(e, ADD, R(ZYDIS_REGISTER_RAX), T(offsetof(struct emu_tlb_entry, addend)));
 }
@@ -883,9 +866,9 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
 	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
-	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
-	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JLE);
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JLE, true);
 	/* emu_jc_index(): (lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1), times 24 as 3 * 8 */
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
 	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
@@ -893,16 +876,16 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E2(e, AND, R(ZYDIS_REGISTER_EDX), I(EMU_JC_SIZE - 1));
 	E2(e, LEA, R(ZYDIS_REGISTER_RDX), M(ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RDX, 2, 0, 8));
 	E2(e, CMP, R(ZYDIS_REGISTER_RAX), JC(lin));
-	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
 	E2(e, CMP, R(ZYDIS_REGISTER_ECX), JC(xep));
-	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, MOV, R(ZYDIS_REGISTER_RSI), JC(b));
 	E2(e, MOVZX, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, mode), 1));
 	E2(e, CMP, R(ZYDIS_REGISTER_CL), C(offsetof(struct emu_vcpu, mode), 1));
-	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, CMP, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, flags_exact), 1), I(0));
-	end[ne++] = jump_near(e, ZYDIS_MNEMONIC_JNZ);
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	/* chained: counted (c->icount: this block's instructions up to the branch) and entered */
 	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
 	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
@@ -987,7 +970,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				/* not taken: on (the host's flags are the guest's); taken: its handler */
 				if (!fl.host)
 					flags_in(&e, &fl);
-				size_t j = jump_near(&e, inv);
+				size_t j = jump_fwd(&e, inv, true);
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
@@ -1045,7 +1028,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				/* a stop request at block entry (single-step, TF) ends the block after its
 				 * first instruction, as emu_next() does: JRCXZ keeps the host's flags */
 				E2(&e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, stop), 4));
-				size_t j = jump_short(&e, ZYDIS_MNEMONIC_JRCXZ);
+				size_t j = jump_fwd(&e, ZYDIS_MNEMONIC_JRCXZ, false);
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
