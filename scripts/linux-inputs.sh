@@ -57,15 +57,18 @@ done
 top=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "linux-inputs: $*" >&2; exit 3; }
 
-if [ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
-   [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
-   [ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ] && [ -s "$cache/initrd-sld.cpio" ] &&
-   [ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" = "$sld_version" ] && { ! $want_map || [ -s "$cache/System.map" ]; } &&
-   { ! $want_kmod || { [ -s "$cache/initrd-kmod.cpio" ] && [ "$(cat "$cache/KMOD_VERSION" 2>/dev/null)" = "$kmod_version" ]; }; }; then
-	echo "$cache"
-	exit 0
-fi
+ready() {
+	[ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
+	[ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
+	[ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ] && [ -s "$cache/initrd-sld.cpio" ] &&
+	[ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" = "$sld_version" ] && { ! $want_map || [ -s "$cache/System.map" ]; } &&
+	{ ! $want_kmod || { [ -s "$cache/initrd-kmod.cpio" ] && [ "$(cat "$cache/KMOD_VERSION" 2>/dev/null)" = "$kmod_version" ]; }; }
+}
+ready && { echo "$cache"; exit 0; }
 mkdir -p "$cache" || fail "cannot create $cache"
+# The suite runs tests in parallel (tests/run.sh): one maker at a time; who waited finds it made.
+exec 9>"$cache/.lock" && flock 9 || fail "cannot lock $cache/.lock"
+ready && { echo "$cache"; exit 0; }
 work=$(mktemp -d) || fail "mktemp failed"
 trap 'rm -rf "$work"' EXIT
 

@@ -7,12 +7,17 @@
 # engine's binary translator (issue 16) translating every block from its first run, which the unit
 # tests' harness and blvm's --translate default both read. BLVM_TRANSLATE=all make check runs the
 # whole suite on the translator.
+# Tests run JOBS at a time (default: one per host CPU; JOBS=1 runs them one by one), except those in
+# ALONE, which measure what other work on the host would change (two host threads racing, signals at
+# random moments of a run): they start when nothing else runs, and nothing starts beside them.
 set -u
 cd "$(dirname "$0")/.."
 export BUILD="${BUILD:-build}"
 export BLVM="$PWD/$BUILD/blvm" GUESTS="$PWD/$BUILD/guests" TOP="$PWD"
-pass=0 fail=0 skip=0 failed=()
 log_dir="$BUILD/test-logs"; mkdir -p "$log_dir"
+results="$log_dir/results"; : >"$results"
+JOBS="${JOBS:-$(nproc)}"
+ALONE="sh/smp unit/smp_litmus sh/signals"
 
 selected() {
 	[ -z "${TESTS:-}" ] && return 0
@@ -20,19 +25,28 @@ selected() {
 	return 1
 }
 
-run_one() { # name, command...
+run_one() { # name, command...: one line (and a failure's log) written at once, a line in $results
 	local name=$1; shift
-	selected "$name" || return 0
 	local log="$log_dir/$name.log" start=$SECONDS
 	mkdir -p "$(dirname "$log")"
 	"$@" >"$log" 2>&1 </dev/null
-	local rc=$?
+	local rc=$? out
 	case $rc in
-	0) pass=$((pass+1)); printf 'PASS  %-40s %3ds\n' "$name" $((SECONDS-start));;
-	77) skip=$((skip+1)); printf 'SKIP  %-40s %s\n' "$name" "$(tail -n1 "$log")";;
-	*) fail=$((fail+1)); failed+=("$name"); printf 'FAIL  %-40s (status %d)\n' "$name" $rc
-	   sed 's/^/      | /' "$log" | tail -n 30;;
+	0) echo "pass $name" >>"$results"; out=$(printf 'PASS  %-40s %3ds' "$name" $((SECONDS-start)));;
+	77) echo "skip $name" >>"$results"; out=$(printf 'SKIP  %-40s %s' "$name" "$(tail -n1 "$log")");;
+	*) echo "fail $name" >>"$results"
+	   out=$(printf 'FAIL  %-40s (status %d)\n' "$name" $rc; sed 's/^/      | /' "$log" | tail -n 30);;
 	esac
+	printf '%s\n' "$out"
+}
+
+start() { # name, command...: run it in the pool (or alone)
+	selected "$1" || return 0
+	case " $ALONE " in
+	*" $1 "*) wait; run_one "$@"; return;;
+	esac
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+	run_one "$@" &
 }
 
 # the host-CPU oracles, random programs (also back end against back end), SMC, exits, SMP memory
@@ -50,16 +64,19 @@ xlate_too() { # name: also on the translator?
 
 for t in "$BUILD"/tests/*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
-	run_one "unit/$(basename "$t")" "$t"
-	xlate_too "unit/$(basename "$t")" && run_one "unit/$(basename "$t")+xlate" env BLVM_TRANSLATE=all "$t"
+	start "unit/$(basename "$t")" "$t"
+	xlate_too "unit/$(basename "$t")" && start "unit/$(basename "$t")+xlate" env BLVM_TRANSLATE=all "$t"
 done
 for t in tests/sh/*.sh; do
 	[ -f "$t" ] || continue
-	run_one "sh/$(basename "$t" .sh)" bash "$t"
-	xlate_too "sh/$(basename "$t" .sh)" && run_one "sh/$(basename "$t" .sh)+xlate" env BLVM_TRANSLATE=all bash "$t"
+	start "sh/$(basename "$t" .sh)" bash "$t"
+	xlate_too "sh/$(basename "$t" .sh)" && start "sh/$(basename "$t" .sh)+xlate" env BLVM_TRANSLATE=all bash "$t"
 done
 
+wait
+
+pass=$(grep -c '^pass ' "$results") fail=$(grep -c '^fail ' "$results") skip=$(grep -c '^skip ' "$results")
 echo
-[ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]} (logs in $log_dir/)"
+[ "$fail" -gt 0 ] && echo "failed: $(sed -n 's/^fail //p' "$results" | tr '\n' ' ')(logs in $log_dir/)"
 echo "$pass passed, $fail failed, $skip skipped"
-[ $fail -eq 0 ]
+[ "$fail" -eq 0 ]
