@@ -3,6 +3,12 @@
 # `make check SAN=thread` under ThreadSanitizer (build-tsan/).
 # `make test` (the README's test command) installs what is missing and runs both.
 
+# One build job per host CPU unless the command line says otherwise (`make -j1`); set at the top
+# level only, so that sub-makes share its jobserver.
+ifeq ($(MAKELEVEL),0)
+MAKEFLAGS += -j$(shell nproc)
+endif
+
 SAN ?=
 ifeq ($(SAN),1)
 BUILD ?= build-san
@@ -110,8 +116,15 @@ include guests/guests.mk
 $(foreach g,$(GUESTS_ALL),$(eval $(call guest_template,$(g))))
 guests: $(addprefix $(GUEST_DIR)/,$(GUESTS_ALL))
 
-check: all
+# CHECK_DEPS: what a check builds first (everything; the TSan pass of `make test` builds what its
+# tests run).
+CHECK_DEPS ?= all
+check: $(CHECK_DEPS)
 	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
+
+# The ThreadSanitizer pass of `make test`: the tests that share state between vCPU threads.
+TSAN_TESTS := unit/smp unit/policy_threads sh/smp sh/control
+tsan-deps: $(BUILD)/blvm guests $(filter $(BUILD)/tests/smp_% $(BUILD)/tests/policy_threads,$(UNIT_BINS))
 
 deps:
 	scripts/deps.sh
@@ -126,7 +139,7 @@ test: deps
 	$(MAKE) check SAN=1
 	# ThreadSanitizer over what shares state between vCPU threads: the SMP unit tests and guests,
 	# the policy module's shared limiter (the whole suite under TSan: `make check SAN=thread`).
-	$(MAKE) check SAN=thread TESTS="unit/smp unit/policy_threads sh/smp sh/control"
+	$(MAKE) check SAN=thread TESTS="$(TSAN_TESTS)" CHECK_DEPS=tsan-deps
 	# Every fuzz harness for a bounded time (regressions of the inputs' parsers and the CPU).
 	$(MAKE) fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
@@ -163,7 +176,7 @@ install: $(BUILD)/blvm $(BUILD)/libblvm.a $(SHLIB) $(BUILD)/blvm.pc
 clean:
 	rm -rf build build-san build-tsan build-fuzz build-clang build-san-clang build-tsan-clang
 
-.PHONY: all check deps demo test clean unit-tests guests install
+.PHONY: all check deps demo test clean unit-tests guests install tsan-deps
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
