@@ -169,6 +169,8 @@ struct rtc {
 	int64_t offset_s;        /* guest time = host UTC + offset_s (the guest set the clock) */
 	double last_c_read;      /* host time when register C was last read (flags accrue from here) */
 	double irq_checked;      /* host time up to which no enabled flag was found (rtc_irq_pending) */
+	bool af;                 /* AF latched: an update since the last read of C matched the alarm */
+	double af_checked;       /* host time up to which the updates were compared with the alarm */
 	double (*clock)(void);   /* host UTC in seconds; replaceable by tests */
 };
 void rtc_init(struct rtc *r, uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned nr_vcpus);

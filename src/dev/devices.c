@@ -15,10 +15,11 @@ int dev_fw_cfg_create(struct blvm_vm *vm, char *err, size_t errlen);
 int dev_pm_create(struct blvm_vm *vm, char *err, size_t errlen);
 int dev_i8042_create(struct blvm_vm *vm, char *err, size_t errlen);
 int dev_pc_testdev_create(struct blvm_vm *vm, char *err, size_t errlen);
+int dev_engine_ports_create(struct blvm_vm *vm, char *err, size_t errlen);
 
 static int (*const device_table[])(struct blvm_vm *, char *, size_t) = {
 	dev_uart_create, dev_debug_exit_create, dev_rtc_create, dev_fw_cfg_create, dev_pm_create,
-	dev_i8042_create, dev_pc_testdev_create,
+	dev_i8042_create, dev_pc_testdev_create, dev_engine_ports_create,
 };
 
 void dev_platform_event(struct blvm_vm *vm, struct blvm_vcpu *vcpu, enum pm_event ev, const char *how)

@@ -9,7 +9,8 @@
  * waits for UIP to fall, as Linux's mc146818_get_time does, finds the update boundary. Register D
  * reports valid RAM and time. Register C's flags are computed when it is read: UF when a second has
  * passed since the last read, PF when a periodic interval (rate from register A's RS bits) has, AF
- * when the current time matches the alarm (0xc0-0xff are "don't care"); reading clears them.
+ * when a second's update since then produced a time that matches the alarm (0xc0-0xff are "don't
+ * care"; latch_af); reading clears them.
  * IRQF is set when a flag is whose interrupt register B enables (PIE, AIE, UIE), and the IRQ
  * output (IRQ 8 on a PC) is asserted while IRQF is 1 and released when register C is read (data
  * sheet, "Register C" and "Interrupts"; QEMU's mc146818rtc.c raises and lowers its IRQ so). Once
@@ -89,7 +90,8 @@ void rtc_init(struct rtc *r, uint64_t ram_below_4g, uint64_t ram_above_4g, unsig
 	r->cmos[0x5d] = (uint8_t)(above_4g >> 16);
 	r->cmos[0x5f] = (uint8_t)(nr_vcpus - 1);
 	cmos_checksum(r);
-	r->last_c_read = r->irq_checked = r->clock();
+	r->last_c_read = r->irq_checked = r->af_checked = r->clock();
+	r->af = false;
 }
 
 static double guest_now(struct rtc *r)
@@ -184,10 +186,30 @@ static double periodic_hz(unsigned rs)
 	return rs == 1 ? 256.0 : rs == 2 ? 128.0 : (double)(32768u >> (rs - 1));
 }
 
+/*
+ * AF is set by a second's update whose new time matches the alarm, and held until register C is read
+ * (data sheet, "Alarm" and "Register C"; QEMU's rtc_update_timer sets it when the clock reaches the
+ * next alarm time, which get_next_alarm computes from the time and alarm of the moment, never the
+ * current second). So the updates after the last look, up to host time now, are compared with the
+ * alarm as it is, and a match latches AF. Called before anything that changes the alarm, the time or
+ * its format (B's DM and 24/12), so a match is judged by the registers of its moment. An alarm that
+ * can match at all does so within a day: older updates need no look.
+ */
+static void latch_af(struct rtc *r, double now)
+{
+	double from = r->af_checked > r->last_c_read ? r->af_checked : r->last_c_read;
+	double first = floor(from) + 1, last = floor(now);
+	if (last - first > 86400)
+		first = last - 86400;
+	for (double u = first; !r->af && u <= last; u++)
+		r->af = alarm_matches(r, u + (double)r->offset_s);
+	if (now > r->af_checked)
+		r->af_checked = now;
+}
+
 /* Register C as a read at host time now would return it (the flags accrued since the last read). */
 static uint8_t flags_at(struct rtc *r, double now)
 {
-	double g = now + (double)r->offset_s;
 	uint8_t c = 0;
 	if (floor(now) != floor(r->last_c_read))
 		c |= C_UF;
@@ -197,7 +219,8 @@ static uint8_t flags_at(struct rtc *r, double now)
 		if (floor(now * hz) != floor(r->last_c_read * hz))
 			c |= C_PF;
 	}
-	if (alarm_matches(r, g))
+	latch_af(r, now);
+	if (r->af)
 		c |= C_AF;
 	uint8_t b = r->cmos[RTC_REG_B];
 	if ((c & C_PF && b & B_PIE) || (c & C_AF && b & B_AIE) || (c & C_UF && b & B_UIE))
@@ -211,6 +234,7 @@ static uint8_t reg_c(struct rtc *r)
 	uint8_t c = flags_at(r, now);
 	r->last_c_read = now;
 	r->irq_checked = now;
+	r->af = false;
 	return c;
 }
 
@@ -295,6 +319,9 @@ void rtc_write(struct rtc *r, unsigned port_offset, uint8_t v)
 		return;
 	}
 	unsigned reg = r->index;
+	if (is_time_reg(reg) || reg == RTC_SEC_ALARM || reg == RTC_MIN_ALARM || reg == RTC_HOUR_ALARM ||
+	    reg == RTC_REG_B)
+		latch_af(r, r->clock()); /* the updates until now meet the alarm they met */
 	if (is_time_reg(reg)) {
 		set_time_reg(r, reg, v);
 		return;

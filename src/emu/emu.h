@@ -92,7 +92,9 @@
  * moves, so every vCPU's TLB loses write permission for it before that vCPU's next block. A write to a
  * code page therefore takes the slow path, which clears the mark, sets c->stop so the current block
  * ends after the writing instruction (the new code runs next), and AFTER the store bumps the page's
- * generation (invalidating its blocks everywhere) and the code epoch (every jump cache). Retired instructions are
+ * generation (invalidating its blocks everywhere) and the code epoch (every jump cache). The HOST's writes
+ * to guest RAM are not seen so: every run() moves c->run_seq and c->xep, and a block runs in a run
+ * only once its kept bytes were compared with memory (block_seen, decode.c). Retired instructions are
  * counted per block: (index of the stopping instruction) + (1 if it completed) (emu_block_retired()).
  * The run loop finds the next block through a per-vCPU jump cache (struct emu_jc, validated by the
  * exec epoch c->xep) before the hash table, and a taken branch may chain straight into the next block
@@ -376,13 +378,22 @@ struct emu_block {
 	uint64_t gpa2;              /* second page (an instruction straddles), or ~0 */
 	uint32_t gen, gen2;         /* write generations at decode */
 	_Atomic uint32_t *genp, *genp2; /* where the current generations live (the slots' page_gen) */
+	const uint8_t *hva, *hva2;  /* where its bytes are in host memory (a slot change flushes blocks) */
 	uint8_t mode;               /* decode mode */
 	uint8_t flags_exact;        /* insn[0] has EMU_I_FIRST: materialise lazy flags before it */
 	uint16_t n;                 /* instructions (without the sentinel) */
+	uint32_t run_seq;           /* c->run_seq when its bytes were last seen equal to memory */
 	emu_fn *entry;              /* how the block runs: insn[0].fn, or the translator's (xlate.c) */
 	uint32_t heat;              /* translator: runs counted before it translates the block */
-	struct emu_insn insn[];     /* n + 1 (sentinel); with the translator, the block's bytes follow */
+	uint16_t nbytes;            /* its bytes, kept after the sentinel (emu_block_bytes()) */
+	struct emu_insn insn[];     /* n + 1 (sentinel), then the block's nbytes bytes */
 };
+
+/* The guest bytes a block was decoded from, kept after its sentinel (b->nbytes of them). */
+static inline uint8_t *emu_block_bytes(struct emu_block *b)
+{
+	return (uint8_t *)&b->insn[b->n + 1];
+}
 
 /* Jump cache (per vCPU, direct-mapped by linear RIP): the block last run at that RIP, valid while
  * the vCPU's exec epoch c->xep is the one it was entered with. c->xep moves whenever an entry could
@@ -489,6 +500,8 @@ struct emu_vcpu {
 	uint64_t seen_sync;           /* vm->sync as this vCPU last acted on it (STW bits always 0) */
 	uint32_t seen_slots_epoch;
 	uint32_t xep;                 /* exec epoch of the jump cache (struct emu_jc) */
+	uint32_t run_seq;             /* KVM_RUN calls: blocks are re-checked against memory once per
+				       * run, as the host may write guest RAM between runs (decode.c) */
 	bool tlb_has_large;
 	/* SMAP (mmu.c xlat): the TLB entries whose data tags let CPL < 3 reach a user-mode page because
 	 * EFLAGS.AC was 1 when they were filled; EFLAGS.AC = 0 invalidates them (emu_ac_written) */
@@ -672,6 +685,8 @@ void emu_smc_commit(struct emu_vcpu *c);
  * the same 4 KiB page as src..src+n-1 when that range lies in one page): a naturally aligned store
  * of up to 8 bytes by another vCPU is seen whole or not at all (decoder, bus-lock report). */
 void emu_guest_copy_in(void *dst, const uint8_t *src, unsigned n);
+/* Whether the n bytes of guest RAM at src equal ref (loaded as emu_guest_copy_in does). */
+bool emu_guest_same(const uint8_t *src, const uint8_t *ref, unsigned n);
 
 /* ---------------------------------------------------------------- decode.c */
 struct emu_block *emu_block_get(struct emu_vcpu *c, int *st);

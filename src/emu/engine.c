@@ -504,6 +504,12 @@ static int run_vcpu(struct emu_vcpu *c)
 		emu_tlb_flush(c);
 		emu_bcache_flush(c);
 	}
+	/* the host may have written guest RAM since the last run: every block is compared with memory
+	 * once before it runs again (decode.c, block_seen); the jump cache and chaining (exec epoch)
+	 * send every block there first */
+	if (++c->run_seq == 0)
+		emu_bcache_flush(c); /* wrapped: no block may match an old sequence number */
+	c->xep++;
 	if (c->mrc_wait) {
 		struct emu_mmio_rc *rc = &c->mrc[c->mrc_n - 1];
 		memcpy(rc->data, run->mmio.data, rc->len);

@@ -245,6 +245,15 @@ static inline void set_areg(struct emu_vcpu *c, int reg, unsigned asz, uint64_t 
 		c->r[reg] = (c->r[reg] & ~0xffffull) | (v & 0xffff);
 }
 
+/* A long string instruction stops between iterations (RIP at it, registers committed) for a kick
+ * or for the VM-wide word (an exclusive section to park for, a new code epoch): the run loop acts
+ * on either and the instruction resumes. */
+static inline bool rep_interrupt(struct emu_vcpu *c)
+{
+	return atomic_load_explicit(&c->kick, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->vm->sync, memory_order_acquire) != c->seen_sync;
+}
+
 /* i->osz's index in a handler table [4] (1, 2, 4, 8 bytes) */
 #define SI(i) sidx((i)->osz)
 

@@ -73,39 +73,55 @@ int h_out(ARGS)
 	return emu_next(c, i);
 }
 
-/* INS/OUTS, with or without REP: ONE element per exit (count = 1; KVM may batch more — documented).
- * A REP instruction stays at its RIP until RCX reaches 0, each run() moving one element. */
+/*
+ * INS/OUTS, with or without REP (SDM Vol. 2 "INS", "OUTS", "REP"). Each element goes where IN/OUT
+ * would send it: the engine's 8259/8254 ports stay in the engine (emu_irq_pio), as KVM's in-kernel
+ * devices take string I/O without an exit; an element for the monitor exits, ONE per exit (count
+ * = 1; KVM may batch more -- documented). A REP instruction stays at its RIP until RCX reaches 0;
+ * elements the engine takes go on in the same run, stopping between two (registers committed) for
+ * a kick or the VM-wide word (rep_interrupt), a queued MMIO write, a served MMIO read or a stop
+ * request, as the other string instructions do.
+ */
+static inline bool string_io_pause(struct emu_vcpu *c)
+{
+	return c->exit_pending || c->stop || c->mrc_n || rep_interrupt(c);
+}
+
 int h_ins(ARGS)
 {
 	TRY(io_allowed(c));
 	unsigned asz = i->v, n = i->osz;
 	uint64_t am = amask_of(asz);
 	bool rep = i->flg & (EMU_I_REP | EMU_I_REPNE);
-	if (rep && !(c->r[EMU_RCX] & am))
-		return emu_next(c, i);
 	uint16_t port = (uint16_t)c->r[EMU_RDX];
-	if (!(c->pio_valid && c->pio_port == port && c->pio_size == n)) {
-		c->pio_port = port;
-		c->pio_size = n;
-		io_exit(c, KVM_EXIT_IO_IN, port, n);
-		return EMU_ST_EXIT;
-	}
-	uint64_t v = 0, di = c->r[EMU_RDI] & am;
-	memcpy(&v, c->pio_data, n);
-	TRY(emu_wr(c, (c->sbase[EMU_ES] + di) & c->lin_mask, n, v));
-	c->pio_valid = false;
-	set_areg(c, EMU_RDI, asz, di + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
-	if (rep) {
+	for (;;) {
+		if (rep && !(c->r[EMU_RCX] & am))
+			return emu_next(c, i);
+		uint64_t v = 0;
+		bool engine = unlikely(c->vm->irqchip) && emu_irq_pio(c, port, false, (uint8_t *)&v, n);
+		if (!engine) {
+			if (!(c->pio_valid && c->pio_port == port && c->pio_size == n)) {
+				c->pio_port = port;
+				c->pio_size = n;
+				io_exit(c, KVM_EXIT_IO_IN, port, n);
+				return EMU_ST_EXIT;
+			}
+			memcpy(&v, c->pio_data, n);
+		}
+		uint64_t di = c->r[EMU_RDI] & am;
+		TRY(emu_wr(c, (c->sbase[EMU_ES] + di) & c->lin_mask, n, v));
+		if (!engine)
+			c->pio_valid = false;
+		set_areg(c, EMU_RDI, asz, di + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
+		if (!rep)
+			return emu_next(c, i);
 		uint64_t cnt = ((c->r[EMU_RCX] & am) - 1) & am;
 		set_areg(c, EMU_RCX, asz, cnt);
-		if (cnt) {
-			c->pio_port = port;
-			c->pio_size = n;
-			io_exit(c, KVM_EXIT_IO_IN, port, n);
-			return EMU_ST_EXIT;
-		}
+		if (!cnt)
+			return emu_next(c, i);
+		if (string_io_pause(c))
+			return EMU_ST_EXIT; /* the next element when the instruction runs again */
 	}
-	return emu_next(c, i);
 }
 
 int h_outs(ARGS)
@@ -114,22 +130,31 @@ int h_outs(ARGS)
 	unsigned asz = i->v, n = i->osz;
 	uint64_t am = amask_of(asz);
 	bool rep = i->flg & (EMU_I_REP | EMU_I_REPNE);
-	if (rep && !(c->r[EMU_RCX] & am))
-		return emu_next(c, i);
-	uint64_t v, si = c->r[EMU_RSI] & am;
-	TRY(emu_rd(c, (c->sbase[i->seg] + si) & c->lin_mask, n, &v));
 	uint16_t port = (uint16_t)c->r[EMU_RDX];
-	memcpy((uint8_t *)c->run + EMU_RUN_DATA_OFFSET, &v, n);
-	io_exit(c, KVM_EXIT_IO_OUT, port, n);
-	set_areg(c, EMU_RSI, asz, si + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
-	if (rep) {
-		uint64_t cnt = ((c->r[EMU_RCX] & am) - 1) & am;
-		set_areg(c, EMU_RCX, asz, cnt);
-		if (cnt)
-			return EMU_ST_EXIT;
+	for (;;) {
+		if (rep && !(c->r[EMU_RCX] & am))
+			return emu_next(c, i);
+		uint64_t v, si = c->r[EMU_RSI] & am;
+		TRY(emu_rd(c, (c->sbase[i->seg] + si) & c->lin_mask, n, &v));
+		bool engine = unlikely(c->vm->irqchip) && emu_irq_pio(c, port, true, (uint8_t *)&v, n);
+		if (!engine) {
+			memcpy((uint8_t *)c->run + EMU_RUN_DATA_OFFSET, &v, n);
+			io_exit(c, KVM_EXIT_IO_OUT, port, n);
+		}
+		set_areg(c, EMU_RSI, asz, si + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
+		uint64_t cnt = 0;
+		if (rep) {
+			cnt = ((c->r[EMU_RCX] & am) - 1) & am;
+			set_areg(c, EMU_RCX, asz, cnt);
+		}
+		if (!cnt) {
+			if (!engine)
+				c->stop = EMU_ST_END;
+			return emu_next(c, i);
+		}
+		if (!engine || string_io_pause(c))
+			return EMU_ST_EXIT; /* the next element when the instruction runs again */
 	}
-	c->stop = EMU_ST_END;
-	return emu_next(c, i);
 }
 
 /* ---------------------------------------------------------------- selection (insn.def rows) */

@@ -66,15 +66,6 @@ static inline uint64_t rep_fast(struct emu_vcpu *c, const unsigned n, const int 
 	return k;
 }
 
-/* A long string instruction stops between iterations (RIP at it, registers committed) for a kick
- * or for the VM-wide word (an exclusive section to park for, a new code epoch): the run loop acts
- * on either and the instruction resumes. */
-static inline bool rep_interrupt(struct emu_vcpu *c)
-{
-	return atomic_load_explicit(&c->kick, memory_order_relaxed) ||
-	       atomic_load_explicit(&c->vm->sync, memory_order_acquire) != c->seen_sync;
-}
-
 static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const unsigned n, const int kind)
 {
 	const unsigned asz = i->v;

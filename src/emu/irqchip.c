@@ -403,6 +403,42 @@ static void futex_wait(_Atomic int *w, int val)
 	syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
+/*
+ * KVM's kvm_apic_accept_events() (arch/x86/kvm/lapic.c): a pending INIT, then a pending SIPI.
+ * INIT puts an AP in the architectural INIT state (SDM Vol. 3 Table 10-1; x87/SSE state and MSRs
+ * kept) and INIT_RECEIVED, where a SIPI sent since may wait; the BSP ignores it (see lapic.c). A
+ * SIPI in wait-for-SIPI starts the vCPU in real mode at CS = vector << 8, IP = 0 (SDM Vol. 3
+ * 10.4.4.1): true then. Called with chip->lock held, from the vCPU's thread or while it does not
+ * run: at an instruction boundary in run() (emu_irq_event) and by KVM_GET_MP_STATE, which KVM
+ * also makes accept them first (kvm_arch_vcpu_ioctl_get_mpstate), so a state read after
+ * INIT-SIPI or after KVM_SET_MP_STATE SIPI_RECEIVED is the one the vCPU will run in.
+ */
+static bool accept_init_sipi(struct emu_vcpu *c)
+{
+	struct emu_lapic *l = c->lapic;
+	if (l->init_pending) {
+		l->init_pending = false;
+		if (c->id != 0) {
+			emu_init_state(c);
+			emu_lapic_init_reset(l);
+			c->halted = false;
+			c->intr_shadow = false;
+			c->nmi_blocked = false;
+			l->mp_state = EMU_MP_INIT_RECEIVED;
+		} else {
+			l->sipi_vector = -1; /* nor a SIPI that came with it */
+		}
+	}
+	if (l->mp_state == EMU_MP_INIT_RECEIVED && l->sipi_vector >= 0) {
+		uint8_t vector = (uint8_t)l->sipi_vector;
+		l->sipi_vector = -1;
+		l->mp_state = EMU_MP_RUNNABLE;
+		emu_enter_real_mode_sipi(c, vector);
+		return true;
+	}
+	return false;
+}
+
 int emu_irq_event(struct emu_vcpu *c)
 {
 	struct emu_irqchip *chip = c->vm->irqchip;
@@ -422,32 +458,11 @@ int emu_irq_event(struct emu_vcpu *c)
 		atomic_fetch_and(&c->kick, ~EMU_KICK_EVENT);
 		pthread_mutex_lock(&chip->lock);
 		l->stopped = false;
-		if (l->init_pending) {
-			l->init_pending = false;
-			if (c->id != 0) {
-				/* INIT: the architectural INIT state (SDM Vol. 3 Table 10-1; x87/SSE state
-				 * and MSRs kept), then wait for a SIPI */
-				emu_init_state(c);
-				emu_lapic_init_reset(l);
-				c->halted = false;
-				c->intr_shadow = false;
-				c->nmi_blocked = false;
-				l->mp_state = EMU_MP_INIT_RECEIVED; /* a SIPI sent since may wait */
-			} else {
-				l->sipi_vector = -1; /* nor a SIPI that came with it */
-			}
+		if (accept_init_sipi(c)) {
+			pthread_mutex_unlock(&chip->lock);
+			return 0; /* the trampoline runs from the next block on */
 		}
 		bool waiting = l->mp_state != EMU_MP_RUNNABLE; /* for INIT, or for a SIPI after it */
-		if (l->mp_state == EMU_MP_INIT_RECEIVED && l->sipi_vector >= 0) {
-			/* SIPI in wait-for-SIPI: real mode at CS = vector << 8, IP = 0 (SDM Vol. 3
-			 * 10.4.4.1); the trampoline runs from the next block on */
-			uint8_t vector = (uint8_t)l->sipi_vector;
-			l->sipi_vector = -1;
-			l->mp_state = EMU_MP_RUNNABLE;
-			pthread_mutex_unlock(&chip->lock);
-			emu_enter_real_mode_sipi(c, vector);
-			return 0;
-		}
 		if (!waiting) {
 			if (l->nmi_pending && !c->nmi_blocked) {
 				l->nmi_pending--;
@@ -665,7 +680,8 @@ void emu_irqchip_destroy_vm(struct emu_vm *vm)
 	vm->irqchip = NULL;
 }
 
-/* KVM_GET_MP_STATE (api.rst 4.38): the AP states, else HALTED after HLT, else RUNNABLE. */
+/* KVM_GET_MP_STATE (api.rst 4.38): the AP states, else HALTED after HLT, else RUNNABLE; a pending
+ * INIT or SIPI is taken first, as KVM's kvm_arch_vcpu_ioctl_get_mpstate() does. */
 int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp)
 {
 	struct emu_vcpu *c = (struct emu_vcpu *)v;
@@ -673,6 +689,7 @@ int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp)
 	int st = EMU_MP_RUNNABLE;
 	if (chip && c->lapic) {
 		pthread_mutex_lock(&chip->lock);
+		accept_init_sipi(c);
 		st = c->lapic->mp_state;
 		pthread_mutex_unlock(&chip->lock);
 	}

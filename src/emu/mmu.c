@@ -675,6 +675,34 @@ void emu_guest_copy_in(void *dst, const uint8_t *src, unsigned n)
 	}
 }
 
+bool emu_guest_same(const uint8_t *src, const uint8_t *ref, unsigned n)
+{
+	/* the loads emu_guest_copy_in makes (aligned quadwords), each compared as it comes */
+	if (!n)
+		return true;
+	uintptr_t a = (uintptr_t)src & ~(uintptr_t)7;
+	unsigned skip = (unsigned)((uintptr_t)src - a);
+	uint64_t q, r;
+	if (skip) {
+		q = EMU_GLD(uint64_t, a);
+		unsigned take = 8 - skip < n ? 8 - skip : n;
+		if (memcmp((const uint8_t *)&q + skip, ref, take))
+			return false;
+		ref += take, n -= take, a += 8;
+	}
+	for (; n >= 8; a += 8, ref += 8, n -= 8) {
+		q = EMU_GLD(uint64_t, a);
+		memcpy(&r, ref, 8);
+		if (q != r)
+			return false;
+	}
+	if (n) {
+		q = EMU_GLD(uint64_t, a);
+		return memcmp(&q, ref, n) == 0;
+	}
+	return true;
+}
+
 /* Guest RAM <-> buffer for accesses that are not one load or store of 1, 2, 4 or 8 bytes in one page
  * (page-crossing pieces, descriptor tables, 16-byte operands, MMIO-adjacent splits). Reads load every
  * aligned quadword they touch (emu_guest_copy_in); writes store exactly their bytes as the fewest

@@ -1132,7 +1132,7 @@ int emu_xlate_cold(struct emu_vcpu *c, const struct emu_insn *i)
 		/* Only where there is room: the cache is flushed by decode.c (at the run loop, never
 		 * under running translated code); until then the block stays with its handlers. */
 		if (emu_xlate_room(c)) {
-			int st = xlate_block(c, b, (const uint8_t *)&b->insn[b->n + 1]);
+			int st = xlate_block(c, b, emu_block_bytes(b));
 			if (st)
 				return st;
 		} else {

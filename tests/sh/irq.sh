@@ -3,6 +3,8 @@
 # TSC-deadline), the PIT through the 8259 and through the I/O APIC, self IPIs, IPIs between vCPUs,
 # each taken with `sti; hlt` and counted exactly. Oracles: the counts the guest checks itself, and
 # QEMU TCG printing the same lines (without the TSC-deadline part, which QEMU 7.2 TCG lacks).
+# The RTC's alarm (irq -- rtc-alarm, ~3 s of RTC seconds each): AF latched until register C is read,
+# and IRQ 8 with AIE, the same lines as QEMU TCG's hw/rtc/mc146818rtc.c.
 # Also HLT: with IF=1 and nothing to wake it the vCPU sleeps until --timeout (status 124, not 125)
 # and its host CPU time is printed (not asserted); with IF=0 the VM ends with 125 (sh/monitor).
 set -u
@@ -52,6 +54,16 @@ if command -v "$QEMU" >/dev/null 2>&1; then
 		ok "irq: QEMU TCG and blvm print the same $(wc -l <<<"$bout") lines"
 	else
 		fail "irq: QEMU (status $qrc) and blvm (status $brc) differ:"$'\n'"$qout"$'\n'"---"$'\n'"$bout"
+	fi
+	want_alarm=$'rtc-alarm: register C after the alarm\'s second: 0x20, read again: 0x0\nrtc-alarm: AIE: took 1 interrupt, register C had 0xa0'
+	qout=$(timeout 60 "$QEMU" -accel tcg -cpu max -m 256 -display none -no-reboot -nodefaults -serial stdio \
+		-monitor none -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$GUESTS/irq" \
+		-append rtc-alarm </dev/null 2>&1); qrc=$?
+	bout=$(timeout 60 "$BLVM" run "$GUESTS/irq" -- rtc-alarm 2>&1); brc=$?
+	if [ "$qout" = "$want_alarm" ] && [ "$bout" = "$want_alarm" ] && [ $qrc -eq 1 ] && [ $brc -eq 0 ]; then
+		ok "rtc-alarm: QEMU TCG and blvm print the same $(wc -l <<<"$bout") lines"
+	else
+		fail "rtc-alarm: QEMU (status $qrc) and blvm (status $brc):"$'\n'"$qout"$'\n'"---"$'\n'"$bout"
 	fi
 else
 	echo "note: $QEMU not installed: no QEMU comparison"

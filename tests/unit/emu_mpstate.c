@@ -9,6 +9,9 @@
  *   - an AP waiting for INIT/SIPI retires no instruction and its run() does not return; the BSP's
  *     INIT, INIT de-assert, SIPI, SIPI start it once in real mode at CS = vector << 8, IP 0;
  *   - KVM_SET_MP_STATE SIPI_RECEIVED starts a halted AP again at the last SIPI's vector;
+ *   - KVM_GET_MP_STATE takes a pending INIT and SIPI first (kvm_arch_vcpu_ioctl_get_mpstate calls
+ *     kvm_apic_accept_events): after SET SIPI_RECEIVED, or after the BSP's INIT-SIPI to an AP
+ *     whose run() was never called, it reads RUNNABLE with CS = vector << 8 already;
  *   - the dead-VM rule (src/emu/irqchip.c): an AP halted with IF = 0 while the BSP runs does not
  *     exit; the BSP's cli; hlt then does (KVM_EXIT_HLT); a BSP alone with an AP never started
  *     exits on cli; hlt at once.
@@ -43,6 +46,17 @@ GUEST(bsp, ".code64",
       "out %al, $0xf4\n"
       "cli\n"
       "hlt\n"
+      "jmp .\n");
+
+/* INIT, INIT de-assert, SIPI to APIC ID 1, then port 0xf4 at once (nobody runs the AP). */
+GUEST(initsipi, ".code64",
+      "mov $0xfee00000, %rsi\n"
+      "movl $(1 << 24), 0x310(%rsi)\n"
+      "movl $0xc500, 0x300(%rsi)\n"
+      "movl $0x8500, 0x300(%rsi)\n"
+      "movl $0x4620, 0x300(%rsi)\n"
+      "mov $0x42, %al\n"
+      "out %al, $0xf4\n"
       "jmp .\n");
 
 /* The AP, in real mode at 2000:0000: counts its start, records CS, halts with IF = 0. */
@@ -138,8 +152,14 @@ int main(void)
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_UNINITIALIZED);
 	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_INIT_RECEIVED), 0);
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_INIT_RECEIVED);
-	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_SIPI_RECEIVED), 0); /* KVM: INIT_RECEIVED + a SIPI pending */
-	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_INIT_RECEIVED);
+	/* KVM: INIT_RECEIVED + a SIPI pending at the last vector (none was sent: 0), which GET takes */
+	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_SIPI_RECEIVED), 0);
+	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_RUNNABLE);
+	struct kvm_sregs s;
+	t[1].ops->get_sregs(t[1].cpu, &s);
+	CHECK_EQ(s.cs.selector, 0);
+	CHECK_EQ(s.cr0 & 1, 0);
+	CHECK_EQ(t_regs(&t[1]).rip, 0);
 	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_UNINITIALIZED), 0);
 	CHECK_EQ(set_mp(&t[1], 1234), -EINVAL);
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_UNINITIALIZED);
@@ -173,7 +193,6 @@ int main(void)
 	pthread_join(th, NULL);
 	CHECK(a.exits == 0, "the AP's run() returned exit %d while the BSP ran", a.last_exit);
 	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_HALTED);
-	struct kvm_sregs s;
 	t[1].ops->get_sregs(t[1].cpu, &s);
 	CHECK_EQ(s.cs.selector, 0x2000);
 	CHECK_EQ(s.cs.base, AP_PAGE);
@@ -186,7 +205,10 @@ int main(void)
 	 * INIT_RECEIVED with a SIPI pending whose vector is the last this LAPIC was sent (0x20): the
 	 * halted AP's next run() starts it again, in real mode at 2000:0000 */
 	CHECK_EQ(set_mp(&t[1], KVM_MP_STATE_SIPI_RECEIVED), 0);
-	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_INIT_RECEIVED);
+	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_RUNNABLE); /* the SIPI taken by GET */
+	t[1].ops->get_sregs(t[1].cpu, &s);
+	CHECK_EQ(s.cs.selector, 0x2000);
+	CHECK_EQ(t_regs(&t[1]).rip, 0);
 	a = (struct ap_thread){ .t = &t[1] };
 	pthread_create(&th, NULL, ap_loop, &a);
 	for (int k = 0; k < 10000 && t_r32(&t[0], FLAGS) < 2; k++) /* a hang guard, not a time bound */
@@ -199,6 +221,33 @@ int main(void)
 	CHECK_EQ(s.cs.selector, 0x2000);
 	CHECK_EQ(s.cr0 & 1, 0);
 	CHECK_EQ(t_regs(&t[1]).rip, (uint64_t)(ap_end - ap_start) - 2);
+	vm2_free(t);
+
+	/* INIT and SIPI sent to an AP that has not run since: GET takes both (INIT state, then real
+	 * mode at 2000:0000), where it read UNINITIALIZED before */
+	memset(m, 0, T_RAM);
+	vm2(t, m, true);
+	t_long_mode(&t[0]);
+	t_load(&t[0], T_CODE, initsipi_start, initsipi_end);
+	CHECK_EQ(t_run(&t[0]), KVM_EXIT_IO);
+	CHECK_EQ(t[0].run->io.port, 0xf4);
+	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_RUNNABLE);
+	t[1].ops->get_sregs(t[1].cpu, &s);
+	CHECK_EQ(s.cs.selector, 0x2000);
+	CHECK_EQ(s.cs.base, AP_PAGE);
+	CHECK_EQ(s.cr0 & 1, 0);
+	CHECK_EQ(t_regs(&t[1]).rip, 0);
+	CHECK_EQ(t[0].ops->instructions(t[1].cpu), 0);
+	/* and it then runs from there: the AP's program counts its start */
+	t_load(&t[0], AP_PAGE, ap_start, ap_end);
+	a = (struct ap_thread){ .t = &t[1] };
+	pthread_create(&th, NULL, ap_loop, &a);
+	for (int k = 0; k < 10000 && t_r32(&t[0], FLAGS) < 1; k++) /* a hang guard, not a time bound */
+		usleep(1000);
+	atomic_store(&a.stop, 1);
+	t[1].ops->kick(t[1].cpu);
+	pthread_join(th, NULL);
+	CHECK_EQ(t_r32(&t[0], FLAGS), 1);
 	vm2_free(t);
 
 	munmap(m, T_RAM);

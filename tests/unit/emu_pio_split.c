@@ -12,6 +12,12 @@
  *   - `outw` to 0x20 is wholly the 8259's: no exit, as before.
  * Before the fix the engine claimed every access starting at one of its ports whole (no exit for
  * `outl 0x61`, all ones in `inl 0x61`'s upper bytes) and none starting below.
+ * The string forms go the same way, element by element (guest s): `rep outsb` of three bytes to
+ * 0x21 sets the 8259's IMR three times without an exit (the last, 0xfb, reads back), `outsb` to
+ * 0x61 gates PIT counter 2, `rep insb` of two bytes from 0x21 stores the IMR twice, `outsw` to 0x60
+ * exits once for the monitor (port 0x60, size 2) with its byte 1 already at port 0x61, and a
+ * `rep outsb` of two bytes to 0x80 (the monitor's) exits once per element. Before, every element
+ * exited to the monitor (the 8259 and 8254 never saw them).
  */
 #include "emu_harness.h"
 
@@ -40,6 +46,33 @@ GUEST(g, ".code64",
       "mov %al, 0x100011\n"
       "cli\n"
       "hlt\n");
+
+GUEST(s, ".code64",
+      "lea src(%rip), %rsi\n"
+      "mov $0x21, %edx\n"
+      "mov $3, %ecx\n"
+      "rep outsb\n"                /* IMR <- 0x11, 0x22, 0xfb: the engine's, no exit */
+      "in $0x21, %al\n"
+      "mov %al, 0x100000\n"
+      "mov $0x61, %edx\n"
+      "outsb\n"                    /* 0x61 <- 0x03: gate 2 and speaker data */
+      "in $0x61, %al\n"
+      "mov %al, 0x100001\n"
+      "mov $0x21, %edx\n"
+      "mov $0x100002, %edi\n"
+      "mov $2, %ecx\n"
+      "rep insb\n"                 /* the IMR twice, no exit */
+      "mov $0x60, %edx\n"
+      "outsw\n"                    /* exit: OUT 0x60, 2 bytes (0x00, 0x55); 0x61 <- 0x55 */
+      "in $0x61, %al\n"
+      "mov %al, 0x100004\n"
+      "mov $0x80, %edx\n"
+      "mov $2, %ecx\n"
+      "rep outsb\n"                /* the monitor's: two exits */
+      "mov %ecx, 0x100008\n"
+      "cli\n"
+      "hlt\n"
+      "src: .byte 0x11, 0x22, 0xfb, 0x03, 0x00, 0x55, 0x66, 0x77\n");
 
 static uint32_t io_data(const struct t_vm *t)
 {
@@ -107,6 +140,32 @@ int main(void)
 	CHECK_EQ(m[DATA + 16], 0xfb);                    /* outl 0x1e's byte 3 is the IMR */
 	CHECK_EQ(m[DATA + 17], 0xfe);                    /* outw 0x20: the IMR again, no exit */
 
+	t.ops->vcpu_destroy(t.cpu);
+	t.ops->vm_destroy(t.vm);
+
+	/* the string forms */
+	memset(m, 0, T_RAM);
+	if (t.ops->vm_create(&cfg, &t.vm, err, sizeof err))
+		return 1;
+	CHECK_EQ(t.ops->set_user_memory_region(t.vm, &r), 0);
+	CHECK_EQ(t.ops->create_irqchip(t.vm), 0);
+	CHECK_EQ(t.ops->create_pit2(t.vm, &(struct kvm_pit_config){ .flags = KVM_PIT_SPEAKER_DUMMY }), 0);
+	CHECK_EQ(t.ops->vcpu_create(t.vm, 0, &t.cpu, &t.run), 0);
+	t_long_mode(&t);
+	t_load(&t, T_CODE, s_start, s_end);
+	expect_io(&t, KVM_EXIT_IO_OUT, 0x60, 2);
+	CHECK_EQ(io_data(&t), 0x5500);
+	expect_io(&t, KVM_EXIT_IO_OUT, 0x80, 1);
+	CHECK_EQ(io_data(&t), 0x66);
+	expect_io(&t, KVM_EXIT_IO_OUT, 0x80, 1);
+	CHECK_EQ(io_data(&t), 0x77);
+	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
+	CHECK_EQ(m[DATA], 0xfb);                         /* rep outsb reached the IMR */
+	CHECK_EQ(m[DATA + 1] & 3, 3);                    /* outsb reached port 0x61 */
+	CHECK_EQ(m[DATA + 2], 0xfb);                     /* rep insb read the IMR */
+	CHECK_EQ(m[DATA + 3], 0xfb);
+	CHECK_EQ(m[DATA + 4] & 3, 1);                    /* outsw 0x60's byte 1 (0x55) reached 0x61 */
+	CHECK_EQ(t_r32(&t, DATA + 8), 0);                /* RCX counted down */
 	t.ops->vcpu_destroy(t.cpu);
 	t.ops->vm_destroy(t.vm);
 	munmap(m, T_RAM);

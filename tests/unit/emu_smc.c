@@ -5,7 +5,10 @@
  *    them: the new bytes must execute (decode cache invalidated by the page write generation);
  *  - LOCK on a non-lockable instruction, and LOCK with a register destination, raise #UD (SDM Vol. 2
  *    "LOCK"); a locked ADD to memory works;
- *  - an unimplemented instruction raises #UD and is named once on stderr.
+ *  - an unimplemented instruction raises #UD and is named once on stderr;
+ *  - the HOST (the monitor, which owns guest RAM) writes a new program between two runs, also the
+ *    second page of an instruction that straddles two: the next run executes the new bytes, as
+ *    under KVM, which keeps no decoded code (decode.c, block_same_bytes).
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -47,8 +50,45 @@ GUEST(ud, ".code64",
 	"vzeroupper\n"                           /* named only once */
 	"hlt\n");
 
+/* Runs the program at gpa from a fresh RIP and returns RAX once it halts. */
+static uint64_t run_at(struct t_vm *t, uint64_t gpa)
+{
+	struct kvm_regs r = t_regs(t);
+	r.rip = gpa;
+	r.rax = 0;
+	t->ops->set_regs(t->cpu, &r);
+	int e = t_run(t);
+	CHECK_EQ(e, KVM_EXIT_HLT);
+	return t_regs(t).rax;
+}
+
+static void host_writes(void)
+{
+	struct t_vm t;
+	t_init(&t);
+	t_long_mode(&t);
+	for (uint8_t k = 1; k <= 3; k++) {
+		const uint8_t prog[] = { 0xb8, k, 0, 0, 0, 0xf4 }; /* mov $k, %eax; hlt */
+		memcpy(t.ram + T_CODE, prog, sizeof prog);
+		CHECK_EQ(run_at(&t, T_CODE), k);
+		CHECK_EQ(run_at(&t, T_CODE), k); /* unchanged bytes: the same block again */
+	}
+	/* mov $imm32, %eax at 0x...ffc: its imm32's last byte is on the next page; hlt after it */
+	const uint64_t at = T_CODE + 0x1ffc;
+	const uint8_t prog[] = { 0xb8, 0x44, 0x33, 0x22, 0x11, 0xf4 };
+	memcpy(t.ram + at, prog, sizeof prog);
+	CHECK_EQ(run_at(&t, at), 0x11223344);
+	t.ram[at + 4] = 0x55; /* only the byte on the second page */
+	CHECK_EQ(run_at(&t, at), 0x55223344);
+	t.ram[at + 1] = 0x66; /* only a byte on the first page */
+	CHECK_EQ(run_at(&t, at), 0x55223366);
+	t_fini(&t);
+}
+
 int main(void)
 {
+	host_writes();
+
 	struct t_vm t;
 	t_init(&t);
 	t_long_mode(&t);
