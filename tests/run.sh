@@ -73,7 +73,7 @@ done
 # (uninstrumented) shim ahead of its runtime with verify_asan_link_order=0 (sh/kvm-buslock-shim).
 shim="$PWD/$BUILD/tests/kvm_buslock_shim.so"
 if [ -x "$BUILD/tests/kvm_engine" ] && [ -f "$shim" ]; then
-	run_one "unit/kvm_engine+shim" env LD_PRELOAD="$shim" KVM_BUSLOCK_SHIM_SOFTWARE=1 \
+	start "unit/kvm_engine+shim" env LD_PRELOAD="$shim" KVM_BUSLOCK_SHIM_SOFTWARE=1 \
 		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "$BUILD/tests/kvm_engine"
 fi
 for t in tests/sh/*.sh; do
