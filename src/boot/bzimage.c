@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <lz4.h>
 #include <lzma.h>
+#include <lzo/lzo1x.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,80 @@ static int unzstd(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *
 	return 0;
 }
 
+/* LZO in lzop's file format (the kernel's `lzop -9`, lib/decompress_unlzo.c; lzop's own lzop.c for
+ * the header fields the kernel skips by count): the magic, a header (version, method, flags, ...,
+ * the file name, a checksum), then blocks of a big-endian unpacked and packed size (the kernel takes
+ * at most 256 KiB unpacked), the checksums the flags ask for, and the data (stored when the sizes
+ * are equal); an unpacked size of 0 ends the stream, so the appended size is not read. */
+#define LZOP_BLOCK_MAX (256u * 1024)
+#define LZOP_F_ADLER32_D 0x1u
+#define LZOP_F_ADLER32_C 0x2u
+#define LZOP_F_H_EXTRA_FIELD 0x40u
+#define LZOP_F_CRC32_D 0x100u
+#define LZOP_F_CRC32_C 0x200u
+#define LZOP_F_H_FILTER 0x800u
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static int unlzo(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	size_t at = 9, done = 0;
+	*got = 0;
+	if (lzo_init() != LZO_E_OK || n < at + 2)
+		return -1;
+	unsigned version = (unsigned)p[at] << 8 | p[at + 1];
+	/* version, library version, [version needed], method, [level] */
+	size_t fixed = version >= 0x0940 ? 8 : 5;
+	if (n - at < fixed + 4)
+		return -1;
+	uint8_t method = p[at + (version >= 0x0940 ? 6 : 4)];
+	at += fixed;
+	uint32_t flags = be32(p + at);
+	at += 4;
+	if (method < 1 || method > 3) /* M_LZO1X_1, M_LZO1X_1_15, M_LZO1X_999: all LZO1X */
+		return -1;
+	/* [filter], mode, mtime low, [mtime high], then the name's length */
+	size_t more = (flags & LZOP_F_H_FILTER ? 4 : 0) + 8 + (version >= 0x0940 ? 4 : 0);
+	if (n - at < more + 1)
+		return -1;
+	at += more;
+	size_t name = p[at++];
+	if (n - at < name + 4)
+		return -1;
+	at += name + 4; /* the name and the header's checksum */
+	if (flags & LZOP_F_H_EXTRA_FIELD) {
+		if (n - at < 4 || be32(p + at) > n - at - 4 || n - at - 4 - be32(p + at) < 4)
+			return -1;
+		at += 4 + be32(p + at) + 4;
+	}
+	for (;;) {
+		if (n - at < 4)
+			return -1;
+		uint32_t dst = be32(p + at);
+		at += 4;
+		if (dst == 0)
+			break;
+		if (dst > LZOP_BLOCK_MAX || n - at < 4)
+			return -1;
+		uint32_t src = be32(p + at);
+		at += 4;
+		size_t sums = (flags & (LZOP_F_ADLER32_D | LZOP_F_CRC32_D) ? 4 : 0) +
+			      (src < dst && (flags & (LZOP_F_ADLER32_C | LZOP_F_CRC32_C)) ? 4 : 0);
+		if (src == 0 || src > dst || n - at < sums || n - at - sums < src || cap - done < dst)
+			return -1;
+		at += sums;
+		if (src == dst) {
+			memcpy(out + done, p + at, dst);
+		} else {
+			lzo_uint len = dst;
+			if (lzo1x_decompress_safe(p + at, src, out + done, &len, NULL) != LZO_E_OK || len != dst)
+				return -1;
+		}
+		done += dst;
+		at += src;
+	}
+	*got = done;
+	return 0;
+}
+
 int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -195,8 +270,8 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 		unpack = unbzip2, fmt = "bzip2";
 	else if (p[0] == 0x5d && p[1] == 0x00)
 		unpack = unlzma, fmt = "LZMA";
-	else if (p[0] == 0x89 && p[1] == 'L' && p[2] == 'Z' && p[3] == 'O')
-		fmt = "LZO";
+	else if (n >= 9 && memcmp(p, "\x89LZO\0\r\n\x1a\n", 9) == 0)
+		unpack = unlzo, fmt = "LZO";
 	if (!unpack)
 		return blvm_boot_fail(err, errlen, "the payload is compressed with %s, which blvm does not unpack", fmt);
 	uint8_t *buf = malloc(size);
