@@ -76,8 +76,6 @@ bool blvm_is_bzimage(const uint8_t *f, size_t len)
 	return len >= HDR_MAGIC + 4 && le32(f + HDR_MAGIC) == HDRS_MAGIC;
 }
 
-#define VMLINUX_MAX (1ull << 30)
-
 /* LZ4's legacy frame, as lib/decompress_unlz4.c reads it: the magic 0x184c2102, then blocks of a
  * 32-bit compressed size and the block, each unpacking to at most 8 MiB; a size equal to the magic
  * starts another frame; the build appends the unpacked size (size_append), which ends the walk. */
@@ -236,7 +234,8 @@ static int unlzo(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *g
 	return 0;
 }
 
-int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err,
+			 size_t errlen)
 {
 	*out = NULL;
 	if (len < HDR_MIN_END || le16(f + HDR_VERSION) < 0x208)
@@ -248,10 +247,12 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 		return blvm_boot_fail(err, errlen, "the compressed payload (0x%" PRIx64 ", %" PRIu64 " bytes) lies outside "
 				      "the file", off, n);
 	const uint8_t *p = f + off;
-	/* The unpacked size the build appended (scripts/Makefile.lib, size_append), bounded. */
+	/* The unpacked size the build appends to every format (scripts/Makefile.lib, size_append; the
+	 * decompressor's mkpiggy reads it as the output's length): the output buffer, exactly. */
 	uint64_t size = le32(p + n - 4);
-	if (size < 64 || size > VMLINUX_MAX)
-		size = VMLINUX_MAX;
+	if (size < 64 || size > max)
+		return blvm_boot_fail(err, errlen, "the payload's unpacked size (its last 4 bytes) is %" PRIu64 " bytes, "
+				      "not a vmlinux's (64 to %zu)", size, max);
 	/* The kernel's formats (arch/x86/boot/compressed/Makefile, CONFIG_KERNEL_*), told apart by their
 	 * magic as lib/decompress.c does. LZ4's and zstd's unpackers would read the appended size as more
 	 * input, so it is cut off for them (sized). */
@@ -281,6 +282,11 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 	if (unpack(p, sized ? n - 4 : n, buf, size, &got) != 0 || got < 4 || memcmp(buf, "\177ELF", 4) != 0) {
 		free(buf);
 		return blvm_boot_fail(err, errlen, "the %s payload does not unpack to an ELF vmlinux", fmt);
+	}
+	if (got != size) {
+		free(buf);
+		return blvm_boot_fail(err, errlen, "the %s payload unpacks to %zu bytes, not the %" PRIu64 " its last 4 "
+				      "bytes say", fmt, got, size);
 	}
 	*out = buf;
 	*outlen = got;

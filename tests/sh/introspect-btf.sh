@@ -11,7 +11,8 @@
 # save time; lzop at -1, the same LZO1X stream format as the kernel's -9 in 0.1 s instead of 40).
 # bzImages whose payload is gzip, xz or legacy LZMA (a small ELF, compressed by Python's gzip and
 # lzma modules) or LZO (lzop -9 as the kernel, and with CRC32 checksums) unpack to that ELF byte for
-# byte; a payload in no kernel format is refused with one line.
+# byte; an appended size that is not the ELF's, or no vmlinux's, and a payload in no kernel format
+# are refused with one line each.
 set -u
 cd "$TOP"
 for tool in bpftool zstd bzip2 lzop objcopy; do
@@ -71,9 +72,10 @@ for fmt in zstd bzip2 LZO; do
 	"$BUILD/tests/introspect_linux" --layout "$tmp/bz-$fmt" > "$tmp/bz" || { cat "$tmp/bz"; exit 1; }
 	cmp -s "$tmp/bpftool" "$tmp/bz" || { echo "FAIL: the $fmt bzImage's layout differs: $(cat "$tmp/bz")"; exit 1; }
 	echo "bzImage with a $fmt payload of the vmlinux: the same layout as bpftool's"
-	# The same payload cut short (payload_length and the file): one line, no crash.
+	# The same payload cut short, its appended size kept (payload_length and the file): one line,
+	# no crash.
 	python3 -c 'import struct,sys; d=bytearray(open(sys.argv[1],"rb").read()); s=((d[0x1f1] or 4)+1)*512
-n=struct.unpack_from("<I",d,0x24c)[0]//2; struct.pack_into("<I",d,0x24c,n); open(sys.argv[1],"wb").write(d[:s+n])' "$tmp/bz-$fmt"
+n=struct.unpack_from("<I",d,0x24c)[0]; struct.pack_into("<I",d,0x24c,n//2+4); open(sys.argv[1],"wb").write(d[:s+n//2]+d[s+n-4:s+n])' "$tmp/bz-$fmt"
 	out=$("$BUILD/tests/introspect_linux" --layout "$tmp/bz-$fmt")
 	[ "$out" = "error: the $fmt payload does not unpack to an ELF vmlinux" ] || { echo "FAIL: a truncated $fmt payload: $out"; exit 1; }
 	echo "bzImage with half a $fmt payload: $out"
@@ -104,6 +106,20 @@ PY
 	"$BUILD/tests/introspect_linux" --vmlinux "$tmp/bz-$fmt" "$tmp/elf-$fmt" && cmp -s "$tmp/elf-$fmt" "$GUESTS/hello" ||
 		{ echo "FAIL: the $fmt payload did not unpack to the ELF"; exit 1; }
 	echo "bzImage with a $fmt payload: unpacked byte for byte"
+done
+# The appended size is the output's size (and its bound): one more than the ELF is refused, as is
+# a size no vmlinux has (a hostile image must not make blvm allocate 4 GiB).
+hello=$(stat -c %s "$GUESTS/hello")
+for n in $((hello + 1)) 2147483648 63; do
+	cp "$tmp/bz-gzip" "$tmp/bz-size"
+	python3 -c 'import struct,sys; f=open(sys.argv[1],"r+b"); f.seek(-4,2); f.write(struct.pack("<I",int(sys.argv[2])))' "$tmp/bz-size" $n
+	out=$("$BUILD/tests/introspect_linux" --vmlinux "$tmp/bz-size" "$tmp/x")
+	case $n in
+	$((hello + 1))) want="error: the gzip payload unpacks to $hello bytes, not the $n its last 4 bytes say";;
+	*) want="error: the payload's unpacked size (its last 4 bytes) is $n bytes, not a vmlinux's (64 to 1073741824)";;
+	esac
+	[ "$out" = "$want" ] || { echo "FAIL: appended size $n: $out"; exit 1; }
+	echo "appended size $n: $out"
 done
 printf 'NOTAFORMAT' | dd of="$tmp/bz-gzip" bs=1 seek=$(( ($(od -An -tu1 -j $((0x1f1)) -N1 "$tmp/bz-gzip") + 1) * 512 )) conv=notrunc 2>/dev/null
 out=$("$BUILD/tests/introspect_linux" --vmlinux "$tmp/bz-gzip" "$tmp/x")
