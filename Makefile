@@ -39,7 +39,7 @@ CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -MM
 JSONC_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSONC_LIBS := $(or $(shell pkg-config --libs json-c 2>/dev/null),-ljson-c)
 LDFLAGS = $(SANFLAGS)
-LDLIBS = -lZydis -lbpf -llz4 -lz -llzma -lzstd -lbz2 -lpthread -lm
+LDLIBS = -lZydis -lbpf -llz4 -lz -llzma -lzstd -lbz2 -llzo2 -lpthread -lm
 
 LIB_SRCS := $(sort $(wildcard src/vmm/*.c src/boot/*.c src/dev/*.c src/introspect/*.c src/policy/*.c src/kvm/*.c src/emu/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c src/control/*.c))

@@ -3,8 +3,8 @@
 # gcc/make: the toolchain; libzydis-dev: the x86 decoder; qemu-system-x86: the test and benchmark peer;
 # clang: the guests are also built with it (tests/sh/guests-clang.sh); lz4: the Debian kernel's payload
 # (scripts/linux-inputs.sh); time: peak RSS in the benchmarks; libbpf-dev: the guest kernel's BTF
-# (src/introspect), liblz4-dev zlib1g-dev liblzma-dev libzstd-dev libbz2-dev: a bzImage's payload unpacked for its BTF
-# (src/boot/bzimage.c), bpftool: the oracle of tests/sh/introspect-btf.sh (zstd, bzip2: it packs such payloads); acpica-tools: iasl disassembles the
+# (src/introspect), liblz4-dev zlib1g-dev liblzma-dev libzstd-dev libbz2-dev liblzo2-dev: a bzImage's payload unpacked for its BTF
+# (src/boot/bzimage.c), bpftool: the oracle of tests/sh/introspect-btf.sh (zstd, bzip2, lzop: it packs such payloads); acpica-tools: iasl disassembles the
 # ACPI tables blvm builds (tests/unit/dev_acpi.c uses it as the oracle when it is there); libjson-c-dev: the
 # control socket's JSON (src/control/); python3-prometheus-client: the --metrics parser of tests/sh/metrics.sh;
 # gnuplot-nox: bench/victim-plot.sh draws the victim's slowdown against the rate limit as SVG (bench/victim.svg,
@@ -12,7 +12,7 @@
 # Debian kernel's headers (scripts/linux-inputs.sh --kmod unpacks them; the kernel's CC is gcc-12, bookworm's gcc).
 set -e
 need=""
-for pkg in gcc make libc6-dev libzydis-dev libbpf-dev liblz4-dev zlib1g-dev liblzma-dev libzstd-dev libbz2-dev bpftool qemu-system-x86 python3 clang lz4 time acpica-tools libjson-c-dev python3-prometheus-client gnuplot-nox libelf1 zstd bzip2; do
+for pkg in gcc make libc6-dev libzydis-dev libbpf-dev liblz4-dev zlib1g-dev liblzma-dev libzstd-dev libbz2-dev liblzo2-dev bpftool qemu-system-x86 python3 clang lz4 time acpica-tools libjson-c-dev python3-prometheus-client gnuplot-nox libelf1 zstd bzip2 lzop; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need="$need $pkg"
 done
 [ -z "$need" ] && exit 0

@@ -40,6 +40,14 @@ struct blvm_bus_lock_info {
 	uint8_t reason;     /* enum blvm_bus_lock_reason */
 	uint8_t implicit;   /* 1 when the CPU itself took the lock (XCHG without LOCK, A/D or descriptor update) */
 	char disasm[64];    /* the instruction, disassembled by the engine (Intel syntax) */
+	/* 1: rip is the address of the instruction AFTER the locking one, whose own address is not
+	 * known; the other fields are then 0 and disasm "". The kvm engine on an Intel host: the
+	 * bus-lock VM exit is trap-like (the SDM's "bus lock detection" VM exit, reason 74, comes after
+	 * the instruction completed; api.rst KVM_CAP_X86_BUS_LOCK_EXIT: "On Intel hosts, RIP points at the
+	 * next instruction, i.e. the exit is trap-like. On AMD hosts, RIP points at the offending
+	 * instruction, i.e. the exit is fault-like"). An instruction's length cannot be read backwards
+	 * from its end, so the start is never guessed. 0: rip is the locking instruction's own. */
+	uint8_t rip_next;
 };
 
 #endif

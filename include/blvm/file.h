@@ -12,7 +12,9 @@
  *    half a file. A symbolic link is followed, as cp(1) does: the file it points to is replaced and
  *    the link stays. A target that exists and is not a regular file (a device such as /dev/null, a
  *    FIFO, a link to one) is written in place and never replaced or removed; a FIFO nobody reads is
- *    refused at start (it would block, or lose the record). A dangling link is refused, as cp does.
+ *    refused at start (it would block, or lose the record); the descriptor then blocks again, and a
+ *    caller that must not wait for the reader (the control thread's --metrics) sets O_NONBLOCK on
+ *    it. A dangling link is refused, as cp does.
  *    Unlike cp, a file with several hard links gets a new inode: the other names keep the old content.
  */
 #ifndef BLVM_FILE_H

@@ -40,8 +40,10 @@
 
 /* struct blvm_bus_lock_info (buslock.h) is what blvm's emu engine knows about one bus lock beyond KVM
  * (KVM_EXIT_X86_BUS_LOCK has no payload): rip of the locking instruction itself, data addresses, size,
- * reason (BLVM_BUS_LOCK_SPLIT, BLVM_BUS_LOCK_UC; 0 = unknown) and disassembly. The kvm engine cannot
- * know it: every function taking it accepts NULL. */
+ * reason (BLVM_BUS_LOCK_SPLIT, BLVM_BUS_LOCK_UC; 0 = unknown) and disassembly. The kvm engine knows
+ * only the vCPU's RIP at exit 33: the instruction's own on an AMD host, the next one's on an Intel
+ * host (rip_next); elsewhere (a bus lock flagged on another exit) nothing. Every function taking it
+ * accepts NULL. */
 
 enum blvm_policy_mode {
 	BLVM_POLICY_OFF = 0,   /* detection off: nothing counted, nothing done */
@@ -178,6 +180,7 @@ struct blvm_policy_insn {
 	char disasm[64];
 	char symbol[96];        /* "function+0xoffset" from the symbolizer, "" without one or a name */
 	struct blvm_policy_task task; /* all zero without a task source */
+	uint8_t rip_next;       /* rip is the next instruction's (blvm_bus_lock_info.rip_next) */
 };
 
 /* Largest number of distinct known tasks counted; bus locks of further tasks go to tasks_overflow. */
@@ -206,7 +209,10 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
  *            "symbol": "worker+0x1c", "mode": "user", "task": {"comm": "splitlock", "pid": 57,
  *            "tgid": 57}, "cr3": "0x1234000"}, ...]
  *   "tasks": [{"comm": "splitlock", "pid": 57, "tgid": 57, "bus_locks": N, "split": N, "uc": N}, ...]
- *   ("symbol": null without a symbolizer or a name; "mode" null when unknown; "task" null and "cr3"
+ *   ("symbol": null without a symbolizer or a name; where the engine knows only the address after
+ *   the instruction (rip_next: the kvm engine on an Intel host) "rip" is null and the row has
+ *   "next_rip" and "next_symbol" (the next instruction's name) instead, "insn" and "size" null;
+ *   "mode" null when unknown; "task" null and "cr3"
  *   the address space where the task is unknown, "cr3" null where that is unknown too; a row is one
  *   instruction in one task, so "rip" may repeat; "tasks" holds the known tasks, most first, at most
  *   BLVM_POLICY_TOP entries)

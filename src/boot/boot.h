@@ -85,10 +85,14 @@ int blvm_multiboot_load(struct blvm_vm *vm, const struct blvm_boot_files *bf, ch
 bool blvm_is_bzimage(const uint8_t *f, size_t len);
 /* bzimage.c: the ELF vmlinux inside a bzImage: its compressed payload (payload_offset and
  * payload_length, boot protocol 2.08+) unpacked -- LZ4 (the kernel's legacy frame), gzip, xz, legacy
- * LZMA, zstd or bzip2, the formats of the kernel's own decompressors that Debian packages a library
- * for (LZO, the one left, is refused). A malloc'ed buffer,
- * or -1 with one line in err (another format, a malformed payload, more than 1 GiB). */
-int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen);
+ * LZMA, zstd, bzip2 or LZO (lzop's format): every format of the kernel's own decompressors. The
+ * output is exactly the size the build appended to the payload (size_append), which must lie
+ * between 64 bytes and max (BLVM_VMLINUX_MAX; a fuzzer gives less): no input, however hostile, makes
+ * it allocate more. A malloc'ed buffer, or -1 with one line in err (another format, a malformed
+ * payload, a size out of bounds or not the one unpacked). */
+#define BLVM_VMLINUX_MAX (1ull << 30)
+int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err,
+			 size_t errlen);
 /* Offset of a Multiboot v1 header with a valid checksum in the first 8 KiB, or -1. */
 long blvm_multiboot_find(const uint8_t *f, size_t len);
 

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <lz4.h>
 #include <lzma.h>
+#include <lzo/lzo1x.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,6 @@ bool blvm_is_bzimage(const uint8_t *f, size_t len)
 {
 	return len >= HDR_MAGIC + 4 && le32(f + HDR_MAGIC) == HDRS_MAGIC;
 }
-
-#define VMLINUX_MAX (1ull << 30)
 
 /* LZ4's legacy frame, as lib/decompress_unlz4.c reads it: the magic 0x184c2102, then blocks of a
  * 32-bit compressed size and the block, each unpacking to at most 8 MiB; a size equal to the magic
@@ -161,7 +160,82 @@ static int unzstd(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *
 	return 0;
 }
 
-int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+/* LZO in lzop's file format (the kernel's `lzop -9`, lib/decompress_unlzo.c; lzop's own lzop.c for
+ * the header fields the kernel skips by count): the magic, a header (version, method, flags, ...,
+ * the file name, a checksum), then blocks of a big-endian unpacked and packed size (the kernel takes
+ * at most 256 KiB unpacked), the checksums the flags ask for, and the data (stored when the sizes
+ * are equal); an unpacked size of 0 ends the stream, so the appended size is not read. */
+#define LZOP_BLOCK_MAX (256u * 1024)
+#define LZOP_F_ADLER32_D 0x1u
+#define LZOP_F_ADLER32_C 0x2u
+#define LZOP_F_H_EXTRA_FIELD 0x40u
+#define LZOP_F_CRC32_D 0x100u
+#define LZOP_F_CRC32_C 0x200u
+#define LZOP_F_H_FILTER 0x800u
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static int unlzo(const uint8_t *p, size_t n, uint8_t *out, size_t cap, size_t *got)
+{
+	size_t at = 9, done = 0;
+	*got = 0;
+	if (lzo_init() != LZO_E_OK || n < at + 2)
+		return -1;
+	unsigned version = (unsigned)p[at] << 8 | p[at + 1];
+	/* version, library version, [version needed], method, [level] */
+	size_t fixed = version >= 0x0940 ? 8 : 5;
+	if (n - at < fixed + 4)
+		return -1;
+	uint8_t method = p[at + (version >= 0x0940 ? 6 : 4)];
+	at += fixed;
+	uint32_t flags = be32(p + at);
+	at += 4;
+	if (method < 1 || method > 3) /* M_LZO1X_1, M_LZO1X_1_15, M_LZO1X_999: all LZO1X */
+		return -1;
+	/* [filter], mode, mtime low, [mtime high], then the name's length */
+	size_t more = (flags & LZOP_F_H_FILTER ? 4 : 0) + 8 + (version >= 0x0940 ? 4 : 0);
+	if (n - at < more + 1)
+		return -1;
+	at += more;
+	size_t name = p[at++];
+	if (n - at < name + 4)
+		return -1;
+	at += name + 4; /* the name and the header's checksum */
+	if (flags & LZOP_F_H_EXTRA_FIELD) {
+		if (n - at < 4 || be32(p + at) > n - at - 4 || n - at - 4 - be32(p + at) < 4)
+			return -1;
+		at += 4 + be32(p + at) + 4;
+	}
+	for (;;) {
+		if (n - at < 4)
+			return -1;
+		uint32_t dst = be32(p + at);
+		at += 4;
+		if (dst == 0)
+			break;
+		if (dst > LZOP_BLOCK_MAX || n - at < 4)
+			return -1;
+		uint32_t src = be32(p + at);
+		at += 4;
+		size_t sums = (flags & (LZOP_F_ADLER32_D | LZOP_F_CRC32_D) ? 4 : 0) +
+			      (src < dst && (flags & (LZOP_F_ADLER32_C | LZOP_F_CRC32_C)) ? 4 : 0);
+		if (src == 0 || src > dst || n - at < sums || n - at - sums < src || cap - done < dst)
+			return -1;
+		at += sums;
+		if (src == dst) {
+			memcpy(out + done, p + at, dst);
+		} else {
+			lzo_uint len = dst;
+			if (lzo1x_decompress_safe(p + at, src, out + done, &len, NULL) != LZO_E_OK || len != dst)
+				return -1;
+		}
+		done += dst;
+		at += src;
+	}
+	*got = done;
+	return 0;
+}
+
+int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err,
+			 size_t errlen)
 {
 	*out = NULL;
 	if (len < HDR_MIN_END || le16(f + HDR_VERSION) < 0x208)
@@ -173,10 +247,12 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 		return blvm_boot_fail(err, errlen, "the compressed payload (0x%" PRIx64 ", %" PRIu64 " bytes) lies outside "
 				      "the file", off, n);
 	const uint8_t *p = f + off;
-	/* The unpacked size the build appended (scripts/Makefile.lib, size_append), bounded. */
+	/* The unpacked size the build appends to every format (scripts/Makefile.lib, size_append; the
+	 * decompressor's mkpiggy reads it as the output's length): the output buffer, exactly. */
 	uint64_t size = le32(p + n - 4);
-	if (size < 64 || size > VMLINUX_MAX)
-		size = VMLINUX_MAX;
+	if (size < 64 || size > max)
+		return blvm_boot_fail(err, errlen, "the payload's unpacked size (its last 4 bytes) is %" PRIu64 " bytes, "
+				      "not a vmlinux's (64 to %zu)", size, max);
 	/* The kernel's formats (arch/x86/boot/compressed/Makefile, CONFIG_KERNEL_*), told apart by their
 	 * magic as lib/decompress.c does. LZ4's and zstd's unpackers would read the appended size as more
 	 * input, so it is cut off for them (sized). */
@@ -195,8 +271,8 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 		unpack = unbzip2, fmt = "bzip2";
 	else if (p[0] == 0x5d && p[1] == 0x00)
 		unpack = unlzma, fmt = "LZMA";
-	else if (p[0] == 0x89 && p[1] == 'L' && p[2] == 'Z' && p[3] == 'O')
-		fmt = "LZO";
+	else if (n >= 9 && memcmp(p, "\x89LZO\0\r\n\x1a\n", 9) == 0)
+		unpack = unlzo, fmt = "LZO";
 	if (!unpack)
 		return blvm_boot_fail(err, errlen, "the payload is compressed with %s, which blvm does not unpack", fmt);
 	uint8_t *buf = malloc(size);
@@ -206,6 +282,11 @@ int blvm_bzimage_vmlinux(const uint8_t *f, size_t len, uint8_t **out, size_t *ou
 	if (unpack(p, sized ? n - 4 : n, buf, size, &got) != 0 || got < 4 || memcmp(buf, "\177ELF", 4) != 0) {
 		free(buf);
 		return blvm_boot_fail(err, errlen, "the %s payload does not unpack to an ELF vmlinux", fmt);
+	}
+	if (got != size) {
+		free(buf);
+		return blvm_boot_fail(err, errlen, "the %s payload unpacks to %zu bytes, not the %" PRIu64 " its last 4 "
+				      "bytes say", fmt, got, size);
 	}
 	*out = buf;
 	*outlen = got;

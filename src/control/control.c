@@ -85,6 +85,13 @@ struct blvm_control {
 	struct timespec thr_at;    /* that start: when, and the bus lock that caused it */
 	uint64_t thr_total;
 	bool metrics_failed;   /* said once */
+	/* --metrics written in place (a FIFO, a device): see metrics_rewrite */
+	struct blvm_output m_out;  /* open while m_len bytes are not all taken */
+	char *m_buf;
+	size_t m_len, m_done;
+	json_object *m_next;       /* the newest statistics, written when the reader has taken m_buf */
+	uint64_t m_rewrites, m_skipped; /* rewrites due; of them not written whole */
+	bool m_said;               /* the first wait, said once */
 };
 
 /* ---- JSON helpers ------------------------------------------------------------------------ */
@@ -719,23 +726,102 @@ static void write_metrics(FILE *f, json_object *st)
 	}
 }
 
-/* Rewrites --metrics atomically (blvm/file.h: temporary file beside it, renamed). */
+/* Writes what is left of an in-place exposition as far as the reader takes it now (never blocks);
+ * when it is all taken the file is closed (a FIFO's reader sees its end) and the newest statistics
+ * that waited, if any, are written next. */
+static void metrics_write(struct blvm_control *c, json_object *st);
+static void metrics_drain(struct blvm_control *c)
+{
+	while (c->m_done < c->m_len) {
+		ssize_t n = write(fileno(c->m_out.f), c->m_buf + c->m_done, c->m_len - c->m_done);
+		if (n > 0) {
+			c->m_done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (!c->metrics_failed)
+			fprintf(stderr, "blvm: writing %s failed: %s\n", c->m_out.name, strerror(n < 0 ? errno : EIO));
+		c->metrics_failed = true;
+		break;
+	}
+	blvm_output_abort(&c->m_out); /* in place: only closes */
+	free(c->m_buf);
+	c->m_buf = NULL;
+	c->m_len = c->m_done = 0;
+	json_object *next = c->m_next;
+	c->m_next = NULL;
+	if (next) {
+		metrics_write(c, next);
+		json_object_put(next);
+	}
+}
+
+/* Rewrites --metrics (blvm/file.h): a regular file atomically (a temporary file beside it, renamed);
+ * a FIFO or a device in place. The reader of a FIFO may stall, and the control thread must not stall
+ * with it (it answers the socket, ticks, and ends the run on time), as for --events: the descriptor
+ * is non-blocking, the exposition is written as the reader takes it (POLLOUT), and while one waits no
+ * other is started, so the reader never sees two interleaved; the newest statistics wait instead and
+ * replace each other (a counter's newest value is all a scraper wants). The first wait is said once;
+ * at the end the count of rewrites not written is given. */
+static void metrics_write(struct blvm_control *c, json_object *st)
+{
+	struct blvm_output o;
+	char err[512];
+	if (blvm_output_open(&o, c->metrics_path, "--metrics", err, sizeof err) != 0)
+		goto failed;
+	if (blvm_output_tmp_name(&o)) {
+		write_metrics(o.f, st);
+		if (blvm_output_commit(&o, err, sizeof err) != 0)
+			goto failed;
+		c->metrics_failed = false;
+		return;
+	}
+	FILE *m = open_memstream(&c->m_buf, &c->m_len);
+	int fl = fcntl(fileno(o.f), F_GETFL);
+	if (!m || fl < 0 || fcntl(fileno(o.f), F_SETFL, fl | O_NONBLOCK) < 0) {
+		snprintf(err, sizeof err, "cannot write %s: %s", o.name, strerror(errno));
+		if (m)
+			fclose(m);
+		free(c->m_buf);
+		c->m_buf = NULL;
+		c->m_len = 0;
+		blvm_output_abort(&o);
+		goto failed;
+	}
+	write_metrics(m, st);
+	fclose(m);
+	c->m_out = o;
+	c->m_done = 0;
+	c->metrics_failed = false;
+	metrics_drain(c);
+	return;
+failed:
+	if (!c->metrics_failed) /* once, not every second */
+		fprintf(stderr, "blvm: %s\n", err);
+	c->metrics_failed = true;
+}
+
 static void metrics_rewrite(struct blvm_control *c, json_object *st)
 {
 	if (!c->metrics_path || !st)
 		return;
-	struct blvm_output o;
-	char err[512];
-	if (blvm_output_open(&o, c->metrics_path, "--metrics", err, sizeof err) == 0) {
-		write_metrics(o.f, st);
-		if (blvm_output_commit(&o, err, sizeof err) == 0) {
-			c->metrics_failed = false;
-			return;
+	c->m_rewrites++;
+	if (c->m_len) {
+		if (!c->m_said)
+			fprintf(stderr, "blvm: %s: the reader does not keep up; while it has not taken one "
+				"rewrite no other is started (the count is given at the end)\n", c->m_out.name);
+		c->m_said = true;
+		if (c->m_next) {
+			json_object_put(c->m_next); /* superseded, never written */
+			c->m_skipped++;
 		}
+		c->m_next = json_object_get(st);
+		return;
 	}
-	if (!c->metrics_failed) /* once, not every second */
-		fprintf(stderr, "blvm: %s\n", err);
-	c->metrics_failed = true;
+	metrics_write(c, st);
 }
 
 /* The throttle hook (blvm_vm_set_throttle_hook), on a vCPU thread at each policy sleep: the first
@@ -880,8 +966,8 @@ static void *control_thread(void *arg)
 	bool ending = false;
 	double flush_until = 0;
 	for (;;) {
-		struct pollfd pfd[MAX_CLIENTS + 3];
-		int idx[MAX_CLIENTS + 3];
+		struct pollfd pfd[MAX_CLIENTS + 4];
+		int idx[MAX_CLIENTS + 4];
 		int n = 0;
 		pfd[n] = (struct pollfd){ .fd = c->wake[0], .events = POLLIN };
 		idx[n++] = -1;
@@ -889,10 +975,14 @@ static void *control_thread(void *arg)
 			pfd[n] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
 			idx[n++] = -2;
 		}
-		bool queued = c->ev_len > 0;
+		bool queued = c->ev_len > 0 || c->m_len > 0;
 		if (c->ev_len) {
 			pfd[n] = (struct pollfd){ .fd = c->events_fd, .events = POLLOUT };
 			idx[n++] = -3;
+		}
+		if (c->m_len) {
+			pfd[n] = (struct pollfd){ .fd = fileno(c->m_out.f), .events = POLLOUT };
+			idx[n++] = -4;
 		}
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *cl = &c->clients[i];
@@ -931,6 +1021,8 @@ static void *control_thread(void *arg)
 				client_accept(c);
 			} else if (idx[k] == -3) {
 				events_flush(c); /* writable, or an error that write() then reports */
+			} else if (idx[k] == -4) {
+				metrics_drain(c);
 			} else {
 				struct client *cl = &c->clients[idx[k]];
 				if (cl->fd < 0)
@@ -963,6 +1055,18 @@ static void *control_thread(void *arg)
 	if (c->ev_dropped)
 		fprintf(stderr, "blvm: --events=%s: %" PRIu64 " of %" PRIu64 " events were not written\n",
 			c->events_path, c->ev_dropped, c->ev_lines);
+	if (c->m_len) { /* the reader had its second: what it has not taken is dropped */
+		c->m_skipped += 1 + (c->m_next != NULL);
+		json_object_put(c->m_next);
+		c->m_next = NULL;
+		c->m_len = 0;
+		free(c->m_buf);
+		c->m_buf = NULL;
+		blvm_output_abort(&c->m_out);
+	}
+	if (c->m_skipped)
+		fprintf(stderr, "blvm: --metrics=%s: %" PRIu64 " of %" PRIu64 " rewrites were not written whole\n",
+			c->metrics_path, c->m_skipped, c->m_rewrites);
 	return NULL;
 }
 

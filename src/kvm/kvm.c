@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,16 @@ struct blvm_engine_vm {
 	unsigned nr_vcpus;        /* from the config, for the hypervisor CPUID leaf */
 	size_t run_size;          /* KVM_GET_VCPU_MMAP_SIZE */
 	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, fetched once, read-only afterwards */
+	int bus_lock_rip;         /* where RIP is at exit 33: BUS_LOCK_RIP_* (the host's vendor) */
 };
+
+/* api.rst, KVM_CAP_X86_BUS_LOCK_EXIT: "On Intel hosts, RIP points at the next instruction, i.e. the
+ * exit is trap-like. On AMD hosts, RIP points at the offending instruction, i.e. the exit is
+ * fault-like" (the SDM's "bus lock detection" VM exit, reason 74, comes after the instruction
+ * completed; the APM's "Bus Lock Threshold" intercept before it executes: REFERENCE.md). The
+ * host's vendor is leaf 0 of
+ * KVM_GET_SUPPORTED_CPUID, which KVM takes from the host (the vendor string is not virtualised). */
+enum { BUS_LOCK_RIP_UNKNOWN, BUS_LOCK_RIP_NEXT, BUS_LOCK_RIP_INSN };
 
 struct blvm_engine_vcpu {
 	struct blvm_engine_vm *vm;
@@ -153,6 +163,18 @@ static int kvm_vm_create(const struct blvm_engine_config *cfg, struct blvm_engin
 	if (r < 0) {
 		r = fail(err, errlen, -r, "%s: KVM_GET_SUPPORTED_CPUID: %s", "/dev/kvm");
 		goto out;
+	}
+	for (__u32 i = 0; i < vm->cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &vm->cpuid->entries[i];
+		char vendor[13];
+		if (e->function != 0)
+			continue;
+		memcpy(vendor, &e->ebx, 4), memcpy(vendor + 4, &e->edx, 4), memcpy(vendor + 8, &e->ecx, 4);
+		vendor[12] = '\0';
+		if (strcmp(vendor, "GenuineIntel") == 0)
+			vm->bus_lock_rip = BUS_LOCK_RIP_NEXT;
+		else if (strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0)
+			vm->bus_lock_rip = BUS_LOCK_RIP_INSN; /* Hygon: KVM's SVM code, as AMD */
 	}
 
 	/* Type 0: the default x86 VM. KVM_CREATE_VM can fail with EINTR on a busy host. */
@@ -520,6 +542,26 @@ static int kvm_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *i
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 
+/* The one fact KVM gives about a bus lock: the vCPU's RIP at exit 33, as a linear address (KVM's
+ * kvm_get_linear_rip: CS.base + RIP outside 64-bit mode, truncated to 32 bits), the locking
+ * instruction's own or the next one's by the host's vendor (above). A bus lock flagged on another
+ * exit (an MMIO or I/O exit it coincided with) says nothing about where the instruction is: none. */
+static int kvm_bus_lock_info(struct blvm_engine_vcpu *vcpu, struct blvm_bus_lock_info *info)
+{
+	if (vcpu->run->exit_reason != KVM_EXIT_X86_BUS_LOCK || vcpu->vm->bus_lock_rip == BUS_LOCK_RIP_UNKNOWN)
+		return -ENOENT;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	bool long64 = (sregs.efer & (1u << 10)) && sregs.cs.l; /* EFER.LMA and CS.L: 64-bit mode */
+	*info = (struct blvm_bus_lock_info){
+		.rip = long64 ? regs.rip : (uint32_t)(sregs.cs.base + regs.rip),
+		.rip_next = vcpu->vm->bus_lock_rip == BUS_LOCK_RIP_NEXT,
+	};
+	return 0;
+}
+
 const struct blvm_engine_ops blvm_engine_kvm = {
 	.name = "kvm",
 	.vm_create = kvm_vm_create,
@@ -540,10 +582,10 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	.run = kvm_run,
 	.kick = kvm_kick,
 	.instructions = kvm_instructions,
-	/* KVM_EXIT_X86_BUS_LOCK carries no payload (api.rst): nothing to attribute. The capability
+	/* KVM_EXIT_X86_BUS_LOCK carries no payload (api.rst): only the RIP it leaves. The capability
 	 * (KVM_CAP_X86_BUS_LOCK_EXIT), exit 33 and the flag pass through check_extension, enable_cap
 	 * and run unchanged. */
-	.bus_lock_info = NULL,
+	.bus_lock_info = kvm_bus_lock_info,
 	.create_irqchip = kvm_create_irqchip,
 	.create_pit2 = kvm_create_pit2,
 	.irq_line = kvm_irq_line,

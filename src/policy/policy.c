@@ -77,6 +77,7 @@ struct rip_entry {
 	uint64_t count;
 	uint32_t size, reason;
 	bool used;
+	bool rip_next; /* rip is the next instruction's (blvm_bus_lock_info.rip_next) */
 	char disasm[64];
 	struct blvm_policy_task task;
 };
@@ -316,6 +317,7 @@ static void attribute(struct blvm_policy *p, const struct blvm_bus_lock_info *in
 	e->count = 1;
 	e->size = info->size;
 	e->reason = info->reason;
+	e->rip_next = info->rip_next;
 	memcpy(e->disasm, info->disasm, sizeof e->disasm);
 	e->disasm[sizeof e->disasm - 1] = '\0';
 	p->tab_used++;
@@ -377,7 +379,15 @@ static void set_stop_reason(struct blvm_policy *p, unsigned vcpu, const struct k
 	char sym[104];
 	if (info)
 		sym_suffix(p, info->rip, sym, sizeof sym);
-	if (info)
+	if (info && info->rip_next)
+		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
+			 " (exit reason %u at rip 0x%" PRIx64 "%s, the instruction after the locking one: the exit "
+			 "is trap-like)", run->exit_reason, info->rip, sym);
+	else if (info && !info->size) /* the kvm engine on an AMD host: the rip alone */
+		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
+			 " (exit reason %u at rip 0x%" PRIx64 "%s, the locking instruction; the engine reports no more)",
+			 run->exit_reason, info->rip, sym);
+	else if (info)
 		snprintf(p->stop_buf + off, sizeof p->stop_buf - off,
 			 " rip 0x%" PRIx64 "%s %s (%s, %u bytes at 0x%" PRIx64 ", physical 0x%" PRIx64 ")", info->rip,
 			 sym, info->disasm[0] ? info->disasm : "(not disassembled)", reason_name(info->reason),
@@ -543,7 +553,7 @@ unsigned blvm_policy_top(const struct blvm_policy *p, struct blvm_policy_insn *o
 		unsigned last = n < max ? n : max - 1;
 		memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof *out);
 		out[pos] = (struct blvm_policy_insn){ .rip = e->rip, .count = e->count, .size = e->size,
-						      .reason = e->reason, .task = e->task };
+						      .reason = e->reason, .task = e->task, .rip_next = e->rip_next };
 		memcpy(out[pos].disasm, e->disasm, sizeof out[pos].disasm);
 		if (n < max)
 			n++;
@@ -616,10 +626,21 @@ void blvm_policy_write_json(const struct blvm_policy *p, FILE *f, int indent)
 		st.task_unknown, st.tasks_overflow);
 	fprintf(f, "%*s\"top\": [", indent, "");
 	for (unsigned i = 0; i < ntop; i++) {
-		fprintf(f, "%s\n%*s{\"rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64 ", \"insn\": ", i ? "," : "",
-			indent + 2, "", top[i].rip, top[i].count);
-		json_write_string(f, top[i].disasm);
-		fprintf(f, ", \"reason\": \"%s\", \"size\": %u, \"symbol\": ", reason_name(top[i].reason), top[i].size);
+		if (top[i].rip_next) {
+			/* Only the address after the instruction is known: said so, never a guessed start. */
+			fprintf(f, "%s\n%*s{\"rip\": null, \"next_rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64
+				", \"insn\": null, \"reason\": \"%s\", \"size\": null, \"symbol\": null, \"next_symbol\": ",
+				i ? "," : "", indent + 2, "", top[i].rip, top[i].count, reason_name(top[i].reason));
+		} else {
+			fprintf(f, "%s\n%*s{\"rip\": \"0x%" PRIx64 "\", \"count\": %" PRIu64 ", \"insn\": ", i ? "," : "",
+				indent + 2, "", top[i].rip, top[i].count);
+			if (top[i].disasm[0])
+				json_write_string(f, top[i].disasm);
+			else
+				fputs("null", f); /* the kvm engine: the rip alone */
+			fprintf(f, ", \"reason\": \"%s\", \"size\": ", reason_name(top[i].reason));
+			fprintf(f, top[i].size ? "%u, \"symbol\": " : "null, \"symbol\": ", top[i].size);
+		}
 		if (top[i].symbol[0])
 			json_write_string(f, top[i].symbol);
 		else
@@ -748,10 +769,16 @@ void blvm_policy_write_summary(const struct blvm_policy *p, FILE *f, double wall
 			snprintf(name, sizeof name, "  [%s %s]", task_name(&top[i].task, tn, sizeof tn),
 				 top[i].task.mode == BLVM_MODE_USER ? "user" : "kernel");
 		}
-		fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s%s%s%s%s\n", top[i].count, top[i].rip,
-			reason_name(top[i].reason), top[i].size, top[i].disasm[0] ? top[i].disasm : "?",
-			top[i].symbol[0] ? "  <" : "", blvm_escape_text(safe, sizeof safe, top[i].symbol),
-			top[i].symbol[0] ? ">" : "", name);
+		if (top[i].rip_next)
+			fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4s  (the instruction before this rip: the "
+				"exit is trap-like)%s%s%s%s\n", top[i].count, top[i].rip, reason_name(top[i].reason), "?",
+				top[i].symbol[0] ? "  <next: " : "", blvm_escape_text(safe, sizeof safe, top[i].symbol),
+				top[i].symbol[0] ? ">" : "", name);
+		else
+			fprintf(f, "blvm: %12" PRIu64 "  0x%016" PRIx64 "  %-6s %4u  %s%s%s%s%s\n", top[i].count,
+				top[i].rip, reason_name(top[i].reason), top[i].size,
+				top[i].disasm[0] ? top[i].disasm : "?", top[i].symbol[0] ? "  <" : "",
+				blvm_escape_text(safe, sizeof safe, top[i].symbol), top[i].symbol[0] ? ">" : "", name);
 	}
 	if (st.distinct_rips > ntop || st.rips_overflow)
 		fprintf(f, "blvm: (%" PRIu64 " distinct instructions in all%s)\n", st.distinct_rips,

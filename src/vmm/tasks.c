@@ -49,7 +49,7 @@ int blvm_tasks_setup(struct blvm_vm *vm, const uint8_t *kernel, size_t len, bool
 		/* The BTF is in the vmlinux inside the compressed payload. */
 		uint8_t *v;
 		size_t vlen;
-		if (blvm_bzimage_vmlinux(kernel, len, &v, &vlen, why, sizeof why) != 0) {
+		if (blvm_bzimage_vmlinux(kernel, len, BLVM_VMLINUX_MAX, &v, &vlen, why, sizeof why) != 0) {
 			snprintf(t->why, sizeof t->why, "kernel %s: %s; give --kernel-btf=FILE (the kernel's vmlinux, or "
 				 "the guest's /sys/kernel/btf/vmlinux)", vm->cfg.kernel_path, why);
 		} else {

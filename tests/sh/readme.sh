@@ -27,7 +27,7 @@ snippet=$(awk '/^## The policy module in your own monitor/ { sec = 1 } sec && /^
 san=()
 case "${SAN:-}" in 1) san=(-fsanitize=address,undefined);; thread) san=(-fsanitize=thread);; esac
 if gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter "${san[@]}" -Iinclude -o "$TMP/readme" "$TMP/readme.c" \
-	"$BUILD/libblvm.a" -lZydis -lbpf -llz4 -lz -llzma -lzstd -lbz2 -lpthread -lm 2>"$TMP/cc.err"; then
+	"$BUILD/libblvm.a" -lZydis -lbpf -llz4 -lz -llzma -lzstd -lbz2 -llzo2 -lpthread -lm 2>"$TMP/cc.err"; then
 	ok "README's policy-module snippet compiles and links with libblvm.a"
 else
 	fail "README's policy-module snippet does not compile:"; head -20 "$TMP/cc.err"; nl -ba "$TMP/readme.c" | head -60

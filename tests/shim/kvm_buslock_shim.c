@@ -82,7 +82,9 @@
  * as on a real kernel. The emu engine is a KVM with the bus-lock exit (api.rst 7.24), so real split
  * and UC locked instructions of the guest also exit with 33 once the monitor enabled
  * KVM_CAP_X86_BUS_LOCK_EXIT (the shim forwards an enable it accepts). Where the software kernel
- * differs from KVM (soft_ioctl below): KVM_GET_SUPPORTED_CPUID lists nothing and KVM_SET_CPUID2
+ * differs from KVM (soft_ioctl below): KVM_GET_SUPPORTED_CPUID lists only leaf 0, whose vendor
+ * "GenuineIntel" is the software kernel's flavour (the emu engine's VMX model, created Intel: its
+ * bus-lock exit is trap-like, as on an Intel host, which kvm.c reads from that leaf), and KVM_SET_CPUID2
  * only takes the vCPU count from blvm's leaf 0x40000001 (the emu engine has its own CPUID model,
  * with the same hypervisor leaves); KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR are accepted
  * and unused (no vm86 real mode); KVM_SET_GSI_ROUTING is accepted (the emu engine's routing is the
@@ -519,9 +521,16 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 			return (sizeof(struct kvm_run) + 4095) & ~4095ul;
 		case KVM_CHECK_EXTENSION:
 			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : E->check_extension(NULL, cap);
-		case KVM_GET_SUPPORTED_CPUID:
-			((struct kvm_cpuid2 *)arg)->nent = 0;
+		case KVM_GET_SUPPORTED_CPUID: {
+			struct kvm_cpuid2 *c = arg;
+			if (c->nent < 1)
+				return fail_errno(E2BIG); /* api.rst 4.46 */
+			c->nent = 1;
+			/* max basic leaf 0x1f; "GenuineIntel" in EBX, EDX, ECX */
+			c->entries[0] = (struct kvm_cpuid_entry2){ .function = 0, .eax = 0x1f, .ebx = 0x756e6547,
+								   .edx = 0x49656e69, .ecx = 0x6c65746e };
 			return 0;
+		}
 		case KVM_CREATE_VM: {
 			struct blvm_engine_config cfg = { .nr_vcpus = 1 };
 			struct blvm_engine_vm *vm;

@@ -267,7 +267,7 @@ static int print_layout(const char *path)
 	if (blvm_is_bzimage(buf, (size_t)n)) { /* the vmlinux inside, as the monitor unpacks it */
 		uint8_t *v;
 		size_t vlen;
-		if (blvm_bzimage_vmlinux(buf, (size_t)n, &v, &vlen, err, sizeof err) != 0) {
+		if (blvm_bzimage_vmlinux(buf, (size_t)n, BLVM_VMLINUX_MAX, &v, &vlen, err, sizeof err) != 0) {
 			printf("error: %s\n", err);
 			free(buf);
 			return 1;
@@ -306,7 +306,7 @@ int main(int argc, char **argv)
 				n = 0;
 			fclose(f);
 		}
-		if (!n || blvm_bzimage_vmlinux(buf, n, &v, &vlen, err, sizeof err) != 0) {
+		if (!n || blvm_bzimage_vmlinux(buf, n, BLVM_VMLINUX_MAX, &v, &vlen, err, sizeof err) != 0) {
 			printf("error: %s\n", n ? err : "cannot read the file");
 			free(buf);
 			return 1;

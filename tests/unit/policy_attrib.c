@@ -485,11 +485,48 @@ static void tasks(void)
 	blvm_policy_destroy(p);
 }
 
+/* The kvm engine on an Intel host knows only the RIP after the locking instruction (blvm_bus_lock_info
+ * rip_next, api.rst: the exit is trap-like): the row says so ("rip" null, "next_rip", "next_symbol"),
+ * with nothing about the instruction itself, in the JSON, the summary and the kill message. */
+static void next_rip_rows(void)
+{
+	struct blvm_policy *p = make("kill=3", 1);
+	blvm_policy_set_symbolizer(p, fake_symbolize, &sym_calls);
+	struct blvm_bus_lock_info info = { .rip = 0x401004, .rip_next = 1 };
+	for (int i = 0; i < 2; i++)
+		blvm_policy_after_run(p, 0, &bl, &info);
+	struct blvm_policy_action act = blvm_policy_after_run(p, 0, &bl, &info);
+	CHECK_STR(act.reason, "--bus-lock=kill=3: bus lock 3 of 3 allowed, ending the VM: vCPU 0 (exit reason 33 at rip "
+			      "0x401004 <f0+0x4>, the instruction after the locking one: the exit is trap-like)");
+	struct blvm_policy_stats st;
+	blvm_policy_get_stats(p, &st);
+	CHECK_EQ(st.unattributed, 3);
+	CHECK_EQ(st.distinct_rips, 1);
+	char *json = capture_json(p, 2);
+	json_check(json,
+		"t=d[\"top\"]\n"
+		"assert t == [{\"rip\": None, \"next_rip\": \"0x401004\", \"count\": 3, \"insn\": None, \"reason\": \"unknown\", "
+		"\"size\": None, \"symbol\": None, \"next_symbol\": \"f0+0x4\", \"mode\": None, \"task\": None, \"cr3\": None}], t\n");
+	free(json);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, 1.0);
+	fclose(f);
+	CHECK(strstr(buf, "blvm:            3  0x0000000000401004  unknown    ?  (the instruction before this rip: the exit "
+			  "is trap-like)  <next: f0+0x4>\n") != NULL);
+	if (failures)
+		fputs(buf, stderr);
+	free(buf);
+	blvm_policy_destroy(p);
+}
+
 int main(void)
 {
 	tasks();
 	counts_top_json();
 	symbols();
+	next_rip_rows();
 	empty_and_off_json();
 	bounded_table();
 	progress();
