@@ -5,9 +5,9 @@
 #define BLVM_VERSION_H
 
 #define BLVM_VERSION_MAJOR 0
-#define BLVM_VERSION_MINOR 2
+#define BLVM_VERSION_MINOR 3
 #define BLVM_VERSION_PATCH 0
-#define BLVM_VERSION "0.2.0"
+#define BLVM_VERSION "0.3.0"
 /* For compile-time comparisons: BLVM_VERSION_NUMBER >= BLVM_VERSION_AT(0, 2, 0). */
 #define BLVM_VERSION_AT(maj, min, pat) (((maj) << 16) | ((min) << 8) | (pat))
 #define BLVM_VERSION_NUMBER BLVM_VERSION_AT(BLVM_VERSION_MAJOR, BLVM_VERSION_MINOR, BLVM_VERSION_PATCH)
