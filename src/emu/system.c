@@ -1100,10 +1100,10 @@ int emu_h_wrpkru(ARGS)
 
 /*
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
- * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
- * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE (PKS on Intel), ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
- * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
+ * CX16 POPCNT HYPERVISOR (FPU MMX FXSR SSE..SSE4.2 XSAVE: emu_fpu_cpuid, as the host has them).
+ * Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE (PKS on Intel), ARCH_CAPABILITIES,
+ * CLFLUSHOPT RDPID on AMD. Extended: SYSCALL NX Page1GB RDTSCP LM, LAHF_LM ABM(LZCNT), 3DNowPrefetch
+ * on AMD. 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
@@ -1150,6 +1150,13 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 				cc |= 1u << 4;
 			if (!amd)
 				cc |= 1u << 31;
+			/* Instructions of the AMD model (family 19h model 01h, Zen 3) that the Intel
+			 * one (06_3AH, Ivy Bridge) lacks: CLFLUSHOPT (EBX[23]) and RDPID (ECX[22]),
+			 * APM Vol. 3 E.3.6 (Fn0000_0007_EBX/ECX); #UD on Intel (emu_select). */
+			if (amd) {
+				b |= 1u << 23;
+				cc |= 1u << 22;
+			}
 			if (emu_bus_lock_detect_exposed(c))
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}
@@ -1199,6 +1206,11 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		break;
 	case 0x80000001:
 		cc = (1u << 0) | (1u << 5);
+		/* 3DNowPrefetch (ECX[8], APM Vol. 3 E.4.2: PREFETCH/PREFETCHW) on the AMD model; Intel
+		 * enumerates PRFCHW from Broadwell on, and PREFETCHW's exceptions (SDM Vol. 2) name no
+		 * CPUID condition: the Intel model runs it as a NOP without the bit (insn.def R_HINT) */
+		if (amd)
+			cc |= 1u << 8;
 		d = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
 		if (amd)
 			d |= edx1 & 0x0183f3ff;
