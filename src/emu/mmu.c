@@ -338,7 +338,13 @@ static inline bool mt_uncacheable(uint8_t mt)
 static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 {
 	const uint64_t addr_mask = ((1ull << EMU_PHYS_BITS) - 1) & ~0xfffull;
+	/* Reserved bits above the address, M = MAXPHYADDR (CPUID 0x80000008 EAX[7:0]): 51:M with
+	 * 4-level paging, whose bits 62:52 are ignored (SDM Vol. 3 Tables 4-15..4-20; 62:59 the
+	 * protection key of a leaf); 62:M with PAE paging (Tables 4-9..4-11), 63:M in a PAE PDPTE
+	 * (Table 4-8). Bit 63 is XD with IA32_EFER.NXE = 1, else reserved. */
 	uint64_t rsvd = ~((1ull << EMU_PHYS_BITS) - 1) & 0x000fffffffffffffull;
+	if (!(c->efer & EFER_LMA))
+		rsvd |= 0x7ff0000000000000ull;
 	if (!(c->efer & EFER_NXE))
 		rsvd |= 1ull << 63;
 	uint64_t *ent[4];
@@ -363,7 +369,7 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		uint64_t e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 		if (!(e & 1))
 			return walk_fault(c, lin, acc, 0);
-		if (e & (rsvd | 0x1e6))
+		if (e & (rsvd | (1ull << 63) | 0x1e6)) /* and 8:5, 2:1 (Table 4-8) */
 			return walk_fault(c, lin, acc, PFE_P | PFE_RSVD);
 		levels = 2;
 		table = e & addr_mask;
