@@ -198,6 +198,7 @@
 #define EMU_REP_KICK_CHECK 1024         /* string iterations between checks of kick() */
 #define EMU_RUN_DATA_OFFSET 4096        /* run->io.data_offset: the page after struct kvm_run */
 #define EMU_RUN_BYTES 8192
+#define EMU_LIN_BITS 57                 /* CPUID 0x80000008 EAX[15:8]: 5-level paging (CPUID 7.0:ECX[16]) */
 #define EMU_PHYS_BITS 39                /* CPUID 0x80000008 EAX[7:0]; page-table reserved bits above */
 
 #define EMU_PAT_RESET 0x0007040600070406ull
@@ -252,6 +253,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_UMIP (1ull << 11)
 #define CR4_PKE (1ull << 22)
 #define CR4_PKS (1ull << 24)
+#define CR4_LA57 (1ull << 12)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -764,9 +766,27 @@ emu_fn emu_h_ljmp_ptr, emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret,
 
 /* ---------------------------------------------------------------- inline fast paths */
 
-static inline bool emu_canonical(uint64_t a)
+/* a sign-extended from bit bits-1 (shift unsigned: no UB on high addresses) */
+static inline bool emu_canonical_bits(uint64_t a, unsigned bits)
 {
-	return (uint64_t)((int64_t)(a << 16) >> 16) == a; /* shift unsigned: no UB on high addresses */
+	return (uint64_t)((int64_t)(a << (64 - bits)) >> (64 - bits)) == a;
+}
+
+/* A linear address used as such (access, branch target, IRET/SYSRET/far-transfer RIP): canonical
+ * for the paging mode, 57 bits with CR4.LA57 = 1, else 48 (SDM Vol. 3 4.5.1). A 48-bit canonical
+ * address is 57-bit canonical too: the common case costs what it did with 4-level paging only. */
+static inline bool emu_canonical(const struct emu_vcpu *c, uint64_t a)
+{
+	return likely(emu_canonical_bits(a, 48)) || ((c->cr4 & CR4_LA57) && emu_canonical_bits(a, 57));
+}
+
+/* A base address loaded into a register (LGDT, LIDT, LLDT, LTR; WRMSR to FS/GS/KERNEL_GS base,
+ * LSTAR, CSTAR, SYSENTER_ESP/EIP): canonical relative to the processor's linear-address width
+ * (CPUID 0x80000008 EAX[15:8]: 57, LA57 being enumerated) whatever CR4.LA57 says (Intel's 5-level
+ * paging white paper, "Canonicality checking"; kvm-unit-tests la57 checks it in 4-level mode). */
+static inline bool emu_canonical_base(uint64_t a)
+{
+	return emu_canonical_bits(a, EMU_LIN_BITS);
 }
 
 /* Effective linear address of a memory operand (segment base added, wrapped to the mode's width). */

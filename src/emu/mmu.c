@@ -332,7 +332,7 @@ static inline bool mt_uncacheable(uint8_t mt)
 	return mt == EMU_MT_UC || mt == EMU_MT_UCM;
 }
 
-/* SDM Vol. 3 4.5 (4-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
+/* SDM Vol. 3 4.5 (4-level and 5-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
  * over every level; A is set on every level and D on the leaf, with host atomics (locked updates the
  * CPU makes itself), only once the access is allowed. */
 static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
@@ -347,9 +347,9 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		rsvd |= 0x7ff0000000000000ull;
 	if (!(c->efer & EFER_NXE))
 		rsvd |= 1ull << 63;
-	uint64_t *ent[4];
-	uint64_t val[4], epa[4];
-	uint8_t emt[4];   /* memory type of the table holding ent[k] (for the A/D bus-lock check) */
+	uint64_t *ent[5];
+	uint64_t val[5], epa[5];
+	uint8_t emt[5];   /* memory type of the table holding ent[k] (for the A/D bus-lock check) */
 	int levels, n = 0;
 	uint64_t table;
 	uint8_t tmt;
@@ -357,7 +357,7 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	unsigned key = 0;
 
 	if (c->efer & EFER_LMA) {
-		levels = 4;
+		levels = (c->cr4 & CR4_LA57) ? 5 : 4; /* 5-level paging: the PML5 at CR3 (SDM Vol. 3 4.5) */
 		table = c->cr3 & addr_mask;
 		tmt = ps_type(c, c->cr3);
 	} else if (c->cr4 & CR4_PAE) {
@@ -393,8 +393,8 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			return walk_fault(c, lin, acc, 0);
 		uint64_t r = rsvd;
 		bool leaf = lvl == 1;
-		if (lvl == 4 && (e & 0x80))
-			r |= 0x80; /* PS is reserved in a PML4E */
+		if (lvl >= 4 && (e & 0x80))
+			r |= 0x80; /* PS is reserved in a PML5E and a PML4E (Tables 4-14, 4-15) */
 		if ((lvl == 3 || lvl == 2) && (e & 0x80)) {
 			leaf = true;
 			r |= (lvl == 3 ? 0x3fffe000ull : 0x1fe000ull); /* reserved bits of 1 GiB / 2 MiB pages */
@@ -528,7 +528,7 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 			return 0;
 		}
 	}
-	if ((c->efer & EFER_LMA) && !emu_canonical(lin))
+	if ((c->efer & EFER_LMA) && !emu_canonical(c, lin))
 		return noncanonical(c, acc);
 
 	struct walk w = { 0 };

@@ -8,7 +8,10 @@
  *     maps a 2-MByte page also 20:13;
  *   - 4-level PML4E, PDPTE, PDE, PTE: 51:M reserved, bits 62:52 ignored (62:59 the protection key
  *     of a leaf, ignored here: CR4.PKE = CR4.PKS = 0), bit 63 as with PAE; PS (bit 7) reserved in a
- *     PML4E; a PDPTE that maps a 1-GByte page also 29:13, a PDE that maps a 2-MByte page 20:13.
+ *     PML4E; a PDPTE that maps a 1-GByte page also 29:13, a PDE that maps a 2-MByte page 20:13;
+ *   - 5-level paging (CR4.LA57 = 1, Table 4-14): a PML5E as a PML4E, the others alike; a linear
+ *     address is canonical in 57 bits (4.5.1): 0x00ff000000000000 maps through PML5E 255 with
+ *     LA57 = 1 and is #GP(0) with LA57 = 0 (SDM Vol. 2 "MOV": #GP(0) for a non-canonical address).
  * "If the P flag is 1 and a reserved bit is set, the access causes a page-fault exception with the
  * RSVD flag (bit 3) and the P flag (bit 0) set in the error code" (SDM Vol. 3 4.7). Each case sets one
  * bit in one entry of an identity mapping (address bits M-1:12 and a non-leaf PS are skipped: they
@@ -18,9 +21,9 @@
 #include "emu_harness.h"
 #include "emu/emu.h"
 
-enum { PML4E, PDPTE, PDPTE_1G, PDE, PDE_2M, PTE };
+enum { PML4E, PDPTE, PDPTE_1G, PDE, PDE_2M, PTE, PML5E };
 static const char *const kind_name[] = { "PML4E", "PDPTE", "PDPTE (1 GiB page)", "PDE", "PDE (2 MiB page)",
-					 "PTE" };
+					 "PTE", "PML5E" };
 
 static uint64_t bits(unsigned hi, unsigned lo)
 {
@@ -38,7 +41,7 @@ static uint64_t reserved(bool pae, int kind, bool nxe, unsigned m)
 	} else {
 		r |= bits(51, m);
 	}
-	if (kind == PML4E)
+	if (kind == PML4E || kind == PML5E)
 		r |= 1ull << 7;
 	if (kind == PDPTE_1G)
 		r |= bits(29, 13);
@@ -57,7 +60,7 @@ static void sweep(struct t_vm *t, bool pae, bool nxe, unsigned m, int kind, uint
 	for (unsigned b = 1; b < 64; b++) {
 		if (b >= 12 && b < m)
 			continue; /* the address of the next table or of the page */
-		if (b == 7 && kind != PML4E)
+		if (b == 7 && kind != PML4E && kind != PML5E)
 			continue; /* PS: another kind of entry (PDE_2M, PDPTE_1G are their own sweeps) */
 		if ((e >> b) & 1)
 			continue; /* already set: the entry's own flag */
@@ -70,7 +73,7 @@ static void sweep(struct t_vm *t, bool pae, bool nxe, unsigned m, int kind, uint
 		bool rsvd_pf = st == EMU_ST_FAULT && c->exc_vec == EMU_V_PF && c->exc_err == (PFE_P | PFE_RSVD) &&
 			       c->exc_cr2 == lin;
 		CHECK(want ? rsvd_pf : st == 0, "%s paging, NXE %d, %s bit %u: %s, got status %d vector %d error %#x",
-		      pae ? "PAE" : "4-level", nxe, kind_name[kind], b,
+		      pae ? "PAE" : (c->cr4 & CR4_LA57) ? "5-level" : "4-level", nxe, kind_name[kind], b,
 		      want ? "reserved: #PF with P and RSVD expected" : "not reserved: the read should succeed",
 		      st, c->exc_vec, (unsigned)c->exc_err);
 		(*n)++;
@@ -130,6 +133,36 @@ int main(void)
 		sweep(&t, true, nxe, m, PDE, 0x21000, 0x100000, &n);
 		sweep(&t, true, nxe, m, PDE_2M, 0x21008, 0x200000, &n);
 		sweep(&t, true, nxe, m, PTE, 0x22000 + 8 * 0x100, 0x100000, &n);
+
+		/* 5-level: PML5 0x34000 -> the PML4 above; PML5E 255 -> the same PML4 (its PML4E 0:
+		 * lin 0x00ff000000000000 + x maps what lin x maps with 4-level paging) */
+		t_long_mode(&t);
+		t.ops->get_sregs(t.cpu, &s);
+		memset(t.ram + 0x34000, 0, 0x1000);
+		t_w64(&t, 0x34000, 0x30003);
+		t_w64(&t, 0x34000 + 8 * 255, 0x30003);
+		uint64_t hi = 0x00ff000000000000ull;
+		uint8_t v;
+		s.cr3 = 0x30000;
+		s.efer = nxe ? 0xd01 : 0x501;
+		t.ops->set_sregs(t.cpu, &s);
+		emu_tlb_flush(c);
+		c->exc_vec = -1;
+		int st = emu_read_bytes(c, hi + 0x100000, &v, 1, EMU_ACC_R);
+		CHECK(st == EMU_ST_FAULT && c->exc_vec == EMU_V_GP && c->exc_err == 0,
+		      "4-level: %#llx is not canonical: #GP(0) expected, got status %d vector %d",
+		      (unsigned long long)(hi + 0x100000), st, c->exc_vec);
+		s.cr3 = 0x34000;
+		s.cr4 |= CR4_LA57;
+		t.ops->set_sregs(t.cpu, &s);
+		t.ram[0x100000] = 0x5a;
+		emu_tlb_flush(c);
+		st = emu_read_bytes(c, hi + 0x100000, &v, 1, EMU_ACC_R);
+		CHECK(st == 0 && v == 0x5a, "5-level: %#llx should read 0x5a, got status %d vector %d",
+		      (unsigned long long)(hi + 0x100000), st, c->exc_vec);
+		sweep(&t, false, nxe, m, PML5E, 0x34000 + 8 * 255, hi + 0x100000, &n);
+		sweep(&t, false, nxe, m, PML4E, 0x30000, hi + 0x100000, &n);
+		sweep(&t, false, nxe, m, PTE, 0x33000 + 8 * 0x100, hi + 0x100000, &n);
 
 		/* back to long mode for the next round */
 		t_long_mode(&t);
