@@ -599,6 +599,9 @@ int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v);
 /* Any size (descriptor tables, IDT gates, 16-byte operands); acc may include EMU_ACC_SYS. */
 int emu_read_bytes(struct emu_vcpu *c, uint64_t lin, void *buf, unsigned size, unsigned acc);
 int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned size, unsigned acc);
+/* The faults a write of [lin, lin+size) (at most two pages) would raise, without writing: for an
+ * instruction that writes several places, checked before it writes the first (XSAVE). */
+int emu_write_check(struct emu_vcpu *c, uint64_t lin, unsigned size);
 /* Code fetch translation of one linear page: guest-physical address and host pointer (NULL: MMIO). */
 int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva);
 void emu_tlb_flush(struct emu_vcpu *c);

@@ -770,6 +770,13 @@ int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned 
 	return st;
 }
 
+int emu_write_check(struct emu_vcpu *c, uint64_t lin, unsigned size)
+{
+	struct emu_xlat x[2];
+	unsigned n[2];
+	return xlat_range(c, lin, size, EMU_ACC_W, x, n);
+}
+
 /* A plain access is one host load or store of its size when it lies in one page of RAM (x86-TSO,
  * EMU_GLD/EMU_GST in emu.h); page-crossing or MMIO accesses go piece by piece. */
 int emu_read_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t *v)
