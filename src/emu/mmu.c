@@ -361,7 +361,9 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		table = c->cr3 & addr_mask;
 		tmt = ps_type(c, c->cr3);
 	} else if (c->cr4 & CR4_PAE) {
-		/* PAE: the PDPTE of the linear address, from CR3[31:5] (SDM Vol. 3 4.4.1). */
+		/* PAE: the PDPTE of the linear address, from CR3[31:5] (SDM Vol. 3 4.4.1), read at each
+		 * walk; an Intel part loads the four at MOV to CR0/CR3/CR4 and raises #GP(0) there for
+		 * a reserved bit (not modelled: #PF with RSVD here). */
 		uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
 		uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
 		if (!p)

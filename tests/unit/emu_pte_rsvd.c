@@ -3,7 +3,9 @@
  * emu_pte_rsvd: the reserved bits of paging-structure entries, bit by bit, against the SDM's entry
  * formats (SDM Vol. 3 4.4.2 Tables 4-8..4-11 for PAE paging, 4.5.4 Tables 4-14..4-20 for 4-level
  * paging; M = MAXPHYADDR, the guest's CPUID 0x80000008 EAX[7:0]):
- *   - PAE PDPTE: bits 2:1, 8:5 and 63:M reserved;
+ *   - PAE PDPTE: bits 2:1, 8:5 and 63:M reserved (the engine reads the PDPTEs at each walk, and
+ *     so raises #PF with RSVD as an AMD part does under nested paging; an Intel part loads them at
+ *     MOV to CR3/CR0/CR4 and raises #GP(0) there, SDM Vol. 3 4.4.1: not modelled);
  *   - PAE PDE and PTE: 62:M reserved, bit 63 XD with IA32_EFER.NXE = 1, else reserved; a PDE that
  *     maps a 2-MByte page also 20:13;
  *   - 4-level PML4E, PDPTE, PDE, PTE: 51:M reserved, bits 62:52 ignored (62:59 the protection key
