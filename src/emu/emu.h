@@ -510,6 +510,7 @@ struct emu_vcpu {
 	struct kvm_segment tr, ldt;
 	struct emu_dtable gdt, idt;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+	uint64_t pdpte[4];            /* PAE paging, Intel model: the PDPTE registers (emu_load_pdptes) */
 	uint64_t dr[8];
 	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
 	uint64_t tsc_adjust;          /* IA32_TSC_ADJUST (system.c emu_wrmsr) */
@@ -605,6 +606,15 @@ int emu_write_check(struct emu_vcpu *c, uint64_t lin, unsigned size);
 /* Code fetch translation of one linear page: guest-physical address and host pointer (NULL: MMIO). */
 int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva);
 void emu_tlb_flush(struct emu_vcpu *c);
+/* PAE paging (CR0.PG = CR4.PAE = 1, EFER.LME = 0) with CR0, CR4 and EFER as given */
+static inline bool emu_pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LME);
+}
+/* The Intel model's PDPTE registers from the table at cr3 (SDM Vol. 3 4.4.1). check: -1 and nothing
+ * loaded if a present PDPTE sets a reserved bit (the caller's #GP(0)); else 0. The AMD model reads
+ * the PDPTEs at each walk instead and has no such registers. */
+int emu_load_pdptes(struct emu_vcpu *c, uint64_t cr3, bool check);
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin);
 void emu_tlb_drop_writes(struct emu_vcpu *c);
 void emu_tlb_drop_ac(struct emu_vcpu *c);

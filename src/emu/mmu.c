@@ -332,6 +332,24 @@ static inline bool mt_uncacheable(uint8_t mt)
 	return mt == EMU_MT_UC || mt == EMU_MT_UCM;
 }
 
+/* Reserved bits of a PAE PDPTE below MAXPHYADDR and at 63 (SDM Vol. 3 Table 4-8: 63:M, 8:5, 2:1) */
+#define PDPTE_RSVD ((1ull << 63) | 0x1e6ull)
+
+int emu_load_pdptes(struct emu_vcpu *c, uint64_t cr3, bool check)
+{
+	uint64_t e[4] = { 0 };
+	const uint64_t rsvd = PDPTE_RSVD | (~((1ull << EMU_PHYS_BITS) - 1) & ~(1ull << 63));
+	const uint8_t *p = emu_phys_ptr(c->vm, cr3 & 0xffffffe0ull, 32);
+	for (unsigned k = 0; k < 4; k++) {
+		if (p)
+			memcpy(&e[k], p + 8 * k, 8);
+		if (check && (e[k] & 1) && (e[k] & rsvd))
+			return -1;
+	}
+	memcpy(c->pdpte, e, sizeof e);
+	return 0;
+}
+
 /* SDM Vol. 3 4.5 (4-level and 5-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
  * over every level; A is set on every level and D on the leaf, with host atomics (locked updates the
  * CPU makes itself), only once the access is allowed. */
@@ -361,17 +379,23 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		table = c->cr3 & addr_mask;
 		tmt = ps_type(c, c->cr3);
 	} else if (c->cr4 & CR4_PAE) {
-		/* PAE: the PDPTE of the linear address, from CR3[31:5] (SDM Vol. 3 4.4.1), read at each
-		 * walk; an Intel part loads the four at MOV to CR0/CR3/CR4 and raises #GP(0) there for
-		 * a reserved bit (not modelled: #PF with RSVD here). */
-		uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
-		uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
-		if (!p)
-			return emu_internal_error(c, "PAE PDPTE outside RAM");
-		uint64_t e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+		/* PAE: the PDPTE of the linear address (SDM Vol. 3 4.4.1). The Intel model's from its
+		 * PDPTE registers, loaded (and checked: #GP(0)) at MOV to CR0/CR3/CR4; the AMD model's
+		 * from CR3[31:5] at each walk, where a reserved bit is #PF with RSVD (as QEMU and KVM
+		 * under nested paging). */
+		uint64_t e;
+		if (c->vm->cfg.cpu_vendor_amd) {
+			uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
+			uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
+			if (!p)
+				return emu_internal_error(c, "PAE PDPTE outside RAM");
+			e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+		} else {
+			e = c->pdpte[(lin >> 30) & 3];
+		}
 		if (!(e & 1))
 			return walk_fault(c, lin, acc, 0);
-		if (e & (rsvd | (1ull << 63) | 0x1e6)) /* and 8:5, 2:1 (Table 4-8) */
+		if (e & (rsvd | PDPTE_RSVD))
 			return walk_fault(c, lin, acc, PFE_P | PFE_RSVD);
 		levels = 2;
 		table = e & addr_mask;

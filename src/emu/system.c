@@ -656,6 +656,11 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 				return emu_raise_err(c, EMU_V_GP, 0);
 			efer &= ~EFER_LMA;
 		}
+		/* SDM Vol. 3 4.4.1: the PDPTEs are loaded when PAE paging would be in use after a
+		 * MOV to CR0 that modifies CD, NW or PG; #GP(0) for a reserved bit (Intel model) */
+		if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(v, c->cr4, efer) &&
+		    ((v ^ c->cr0) & (CR0_CD | CR0_NW | CR0_PG)) && emu_load_pdptes(c, c->cr3, true))
+			return emu_raise_err(c, EMU_V_GP, 0);
 		c->cr0 = v;
 		c->efer = efer;
 		emu_tlb_flush(c);
@@ -668,6 +673,10 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		return 0;
 	case 3:
 		if (c->mode64 ? (v >> EMU_PHYS_BITS) != 0 : (v >> 32) != 0)
+			return emu_raise_err(c, EMU_V_GP, 0);
+		/* with PAE paging, from the table at the new CR3 (SDM Vol. 3 4.4.1) */
+		if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(c->cr0, c->cr4, c->efer) &&
+		    emu_load_pdptes(c, v, true))
 			return emu_raise_err(c, EMU_V_GP, 0);
 		c->cr3 = v;
 		emu_tlb_flush(c);
@@ -689,6 +698,11 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		/* SDM Vol. 2 "MOV (Control Registers)": #GP(0) "If an attempt is made to change
 		 * CR4.LA57" in 64-bit mode; the paging mode changes only with paging off (4.1.1) */
 		if ((c->efer & EFER_LMA) && ((v ^ c->cr4) & CR4_LA57))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		/* a MOV to CR4 that modifies PAE, PGE, PSE or SMEP with PAE paging after it loads the
+		 * PDPTEs (SDM Vol. 3 4.4.1) */
+		if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(c->cr0, v, c->efer) &&
+		    ((v ^ c->cr4) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) && emu_load_pdptes(c, c->cr3, true))
 			return emu_raise_err(c, EMU_V_GP, 0);
 		c->cr4 = v;
 		emu_tlb_flush(c);

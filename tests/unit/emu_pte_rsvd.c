@@ -3,9 +3,12 @@
  * emu_pte_rsvd: the reserved bits of paging-structure entries, bit by bit, against the SDM's entry
  * formats (SDM Vol. 3 4.4.2 Tables 4-8..4-11 for PAE paging, 4.5.4 Tables 4-14..4-20 for 4-level
  * paging; M = MAXPHYADDR, the guest's CPUID 0x80000008 EAX[7:0]):
- *   - PAE PDPTE: bits 2:1, 8:5 and 63:M reserved (the engine reads the PDPTEs at each walk, and
- *     so raises #PF with RSVD as an AMD part does under nested paging; an Intel part loads them at
- *     MOV to CR3/CR0/CR4 and raises #GP(0) there, SDM Vol. 3 4.4.1: not modelled);
+ *   - PAE PDPTE: bits 2:1, 8:5 and 63:M reserved. The Intel model loads the four PDPTEs into
+ *     registers at MOV to CR3 (and CR0/CR4), "If any of the PDPTEs sets both the P flag (bit 0)
+ *     and any reserved bit, the MOV to CR instruction causes a general-protection exception
+ *     (#GP(0)) and the PDPTEs are not loaded" (SDM Vol. 3 4.4.1), and a later change of the table
+ *     in memory has no effect until the next load; the AMD model reads them at each walk (#PF
+ *     with RSVD, as QEMU TCG and KVM under nested paging);
  *   - PAE PDE and PTE: 62:M reserved, bit 63 XD with IA32_EFER.NXE = 1, else reserved; a PDE that
  *     maps a 2-MByte page also 20:13;
  *   - 4-level PML4E, PDPTE, PDE, PTE: 51:M reserved, bits 62:52 ignored (62:59 the protection key
@@ -70,8 +73,21 @@ static void sweep(struct t_vm *t, bool pae, bool nxe, unsigned m, int kind, uint
 		emu_tlb_flush(c);
 		c->exc_vec = -1;
 		uint8_t v;
-		int st = emu_read_bytes(c, lin, &v, 1, EMU_ACC_R);
+		int st;
 		bool want = (rsvd >> b) & 1;
+		if (pae && kind == PDPTE && !c->vm->cfg.cpu_vendor_amd) {
+			/* the Intel model: MOV to CR3 loads and checks them */
+			st = emu_write_cr(c, 3, c->cr3);
+			CHECK(want ? st == EMU_ST_FAULT && c->exc_vec == EMU_V_GP && c->exc_err == 0 : st == 0,
+			      "PAE paging, NXE %d, Intel, PDPTE bit %u: MOV to CR3 %s, got status %d vector %d",
+			      nxe, b, want ? "must #GP(0)" : "must load it", st, c->exc_vec);
+			(*n)++;
+			if (want)
+				continue; /* not loaded: the old ones stay */
+		}
+		st = emu_read_bytes(c, lin, &v, 1, EMU_ACC_R);
+		if (pae && kind == PDPTE && !c->vm->cfg.cpu_vendor_amd)
+			want = false; /* loaded without a reserved bit */
 		bool rsvd_pf = st == EMU_ST_FAULT && c->exc_vec == EMU_V_PF && c->exc_err == (PFE_P | PFE_RSVD) &&
 			       c->exc_cr2 == lin;
 		CHECK(want ? rsvd_pf : st == 0, "%s paging, NXE %d, %s bit %u: %s, got status %d vector %d error %#x",
@@ -81,6 +97,8 @@ static void sweep(struct t_vm *t, bool pae, bool nxe, unsigned m, int kind, uint
 		(*n)++;
 	}
 	t_w64(t, gpa, e);
+	if (pae && kind == PDPTE && !c->vm->cfg.cpu_vendor_amd)
+		CHECK(emu_write_cr(c, 3, c->cr3) == 0, "PAE, Intel: reloading the PDPTEs failed");
 }
 
 int main(void)
@@ -124,17 +142,38 @@ int main(void)
 		t_w64(&t, 0x21000, 0x22003);
 		t_w64(&t, 0x21008, 0x200083);
 		t_w64(&t, 0x22000 + 8 * 0x100, 0x100003);
-		t.ops->get_sregs(t.cpu, &s);
-		t_seg(&s.cs, 0x18, 1, 0, 0);
-		s.cr3 = 0x20000;
-		s.efer = nxe ? 0x800 : 0;
-		t.ops->set_sregs(t.cpu, &s);
-		CHECK(!(c->efer & EFER_LMA) && (c->cr4 & CR4_PAE), "not PAE paging: EFER %#llx CR4 %#llx",
-		      (unsigned long long)c->efer, (unsigned long long)c->cr4);
-		sweep(&t, true, nxe, m, PDPTE, 0x20000, 0x100000, &n);
-		sweep(&t, true, nxe, m, PDE, 0x21000, 0x100000, &n);
-		sweep(&t, true, nxe, m, PDE_2M, 0x21008, 0x200000, &n);
-		sweep(&t, true, nxe, m, PTE, 0x22000 + 8 * 0x100, 0x100000, &n);
+		for (int amd = 0; amd < 2; amd++) {
+			c->vm->cfg.cpu_vendor_amd = amd;
+			t.ops->get_sregs(t.cpu, &s);
+			t_seg(&s.cs, 0x18, 1, 0, 0);
+			s.cr3 = 0x20000;
+			s.efer = nxe ? 0x800 : 0;
+			t.ops->set_sregs(t.cpu, &s); /* loads the Intel model's PDPTEs, as KVM's */
+			CHECK(!(c->efer & EFER_LMA) && (c->cr4 & CR4_PAE), "not PAE paging: EFER %#llx CR4 %#llx",
+			      (unsigned long long)c->efer, (unsigned long long)c->cr4);
+			sweep(&t, true, nxe, m, PDPTE, 0x20000, 0x100000, &n);
+			sweep(&t, true, nxe, m, PDE, 0x21000, 0x100000, &n);
+			sweep(&t, true, nxe, m, PDE_2M, 0x21008, 0x200000, &n);
+			sweep(&t, true, nxe, m, PTE, 0x22000 + 8 * 0x100, 0x100000, &n);
+			/* the PDPTE made not present in memory: the Intel model's register keeps it
+			 * until MOV to CR3; the AMD model sees it at once (#PF, P = 0) */
+			uint8_t v;
+			t_w64(&t, 0x20000, 0);
+			emu_tlb_flush(c);
+			int st = emu_read_bytes(c, 0x100000, &v, 1, EMU_ACC_R);
+			CHECK(amd ? st == EMU_ST_FAULT && c->exc_vec == EMU_V_PF && c->exc_err == 0 : st == 0,
+			      "PAE, %s: a cleared PDPTE before MOV to CR3: status %d vector %d", amd ? "AMD" : "Intel",
+			      st, c->exc_vec);
+			CHECK(emu_write_cr(c, 3, 0x20000) == 0, "MOV to CR3 with a not-present PDPTE");
+			emu_tlb_flush(c);
+			st = emu_read_bytes(c, 0x100000, &v, 1, EMU_ACC_R);
+			CHECK(st == EMU_ST_FAULT && c->exc_vec == EMU_V_PF && c->exc_err == 0,
+			      "PAE, %s: a cleared PDPTE after MOV to CR3: status %d vector %d", amd ? "AMD" : "Intel",
+			      st, c->exc_vec);
+			t_w64(&t, 0x20000, 0x21001);
+			CHECK(emu_write_cr(c, 3, 0x20000) == 0, "MOV to CR3 with the PDPTE back");
+		}
+		c->vm->cfg.cpu_vendor_amd = 0;
 
 		/* 5-level: PML5 0x34000 -> the PML4 above; PML5E 255 -> the same PML4 (its PML4E 0:
 		 * lin 0x00ff000000000000 + x maps what lin x maps with 4-level paging) */
