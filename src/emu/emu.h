@@ -200,6 +200,7 @@
 #define EMU_REP_KICK_CHECK 1024         /* string iterations between checks of kick() */
 #define EMU_RUN_DATA_OFFSET 4096        /* run->io.data_offset: the page after struct kvm_run */
 #define EMU_RUN_BYTES 8192
+#define EMU_LIN_BITS 57                 /* CPUID 0x80000008 EAX[15:8]: 5-level paging (CPUID 7.0:ECX[16]) */
 #define EMU_PHYS_BITS 39                /* CPUID 0x80000008 EAX[7:0]; page-table reserved bits above */
 
 #define EMU_PAT_RESET 0x0007040600070406ull
@@ -254,6 +255,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define CR4_UMIP (1ull << 11)
 #define CR4_PKE (1ull << 22)
 #define CR4_PKS (1ull << 24)
+#define CR4_LA57 (1ull << 12)
 #define CR4_DE (1ull << 3)
 #define CR4_TSD (1ull << 2)
 #define EFER_SCE (1ull << 0)
@@ -521,6 +523,7 @@ struct emu_vcpu {
 	struct kvm_segment tr, ldt;
 	struct emu_dtable gdt, idt;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+	uint64_t pdpte[4];            /* PAE paging, Intel model: the PDPTE registers (emu_load_pdptes) */
 	uint64_t dr[8];
 	uint64_t pat, kernel_gs_base, star, lstar, cstar, sfmask, tsc_offset, tsc_aux;
 	uint64_t tsc_adjust;          /* IA32_TSC_ADJUST (system.c emu_wrmsr) */
@@ -610,9 +613,21 @@ int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v);
 /* Any size (descriptor tables, IDT gates, 16-byte operands); acc may include EMU_ACC_SYS. */
 int emu_read_bytes(struct emu_vcpu *c, uint64_t lin, void *buf, unsigned size, unsigned acc);
 int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned size, unsigned acc);
+/* The faults a write of [lin, lin+size) (at most two pages) would raise, without writing: for an
+ * instruction that writes several places, checked before it writes the first (XSAVE). */
+int emu_write_check(struct emu_vcpu *c, uint64_t lin, unsigned size);
 /* Code fetch translation of one linear page: guest-physical address and host pointer (NULL: MMIO). */
 int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva);
 void emu_tlb_flush(struct emu_vcpu *c);
+/* PAE paging (CR0.PG = CR4.PAE = 1, EFER.LME = 0) with CR0, CR4 and EFER as given */
+static inline bool emu_pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LME);
+}
+/* The Intel model's PDPTE registers from the table at cr3 (SDM Vol. 3 4.4.1). check: -1 and nothing
+ * loaded if a present PDPTE sets a reserved bit (the caller's #GP(0)); else 0. The AMD model reads
+ * the PDPTEs at each walk instead and has no such registers. */
+int emu_load_pdptes(struct emu_vcpu *c, uint64_t cr3, bool check);
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin);
 void emu_tlb_drop_writes(struct emu_vcpu *c);
 void emu_tlb_drop_ac(struct emu_vcpu *c);
@@ -779,9 +794,27 @@ emu_fn emu_h_ljmp_ptr, emu_h_ljmp_m, emu_h_lcall_ptr, emu_h_lcall_m, emu_h_lret,
 
 /* ---------------------------------------------------------------- inline fast paths */
 
-static inline bool emu_canonical(uint64_t a)
+/* a sign-extended from bit bits-1 (shift unsigned: no UB on high addresses) */
+static inline bool emu_canonical_bits(uint64_t a, unsigned bits)
 {
-	return (uint64_t)((int64_t)(a << 16) >> 16) == a; /* shift unsigned: no UB on high addresses */
+	return (uint64_t)((int64_t)(a << (64 - bits)) >> (64 - bits)) == a;
+}
+
+/* A linear address used as such (access, branch target, IRET/SYSRET/far-transfer RIP): canonical
+ * for the paging mode, 57 bits with CR4.LA57 = 1, else 48 (SDM Vol. 3 4.5.1). A 48-bit canonical
+ * address is 57-bit canonical too: the common case costs what it did with 4-level paging only. */
+static inline bool emu_canonical(const struct emu_vcpu *c, uint64_t a)
+{
+	return likely(emu_canonical_bits(a, 48)) || ((c->cr4 & CR4_LA57) && emu_canonical_bits(a, 57));
+}
+
+/* A base address loaded into a register (LGDT, LIDT, LLDT, LTR; WRMSR to FS/GS/KERNEL_GS base,
+ * LSTAR, CSTAR, SYSENTER_ESP/EIP): canonical relative to the processor's linear-address width
+ * (CPUID 0x80000008 EAX[15:8]: 57, LA57 being enumerated) whatever CR4.LA57 says (Intel's 5-level
+ * paging white paper, "Canonicality checking"; kvm-unit-tests la57 checks it in 4-level mode). */
+static inline bool emu_canonical_base(uint64_t a)
+{
+	return emu_canonical_bits(a, EMU_LIN_BITS);
 }
 
 /* Effective linear address of a memory operand (segment base added, wrapped to the mode's width). */

@@ -321,6 +321,9 @@ static int emu_set_sregs(struct blvm_engine_vcpu *v, const struct kvm_sregs *s)
 	emu_irq_set_cr8(c, s->cr8 & 0xf);
 	c->efer = s->efer; /* as KVM: taken as given, LMA included */
 	c->apic_base = s->apic_base;
+	/* as KVM's KVM_SET_SREGS with PAE paging: the PDPTE registers from CR3's table, unchecked */
+	if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(c->cr0, c->cr4, c->efer))
+		emu_load_pdptes(c, c->cr3, false);
 	emu_tlb_flush(c);
 	emu_update_mode(c);
 	emu_tlb_flush(c);

@@ -422,6 +422,15 @@ static const struct emu_row rows[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
 #undef INSN
 };
 
+bool emu_feature_advertised(struct emu_vcpu *c, unsigned f)
+{
+	uint32_t o[4];
+	if (f == FEAT_NONE || f >= FEAT_COUNT)
+		return f == FEAT_NONE;
+	emu_cpuid(c, emu_features[f].leaf, 0, o);
+	return (o[emu_features[f].reg] >> emu_features[f].bit) & 1;
+}
+
 const struct emu_row *emu_insn_row(ZydisMnemonic m)
 {
 	static const struct emu_row none;
@@ -457,6 +466,13 @@ int emu_select(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const Zydi
 
 	if ((i->flg & EMU_I_LOCK) && (!(row->flags & R_LOCK) || zo[0].type != ZYDIS_OPERAND_TYPE_MEMORY)) {
 		i->fn = emu_h_ud; /* SDM Vol. 2 "LOCK": #UD */
+		return EMU_SEL_END;
+	}
+	/* An instruction the guest's CPUID does not enumerate raises #UD (each such instruction's
+	 * "#UD If CPUID.(...).FEATURE[bit n] = 0" in SDM Vol. 2), as it does on the named part that
+	 * lacks it: CPUID advertises exactly what runs. Hints (R_HINT) run as a NOP either way. */
+	if (row->feature != FEAT_NONE && !(row->flags & R_HINT) && !emu_feature_advertised(c, row->feature)) {
+		i->fn = emu_h_ud;
 		return EMU_SEL_END;
 	}
 	struct emu_sel s = { .c = c, .zi = zi, .zo = zo, .i = i, .row = row, .flat = NULL };

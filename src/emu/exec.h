@@ -40,7 +40,7 @@
 /* A stack access that faulted on a non-canonical address: #SS(0), not #GP(0) (mmu.c noncanonical()) */
 static inline int stack_fault(struct emu_vcpu *c, int st, uint64_t lin)
 {
-	if (st == EMU_ST_FAULT && c->exc_vec == EMU_V_GP && (c->efer & EFER_LMA) && !emu_canonical(lin))
+	if (st == EMU_ST_FAULT && c->exc_vec == EMU_V_GP && (c->efer & EFER_LMA) && !emu_canonical(c, lin))
 		return emu_raise_err(c, EMU_V_SS, 0);
 	return st;
 }

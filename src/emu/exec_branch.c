@@ -43,7 +43,7 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 static inline int branch_target(struct emu_vcpu *c, const struct emu_insn *i, uint64_t *t)
 {
 	if (c->mode64) {
-		if (unlikely(!emu_canonical(*t)))
+		if (unlikely(!emu_canonical(c, *t)))
 			return emu_raise_err(c, EMU_V_GP, 0);
 	} else {
 		*t = i->osz == 2 ? (uint16_t)*t : (uint32_t)*t;
@@ -178,7 +178,7 @@ static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */
 {
 	uint64_t t;
 	TRY(emu_rd8(c, c->r[EMU_RSP], &t));
-	if (unlikely(!emu_canonical(t)))
+	if (unlikely(!emu_canonical(c, t)))
 		return emu_raise_err(c, EMU_V_GP, 0);
 	c->r[EMU_RSP] += 8;
 	return branch_to(c, i, t);

@@ -691,7 +691,9 @@ static uint64_t rfbm(const struct emu_vcpu *c)
 /* XSAVE and XSAVEOPT (standard form; SDM 13.7, 13.9). Every requested component is saved and
  * reported in use (XINUSE = 1): XSAVEOPT's init and modified optimisations are permitted, not
  * required. Read-modify-write of the whole 576 bytes, as FXSAVE above; PKRU (RFBM[9]) is written
- * at its own offset, 8 bytes, first: a fault there leaves the image untouched. */
+ * at its own offset, 8 bytes, in another page when the area does not start in the first 1400
+ * bytes of one. A faulting instruction writes nothing (exec.h): the legacy region's pages are
+ * checked for writing before PKRU is written, and PKRU's write faults before it writes. */
 static int h_xsave(ARGS)
 {
 	struct emu_fpu *f = c->fpu;
@@ -712,6 +714,7 @@ static int h_xsave(ARGS)
 	}
 	if (rf & XCR0_PKRU) {
 		uint64_t pk = c->pkru; /* bytes 4-7 of the component are 0 */
+		TRY(emu_write_check(c, lin, XSAVE_BYTES));
 		TRY(emu_write_bytes(c, (lin + XSAVE_PKRU) & c->lin_mask, &pk, XSAVE_PKRU_BYTES, EMU_ACC_W));
 	}
 	uint64_t bv = ld64(m + XSAVE_HDR);

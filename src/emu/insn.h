@@ -15,7 +15,7 @@
 #define R_FIRST 0x04
 #define R_FLAT 0x08
 #define R_FLATANY 0x10
-#define R_NOADV 0x20
+#define R_HINT 0x20
 
 /* FEATURE column: CPUID leaf, register, bit as the SDM's CPUID table names them */
 #define EMU_FEATURES(X)                                  \
@@ -50,6 +50,9 @@ struct emu_feature_bit {
 	uint8_t bit;
 };
 extern const struct emu_feature_bit emu_features[FEAT_COUNT];
+
+/* Whether the guest's CPUID (emu_cpuid, subleaf 0) sets feature f's bit; FEAT_NONE is always there. */
+bool emu_feature_advertised(struct emu_vcpu *c, unsigned f);
 
 /* One select call: inputs, the row, and what the select function returns besides i. */
 struct emu_sel {

@@ -332,18 +332,42 @@ static inline bool mt_uncacheable(uint8_t mt)
 	return mt == EMU_MT_UC || mt == EMU_MT_UCM;
 }
 
-/* SDM Vol. 3 4.5 (4-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
+/* Reserved bits of a PAE PDPTE below MAXPHYADDR and at 63 (SDM Vol. 3 Table 4-8: 63:M, 8:5, 2:1) */
+#define PDPTE_RSVD ((1ull << 63) | 0x1e6ull)
+
+int emu_load_pdptes(struct emu_vcpu *c, uint64_t cr3, bool check)
+{
+	uint64_t e[4] = { 0 };
+	const uint64_t rsvd = PDPTE_RSVD | (~((1ull << EMU_PHYS_BITS) - 1) & ~(1ull << 63));
+	const uint8_t *p = emu_phys_ptr(c->vm, cr3 & 0xffffffe0ull, 32);
+	for (unsigned k = 0; k < 4; k++) {
+		if (p)
+			memcpy(&e[k], p + 8 * k, 8);
+		if (check && (e[k] & 1) && (e[k] & rsvd))
+			return -1;
+	}
+	memcpy(c->pdpte, e, sizeof e);
+	return 0;
+}
+
+/* SDM Vol. 3 4.5 (4-level and 5-level) and 4.4 (PAE). Permissions are the AND of R/W and U/S and the OR of XD
  * over every level; A is set on every level and D on the leaf, with host atomics (locked updates the
  * CPU makes itself), only once the access is allowed. */
 static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 {
 	const uint64_t addr_mask = ((1ull << EMU_PHYS_BITS) - 1) & ~0xfffull;
+	/* Reserved bits above the address, M = MAXPHYADDR (CPUID 0x80000008 EAX[7:0]): 51:M with
+	 * 4-level paging, whose bits 62:52 are ignored (SDM Vol. 3 Tables 4-15..4-20; 62:59 the
+	 * protection key of a leaf); 62:M with PAE paging (Tables 4-9..4-11), 63:M in a PAE PDPTE
+	 * (Table 4-8). Bit 63 is XD with IA32_EFER.NXE = 1, else reserved. */
 	uint64_t rsvd = ~((1ull << EMU_PHYS_BITS) - 1) & 0x000fffffffffffffull;
+	if (!(c->efer & EFER_LMA))
+		rsvd |= 0x7ff0000000000000ull;
 	if (!(c->efer & EFER_NXE))
 		rsvd |= 1ull << 63;
-	uint64_t *ent[4];
-	uint64_t val[4], epa[4];
-	uint8_t emt[4];   /* memory type of the table holding ent[k] (for the A/D bus-lock check) */
+	uint64_t *ent[5];
+	uint64_t val[5], epa[5];
+	uint8_t emt[5];   /* memory type of the table holding ent[k] (for the A/D bus-lock check) */
 	int levels, n = 0;
 	uint64_t table;
 	uint8_t tmt;
@@ -351,19 +375,27 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	unsigned key = 0;
 
 	if (c->efer & EFER_LMA) {
-		levels = 4;
+		levels = (c->cr4 & CR4_LA57) ? 5 : 4; /* 5-level paging: the PML5 at CR3 (SDM Vol. 3 4.5) */
 		table = c->cr3 & addr_mask;
 		tmt = ps_type(c, c->cr3);
 	} else if (c->cr4 & CR4_PAE) {
-		/* PAE: the PDPTE of the linear address, from CR3[31:5] (SDM Vol. 3 4.4.1). */
-		uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
-		uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
-		if (!p)
-			return emu_internal_error(c, "PAE PDPTE outside RAM");
-		uint64_t e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+		/* PAE: the PDPTE of the linear address (SDM Vol. 3 4.4.1). The Intel model's from its
+		 * PDPTE registers, loaded (and checked: #GP(0)) at MOV to CR0/CR3/CR4; the AMD model's
+		 * from CR3[31:5] at each walk, where a reserved bit is #PF with RSVD (as QEMU and KVM
+		 * under nested paging). */
+		uint64_t e;
+		if (c->vm->cfg.cpu_vendor_amd) {
+			uint64_t pa = (c->cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
+			uint64_t *p = (uint64_t *)emu_phys_ptr(c->vm, pa, 8);
+			if (!p)
+				return emu_internal_error(c, "PAE PDPTE outside RAM");
+			e = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+		} else {
+			e = c->pdpte[(lin >> 30) & 3];
+		}
 		if (!(e & 1))
 			return walk_fault(c, lin, acc, 0);
-		if (e & (rsvd | 0x1e6))
+		if (e & (rsvd | PDPTE_RSVD))
 			return walk_fault(c, lin, acc, PFE_P | PFE_RSVD);
 		levels = 2;
 		table = e & addr_mask;
@@ -387,8 +419,8 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			return walk_fault(c, lin, acc, 0);
 		uint64_t r = rsvd;
 		bool leaf = lvl == 1;
-		if (lvl == 4 && (e & 0x80))
-			r |= 0x80; /* PS is reserved in a PML4E */
+		if (lvl >= 4 && (e & 0x80))
+			r |= 0x80; /* PS is reserved in a PML5E and a PML4E (Tables 4-14, 4-15) */
 		if ((lvl == 3 || lvl == 2) && (e & 0x80)) {
 			leaf = true;
 			r |= (lvl == 3 ? 0x3fffe000ull : 0x1fe000ull); /* reserved bits of 1 GiB / 2 MiB pages */
@@ -522,7 +554,7 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 			return 0;
 		}
 	}
-	if ((c->efer & EFER_LMA) && !emu_canonical(lin))
+	if ((c->efer & EFER_LMA) && !emu_canonical(c, lin))
 		return noncanonical(c, acc);
 
 	struct walk w = { 0 };
@@ -790,6 +822,13 @@ int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned 
 	}
 	SMC_COMMIT(c);
 	return st;
+}
+
+int emu_write_check(struct emu_vcpu *c, uint64_t lin, unsigned size)
+{
+	struct emu_xlat x[2];
+	unsigned n[2];
+	return xlat_range(c, lin, size, EMU_ACC_W, x, n);
 }
 
 /* A plain access is one host load or store of its size when it lies in one page of RAM (x86-TSO,

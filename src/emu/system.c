@@ -277,7 +277,7 @@ int emu_far_jump(struct emu_vcpu *c, uint16_t sel, uint64_t off)
 	if (real_mode(c))
 		return real_far_target(c, sel, off);
 	TRY(read_code_seg(c, sel, &cs, &cpl, false));
-	if ((c->efer & EFER_LMA) && cs.l && !emu_canonical(off))
+	if ((c->efer & EFER_LMA) && cs.l && !emu_canonical(c, off))
 		return emu_raise_err(c, EMU_V_GP, 0);
 	c->seg[EMU_CS] = cs;
 	c->rip = rip_for(c, &cs, off);
@@ -446,7 +446,7 @@ static int load_dtable(struct emu_vcpu *c, const struct emu_insn *i, struct emu_
 	memcpy(&base, b + 2, n - 2);
 	if (i->osz == 2)
 		base &= 0xffffff; /* 16-bit operand size: a 24-bit base (SDM "LGDT/LIDT") */
-	if (c->mode64 && !emu_canonical(base))
+	if (c->mode64 && !emu_canonical_base(base))
 		return emu_raise_err(c, EMU_V_GP, 0); /* APM Vol. 3 "LGDT"/"LIDT": "The new GDT [IDT] base
 							 address was non-canonical"; KVM's emulator too */
 	t->limit = (uint16_t)(b[0] | (b[1] << 8));
@@ -507,7 +507,7 @@ static int load_sys_seg(struct emu_vcpu *c, uint16_t sel, struct kvm_segment *s,
 		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc);
 	if (!s->present)
 		return emu_raise_err(c, EMU_V_NP, sel & 0xfffc);
-	if ((c->efer & EFER_LMA) && !emu_canonical(s->base))
+	if ((c->efer & EFER_LMA) && !emu_canonical_base(s->base))
 		return emu_raise_err(c, EMU_V_GP, sel & 0xfffc); /* APM Vol. 3 "LLDT"/"LTR": "The new LDT
 								  [TSS] base address was non-canonical" */
 	if (want_type == 9) { /* mark busy */
@@ -656,6 +656,11 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 				return emu_raise_err(c, EMU_V_GP, 0);
 			efer &= ~EFER_LMA;
 		}
+		/* SDM Vol. 3 4.4.1: the PDPTEs are loaded when PAE paging would be in use after a
+		 * MOV to CR0 that modifies CD, NW or PG; #GP(0) for a reserved bit (Intel model) */
+		if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(v, c->cr4, efer) &&
+		    ((v ^ c->cr0) & (CR0_CD | CR0_NW | CR0_PG)) && emu_load_pdptes(c, c->cr3, true))
+			return emu_raise_err(c, EMU_V_GP, 0);
 		c->cr0 = v;
 		c->efer = efer;
 		emu_tlb_flush(c);
@@ -669,6 +674,10 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 	case 3:
 		if (c->mode64 ? (v >> EMU_PHYS_BITS) != 0 : (v >> 32) != 0)
 			return emu_raise_err(c, EMU_V_GP, 0);
+		/* with PAE paging, from the table at the new CR3 (SDM Vol. 3 4.4.1) */
+		if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(c->cr0, c->cr4, c->efer) &&
+		    emu_load_pdptes(c, v, true))
+			return emu_raise_err(c, EMU_V_GP, 0);
 		c->cr3 = v;
 		emu_tlb_flush(c);
 		c->stop = EMU_ST_END;
@@ -679,12 +688,21 @@ int emu_write_cr(struct emu_vcpu *c, int cr, uint64_t v)
 		 * [31], emu_cpuid) */
 		uint64_t ok = CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
 			      CR4_DE | CR4_TSD | (1ull << 0) | (1ull << 1) | (1ull << 6) | CR4_OSXSAVE |
-			      CR4_SMEP | CR4_SMAP | CR4_UMIP | CR4_PKE;
+			      CR4_SMEP | CR4_SMAP | CR4_UMIP | CR4_PKE | CR4_LA57;
 		if (!c->vm->cfg.cpu_vendor_amd)
 			ok |= CR4_PKS;
 		if (v & ~ok)
 			return emu_raise_err(c, EMU_V_GP, 0);
 		if ((c->efer & EFER_LMA) && !(v & CR4_PAE))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		/* SDM Vol. 2 "MOV (Control Registers)": #GP(0) "If an attempt is made to change
+		 * CR4.LA57" in 64-bit mode; the paging mode changes only with paging off (4.1.1) */
+		if ((c->efer & EFER_LMA) && ((v ^ c->cr4) & CR4_LA57))
+			return emu_raise_err(c, EMU_V_GP, 0);
+		/* a MOV to CR4 that modifies PAE, PGE, PSE or SMEP with PAE paging after it loads the
+		 * PDPTEs (SDM Vol. 3 4.4.1) */
+		if (!c->vm->cfg.cpu_vendor_amd && emu_pae_paging(c->cr0, v, c->efer) &&
+		    ((v ^ c->cr4) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) && emu_load_pdptes(c, c->cr3, true))
 			return emu_raise_err(c, EMU_V_GP, 0);
 		c->cr4 = v;
 		emu_tlb_flush(c);
@@ -977,8 +995,8 @@ int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 		emu_bus_lock_controls(c);
 		return 0;
 	case MSR_SYSENTER_CS: c->sysenter_cs = v & 0xffff; return 0;
-	case MSR_SYSENTER_ESP: if (!emu_canonical(v)) return -1; c->sysenter_esp = v; return 0;
-	case MSR_SYSENTER_EIP: if (!emu_canonical(v)) return -1; c->sysenter_eip = v; return 0;
+	case MSR_SYSENTER_ESP: if (!emu_canonical_base(v)) return -1; c->sysenter_esp = v; return 0;
+	case MSR_SYSENTER_EIP: if (!emu_canonical_base(v)) return -1; c->sysenter_eip = v; return 0;
 	case MSR_PAT:
 		if (!pat_valid(v))
 			return -1;
@@ -997,20 +1015,20 @@ int emu_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 		return 0;
 	}
 	case MSR_STAR: c->star = v; return 0;
-	case MSR_LSTAR: if (!emu_canonical(v)) return -1; c->lstar = v; return 0;
-	case MSR_CSTAR: if (!emu_canonical(v)) return -1; c->cstar = v; return 0;
+	case MSR_LSTAR: if (!emu_canonical_base(v)) return -1; c->lstar = v; return 0;
+	case MSR_CSTAR: if (!emu_canonical_base(v)) return -1; c->cstar = v; return 0;
 	case MSR_SFMASK: c->sfmask = v & 0xffffffff; return 0;
 	case MSR_FS_BASE:
-		if (!emu_canonical(v)) return -1;
+		if (!emu_canonical_base(v)) return -1;
 		c->seg[EMU_FS].base = v;
 		emu_update_mode(c);
 		return 0;
 	case MSR_GS_BASE:
-		if (!emu_canonical(v)) return -1;
+		if (!emu_canonical_base(v)) return -1;
 		c->seg[EMU_GS].base = v;
 		emu_update_mode(c);
 		return 0;
-	case MSR_KERNEL_GS_BASE: if (!emu_canonical(v)) return -1; c->kernel_gs_base = v; return 0;
+	case MSR_KERNEL_GS_BASE: if (!emu_canonical_base(v)) return -1; c->kernel_gs_base = v; return 0;
 	case MSR_TSC_AUX: if (v >> 32) return -1; c->tsc_aux = v; return 0;
 	case MSR_PKRS:
 		/* SDM Vol. 4 Table 2-2 IA32_PKRS: bits 31:0 the rights of the 16 keys, 63:32 reserved
@@ -1100,10 +1118,10 @@ int emu_h_wrpkru(ARGS)
 
 /*
  * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
- * CX16 POPCNT HYPERVISOR; no FPU/MMX/SSE (the engine implements none: our guests are built with
- * -mgeneral-regs-only, and an SSE instruction raises #UD and is named on stderr, although gcc assumes
- * SSE2 in long mode for ordinary code). Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE (PKS on Intel), ARCH_CAPABILITIES. Extended: SYSCALL NX Page1GB RDTSCP LM,
- * LAHF_LM ABM(LZCNT). 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
+ * CX16 POPCNT HYPERVISOR (FPU MMX FXSR SSE..SSE4.2 XSAVE: emu_fpu_cpuid, as the host has them).
+ * Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE LA57 (PKS on Intel), ARCH_CAPABILITIES,
+ * CLFLUSHOPT RDPID on AMD. Extended: SYSCALL NX Page1GB RDTSCP LM, LAHF_LM ABM(LZCNT), 3DNowPrefetch
+ * on AMD. 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
  */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
@@ -1146,10 +1164,18 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			/* UMIP (bit 2: umip_denied), PKU (bit 3: mmu.c walk, RDPKRU/WRPKRU, XSAVE component
 			 * 9), OSPKE (bit 4) mirroring CR4.PKE; the Intel model's PKS (bit 31: IA32_PKRS) */
 			cc = (1u << 2) | (1u << 3);
+			cc |= 1u << 16; /* LA57: 5-level paging (mmu.c walk, EMU_LIN_BITS) */
 			if (c->cr4 & CR4_PKE)
 				cc |= 1u << 4;
 			if (!amd)
 				cc |= 1u << 31;
+			/* Instructions of the AMD model (family 19h model 01h, Zen 3) that the Intel
+			 * one (06_3AH, Ivy Bridge) lacks: CLFLUSHOPT (EBX[23]) and RDPID (ECX[22]),
+			 * APM Vol. 3 E.3.6 (Fn0000_0007_EBX/ECX); #UD on Intel (emu_select). */
+			if (amd) {
+				b |= 1u << 23;
+				cc |= 1u << 22;
+			}
 			if (emu_bus_lock_detect_exposed(c))
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}
@@ -1199,6 +1225,11 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		break;
 	case 0x80000001:
 		cc = (1u << 0) | (1u << 5);
+		/* 3DNowPrefetch (ECX[8], APM Vol. 3 E.4.2: PREFETCH/PREFETCHW) on the AMD model; Intel
+		 * enumerates PRFCHW from Broadwell on, and PREFETCHW's exceptions (SDM Vol. 2) name no
+		 * CPUID condition: the Intel model runs it as a NOP without the bit (insn.def R_HINT) */
+		if (amd)
+			cc |= 1u << 8;
 		d = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
 		if (amd)
 			d |= edx1 & 0x0183f3ff;
@@ -1211,7 +1242,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		break;
 	}
 	case 0x80000008:
-		a = EMU_PHYS_BITS | (48u << 8);
+		a = EMU_PHYS_BITS | (EMU_LIN_BITS << 8);
 		break;
 	default:
 		break;
@@ -1295,7 +1326,7 @@ int emu_h_sysret(ARGS)
 	TRY(cpl0(c));
 	uint16_t sel = (uint16_t)(c->star >> 48);
 	bool to64 = i->flg & EMU_I_W;
-	if (to64 && !emu_canonical(c->r[EMU_RCX]))
+	if (to64 && !emu_canonical(c, c->r[EMU_RCX]))
 		return emu_raise_err(c, EMU_V_GP, 0);
 	if (to64)
 		flat_seg(&c->seg[EMU_CS], (uint16_t)((sel + 16) | 3), 1, 1, 3);
@@ -1388,7 +1419,7 @@ int emu_h_iret(ARGS)
 		c->r[EMU_RSP] = sp0;
 		return st;
 	}
-	if (c->mode64 && cs.l && !emu_canonical(nip)) {
+	if (c->mode64 && cs.l && !emu_canonical(c, nip)) {
 		c->r[EMU_RSP] = sp0;
 		return emu_raise_err(c, EMU_V_GP, 0);
 	}

@@ -18,8 +18,10 @@
  *     RIP-relative twin's iff the row says R_FLAT; with an FS operand too iff the operand is an
  *     address computation (Zydis AGEN: LEA), where no segment base applies;
  *   - sel_fn-style rows name their handler, the others do not;
- *   - FEATURE: CPUID as the guest reads it (emu_cpuid, Intel and AMD flavours) sets the row's bit
- *     iff the row does not say R_NOADV.
+ *   - FEATURE: the maps are decoded under both vendors' CPUID (emu_cpuid, Intel and AMD models);
+ *     a row's forms run (a handler other than #UD) under a vendor iff that vendor's CPUID sets the
+ *     row's bit, or the row says R_HINT (a hint that runs as a NOP either way): an instruction that
+ *     runs without its feature bit fails, and so does one whose advertised bit gives only #UD.
  * Oracle: Zydis's decoder (mnemonic, LOCK acceptance, operand actions) and the CPUID bit positions
  * of the SDM's CPUID table (insn.h EMU_FEATURES).
  */
@@ -50,8 +52,18 @@ struct st {
 	bool handled[ZYDIS_MNEMONIC_MAX_VALUE + 1];   /* a row's form got a handler */
 	bool zy_lock[ZYDIS_MNEMONIC_MAX_VALUE + 1];   /* Zydis decoded it with LOCK */
 	bool flat[ZYDIS_MNEMONIC_MAX_VALUE + 1];      /* a memory form got a lin_flat variant */
+	bool ran[2][ZYDIS_MNEMONIC_MAX_VALUE + 1];    /* [AMD] a form got a handler other than #UD */
 	unsigned fails;
 };
+
+/* The oracle for FEATURE: the bit at the SDM's CPUID position (insn.h EMU_FEATURES) as the guest
+ * reads it (emu_cpuid under the VM's vendor) */
+static bool cpuid_has(struct emu_vcpu *c, unsigned f)
+{
+	uint32_t o[4];
+	emu_cpuid(c, emu_features[f].leaf, 0, o);
+	return (o[emu_features[f].reg & 3] >> emu_features[f].bit) & 1;
+}
 
 static void fail(struct st *s, const uint8_t *b, unsigned len, const char *what, ZydisMnemonic m)
 {
@@ -138,6 +150,13 @@ static void one(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint
 	int sel = emu_select(s->c, &zi, zo, &i[0]);
 	if (sel == EMU_SEL_BAD || i[0].fn == emu_h_unimpl || !i[0].fn)
 		return; /* a form of the mnemonic this table does not handle (or fpu.c's: MOVSD xmm) */
+	if (i[0].fn != emu_h_ud && row->feature != FEAT_NONE && row->feature < FEAT_COUNT) {
+		bool amd = s->c->vm->cfg.cpu_vendor_amd;
+		s->ran[amd][zi.mnemonic] = true;
+		if (!(row->flags & R_HINT) && !cpuid_has(s->c, row->feature))
+			fail(s, b, len, amd ? "runs although the AMD model's CPUID does not set its feature" :
+				"runs although the Intel model's CPUID does not set its feature", zi.mnemonic);
+	}
 	if (lock && i[0].fn == emu_h_ud)
 		fail(s, b, len, "a LOCK form Zydis accepts raises #UD", zi.mnemonic);
 	if (i[0].fn != emu_h_ud || !lock)
@@ -156,7 +175,7 @@ static void one(struct st *s, const ZydisDecoder *dec, unsigned mode, const uint
 		break;
 	}
 	flat_check(s, b, len, &zi, zo, i[0].fn);
-	if ((row->flags & R_FIRST) && !(i[0].flg & EMU_I_FIRST))
+	if ((row->flags & R_FIRST) && !(i[0].flg & EMU_I_FIRST) && i[0].fn != emu_h_ud)
 		fail(s, b, len, "R_FIRST row, but the form does not begin its block", zi.mnemonic);
 	if (is_sys(i[0].fn) && !(i[0].flg & EMU_I_FIRST))
 		fail(s, b, len, "a system.c handler that does not begin its block", zi.mnemonic);
@@ -216,15 +235,17 @@ int main(void)
 		{ ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64, EMU_MODE_64 },
 		{ ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32, EMU_MODE_C32 },
 	};
-	for (unsigned k = 0; k < 2; k++) {
+	for (unsigned k = 0; k < 4; k++) {
+		s.c->vm->cfg.cpu_vendor_amd = k >= 2; /* FEATURE: each vendor's CPUID */
 		ZydisDecoder dec;
-		ZydisDecoderInit(&dec, modes[k].zm, modes[k].sw);
-		map(&s, &dec, modes[k].mode, NULL, 0);
-		map(&s, &dec, modes[k].mode, e0f, 1);
-		map(&s, &dec, modes[k].mode, e0f38, 2);
-		map(&s, &dec, modes[k].mode, e0f3a, 2);
-		vex0f38(&s, &dec, modes[k].mode);
+		ZydisDecoderInit(&dec, modes[k & 1].zm, modes[k & 1].sw);
+		map(&s, &dec, modes[k & 1].mode, NULL, 0);
+		map(&s, &dec, modes[k & 1].mode, e0f, 1);
+		map(&s, &dec, modes[k & 1].mode, e0f38, 2);
+		map(&s, &dec, modes[k & 1].mode, e0f3a, 2);
+		vex0f38(&s, &dec, modes[k & 1].mode);
 	}
+	s.c->vm->cfg.cpu_vendor_amd = 0;
 
 	/* per row: reached with a handler; LOCK as Zydis has it; columns consistent */
 	unsigned nrows = 0, nlock = 0, nfirst = 0, nend = 0, nflat = 0, nfeat = 0;
@@ -251,7 +272,7 @@ int main(void)
 		CHECK(named == (r->fn != NULL), "%s: the HANDLER column is %s but its select function %s",
 		      name, r->fn ? "set" : "NOFN", named ? "installs it" : "picks its own");
 		CHECK(r->feature < FEAT_COUNT, "%s: feature %u", name, r->feature);
-		CHECK(!(r->flags & R_NOADV) || r->feature != FEAT_NONE, "%s: R_NOADV without a feature", name);
+		CHECK(!(r->flags & R_HINT) || r->feature != FEAT_NONE, "%s: R_HINT without a feature", name);
 		if (r->feature == FEAT_NONE || r->feature >= FEAT_COUNT)
 			continue;
 		const struct emu_feature_bit *f = &emu_features[r->feature];
@@ -261,10 +282,11 @@ int main(void)
 			s.c->vm->cfg.cpu_vendor_amd = amd;
 			emu_cpuid(s.c, f->leaf, 0, o);
 			bool adv = (o[f->reg] >> f->bit) & 1;
-			CHECK(adv == !(r->flags & R_NOADV), "%s: CPUID %#x %s[%u] (%s) is %s under %s, the row says %s",
-			      name, f->leaf, regs[f->reg & 3], f->bit, f->name,
-			      adv ? "set" : "clear", amd ? "AMD" : "Intel",
-			      (r->flags & R_NOADV) ? "R_NOADV" : "advertised");
+			bool runs = adv || (r->flags & R_HINT);
+			CHECK(s.ran[amd][m] == runs, "%s: CPUID %#x %s[%u] (%s) is %s under %s%s, but its forms %s",
+			      name, f->leaf, regs[f->reg & 3], f->bit, f->name, adv ? "set" : "clear",
+			      amd ? "AMD" : "Intel", (r->flags & R_HINT) ? " (R_HINT)" : "",
+			      s.ran[amd][m] ? "run" : "raise #UD");
 		}
 		s.c->vm->cfg.cpu_vendor_amd = 0;
 	}
