@@ -45,7 +45,8 @@
  * mp_state UNINITIALIZED (emu_irq_vcpu_init, as KVM with an in-kernel irqchip) and sleeps in run()
  * taking no host CPU; INIT puts an AP in the INIT state (emu_init_state) and INIT_RECEIVED, where
  * a SIPI starts it in real mode at vector << 12 (emu_enter_real_mode_sipi); a SIPI in any other
- * state is ignored; the BSP ignores INIT. The monitor gives the loader's entry state only to the
+ * state is ignored; INIT resets the BSP to the INIT state too, RUNNABLE at F000:FFF0 (the reset
+ * vector, as KVM's kvm_apic_accept_events). The monitor gives the loader's entry state only to the
  * vCPUs that are RUNNABLE (the BSP): the guest starts its APs with INIT-SIPI-SIPI.
  */
 #include <errno.h>
@@ -405,11 +406,14 @@ static void futex_wait(_Atomic int *w, int val)
 
 /*
  * KVM's kvm_apic_accept_events() (arch/x86/kvm/lapic.c): a pending INIT, then a pending SIPI.
- * INIT puts an AP in the architectural INIT state (SDM Vol. 3 Table 10-1; x87/SSE state and MSRs
- * kept) and INIT_RECEIVED, where a SIPI sent since may wait; the BSP ignores it (see lapic.c). A
- * SIPI in wait-for-SIPI starts the vCPU in real mode at CS = vector << 8, IP = 0 (SDM Vol. 3
- * 10.4.4.1): true then. Called with chip->lock held, from the vCPU's thread or while it does not
- * run: at an instruction boundary in run() (emu_irq_event) and by KVM_GET_MP_STATE, which KVM
+ * INIT puts the vCPU in the architectural INIT state (SDM Vol. 3 Table 10-1; x87/SSE state and
+ * MSRs kept; kvm_vcpu_reset(vcpu, true)): an AP then waits for a SIPI in INIT_RECEIVED; the BSP
+ * (IA32_APIC_BASE.BSP, KVM's kvm_vcpu_is_bsp) is RUNNABLE at once and runs from the reset vector
+ * F000:FFF0 (SDM Vol. 3 10.1.4), a SIPI that came with the INIT dropped (KVM clears the pending
+ * SIPI whatever the state; only INIT_RECEIVED takes it). A SIPI in wait-for-SIPI starts the vCPU
+ * in real mode at CS = vector << 8, IP = 0 (SDM Vol. 3 10.4.4.1). True when the vCPU's state was
+ * replaced. Called with chip->lock held, from the vCPU's thread or while it does not run: at an
+ * instruction boundary in run() (emu_irq_event) and by KVM_GET_MP_STATE, which KVM
  * also makes accept them first (kvm_arch_vcpu_ioctl_get_mpstate), so a state read after
  * INIT-SIPI or after KVM_SET_MP_STATE SIPI_RECEIVED is the one the vCPU will run in.
  */
@@ -418,16 +422,17 @@ static bool accept_init_sipi(struct emu_vcpu *c)
 	struct emu_lapic *l = c->lapic;
 	if (l->init_pending) {
 		l->init_pending = false;
-		if (c->id != 0) {
-			emu_init_state(c);
-			emu_lapic_init_reset(l);
-			c->halted = false;
-			c->intr_shadow = false;
-			c->nmi_blocked = false;
-			l->mp_state = EMU_MP_INIT_RECEIVED;
-		} else {
-			l->sipi_vector = -1; /* nor a SIPI that came with it */
+		emu_init_state(c);
+		emu_lapic_init_reset(l);
+		c->halted = false;
+		c->intr_shadow = false;
+		c->nmi_blocked = false;
+		if (l->base_msr & APIC_BASE_BSP) {
+			l->mp_state = EMU_MP_RUNNABLE;
+			l->sipi_vector = -1;
+			return true;
 		}
+		l->mp_state = EMU_MP_INIT_RECEIVED;
 	}
 	if (l->mp_state == EMU_MP_INIT_RECEIVED && l->sipi_vector >= 0) {
 		uint8_t vector = (uint8_t)l->sipi_vector;
@@ -517,6 +522,16 @@ int emu_irq_event(struct emu_vcpu *c)
 	}
 }
 
+/* After this vCPU's own LAPIC write (ICR to itself, SELF IPI, EOI, TPR, CR8): an event it made
+ * pending for this vCPU is taken at the next instruction boundary, not the block's end, as KVM
+ * processes KVM_REQ_EVENT before it enters the guest again after the APIC write. Matters for an
+ * INIT to itself, after which not one more instruction runs (SDM Vol. 3 10.4.7.3). */
+static void own_event_next(struct emu_vcpu *c)
+{
+	if (atomic_load_explicit(&c->kick, memory_order_relaxed) & EMU_KICK_EVENT)
+		c->stop = EMU_ST_END;
+}
+
 static bool lapic_page(const struct emu_lapic *l, uint64_t gpa)
 {
 	return emu_lapic_hw_enabled(l) && !emu_lapic_x2apic(l) &&
@@ -547,6 +562,7 @@ bool emu_irq_mmio(struct emu_vcpu *c, uint64_t gpa, bool write, uint8_t *data, u
 				emu_ioapic_write(chip, off, v);
 		} else if (len == 4 && !(off & 0xf)) {
 			emu_lapic_write(chip, c->lapic, off, v, now);
+			own_event_next(c);
 		}
 	} else {
 		uint32_t v = ioapic ? emu_ioapic_read(chip, off & ~3u) : emu_lapic_read(chip, c->lapic, off & ~0xfu, now);
@@ -633,10 +649,11 @@ void emu_irq_set_cr8(struct emu_vcpu *c, uint64_t v)
 	if (!chip || !c->lapic)
 		return;
 	/* MOV to CR8 writes TPR[7:4] and clears TPR[3:0] (SDM Vol. 3 11.8.6.5); a lower TPR may let
-	 * an interrupt through (the LAPIC kicks this vCPU, seen at the block's end) */
+	 * an interrupt through (the LAPIC kicks this vCPU, taken after this instruction) */
 	pthread_mutex_lock(&chip->lock);
 	emu_lapic_write(chip, c->lapic, APIC_TPR, (uint32_t)(v & 0xf) << 4, emu_vtime_ns());
 	pthread_mutex_unlock(&chip->lock);
+	own_event_next(c);
 }
 
 uint64_t emu_irq_get_cr8(struct emu_vcpu *c)
@@ -671,6 +688,7 @@ int emu_irq_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 	int r = emu_lapic_wrmsr(chip, c->lapic, msr, v, now, now + c->tsc_offset);
 	c->apic_base = c->lapic->base_msr;
 	pthread_mutex_unlock(&chip->lock);
+	own_event_next(c);
 	return r;
 }
 

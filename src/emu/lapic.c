@@ -86,6 +86,10 @@ void emu_lapic_init_reset(struct emu_lapic *l)
 	regs_reset(l);
 	l->id = id;
 	l->nmi_pending = 0;
+	/* KVM's kvm_lapic_reset(vcpu, true) re-enables LINT0 as ExtINT on INIT too, for the vCPU
+	 * that was the BSP at RESET (kvm_vcpu_is_reset_bsp; KVM_X86_QUIRK_LINT0_REENABLED) */
+	if (l->cpu == 0)
+		l->lvt[LVT_LINT0] = APIC_DM_EXTINT << 8;
 }
 
 uint32_t emu_lapic_ppr(const struct emu_lapic *l)
@@ -157,8 +161,8 @@ void emu_lapic_accept(struct emu_irqchip *chip, struct emu_lapic *l, unsigned dm
 		kick(chip, l);
 		return;
 	case APIC_DM_INIT:
-		/* INIT (11.6.1, 9.4.2): the processor goes to wait-for-SIPI; the vCPU side acts on it. The
-		 * BSP ignores INIT here as KVM does for the boot CPU's own state (kvm_apic_accept_events). */
+		/* INIT (11.6.1, 9.4.2): the processor goes to the INIT state, an AP then to wait-for-SIPI;
+		 * the vCPU side acts on it (irqchip.c accept_init_sipi, as kvm_apic_accept_events). */
 		l->init_pending = true;
 		l->sipi_vector = -1; /* a SIPI before this INIT does not start the vCPU after it */
 		kick(chip, l);

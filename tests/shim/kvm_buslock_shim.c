@@ -90,7 +90,10 @@
  * and unused (no vm86 real mode); KVM_SET_GSI_ROUTING is accepted (the emu engine's routing is the
  * one kvm.c installs); blvm's own BLVM_CAP_BUS_LOCK_CONTAIN is unknown, as to KVM. A signal sent
  * with tgkill() (through syscall(), as kvm.c's kick does) to a thread inside KVM_RUN kicks the
- * vCPU it runs, as a pending signal makes KVM_RUN return -EINTR.
+ * vCPU it runs, as a pending signal makes KVM_RUN return -EINTR. With KVM_CREATE_IRQCHIP, HLT
+ * never exits to user space, as in KVM (kvm_vcpu_halt() blocks inside KVM_RUN): the emu engine's
+ * own exit for a dead VM is not passed up; the run blocks until a signal (-EINTR) or KVM_IRQ_LINE
+ * (the engine judges again).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -109,6 +112,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <limits.h>
+#include <linux/futex.h>
 
 #include <blvm/buslock.h> /* the bus-lock names where <linux/kvm.h> lacks them */
 #include <blvm/engine.h>  /* the software kernel: blvm_engine_emu */
@@ -167,9 +172,11 @@ struct soft_fd {
 	struct blvm_engine_vcpu *vcpu; /* SOFT_VCPU */
 	struct kvm_run *run;           /* SOFT_VCPU: the emu engine's run area, "mmap'ed" as is */
 	int tid;                       /* SOFT_VCPU: the thread inside KVM_RUN, 0 = none; atomic */
+	int wake;                      /* SOFT_VCPU: bumped by a signal or KVM_IRQ_LINE; a futex word */
 };
 struct soft_vm {
 	struct blvm_engine_vm *ev; /* NULL = free slot */
+	bool irqchip;              /* KVM_CREATE_IRQCHIP succeeded: HLT blocks inside KVM_RUN */
 	int refs;                  /* its VM fd and its vCPU fds, as KVM keeps a VM while they live */
 };
 static bool soft_mode;
@@ -214,6 +221,7 @@ __attribute__((destructor)) static void shim_fini(void)
 
 static bool valid_fd(int fd);
 static long soft_ioctl(int fd, unsigned long req, void *arg);
+static void soft_wake_vm(int vm);
 
 static enum soft_kind soft_kind(int fd)
 {
@@ -572,12 +580,22 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 			return 0;
 		case KVM_SET_USER_MEMORY_REGION:
 			return soft_ret(E->set_user_memory_region(ev, arg));
-		case KVM_CREATE_IRQCHIP:
-			return soft_ret(E->create_irqchip ? E->create_irqchip(ev) : -EINVAL);
+		case KVM_CREATE_IRQCHIP: {
+			long r = soft_ret(E->create_irqchip ? E->create_irqchip(ev) : -EINVAL);
+			if (r == 0) {
+				pthread_mutex_lock(&lock);
+				soft_vms[f.vm].irqchip = true;
+				pthread_mutex_unlock(&lock);
+			}
+			return r;
+		}
 		case KVM_CREATE_PIT2:
 			return soft_ret(E->create_pit2 ? E->create_pit2(ev, arg) : -EINVAL);
-		case KVM_IRQ_LINE:
-			return soft_ret(E->irq_line ? E->irq_line(ev, arg) : -EINVAL);
+		case KVM_IRQ_LINE: {
+			long r = soft_ret(E->irq_line ? E->irq_line(ev, arg) : -EINVAL);
+			soft_wake_vm(f.vm); /* a blocked vCPU looks again: an NMI pin may wake it */
+			return r;
+		}
 		case KVM_CREATE_VCPU: {
 			struct blvm_engine_vcpu *vcpu;
 			struct kvm_run *run;
@@ -630,7 +648,22 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 			 * (kvm.c's kick protocol), so either this run sees the flag or the signal finds
 			 * the thread (both sequentially consistent). */
 			__atomic_store_n(&soft[fd].tid, (int)real_syscall(SYS_gettid), __ATOMIC_SEQ_CST);
-			int r = E->run(f.vcpu);
+			pthread_mutex_lock(&lock);
+			bool irqchip = soft_vms[f.vm].irqchip;
+			pthread_mutex_unlock(&lock);
+			int r;
+			for (;;) {
+				int seen = __atomic_load_n(&soft[fd].wake, __ATOMIC_SEQ_CST);
+				r = E->run(f.vcpu);
+				if (r || !irqchip || f.run->exit_reason != KVM_EXIT_HLT)
+					break;
+				/* The emu engine exits on HLT with its irqchip only when no vCPU can run
+				 * again (the dead VM, src/emu/irqchip.c). KVM with the in-kernel irqchip
+				 * never does: kvm_vcpu_halt() blocks inside KVM_RUN until an event or a
+				 * signal (api.rst 4.2: -EINTR). So block: a signal kicks the engine, whose
+				 * next run() returns -EINTR; KVM_IRQ_LINE makes the engine judge again. */
+				real_syscall(SYS_futex, &soft[fd].wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+			}
 			__atomic_store_n(&soft[fd].tid, 0, __ATOMIC_SEQ_CST);
 			return soft_ret(r);
 		}
@@ -642,12 +675,27 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 	return fail_errno(EINVAL); /* KVM's answer to an ioctl it does not know on these fds */
 }
 
+static void soft_wake_fd(int fd)
+{
+	__atomic_fetch_add(&soft[fd].wake, 1, __ATOMIC_SEQ_CST);
+	real_syscall(SYS_futex, &soft[fd].wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 /* A signal to a thread inside the software KVM_RUN makes that run return -EINTR, as in KVM. */
 static void soft_signal(int tid)
 {
 	for (int fd = 0; fd < SHIM_MAX_FDS; fd++)
-		if (soft_kind(fd) == SOFT_VCPU && __atomic_load_n(&soft[fd].tid, __ATOMIC_SEQ_CST) == tid)
+		if (soft_kind(fd) == SOFT_VCPU && __atomic_load_n(&soft[fd].tid, __ATOMIC_SEQ_CST) == tid) {
 			E->kick(soft[fd].vcpu);
+			soft_wake_fd(fd);
+		}
+}
+
+static void soft_wake_vm(int vm)
+{
+	for (int fd = 0; fd < SHIM_MAX_FDS; fd++)
+		if (soft_kind(fd) == SOFT_VCPU && soft[fd].vm == vm)
+			soft_wake_fd(fd);
 }
 
 static int soft_open_or(const char *path, int flags, int mode)

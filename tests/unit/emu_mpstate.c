@@ -12,6 +12,8 @@
  *   - KVM_GET_MP_STATE takes a pending INIT and SIPI first (kvm_arch_vcpu_ioctl_get_mpstate calls
  *     kvm_apic_accept_events): after SET SIPI_RECEIVED, or after the BSP's INIT-SIPI to an AP
  *     whose run() was never called, it reads RUNNABLE with CS = vector << 8 already;
+ *   - INIT to the BSP resets it to the INIT state, RUNNABLE at F000:FFF0 (KVM's
+ *     kvm_apic_accept_events: kvm_vcpu_reset(vcpu, true), RUNNABLE for kvm_vcpu_is_bsp);
  *   - the dead-VM rule (src/emu/irqchip.c): an AP halted with IF = 0 while the BSP runs does not
  *     exit; the BSP's cli; hlt then does (KVM_EXIT_HLT); a BSP alone with an AP never started
  *     exits on cli; hlt at once.
@@ -57,6 +59,16 @@ GUEST(initsipi, ".code64",
       "movl $0x4620, 0x300(%rsi)\n"
       "mov $0x42, %al\n"
       "out %al, $0xf4\n"
+      "jmp .\n");
+
+/* The BSP sends INIT to itself (APIC ID 0, physical): KVM resets it to the INIT state and it runs
+ * on from the reset vector F000:FFF0; an engine that ignores the INIT writes port 0xf5 instead. */
+GUEST(bspinit, ".code64",
+      "mov $0xfee00000, %rsi\n"
+      "movl $0, 0x310(%rsi)\n"
+      "movl $0x4500, 0x300(%rsi)\n"
+      "mov $0x43, %al\n"
+      "out %al, $0xf5\n"
       "jmp .\n");
 
 /* The AP, in real mode at 2000:0000: counts its start, records CS, halts with IF = 0. */
@@ -249,6 +261,33 @@ int main(void)
 	pthread_join(th, NULL);
 	CHECK_EQ(t_r32(&t[0], FLAGS), 1);
 	vm2_free(t);
+
+	/* INIT to the BSP: the INIT state (SDM Vol. 3 Table 10-1), RUNNABLE, the first instruction
+	 * fetched at the reset vector FFFFFFF0 (10.1.4), here OUT to port 0xf4 in a slot up there */
+	memset(m, 0, T_RAM);
+	vm2(t, m, true);
+	uint8_t *hi = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(hi != MAP_FAILED, "mmap");
+	static const uint8_t out_f4[] = { 0xe6, 0xf4, 0xeb, 0xfe }; /* out %al, $0xf4; jmp . */
+	memcpy(hi + 0xfff0, out_f4, sizeof out_f4);
+	struct kvm_userspace_memory_region rhi = { .slot = 1, .guest_phys_addr = 0xffff0000, .memory_size = 0x10000,
+						   .userspace_addr = (uintptr_t)hi };
+	CHECK_EQ(t[0].ops->set_user_memory_region(t[0].vm, &rhi), 0);
+	t_long_mode(&t[0]);
+	t_load(&t[0], T_CODE, bspinit_start, bspinit_end);
+	CHECK_EQ(t_run(&t[0]), KVM_EXIT_IO);
+	CHECK_EQ(t[0].run->io.port, 0xf4);
+	CHECK_EQ(mp_state(&t[0]), KVM_MP_STATE_RUNNABLE);
+	t[0].ops->get_sregs(t[0].cpu, &s);
+	CHECK_EQ(s.cs.selector, 0xf000);
+	CHECK_EQ(s.cs.base, 0xffff0000);
+	CHECK_EQ(s.cr0, 0x60000010);
+	CHECK_EQ(s.efer, 0);
+	CHECK_EQ(t_regs(&t[0]).rip, 0xfff2);
+	CHECK_EQ(t_regs(&t[0]).rflags, 2);
+	CHECK_EQ(mp_state(&t[1]), KVM_MP_STATE_UNINITIALIZED); /* the AP was not a target */
+	vm2_free(t);
+	munmap(hi, 0x10000);
 
 	munmap(m, T_RAM);
 	return t_result("emu_mpstate");
