@@ -489,7 +489,7 @@ static bool native_mnemonic(ZydisMnemonic m, bool *shift)
 	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
 	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
 	case ZYDIS_MNEMONIC_TEST: case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
-	case ZYDIS_MNEMONIC_NOT:
+	case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_IMUL:
 		return true;
 	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
 	case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
@@ -547,7 +547,7 @@ static bool mem_mnemonic(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_MOVSXD:
 	case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SBB:
 	case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB: case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP:
-	case ZYDIS_MNEMONIC_TEST:
+	case ZYDIS_MNEMONIC_TEST: case ZYDIS_MNEMONIC_IMUL:
 		return true;
 	default:
 		return false;
@@ -715,6 +715,21 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 
 /* ---------------------------------------------------------------- one native instruction */
 
+/* The status flags a native instruction changes in the host. IMUL's SF ZF AF PF are undefined (SDM
+ * "IMUL"); the AMD host leaves them unchanged, and so does alu.c (emu_imul1): not written, so they
+ * must be the guest's in the host before it runs (the only multiply re-emitted: the one-operand forms
+ * use RAX and RDX implicitly). */
+static uint32_t flags_written(const ZydisDecodedInstruction *zi)
+{
+	const ZydisAccessedFlags *f = zi->cpu_flags;
+	if (!f)
+		return 0;
+	uint32_t w = (f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_IMUL)
+		w &= ~(uint32_t)f->undefined;
+	return w;
+}
+
 /* The out-of-line slow path of a native memory form: what its fast path had when it branched away. */
 struct xl_slow {
 	size_t jumps[2];          /* rel32 jumps to it (positions after them) */
@@ -788,7 +803,7 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	uint32_t tested = f ? f->tested & XL_STATUS : 0;
-	uint32_t written = f ? (f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS : 0;
+	uint32_t written = flags_written(zi);
 	sl->nj = 0;
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl);
@@ -942,10 +957,9 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i, &x->enc[k]);
 		if (x->nat[k] && jcc_inverse(x->zi[k].mnemonic) != ZYDIS_MNEMONIC_INVALID && !host_flags)
 			x->nat[k] = false; /* flags a handler left lazy: its handler decides without materialising */
-		const ZydisAccessedFlags *f = x->zi[k].cpu_flags;
 		if (!x->nat[k])
 			host_flags = false;
-		else if (f && ((f->modified | f->set_0 | f->set_1 | f->undefined) & XL_STATUS))
+		else if (flags_written(&x->zi[k]))
 			host_flags = true;
 		nnat += x->nat[k];
 		pos += i->len;
