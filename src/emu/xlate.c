@@ -136,7 +136,7 @@ struct xl_map {
 /* a native instruction's host encoding, made once by native_form() for emit_native() */
 struct xl_enc {
 	struct xl_map mp;
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	uint8_t buf[2 * ZYDIS_MAX_INSTRUCTION_LENGTH + 2]; /* one instruction; two for PUSH/POP */
 	uint8_t len;
 };
 
@@ -639,6 +639,56 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      const struct emu_insn *i);
 
+/* PUSH r64 and POP r64 in 64-bit mode (no 66 prefix; not POP RSP): a memory form (emit_native) on
+ * [RSP - 8] or [RSP], SS's base being 0 in 64-bit mode (SDM Vol. 1 3.4.2.1) as emu_push()/emu_pop()
+ * (exec.c) compute it. The access, then RSP moved by LEA (no flag changes); PUSH RSP stores the value
+ * before the decrement (SDM "PUSH"): both are the same host register. A miss, a fault (#SS, #PF), a
+ * page crossing: the handler, out of line, exactly. */
+static bool stack_form(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		       const struct emu_insn *i)
+{
+	unsigned w;
+	if (mode != EMU_MODE_64 || (zi->mnemonic != ZYDIS_MNEMONIC_PUSH && zi->mnemonic != ZYDIS_MNEMONIC_POP) ||
+	    zi->operand_width != 64 || zi->operand_count_visible != 1 || zo[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    i->fn == emu_h_ud || i->fn == emu_h_unimpl || (i->flg & (EMU_I_LOCK | EMU_I_FIRST)))
+		return false;
+	int g = gpr_of(zo[0].reg.value, &w);
+	return g >= 0 && w == 8 && !(zi->mnemonic == ZYDIS_MNEMONIC_POP && g == EMU_RSP);
+}
+
+static bool stack_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, struct xl_enc *out)
+{
+	bool push = zi->mnemonic == ZYDIS_MNEMONIC_PUSH;
+	struct xl_map *mp = &out->mp;
+	memset(mp, 0, sizeof *mp);
+	mp->pool0 = 4; /* rax, rcx, rdx: the TLB path's */
+	ZydisRegister v = zo[0].reg.value, sp = ZYDIS_REGISTER_RSP;
+	if (!map_reg(mp, &v, !push) || !map_reg(mp, &sp, true))
+		return false;
+	memset(&mp->mem, 0, sizeof mp->mem);
+	mp->mem.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	mp->mem.mem.base = sp;
+	mp->mem.mem.displacement = push ? -8 : 0;
+	mp->mem.mem.size = 8;
+	mp->mem_size = 8;
+	mp->mem_write = push;
+	ZydisEncoderOperand at;
+	memset(&at, 0, sizeof at);
+	at.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	at.mem.base = ZYDIS_REGISTER_RAX;
+	at.mem.size = 8;
+	ZydisEncoderOperand next = mp->mem;
+	next.mem.displacement = push ? -8 : 8;
+	struct xb e = { .w = out->buf, .cap = sizeof out->buf };
+	if (push)
+		E2(&e, MOV, at, R(v));
+	else
+		E2(&e, MOV, R(v), at);
+	E2(&e, LEA, R(sp), next);
+	out->len = (uint8_t)e.at;
+	return !e.bad;
+}
+
 /* Decided on the Zydis mnemonic and the operand kinds (the instruction table may get this as a
  * column later): true when the instruction is re-emitted as a host instruction. */
 static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDecodedInstruction *zi,
@@ -654,6 +704,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		return zi->operand_width != 16 && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
 	if (jmp_rel64(mode, zi, zo, i))
 		return true; /* emit_taken() */
+	if (stack_form(mode, zi, zo, i))
+		return stack_encode(zi, zo, out);
 	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
