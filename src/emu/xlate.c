@@ -163,10 +163,11 @@ struct emu_xlate {
 	struct xl_enc enc[EMU_BLOCK_MAX];
 };
 
-/* a native branch whose handler did not take it: the two tests of one condition disagreed */
+/* a branch's handler, run by its slow path, went on in the block: the fast path's tests and the
+ * handler's disagree */
 static int xl_disagree(struct emu_vcpu *c)
 {
-	return emu_internal_error(c, "translator: a conditional branch and its handler disagree");
+	return emu_internal_error(c, "translator: a branch and its handler disagree");
 }
 
 /* the terminator of a run: back to the translated code */
@@ -644,6 +645,19 @@ static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const Zy
  * (exec.c) compute it. The access, then RSP moved by LEA (no flag changes); PUSH RSP stores the value
  * before the decrement (SDM "PUSH"): both are the same host register. A miss, a fault (#SS, #PF), a
  * page crossing: the handler, out of line, exactly. */
+/* CALL rel32 and RET (C3) in 64-bit mode, operand size 64: emit_call_ret() */
+static bool call_ret64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		       const struct emu_insn *i)
+{
+	if (mode != EMU_MODE_64 || i->fn == emu_h_ud || i->fn == emu_h_unimpl || i->osz != 8 ||
+	    (zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
+		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_CALL)
+		return zi->operand_count_visible == 1 && zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+		       zo[0].imm.is_relative;
+	return zi->mnemonic == ZYDIS_MNEMONIC_RET && zi->operand_count_visible == 0 && !i->imm;
+}
+
 static bool stack_form(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		       const struct emu_insn *i)
 {
@@ -706,6 +720,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		return true; /* emit_taken() */
 	if (stack_form(mode, zi, zo, i))
 		return stack_encode(zi, zo, out);
+	if (call_ret64(mode, zi, zo, i))
+		return true; /* emit_call_ret() */
 	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
@@ -784,8 +800,9 @@ static uint32_t flags_written(const ZydisDecodedInstruction *zi)
 
 /* The out-of-line slow path of a native memory form: what its fast path had when it branched away. */
 struct xl_slow {
-	size_t jumps[2];          /* rel32 jumps to it (positions after them) */
+	size_t jumps[3];          /* rel32 jumps to it (positions after them) */
 	unsigned nj;
+	bool leaves;              /* a branch (CALL, RET): its handler leaves the block, no resume */
 	bool pushed;              /* the guest's flags were pushed (PUSHFQ) around the TLB path */
 	struct xl_flags before, after;
 	uint64_t rip_delta;       /* RIP not yet added before this instruction */
@@ -857,6 +874,7 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	uint32_t tested = f ? f->tested & XL_STATUS : 0;
 	uint32_t written = flags_written(zi);
 	sl->nj = 0;
+	sl->leaves = false;
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl);
 	const struct xl_map mp = enc->mp;
@@ -970,6 +988,64 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E1(e, JMP, I(exit_at));
 }
 
+/*
+ * CALL rel32 / RET of a 64-bit block without their handlers (h_call_rel's and h_ret_8's work, exec_branch.c),
+ * then emit_taken() to the target: the state made exact first (flags in the context, RIP at the
+ * instruction), the stack slot through the TLB path (emit_tlb) as emu_push()/emu_rd8() access it;
+ * RET's target tested canonical before anything is committed (#GP, SDM "RET"). A miss, a fault, a
+ * page crossing, a non-canonical target: the slow path runs the handler alone, which leaves the
+ * block (branch_to) with its status. The branch is counted native.
+ */
+static void emit_call_ret(struct xb *e, struct emu_xlate *x, struct xl_flags *fl, uint64_t *rip_delta,
+			  unsigned *nat, const ZydisDecodedInstruction *zi, const struct emu_insn *i, unsigned k,
+			  struct xl_slow *sl)
+{
+	bool call = zi->mnemonic == ZYDIS_MNEMONIC_CALL;
+	sync_out(e, x, fl, rip_delta, nat);
+	memset(sl, 0, sizeof *sl);
+	sl->leaves = true;
+	sl->before = sl->after = *fl;
+	sl->k = k;
+	E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
+	struct xl_map mp;
+	memset(&mp, 0, sizeof mp);
+	mp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, call ? (size_t)-8 : 0, 8);
+	mp.mem_size = 8;
+	mp.mem_write = call;
+	emit_tlb(e, &mp, ZYDIS_REGISTER_NONE, sl);
+	if (call) {
+		/* the return address, RSP, then RIP to the target (h_call_rel: no canonical test) */
+		E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
+		E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
+		E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
+		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
+		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+		uint64_t to = i->len + i->imm;
+		if ((int64_t)to == (int32_t)to) {
+			E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), I(to));
+		} else {
+			E2(e, MOV, R(ZYDIS_REGISTER_RAX), I(to));
+			E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
+		}
+	} else {
+		E2(e, MOV, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8));
+		/* emu_canonical(): sign-extended from bit 47 it is itself */
+		E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RCX));
+		E2(e, SHL, R(ZYDIS_REGISTER_RDX), I(16));
+		E2(e, SAR, R(ZYDIS_REGISTER_RDX), I(16));
+		E2(e, CMP, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RCX));
+		sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, 8, 8));
+		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+		E2(e, MOV, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RCX));
+	}
+	unsigned one = 1;
+	uint64_t none = 0;
+	fl->ctx = true;
+	fl->host = false;
+	sync_out(e, x, fl, &none, &one);
+}
+
 /* Before a taken relative branch: the flags into the context, RIP to the target (64-bit mode: no
  * wrap, exec_branch.c), the native instructions and the branch counted. */
 static void sync_branch(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint64_t rip_delta, unsigned nat,
@@ -1071,6 +1147,11 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 					E1(&e, JMP, I(exit_at));
 				}
 				land_near(&e, j);
+			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				emit_call_ret(&e, x, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
+				emit_taken(&e, b, k, exit_at);
+				k++;
+				continue;
 			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				sync_branch(&e, x, &fl, rip_delta, nat, &b->insn[k]);
 				emit_taken(&e, b, k, exit_at);
@@ -1173,6 +1254,13 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		E1(&e, CALL, m);
 		E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
 		E1(&e, JNZ, I(exit_at));
+		if (sl->leaves) {
+			E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+			E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+			E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
+			E1(&e, JMP, I(exit_at));
+			continue;
+		}
 		E2(&e, SUB, C(offsetof(struct emu_vcpu, rip), 8), I(sl->rip_delta + b->insn[sl->k].len));
 		E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
 		m.mem.base = ZYDIS_REGISTER_RAX;

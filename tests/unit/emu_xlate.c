@@ -95,6 +95,32 @@ GUEST(memf, ".code64",
 	"hlt\n");
 extern const uint8_t memf_fault[], memf_gp[];
 
+/* CALL rel32 and RET without their handlers (emit_call_ret()): a loop of calls, a CALL and a RET
+ * whose stack slot crosses 0x21000 (the slow path: the handlers), a RET to a non-canonical address
+ * (#GP before anything is committed: RIP at the RET, RSP unchanged) */
+GUEST(cr, ".code64",
+	"mov $0x20800, %rsp\n"
+	"mov $3, %ecx\n"
+	"1: call 2f\n"
+	"add $1, %ebx\n"
+	"dec %ecx\n"
+	"jnz 1b\n"
+	"mov $0x21004, %rsp\n"
+	"call 2f\n"
+	".globl cr_back\ncr_back: mov $0x20800, %rsp\n"
+	"mov $0x1234000000000000, %rax\n"
+	"push %rax\n"
+	".globl cr_fault\ncr_fault: ret\n"
+	"2: add $2, %eax\n"
+	"ret\n"
+	".globl cr_gp\ncr_gp: pop %r15\n" /* the error code */
+	"pop %rbp\n"                 /* RIP */
+	"pop %r14\n"                 /* CS */
+	"pop %r13\n"                 /* RFLAGS */
+	"pop %r12\n"                 /* RSP */
+	"hlt\n");
+extern const uint8_t cr_fault[], cr_gp[], cr_back[];
+
 /* PUSH/POP r64 as memory forms (stack_form()): a loop on the data page, PUSH RSP (the value before
  * the decrement), then a PUSH and a POP across 0x21000 (the slow path: the handlers) */
 GUEST(stk, ".code64",
@@ -291,6 +317,30 @@ static void stack_forms(void)
 	t_fini(&i);
 }
 
+static void call_ret(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, cr_start, cr_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(cr_gp - cr_start), 0, 0);
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		struct kvm_regs r = t_regs(t);
+		CHECK_EQ(r.rax, 0x1234000000000000ull);
+		CHECK_EQ(r.rbx, 3);
+		CHECK_EQ(r.r15, 0);       /* #GP(0) */
+		CHECK_EQ(r.rbp, T_CODE + (uint64_t)(cr_fault - cr_start));
+		CHECK_EQ(r.r12, 0x207f8); /* RSP: the pushed value still on the stack */
+		CHECK_EQ(t_r64(t, 0x20ffc), T_CODE + (uint64_t)(cr_back - cr_start)); /* the crossing CALL's */
+	}
+	same_regs(&x, &i, "call/ret", 0);
+	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "call/ret: the data pages differ");
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 29);
+	t_fini(&x);
+	t_fini(&i);
+}
+
 static void *kicker(void *arg)
 {
 	struct t_vm *t = arg;
@@ -370,6 +420,7 @@ int main(void)
 	mid_block_exit();
 	mem_forms();
 	stack_forms();
+	call_ret();
 	kick_chained();
 	refill();
 	return t_result("emu_xlate");
