@@ -9,6 +9,12 @@
 #     the guests' outputs must be identical, and so must the two back ends' retired instruction
 #     counts. Prints wall times, the ratios to QEMU, blvm's retired guest instructions (--stats),
 #     instructions per second, and the translator's share of natively executed instructions.
+#  1b. The Linux boot (bench/linux.sh's inputs, scripts/linux-inputs.sh, cached: the Debian cloud
+#     kernel's vmlinux and the busybox initramfs, 1 vCPU, -m 256) once each under QEMU TCG, the
+#     interpreter and the translator: wall time to poweroff (it includes the guest's idle time),
+#     CPU time (user + system, GNU time), blvm's retired instructions and native share (--stats),
+#     and whether each userland output equals QEMU's. LINUX=0 skips it; inputs that cannot be
+#     made skip it with a note.
 #  2. Start-up: `blvm run` of hello-min against QEMU on the same guest, median of STARTUP_RUNS
 #     (default 10) wall times and peak RSS.
 #  3. If /dev/kvm works: the kvm engine on a tiny command line (KVM_ARGS, default "1 only=sort";
@@ -232,6 +238,60 @@ printf '%-22s %10.3f %18s %12.0f M\n' "blvm emu translator" "$xl_s" "(same)" "$(
 printf '%-22s %10.3f %18s %12.0f M\n' "qemu -accel tcg" "$qemu_s" "(same)" "$(calc "$insns / $qemu_s / 1e6")"
 echo "ratio blvm/QEMU: interpreter $ratio, translator $xl_ratio (translator: $xl_native native, $(calc "round(100.0 * $xl_native / $insns, 1)") %)"
 echo "  (all runs, s: interpreter $(tr '\n' ' ' <"$tmp/emu.walls")| translator $(tr '\n' ' ' <"$tmp/xl.walls")| qemu $(tr '\n' ' ' <"$tmp/qemu.walls"))"
+
+# ---- 1b. the Linux boot: QEMU TCG, the interpreter, the translator, once each --------------------
+echo
+if [ "${LINUX:-1}" = 0 ]; then
+	echo "Linux boot: skipped (LINUX=0)"
+elif ! LX=$(scripts/linux-inputs.sh 2>"$tmp/lx.err"); then
+	echo "Linux boot: skipped: the inputs cannot be made ($(tail -n 1 "$tmp/lx.err"))"
+else
+	LX_CMDLINE="console=ttyS0 panic=-1"
+	# lx_user NAME: the init's lines (bench/linux.sh's userland()), kernel messages between them left out
+	lx_user() {
+		tr -d '\r' <"$tmp/$1.out" | sed -n '/^blvm-linux: userland up/,/^blvm-linux: powering off/p' |
+			grep -Ev '^\[ *[0-9]+\.[0-9]+\]' >"$tmp/$1.user"
+	}
+	CMD=(/usr/bin/time -f '%U %S' -o "$tmp/lx-qemu.cpu" "$QEMU" -accel tcg -m 256 -smp 1 -nographic -no-reboot
+		-kernel "$LX/vmlinux" -initrd "$LX/initrd.cpio" -append "$LX_CMDLINE")
+	measure lx-qemu
+	lx_user lx-qemu
+	echo "$WALL $STATUS" >"$tmp/lx-qemu.res"
+	for tr in off on; do
+		CMD=(/usr/bin/time -f '%U %S' -o "$tmp/lx-$tr.cpu" "$BLVM" run --engine=emu --translate="$tr" --mem=256M
+			--vcpus=1 --timeout="$TIMEOUT" --stats="$tmp/lx-$tr.json" --initrd="$LX/initrd.cpio" "$LX/vmlinux" --
+			$LX_CMDLINE)
+		measure "lx-$tr"
+		lx_user "lx-$tr"
+		echo "$WALL $STATUS" >"$tmp/lx-$tr.res"
+	done
+	echo "Linux boot: $(cat "$LX/VERSION"), vmlinux + initramfs, 1 vCPU, once each"
+	printf '%-22s %6s %9s %9s %16s %8s  %s\n' runner status "wall (s)" "CPU (s)" "instructions" native "userland output"
+	for r in qemu off on; do
+		read -r w st <"$tmp/lx-$r.res"
+		cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/lx-$r.cpu" 2>/dev/null)
+		case $r in qemu) name="qemu -accel tcg" ;; off) name="blvm emu interpreter" ;; on) name="blvm emu translator" ;; esac
+		ins="-" nat="-" verdict="(the reference)"
+		if [ "$r" != qemu ]; then
+			ins=$(stat_of "$tmp/lx-$r.json" instructions 2>/dev/null)
+			n=$(stat_of "$tmp/lx-$r.json" native_instructions 2>/dev/null)
+			case "$n:$ins" in *null* | *-* | :* | *:) nat="-" ;; *) nat="$(calc "round(100.0 * $n / $ins, 1)") %" ;; esac
+			[ "$r" = off ] && nat="-"
+			if [ ! -s "$tmp/lx-$r.user" ]; then
+				verdict="no userland: $(tail -n 1 "$tmp/lx-$r.err" | cut -c1-100)"
+			elif cmp -s "$tmp/lx-$r.user" "$tmp/lx-qemu.user"; then
+				verdict="equal to QEMU's"
+			else
+				verdict="DIFFERS from QEMU's"
+			fi
+		fi
+		printf '%-22s %6s %9.2f %9s %16s %8s  %s\n' "$name" "$st" "$w" "${cpu:--}" "$ins" "$nat" "$verdict"
+	done
+	read -r qw _ <"$tmp/lx-qemu.res"
+	read -r ow _ <"$tmp/lx-off.res"
+	read -r xw _ <"$tmp/lx-on.res"
+	echo "ratio blvm/QEMU (wall): interpreter $(calc "round($ow / $qw, 2)"), translator $(calc "round($xw / $qw, 2)")"
+fi
 
 # ---- 2. start-up: hello-min ------------------------------------------------------------------
 # Wall from run1.py (microseconds; GNU time's %e has 10 ms resolution), peak RSS from GNU time's

@@ -3,10 +3,11 @@
 # A test passes with status 0, is skipped with status 77 (it prints why), and fails otherwise.
 # Environment for the scripts: BUILD (build directory), BLVM (the command), GUESTS (built guests).
 # TESTS="pattern ..." runs only tests whose name contains one of the patterns.
-# The emu tests in XLATE_TESTS run a second time as NAME+xlate with BLVM_TRANSLATE=all: the emu
-# engine's binary translator (issue 16) translating every block from its first run, which the unit
-# tests' harness and blvm's --translate default both read. BLVM_TRANSLATE=all make check runs the
-# whole suite on the translator.
+# The emu engine runs its binary translator by default (issue 16). The emu tests in XLATE_TESTS run
+# with BLVM_TRANSLATE=all (every block translated from its first run: short tests reach the
+# translator) unless BLVM_TRANSLATE is set, and a second time as NAME+interp with BLVM_TRANSLATE=off,
+# the interpreter, the reference; the unit tests' harness and blvm's --translate default both read it.
+# BLVM_TRANSLATE=off make check runs the whole suite on the interpreter.
 # Tests run JOBS at a time (default: one per host CPU; JOBS=1 runs them one by one), except those in
 # ALONE, which measure what other work on the host would change (two host threads racing, signals at
 # random moments of a run): they start when nothing else runs, and nothing starts beside them.
@@ -51,12 +52,13 @@ start() { # name, command...: run it in the pool (or alone)
 
 # the host-CPU oracles, random programs (also back end against back end), SMC, exits, SMP memory
 # model and locked operations, the census, guests against QEMU and KVM, a Linux boot (1 and 2 vCPUs).
-# The sanitizer passes run the unit tests' +xlate only: the scripts' guests add time, not coverage
-# of the translator's own memory use, which the unit tests reach (the suite's ~15 min budget).
+# The sanitizer passes run the scripts once, on the default back end: the scripts' guests add time,
+# not coverage of the translator's own memory use, which the unit tests reach (the suite's ~15 min
+# budget).
 XLATE_TESTS="unit/emu_insn_oracle unit/emu_oracle unit/emu_randprog unit/emu_fpu_state unit/emu_smc
 	unit/emu_exits unit/emu_exc_frame unit/smp_xmc unit/smp_locked unit/buslock_vm_exit
 	sh/buslock-census sh/guests-engines sh/linux-boot"
-xlate_too() { # name: also on the translator?
+xlate_too() { # name: also on the interpreter?
 	[ -n "${SAN:-}" ] && [ "${1#sh/}" != "$1" ] && return 1
 	for x in $XLATE_TESTS; do [ "$x" = "$1" ] && return 0; done
 	return 1
@@ -64,8 +66,12 @@ xlate_too() { # name: also on the translator?
 
 for t in "$BUILD"/tests/*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
-	start "unit/$(basename "$t")" "$t"
-	xlate_too "unit/$(basename "$t")" && start "unit/$(basename "$t")+xlate" env BLVM_TRANSLATE=all "$t"
+	if xlate_too "unit/$(basename "$t")"; then
+		start "unit/$(basename "$t")" env BLVM_TRANSLATE="${BLVM_TRANSLATE:-all}" "$t"
+		start "unit/$(basename "$t")+interp" env BLVM_TRANSLATE=off "$t"
+	else
+		start "unit/$(basename "$t")" "$t"
+	fi
 done
 # The kvm engine's contract tests (unit/kvm_engine) over the test shim's software kernel
 # (tests/shim: the emu engine behind KVM's ioctls), wherever /dev/kvm is: the emu engine keeps
@@ -78,8 +84,12 @@ if [ -x "$BUILD/tests/kvm_engine" ] && [ -f "$shim" ]; then
 fi
 for t in tests/sh/*.sh; do
 	[ -f "$t" ] || continue
-	start "sh/$(basename "$t" .sh)" bash "$t"
-	xlate_too "sh/$(basename "$t" .sh)" && start "sh/$(basename "$t" .sh)+xlate" env BLVM_TRANSLATE=all bash "$t"
+	if xlate_too "sh/$(basename "$t" .sh)"; then
+		start "sh/$(basename "$t" .sh)" env BLVM_TRANSLATE="${BLVM_TRANSLATE:-all}" bash "$t"
+		start "sh/$(basename "$t" .sh)+interp" env BLVM_TRANSLATE=off bash "$t"
+	else
+		start "sh/$(basename "$t" .sh)" bash "$t"
+	fi
 done
 
 wait

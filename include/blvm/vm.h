@@ -55,7 +55,7 @@ struct blvm_vm_config {
 };
 
 #define BLVM_VM_CONFIG_DEFAULT \
-	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, .translate = 0, \
+	{ .engine = "emu", .mem_size = 128ull << 20, .nr_vcpus = 1, .cpu_vendor_amd = 0, .translate = 1, \
 	  .kernel_path = NULL, .cmdline = NULL, .initrd_path = NULL, .timeout_s = 0, .console = NULL, .console_in = -1, \
 	  .bus_lock = BLVM_POLICY_CONFIG_DEFAULT, .quiet = false, \
 	  .kernel_btf_path = NULL, .kernel_symbols_path = NULL }

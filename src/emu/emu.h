@@ -192,7 +192,7 @@
 #define EMU_TLB_PK_PKRU 1               /* c->tlb_pk: some data tag depends on PKRU */
 #define EMU_TLB_PK_PKRS 2               /* ... on IA32_PKRS */
 #define EMU_BLOCK_MAX 64                /* decoded instructions per block */
-#define EMU_BCACHE_BUCKETS 4096         /* hash buckets of the decode cache (power of two) */
+#define EMU_BCACHE_BUCKETS 32768        /* hash buckets of the decode cache (power of two; ~1 block each) */
 #define EMU_CHAIN_MAX 16                /* blocks chained by taken branches between run-loop checks */
 #define EMU_ARENA_BYTES (8u << 20)      /* decoded-block arena per vCPU; full -> flush the cache */
 #define EMU_MMIO_RC 8                   /* MMIO read completions one instruction may consume */

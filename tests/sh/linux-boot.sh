@@ -21,8 +21,9 @@ userland() {
 }
 runs="vmlinux:1 vmlinuz:1 vmlinux:2"
 [ -n "${SAN:-}" ] && runs=vmlinux:1
-# On the binary translator (tests/run.sh's +xlate run): the 1-vCPU vmlinux and the 2-vCPU boots.
-case "${BLVM_TRANSLATE:-off}" in off) ;; *) runs="vmlinux:1 vmlinux:2" ;; esac
+# On the binary translator (blvm's default; tests/run.sh's first run): the 1-vCPU vmlinux and the
+# 2-vCPU boots; the whole set on the interpreter (the +interp run).
+case "${BLVM_TRANSLATE:-on}" in off) ;; *) runs="vmlinux:1 vmlinux:2" ;; esac
 for n in $(printf '%s\n' $runs | cut -d: -f2 | sort -u); do
 	timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp "$n" -nographic -no-reboot -kernel "$LX/vmlinux" \
 		-initrd "$LX/initrd.cpio" -append "$CMDLINE" > "$tmp/qemu-$n.out" 2>&1 < /dev/null

@@ -42,15 +42,16 @@ struct t_vm {
 static int t_failures;
 
 /* The back end the emu tests run on (blvm_engine_config.translate): BLVM_TRANSLATE=all the binary
- * translator from every block's first run, on its hot blocks only, else the interpreter
- * (tests/run.sh runs the emu tests on both; blvm's own --translate default comes from it too). */
+ * translator from every block's first run, on its hot blocks only, off the interpreter; unset, blvm's
+ * default, on (tests/run.sh runs the emu tests on both; blvm's own --translate default comes from it
+ * too). */
 static int t_backend = -1; /* >= 0: the next t_init's back end whatever the environment says */
 static inline int t_translate(void)
 {
 	if (t_backend >= 0)
 		return t_backend;
 	const char *t = getenv("BLVM_TRANSLATE");
-	return !t ? 0 : !strcmp(t, "all") ? 2 : !strcmp(t, "on") ? 1 : 0;
+	return !t || !*t ? 1 : !strcmp(t, "all") ? 2 : !strcmp(t, "on") ? 1 : 0;
 }
 
 #define CHECK(cond, ...)                                                         \

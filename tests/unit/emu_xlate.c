@@ -94,6 +94,50 @@ GUEST(memf, ".code64",
 	"pop %rbp\n"                /* the RIP of the fault */
 	"hlt\n");
 extern const uint8_t memf_fault[], memf_gp[];
+
+/* CALL rel32 without its handler (emit_call()): a loop of calls, a CALL whose stack slot crosses
+ * 0x21000 (the slow path: the handler); the RETs are h_ret_8's, one to a non-canonical address (#GP
+ * before anything is committed: RIP at the RET, RSP unchanged) */
+GUEST(cr, ".code64",
+	"mov $0x20800, %rsp\n"
+	"mov $3, %ecx\n"
+	"1: call 2f\n"
+	"add $1, %ebx\n"
+	"dec %ecx\n"
+	"jnz 1b\n"
+	"mov $0x21004, %rsp\n"
+	"call 2f\n"
+	".globl cr_back\ncr_back: mov $0x20800, %rsp\n"
+	"mov $0x1234000000000000, %rax\n"
+	"push %rax\n"
+	".globl cr_fault\ncr_fault: ret\n"
+	"2: add $2, %eax\n"
+	"ret\n"
+	".globl cr_gp\ncr_gp: pop %r15\n" /* the error code */
+	"pop %rbp\n"                 /* RIP */
+	"pop %r14\n"                 /* CS */
+	"pop %r13\n"                 /* RFLAGS */
+	"pop %r12\n"                 /* RSP */
+	"hlt\n");
+extern const uint8_t cr_fault[], cr_gp[], cr_back[];
+
+/* PUSH/POP r64 as memory forms (stack_form()): a loop on the data page, PUSH RSP (the value before
+ * the decrement), then a PUSH and a POP across 0x21000 (the slow path: the handlers) */
+GUEST(stk, ".code64",
+	"mov $0x20800, %rsp\n"
+	"mov $3, %ecx\n"
+	"1: push %rcx\n"
+	"push %rsp\n"
+	"pop %rax\n"
+	"pop %rdx\n"
+	"add %rdx, %rbx\n"
+	"add %rax, %rbx\n"
+	"dec %ecx\n"
+	"jnz 1b\n"
+	"mov $0x21004, %rsp\n"
+	"push %rbx\n"
+	"pop %rsi\n"
+	"hlt\n");
 #define MEMF_FS 0x100 /* FS base: %fs:8(%rsi) reads 0x20108 */
 
 static void vm_init(struct t_vm *t, int backend)
@@ -244,7 +288,57 @@ static void mem_forms(void)
 	 * its page (not the 3 crossing ones), JB, the ADD when JB is not taken (R14 times), JNZ; after the SMC store (its slow path ends the block) ADD MOV MOV ADD; less the first
 	 * store, a TLB miss (its slow path fills the entry for the rest) */
 	CHECK(t_regs(&x).r14 == 1 || t_regs(&x).r14 == 2, "JB both taken and not (R14 %llu)", (unsigned long long)t_regs(&x).r14);
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 14 + 3 + t_regs(&x).r14 + 3 + 4 - 1);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 14 + 3 + t_regs(&x).r14 + 3 + 4 - 1 + 1);
+	t_fini(&x);
+	t_fini(&i);
+}
+
+static void stack_forms(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, stk_start, stk_end);
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		struct kvm_regs r = t_regs(t);
+		CHECK_EQ(r.rsp, 0x21004);
+		CHECK_EQ(r.rax, 0x207f8);   /* PUSH RSP: RSP before the decrement */
+		CHECK_EQ(r.rbx, 3 * 0x207f8 + 3 + 2 + 1);
+		CHECK_EQ(r.rsi, r.rbx);     /* through the page crossing */
+		CHECK_EQ(t_r64(t, 0x21000 - 4) & 0xffffffff, r.rbx & 0xffffffff);
+	}
+	same_regs(&x, &i, "stack forms", 0);
+	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "stack forms: the data pages differ");
+	/* native: the 2 MOVs, 8 per pass (3) less the first PUSH (a TLB miss: its slow path fills the
+	 * entry), the MOV to RSP; not the crossing PUSH and POP */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 2 + 3 * 8 - 1 + 1);
+	t_fini(&x);
+	t_fini(&i);
+}
+
+static void call_ret(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, cr_start, cr_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(cr_gp - cr_start), 0, 0);
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		struct kvm_regs r = t_regs(t);
+		CHECK_EQ(r.rax, 0x1234000000000000ull);
+		CHECK_EQ(r.rbx, 3);
+		CHECK_EQ(r.r15, 0);       /* #GP(0) */
+		CHECK_EQ(r.rbp, T_CODE + (uint64_t)(cr_fault - cr_start));
+		CHECK_EQ(r.r12, 0x207f8); /* RSP: the pushed value still on the stack */
+		CHECK_EQ(t_r64(t, 0x20ffc), T_CODE + (uint64_t)(cr_back - cr_start)); /* the crossing CALL's */
+	}
+	same_regs(&x, &i, "call/ret", 0);
+	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "call/ret: the data pages differ");
+	/* native: the 2 MOVs; per pass (3) CALL ADD ADD DEC JNZ less the first CALL (a TLB miss: its slow
+	 * path fills the entry); MOV ADD after the crossing CALL; MOV MOV PUSH; the handler's 5 POPs */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 2 + 3 * 5 - 1 + 2 + 3 + 5);
 	t_fini(&x);
 	t_fini(&i);
 }
@@ -327,6 +421,8 @@ int main(void)
 	whole();
 	mid_block_exit();
 	mem_forms();
+	stack_forms();
+	call_ret();
 	kick_chained();
 	refill();
 	return t_result("emu_xlate");
