@@ -931,6 +931,33 @@ static ZydisEncoderOperand M(ZydisRegister base, ZydisRegister index, unsigned s
 	return o;
 }
 
+/* Instructions k..j-1 of block b copied into the data area and ended by xl_yield, so that a handler
+ * run started at the copy stops after instruction j-1; NULL when the data area is full (the room
+ * check at the start of xlate_block should make that impossible). */
+static struct emu_insn *copy_run(struct emu_xlate *x, const struct emu_block *b, unsigned k, unsigned j)
+{
+	if (x->data_used + (j - k) + 1 > XL_DATA_INSNS)
+		return NULL;
+	struct emu_insn *d = &x->data[x->data_used];
+	memcpy(d, &b->insn[k], (j - k) * sizeof *d);
+	memset(&d[j - k], 0, sizeof *d);
+	d[j - k].fn = xl_yield;
+	d[j - k].idx = (uint8_t)j;
+	x->data_used += j - k + 1;
+	return d;
+}
+
+/* Translated code that runs the handlers from run (its fn first: struct emu_insn starts with its
+ * handler) as the interpreter does; a non-zero status (an exit, a fault, c->stop) leaves at exit_at. */
+static void emit_handler_run(struct xb *e, const struct emu_insn *run, uint64_t exit_at)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)run));
+	E1(e, CALL, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, 0, 8));
+	E2(e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
+	E1(e, JNZ, I(exit_at));
+}
+
 #define JC(f) M(ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RDX, 8, offsetof(struct emu_vcpu, jc) + offsetof(struct emu_jc, f), \
 		sizeof(((struct emu_jc *)0)->f))
 
@@ -1106,24 +1133,10 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				} else {
 					/* taken (32-bit code: the target wraps at 4 GiB): its handler */
 					sync_out(&e, x, &f2, &d2, &n2);
-					if (x->data_used + 2 > XL_DATA_INSNS)
+					const struct emu_insn *one = copy_run(x, b, k, k + 1);
+					if (!one)
 						return emu_internal_error(c, "translator: data area full despite the room check");
-					struct emu_insn *d = &x->data[x->data_used];
-					d[0] = b->insn[k];
-					memset(&d[1], 0, sizeof d[1]);
-					d[1].fn = xl_yield;
-					d[1].idx = (uint8_t)(k + 1);
-					x->data_used += 2;
-					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-					E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
-					ZydisEncoderOperand m;
-					memset(&m, 0, sizeof m);
-					m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-					m.mem.base = ZYDIS_REGISTER_RSI;
-					m.mem.size = 8;
-					E1(&e, CALL, m);
-					E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-					E1(&e, JNZ, I(exit_at));
+					emit_handler_run(&e, one, exit_at);
 					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
 					E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
 					E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
@@ -1177,28 +1190,9 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			j++;
 		sync_out(&e, x, &fl, &rip_delta, &nat);
 		const struct emu_insn *run = &b->insn[k];
-		if (j < n) {
-			/* a run inside the block: a copy, ended by xl_yield */
-			if (x->data_used + (j - k) + 1 > XL_DATA_INSNS)
-				return emu_internal_error(c, "translator: data area full despite the room check");
-			struct emu_insn *d = &x->data[x->data_used];
-			memcpy(d, &b->insn[k], (j - k) * sizeof *d);
-			memset(&d[j - k], 0, sizeof *d);
-			d[j - k].fn = xl_yield;
-			d[j - k].idx = (uint8_t)j;
-			x->data_used += j - k + 1;
-			run = d;
-		}
-		E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-		E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)run));
-		ZydisEncoderOperand m;
-		memset(&m, 0, sizeof m);
-		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-		m.mem.base = ZYDIS_REGISTER_RSI;
-		m.mem.size = 8;
-		E1(&e, CALL, m); /* run->fn: struct emu_insn starts with its handler */
-		E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-		E1(&e, JNZ, I(exit_at));
+		if (j < n && !(run = copy_run(x, b, k, j))) /* a run inside the block: a copy */
+			return emu_internal_error(c, "translator: data area full despite the room check");
+		emit_handler_run(&e, run, exit_at);
 		fl.host = false;
 		k = j;
 	}
@@ -1219,24 +1213,10 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		uint64_t d2 = sl->rip_delta;
 		unsigned n2 = sl->nat;
 		sync_out(&e, x, &f2, &d2, &n2);
-		if (x->data_used + 2 > XL_DATA_INSNS)
+		const struct emu_insn *one = copy_run(x, b, sl->k, sl->k + 1);
+		if (!one)
 			return emu_internal_error(c, "translator: data area full despite the room check");
-		struct emu_insn *d = &x->data[x->data_used];
-		d[0] = b->insn[sl->k];
-		memset(&d[1], 0, sizeof d[1]);
-		d[1].fn = xl_yield;
-		d[1].idx = (uint8_t)(sl->k + 1);
-		x->data_used += 2;
-		E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-		E2(&e, MOV, R(ZYDIS_REGISTER_RSI), I((uintptr_t)d));
-		ZydisEncoderOperand m;
-		memset(&m, 0, sizeof m);
-		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-		m.mem.base = ZYDIS_REGISTER_RSI;
-		m.mem.size = 8;
-		E1(&e, CALL, m);
-		E2(&e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-		E1(&e, JNZ, I(exit_at));
+		emit_handler_run(&e, one, exit_at);
 		if (sl->leaves) {
 			E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
 			E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
@@ -1246,8 +1226,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		}
 		E2(&e, SUB, C(offsetof(struct emu_vcpu, rip), 8), I(sl->rip_delta + b->insn[sl->k].len));
 		E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
-		m.mem.base = ZYDIS_REGISTER_RAX;
-		E2(&e, SUB, m, I(sl->nat + 1u));
+		E2(&e, SUB, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), I(sl->nat + 1u));
 		f2.ctx = true;
 		f2.host = false;
 		if (sl->after.host)
