@@ -872,8 +872,9 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	uint32_t tested = f ? f->tested & XL_STATUS : 0;
 	uint32_t written = flags_written(zi);
-	sl->nj = 0;
-	sl->leaves = false;
+	/* every field defined: a code buffer that fills up returns early below, and xlate_block()
+	 * still walks the recorded slow paths before it sees e->bad */
+	memset(sl, 0, sizeof *sl);
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl);
 	const struct xl_map mp = enc->mp;
