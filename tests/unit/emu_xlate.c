@@ -16,6 +16,9 @@
  *    and stores (the slow path, with the guest's flags live in the host across it), an FS-relative
  *    load, a store into the block being run (a code page: the write generations), and a #GP from a
  *    non-canonical address mid-block (precise: RIP at the access, the registers before it);
+ *  - CALL rel32 and RET native (emit_call_ret()), an LRETQ beside them (a far RET: its handler), the
+ *    slow paths (a crossing slot, a non-canonical target: #GP with RIP at the RET), run whole and
+ *    single-stepped (every CALL and RET ends its step) against the interpreter;
  *  - kick() during a loop of chained native taken branches: run() returns -EINTR (c->chain_left
  *    bounds the chain), RIP at the loop's top, the count exactly 3 per iteration, all native;
  *  - more blocks than the decode cache holds (8 MiB of decoded blocks): the caches are flushed and
@@ -355,6 +358,36 @@ static void call_ret(void)
 	t_fini(&i);
 }
 
+/* single-step through the same guest: every native CALL and RET ends its step (emit_taken()'s stop
+ * test, also after a RET whose target the jump cache knows from the pass before), the LRETQ and the
+ * #GP delivery as in the interpreter */
+static void singlestep_call_ret(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, cr_start, cr_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(cr_gp - cr_start), 0, 0);
+		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
+	}
+	unsigned steps = 0;
+	for (;;) {
+		int ex = t_run(&x), ei = t_run(&i);
+		CHECK_EQ(ex, ei);
+		steps++;
+		same_regs(&x, &i, "single-step over CALL/RET", steps);
+		if (ex != KVM_EXIT_DEBUG || steps > 200)
+			break;
+	}
+	/* MOV MOV PUSH LEA PUSH LRETQ MOV MOV; 3 x (CALL ADD RET ADD DEC JNZ); MOV CALL ADD RET; MOV MOV
+	 * PUSH; the RET's #GP (delivered: the step ends at the handler); 5 POPs; HLT (the exit) */
+	CHECK_EQ(steps, 8 + 3 * 6 + 4 + 3 + 1 + 5 + 1);
+	t_fini(&x);
+	t_fini(&i);
+}
+
 static void *kicker(void *arg)
 {
 	struct t_vm *t = arg;
@@ -435,6 +468,7 @@ int main(void)
 	mem_forms();
 	stack_forms();
 	call_ret();
+	singlestep_call_ret();
 	kick_chained();
 	refill();
 	return t_result("emu_xlate");
