@@ -641,22 +641,26 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      const struct emu_insn *i);
 
+/* CALL rel32 and RET (C3) in 64-bit mode, operand size 64: emit_call_ret(). Near only: Zydis names
+ * the far forms CALL and RET too (CB, REX.W CB = LRETQ, which also pops CS: emu_h_lret); Linux's
+ * secondary_startup_64 reloads CS with an LRETQ, and taken for a near RET it halted the boot. */
+static bool call_ret64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+		       const struct emu_insn *i)
+{
+	if (mode != EMU_MODE_64 || i->fn == emu_h_ud || i->fn == emu_h_unimpl || i->osz != 8 ||
+	    (zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) || zi->meta.branch_type != ZYDIS_BRANCH_TYPE_NEAR)
+		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_CALL)
+		return zi->operand_count_visible == 1 && zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+		       zo[0].imm.is_relative;
+	return zi->mnemonic == ZYDIS_MNEMONIC_RET && zi->operand_count_visible == 0 && !i->imm;
+}
+
 /* PUSH r64 and POP r64 in 64-bit mode (no 66 prefix; not POP RSP): a memory form (emit_native) on
  * [RSP - 8] or [RSP], SS's base being 0 in 64-bit mode (SDM Vol. 1 3.4.2.1) as emu_push()/emu_pop()
  * (exec.c) compute it. The access, then RSP moved by LEA (no flag changes); PUSH RSP stores the value
  * before the decrement (SDM "PUSH"): both are the same host register. A miss, a fault (#SS, #PF), a
  * page crossing: the handler, out of line, exactly. */
-/* CALL rel32 in 64-bit mode, operand size 64: emit_call(). (RET stays h_ret_8: re-emitted the same
- * way -- the slot through the TLB path, the canonical test, emit_taken() -- the Linux boot under
- * --translate=all halted after 143 k instructions, not yet understood; see issue 16.) */
-static bool call_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
-		       const struct emu_insn *i)
-{
-	return mode == EMU_MODE_64 && i->fn != emu_h_ud && i->fn != emu_h_unimpl && i->osz == 8 &&
-	       !(zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) && zi->mnemonic == ZYDIS_MNEMONIC_CALL &&
-	       zi->operand_count_visible == 1 && zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && zo[0].imm.is_relative;
-}
-
 static bool stack_form(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		       const struct emu_insn *i)
 {
@@ -719,8 +723,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		return true; /* emit_taken() */
 	if (stack_form(mode, zi, zo, i))
 		return stack_encode(zi, zo, out);
-	if (call_rel64(mode, zi, zo, i))
-		return true; /* emit_call() */
+	if (call_ret64(mode, zi, zo, i))
+		return true; /* emit_call_ret() */
 	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
@@ -799,9 +803,9 @@ static uint32_t flags_written(const ZydisDecodedInstruction *zi)
 
 /* The out-of-line slow path of a native memory form: what its fast path had when it branched away. */
 struct xl_slow {
-	size_t jumps[2];          /* rel32 jumps to it (positions after them) */
+	size_t jumps[3];          /* rel32 jumps to it (positions after them) */
 	unsigned nj;
-	bool leaves;              /* a branch (CALL): its handler leaves the block, no resume */
+	bool leaves;              /* a branch (CALL, RET): its handler leaves the block, no resume */
 	bool pushed;              /* the guest's flags were pushed (PUSHFQ) around the TLB path */
 	struct xl_flags before, after;
 	uint64_t rip_delta;       /* RIP not yet added before this instruction */
@@ -1016,15 +1020,18 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 }
 
 /*
- * CALL rel32 of a 64-bit block without its handler (h_call_rel's work, exec_branch.c), then
- * emit_taken() to the target: the state made exact first (flags in the context, RIP at the
- * instruction), the return address pushed through the TLB path (emit_tlb) as emu_push() does. A
- * miss, a fault, a page crossing: the slow path runs the handler alone, which leaves the block
- * (branch_to) with its status. The branch is counted native.
+ * CALL rel32 / RET of a 64-bit block without their handlers (h_call_rel's and h_ret_8's work, exec_branch.c),
+ * then emit_taken() to the target: the state made exact first (flags in the context, RIP at the
+ * instruction), the stack slot through the TLB path (emit_tlb) as emu_push()/emu_rd8() access it;
+ * RET's target tested canonical before anything is committed (#GP, SDM "RET"). A miss, a fault, a
+ * page crossing, a non-canonical target: the slow path runs the handler alone, which leaves the
+ * block (branch_to) with its status. The branch is counted native.
  */
-static void emit_call(struct xb *e, struct emu_xlate *x, struct xl_flags *fl, uint64_t *rip_delta,
-		      unsigned *nat, const struct emu_insn *i, unsigned k, struct xl_slow *sl)
+static void emit_call_ret(struct xb *e, struct emu_xlate *x, struct xl_flags *fl, uint64_t *rip_delta,
+			  unsigned *nat, const ZydisDecodedInstruction *zi, const struct emu_insn *i, unsigned k,
+			  struct xl_slow *sl)
 {
+	bool call = zi->mnemonic == ZYDIS_MNEMONIC_CALL;
 	sync_out(e, x, fl, rip_delta, nat);
 	memset(sl, 0, sizeof *sl);
 	sl->leaves = true;
@@ -1033,22 +1040,36 @@ static void emit_call(struct xb *e, struct emu_xlate *x, struct xl_flags *fl, ui
 	E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
 	struct xl_map mp;
 	memset(&mp, 0, sizeof mp);
-	mp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8);
+	mp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, call ? (size_t)-8 : 0, 8);
 	mp.mem_size = 8;
-	mp.mem_write = true;
+	mp.mem_write = call;
 	emit_tlb(e, &mp, ZYDIS_REGISTER_NONE, sl);
-	/* the return address, RSP, then RIP to the target (h_call_rel: no canonical test) */
-	E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
-	E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
-	E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
-	E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
-	E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
-	uint64_t to = i->len + i->imm;
-	if ((int64_t)to == (int32_t)to) {
-		E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), I(to));
+	if (call) {
+		/* the return address, RSP, then RIP to the target (h_call_rel: no canonical test) */
+		E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
+		E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
+		E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
+		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
+		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+		uint64_t to = i->len + i->imm;
+		if ((int64_t)to == (int32_t)to) {
+			E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), I(to));
+		} else {
+			E2(e, MOV, R(ZYDIS_REGISTER_RAX), I(to));
+			E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
+		}
 	} else {
-		E2(e, MOV, R(ZYDIS_REGISTER_RAX), I(to));
-		E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
+		E2(e, MOV, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8));
+		/* emu_canonical()'s common case: sign-extended from bit 47 it is itself (a target
+		 * canonical only with CR4.LA57 takes the slow path: h_ret_8 decides, exactly) */
+		E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RCX));
+		E2(e, SHL, R(ZYDIS_REGISTER_RDX), I(16));
+		E2(e, SAR, R(ZYDIS_REGISTER_RDX), I(16));
+		E2(e, CMP, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RCX));
+		sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, 8, 8));
+		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+		E2(e, MOV, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RCX));
 	}
 	unsigned one = 1;
 	uint64_t none = 0;
@@ -1144,8 +1165,8 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 					E1(&e, JMP, I(exit_at));
 				}
 				land_near(&e, j);
-			} else if (call_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
-				emit_call(&e, x, &fl, &rip_delta, &nat, &b->insn[k], k, &slow[nslow++]);
+			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				emit_call_ret(&e, x, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
 				emit_taken(&e, b, k, exit_at);
 				k++;
 				continue;

@@ -16,6 +16,9 @@
  *    and stores (the slow path, with the guest's flags live in the host across it), an FS-relative
  *    load, a store into the block being run (a code page: the write generations), and a #GP from a
  *    non-canonical address mid-block (precise: RIP at the access, the registers before it);
+ *  - CALL rel32 and RET native (emit_call_ret()), an LRETQ beside them (a far RET: its handler), the
+ *    slow paths (a crossing slot, a non-canonical target: #GP with RIP at the RET), run whole and
+ *    single-stepped (every CALL and RET ends its step) against the interpreter;
  *  - kick() during a loop of chained native taken branches: run() returns -EINTR (c->chain_left
  *    bounds the chain), RIP at the loop's top, the count exactly 3 per iteration, all native;
  *  - more blocks than the decode cache holds (8 MiB of decoded blocks): the caches are flushed and
@@ -95,11 +98,19 @@ GUEST(memf, ".code64",
 	"hlt\n");
 extern const uint8_t memf_fault[], memf_gp[];
 
-/* CALL rel32 without its handler (emit_call()): a loop of calls, a CALL whose stack slot crosses
- * 0x21000 (the slow path: the handler); the RETs are h_ret_8's, one to a non-canonical address (#GP
- * before anything is committed: RIP at the RET, RSP unchanged) */
+/* CALL rel32 and RET without their handlers (emit_call_ret()): an LRETQ first (REX.W CB: a far
+ * RET, which Zydis names RET too; it pops RIP and CS, so RSP moves by 16 -- run as a near RET it
+ * moved by 8 and left CS unloaded, and the Linux boot halted in startup_64), a loop of calls, a CALL
+ * and a RET whose stack slot crosses 0x21000 (the slow path: the handlers), a RET to a non-canonical
+ * address (#GP before anything is committed: RIP at the RET, RSP unchanged) */
 GUEST(cr, ".code64",
 	"mov $0x20800, %rsp\n"
+	"mov %cs, %eax\n"
+	"push %rax\n"
+	"lea 3f(%rip), %rax\n"
+	"push %rax\n"
+	"lretq\n"
+	"3: mov %rsp, %r11\n"
 	"mov $3, %ecx\n"
 	"1: call 2f\n"
 	"add $1, %ebx\n"
@@ -329,6 +340,8 @@ static void call_ret(void)
 		struct kvm_regs r = t_regs(t);
 		CHECK_EQ(r.rax, 0x1234000000000000ull);
 		CHECK_EQ(r.rbx, 3);
+		CHECK_EQ(r.r11, 0x20800); /* after the LRETQ: RIP and CS popped */
+		CHECK_EQ(r.r14, 0x08);    /* CS, as the LRETQ loaded it */
 		CHECK_EQ(r.r15, 0);       /* #GP(0) */
 		CHECK_EQ(r.rbp, T_CODE + (uint64_t)(cr_fault - cr_start));
 		CHECK_EQ(r.r12, 0x207f8); /* RSP: the pushed value still on the stack */
@@ -336,9 +349,41 @@ static void call_ret(void)
 	}
 	same_regs(&x, &i, "call/ret", 0);
 	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "call/ret: the data pages differ");
-	/* native: the 2 MOVs; per pass (3) CALL ADD ADD DEC JNZ less the first CALL (a TLB miss: its slow
-	 * path fills the entry); MOV ADD after the crossing CALL; MOV MOV PUSH; the handler's 5 POPs */
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 2 + 3 * 5 - 1 + 2 + 3 + 5);
+	/* native: MOV to RSP, the second PUSH (the first misses the TLB: its slow path fills the
+	 * entry), MOV MOV after the LRETQ (a handler: emu_h_lret); per pass (3) CALL ADD RET ADD DEC JNZ;
+	 * MOV ADD after the crossing CALL (its RET crosses too: the handler); MOV MOV PUSH; the #GP
+	 * handler's 5 POPs (the non-canonical RET: its handler) */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 1 + 2 + 3 * 6 + 2 + 3 + 5);
+	t_fini(&x);
+	t_fini(&i);
+}
+
+/* single-step through the same guest: every native CALL and RET ends its step (emit_taken()'s stop
+ * test, also after a RET whose target the jump cache knows from the pass before), the LRETQ and the
+ * #GP delivery as in the interpreter */
+static void singlestep_call_ret(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, cr_start, cr_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(cr_gp - cr_start), 0, 0);
+		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
+	}
+	unsigned steps = 0;
+	for (;;) {
+		int ex = t_run(&x), ei = t_run(&i);
+		CHECK_EQ(ex, ei);
+		steps++;
+		same_regs(&x, &i, "single-step over CALL/RET", steps);
+		if (ex != KVM_EXIT_DEBUG || steps > 200)
+			break;
+	}
+	/* MOV MOV PUSH LEA PUSH LRETQ MOV MOV; 3 x (CALL ADD RET ADD DEC JNZ); MOV CALL ADD RET; MOV MOV
+	 * PUSH; the RET's #GP (delivered: the step ends at the handler); 5 POPs; HLT (the exit) */
+	CHECK_EQ(steps, 8 + 3 * 6 + 4 + 3 + 1 + 5 + 1);
 	t_fini(&x);
 	t_fini(&i);
 }
@@ -423,6 +468,7 @@ int main(void)
 	mem_forms();
 	stack_forms();
 	call_ret();
+	singlestep_call_ret();
 	kick_chained();
 	refill();
 	return t_result("emu_xlate");
