@@ -108,12 +108,12 @@ for what in shoff-past-eof shentsize symtab-past-eof symtab-huge strtab-link ent
 done
 
 # --- random damage: never a crash, never a hang ---------------------------------------------------------
-# MUTANTS (300; 100 in the sanitizer passes, where the boot_loader fuzz harness covers the same
+# MUTANTS (300; 30 in the sanitizer passes, where the boot_loader fuzz harness covers the same
 # loaders with far more inputs) copies of hello-min with 1-8 random bytes overwritten in the ELF header, the program headers,
 # the section headers or the symbol table (seeded: the same copies every run). blvm must answer 0
 # (it ran) or 2 (it refused with one line), never a signal or a sanitizer report.
 H="$GUESTS/hello-min"
-MUTANTS=${MUTANTS:-$([ -n "${SAN:-}" ] && echo 100 || echo 300)}
+MUTANTS=${MUTANTS:-$([ -n "${SAN:-}" ] && echo 30 || echo 300)}
 python3 - "$H" "$TMP/fz" "$MUTANTS" <<'PY'
 import random, struct, sys, os
 d0 = open(sys.argv[1], 'rb').read(); os.makedirs(sys.argv[2], exist_ok=True)
