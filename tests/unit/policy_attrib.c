@@ -73,6 +73,17 @@ static char *capture_json(const struct blvm_policy *p, int indent)
 	return buf;
 }
 
+/* The summary blvm prints on stderr at the end, after a run of the given length in seconds. */
+static char *capture_summary(const struct blvm_policy *p, double seconds)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	blvm_policy_write_summary(p, f, seconds);
+	fclose(f);
+	return buf;
+}
+
 /* JSON checks are queued (each document in its own file, with its assertions) and run by one python3
  * process at the end: python3 parses every document and checks every value. */
 static FILE *py_script;
@@ -224,11 +235,7 @@ static void counts_top_json(void)
 	free(json);
 
 	/* The human summary names the instructions. */
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	blvm_policy_write_summary(p, f, 2.0);
-	fclose(f);
+	char *buf = capture_summary(p, 2.0);
 	fputs(buf, stdout);
 	CHECK(strstr(buf, "blvm: --bus-lock=ratelimit=1000000: 109 bus locks in 2.00 s (54.5/s); split 99, uc 7, "
 			  "unattributed 3\n") != NULL);
@@ -244,9 +251,7 @@ static void counts_top_json(void)
 	for (unsigned k = 0; k < 14; k++)
 		if (k != 3 && k != 9)
 			feed(p, k, 0x401000, BLVM_BUS_LOCK_SPLIT, 4, "lock inc dword ptr [rbx]", k == 0 ? 12 : k);
-	f = open_memstream(&buf, &len);
-	blvm_policy_write_summary(p, f, 1.0);
-	fclose(f);
+	buf = capture_summary(p, 1.0);
 	CHECK(strstr(buf, "blvm: by vCPU: 13: 13, 0: 12, 12: 12, 11: 11, 10: 10, 8: 8, 7: 7, 6: 6, 5: 5, 4: 4 "
 			  "(and 2 more vCPUs); the others none\n") != NULL);
 	free(buf);
@@ -263,11 +268,7 @@ static void empty_and_off_json(void)
 				    "d[\"bus_locks\"][\"per_second\"] == 0\n");
 	free(json);
 	blvm_policy_after_run(p, 0, &bl, NULL);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	blvm_policy_write_summary(p, f, 1.0);
-	fclose(f);
+	char *buf = capture_summary(p, 1.0);
 	CHECK(strstr(buf, "no instruction attribution") != NULL);
 	free(buf);
 	blvm_policy_destroy(p);
@@ -369,11 +370,7 @@ static void symbols(void)
 	json_check(json, "t=d[\"top\"]\n"
 			 "assert [e[\"symbol\"] for e in t] == [\"f0+0x10\", \"f1\", None], t\n");
 	free(json);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	blvm_policy_write_summary(p, f, 1.0);
-	fclose(f);
+	char *buf = capture_summary(p, 1.0);
 	CHECK(strstr(buf, "  lock inc dword ptr [rbx]  <f0+0x10>\n") != NULL);
 	CHECK(strstr(buf, "  lock xadd qword ptr [rdi], rax  <f1>\n") != NULL);
 	CHECK(strstr(buf, "  lock or dword ptr [rax], 1\n") != NULL);
@@ -458,11 +455,7 @@ static void tasks(void)
 		"(\"0x401000\", 1, \"user\", 57, \"0x1234000\")], t\n"
 		"assert t[0][\"task\"] == {\"comm\": \"splitlock-a\", \"pid\": 57, \"tgid\": 57}, t\n");
 	free(json);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	blvm_policy_write_summary(p, f, 1.0);
-	fclose(f);
+	char *buf = capture_summary(p, 1.0);
 	CHECK(strstr(buf, "blvm: by guest process: splitlock-a/57: 30, splitlock-b/58: 20, kworker/0:1\\x1b/12: 5, "
 			  "other/57: 1; 3 in no known process\n") != NULL);
 	CHECK(strstr(buf, "  lock add dword ptr [rax], 1  [splitlock-a/57 user]\n") != NULL);
@@ -508,11 +501,7 @@ static void next_rip_rows(void)
 		"assert t == [{\"rip\": None, \"next_rip\": \"0x401004\", \"count\": 3, \"insn\": None, \"reason\": \"unknown\", "
 		"\"size\": None, \"symbol\": None, \"next_symbol\": \"f0+0x4\", \"mode\": None, \"task\": None, \"cr3\": None}], t\n");
 	free(json);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	blvm_policy_write_summary(p, f, 1.0);
-	fclose(f);
+	char *buf = capture_summary(p, 1.0);
 	CHECK(strstr(buf, "blvm:            3  0x0000000000401004  unknown    ?  (the instruction before this rip: the exit "
 			  "is trap-like)  <next: f0+0x4>\n") != NULL);
 	if (failures)
