@@ -875,6 +875,12 @@ static void tick(struct blvm_control *c)
 	json_object *st = stats_object(c->vm, NULL);
 	if (!st)
 		return;
+	/* Read after the statistics: a VM whose end was decided gets its last word from end_events()
+	 * (the 'x' on the way); a tick between the two would repeat the end's figures, time included. */
+	if (blvm_vm_ended(c->vm)) {
+		json_object_put(st);
+		return;
+	}
 	json_object *bl = get(st, "bus_locks");
 	double wall = json_object_get_double(get(st, "wall_seconds"));
 	uint64_t total = (uint64_t)get_int(bl, "total"), thr = (uint64_t)get_int(bl, "throttled_ns");

@@ -836,7 +836,10 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 			exits_by_reason[r] += __atomic_load_n(&vm->vcpus[i].exits_by_reason[r], __ATOMIC_RELAXED);
 	}
 	pthread_mutex_lock(&mvm->end_lock);
-	double wall = res ? vm->end_time - vm->start_time : vm->start_time > 0 ? now() - vm->start_time : 0;
+	/* Once the vCPUs have stopped the VM's time stops too: a live reader (the --metrics tick)
+	 * that runs between the end and the final statistics must not report more than they do. */
+	double wall = res || vm->end_time > 0 ? vm->end_time - vm->start_time
+					      : vm->start_time > 0 ? now() - vm->start_time : 0;
 	int console_errno = res ? res->console_errno : vm->console_errno;
 	pthread_mutex_unlock(&mvm->end_lock);
 	pthread_mutex_lock(&mvm->lock);
