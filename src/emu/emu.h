@@ -605,6 +605,7 @@ struct emu_vcpu {
 	uint64_t unimpl_seen[(ZYDIS_MNEMONIC_MAX_VALUE + 64) / 64]; /* "unimplemented" printed once */
 	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
 	struct emu_xlate *xl;         /* the translator (xlate.c); NULL: --translate=off */
+	uint64_t xl_native;           /* guest instructions the translated code ran as host instructions */
 };
 
 /* ---------------------------------------------------------------- mmu.c */

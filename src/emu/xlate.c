@@ -55,9 +55,12 @@
  * fit (emu_xlate_room()), so a translation never runs out of room: running out is an internal error.
  */
 #include <cpuid.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -154,9 +157,9 @@ struct emu_xlate {
 	size_t code_used;
 	struct emu_insn *data;
 	size_t data_used;           /* struct emu_insn entries */
-	uint64_t native;            /* guest instructions executed natively (translated code adds) */
 	uint32_t hot;               /* runs of a block before it is translated (XL_HOT; 1: --translate=all) */
 	bool host_amd;              /* undefined flags of the host are the interpreter's (alu.c) */
+	FILE *dump;                 /* BLVM_XLATE_DUMP: every translation written there (bench/xlate-annotate.py) */
 	/* the block being translated, decoded again */
 	ZydisDecodedInstruction zi[EMU_BLOCK_MAX];
 	ZydisDecodedOperand zo[EMU_BLOCK_MAX][ZYDIS_MAX_OPERAND_COUNT];
@@ -196,6 +199,11 @@ int emu_xlate_init(struct emu_vcpu *c)
 	x->host_amd = __get_cpuid(0, &a, &b, &cc, &d) && b == 0x68747541u; /* "AuthenticAMD" */
 	x->code_used = XL_CODE_START;
 	x->hot = c->vm->cfg.translate == 2 ? 1 : XL_HOT;
+	/* A developer's aid (as QEMU's -d in_asm,out_asm): each block's guest and host bytes, for
+	 * bench/xlate-annotate.py to disassemble beside callgrind's per-instruction counts. */
+	const char *dump = getenv("BLVM_XLATE_DUMP");
+	if (dump && *dump && !(x->dump = fopen(dump, "a")))
+		fprintf(stderr, "blvm: BLVM_XLATE_DUMP=%s: %s (no dump)\n", dump, strerror(errno));
 	c->xl = x;
 	return 0;
 }
@@ -206,6 +214,8 @@ void emu_xlate_free(struct emu_vcpu *c)
 	if (!x)
 		return;
 	emu_code_arena_unmap(&x->code);
+	if (x->dump)
+		fclose(x->dump);
 	free(x->data);
 	free(x);
 	c->xl = NULL;
@@ -228,7 +238,7 @@ int emu_xlate_room(const struct emu_vcpu *c)
 
 uint64_t emu_xlate_native(const struct emu_vcpu *c)
 {
-	return c->xl ? __atomic_load_n(&c->xl->native, __ATOMIC_RELAXED) : 0;
+	return c->xl ? __atomic_load_n(&c->xl_native, __ATOMIC_RELAXED) : 0;
 }
 
 /* ---------------------------------------------------------------- emitting with Zydis's encoder */
@@ -417,7 +427,7 @@ static void flags_out(struct xb *e, struct xl_flags *f)
 
 /* Before a run or the block's end: flags into the context, RIP past the native instructions since
  * the last run, and their count. */
-static void sync_out(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint64_t *rip_delta, unsigned *nat)
+static void sync_out(struct xb *e, struct xl_flags *f, uint64_t *rip_delta, unsigned *nat)
 {
 	flags_out(e, f);
 	if (*rip_delta) {
@@ -425,13 +435,7 @@ static void sync_out(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint
 		f->host = false;
 	}
 	if (*nat) {
-		E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
-		ZydisEncoderOperand m;
-		memset(&m, 0, sizeof m);
-		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
-		m.mem.base = ZYDIS_REGISTER_RAX;
-		m.mem.size = 8;
-		E2(e, ADD, m, I(*nat));
+		E2(e, ADD, C(offsetof(struct emu_vcpu, xl_native), 8), I(*nat));
 		f->host = false;
 	}
 	*rip_delta = 0;
@@ -1027,12 +1031,12 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
  * page crossing, a non-canonical target: the slow path runs the handler alone, which leaves the
  * block (branch_to) with its status. The branch is counted native.
  */
-static void emit_call_ret(struct xb *e, struct emu_xlate *x, struct xl_flags *fl, uint64_t *rip_delta,
+static void emit_call_ret(struct xb *e, struct xl_flags *fl, uint64_t *rip_delta,
 			  unsigned *nat, const ZydisDecodedInstruction *zi, const struct emu_insn *i, unsigned k,
 			  struct xl_slow *sl)
 {
 	bool call = zi->mnemonic == ZYDIS_MNEMONIC_CALL;
-	sync_out(e, x, fl, rip_delta, nat);
+	sync_out(e, fl, rip_delta, nat);
 	memset(sl, 0, sizeof *sl);
 	sl->leaves = true;
 	sl->before = sl->after = *fl;
@@ -1075,23 +1079,50 @@ static void emit_call_ret(struct xb *e, struct emu_xlate *x, struct xl_flags *fl
 	uint64_t none = 0;
 	fl->ctx = true;
 	fl->host = false;
-	sync_out(e, x, fl, &none, &one);
+	sync_out(e, fl, &none, &one);
 }
 
 /* Before a taken relative branch: the flags into the context, RIP to the target (64-bit mode: no
  * wrap, exec_branch.c), the native instructions and the branch counted. */
-static void sync_branch(struct xb *e, struct emu_xlate *x, struct xl_flags *f, uint64_t rip_delta, unsigned nat,
+static void sync_branch(struct xb *e, struct xl_flags *f, uint64_t rip_delta, unsigned nat,
 			const struct emu_insn *i)
 {
 	uint64_t to = rip_delta + i->len + i->imm;
 	unsigned n = nat + 1;
 	if ((int64_t)to == (int32_t)to) {
-		sync_out(e, x, f, &to, &n);
+		sync_out(e, f, &to, &n);
 		return;
 	}
-	sync_out(e, x, f, &rip_delta, &n);
+	sync_out(e, f, &rip_delta, &n);
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I(i->len + i->imm));
 	E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
+}
+
+/*
+ * A taken relative branch of a 64-bit block back to the block's own first instruction (a loop whose
+ * body is one block), RIP already at the target (sync_branch): branch_to()'s rule without the jump
+ * cache, a jump to the block's head. The entry that branch_to() would find is this block: the
+ * running block stays valid for its linear address until something moves the exec epoch, and a
+ * handler that does so (a TLB flush, a write to a code page, a mode change) ends the block (c->stop or
+ * an R_END row), so the branch is not reached; the flags are exact here (flags_exact asks no more).
+ * So: no stop request, the chain not used up; counted as a chained entry (c->icount; c->cur_b,
+ * cur_blin and last_i keep the values of this block's entry). Else EMU_ST_END, as emit_taken().
+ */
+static void emit_self_loop(struct xb *e, const struct emu_block *b, unsigned k, size_t head, uint64_t exit_at)
+{
+	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
+	size_t j1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
+	size_t j2 = jump_fwd(e, ZYDIS_MNEMONIC_JLE, false);
+	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
+	E1(e, JMP, I(e->x + head));
+	land(e, j1);
+	land(e, j2);
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
+	E1(e, JMP, I(exit_at));
 }
 
 /* JMP rel (E9, EB) in 64-bit mode, operand size 64 (a 66 prefix is vendor-specific: the handler's) */
@@ -1111,8 +1142,10 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	const ZydisDecoder *dec = emu_decoder(c, b->mode);
 	unsigned n = b->n, pos = 0, nnat = 0;
 	bool host_flags = false; /* a native instruction wrote the flags last (translation-time state) */
+	uint64_t end[EMU_BLOCK_MAX]; /* the offset of each instruction's end in the block */
 	for (unsigned k = 0; k < n; k++) {
 		const struct emu_insn *i = &b->insn[k];
+		end[k] = pos + i->len;
 		x->nat[k] = ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code + pos, 15, &x->zi[k], x->zo[k])) &&
 			    x->zi[k].length == i->len && native_form(x, b->mode, &x->zi[k], x->zo[k], i, &x->enc[k]);
 		if (x->nat[k] && jcc_inverse(x->zi[k].mnemonic) != ZYDIS_MNEMONIC_INVALID && !host_flags)
@@ -1137,6 +1170,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	struct xl_slow slow[EMU_BLOCK_MAX];
 	E1(&e, PUSH, R(ZYDIS_REGISTER_RBX)); /* also aligns the stack for the calls */
 	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
+	const size_t head = e.at; /* a self-loop's target: the state of a block entry (emit_self_loop) */
 	for (unsigned k = 0; k < n;) {
 		if (x->nat[k]) {
 			ZydisMnemonic inv = jcc_inverse(x->zi[k].mnemonic);
@@ -1150,11 +1184,14 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				unsigned n2 = nat;
 				if (b->mode == EMU_MODE_64) {
 					/* taken: RIP to the target, the branch counted as native, then chained */
-					sync_branch(&e, x, &f2, rip_delta, nat, &b->insn[k]);
-					emit_taken(&e, b, k, exit_at);
+					sync_branch(&e, &f2, rip_delta, nat, &b->insn[k]);
+					if (end[k] + b->insn[k].imm == 0)
+						emit_self_loop(&e, b, k, head, exit_at);
+					else
+						emit_taken(&e, b, k, exit_at);
 				} else {
 					/* taken (32-bit code: the target wraps at 4 GiB): its handler */
-					sync_out(&e, x, &f2, &d2, &n2);
+					sync_out(&e, &f2, &d2, &n2);
 					const struct emu_insn *one = copy_run(x, b, k, k + 1);
 					if (!one)
 						return emu_internal_error(c, "translator: data area full despite the room check");
@@ -1166,13 +1203,16 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				}
 				land_near(&e, j);
 			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
-				emit_call_ret(&e, x, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
+				emit_call_ret(&e, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
 				emit_taken(&e, b, k, exit_at);
 				k++;
 				continue;
 			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
-				sync_branch(&e, x, &fl, rip_delta, nat, &b->insn[k]);
-				emit_taken(&e, b, k, exit_at);
+				sync_branch(&e, &fl, rip_delta, nat, &b->insn[k]);
+				if (end[k] + b->insn[k].imm == 0)
+					emit_self_loop(&e, b, k, head, exit_at);
+				else
+					emit_taken(&e, b, k, exit_at);
 				rip_delta = 0;
 				nat = 0;
 				k++;
@@ -1197,7 +1237,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
-				sync_out(&e, x, &f2, &d2, &n2);
+				sync_out(&e, &f2, &d2, &n2);
 				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&b->insn[0]));
 				E2(&e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RAX));
 				E2(&e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, stop), 4));
@@ -1210,7 +1250,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		unsigned j = k;
 		while (j < n && !x->nat[j])
 			j++;
-		sync_out(&e, x, &fl, &rip_delta, &nat);
+		sync_out(&e, &fl, &rip_delta, &nat);
 		const struct emu_insn *run = &b->insn[k];
 		if (j < n && !(run = copy_run(x, b, k, j))) /* a run inside the block: a copy */
 			return emu_internal_error(c, "translator: data area full despite the room check");
@@ -1218,7 +1258,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		fl.host = false;
 		k = j;
 	}
-	sync_out(&e, x, &fl, &rip_delta, &nat);
+	sync_out(&e, &fl, &rip_delta, &nat);
 	E2(&e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_SENTINEL));
 	E1(&e, JMP, I(exit_at));
 	for (unsigned q = 0; q < nslow; q++) {
@@ -1234,7 +1274,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		struct xl_flags f2 = sl->before;
 		uint64_t d2 = sl->rip_delta;
 		unsigned n2 = sl->nat;
-		sync_out(&e, x, &f2, &d2, &n2);
+		sync_out(&e, &f2, &d2, &n2);
 		const struct emu_insn *one = copy_run(x, b, sl->k, sl->k + 1);
 		if (!one)
 			return emu_internal_error(c, "translator: data area full despite the room check");
@@ -1247,8 +1287,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			continue;
 		}
 		E2(&e, SUB, C(offsetof(struct emu_vcpu, rip), 8), I(sl->rip_delta + b->insn[sl->k].len));
-		E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&x->native));
-		E2(&e, SUB, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), I(sl->nat + 1u));
+		E2(&e, SUB, C(offsetof(struct emu_vcpu, xl_native), 8), I(sl->nat + 1u));
 		f2.ctx = true;
 		f2.host = false;
 		if (sl->after.host)
@@ -1259,6 +1298,17 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		return emu_internal_error(c, "translator: a block could not be encoded");
 	b->entry = (emu_fn *)(uintptr_t)e.x;
 	x->code_used += (e.at + 15) & ~(size_t)15;
+	if (x->dump) {
+		/* vCPU, guest-physical address, decode mode, host address; then both byte strings */
+		fprintf(x->dump, "block %u %#" PRIx64 " %u %#" PRIx64 "\nguest ", c->id, b->gpa, b->mode, e.x);
+		for (unsigned q = 0; q < pos; q++)
+			fprintf(x->dump, "%02x", code[q]);
+		fputs("\nhost ", x->dump);
+		for (size_t q = 0; q < e.at; q++)
+			fprintf(x->dump, "%02x", e.w[q]);
+		fputc('\n', x->dump);
+		fflush(x->dump);
+	}
 	return 0;
 }
 
