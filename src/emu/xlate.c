@@ -535,6 +535,17 @@ static bool flags_reg(ZydisRegister r)
 	return r == ZYDIS_REGISTER_FLAGS || r == ZYDIS_REGISTER_EFLAGS || r == ZYDIS_REGISTER_RFLAGS;
 }
 
+/* A shift or rotate by CL. The host's count register is CL too (host_pool[0] is RCX: native_encode()
+ * gives the guest's RCX to it); a masked count of 0 changes no flag (SDM "SAL/SAR/SHL/SHR", "RCL/RCR/
+ * ROL/ROR": "If the count is 0, the flags are not affected"), so the guest's flags are loaded into the
+ * host first, as for an instruction that reads them: after it, the host has them either way. */
+static bool shift_by_cl(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo)
+{
+	bool shift;
+	return native_mnemonic(zi->mnemonic, &shift) && shift && zi->operand_count_visible == 2 &&
+	       zo[1].type == ZYDIS_OPERAND_TYPE_REGISTER && zo[1].reg.value == ZYDIS_REGISTER_CL;
+}
+
 /*
  * A memory form run natively (issue 16 step b): one memory operand, only read (MOV/MOVZX/MOVSX/MOVSXD
  * loads, an ALU or TEST/CMP source) or only written (MOV stores), 64-bit addressing from GPRs (no
@@ -615,6 +626,12 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 	mp->pool0 = memop ? 4 : 0;
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(zi, zo, zi->operand_count_visible, &req)))
 		return false;
+	if (shift_by_cl(zi, zo)) {
+		/* the guest's RCX to the host's RCX (host_pool[0]), first */
+		ZydisRegister cl = ZYDIS_REGISTER_CL;
+		if (memop || !map_reg(mp, &cl, false) || cl != ZYDIS_REGISTER_CL)
+			return false;
+	}
 	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
 	for (unsigned k = 0; k < req.operand_count; k++) {
 		ZydisEncoderOperand *o = &req.operands[k];
@@ -750,8 +767,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 				break;
 			if (o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN || gpr_of(o->reg.value, &w) < 0)
 				return false; /* implicit registers, AH..BH, segment/control registers */
-			if (shift && k > 0)
-				return false; /* a count in CL */
+			if (shift && k > 0 && !shift_by_cl(zi, zo))
+				return false; /* a count in a register other than CL */
 			break;
 		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
 			if (shift && k == 1) {
@@ -878,7 +895,7 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
-	uint32_t tested = f ? f->tested & XL_STATUS : 0;
+	uint32_t tested = shift_by_cl(zi, zo) ? XL_STATUS : f ? f->tested & XL_STATUS : 0;
 	uint32_t written = flags_written(zi);
 	/* every field defined: a code buffer that fills up returns early below, and xlate_block()
 	 * still walks the recorded slow paths before it sees e->bad */
