@@ -677,6 +677,23 @@ static bool call_ret64(unsigned mode, const ZydisDecodedInstruction *zi, const Z
 	return zi->mnemonic == ZYDIS_MNEMONIC_RET && zi->operand_count_visible == 0 && !i->imm;
 }
 
+/* JMP r/m64 and CALL r/m64 (FF /4, FF /2) in 64-bit mode, near, operand size 64; a memory operand
+ * addressed from GPRs (no RIP-relative, no 67 prefix): emit_branch_ind(). */
+static bool branch_ind64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
+			 const struct emu_insn *i)
+{
+	unsigned w;
+	if (mode != EMU_MODE_64 || i->fn == emu_h_ud || i->fn == emu_h_unimpl || i->osz != 8 ||
+	    (zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) || zi->meta.branch_type != ZYDIS_BRANCH_TYPE_NEAR ||
+	    (zi->mnemonic != ZYDIS_MNEMONIC_JMP && zi->mnemonic != ZYDIS_MNEMONIC_CALL) || zi->operand_count_visible != 1)
+		return false;
+	if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER)
+		return gpr_of(zo[0].reg.value, &w) >= 0 && w == 8;
+	return zo[0].type == ZYDIS_OPERAND_TYPE_MEMORY && !(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32)) &&
+	       (zo[0].mem.base == ZYDIS_REGISTER_NONE || gpr_of(zo[0].mem.base, &w) >= 0) &&
+	       (zo[0].mem.index == ZYDIS_REGISTER_NONE || gpr_of(zo[0].mem.index, &w) >= 0);
+}
+
 /* PUSH r64 and POP r64 in 64-bit mode (no 66 prefix; not POP RSP): a memory form (emit_native) on
  * [RSP - 8] or [RSP], SS's base being 0 in 64-bit mode (SDM Vol. 1 3.4.2.1) as emu_push()/emu_pop()
  * (exec.c) compute it. The access, then RSP moved by LEA (no flag changes); PUSH RSP stores the value
@@ -746,6 +763,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		return stack_encode(zi, zo, out);
 	if (call_ret64(mode, zi, zo, i))
 		return true; /* emit_call_ret() */
+	if (branch_ind64(mode, zi, zo, i))
+		return true; /* emit_branch_ind() */
 	if (!native_mnemonic(zi->mnemonic, &shift))
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
@@ -824,7 +843,7 @@ static uint32_t flags_written(const ZydisDecodedInstruction *zi)
 
 /* The out-of-line slow path of a native memory form: what its fast path had when it branched away. */
 struct xl_slow {
-	size_t jumps[3];          /* rel32 jumps to it (positions after them) */
+	size_t jumps[6];          /* rel32 jumps to it (positions after them) */
 	unsigned nj;
 	bool leaves;              /* a branch (CALL, RET): its handler leaves the block, no resume */
 	bool pushed;              /* the guest's flags were pushed (PUSHFQ) around the TLB path */
@@ -1099,6 +1118,72 @@ static void emit_call_ret(struct xb *e, struct xl_flags *fl, uint64_t *rip_delta
 	sync_out(e, fl, &none, &one);
 }
 
+/*
+ * JMP r/m64 / CALL r/m64 of a 64-bit block without their handlers (h_jmp_r/h_jmp_m, h_call_r/h_call_m,
+ * exec_branch.c), then emit_taken() to the target, as emit_call_ret(): the state made exact first,
+ * the target read (a memory operand through the TLB path, as emu_rd() reads it) and tested canonical,
+ * CALL's stack slot through the TLB path, all before anything is committed (SDM "JMP", "CALL": #GP(0)
+ * for a non-canonical target, no state changed). A miss, a fault, a page crossing, a non-canonical
+ * target: the slow path runs the handler alone, which leaves the block. The branch is counted native.
+ */
+static void emit_branch_ind(struct xb *e, struct xl_flags *fl, uint64_t *rip_delta, unsigned *nat,
+			    const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, const struct emu_insn *i,
+			    unsigned k, struct xl_slow *sl)
+{
+	bool call = zi->mnemonic == ZYDIS_MNEMONIC_CALL;
+	sync_out(e, fl, rip_delta, nat);
+	memset(sl, 0, sizeof *sl);
+	sl->leaves = true;
+	sl->before = sl->after = *fl;
+	sl->k = k;
+	unsigned w;
+	if (zo[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		E2(e, MOV, R(ZYDIS_REGISTER_R9), C(OFF_R(gpr_of(zo[0].reg.value, &w)), 8));
+	} else {
+		/* the address's registers to host registers from host_pool[4] (r8..r11), as a memory form */
+		struct xl_map mp;
+		memset(&mp, 0, sizeof mp);
+		mp.pool0 = 4;
+		ZydisRegister base = zo[0].mem.base, index = zo[0].mem.index;
+		if (base != ZYDIS_REGISTER_NONE)
+			map_reg(&mp, &base, false);
+		if (index != ZYDIS_REGISTER_NONE)
+			map_reg(&mp, &index, false);
+		for (unsigned h = 0; h < mp.n; h++)
+			E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
+		mp.mem = M(base, index, zo[0].mem.scale, (size_t)zo[0].mem.disp.value, 8);
+		mp.mem_size = 8;
+		emit_tlb(e, &mp, zo[0].mem.segment, sl);
+		E2(e, MOV, R(ZYDIS_REGISTER_R9), M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8));
+	}
+	/* emu_canonical()'s common case, as RET (emit_call_ret) */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_R9));
+	E2(e, SHL, R(ZYDIS_REGISTER_RDX), I(16));
+	E2(e, SAR, R(ZYDIS_REGISTER_RDX), I(16));
+	E2(e, CMP, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_R9));
+	sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+	if (call) {
+		E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
+		struct xl_map sp;
+		memset(&sp, 0, sizeof sp);
+		sp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8);
+		sp.mem_size = 8;
+		sp.mem_write = true;
+		emit_tlb(e, &sp, ZYDIS_REGISTER_NONE, sl);
+		E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
+		E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
+		E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
+		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
+		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+	}
+	E2(e, MOV, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_R9));
+	unsigned one = 1;
+	uint64_t none = 0;
+	fl->ctx = true;
+	fl->host = false;
+	sync_out(e, fl, &none, &one);
+}
+
 /* Before a taken relative branch: the flags into the context, RIP to the target (64-bit mode: no
  * wrap, exec_branch.c), the native instructions and the branch counted. */
 static void sync_branch(struct xb *e, struct xl_flags *f, uint64_t rip_delta, unsigned nat,
@@ -1219,6 +1304,11 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 					E1(&e, JMP, I(exit_at));
 				}
 				land_near(&e, j);
+			} else if (branch_ind64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				emit_branch_ind(&e, &fl, &rip_delta, &nat, &x->zi[k], x->zo[k], &b->insn[k], k, &slow[nslow++]);
+				emit_taken(&e, b, k, exit_at);
+				k++;
+				continue;
 			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				emit_call_ret(&e, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
 				emit_taken(&e, b, k, exit_at);

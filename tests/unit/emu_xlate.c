@@ -19,6 +19,8 @@
  *  - CALL rel32 and RET native (emit_call_ret()), an LRETQ beside them (a far RET: its handler), the
  *    slow paths (a crossing slot, a non-canonical target: #GP with RIP at the RET), run whole and
  *    single-stepped (every CALL and RET ends its step) against the interpreter;
+ *  - JMP r/m64 and CALL r/m64 native (emit_branch_ind()): a jump table, a crossing slot (the slow
+ *    path), a non-canonical target (#GP before anything is committed), whole and single-stepped;
  *  - kick() during a loop of chained native taken branches: run() returns -EINTR (c->chain_left
  *    bounds the chain), RIP at the loop's top, the count exactly 3 per iteration, all native;
  *  - more blocks than the decode cache holds (8 MiB of decoded blocks): the caches are flushed and
@@ -131,6 +133,41 @@ GUEST(cr, ".code64",
 	"pop %r12\n"                 /* RSP */
 	"hlt\n");
 extern const uint8_t cr_fault[], cr_gp[], cr_back[];
+
+/* JMP r/m64 and CALL r/m64 without their handlers (emit_branch_ind()): a loop of CALL r64, CALL m64
+ * (absolute) and JMP m64 (an index: a jump table), a JMP r64; a JMP m64 whose slot crosses 0x21000
+ * (the slow path: the handler), then a CALL m64 to a non-canonical target (#GP before anything is
+ * committed: RIP at the CALL, RSP unchanged, nothing pushed) */
+GUEST(ind, ".code64",
+	"mov $0x20800, %rsp\n"
+	"lea 2f(%rip), %rsi\n"
+	"mov %rsi, 0x20100\n"
+	"lea 3f(%rip), %rdi\n"
+	"mov %rdi, 0x20108\n"
+	"mov $3, %ecx\n"
+	"1: call *%rsi\n"
+	"call *0x20100\n"
+	"mov $1, %edx\n"
+	"jmp *0x20100(,%rdx,8)\n"
+	"3: dec %ecx\n"
+	"jnz 1b\n"
+	"lea 4f(%rip), %rdi\n"
+	"jmp *%rdi\n"
+	"4: lea 5f(%rip), %rax\n"
+	"mov %rax, 0x20ffc\n"
+	"jmp *0x20ffc\n"
+	"5: mov $0x1234000000000000, %rax\n"
+	"mov %rax, 0x20200\n"
+	".globl ind_fault\nind_fault: call *0x20200\n"
+	"2: add $2, %ebx\n"
+	"ret\n"
+	".globl ind_gp\nind_gp: pop %r15\n" /* the error code */
+	"pop %rbp\n"                 /* RIP */
+	"pop %r14\n"                 /* CS */
+	"pop %r13\n"                 /* RFLAGS */
+	"pop %r12\n"                 /* RSP */
+	"hlt\n");
+extern const uint8_t ind_fault[], ind_gp[];
 
 /* PUSH/POP r64 as memory forms (stack_form()): a loop on the data page, PUSH RSP (the value before
  * the decrement), then a PUSH and a POP across 0x21000 (the slow path: the handlers) */
@@ -388,6 +425,58 @@ static void singlestep_call_ret(void)
 	t_fini(&i);
 }
 
+/* the indirect branches run whole and single-stepped against the interpreter */
+static void branch_ind(void)
+{
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, ind_start, ind_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(ind_gp - ind_start), 0, 0);
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		struct kvm_regs r = t_regs(t);
+		CHECK_EQ(r.rbx, 3 * 2 * 2); /* two calls per pass */
+		CHECK_EQ(r.rcx, 0);
+		CHECK_EQ(r.r15, 0); /* #GP(0) */
+		CHECK_EQ(r.rbp, T_CODE + (uint64_t)(ind_fault - ind_start));
+		CHECK_EQ(r.r12, 0x20800); /* RSP: the faulting CALL pushed nothing */
+	}
+	same_regs(&x, &i, "indirect branches", 0);
+	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "indirect branches: the data pages differ");
+	/* native: MOV to RSP and the store after each LEA (the first of each misses the TLB: its slow
+	 * path), MOV; per pass (3) CALL ADD RET CALL ADD RET MOV JMP DEC JNZ; JMP r64 (after its
+	 * RIP-relative LEA, a handler); the crossing slot's store and JMP: handlers; MOV MOV; the #GP
+	 * handler's 5 POPs (the non-canonical CALL: its handler); the first pass's CALL r64 is the
+	 * first block's */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 10 + 1 + 2 + 5);
+	t_fini(&x);
+	t_fini(&i);
+
+	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, T_CODE, ind_start, ind_end);
+		t_gate(t, 13, T_CODE + (uint64_t)(ind_gp - ind_start), 0, 0);
+		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
+	}
+	unsigned steps = 0;
+	for (;;) {
+		int ex = t_run(&x), ei = t_run(&i);
+		CHECK_EQ(ex, ei);
+		steps++;
+		same_regs(&x, &i, "single-step over indirect branches", steps);
+		if (ex != KVM_EXIT_DEBUG || steps > 200)
+			break;
+	}
+	/* MOV LEA MOV LEA MOV MOV; 3 x 10; LEA JMP; LEA MOV JMP; MOV MOV; the CALL's #GP (delivered: the
+	 * step ends at the handler); 5 POPs; HLT (the exit) */
+	CHECK_EQ(steps, 6 + 3 * 10 + 2 + 3 + 2 + 1 + 5 + 1);
+	t_fini(&x);
+	t_fini(&i);
+}
+
 static void *kicker(void *arg)
 {
 	struct t_vm *t = arg;
@@ -469,6 +558,7 @@ int main(void)
 	stack_forms();
 	call_ret();
 	singlestep_call_ret();
+	branch_ind();
 	kick_chained();
 	refill();
 	return t_result("emu_xlate");
