@@ -80,7 +80,10 @@ class Client:
 
     def send(self, raw):
         """Writes raw bytes as they are: malformed, split or several requests in one write."""
-        self.s.sendall(raw)
+        try:
+            self.s.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            raise EOFError("connection closed") from None
 
     def execute(self, name, args=None, id=None):
         """Runs command name with args (a dict, left out if None) and returns its reply; the id is

@@ -46,7 +46,7 @@ check(answered == 2 * pairs, "every stop and cont answered while the FIFO's read
 check(st.get("return", {}).get("status") == "running", "query-status answered", st)
 try:
     if c: c.send(b'{"execute": "quit"}\n')
-except OSError: pass
+except (OSError, EOFError): pass
 try:
     rc = p.wait(20)
 except subprocess.TimeoutExpired:
