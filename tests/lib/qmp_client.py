@@ -34,9 +34,9 @@ class Client:
 
     def __init__(self, path, negotiate=True, connect_timeout=10, timeout=20):
         """Connects to path (trying for connect_timeout seconds), reads the greeting and, with
-        negotiate, leaves capabilities negotiation mode with qmp_capabilities (qmp-spec.rst 4.1),
-        whose reply must be {"return": {}} with the id echoed. timeout: the longest wait for any
-        one message."""
+        negotiate, leaves capabilities negotiation mode with qmp_capabilities (qmp-spec.rst,
+        "Capabilities Negotiation"), whose reply must be {"return": {}} with the id echoed.
+        timeout: the longest wait for any one message."""
         self.timeout = timeout
         self.buf = b""
         self.events = []
@@ -51,7 +51,7 @@ class Client:
 
     def msg(self):
         """The next message, a reply or an event, as it arrives: the server ends each JSON object
-        with CRLF (qmp-spec.rst 2.1)."""
+        with CRLF (qmp-spec.rst, "General Definitions")."""
         while b"\r\n" not in self.buf:
             try:
                 d = self.s.recv(65536)

@@ -1,10 +1,10 @@
 # The script tests' QMP client (tests/lib/qmp_client.py) against a scripted server whose every byte
 # the test chooses, for what blvm's socket never does on purpose: a socket that appears late, a
 # server that never greets, closes, refuses qmp_capabilities, sends events between and around the
-# replies (in pieces, several in one write), or sends a reply nobody waits for. The oracle: the bytes
-# the server received (each request one JSON object on one line, as qmp-spec.rst 2.1 has the client
-# send) and the messages the client hands back, in order; every wait ends at its deadline with the
-# error the module promises, never a hang (the outer timeout). ~2 s on an idle host.
+# replies (in pieces, several in one write), or a reply while the client waits for an event. The
+# oracle: the bytes the server received (each request one JSON object on one line, as sent) and the
+# messages the client hands back, in order; every wait ends at its deadline with the error the
+# module promises, never a hang (the outer timeout). ~2 s on an idle host.
 . "$(dirname "$0")/../lib.sh"
 command -v python3 >/dev/null || skip "python3 is needed for the test client"
 
