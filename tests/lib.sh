@@ -4,6 +4,9 @@ set -u
 : "${BUILD:=build}"
 : "${BLVM:=$TOP/$BUILD/blvm}"
 : "${GUESTS:=$TOP/$BUILD/guests}"
+# The tests' Python finds their shared modules (tests/lib/qmp_client.py: the one QMP client) here;
+# no bytecode cache is written into the source tree.
+export PYTHONPATH="$TOP/tests/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 failures=0

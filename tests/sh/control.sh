@@ -1,4 +1,4 @@
-# The control socket (--control, QMP's wire format), driven by a test client through every command
+# The control socket (--control, QMP's wire format), driven by tests/lib/qmp_client.py through every command
 # (DESIGN.md "Operating blvm"; QEMU's docs/interop/qmp-spec.rst): the greeting, negotiation, replies
 # with their ids, QMP's error classes; malformed and oversized requests answered with an error and
 # the connection still usable; two requests in one write, one request split across three writes; a
@@ -12,59 +12,14 @@ command -v python3 >/dev/null || skip "python3 is needed for the test client"
 for g in buslock-storm spin; do [ -f "$GUESTS/$g" ] || { fail "guest $g not built"; finish; }; done
 
 cat > "$TMP/client.py" <<'EOF'
-import json, os, socket, stat, sys, time
+import json, os, stat, sys, time
+from qmp_client import Client
 fails = 0
 def ok(m): print("ok: " + m)
 def fail(m):
     global fails; fails += 1; print("FAIL: " + m)
 def check(c, m, detail=""):
     ok(m) if c else fail(m + (": " + str(detail) if detail != "" else ""))
-
-class Client:
-    def __init__(self, path, negotiate=True):
-        self.s = socket.socket(socket.AF_UNIX)
-        for _ in range(200):
-            try: self.s.connect(path); break
-            except OSError: time.sleep(0.05)
-        self.s.settimeout(20)
-        self.buf = b""; self.events = []
-        self.greeting = self.msg()
-        if negotiate:
-            r = self.cmd("qmp_capabilities")
-            assert r == {"return": {}, "id": "qmp_capabilities"}, r
-    def msg(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d: raise EOFError("connection closed")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return json.loads(line)
-    def reply(self):  # the next reply; events are kept aside
-        while True:
-            m = self.msg()
-            if "event" in m: self.events.append(m)
-            else: return m
-    def send(self, raw): self.s.sendall(raw)
-    def cmd(self, name, args=None, id=None):
-        req = {"execute": name, "id": id if id is not None else name}
-        if args is not None: req["arguments"] = args
-        self.send(json.dumps(req).encode() + b"\n")
-        return self.reply()
-    def ret(self, name, args=None):
-        r = self.cmd(name, args)
-        if "return" not in r: raise AssertionError("%s: %s" % (name, r))
-        return r["return"]
-    def wait_event(self, name, timeout=15):
-        end = time.time() + timeout
-        while time.time() < end:
-            for e in self.events:
-                if e["event"] == name: return e
-            self.s.settimeout(max(0.1, end - time.time()))
-            try: m = self.msg()
-            except (socket.timeout, EOFError): break
-            if "event" in m: self.events.append(m)
-        self.s.settimeout(20)
-        return None
 
 mode, path = sys.argv[1], sys.argv[2]
 if mode == "main":
@@ -73,21 +28,21 @@ if mode == "main":
     g = a.greeting.get("QMP", {})
     check(g.get("capabilities") == [] and g.get("version", {}).get("qemu", {}).get("minor") is not None
           and "blvm" in g["version"].get("package", ""), "greeting has QMP's shape and blvm's version", a.greeting)
-    r = a.cmd("query-status", id=7)
+    r = a.execute("query-status", id=7)
     check(r.get("error", {}).get("class") == "CommandNotFound" and r.get("id") == 7,
           "a command before qmp_capabilities: CommandNotFound, id echoed", r)
-    check(a.cmd("qmp_capabilities", {"enable": ["oob"]}).get("error", {}).get("class") == "GenericError",
+    check(a.execute("qmp_capabilities", {"enable": ["oob"]}).get("error", {}).get("class") == "GenericError",
           "qmp_capabilities with an unknown capability: GenericError")
-    check(a.cmd("qmp_capabilities", id={"x": [1]}) == {"return": {}, "id": {"x": [1]}},
+    check(a.execute("qmp_capabilities", id={"x": [1]}) == {"return": {}, "id": {"x": [1]}},
           "qmp_capabilities: {} and any JSON id echoed")
-    r = a.cmd("qmp_capabilities")
+    r = a.execute("qmp_capabilities")
     check(r.get("error", {}).get("class") == "CommandNotFound", "qmp_capabilities twice: CommandNotFound", r)
-    st = a.ret("query-status")
+    st = a.result("query-status")
     check(st == {"running": True, "singlestep": False, "status": "running"}, "query-status: running", st)
-    names = sorted(c["name"] for c in a.ret("query-commands"))
+    names = sorted(c["name"] for c in a.result("query-commands"))
     check({"query-status", "query-bus-locks", "set-bus-lock-policy", "stop", "cont", "quit"} <= set(names),
           "query-commands lists every command", names)
-    v = a.ret("query-version")
+    v = a.result("query-version")
     check(v == g["version"], "query-version: the greeting's version", v)
 
     # malformed requests: each answered with an error, the connection usable after each
@@ -114,12 +69,12 @@ if mode == "main":
         r = a.reply()
         e = r.get("error", {})
         check(e.get("class") == cls and text in e.get("desc", ""), "malformed %r: %s" % (raw[:40], cls), r)
-        check(a.ret("query-status")["status"] == "running", "  ... and the connection still answers")
+        check(a.result("query-status")["status"] == "running", "  ... and the connection still answers")
     # oversized: more than 64 KiB in one request, then a normal one on the next line
     a.send(b'{"execute": "query-status", "id": "' + b"x" * 100000 + b'"}\n')
     r = a.reply()
     check("too large" in r.get("error", {}).get("desc", ""), "a 100 KB request: error 'too large'", str(r)[:200])
-    check(a.ret("query-status")["status"] == "running", "  ... and the connection still answers")
+    check(a.result("query-status")["status"] == "running", "  ... and the connection still answers")
 
     # two requests in one write; one request split across three writes
     a.send(b'{"execute": "query-status", "id": 1}{"execute": "query-version", "id": 2}\r\n')
@@ -132,24 +87,24 @@ if mode == "main":
     check(r == {"return": {"running": True, "singlestep": False, "status": "running"}, "id": "split"}, "one request in three writes", r)
 
     # a client that disconnects in the middle of a request, and one that never negotiates
-    d = Client(path, negotiate=False); d.send(b'{"execute": "query-st'); d.s.close()
-    e = Client(path, negotiate=False); e.s.close()
-    check(a.ret("query-status")["status"] == "running", "a client gone mid-request: the others go on")
+    d = Client(path, negotiate=False); d.send(b'{"execute": "query-st'); d.close()
+    e = Client(path, negotiate=False); e.close()
+    check(a.result("query-status")["status"] == "running", "a client gone mid-request: the others go on")
 
     # the live switch: log -> ratelimit=100, its effect in the VM's own statistics
-    s0 = a.ret("query-bus-locks"); time.sleep(0.5); s1 = a.ret("query-bus-locks")
+    s0 = a.result("query-bus-locks"); time.sleep(0.5); s1 = a.result("query-bus-locks")
     check(s0["end"] is None and s0["exit_code"] is None and s0["bus_locks"]["policy"] == "log"
           and len(s0["vcpus"]) == 1 and s0["top"], "query-bus-locks: the --stats object, live", str(s0)[:200])
     before = (s1["bus_locks"]["total"] - s0["bus_locks"]["total"]) / (s1["wall_seconds"] - s0["wall_seconds"])
     check(before > 2000, "under log the storm takes %d bus locks/s (>2000: 20 times the limit)" % before, before)
     b = Client(path)   # a second client, at the same time
-    r = a.ret("set-bus-lock-policy", {"policy": "ratelimit=100"})
+    r = a.result("set-bus-lock-policy", {"policy": "ratelimit=100"})
     check(r == {"policy": "ratelimit=100"}, "set-bus-lock-policy ratelimit=100", r)
     ev = b.wait_event("BUS_LOCK_POLICY")
     check(ev and ev["data"]["policy"] == "ratelimit=100" and set(ev["timestamp"]) == {"seconds", "microseconds"},
           "the other client gets BUS_LOCK_POLICY with a timestamp", ev)
     time.sleep(1.1)   # the first slice after the switch
-    s2 = b.ret("query-bus-locks"); time.sleep(1.5); s3 = a.ret("query-bus-locks")
+    s2 = b.result("query-bus-locks"); time.sleep(1.5); s3 = a.result("query-bus-locks")
     n, dt = s3["bus_locks"]["total"] - s2["bus_locks"]["total"], s3["wall_seconds"] - s2["wall_seconds"]
     # QEMU's limiter: at most 100 per slice of 1 s; a window of dt seconds meets at most ceil(dt)+1 slices
     check(0 < n <= 100 * (int(dt) + 2) and s3["bus_locks"]["policy"] == "ratelimit=100"
@@ -158,13 +113,13 @@ if mode == "main":
     check(s3["bus_locks"]["total"] >= s1["bus_locks"]["total"], "the counts carried over the switch")
     check(b.wait_event("BUS_LOCK_RATE") is not None, "BUS_LOCK_RATE events arrive")
     check(b.wait_event("BUS_LOCK_THROTTLE_START") is not None, "BUS_LOCK_THROTTLE_START arrives")
-    r = a.ret("set-bus-lock-policy", {"policy": "contain"})
+    r = a.result("set-bus-lock-policy", {"policy": "contain"})
     check(r == {"policy": "contain"}, "contain live on emu", r)
-    a.ret("set-bus-lock-policy", {"policy": "log"})
+    a.result("set-bus-lock-policy", {"policy": "log"})
 
     # stop / cont: no instruction retires while stopped. First the guest runs (a vCPU may still be
     # in the sleep ratelimit gave it before the switch back to log).
-    def insns(): return a.ret("query-bus-locks")["instructions"]
+    def insns(): return a.result("query-bus-locks")["instructions"]
     def moving(timeout=10):
         x = insns(); end = time.time() + timeout
         while time.time() < end:
@@ -172,12 +127,12 @@ if mode == "main":
             if y != x: return True
         return False
     check(moving(), "under log again the guest runs")
-    check(a.ret("stop") == {}, "stop")
-    i0 = a.ret("query-bus-locks")["instructions"]; time.sleep(0.3); i1 = a.ret("query-bus-locks")["instructions"]
+    check(a.result("stop") == {}, "stop")
+    i0 = a.result("query-bus-locks")["instructions"]; time.sleep(0.3); i1 = a.result("query-bus-locks")["instructions"]
     check(i0 == i1, "stopped: instructions stay at %d" % i0, i1)
-    check(a.ret("query-status") == {"running": False, "singlestep": False, "status": "paused"}, "query-status: paused")
+    check(a.result("query-status") == {"running": False, "singlestep": False, "status": "paused"}, "query-status: paused")
     check(b.wait_event("STOP") is not None, "the other client gets STOP")
-    check(a.ret("cont") == {}, "cont")
+    check(a.result("cont") == {}, "cont")
     check(moving(), "after cont the instructions move on")
     check(b.wait_event("RESUME") is not None, "the other client gets RESUME")
     # under log since the switch back: the throttling has ended
@@ -186,8 +141,8 @@ if mode == "main":
           "BUS_LOCK_THROTTLE_STOP once no vCPU sleeps for the policy", ev)
 
     # kill=5 set live: the VM ends at the 5th bus lock after the change
-    t0 = a.ret("query-bus-locks")["bus_locks"]["total"]
-    a.ret("set-bus-lock-policy", {"policy": "kill=5"})
+    t0 = a.result("query-bus-locks")["bus_locks"]["total"]
+    a.result("set-bus-lock-policy", {"policy": "kill=5"})
     k = b.wait_event("BUS_LOCK_KILL"); sd = b.wait_event("SHUTDOWN")
     check(k and "bus lock 5 of 5 allowed" in k["data"]["message"] and k["data"]["total"] >= t0 + 5,
           "BUS_LOCK_KILL at the 5th bus lock after the change", k)
@@ -230,11 +185,11 @@ elif mode == "qemu":
     check(len(q) == len(b), "as many messages as QEMU (%d)" % len(q), len(b))
 elif mode == "off":
     a = Client(path)
-    r = a.cmd("set-bus-lock-policy", {"policy": "log"})
+    r = a.execute("set-bus-lock-policy", {"policy": "log"})
     check("start with --bus-lock=log" in r.get("error", {}).get("desc", ""),
           "detection off at start: set-bus-lock-policy says why it cannot", r)
-    check(a.ret("query-bus-locks")["bus_locks"]["policy"] == "off", "query-bus-locks under off")
-    check(a.ret("quit") == {}, "quit: {}")
+    check(a.result("query-bus-locks")["bus_locks"]["policy"] == "off", "query-bus-locks under off")
+    check(a.result("quit") == {}, "quit: {}")
     sd = a.wait_event("SHUTDOWN")
     check(sd and sd["data"]["reason"] == "host-qmp-quit" and sd["data"]["exit_code"] == 0, "SHUTDOWN after quit", sd)
 sys.exit(1 if fails else 0)

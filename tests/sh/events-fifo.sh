@@ -11,7 +11,8 @@ command -v python3 >/dev/null || skip "python3 is needed for the test client"
 [ -f "$GUESTS/spin" ] || { fail "guest spin not built"; finish; }
 
 cat > "$TMP/t.py" <<'EOF'
-import fcntl, json, os, re, socket, subprocess, sys, time
+import json, os, re, socket, subprocess, sys
+from qmp_client import Client
 blvm, guest, tmp = sys.argv[1:4]
 fails = 0
 def check(c, m, detail=""):
@@ -32,43 +33,20 @@ os.read(r, room); filler -= room  # a few events fit, then the reader stalls
 err = open(tmp + "/err", "w")
 p = subprocess.Popen([blvm, "run", "--control=" + sock, "--events=" + fifo, "--timeout=60", guest],
                      stdout=subprocess.DEVNULL, stderr=err)
-s = socket.socket(socket.AF_UNIX)
-for _ in range(200):
-    try: s.connect(sock); break
-    except OSError: time.sleep(0.05)
-s.settimeout(10)  # a hang guard: an answer comes in milliseconds or never
-buf = b""
-def msg():
-    global buf
-    while b"\r\n" not in buf:
-        d = s.recv(65536)
-        if not d: raise EOFError("connection closed")
-        buf += d
-    line, buf = buf.split(b"\r\n", 1)
-    return json.loads(line)
-def replies(n):
-    got = []
-    while len(got) < n:
-        m = msg()
-        if "event" not in m: got.append(m)
-    return got
-
-pairs, answered = 2500, 0
+pairs, answered, c = 2500, 0, None
 try:
-    msg()  # greeting
-    s.sendall(b'{"execute": "qmp_capabilities"}\n'); replies(1)
+    c = Client(sock, timeout=10)  # a hang guard: an answer comes in milliseconds or never
     for b in range(0, pairs, 250):
-        s.sendall(b'{"execute": "stop"}\n{"execute": "cont"}\n' * 250)
-        answered += sum("return" in m for m in replies(500))
-    s.sendall(b'{"execute": "query-status"}\n')
-    st = replies(1)[0]
+        c.send(b'{"execute": "stop"}\n{"execute": "cont"}\n' * 250)
+        answered += sum("return" in m for m in c.replies(500))
+    st = c.execute("query-status")
 except (socket.timeout, EOFError) as e:
     st = {"error": str(e)}
 check(answered == 2 * pairs, "every stop and cont answered while the FIFO's reader stalls", answered)
 check(st.get("return", {}).get("status") == "running", "query-status answered", st)
 try:
-    s.sendall(b'{"execute": "quit"}\n')
-except OSError: pass
+    if c: c.send(b'{"execute": "quit"}\n')
+except (OSError, EOFError): pass
 try:
     rc = p.wait(20)
 except subprocess.TimeoutExpired:

@@ -250,55 +250,21 @@ got=$(stats smp4 '" ".join(str(x) for x in [s["bus_locks"]["total"], s["exits"].
 # detection on is refused (it reaches only vCPUs created after the enable, api.rst 7.24) and the
 # kernel is never asked for a late enable (the shim would refuse one loudly).
 cat > "$TMP/qmp.py" <<'PY'
-import json, socket, sys, time
+import sys, time
+from qmp_client import Client
 fails = 0
 def check(c, m, detail=""):
     global fails
     if c: print("ok: " + m)
     else: fails += 1; print("FAIL: " + m + (": " + str(detail) if detail != "" else ""))
-class Client:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        for _ in range(400):
-            try: self.s.connect(path); break
-            except OSError: time.sleep(0.05)
-        self.s.settimeout(20); self.buf = b""; self.events = []
-        self.msg(); assert self.cmd("qmp_capabilities") == {"return": {}, "id": "qmp_capabilities"}
-    def msg(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d: raise EOFError("connection closed")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return json.loads(line)
-    def cmd(self, name, args=None):
-        req = {"execute": name, "id": name}
-        if args is not None: req["arguments"] = args
-        self.s.sendall(json.dumps(req).encode() + b"\n")
-        while True:
-            m = self.msg()
-            if "event" in m: self.events.append(m)
-            else: return m
-    def ret(self, name, args=None):
-        r = self.cmd(name, args)
-        if "return" not in r: raise AssertionError("%s: %s" % (name, r))
-        return r["return"]
-    def wait_event(self, name, timeout=15):
-        end = time.time() + timeout
-        while time.time() < end:
-            for e in self.events:
-                if e["event"] == name: self.events.remove(e); return e
-            try: self.events.append(self.msg())
-            except (socket.timeout, EOFError): return None
-        return None
-a = Client(sys.argv[2])
-def total(): return a.ret("query-bus-locks")["bus_locks"]["total"]
+a = Client(sys.argv[2], connect_timeout=20)
+def total(): return a.result("query-bus-locks")["bus_locks"]["total"]
 def error(policy):
-    r = a.cmd("set-bus-lock-policy", {"policy": policy})
+    r = a.execute("set-bus-lock-policy", {"policy": policy})
     e = r.get("error", {})
     return (e.get("class"), e.get("desc"), r.get("id"), "return" in r)
 if sys.argv[1] == "main":
-    s0 = a.ret("query-bus-locks"); time.sleep(0.5); s1 = a.ret("query-bus-locks")
+    s0 = a.result("query-bus-locks"); time.sleep(0.5); s1 = a.result("query-bus-locks")
     check(s0["engine"] == "kvm" and s0["bus_locks"]["policy"] == "log" and s0["instructions"] is None,
           "query-bus-locks live on the kvm engine (no instruction count there)", (s0["engine"], s0["instructions"]))
     rate = (s1["bus_locks"]["total"] - s0["bus_locks"]["total"]) / (s1["wall_seconds"] - s0["wall_seconds"])
@@ -309,13 +275,13 @@ if sys.argv[1] == "main":
     check(error("off") == ("GenericError", "bus-lock detection cannot be turned off once the vCPUs exist "
                            "(KVM_CAP_X86_BUS_LOCK_EXIT); use log to count without acting", "set-bus-lock-policy", False),
           "off refused on kvm with QMP's GenericError", error("off"))
-    check(a.ret("query-bus-locks")["bus_locks"]["policy"] == "log", "  ... and the policy is still log")
-    r = a.ret("set-bus-lock-policy", {"policy": "ratelimit=100"})
+    check(a.result("query-bus-locks")["bus_locks"]["policy"] == "log", "  ... and the policy is still log")
+    r = a.result("set-bus-lock-policy", {"policy": "ratelimit=100"})
     ev = a.wait_event("BUS_LOCK_POLICY")
     check(r == {"policy": "ratelimit=100"} and ev and ev["data"] == {"policy": "ratelimit=100"},
           "log -> ratelimit=100 live: the reply and BUS_LOCK_POLICY", (r, ev))
     time.sleep(1.1)   # the first slice after the switch
-    s2 = a.ret("query-bus-locks"); time.sleep(1.5); s3 = a.ret("query-bus-locks")
+    s2 = a.result("query-bus-locks"); time.sleep(1.5); s3 = a.result("query-bus-locks")
     n, dt = s3["bus_locks"]["total"] - s2["bus_locks"]["total"], s3["wall_seconds"] - s2["wall_seconds"]
     # QEMU's limiter: at most 100 per slice of 1 s; a window of dt seconds meets at most ceil(dt)+1 slices
     check(0 < n <= 100 * (int(dt) + 2) and s3["bus_locks"]["throttled_ns"] > s1["bus_locks"]["throttled_ns"]
@@ -323,17 +289,17 @@ if sys.argv[1] == "main":
           "ratelimit=100 on kvm: %d bus locks in %.2f s (limit 100/s), the vCPU throttled, counts carried over" % (n, dt),
           s3["bus_locks"])
     check(a.wait_event("BUS_LOCK_THROTTLE_START") is not None, "BUS_LOCK_THROTTLE_START arrives")
-    a.ret("set-bus-lock-policy", {"policy": "log"})
-    check(a.ret("stop") == {} and a.wait_event("STOP") is not None, "stop")
+    a.result("set-bus-lock-policy", {"policy": "log"})
+    check(a.result("stop") == {} and a.wait_event("STOP") is not None, "stop")
     time.sleep(0.2); t0 = total(); time.sleep(0.3); t1 = total()
     check(t0 == t1, "stopped: the count stays at %d" % t0, t1)
-    check(a.ret("cont") == {} and a.wait_event("RESUME") is not None, "cont")
+    check(a.result("cont") == {} and a.wait_event("RESUME") is not None, "cont")
     # the guest runs again: its count moves on (waited for, not timed: a loaded host may take a while)
     end = time.time() + 15
     while total() <= t1 and time.time() < end: time.sleep(0.1)
     check(total() > t1, "after cont the count moves on")
     t0 = total()
-    a.ret("set-bus-lock-policy", {"policy": "kill=5"})
+    a.result("set-bus-lock-policy", {"policy": "kill=5"})
     k = a.wait_event("BUS_LOCK_KILL"); sd = a.wait_event("SHUTDOWN")
     check(k and "bus lock 5 of 5 allowed" in k["data"]["message"] and k["data"]["total"] >= t0 + 5,
           "kill=5 live on kvm: BUS_LOCK_KILL at the 5th bus lock after the change", k)
@@ -343,8 +309,8 @@ else:
                            "(KVM_CAP_X86_BUS_LOCK_EXIT) only before the vCPUs exist; start with --bus-lock=log to "
                            "change the policy while it runs", "set-bus-lock-policy", False),
           "detection off at start: turning it on refused on kvm with QMP's GenericError", error("log"))
-    check(a.ret("query-bus-locks")["bus_locks"]["policy"] == "off", "  ... and the policy is still off")
-    check(a.ret("quit") == {}, "quit")
+    check(a.result("query-bus-locks")["bus_locks"]["policy"] == "off", "  ... and the policy is still off")
+    check(a.result("quit") == {}, "quit")
 sys.exit(1 if fails else 0)
 PY
 S="$TMP/qmp.sock"

@@ -14,7 +14,8 @@ command -v python3 >/dev/null || skip "python3 is needed for the test client"
 [ -f "$GUESTS/spin" ] || { fail "guest spin not built"; finish; }
 
 cat > "$TMP/t.py" <<'EOF'
-import json, os, re, socket, subprocess, sys, time
+import os, re, socket, subprocess, sys, time
+from qmp_client import Client
 blvm, guest, tmp = sys.argv[1:4]
 fails = 0
 def check(c, m, detail=""):
@@ -40,32 +41,12 @@ err = open(tmp + "/err", "w")
 t0 = time.monotonic()
 p = subprocess.Popen([blvm, "run", "--control=" + sock, "--metrics=" + fifo, "--timeout=4", guest],
                      stdout=subprocess.DEVNULL, stderr=err)
-s = socket.socket(socket.AF_UNIX)
-for _ in range(200):
-    try: s.connect(sock); break
-    except OSError: time.sleep(0.05)
-s.settimeout(5)  # a hang guard: an answer comes in milliseconds or never
-buf = b""
-def msg():
-    global buf
-    while b"\r\n" not in buf:
-        d = s.recv(65536)
-        if not d: raise EOFError("connection closed")
-        buf += d
-    line, buf = buf.split(b"\r\n", 1)
-    return json.loads(line)
-def status():
-    s.sendall(b'{"execute": "query-status"}\n')
-    while True:
-        m = msg()
-        if "event" not in m: return m
-answers = []
+answers, c = [], None
 try:
-    msg()  # greeting
-    s.sendall(b'{"execute": "qmp_capabilities"}\n'); msg()
+    c = Client(sock, timeout=5)  # a hang guard: an answer comes in milliseconds or never
     for at in (2.3, 3.3):  # seconds after the start: one, then two rewrites waiting for the reader
         time.sleep(max(0, t0 + at - time.monotonic()))
-        answers.append(status())
+        answers.append(c.execute("query-status"))
 except (socket.timeout, EOFError, OSError) as e:
     answers.append({"error": str(e)})
 check(len(answers) == 2 and all(a.get("return", {}).get("status") == "running" for a in answers),
@@ -80,7 +61,7 @@ except subprocess.TimeoutExpired:
 took = time.monotonic() - t0
 check(rc == 124, "the run ended through --timeout=4 (status 124)", rc)
 check(took < 10, "and within a few seconds of it", "%.1f s" % took)
-s.close()
+if c: c.close()
 err.close()
 data += take()
 os.close(r)
