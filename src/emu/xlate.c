@@ -130,6 +130,7 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 struct xl_map {
 	int guest[4];
 	bool wr[4];
+	bool rd[4];       /* loaded from c->r[] first: read, or written only in part (emit_native) */
 	unsigned n;
 	unsigned pool0;   /* first host_pool entry used (memory forms leave rcx, rdx, rsi, rdi to the TLB path) */
 	ZydisEncoderOperand mem; /* memory forms: the guest's address with host registers */
@@ -614,7 +615,16 @@ static bool mem_form(const ZydisDecodedInstruction *zi, const ZydisDecodedOperan
 }
 
 
+static bool map_reg_as(struct xl_map *mp, ZydisRegister *reg, bool write, bool load);
+
 static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
+{
+	return map_reg_as(mp, reg, write, true);
+}
+
+/* load false: the instruction writes the whole register without reading it (a 32- or 64-bit
+ * destination: the host's 32-bit writes zero-extend as the guest's), so c->r[] is not read first */
+static bool map_reg_as(struct xl_map *mp, ZydisRegister *reg, bool write, bool load)
 {
 	unsigned w;
 	int g = gpr_of(*reg, &w), h = -1;
@@ -630,6 +640,7 @@ static bool map_reg(struct xl_map *mp, ZydisRegister *reg, bool write)
 		h = (int)mp->n++;
 	}
 	mp->wr[h] |= write;
+	mp->rd[h] |= load;
 	*reg = host_reg(host_pool[mp->pool0 + h], w);
 	return true;
 }
@@ -656,7 +667,8 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 		ZydisEncoderOperand *o = &req.operands[k];
 		bool write = zo[k].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE;
 		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
-			if (!map_reg(mp, &o->reg.value, write))
+			bool whole = (zo[k].actions & ~(unsigned)ZYDIS_OPERAND_ACTION_WRITE) == 0 && zo[k].size >= 32;
+			if (!map_reg_as(mp, &o->reg.value, write, !whole))
 				return false;
 		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 			if ((o->mem.base != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.base, false)) ||
@@ -737,7 +749,7 @@ static bool stack_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
 	memset(mp, 0, sizeof *mp);
 	mp->pool0 = 4; /* rax, rcx, rdx: the TLB path's */
 	ZydisRegister v = zo[0].reg.value, sp = ZYDIS_REGISTER_RSP;
-	if (!map_reg(mp, &v, !push) || !map_reg(mp, &sp, true))
+	if (!map_reg_as(mp, &v, !push, push) || !map_reg(mp, &sp, true))
 		return false;
 	memset(&mp->mem, 0, sizeof mp->mem);
 	mp->mem.type = ZYDIS_OPERAND_TYPE_MEMORY;
@@ -944,7 +956,8 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	const uint8_t *buf = enc->buf;
 	size_t len = enc->len;
 	for (unsigned h = 0; h < mp.n; h++)
-		E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
+		if (mp.rd[h])
+			E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
 	if (mp.mem_size) {
 		/* the TLB path changes the host's flags: the guest's, when the host holds them and this
 		 * instruction does not replace them all, are kept on the stack meanwhile */
