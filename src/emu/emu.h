@@ -193,7 +193,7 @@
 #define EMU_TLB_PK_PKRS 2               /* ... on IA32_PKRS */
 #define EMU_BLOCK_MAX 64                /* decoded instructions per block */
 #define EMU_BCACHE_BUCKETS 32768        /* hash buckets of the decode cache (power of two; ~1 block each) */
-#define EMU_CHAIN_MAX 16                /* blocks chained by taken branches between run-loop checks */
+#define EMU_CHAIN_MAX 64                /* blocks chained by taken branches between run-loop checks */
 #define EMU_ARENA_BYTES (8u << 20)      /* decoded-block arena per vCPU; full -> flush the cache */
 #define EMU_MMIO_RC 8                   /* MMIO read completions one instruction may consume */
 #define EMU_MMIO_WQ 8                   /* MMIO writes one instruction may queue */
