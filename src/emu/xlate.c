@@ -570,8 +570,8 @@ static bool shift_by_cl(const ZydisDecodedInstruction *zi, const ZydisDecodedOpe
  * A memory form run natively (issue 16 step b): one memory operand, only read (MOV/MOVZX/MOVSX/MOVSXD
  * loads, an ALU or TEST/CMP source) or only written (MOV stores), 64-bit addressing from GPRs (no
  * RIP-relative, no 67 prefix) in 64-bit mode. Its access is the interpreter's inline TLB hit
- * (emu_rdN/emu_wrN, emu.h), exactly: the entry's tag_r/tag_w compared with the page, the offset
- * within the page, then one host access at linear + addend; anything else (a miss, MMIO, a code page
+ * (emu_rdN/emu_wrN, emu.h), exactly: the entry's tag_r/tag_w compared with the page (of the last
+ * byte: a page crossing misses), then one host access at linear + addend; anything else (a miss, MMIO, a code page
  * -- mmu.c never gives those a write tag, so SMC stays with the write generations --, a page
  * crossing, a fault) runs the instruction's own handler, out of line, with the state made exact
  * first. Read-modify-write forms (two tags, the bus-lock path for LOCK), conditional ones (CMOVcc)
@@ -889,6 +889,20 @@ _Static_assert(offsetof(ZydisEncoderRequest, operands) % 8 == 0 && sizeof(ZydisE
 	       "emit()'s memo hashes whole words");
 _Static_assert(sizeof(struct emu_tlb_entry) == 48, "the TLB path scales the entry index by 48");
 
+/* [base + index * scale + disp] */
+static ZydisEncoderOperand M(ZydisRegister base, ZydisRegister index, unsigned scale, size_t disp, unsigned size)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof o);
+	o.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	o.mem.base = base;
+	o.mem.index = index;
+	o.mem.scale = (ZyanU8)(index == ZYDIS_REGISTER_NONE ? 0 : scale);
+	o.mem.displacement = (ZyanI64)disp;
+	o.mem.size = (ZyanU16)size;
+	return o;
+}
+
 /* [rbx + rdx + off]: a field of the TLB entry whose byte offset is in rdx */
 static ZydisEncoderOperand T(size_t off)
 {
@@ -923,19 +937,14 @@ static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, s
 	x3.mem.size = 8;
 	E2(e, LEA, R(ZYDIS_REGISTER_EDX), x3);
 	E2(e, SHL, R(ZYDIS_REGISTER_EDX), I(4));
-	/* the tag: the page, for reads tag_r, for writes tag_w */
-	E2(e, MOV, R(ZYDIS_REGISTER_RCX), R(ZYDIS_REGISTER_RAX));
+	/* the tag: the page, for reads tag_r, for writes tag_w. Compared with the page of the access's
+	 * LAST byte (as QEMU's TLB fast path): an access that crosses into the next page never matches
+	 * the entry of its first page, so one compare also sends page crossings to the slow path. */
+	E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, mp->mem_size - 1u, 8));
 	E2(e, AND, R(ZYDIS_REGISTER_RCX), I((uint64_t)-4096));
 	E2(e, CMP, R(ZYDIS_REGISTER_RCX), T(mp->mem_write ? offsetof(struct emu_tlb_entry, tag_w) :
 						      offsetof(struct emu_tlb_entry, tag_r)));
 	sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
-	if (mp->mem_size > 1) {
-		/* within the page: (lin & 0xfff) <= 0x1000 - N */
-		E2(e, MOV, R(ZYDIS_REGISTER_ECX), R(ZYDIS_REGISTER_EAX));
-		E2(e, AND, R(ZYDIS_REGISTER_ECX), I(0xfff));
-		E2(e, CMP, R(ZYDIS_REGISTER_ECX), I(0x1000 - mp->mem_size));
-		sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNBE, true);
-	}
 	E2(e, ADD, R(ZYDIS_REGISTER_RAX), T(offsetof(struct emu_tlb_entry, addend)));
 }
 
@@ -998,19 +1007,6 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 
 _Static_assert(sizeof(struct emu_jc) == 24, "the chaining path scales the jump-cache index by 24");
 
-/* [base + index * scale + disp] */
-static ZydisEncoderOperand M(ZydisRegister base, ZydisRegister index, unsigned scale, size_t disp, unsigned size)
-{
-	ZydisEncoderOperand o;
-	memset(&o, 0, sizeof o);
-	o.type = ZYDIS_OPERAND_TYPE_MEMORY;
-	o.mem.base = base;
-	o.mem.index = index;
-	o.mem.scale = (ZyanU8)(index == ZYDIS_REGISTER_NONE ? 0 : scale);
-	o.mem.displacement = (ZyanI64)disp;
-	o.mem.size = (ZyanU16)size;
-	return o;
-}
 
 /* Instructions k..j-1 of block b copied into the data area and ended by xl_yield, so that a handler
  * run started at the copy stops after instruction j-1; NULL when the data area is full (the room
