@@ -152,8 +152,20 @@ struct xl_memo {
 	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
 };
 
+/* A taken branch's own memory of the jump-cache entry it last chained through (emit_taken): the
+ * target's linear address, its block, the exec epoch it was valid in. A new site matches nothing:
+ * a non-canonical address and an epoch 2^31 away. */
+struct xl_site {
+	uint64_t lin;
+	struct emu_block *b;
+	uint32_t xep;
+};
+#define XL_SITES (1u << 17)
+
 struct emu_xlate {
 	struct emu_code_arena code;
+	struct xl_site *sites;
+	size_t sites_used;
 	struct xl_memo memo[XL_MEMO];
 	size_t code_used;
 	struct emu_insn *data;
@@ -189,7 +201,9 @@ int emu_xlate_init(struct emu_vcpu *c)
 	if (!x)
 		return -1;
 	x->data = calloc(XL_DATA_INSNS, sizeof *x->data);
-	if (!x->data || emu_code_arena_map(&x->code, XL_CODE_BYTES, "blvm-emu-xlate")) {
+	x->sites = calloc(XL_SITES, sizeof *x->sites);
+	if (!x->data || !x->sites || emu_code_arena_map(&x->code, XL_CODE_BYTES, "blvm-emu-xlate")) {
+		free(x->sites);
 		free(x->data);
 		free(x);
 		return -1;
@@ -217,6 +231,7 @@ void emu_xlate_free(struct emu_vcpu *c)
 	emu_code_arena_unmap(&x->code);
 	if (x->dump)
 		fclose(x->dump);
+	free(x->sites);
 	free(x->data);
 	free(x);
 	c->xl = NULL;
@@ -228,13 +243,14 @@ void emu_xlate_flush(struct emu_vcpu *c)
 		return;
 	c->xl->code_used = XL_CODE_START;
 	c->xl->data_used = 0;
+	c->xl->sites_used = 0;
 }
 
 int emu_xlate_room(const struct emu_vcpu *c)
 {
 	const struct emu_xlate *x = c->xl;
 	return x->code_used + XL_BLOCK_CODE + EMU_BLOCK_MAX * XL_INSN_CODE <= x->code.size &&
-	       x->data_used + 2 * (EMU_BLOCK_MAX + 1) <= XL_DATA_INSNS;
+	       x->data_used + 2 * (EMU_BLOCK_MAX + 1) <= XL_DATA_INSNS && x->sites_used + EMU_BLOCK_MAX <= XL_SITES;
 }
 
 uint64_t emu_xlate_native(const struct emu_vcpu *c)
@@ -1039,24 +1055,43 @@ static void emit_handler_run(struct xb *e, const struct emu_insn *run, uint64_t 
 		sizeof(((struct emu_jc *)0)->f))
 
 /*
- * A taken relative branch of a 64-bit block (JMP rel, Jcc) without its handler, c->rip already its
- * target (sync_out): branch_to() (exec_branch.c) in host code. c->last_i = the branch; unless a stop
- * is requested or the chain is used up, the jump cache's entry for the target, when valid (its
- * linear address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact
- * flags), is counted and entered as a tail jump; else EMU_ST_END back to the run loop. The two must
- * stay the same rule.
+ * A taken branch of a 64-bit block (JMP rel, Jcc, CALL, RET, JMP/CALL r/m) without its handler,
+ * c->rip already its target (sync_out): branch_to() (exec_branch.c) in host code. Unless a stop is
+ * requested or the chain is used up, the jump cache's entry for the target, when valid (its linear
+ * address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact flags), is
+ * counted and entered as a tail jump; else c->last_i = the branch and EMU_ST_END back to the run
+ * loop. The two must stay the same rule. The branch's site (struct xl_site) remembers the entry it
+ * last entered, and is tried before the jump cache: the same address in the same exec epoch is the
+ * same valid entry (saves the index, the mode and flags_exact tests: ~10 host instructions).
  */
-static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at)
+/* a branch site for emit_taken(), matching nothing yet (the room check keeps one per instruction) */
+static struct xl_site *new_site(struct emu_vcpu *c)
+{
+	struct xl_site *s = &c->xl->sites[c->xl->sites_used++];
+	*s = (struct xl_site){ .lin = 1ull << 63, .b = NULL, .xep = c->xep ^ 0x80000000u };
+	return s;
+}
+
+static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at, struct xl_site *site)
 {
 	size_t end[6];
 	unsigned ne = 0;
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rip), 8));
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
 	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JLE, true);
+	/* this branch's own entry first (struct xl_site): the jump cache's entry it last found valid */
+	E2(e, MOV, R(ZYDIS_REGISTER_R8), I((uintptr_t)site));
+	E2(e, CMP, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8));
+	size_t miss1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
+	E2(e, CMP, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4));
+	size_t miss2 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+	E2(e, MOV, R(ZYDIS_REGISTER_RSI), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8));
+	size_t hit = jump_fwd(e, ZYDIS_MNEMONIC_JMP, true);
+	land(e, miss1);
+	land(e, miss2);
 	/* emu_jc_index(): (lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1), times 24 as 3 * 8 */
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
 	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
@@ -1069,11 +1104,19 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E2(e, CMP, R(ZYDIS_REGISTER_ECX), JC(xep));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, MOV, R(ZYDIS_REGISTER_RSI), JC(b));
-	E2(e, MOVZX, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, mode), 1));
-	E2(e, CMP, R(ZYDIS_REGISTER_CL), C(offsetof(struct emu_vcpu, mode), 1));
+	E2(e, MOVZX, R(ZYDIS_REGISTER_EDX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, mode), 1));
+	E2(e, CMP, R(ZYDIS_REGISTER_DL), C(offsetof(struct emu_vcpu, mode), 1));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, CMP, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, flags_exact), 1), I(0));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+	/* valid: kept in the site, whose next use needs no mode or flags_exact test: a block runs only
+	 * in its own mode (looked up and chained by mode; an instruction that changes the mode ends its
+	 * block), so whenever this branch runs c->mode is this block's mode, which the target's equalled
+	 * when the site was filled; flags_exact is the target block's for good */
+	E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8), R(ZYDIS_REGISTER_RAX));
+	E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4), R(ZYDIS_REGISTER_ECX));
+	land_near(e, hit);
 	/* chained: counted (c->icount: this block's instructions up to the branch) and entered */
 	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
 	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
@@ -1087,6 +1130,9 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->entry(c, b->insn), a tail call */
 	for (unsigned q = 0; q < ne; q++)
 		land_near(e, end[q]);
+	/* back to the run loop: c->last_i = the branch, EMU_ST_END */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
 	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
 	E1(e, JMP, I(exit_at));
 }
@@ -1322,7 +1368,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 					if (end[k] + b->insn[k].imm == 0)
 						emit_self_loop(&e, b, k, head, exit_at);
 					else
-						emit_taken(&e, b, k, exit_at);
+						emit_taken(&e, b, k, exit_at, new_site(c));
 				} else {
 					/* taken (32-bit code: the target wraps at 4 GiB): its handler */
 					sync_out(&e, &f2, &d2, &n2);
@@ -1338,12 +1384,12 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				land_near(&e, j);
 			} else if (branch_ind64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				emit_branch_ind(&e, &fl, &rip_delta, &nat, &x->zi[k], x->zo[k], &b->insn[k], k, &slow[nslow++]);
-				emit_taken(&e, b, k, exit_at);
+				emit_taken(&e, b, k, exit_at, new_site(c));
 				k++;
 				continue;
 			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				emit_call_ret(&e, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
-				emit_taken(&e, b, k, exit_at);
+				emit_taken(&e, b, k, exit_at, new_site(c));
 				k++;
 				continue;
 			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
@@ -1351,7 +1397,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				if (end[k] + b->insn[k].imm == 0)
 					emit_self_loop(&e, b, k, head, exit_at);
 				else
-					emit_taken(&e, b, k, exit_at);
+					emit_taken(&e, b, k, exit_at, new_site(c));
 				rip_delta = 0;
 				nat = 0;
 				k++;
