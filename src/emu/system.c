@@ -1117,12 +1117,36 @@ int emu_h_wrpkru(ARGS)
 /* ---------------------------------------------------------------- CPUID */
 
 /*
- * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
- * CX16 POPCNT HYPERVISOR (FPU MMX FXSR SSE..SSE4.2 XSAVE: emu_fpu_cpuid, as the host has them).
- * Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE LA57 (PKS on Intel), ARCH_CAPABILITIES,
- * CLFLUSHOPT RDPID on AMD. Extended: SYSCALL NX Page1GB RDTSCP LM, LAHF_LM ABM(LZCNT), 3DNowPrefetch
- * on AMD. 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
+ * The two CPU models are real parts: a guest kernel chooses errata workarounds and quirks by
+ * family/model/stepping, so the signature (CPUID.1:EAX) names a part that has every feature the
+ * model advertises; the model advertises a subset of the part's features, exactly those the
+ * engine implements. Signature and brand string are those of QEMU's named model of the part
+ * (target/i386/cpu.c builtin_x86_defs[], qemu commit 0048035a87), which is also where the part's
+ * feature words below come from (tests/unit/emu_cpu_model.c holds them and checks every bit):
+ *  --cpu=intel  Sapphire Rapids (4th Gen Xeon Scalable), family 6 model 8FH stepping 4, QEMU's
+ *               "SapphireRapids" ("Intel Xeon Processor (SapphireRapids)");
+ *  --cpu=amd    Genoa (EPYC 9004, Zen 4), family 19H model 11H stepping 0, QEMU's "EPYC-Genoa"
+ *               ("AMD EPYC-Genoa Processor").
+ * Advertised, and on both parts (QEMU's tables): leaf 1 FPU TSC MSR PAE CX8 APIC PGE CMOV PAT CLFSH
+ * MMX FXSR SSE SSE2, SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT XSAVE (the FPU ones:
+ * emu_fpu_cpuid, as the host has them); leaf 7 BMI1 SMEP SMAP CLFLUSHOPT, UMIP PKU LA57 RDPID;
+ * 8000_0001H LAHF_LM ABM(LZCNT) 3DNowPrefetch(PREFETCHW), SYSCALL NX Page1GB RDTSCP LM; 0DH XSAVEOPT
+ * and XCR0 x87 SSE PKRU; the invariant TSC (8000_0007H:EDX[8]: both parts have it, QEMU's named
+ * models leave it out as not migratable). Sapphire Rapids only: x2APIC and TSC-deadline (QEMU's
+ * table), TSC_ADJUST (its -v3), ARCH_CAPABILITIES, BUS_LOCK_DETECT, and PKS (not in QEMU's table:
+ * "Protection Keys Supervisor (PKS) is a feature which can be found on: Sapphire Rapids (and
+ * later)", the PKS series' Documentation/core-api/protection-keys.rst); the Genoa model offers
+ * no bus-lock #DB (AMD's Bus Lock Detect arrived with Zen 5, family 1AH). The AMD model's x2APIC,
+ * TSC-deadline, TSC_ADJUST and ARCH_CAPABILITIES are the hypervisor's, as KVM gives them to every
+ * guest whatever the host ("KVM emulates x2apic in software irrespective of host support", "TSC_ADJUST
+ * and ARCH_CAPABILITIES are emulated in software": arch/x86/kvm/cpuid.c kvm_set_cpu_caps();
+ * the TSC-deadline timer is its LAPIC's, KVM_CAP_TSC_DEADLINE_TIMER), like HYPERVISOR (1:ECX[31])
+ * and the mirrors of CR4 (OSXSAVE, OSPKE). 0BH: one thread per core, nr_vcpus cores;
+ * 4000_0000H/1: blvm's leaves. No cache leaves (2, 4, 8000_0005H/6): a guest sees no cache
+ * sizes rather than wrong ones.
  */
+#define EMU_CPUID_SIG_INTEL 0x000806f4u /* stepping 4, model 0FH + extended 8, family 6 */
+#define EMU_CPUID_SIG_AMD 0x00a10f10u   /* stepping 0, model 1 + extended 1, family 0FH + extended 0AH */
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
 	const bool amd = c->vm->cfg.cpu_vendor_amd;
@@ -1140,7 +1164,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		}
 		break;
 	case 1:
-		a = amd ? 0x00a00f11 : 0x000306a9;
+		a = amd ? EMU_CPUID_SIG_AMD : EMU_CPUID_SIG_INTEL;
 		b = (8u << 8) | ((nv & 0xff) << 16) | ((c->id & 0xff) << 24);
 		cc = (1u << 13) | (1u << 23) | (1u << 31);
 		d = edx1;
@@ -1169,9 +1193,8 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 				cc |= 1u << 4;
 			if (!amd)
 				cc |= 1u << 31;
-			/* Instructions of the AMD model (family 19h model 01h, Zen 3) that the Intel
-			 * one (06_3AH, Ivy Bridge) lacks: CLFLUSHOPT (EBX[23]) and RDPID (ECX[22]),
-			 * APM Vol. 3 E.3.6 (Fn0000_0007_EBX/ECX); #UD on Intel (emu_select). */
+			/* CLFLUSHOPT (EBX[23]) and RDPID (ECX[22]), APM Vol. 3 E.3.6 (Fn0000_0007_EBX/
+			 * ECX): the AMD model's; #UD on the Intel model (emu_select) */
 			if (amd) {
 				b |= 1u << 23;
 				cc |= 1u << 22;
@@ -1235,9 +1258,10 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			d |= edx1 & 0x0183f3ff;
 		break;
 	case 0x80000002: case 0x80000003: case 0x80000004: {
-		static const char brand[48] = "blvm emu virtual CPU";
+		/* the part's name, QEMU's model_id (zero-padded to 48 bytes) */
+		static const char brand[2][48] = { "Intel Xeon Processor (SapphireRapids)", "AMD EPYC-Genoa Processor" };
 		uint32_t w[4];
-		memcpy(w, brand + 16 * (leaf - 0x80000002), 16);
+		memcpy(w, brand[amd] + 16 * (leaf - 0x80000002), 16);
 		a = w[0]; b = w[1]; cc = w[2]; d = w[3];
 		break;
 	}
