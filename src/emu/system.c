@@ -889,6 +889,13 @@ static int platform_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 		if (!amd) return -1;
 		*v = 0;
 		return 0;
+	case MSR_AMD64_NB_CFG:
+		/* Linux's amd_bus.c sets its EnableCf8ExtCfg bit (46) on every AMD family 10H and later
+		 * (the Genoa model's 19H): read 0, writes ignored, as KVM (kvm_get_msr_common /
+		 * kvm_set_msr_common); the platform's extended configuration space is not CF8-reached */
+		if (!amd) return -1;
+		*v = 0;
+		return 0;
 	default: return 1;
 	}
 }
@@ -929,6 +936,7 @@ static int platform_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 	case MSR_K7_HWCR:
 		return !amd || v != EMU_HWCR_TSCFREQSEL ? -1 : 0; /* read-only: nothing else is implemented */
 	case MSR_K7_EVNTSEL0 ... MSR_K7_PERFCTR3: return amd ? 0 : -1; /* see platform_rdmsr() */
+	case MSR_AMD64_NB_CFG: return amd ? 0 : -1;                      /* see platform_rdmsr() */
 	default: return 1;
 	}
 }

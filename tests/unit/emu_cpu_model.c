@@ -22,7 +22,8 @@
  * (OSXSAVE of XSAVE, OSPKE of PKU; SDM Vol. 2 CPUID). Checked for both models: the vendor string,
  * the signature decoded as SDM Vol. 2 CPUID says (family 0FH adds the extended family, families 6
  * and 0FH the extended model), the brand string, the largest leaves, every advertised bit of
- * every feature word, the XCR0 components (CPUID.(0DH,0):EAX) and XSAVE features (0DH.1:EAX).
+ * every feature word, the XCR0 components (CPUID.(0DH,0):EAX) and XSAVE features (0DH.1:EAX);
+ * and the model-specific MSR a guest kernel's quirks for the part touch (NB_CFG on AMD).
  */
 #include "emu_harness.h"
 #include "emu/emu.h"
@@ -231,6 +232,15 @@ int main(void)
 	for (int amd = 0; amd < 2; amd++) {
 		c->vm->cfg.cpu_vendor_amd = amd;
 		check_model(c, &parts[amd]);
+		/* A model-specific MSR the guest kernel touches for the part: Linux's amd_bus.c sets
+		 * NB_CFG's EnableCf8ExtCfg (bit 46) on every AMD family 10H and later, with unchecked
+		 * RDMSR/WRMSR. The AMD model answers as KVM (kvm_get_msr_common: 0; kvm_set_msr_common:
+		 * ignored); the Intel model has no such MSR (#GP). */
+		uint64_t v = ~0ull;
+		int rd = emu_rdmsr(c, MSR_AMD64_NB_CFG, &v), wr = emu_wrmsr(c, MSR_AMD64_NB_CFG, 1ull << 46);
+		CHECK(amd ? rd == 0 && v == 0 && wr == 0 : rd < 0 && wr < 0,
+		      "%s: NB_CFG (C001_001FH): RDMSR %d value %#llx, WRMSR %d", parts[amd].model, rd,
+		      (unsigned long long)v, wr);
 	}
 	c->vm->cfg.cpu_vendor_amd = 0;
 	t_fini(&t);
