@@ -1150,15 +1150,44 @@ int emu_h_wrpkru(ARGS)
  * and ARCH_CAPABILITIES are emulated in software": arch/x86/kvm/cpuid.c kvm_set_cpu_caps();
  * the TSC-deadline timer is its LAPIC's, KVM_CAP_TSC_DEADLINE_TIMER), like HYPERVISOR (1:ECX[31])
  * and the mirrors of CR4 (OSXSAVE, OSPKE). 0BH: one thread per core, nr_vcpus cores;
- * 4000_0000H/1: blvm's leaves. No cache leaves (2, 4, 8000_0005H/6): a guest sees no cache
- * sizes rather than wrong ones.
+ * 4000_0000H/1: blvm's leaves. The cache leaves (2 and 4 on Intel, 8000_0005H/6H) describe the
+ * part's caches as QEMU's cache models of it do (spr_caches, genoa_caches below).
  */
 #define EMU_CPUID_SIG_INTEL 0x000806f4u /* stepping 4, model 0FH + extended 8, family 6 */
 #define EMU_CPUID_SIG_AMD 0x00a10f10u   /* stepping 0, model 1 + extended 1, family 0FH + extended 0AH */
+/* The parts' caches, as QEMU's cache models of them (all 64-byte lines, one partition):
+ * "SapphireRapids-v4" xeon_spr_cache_info (read from a Sapphire Rapids SP: qemu commit "i386/cpu:
+ * Introduce cache model for SapphireRapids") and "EPYC-Genoa" epyc_genoa_cache_info. */
+struct emu_cache { uint8_t type, level, ways; uint32_t sets, kib; bool package, complex; };
+#define CACHE_DATA 1
+#define CACHE_INSN 2
+#define CACHE_UNIFIED 3
+static const struct emu_cache spr_caches[4] = {
+	{ CACHE_DATA, 1, 12, 64, 48, false, false },
+	{ CACHE_INSN, 1, 8, 64, 32, false, false },
+	{ CACHE_UNIFIED, 2, 16, 2048, 2048, false, false },
+	{ CACHE_UNIFIED, 3, 15, 65536, 60 * 1024, true, true }, /* shared by the package's cores */
+};
+static const struct emu_cache genoa_caches[4] = {
+	{ CACHE_DATA, 1, 8, 64, 32, false, false },
+	{ CACHE_INSN, 1, 8, 64, 32, false, false },
+	{ CACHE_UNIFIED, 2, 8, 2048, 1024, false, false },
+	{ CACHE_UNIFIED, 3, 16, 32768, 32 * 1024, true, false },
+};
+
+/* The associativity encoding of 8000_0006H (SDM Vol. 2 CPUID; APM Vol. 3 E.4.5): 8 ways 6, 16 ways 8 */
+static uint32_t assoc_code(unsigned ways)
+{
+	return ways == 16 ? 8 : ways == 8 ? 6 : ways == 4 ? 4 : ways == 2 ? 2 : ways == 1 ? 1 : 0;
+}
+
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
 	const bool amd = c->vm->cfg.cpu_vendor_amd;
 	const unsigned nv = c->vm->cfg.nr_vcpus ? c->vm->cfg.nr_vcpus : 1;
+	unsigned shift = 0; /* the APIC ID bits of the cores in the package: one thread per core */
+	while ((1u << shift) < nv)
+		shift++;
 	uint32_t a = 0, b = 0, cc = 0, d = 0;
 	const uint32_t edx1 = (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) | (1u << 15) |
 			      (1u << 16) | (1u << 19);
@@ -1211,10 +1240,27 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}
 		break;
+	case 2:
+		/* Intel: one descriptor, FFH, "CPUID leaf 2 does not report cache descriptor
+		 * information, use CPUID leaf 4" (SDM Vol. 2 Table 3-12); AL = 1. Reserved on AMD. */
+		if (!amd)
+			a = 0xff01;
+		break;
+	case 4:
+		/* Intel's deterministic cache parameters (SDM Vol. 2 CPUID leaf 04H), sub-leaf n the n-th
+		 * cache, then type 0; EAX[31:26] the core IDs of the package less 1 and EAX[25:14] the
+		 * logical processors sharing the cache less 1, as leaf 0BH counts them (QEMU's
+		 * encode_cache_cpuid4). Reserved on AMD (its caches: 8000_0005H/6H). */
+		if (!amd && sub < 4) {
+			const struct emu_cache *k = &spr_caches[sub];
+			a = k->type | (uint32_t)k->level << 5 | 1u << 8 /* self-initialising */ |
+			    (k->package ? ((1u << shift) - 1) << 14 : 0) | ((1u << shift) - 1) << 26;
+			b = 63u | (uint32_t)(k->ways - 1) << 22;
+			cc = k->sets - 1;
+			d = k->complex ? 1u << 2 : 0;
+		}
+		break;
 	case 0xb: {
-		unsigned shift = 0;
-		while ((1u << shift) < nv)
-			shift++;
 		if (sub == 0) {
 			a = 0; b = 1; cc = (1u << 8) | 0;
 		} else if (sub == 1) {
@@ -1273,8 +1319,30 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		a = w[0]; b = w[1]; cc = w[2]; d = w[3];
 		break;
 	}
+	case 0x80000005:
+		/* AMD's L1 caches (APM Vol. 3 E.4.4): ECX data, EDX instruction, each size KiB[31:24]
+		 * ways[23:16] lines per tag[15:8] line size[7:0]; the TLB words (EAX, EBX) 0. Reserved on
+		 * Intel. */
+		if (amd) {
+			cc = genoa_caches[0].kib << 24 | (uint32_t)genoa_caches[0].ways << 16 | 1u << 8 | 64;
+			d = genoa_caches[1].kib << 24 | (uint32_t)genoa_caches[1].ways << 16 | 1u << 8 | 64;
+		}
+		break;
+	case 0x80000006: {
+		/* L2 in ECX: size KiB[31:16], associativity code[15:12], lines per tag[11:8], line size
+		 * (both vendors, SDM and APM E.4.5); AMD's L3 in EDX: size in 512 KiB units[31:18] */
+		const struct emu_cache *k = amd ? genoa_caches : spr_caches;
+		cc = k[2].kib << 16 | assoc_code(k[2].ways) << 12 | (amd ? 1u << 8 : 0) | 64;
+		if (amd)
+			d = (k[3].kib / 512) << 18 | assoc_code(k[3].ways) << 12 | 1u << 8 | 64;
+		break;
+	}
 	case 0x80000008:
 		a = EMU_PHYS_BITS | (EMU_LIN_BITS << 8);
+		/* AMD: NC, the package's threads less 1, and ApicIdCoreIdSize (APM Vol. 3 E.4.7), as
+		 * leaf 0BH counts them */
+		if (amd)
+			cc = (nv - 1) | shift << 12;
 		break;
 	default:
 		break;

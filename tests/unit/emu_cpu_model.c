@@ -23,7 +23,10 @@
  * the signature decoded as SDM Vol. 2 CPUID says (family 0FH adds the extended family, families 6
  * and 0FH the extended model), the brand string, the largest leaves, every advertised bit of
  * every feature word, the XCR0 components (CPUID.(0DH,0):EAX) and XSAVE features (0DH.1:EAX);
- * and the model-specific MSR a guest kernel's quirks for the part touch (NB_CFG on AMD).
+ * the cache leaves against the part's caches as QEMU's cache models give them (Intel leaves 2 and
+ * 4, decoded as SDM Vol. 2 CPUID says; AMD 8000_0005H/6H, APM Vol. 3 E.4.4-5), their sharing
+ * against leaf 0BH's topology for 1, 3 and 5 vCPUs (and AMD's NC, 8000_0008H:ECX); and the
+ * model-specific MSR a guest kernel's quirks for the part touch (NB_CFG on AMD).
  */
 #include "emu_harness.h"
 #include "emu/emu.h"
@@ -61,6 +64,8 @@ struct part {
 	unsigned family, modelno, stepping;
 	uint32_t max_basic, max_ext; /* QEMU's .level and .xlevel */
 	uint64_t xcr0;               /* the state components of its features (XSAVE-enabled) */
+	/* its caches, as QEMU's cache model of it: L1d, L1i, L2, L3 (KiB, ways; 64-byte lines) */
+	struct { unsigned kib, ways; } cache[4];
 	uint32_t has[NW];            /* the part's feature bits */
 	uint32_t hypervisor[NW];     /* what the hypervisor adds for every guest (KVM) */
 };
@@ -72,6 +77,8 @@ static const struct part parts[2] = {
 		.family = 6, .modelno = 0x8f, .stepping = 4, .max_basic = 0x20, .max_ext = 0x80000008,
 		/* x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM PKRU XTILECFG XTILEDATA */
 		.xcr0 = 0x602e7,
+		/* xeon_spr_cache_info ("SapphireRapids-v4", read from a Sapphire Rapids SP) */
+		.cache = { { 48, 12 }, { 32, 8 }, { 2048, 16 }, { 60 * 1024, 15 } },
 		.has = {
 			[W1D] = EDX1_BOTH | B(27) /* SS */,
 			/* SSE3 PCLMULQDQ SSSE3 FMA CX16 PCID SSE41 SSE42 X2APIC MOVBE POPCNT TSC_DEADLINE
@@ -105,6 +112,7 @@ static const struct part parts[2] = {
 		.model = "--cpu=amd", .vendor = "AuthenticAMD", .brand = "AMD EPYC-Genoa Processor",
 		.family = 0x19, .modelno = 0x11, .stepping = 0, .max_basic = 0xd, .max_ext = 0x80000022,
 		.xcr0 = 0x2e7, /* x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM PKRU */
+		.cache = { { 32, 8 }, { 32, 8 }, { 1024, 8 }, { 32 * 1024, 16 } }, /* epyc_genoa_cache_info */
 		.has = {
 			[W1D] = EDX1_BOTH,
 			/* SSE3 PCLMULQDQ MONITOR SSSE3 FMA CX16 PCID SSE41 SSE42 MOVBE POPCNT AES XSAVE AVX
@@ -218,6 +226,80 @@ static void check_model(struct emu_vcpu *c, const struct part *p)
 	printf("%s: %u advertised feature bits, each one the part's or the hypervisor's\n", p->model, nbits);
 }
 
+/* 8000_0006H's associativity field (SDM Vol. 2 CPUID; APM Vol. 3 E.4.5) */
+static unsigned ways_of(unsigned code)
+{
+	static const unsigned w[16] = { 0, 1, 2, 0, 4, 0, 8, 0, 16, 0, 32, 48, 64, 96, 128, 0 };
+	return w[code & 15];
+}
+
+/* The cache leaves describe the part's caches, and their sharing agrees with leaf 0BH, for nv vCPUs */
+static void check_caches(struct emu_vcpu *c, const struct part *p, unsigned nv)
+{
+	static const char *const lvl[4] = { "L1d", "L1i", "L2", "L3" };
+	bool amd = !strcmp(p->vendor, "AuthenticAMD");
+	uint32_t o[4];
+	c->vm->cfg.nr_vcpus = nv;
+	emu_cpuid(c, 0xb, 1, o);
+	unsigned core_bits = o[0] & 31; /* x2APIC ID bits of the package's cores */
+	CHECK(o[1] == nv && (1u << core_bits) >= nv, "%s, %u vCPUs: leaf 0BH.1 EAX %#x EBX %#x", p->model, nv, o[0],
+	      o[1]);
+	if (!amd) {
+		/* SDM Vol. 2 CPUID leaf 04H: size = ways x partitions x line size x sets */
+		for (unsigned k = 0; k < 5; k++) {
+			emu_cpuid(c, 4, k, o);
+			unsigned type = o[0] & 31;
+			if (k == 4) {
+				CHECK(type == 0, "%s: leaf 04H.4 is a cache (type %u): the part has 4", p->model, type);
+				break;
+			}
+			unsigned level = (o[0] >> 5) & 7, sharing = ((o[0] >> 14) & 0xfff) + 1,
+				 cores = ((o[0] >> 26) & 63) + 1;
+			unsigned ways = (o[1] >> 22) + 1, parts = ((o[1] >> 12) & 0x3ff) + 1, line = (o[1] & 0xfff) + 1;
+			uint64_t bytes = (uint64_t)ways * parts * line * ((uint64_t)o[2] + 1);
+			unsigned want_type = k == 0 ? 1 : k == 1 ? 2 : 3, want_level = k < 2 ? 1 : k;
+			CHECK(type == want_type && level == want_level && line == 64 && ways == p->cache[k].ways &&
+			      bytes == (uint64_t)p->cache[k].kib << 10,
+			      "%s: leaf 04H.%u: type %u level %u, %u ways x %u x %u B x %u sets = %llu B; the part's %s: "
+			      "%u KiB, %u ways", p->model, k, type, level, ways, parts, line, o[2] + 1,
+			      (unsigned long long)bytes, lvl[k], p->cache[k].kib, p->cache[k].ways);
+			CHECK(cores == 1u << core_bits && sharing == (k == 3 ? 1u << core_bits : 1u),
+			      "%s, %u vCPUs: leaf 04H.%u: %u core IDs, %u sharing; leaf 0BH: %u", p->model, nv, k, cores,
+			      sharing, 1u << core_bits);
+		}
+		emu_cpuid(c, 2, 0, o);
+		CHECK(o[0] == 0xff01 && !o[1] && !o[2] && !o[3], "%s: leaf 02H %#x %#x %#x %#x, want descriptor FFH",
+		      p->model, o[0], o[1], o[2], o[3]);
+		emu_cpuid(c, 0x80000006, 0, o);
+		CHECK((o[2] >> 16) == p->cache[2].kib && ways_of(o[2] >> 12) == p->cache[2].ways && (o[2] & 0xff) == 64,
+		      "%s: 8000_0006H ECX %#x, the part's L2: %u KiB %u ways", p->model, o[2], p->cache[2].kib,
+		      p->cache[2].ways);
+		return;
+	}
+	/* APM Vol. 3 E.4.4, E.4.5 */
+	emu_cpuid(c, 0x80000005, 0, o);
+	for (unsigned k = 0; k < 2; k++) {
+		uint32_t r = o[2 + k];
+		CHECK((r >> 24) == p->cache[k].kib && ((r >> 16) & 0xff) == p->cache[k].ways && (r & 0xff) == 64,
+		      "%s: 8000_0005H %s %#x, the part's %s: %u KiB %u ways", p->model, k ? "EDX" : "ECX", r, lvl[k],
+		      p->cache[k].kib, p->cache[k].ways);
+	}
+	emu_cpuid(c, 0x80000006, 0, o);
+	CHECK((o[2] >> 16) == p->cache[2].kib && ways_of(o[2] >> 12) == p->cache[2].ways && (o[2] & 0xff) == 64,
+	      "%s: 8000_0006H ECX %#x, the part's L2: %u KiB %u ways", p->model, o[2], p->cache[2].kib, p->cache[2].ways);
+	CHECK((o[3] >> 18) * 512 == p->cache[3].kib && ways_of(o[3] >> 12) == p->cache[3].ways && (o[3] & 0xff) == 64,
+	      "%s: 8000_0006H EDX %#x, the part's L3: %u KiB %u ways", p->model, o[3], p->cache[3].kib,
+	      p->cache[3].ways);
+	for (uint32_t l = 2; l <= 4; l += 2) {
+		emu_cpuid(c, l, 0, o);
+		CHECK(!o[0] && !o[1] && !o[2] && !o[3], "%s: leaf %#x is reserved on AMD, got %#x", p->model, l, o[0]);
+	}
+	/* NC and ApicIdCoreIdSize (APM Vol. 3 E.4.7) agree with leaf 0BH */
+	emu_cpuid(c, 0x80000008, 0, o);
+	CHECK((o[2] & 0xff) + 1 == nv && ((o[2] >> 12) & 15) == core_bits,
+	      "%s, %u vCPUs: 8000_0008H ECX %#x, leaf 0BH: %u cores in %u bits", p->model, nv, o[2], nv, core_bits);
+}
+
 int main(void)
 {
 	struct t_vm t;
@@ -232,6 +314,9 @@ int main(void)
 	for (int amd = 0; amd < 2; amd++) {
 		c->vm->cfg.cpu_vendor_amd = amd;
 		check_model(c, &parts[amd]);
+		for (unsigned nv = 1; nv <= 5; nv += 2)
+			check_caches(c, &parts[amd], nv);
+		c->vm->cfg.nr_vcpus = 1;
 		/* A model-specific MSR the guest kernel touches for the part: Linux's amd_bus.c sets
 		 * NB_CFG's EnableCf8ExtCfg (bit 46) on every AMD family 10H and later, with unchecked
 		 * RDMSR/WRMSR. The AMD model answers as KVM (kvm_get_msr_common: 0; kvm_set_msr_common:
