@@ -296,6 +296,7 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define MSR_MTRR_FIX4K_F8000 0x26f
 #define MSR_MTRR_DEF_TYPE 0x2ff
 #define MSR_K7_HWCR 0xc0010015
+#define MSR_AMD64_NB_CFG 0xc001001f /* NB_CFG (Linux's msr-index.h), family 10H and later */
 #define MSR_K7_EVNTSEL0 0xc0010000 /* PerfEvtSel0-3, then PerfCtr0-3 (APM Vol. 2 13.2.1) */
 #define MSR_K7_PERFCTR3 0xc0010007
 #define EMU_MTRR_VAR 8

@@ -419,8 +419,16 @@ static int walk(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			return walk_fault(c, lin, acc, 0);
 		uint64_t r = rsvd;
 		bool leaf = lvl == 1;
-		if (lvl >= 4 && (e & 0x80))
-			r |= 0x80; /* PS is reserved in a PML5E and a PML4E (Tables 4-14, 4-15) */
+		if (lvl >= 4) {
+			/* PS is reserved in a PML5E and a PML4E (SDM Vol. 3 Tables 4-14, 4-15); the AMD
+			 * model also reserves bit 8 there (APM Vol. 2 5.3.3, the long-mode PML4E
+			 * format: bits 8:7 MBZ; a PML5E alike). As KVM models it for an AMD guest
+			 * (mmu.c __reset_rsvds_bits_mask: nonleaf_bit8_rsvd in rsvd_bits_mask[0][4]
+			 * and [0][3] only): a non-leaf PDPE's bit 8 stays ignored. */
+			r |= 0x80;
+			if (c->vm->cfg.cpu_vendor_amd)
+				r |= 0x100;
+		}
 		if ((lvl == 3 || lvl == 2) && (e & 0x80)) {
 			leaf = true;
 			r |= (lvl == 3 ? 0x3fffe000ull : 0x1fe000ull); /* reserved bits of 1 GiB / 2 MiB pages */

@@ -889,6 +889,13 @@ static int platform_rdmsr(struct emu_vcpu *c, uint32_t msr, uint64_t *v)
 		if (!amd) return -1;
 		*v = 0;
 		return 0;
+	case MSR_AMD64_NB_CFG:
+		/* Linux's amd_bus.c sets its EnableCf8ExtCfg bit (46) on every AMD family 10H and later
+		 * (the Genoa model's 19H): read 0, writes ignored, as KVM (kvm_get_msr_common /
+		 * kvm_set_msr_common); the platform's extended configuration space is not CF8-reached */
+		if (!amd) return -1;
+		*v = 0;
+		return 0;
 	default: return 1;
 	}
 }
@@ -929,6 +936,7 @@ static int platform_wrmsr(struct emu_vcpu *c, uint32_t msr, uint64_t v)
 	case MSR_K7_HWCR:
 		return !amd || v != EMU_HWCR_TSCFREQSEL ? -1 : 0; /* read-only: nothing else is implemented */
 	case MSR_K7_EVNTSEL0 ... MSR_K7_PERFCTR3: return amd ? 0 : -1; /* see platform_rdmsr() */
+	case MSR_AMD64_NB_CFG: return amd ? 0 : -1;                      /* see platform_rdmsr() */
 	default: return 1;
 	}
 }
@@ -1117,16 +1125,69 @@ int emu_h_wrpkru(ARGS)
 /* ---------------------------------------------------------------- CPUID */
 
 /*
- * The model advertises only what the engine implements. Leaf 1: TSC MSR PAE CX8 PGE CMOV PAT CLFSH,
- * CX16 POPCNT HYPERVISOR (FPU MMX FXSR SSE..SSE4.2 XSAVE: emu_fpu_cpuid, as the host has them).
- * Leaf 7: TSC_ADJUST BMI1 SMEP SMAP, UMIP PKU OSPKE LA57 (PKS on Intel), ARCH_CAPABILITIES,
- * CLFLUSHOPT RDPID on AMD. Extended: SYSCALL NX Page1GB RDTSCP LM, LAHF_LM ABM(LZCNT), 3DNowPrefetch
- * on AMD. 0xB: one thread per core, nr_vcpus cores. 0x40000000/1: blvm's leaves.
+ * The two CPU models are real parts: a guest kernel chooses errata workarounds and quirks by
+ * family/model/stepping, so the signature (CPUID.1:EAX) names a part that has every feature the
+ * model advertises; the model advertises a subset of the part's features, exactly those the
+ * engine implements. Signature and brand string are those of QEMU's named model of the part
+ * (target/i386/cpu.c builtin_x86_defs[], qemu commit 0048035a87), which is also where the part's
+ * feature words below come from (tests/unit/emu_cpu_model.c holds them and checks every bit):
+ *  --cpu=intel  Sapphire Rapids (4th Gen Xeon Scalable), family 6 model 8FH stepping 4, QEMU's
+ *               "SapphireRapids" ("Intel Xeon Processor (SapphireRapids)");
+ *  --cpu=amd    Genoa (EPYC 9004, Zen 4), family 19H model 11H stepping 0, QEMU's "EPYC-Genoa"
+ *               ("AMD EPYC-Genoa Processor").
+ * Advertised, and on both parts (QEMU's tables): leaf 1 FPU TSC MSR PAE CX8 APIC PGE CMOV PAT CLFSH
+ * MMX FXSR SSE SSE2, SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT XSAVE (the FPU ones:
+ * emu_fpu_cpuid, as the host has them); leaf 7 BMI1 SMEP SMAP CLFLUSHOPT, UMIP PKU LA57 RDPID;
+ * 8000_0001H LAHF_LM ABM(LZCNT) 3DNowPrefetch(PREFETCHW), SYSCALL NX Page1GB RDTSCP LM; 0DH XSAVEOPT
+ * and XCR0 x87 SSE PKRU; the invariant TSC (8000_0007H:EDX[8]: both parts have it, QEMU's named
+ * models leave it out as not migratable). Sapphire Rapids only: x2APIC and TSC-deadline (QEMU's
+ * table), TSC_ADJUST (its -v3), ARCH_CAPABILITIES, BUS_LOCK_DETECT, and PKS (not in QEMU's table:
+ * "Protection Keys Supervisor (PKS) is a feature which can be found on: Sapphire Rapids (and
+ * later)", the PKS series' Documentation/core-api/protection-keys.rst); the Genoa model offers
+ * no bus-lock #DB (AMD's Bus Lock Detect arrived with Zen 5, family 1AH). The AMD model's x2APIC,
+ * TSC-deadline, TSC_ADJUST and ARCH_CAPABILITIES are the hypervisor's, as KVM gives them to every
+ * guest whatever the host ("KVM emulates x2apic in software irrespective of host support", "TSC_ADJUST
+ * and ARCH_CAPABILITIES are emulated in software": arch/x86/kvm/cpuid.c kvm_set_cpu_caps();
+ * the TSC-deadline timer is its LAPIC's, KVM_CAP_TSC_DEADLINE_TIMER), like HYPERVISOR (1:ECX[31])
+ * and the mirrors of CR4 (OSXSAVE, OSPKE). 0BH: one thread per core, nr_vcpus cores;
+ * 4000_0000H/1: blvm's leaves. The cache leaves (2 and 4 on Intel, 8000_0005H/6H) describe the
+ * part's caches as QEMU's cache models of it do (spr_caches, genoa_caches below).
  */
+#define EMU_CPUID_SIG_INTEL 0x000806f4u /* stepping 4, model 0FH + extended 8, family 6 */
+#define EMU_CPUID_SIG_AMD 0x00a10f10u   /* stepping 0, model 1 + extended 1, family 0FH + extended 0AH */
+/* The parts' caches, as QEMU's cache models of them (all 64-byte lines, one partition):
+ * "SapphireRapids-v4" xeon_spr_cache_info (read from a Sapphire Rapids SP: qemu commit "i386/cpu:
+ * Introduce cache model for SapphireRapids") and "EPYC-Genoa" epyc_genoa_cache_info. */
+struct emu_cache { uint8_t type, level, ways; uint32_t sets, kib; bool package, complex; };
+#define CACHE_DATA 1
+#define CACHE_INSN 2
+#define CACHE_UNIFIED 3
+static const struct emu_cache spr_caches[4] = {
+	{ CACHE_DATA, 1, 12, 64, 48, false, false },
+	{ CACHE_INSN, 1, 8, 64, 32, false, false },
+	{ CACHE_UNIFIED, 2, 16, 2048, 2048, false, false },
+	{ CACHE_UNIFIED, 3, 15, 65536, 60 * 1024, true, true }, /* shared by the package's cores */
+};
+static const struct emu_cache genoa_caches[4] = {
+	{ CACHE_DATA, 1, 8, 64, 32, false, false },
+	{ CACHE_INSN, 1, 8, 64, 32, false, false },
+	{ CACHE_UNIFIED, 2, 8, 2048, 1024, false, false },
+	{ CACHE_UNIFIED, 3, 16, 32768, 32 * 1024, true, false },
+};
+
+/* The associativity encoding of 8000_0006H (SDM Vol. 2 CPUID; APM Vol. 3 E.4.5): 8 ways 6, 16 ways 8 */
+static uint32_t assoc_code(unsigned ways)
+{
+	return ways == 16 ? 8 : ways == 8 ? 6 : ways == 4 ? 4 : ways == 2 ? 2 : ways == 1 ? 1 : 0;
+}
+
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
 	const bool amd = c->vm->cfg.cpu_vendor_amd;
 	const unsigned nv = c->vm->cfg.nr_vcpus ? c->vm->cfg.nr_vcpus : 1;
+	unsigned shift = 0; /* the APIC ID bits of the cores in the package: one thread per core */
+	while ((1u << shift) < nv)
+		shift++;
 	uint32_t a = 0, b = 0, cc = 0, d = 0;
 	const uint32_t edx1 = (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) | (1u << 15) |
 			      (1u << 16) | (1u << 19);
@@ -1140,7 +1201,7 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		}
 		break;
 	case 1:
-		a = amd ? 0x00a00f11 : 0x000306a9;
+		a = amd ? EMU_CPUID_SIG_AMD : EMU_CPUID_SIG_INTEL;
 		b = (8u << 8) | ((nv & 0xff) << 16) | ((c->id & 0xff) << 24);
 		cc = (1u << 13) | (1u << 23) | (1u << 31);
 		d = edx1;
@@ -1169,9 +1230,8 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 				cc |= 1u << 4;
 			if (!amd)
 				cc |= 1u << 31;
-			/* Instructions of the AMD model (family 19h model 01h, Zen 3) that the Intel
-			 * one (06_3AH, Ivy Bridge) lacks: CLFLUSHOPT (EBX[23]) and RDPID (ECX[22]),
-			 * APM Vol. 3 E.3.6 (Fn0000_0007_EBX/ECX); #UD on Intel (emu_select). */
+			/* CLFLUSHOPT (EBX[23]) and RDPID (ECX[22]), APM Vol. 3 E.3.6 (Fn0000_0007_EBX/
+			 * ECX): the AMD model's; #UD on the Intel model (emu_select) */
 			if (amd) {
 				b |= 1u << 23;
 				cc |= 1u << 22;
@@ -1180,10 +1240,27 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 				cc |= 1u << 24; /* BUS_LOCK_DETECT: OS bus-lock detection (#DB) */
 		}
 		break;
+	case 2:
+		/* Intel: one descriptor, FFH, "CPUID leaf 2 does not report cache descriptor
+		 * information, use CPUID leaf 4" (SDM Vol. 2 Table 3-12); AL = 1. Reserved on AMD. */
+		if (!amd)
+			a = 0xff01;
+		break;
+	case 4:
+		/* Intel's deterministic cache parameters (SDM Vol. 2 CPUID leaf 04H), sub-leaf n the n-th
+		 * cache, then type 0; EAX[31:26] the core IDs of the package less 1 and EAX[25:14] the
+		 * logical processors sharing the cache less 1, as leaf 0BH counts them (QEMU's
+		 * encode_cache_cpuid4). Reserved on AMD (its caches: 8000_0005H/6H). */
+		if (!amd && sub < 4) {
+			const struct emu_cache *k = &spr_caches[sub];
+			a = k->type | (uint32_t)k->level << 5 | 1u << 8 /* self-initialising */ |
+			    (k->package ? ((1u << shift) - 1) << 14 : 0) | ((1u << shift) - 1) << 26;
+			b = 63u | (uint32_t)(k->ways - 1) << 22;
+			cc = k->sets - 1;
+			d = k->complex ? 1u << 2 : 0;
+		}
+		break;
 	case 0xb: {
-		unsigned shift = 0;
-		while ((1u << shift) < nv)
-			shift++;
 		if (sub == 0) {
 			a = 0; b = 1; cc = (1u << 8) | 0;
 		} else if (sub == 1) {
@@ -1235,14 +1312,37 @@ void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4])
 			d |= edx1 & 0x0183f3ff;
 		break;
 	case 0x80000002: case 0x80000003: case 0x80000004: {
-		static const char brand[48] = "blvm emu virtual CPU";
+		/* the part's name, QEMU's model_id (zero-padded to 48 bytes) */
+		static const char brand[2][48] = { "Intel Xeon Processor (SapphireRapids)", "AMD EPYC-Genoa Processor" };
 		uint32_t w[4];
-		memcpy(w, brand + 16 * (leaf - 0x80000002), 16);
+		memcpy(w, brand[amd] + 16 * (leaf - 0x80000002), 16);
 		a = w[0]; b = w[1]; cc = w[2]; d = w[3];
+		break;
+	}
+	case 0x80000005:
+		/* AMD's L1 caches (APM Vol. 3 E.4.4): ECX data, EDX instruction, each size KiB[31:24]
+		 * ways[23:16] lines per tag[15:8] line size[7:0]; the TLB words (EAX, EBX) 0. Reserved on
+		 * Intel. */
+		if (amd) {
+			cc = genoa_caches[0].kib << 24 | (uint32_t)genoa_caches[0].ways << 16 | 1u << 8 | 64;
+			d = genoa_caches[1].kib << 24 | (uint32_t)genoa_caches[1].ways << 16 | 1u << 8 | 64;
+		}
+		break;
+	case 0x80000006: {
+		/* L2 in ECX: size KiB[31:16], associativity code[15:12], lines per tag[11:8], line size
+		 * (both vendors, SDM and APM E.4.5); AMD's L3 in EDX: size in 512 KiB units[31:18] */
+		const struct emu_cache *k = amd ? genoa_caches : spr_caches;
+		cc = k[2].kib << 16 | assoc_code(k[2].ways) << 12 | (amd ? 1u << 8 : 0) | 64;
+		if (amd)
+			d = (k[3].kib / 512) << 18 | assoc_code(k[3].ways) << 12 | 1u << 8 | 64;
 		break;
 	}
 	case 0x80000008:
 		a = EMU_PHYS_BITS | (EMU_LIN_BITS << 8);
+		/* AMD: NC, the package's threads less 1, and ApicIdCoreIdSize (APM Vol. 3 E.4.7), as
+		 * leaf 0BH counts them */
+		if (amd)
+			cc = (nv - 1) | shift << 12;
 		break;
 	default:
 		break;
