@@ -776,6 +776,10 @@ int emu_op_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *c
 int emu_op_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
 int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp);
 int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *mp);
+int emu_op_get_vcpu_events(struct blvm_engine_vcpu *v, struct kvm_vcpu_events *ev);
+int emu_op_get_lapic(struct blvm_engine_vcpu *v, struct kvm_lapic_state *s);
+int emu_op_get_irqchip(struct blvm_engine_vm *vm, struct kvm_irqchip *chip);
+int emu_op_get_pit2(struct blvm_engine_vm *vm, struct kvm_pit_state2 *pit);
 void emu_irqchip_destroy_vm(struct emu_vm *vm);
 /* RFLAGS.IF went 0 -> 1 (STI, POPF, IRET): ask for the interrupt IF held back */
 static inline void emu_irq_if_set(struct emu_vcpu *c)
