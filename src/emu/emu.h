@@ -453,6 +453,10 @@ struct emu_vm {
 	struct emu_vcpu *vcpus[EMU_MAX_VCPUS];
 	_Atomic unsigned nvcpus;
 	struct emu_irqchip *irqchip;   /* KVM_CREATE_IRQCHIP (irq.h), NULL before */
+	/* With the irqchip, HLT never leaves run(), not even when the whole VM is dead: KVM's
+	 * kvm_vcpu_halt(). Off (the default) the engine reports a dead VM with KVM_EXIT_HLT
+	 * (irqchip.c); the test shim's software KVM (tests/shim/) turns it on, as KVM is. */
+	bool halt_in_kernel;
 };
 
 struct emu_tlb_entry {
@@ -561,6 +565,8 @@ struct emu_vcpu {
 	struct emu_lapic *lapic;
 	bool halted, intr_shadow, irq_wait_if, nmi_blocked;
 	_Atomic int kick;             /* EMU_KICK_* */
+	_Atomic bool blocking;        /* sleeps in run() after HLT or waiting for INIT/SIPI: KVM's
+				       * vcpu->stat.generic.blocking around kvm_vcpu_block() */
 	_Atomic int state;            /* EMU_CS_*: written by this vCPU, read by an exclusive-section owner */
 	_Atomic uint32_t *smc_gen[4]; /* generations to bump once this instruction's store is done */
 	unsigned smc_n;

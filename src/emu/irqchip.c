@@ -491,7 +491,7 @@ int emu_irq_event(struct emu_vcpu *c)
 			}
 			if (c->halted && !(c->rflags & EMU_IF)) {
 				l->stopped = true;
-				if (vm_dead(chip)) {
+				if (vm_dead(chip) && !c->vm->halt_in_kernel) {
 					/* the last vCPU that could run stopped: KVM_EXIT_HLT, and the
 					 * monitor ends the VM (status 125). As KVM's exit on HLT
 					 * (kvm_emulate_halt() without an in-kernel LAPIC), the vCPU is
@@ -517,7 +517,9 @@ int emu_irq_event(struct emu_vcpu *c)
 		if (k & EMU_KICK_EVENT)
 			continue;
 		emu_vcpu_leave(c);
+		atomic_store(&c->blocking, true);
 		futex_wait(&c->kick, k);
+		atomic_store(&c->blocking, false);
 		emu_vcpu_enter(c);
 	}
 }
