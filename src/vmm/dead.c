@@ -28,6 +28,8 @@
  *     LVT0 in NMI mode, unmasked, while the PIT counts (KVM_GET_LAPIC; KVM's NMI-watchdog wire).
  *     "The PIT counts": counter 0 in a periodic mode (2, 3), or a one-shot count whose end is
  *     still ahead (KVM_GET_PIT2: mode, count, count_load_time on CLOCK_MONOTONIC).
+ * The message names the lowest-numbered halted vCPU (KVM does not say which halted last, as the emu
+ * engine's exit does; the two agree when vCPU 0 halts last, as a PC OS's power-off path does).
  * Not visible through KVM and so not counted: the PIT's reinjection backlog of ticks (the emu
  * engine's pit.pending; KVM's is internal), which matters only to a one-shot count that already
  * ended while an LVT0 or I/O APIC NMI route exists.
@@ -78,13 +80,16 @@ static void say(struct blvm_vm *vm, const char *fmt, const char *detail)
 	pthread_mutex_unlock(&vm->report_lock);
 }
 
-/* The offset of the "blocking" value in a KVM_GET_STATS_FD file (binary_stats.c: the header, then
- * num_desc descriptors of sizeof(struct kvm_stats_desc) + name_size bytes at desc_offset, values at
- * data_offset + the descriptor's offset), or -1 when it has none. */
-static int64_t find_blocking(int fd)
+/* The file offset of the one value of statistic `name` of type `type` (KVM_STATS_TYPE_*) in a
+ * KVM_GET_STATS_FD file, or -1 when it has none. The layout (api.rst "KVM_GET_STATS_FD",
+ * virt/kvm/binary_stats.c): struct kvm_stats_header at 0; num_desc descriptors at desc_offset,
+ * each a struct kvm_stats_desc and its name_size-byte NUL-padded name; a statistic's values at
+ * data_offset + its descriptor's offset, u64 each. Read once, before the vCPUs run. */
+int64_t blvm_kvm_stat_offset(int fd, const char *name, uint32_t type)
 {
 	struct kvm_stats_header h;
-	if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.name_size == 0 || h.name_size > 4096 ||
+	size_t len = strlen(name);
+	if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.name_size <= len || h.name_size > 4096 ||
 	    h.num_desc > 65536)
 		return -1;
 	size_t one = sizeof(struct kvm_stats_desc) + h.name_size, all = one * h.num_desc;
@@ -93,8 +98,7 @@ static int64_t find_blocking(int fd)
 	if (d && pread(fd, d, all, h.desc_offset) == (ssize_t)all) {
 		for (uint32_t i = 0; i < h.num_desc && at < 0; i++) {
 			struct kvm_stats_desc *e = (struct kvm_stats_desc *)(d + i * one);
-			if (strnlen(e->name, h.name_size) == strlen("blocking") && memcmp(e->name, "blocking", 8) == 0 &&
-			    (e->flags & KVM_STATS_TYPE_MASK) == KVM_STATS_TYPE_INSTANT && e->size == 1)
+			if (memcmp(e->name, name, len + 1) == 0 && (e->flags & KVM_STATS_TYPE_MASK) == type && e->size == 1)
 				at = (int64_t)h.data_offset + e->offset;
 		}
 	}
@@ -301,7 +305,7 @@ void blvm_dead_check_start(struct blvm_vm *vm)
 			return;
 		}
 		d->fd[i] = fd;
-		int64_t at = find_blocking(fd);
+		int64_t at = blvm_kvm_stat_offset(fd, "blocking", KVM_STATS_TYPE_INSTANT);
 		if (at < 0) {
 			say(vm, "%s", "KVM's vCPU statistics have no \"blocking\"");
 			free_check(d);

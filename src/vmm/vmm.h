@@ -146,6 +146,9 @@ void blvm_vm_end_dead(struct blvm_vm *vm, unsigned id, uint64_t rip);
 /* dead.c: the dead-VM check for an engine whose HLT blocks inside run() (KVM with the in-kernel
  * irqchip). Start before the vCPU threads, stop after they ended. */
 void blvm_dead_check_start(struct blvm_vm *vm);
+/* dead.c: where the one value of KVM statistic `name` of type `type` (KVM_STATS_TYPE_*) is in a
+ * KVM_GET_STATS_FD file (pread offset), or -1 when the file has none. */
+int64_t blvm_kvm_stat_offset(int fd, const char *name, uint32_t type);
 void blvm_dead_check_stop(struct blvm_vm *vm);
 
 /* src/boot/boot.c: recognises and loads the kernel (and initrd), writes the boot information. */
