@@ -12,11 +12,17 @@
  *   nmi          the PIT's counter 0 ticks (mode 2, 10 ms) and LVT0 takes it as an NMI (KVM's
  *                NMI-watchdog wire); vCPU 0 halts with cli; hlt in a loop and exits 0 from its
  *                N_TICKS-th NMI: never dead (an NMI source exists), though IF = 0 throughout.
+ *   nmi-ioapic   the same through the I/O APIC: pin 2 (the PIT, ISA override) in NMI delivery mode
+ *                to APIC ID 0, LVT0 masked.
+ *   lint1        the PIT ticks, but only LVT1 is in NMI mode (pin 2 and LVT0 masked): nothing drives
+ *                LINT1 (a PC's chipset NMI line), so nothing can wake vCPU 0: dead (125).
  */
 #include "rt.h"
 
 #define APIC ((volatile uint32_t *)(uintptr_t)0xfee00000u)
 #define R(off) APIC[(off) / 4]
+#define IOAPIC_SEL ((volatile uint32_t *)(uintptr_t)0xfec00000u)
+#define IOAPIC_WIN ((volatile uint32_t *)(uintptr_t)0xfec00010u)
 #define V_TIMER 0x40
 #define V_SPURIOUS 0xff
 #define N_TICKS 30
@@ -81,10 +87,20 @@ int guest_main(void)
 		rt_smp_run(park, strcmp(s, "park-halt") == 0 ? (void *)1 : NULL);
 		return RT_EXIT_FAIL;
 	}
-	if (strcmp(s, "nmi") == 0) {
+	bool nmi = strcmp(s, "nmi") == 0, nmi_ioapic = strcmp(s, "nmi-ioapic") == 0, lint1 = strcmp(s, "lint1") == 0;
+	if (nmi || nmi_ioapic || lint1) {
 		rt_set_handler(2, on_nmi);
 		R(0xf0) = 0x100 | V_SPURIOUS;       /* SVR: software enable */
-		R(0x350) = 4u << 8;                 /* LVT0: NMI delivery, unmasked */
+		R(0x350) = nmi ? 4u << 8 : 1u << 16; /* LVT0: NMI delivery, unmasked; or masked */
+		R(0x360) = lint1 ? 4u << 8 : 1u << 16; /* LVT1 likewise */
+		if (nmi_ioapic) {
+			IOAPIC_SEL[0] = 0x15;       /* redirection entry 2, high: destination APIC ID 0 */
+			IOAPIC_WIN[0] = 0;
+			IOAPIC_SEL[0] = 0x14;       /* low: NMI delivery, physical, edge, unmasked */
+			IOAPIC_WIN[0] = 4u << 8;
+		}
+		if (lint1)
+			rt_puts("halting with interrupts off\n");
 		outb(0x43, 0x34);                   /* PIT counter 0, LSB then MSB, mode 2 */
 		outb(0x40, 11932 & 0xff);           /* 10 ms at 1.193182 MHz */
 		outb(0x40, 11932 >> 8);
@@ -94,7 +110,7 @@ int guest_main(void)
 		}
 	}
 	if (*s) {
-		rt_printf("halt: bad command line \"%s\" (usage: [park|park-halt|nmi])\n", rt_cmdline());
+		rt_printf("halt: bad command line \"%s\" (usage: [park|park-halt|nmi|nmi-ioapic|lint1])\n", rt_cmdline());
 		return RT_EXIT_FAIL;
 	}
 	rt_puts("halting with interrupts off\n");

@@ -5,7 +5,9 @@
 # VM itself (src/emu/irqchip.c vm_dead()): the same guests end with the same status and the same
 # stderr on both. guests/halt's modes: "" (cli; hlt: dead), "park" (APs cli; hlt, vCPU 0 waits
 # for its LAPIC timer with sti; hlt: not dead, exits 0), "park-halt" (then vCPU 0 cli; hlt too:
-# dead), "nmi" (cli; hlt, PIT ticks as NMIs through LVT0: not dead, exits 0 at its 30th NMI); irq
+# dead), "nmi" (cli; hlt, PIT ticks as NMIs through LVT0: not dead, exits 0 at its 30th NMI),
+# "nmi-ioapic" (the same through I/O APIC pin 2), "lint1" (the PIT ticks, only LVT1 in NMI mode,
+# which nothing drives: dead); irq
 # "idle" (sti; hlt with no source: IF = 1 is never dead on either engine, so --timeout ends it).
 # For "park" and "nmi" --stats' dead_checks shows the kvm engine's check did look at the paused
 # vCPUs (every one blocked) and let them run. Where /dev/kvm is not usable, the kvm engine runs on
@@ -28,15 +30,17 @@ for g in halt irq; do [ -f "$GUESTS/$g" ] || skip "guest $g not built"; done
 command -v python3 >/dev/null || skip "python3 is needed to read --stats"
 stat() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2"; }
 
-# both NAME TIMEOUT GUEST ARGS...: the guest on each engine; $TMP/NAME.{emu,kvm}.{out,err,json,rc}
+# both NAME TIMEOUT GUEST ARGS...: the guest on each engine, at once (the guests mostly sleep);
+# $TMP/NAME.{emu,kvm}.{out,err,json,rc}
 both() {
 	local name=$1 t=$2 e; shift 2
 	for e in emu kvm; do
 		local pre=; [ $e = kvm ] && pre=$PRE
-		LD_PRELOAD=$pre timeout 60 "$BLVM" run --engine=$e --timeout="$t" --stats="$TMP/$name.$e.json" "$@" \
+		{ LD_PRELOAD=$pre timeout 60 "$BLVM" run --engine=$e --timeout="$t" --stats="$TMP/$name.$e.json" "$@" \
 			>"$TMP/$name.$e.out" 2>"$TMP/$name.$e.err"
-		echo $? >"$TMP/$name.$e.rc"
+		  echo $? >"$TMP/$name.$e.rc"; } &
 	done
+	wait
 }
 rc() { cat "$TMP/$1.rc"; }
 show() { sed 's/^/  stderr: /' "$TMP/$1.err" | head -3; }
@@ -79,6 +83,15 @@ same nmi 0 "cli; hlt with the PIT's ticks as NMIs on LVT0 (not dead)"
 n=$(stat "$TMP/nmi.kvm.json" dead_checks)
 [ "${n:-0}" != None ] && [ "${n:-0}" -ge 1 ] && ok "kvm nmi: the check looked $n time(s) and let it run" ||
 	fail "kvm nmi: dead_checks $n"
+
+both nmiio 30 "$GUESTS/halt" -- nmi-ioapic
+same nmiio 0 "cli; hlt with the PIT's ticks as NMIs through I/O APIC pin 2 (not dead)"
+n=$(stat "$TMP/nmiio.kvm.json" dead_checks)
+[ "${n:-0}" != None ] && [ "${n:-0}" -ge 1 ] && ok "kvm nmi-ioapic: the check looked $n time(s) and let it run" ||
+	fail "kvm nmi-ioapic: dead_checks $n"
+
+both lint1 30 "$GUESTS/halt" -- lint1
+same lint1 125 "cli; hlt, the PIT ticking but only LVT1 (undriven) in NMI mode: dead"
 
 both idle 1 "$GUESTS/irq" -- idle
 [ "$(rc idle.emu)" = 124 ] && [ "$(rc idle.kvm)" = 124 ] && cmp -s "$TMP/idle.emu.err" "$TMP/idle.kvm.err" &&
