@@ -88,6 +88,20 @@ struct blvm_engine_ops {
 	int (*get_mp_state)(struct blvm_engine_vcpu *vcpu, struct kvm_mp_state *mp);
 	int (*set_mp_state)(struct blvm_engine_vcpu *vcpu, const struct kvm_mp_state *mp);
 
+	/* The state a dead-VM check reads (src/vmm/dead.c), each one KVM ioctl, from any thread while
+	 * the vCPU is not inside run() (KVM holds the vCPU's mutex during KVM_RUN). May be NULL.
+	 * KVM_GET_VCPU_EVENTS (api.rst): pending and masked NMI, the latched INIT (smi), the
+	 * interrupt shadow. KVM_GET_LAPIC: the xAPIC register page (regs[off] for offset off). */
+	int (*get_vcpu_events)(struct blvm_engine_vcpu *vcpu, struct kvm_vcpu_events *events);
+	int (*get_lapic)(struct blvm_engine_vcpu *vcpu, struct kvm_lapic_state *lapic);
+	/* KVM_GET_STATS_FD on the vCPU (api.rst; virt/kvm/binary_stats.c): a new file descriptor with KVM's binary
+	 * statistics (header, id, descriptors, data; read with pread, without the vCPU's mutex), or
+	 * -errno. Its "blocking" stat is 1 while the vCPU sleeps inside KVM_RUN (kvm_vcpu_block: HLT
+	 * with the in-kernel irqchip, or waiting for INIT/SIPI). NULL where run() itself reports a dead
+	 * VM (the emu engine's KVM_EXIT_HLT, src/emu/irqchip.c): the monitor then needs no detector.
+	 * Called before the vCPU first runs. */
+	int (*get_stats_fd)(struct blvm_engine_vcpu *vcpu);
+
 	/* KVM_RUN: 0 with run->exit_reason set, or -errno (-EINTR after kick()). */
 	int (*run)(struct blvm_engine_vcpu *vcpu);
 	/* Make the current or next run() return -EINTR promptly. Thread- and signal-safe. */
@@ -117,6 +131,11 @@ struct blvm_engine_ops {
 	 * I/O APIC's pin 2 (the MADT's ISA override), GSI 1 and 3-15 to the PIC and the pin of the
 	 * same number, 16-23 to the I/O APIC, GSI 2 (the cascade) nowhere. Any thread. */
 	int (*irq_line)(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
+	/* KVM_GET_IRQCHIP (api.rst): chip_id KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE or _IOAPIC.
+	 * KVM_GET_PIT2: the PIT's counters; count_load_time is CLOCK_MONOTONIC in ns (KVM's
+	 * ktime_get()); a counter with no count loaded has mode 0xff (kvm_pit_reset()). May be NULL. */
+	int (*get_irqchip)(struct blvm_engine_vm *vm, struct kvm_irqchip *chip);
+	int (*get_pit2)(struct blvm_engine_vm *vm, struct kvm_pit_state2 *pit);
 };
 
 extern const struct blvm_engine_ops blvm_engine_emu;

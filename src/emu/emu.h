@@ -454,6 +454,10 @@ struct emu_vm {
 	struct emu_vcpu *vcpus[EMU_MAX_VCPUS];
 	_Atomic unsigned nvcpus;
 	struct emu_irqchip *irqchip;   /* KVM_CREATE_IRQCHIP (irq.h), NULL before */
+	/* With the irqchip, HLT never leaves run(), not even when the whole VM is dead: KVM's
+	 * kvm_vcpu_halt(). Off (the default) the engine reports a dead VM with KVM_EXIT_HLT
+	 * (irqchip.c); the test shim's software KVM (tests/shim/) turns it on, as KVM is. */
+	bool halt_in_kernel;
 };
 
 struct emu_tlb_entry {
@@ -562,6 +566,8 @@ struct emu_vcpu {
 	struct emu_lapic *lapic;
 	bool halted, intr_shadow, irq_wait_if, nmi_blocked;
 	_Atomic int kick;             /* EMU_KICK_* */
+	_Atomic bool blocking;        /* sleeps in run() after HLT or waiting for INIT/SIPI: KVM's
+				       * vcpu->stat.generic.blocking around kvm_vcpu_block() */
 	_Atomic int state;            /* EMU_CS_*: written by this vCPU, read by an exclusive-section owner */
 	_Atomic uint32_t *smc_gen[4]; /* generations to bump once this instruction's store is done */
 	unsigned smc_n;
@@ -778,6 +784,10 @@ int emu_op_create_pit2(struct blvm_engine_vm *vm, const struct kvm_pit_config *c
 int emu_op_irq_line(struct blvm_engine_vm *vm, const struct kvm_irq_level *irq);
 int emu_op_get_mp_state(struct blvm_engine_vcpu *v, struct kvm_mp_state *mp);
 int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *mp);
+int emu_op_get_vcpu_events(struct blvm_engine_vcpu *v, struct kvm_vcpu_events *ev);
+int emu_op_get_lapic(struct blvm_engine_vcpu *v, struct kvm_lapic_state *s);
+int emu_op_get_irqchip(struct blvm_engine_vm *vm, struct kvm_irqchip *chip);
+int emu_op_get_pit2(struct blvm_engine_vm *vm, struct kvm_pit_state2 *pit);
 void emu_irqchip_destroy_vm(struct emu_vm *vm);
 /* RFLAGS.IF went 0 -> 1 (STI, POPF, IRET): ask for the interrupt IF held back */
 static inline void emu_irq_if_set(struct emu_vcpu *c)

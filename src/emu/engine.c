@@ -665,6 +665,9 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.set_guest_debug = emu_set_guest_debug,
 	.get_mp_state = emu_op_get_mp_state,
 	.set_mp_state = emu_op_set_mp_state,
+	.get_vcpu_events = emu_op_get_vcpu_events,
+	.get_lapic = emu_op_get_lapic,
+	/* no get_stats_fd: run() reports a dead VM itself (KVM_EXIT_HLT, irqchip.c) */
 	.run = emu_run,
 	.kick = emu_kick,
 	.instructions = emu_instructions,
@@ -673,4 +676,6 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.create_irqchip = emu_op_create_irqchip,
 	.create_pit2 = emu_op_create_pit2,
 	.irq_line = emu_op_irq_line,
+	.get_irqchip = emu_op_get_irqchip,
+	.get_pit2 = emu_op_get_pit2,
 };

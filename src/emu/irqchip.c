@@ -491,7 +491,7 @@ int emu_irq_event(struct emu_vcpu *c)
 			}
 			if (c->halted && !(c->rflags & EMU_IF)) {
 				l->stopped = true;
-				if (vm_dead(chip)) {
+				if (vm_dead(chip) && !c->vm->halt_in_kernel) {
 					/* the last vCPU that could run stopped: KVM_EXIT_HLT, and the
 					 * monitor ends the VM (status 125). As KVM's exit on HLT
 					 * (kvm_emulate_halt() without an in-kernel LAPIC), the vCPU is
@@ -517,7 +517,9 @@ int emu_irq_event(struct emu_vcpu *c)
 		if (k & EMU_KICK_EVENT)
 			continue;
 		emu_vcpu_leave(c);
+		atomic_store(&c->blocking, true);
 		futex_wait(&c->kick, k);
+		atomic_store(&c->blocking, false);
 		emu_vcpu_enter(c);
 	}
 }
@@ -748,4 +750,110 @@ int emu_op_set_mp_state(struct blvm_engine_vcpu *v, const struct kvm_mp_state *m
 	pthread_mutex_unlock(&chip->lock);
 	atomic_fetch_or(&c->kick, EMU_KICK_EVENT); /* run() looks at the new state first */
 	return 0;
+}
+
+/* KVM_GET_VCPU_EVENTS (api.rst): what this engine keeps of the vCPU's events. NMI: pending (KVM
+ * reports nmi_pending != 0) and masked (an NMI handler runs until IRET, SDM Vol. 3 6.7.1); the STI /
+ * MOV SS shadow; the INIT accepted and not yet taken, which KVM reports as smi.latched_init; the
+ * last SIPI vector. No event is ever "injected" between two runs here: delivery is immediate. */
+int emu_op_get_vcpu_events(struct blvm_engine_vcpu *v, struct kvm_vcpu_events *ev)
+{
+	struct emu_vcpu *c = (struct emu_vcpu *)v;
+	struct emu_irqchip *chip = c->vm->irqchip;
+	memset(ev, 0, sizeof *ev);
+	ev->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+	ev->interrupt.shadow = c->intr_shadow ? KVM_X86_SHADOW_INT_STI : 0;
+	ev->nmi.masked = c->nmi_blocked;
+	if (chip && c->lapic) {
+		pthread_mutex_lock(&chip->lock);
+		ev->nmi.pending = c->lapic->nmi_pending != 0;
+		ev->smi.latched_init = c->lapic->init_pending;
+		ev->sipi_vector = c->lapic->sipi_last;
+		pthread_mutex_unlock(&chip->lock);
+	}
+	return 0;
+}
+
+/* KVM_GET_LAPIC: the xAPIC register page, each 32-bit register at its offset (SDM Vol. 3
+ * Table 11-1) as a read of it returns; -ENXIO without the irqchip, as KVM. */
+int emu_op_get_lapic(struct blvm_engine_vcpu *v, struct kvm_lapic_state *s)
+{
+	struct emu_vcpu *c = (struct emu_vcpu *)v;
+	struct emu_irqchip *chip = c->vm->irqchip;
+	if (!chip || !c->lapic)
+		return -ENXIO;
+	memset(s, 0, sizeof *s);
+	uint64_t now = emu_vtime_ns();
+	pthread_mutex_lock(&chip->lock);
+	for (unsigned off = 0; off < sizeof s->regs; off += 16) {
+		uint32_t r = emu_lapic_read(chip, c->lapic, off, now);
+		memcpy(&s->regs[off], &r, 4);
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return 0;
+}
+
+static void pic_state(const struct emu_pic1 *p, struct kvm_pic_state *k)
+{
+	*k = (struct kvm_pic_state){
+		.last_irr = p->last_irr, .irr = p->irr, .imr = p->imr, .isr = p->isr,
+		.priority_add = p->priority_add, .irq_base = p->vector_base, .read_reg_select = p->read_isr,
+		.poll = p->poll, .special_mask = p->special_mask, .init_state = p->init_state,
+		.auto_eoi = p->auto_eoi, .rotate_on_auto_eoi = p->rotate_on_aeoi,
+		.special_fully_nested_mode = p->special_fully_nested, .init4 = p->init4, .elcr = p->elcr,
+		.elcr_mask = p->elcr_mask,
+	};
+}
+
+/* KVM_GET_IRQCHIP (api.rst): the 8259 pair or the I/O APIC; -ENXIO without the irqchip. */
+int emu_op_get_irqchip(struct blvm_engine_vm *v, struct kvm_irqchip *k)
+{
+	struct emu_irqchip *chip = ((struct emu_vm *)v)->irqchip;
+	if (!chip)
+		return -ENXIO;
+	if (k->chip_id != KVM_IRQCHIP_PIC_MASTER && k->chip_id != KVM_IRQCHIP_PIC_SLAVE && k->chip_id != KVM_IRQCHIP_IOAPIC)
+		return -EINVAL;
+	memset(&k->chip, 0, sizeof k->chip);
+	pthread_mutex_lock(&chip->lock);
+	if (k->chip_id == KVM_IRQCHIP_IOAPIC) {
+		struct kvm_ioapic_state *io = &k->chip.ioapic;
+		io->base_address = EMU_IOAPIC_BASE;
+		io->ioregsel = chip->ioapic.ioregsel;
+		io->id = chip->ioapic.id;
+		io->irr = chip->ioapic.irr;
+		for (unsigned pin = 0; pin < EMU_IOAPIC_PINS && pin < KVM_IOAPIC_NUM_PINS; pin++)
+			io->redirtbl[pin].bits = chip->ioapic.redir[pin];
+	} else {
+		pic_state(&chip->pic.p[k->chip_id == KVM_IRQCHIP_PIC_SLAVE], &k->chip.pic);
+	}
+	pthread_mutex_unlock(&chip->lock);
+	return 0;
+}
+
+/* KVM_GET_PIT2 (api.rst): the 8254's counters as KVM keeps them (count as loaded, 1..0x10000;
+ * count_load_time in CLOCK_MONOTONIC ns, KVM's ktime_get(), which emu_vtime_ns() is too). A
+ * counter with no count loaded (after reset, or a control word without its count) reports mode
+ * 0xff, kvm_pit_reset()'s "not programmed": it counts nothing. -ENXIO without the PIT, as KVM. */
+int emu_op_get_pit2(struct blvm_engine_vm *v, struct kvm_pit_state2 *k)
+{
+	struct emu_irqchip *chip = ((struct emu_vm *)v)->irqchip;
+	if (!chip)
+		return -ENXIO;
+	memset(k, 0, sizeof *k);
+	pthread_mutex_lock(&chip->lock);
+	int r = chip->has_pit ? 0 : -ENXIO;
+	for (unsigned n = 0; !r && n < 3; n++) {
+		const struct emu_pit_channel *c = &chip->pit.ch[n];
+		k->channels[n] = (struct kvm_pit_channel_state){
+			.count = c->count, .latched_count = c->latched_count, .count_latched = c->count_latched,
+			.status_latched = c->status_latched, .status = c->status, .read_state = c->read_state,
+			.write_state = c->write_state, .write_latch = c->write_latch, .rw_mode = c->rw_mode,
+			.mode = c->null_count ? 0xff : c->mode, .bcd = c->bcd, .gate = c->gate,
+			.count_load_time = (int64_t)c->load_time,
+		};
+	}
+	if (!r && chip->pit.speaker_data_on)
+		k->flags |= KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+	pthread_mutex_unlock(&chip->lock);
+	return r;
 }

@@ -394,6 +394,34 @@ static int kvm_set_mp_state(struct blvm_engine_vcpu *vcpu, const struct kvm_mp_s
 	return ioctl(vcpu->fd, KVM_SET_MP_STATE, &m) < 0 ? -errno : 0;
 }
 
+/* What the monitor's dead-VM check reads (src/vmm/dead.c), each one ioctl of api.rst. */
+static int kvm_get_vcpu_events(struct blvm_engine_vcpu *vcpu, struct kvm_vcpu_events *events)
+{
+	return ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, events) < 0 ? -errno : 0;
+}
+
+static int kvm_get_lapic(struct blvm_engine_vcpu *vcpu, struct kvm_lapic_state *lapic)
+{
+	return ioctl(vcpu->fd, KVM_GET_LAPIC, lapic) < 0 ? -errno : 0;
+}
+
+/* KVM_GET_STATS_FD takes the vCPU's mutex to make the file; reading it later does not. */
+static int kvm_get_stats_fd(struct blvm_engine_vcpu *vcpu)
+{
+	int fd = ioctl(vcpu->fd, KVM_GET_STATS_FD, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+static int kvm_get_irqchip(struct blvm_engine_vm *vm, struct kvm_irqchip *chip)
+{
+	return ioctl(vm->vm_fd, KVM_GET_IRQCHIP, chip) < 0 ? -errno : 0;
+}
+
+static int kvm_get_pit2(struct blvm_engine_vm *vm, struct kvm_pit_state2 *pit)
+{
+	return ioctl(vm->vm_fd, KVM_GET_PIT2, pit) < 0 ? -errno : 0;
+}
+
 /* ---- run and kick ---------------------------------------------------------------- */
 
 /*
@@ -579,6 +607,9 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	.set_guest_debug = kvm_set_guest_debug,
 	.get_mp_state = kvm_get_mp_state,
 	.set_mp_state = kvm_set_mp_state,
+	.get_vcpu_events = kvm_get_vcpu_events,
+	.get_lapic = kvm_get_lapic,
+	.get_stats_fd = kvm_get_stats_fd,
 	.run = kvm_run,
 	.kick = kvm_kick,
 	.instructions = kvm_instructions,
@@ -589,4 +620,6 @@ const struct blvm_engine_ops blvm_engine_kvm = {
 	.create_irqchip = kvm_create_irqchip,
 	.create_pit2 = kvm_create_pit2,
 	.irq_line = kvm_irq_line,
+	.get_irqchip = kvm_get_irqchip,
+	.get_pit2 = kvm_get_pit2,
 };

@@ -400,9 +400,9 @@ void blvm_vm_set_throttle_hook(struct blvm_vm *vm, blvm_throttle_fn fn, void *ar
  * other: either the vCPU parks, or the pauser waits for its run() to return. A vCPU sleeping for a
  * policy (throttle) is not in the guest; it parks when its sleep ends.
  */
-void blvm_vm_pause(struct blvm_vm *vm)
+void blvm_vm_pause_for(struct blvm_vm *vm, unsigned who)
 {
-	atomic_store(&vm->paused, true);
+	atomic_fetch_or(&vm->paused, who);
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
 		if (vm->vcpus[i].ev)
 			vm->ops->kick(vm->vcpus[i].ev);
@@ -426,12 +426,22 @@ void blvm_vm_pause(struct blvm_vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-void blvm_vm_resume(struct blvm_vm *vm)
+void blvm_vm_resume_for(struct blvm_vm *vm, unsigned who)
 {
 	pthread_mutex_lock(&vm->pause_lock);
-	atomic_store(&vm->paused, false);
+	atomic_fetch_and(&vm->paused, ~who);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void blvm_vm_pause(struct blvm_vm *vm)
+{
+	blvm_vm_pause_for(vm, BLVM_PAUSE_USER);
+}
+
+void blvm_vm_resume(struct blvm_vm *vm)
+{
+	blvm_vm_resume_for(vm, BLVM_PAUSE_USER);
 }
 
 bool blvm_vm_ended(const struct blvm_vm *vm)
@@ -441,7 +451,7 @@ bool blvm_vm_ended(const struct blvm_vm *vm)
 
 bool blvm_vm_paused(const struct blvm_vm *vm)
 {
-	return atomic_load(&vm->paused);
+	return atomic_load(&vm->paused) & BLVM_PAUSE_USER;
 }
 
 /* The pause gate before run(): false when the VM ended while the vCPU waited. */
@@ -536,6 +546,15 @@ static const char *rip_sym(const struct blvm_vm *vm, uint64_t rip, char *buf, si
 	return buf;
 }
 
+void blvm_vm_end_dead(struct blvm_vm *vm, unsigned id, uint64_t rip)
+{
+	char sym[400];
+	blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
+		    "vCPU %u halted with interrupts disabled at rip 0x%" PRIx64 "%s (nothing can wake it%s); ending the VM",
+		    id, rip, rip_sym(vm, rip, sym, sizeof sym),
+		    vm->cfg.nr_vcpus > 1 ? ", and every other vCPU is halted or waits for INIT/SIPI" : "");
+}
+
 uint64_t blvm_vcpu_rip(struct blvm_vcpu *c)
 {
 	struct kvm_regs regs;
@@ -579,13 +598,11 @@ static void handle_exit(struct blvm_vcpu *c)
 		struct kvm_regs regs;
 		int r = vm->ops->get_regs(c->ev, &regs);
 		rip = r == 0 ? regs.rip : 0;
-		/* With the irqchip the engine exits on HLT only when no vCPU can run again (src/emu/irqchip.c,
-		 * the dead VM): this one halted last, every other is halted so too or waits for INIT/SIPI. */
+		/* With the irqchip the emu engine exits on HLT only when no vCPU can run again
+		 * (src/emu/irqchip.c, the dead VM): this one halted last, every other is halted so too or
+		 * waits for INIT/SIPI. (KVM never exits here with its irqchip: dead.c finds it instead.) */
 		if (r == 0 && !(regs.rflags & RFLAGS_IF))
-			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
-				    "vCPU %u halted with interrupts disabled at rip 0x%" PRIx64
-				    "%s (nothing can wake it%s); ending the VM", c->id, rip, rip_sym(vm, rip, sym, sizeof sym),
-				    vm->cfg.nr_vcpus > 1 ? ", and every other vCPU is halted or waits for INIT/SIPI" : "");
+			blvm_vm_end_dead(vm, c->id, rip);
 		else
 			blvm_vm_end(vm, BLVM_END_HALT, BLVM_STATUS_VM_FAILED, rip,
 				    "vCPU %u halted at rip 0x%" PRIx64 "%s waiting for an interrupt, and blvm has no "
@@ -736,6 +753,8 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 		blvm_vm_end(vm, BLVM_END_ENGINE_ERROR, BLVM_STATUS_VM_FAILED, 0, "cannot start the console threads");
 	if (vm->cfg.timeout_s > 0)
 		have_wd = pthread_create(&wd, NULL, watchdog_thread, &w) == 0;
+	/* before the vCPUs run: KVM_GET_STATS_FD takes a vCPU's mutex, which KVM_RUN holds */
+	blvm_dead_check_start(vm);
 
 	unsigned started = 0;
 	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++) {
@@ -748,6 +767,7 @@ int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res)
 	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(vm->vcpus[i].thread, NULL);
+	blvm_dead_check_stop(vm);
 	pthread_mutex_lock(&vm->end_lock);
 	vm->end_time = now();
 	pthread_mutex_unlock(&vm->end_lock);
@@ -883,7 +903,10 @@ void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *
 			fprintf(f, "%s\"reason_%u\": %" PRIu64, sep, r, exits_by_reason[r]);
 		sep = ", ";
 	}
-	fprintf(f, "},\n  \"unclaimed\": {\"port_reads\": %" PRIu64 ", \"port_writes\": %" PRIu64
+	fprintf(f, "}");
+	if (atomic_load(&vm->dead_check_ran)) /* dead.c: how often every vCPU blocked and their state was judged */
+		fprintf(f, ",\n  \"dead_checks\": %" PRIu64, __atomic_load_n(&vm->dead_checks, __ATOMIC_RELAXED));
+	fprintf(f, ",\n  \"unclaimed\": {\"port_reads\": %" PRIu64 ", \"port_writes\": %" PRIu64
 		", \"mmio_reads\": %" PRIu64 ", \"mmio_writes\": %" PRIu64 "}",
 		unclaimed[0], unclaimed[1], unclaimed[2], unclaimed[3]);
 	fprintf(f, ",\n");

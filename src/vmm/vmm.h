@@ -119,16 +119,37 @@ struct blvm_vm {
 	pthread_mutex_t report_lock; /* one progress line at a time on stderr */
 
 	atomic_bool ending;         /* set once: every vCPU stops at its next exit */
-	/* blvm_vm_pause()/_resume() (QMP's stop and cont): paused vCPU threads wait on pause_cond
-	 * before entering run(); the pauser waits there until no vCPU is in_guest. */
-	atomic_bool paused;
+	/* The pause gate: paused vCPU threads wait on pause_cond before entering run(); a pauser waits
+	 * there until no vCPU is in_guest. One bit per pauser (BLVM_PAUSE_*), so that the dead-VM
+	 * check's short pause never lifts QMP's stop. */
+	atomic_uint paused;
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
 	pthread_mutex_t end_lock;   /* guards result: blvm_vm_end writes it, blvm_vm_run reads it */
 	int console_errno;          /* console output was lost (blvm_console_failed), under end_lock */
 	struct blvm_vm_result result;
 	double start_time, end_time; /* under end_lock while the VM runs (live stats read them) */
+	struct blvm_dead_check *dead_check; /* dead.c, NULL where the engine reports a dead VM itself */
+	atomic_bool dead_check_ran; /* dead.c's thread ran: --stats has "dead_checks" */
+	uint64_t dead_checks;       /* times every vCPU blocked and dead.c judged their state; written
+				     * by its thread (relaxed atomic), read by the statistics */
 };
+
+/* Pausers of the gate (vm->paused). */
+#define BLVM_PAUSE_USER 1u       /* blvm_vm_pause(): QMP's stop */
+#define BLVM_PAUSE_DEAD_CHECK 2u /* dead.c, while it reads the vCPUs' state */
+void blvm_vm_pause_for(struct blvm_vm *vm, unsigned who);
+void blvm_vm_resume_for(struct blvm_vm *vm, unsigned who);
+/* vm.c: ends the VM as dead (status 125): vCPU `id` halted at `rip` with interrupts disabled and
+ * nothing can wake any vCPU. The one wording, whichever engine found it. */
+void blvm_vm_end_dead(struct blvm_vm *vm, unsigned id, uint64_t rip);
+/* dead.c: the dead-VM check for an engine whose HLT blocks inside run() (KVM with the in-kernel
+ * irqchip). Start before the vCPU threads, stop after they ended. */
+void blvm_dead_check_start(struct blvm_vm *vm);
+/* dead.c: where the one value of KVM statistic `name` of type `type` (KVM_STATS_TYPE_*) is in a
+ * KVM_GET_STATS_FD file (pread offset), or -1 when the file has none. */
+int64_t blvm_kvm_stat_offset(int fd, const char *name, uint32_t type);
+void blvm_dead_check_stop(struct blvm_vm *vm);
 
 /* src/boot/boot.c: recognises and loads the kernel (and initrd), writes the boot information. */
 int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen);

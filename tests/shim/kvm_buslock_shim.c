@@ -91,9 +91,17 @@
  * one kvm.c installs); blvm's own BLVM_CAP_BUS_LOCK_CONTAIN is unknown, as to KVM. A signal sent
  * with tgkill() (through syscall(), as kvm.c's kick does) to a thread inside KVM_RUN kicks the
  * vCPU it runs, as a pending signal makes KVM_RUN return -EINTR. With KVM_CREATE_IRQCHIP, HLT
- * never exits to user space, as in KVM (kvm_vcpu_halt() blocks inside KVM_RUN): the emu engine's
- * own exit for a dead VM is not passed up; the run blocks until a signal (-EINTR) or KVM_IRQ_LINE
- * (the engine judges again).
+ * never exits to user space, as in KVM (kvm_vcpu_halt() blocks inside KVM_RUN): the shim turns the
+ * emu engine's halt_in_kernel on, so its own exit for a dead VM does not happen and the vCPU sleeps
+ * in run() until an event or a signal (-EINTR). What a monitor reads to find such a VM dead is
+ * answered from the engine's state as KVM answers it: KVM_GET_VCPU_EVENTS, KVM_GET_LAPIC,
+ * KVM_GET_IRQCHIP, KVM_GET_PIT2 (the engine's own operations), and KVM_GET_STATS_FD
+ * (KVM_CAP_BINARY_STATS_FD): a descriptor whose pread() returns KVM's binary statistics layout
+ * (api.rst; virt/kvm/binary_stats.c: header, id string, descriptors, data) with one statistic,
+ * "blocking" (instant, boolean, as KVM's generic vCPU stat), read live from the engine's vCPU (1
+ * while it sleeps in run() after HLT or waiting for INIT/SIPI, KVM's kvm_vcpu_block()).
+ * KVM_BUSLOCK_SHIM_NO_STATS=1 plays a kernel before Linux 5.14 instead: KVM_CAP_BINARY_STATS_FD is
+ * 0 and KVM_GET_STATS_FD fails with EINVAL.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -165,21 +173,21 @@ static syscall_fn real_syscall;
 
 /* ---- the software kernel (KVM_BUSLOCK_SHIM_SOFTWARE=1) ------------------------------------------ */
 
-enum soft_kind { SOFT_NONE, SOFT_SYS, SOFT_VM, SOFT_VCPU };
+enum soft_kind { SOFT_NONE, SOFT_SYS, SOFT_VM, SOFT_VCPU, SOFT_STATS };
 struct soft_fd {
 	enum soft_kind kind;
-	int vm;                        /* SOFT_VM, SOFT_VCPU: index into soft_vms[] */
-	struct blvm_engine_vcpu *vcpu; /* SOFT_VCPU */
+	int vm;                        /* SOFT_VM, SOFT_VCPU, SOFT_STATS: index into soft_vms[] */
+	struct blvm_engine_vcpu *vcpu; /* SOFT_VCPU; SOFT_STATS: its vCPU, NULL once that is closed */
+	unsigned vcpu_id;              /* SOFT_VCPU, SOFT_STATS: the id KVM_CREATE_VCPU was given */
 	struct kvm_run *run;           /* SOFT_VCPU: the emu engine's run area, "mmap'ed" as is */
 	int tid;                       /* SOFT_VCPU: the thread inside KVM_RUN, 0 = none; atomic */
-	int wake;                      /* SOFT_VCPU: bumped by a signal or KVM_IRQ_LINE; a futex word */
 };
 struct soft_vm {
 	struct blvm_engine_vm *ev; /* NULL = free slot */
-	bool irqchip;              /* KVM_CREATE_IRQCHIP succeeded: HLT blocks inside KVM_RUN */
-	int refs;                  /* its VM fd and its vCPU fds, as KVM keeps a VM while they live */
+	int refs;                  /* its VM fd, vCPU fds and stats fds, as KVM keeps a VM while they live */
 };
 static bool soft_mode;
+static bool soft_no_stats; /* KVM_BUSLOCK_SHIM_NO_STATS=1: no KVM_CAP_BINARY_STATS_FD */
 static struct soft_fd soft[SHIM_MAX_FDS];
 static struct soft_vm soft_vms[SHIM_MAX_VMS];
 static const struct blvm_engine_ops *const E = &blvm_engine_emu;
@@ -204,6 +212,8 @@ __attribute__((constructor)) static void shim_init(void)
 	resolve();
 	const char *s = getenv("KVM_BUSLOCK_SHIM_SOFTWARE");
 	soft_mode = s && strcmp(s, "1") == 0;
+	s = getenv("KVM_BUSLOCK_SHIM_NO_STATS");
+	soft_no_stats = s && strcmp(s, "1") == 0;
 }
 
 __attribute__((destructor)) static void shim_fini(void)
@@ -221,7 +231,6 @@ __attribute__((destructor)) static void shim_fini(void)
 
 static bool valid_fd(int fd);
 static long soft_ioctl(int fd, unsigned long req, void *arg);
-static void soft_wake_vm(int vm);
 
 static enum soft_kind soft_kind(int fd)
 {
@@ -500,9 +509,13 @@ static void soft_close(int fd)
 	pthread_mutex_lock(&lock);
 	struct soft_fd f = soft[fd];
 	__atomic_store_n(&soft[fd].kind, SOFT_NONE, __ATOMIC_RELEASE);
-	if (f.kind == SOFT_VCPU)
+	if (f.kind == SOFT_VCPU) {
 		E->vcpu_destroy(f.vcpu);
-	if (f.kind == SOFT_VCPU || f.kind == SOFT_VM)
+		for (int k = 0; k < SHIM_MAX_FDS; k++) /* its stats files read "not blocking" from now on */
+			if (soft[k].kind == SOFT_STATS && soft[k].vcpu == f.vcpu)
+				soft[k].vcpu = NULL;
+	}
+	if (f.kind != SOFT_SYS)
 		soft_vm_put_locked(f.vm);
 	pthread_mutex_unlock(&lock);
 }
@@ -528,7 +541,8 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 		case KVM_GET_VCPU_MMAP_SIZE:
 			return (sizeof(struct kvm_run) + 4095) & ~4095ul;
 		case KVM_CHECK_EXTENSION:
-			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : E->check_extension(NULL, cap);
+			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : cap == KVM_CAP_BINARY_STATS_FD ? !soft_no_stats
+				: E->check_extension(NULL, cap);
 		case KVM_GET_SUPPORTED_CPUID: {
 			struct kvm_cpuid2 *c = arg;
 			if (c->nent < 1)
@@ -569,7 +583,8 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 	case SOFT_VM:
 		switch (req) {
 		case KVM_CHECK_EXTENSION:
-			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : E->check_extension(ev, cap);
+			return cap == BLVM_CAP_BUS_LOCK_CONTAIN ? 0 : cap == KVM_CAP_BINARY_STATS_FD ? !soft_no_stats
+				: E->check_extension(ev, cap);
 		case KVM_ENABLE_CAP:
 			if (((const struct kvm_enable_cap *)arg)->cap == BLVM_CAP_BUS_LOCK_CONTAIN)
 				break;
@@ -582,20 +597,18 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 			return soft_ret(E->set_user_memory_region(ev, arg));
 		case KVM_CREATE_IRQCHIP: {
 			long r = soft_ret(E->create_irqchip ? E->create_irqchip(ev) : -EINVAL);
-			if (r == 0) {
-				pthread_mutex_lock(&lock);
-				soft_vms[f.vm].irqchip = true;
-				pthread_mutex_unlock(&lock);
-			}
+			if (r == 0) /* before any vCPU runs: HLT blocks inside KVM_RUN from now on */
+				((struct emu_vm *)ev)->halt_in_kernel = true;
 			return r;
 		}
 		case KVM_CREATE_PIT2:
 			return soft_ret(E->create_pit2 ? E->create_pit2(ev, arg) : -EINVAL);
-		case KVM_IRQ_LINE: {
-			long r = soft_ret(E->irq_line ? E->irq_line(ev, arg) : -EINVAL);
-			soft_wake_vm(f.vm); /* a blocked vCPU looks again: an NMI pin may wake it */
-			return r;
-		}
+		case KVM_IRQ_LINE:
+			return soft_ret(E->irq_line ? E->irq_line(ev, arg) : -EINVAL);
+		case KVM_GET_IRQCHIP:
+			return soft_ret(E->get_irqchip(ev, arg));
+		case KVM_GET_PIT2:
+			return soft_ret(E->get_pit2(ev, arg));
 		case KVM_CREATE_VCPU: {
 			struct blvm_engine_vcpu *vcpu;
 			struct kvm_run *run;
@@ -605,7 +618,8 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 			pthread_mutex_lock(&lock);
 			soft_vms[f.vm].refs++;
 			pthread_mutex_unlock(&lock);
-			r = soft_new_fd(O_CLOEXEC, (struct soft_fd){ .kind = SOFT_VCPU, .vm = f.vm, .vcpu = vcpu, .run = run });
+			r = soft_new_fd(O_CLOEXEC, (struct soft_fd){ .kind = SOFT_VCPU, .vm = f.vm, .vcpu = vcpu,
+								    .vcpu_id = (unsigned)cap, .run = run });
 			if (r < 0) {
 				int e = errno;
 				pthread_mutex_lock(&lock);
@@ -643,59 +657,112 @@ static long soft_ioctl(int fd, unsigned long req, void *arg)
 			return soft_ret(E->get_mp_state(f.vcpu, arg));
 		case KVM_SET_MP_STATE:
 			return soft_ret(E->set_mp_state(f.vcpu, arg));
+		case KVM_GET_VCPU_EVENTS:
+			return soft_ret(E->get_vcpu_events(f.vcpu, arg));
+		case KVM_GET_LAPIC:
+			return soft_ret(E->get_lapic(f.vcpu, arg));
+		case KVM_GET_STATS_FD: {
+			if (soft_no_stats)
+				break; /* EINVAL: an ioctl the kernel does not know */
+			pthread_mutex_lock(&lock);
+			soft_vms[f.vm].refs++;
+			pthread_mutex_unlock(&lock);
+			int r = soft_new_fd(O_CLOEXEC, (struct soft_fd){ .kind = SOFT_STATS, .vm = f.vm, .vcpu = f.vcpu,
+									 .vcpu_id = f.vcpu_id });
+			if (r < 0) {
+				int e = errno;
+				pthread_mutex_lock(&lock);
+				soft_vm_put_locked(f.vm);
+				pthread_mutex_unlock(&lock);
+				errno = e;
+			}
+			return r;
+		}
 		case KVM_RUN: {
 			/* The thread first, then the run: a kicker stores immediate_exit, then signals
 			 * (kvm.c's kick protocol), so either this run sees the flag or the signal finds
-			 * the thread (both sequentially consistent). */
+			 * the thread (both sequentially consistent). With the irqchip the engine's run()
+			 * sleeps through HLT as kvm_vcpu_halt() (halt_in_kernel above). */
 			__atomic_store_n(&soft[fd].tid, (int)real_syscall(SYS_gettid), __ATOMIC_SEQ_CST);
-			pthread_mutex_lock(&lock);
-			bool irqchip = soft_vms[f.vm].irqchip;
-			pthread_mutex_unlock(&lock);
-			int r;
-			for (;;) {
-				int seen = __atomic_load_n(&soft[fd].wake, __ATOMIC_SEQ_CST);
-				r = E->run(f.vcpu);
-				if (r || !irqchip || f.run->exit_reason != KVM_EXIT_HLT)
-					break;
-				/* The emu engine exits on HLT with its irqchip only when no vCPU can run
-				 * again (the dead VM, src/emu/irqchip.c). KVM with the in-kernel irqchip
-				 * never does: kvm_vcpu_halt() blocks inside KVM_RUN until an event or a
-				 * signal (api.rst 4.2: -EINTR). So block: a signal kicks the engine, whose
-				 * next run() returns -EINTR; KVM_IRQ_LINE makes the engine judge again. */
-				real_syscall(SYS_futex, &soft[fd].wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-			}
+			int r = E->run(f.vcpu);
 			__atomic_store_n(&soft[fd].tid, 0, __ATOMIC_SEQ_CST);
 			return soft_ret(r);
 		}
 		}
 		break;
+	case SOFT_STATS:
 	case SOFT_NONE:
 		break;
 	}
 	return fail_errno(EINVAL); /* KVM's answer to an ioctl it does not know on these fds */
 }
 
-static void soft_wake_fd(int fd)
-{
-	__atomic_fetch_add(&soft[fd].wake, 1, __ATOMIC_SEQ_CST);
-	real_syscall(SYS_futex, &soft[fd].wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
 /* A signal to a thread inside the software KVM_RUN makes that run return -EINTR, as in KVM. */
 static void soft_signal(int tid)
 {
 	for (int fd = 0; fd < SHIM_MAX_FDS; fd++)
-		if (soft_kind(fd) == SOFT_VCPU && __atomic_load_n(&soft[fd].tid, __ATOMIC_SEQ_CST) == tid) {
+		if (soft_kind(fd) == SOFT_VCPU && __atomic_load_n(&soft[fd].tid, __ATOMIC_SEQ_CST) == tid)
 			E->kick(soft[fd].vcpu);
-			soft_wake_fd(fd);
-		}
 }
 
-static void soft_wake_vm(int vm)
+/*
+ * pread() of a KVM_GET_STATS_FD descriptor: KVM's layout (virt/kvm/binary_stats.c, kvm_stats_read):
+ * the header, the id string ("kvm-PID/vcpu-N", name_size bytes), the descriptors (each struct
+ * kvm_stats_desc and its name_size-byte name), then the data, u64 values at data_offset + offset.
+ * One statistic: "blocking", KVM's STATS_DESC_IBOOLEAN(VCPU_GENERIC, blocking), read now.
+ */
+#define SOFT_STATS_NAME_SIZE 48 /* KVM_STATS_NAME_SIZE */
+struct soft_stats_image {
+	struct kvm_stats_header h;
+	char id[SOFT_STATS_NAME_SIZE];
+	struct kvm_stats_desc d;
+	char name[SOFT_STATS_NAME_SIZE];
+	uint64_t blocking;
+};
+
+static ssize_t soft_stats_pread(int fd, void *buf, size_t count, off_t off)
 {
-	for (int fd = 0; fd < SHIM_MAX_FDS; fd++)
-		if (soft_kind(fd) == SOFT_VCPU && soft[fd].vm == vm)
-			soft_wake_fd(fd);
+	struct soft_stats_image im;
+	memset(&im, 0, sizeof im);
+	im.h = (struct kvm_stats_header){ .name_size = SOFT_STATS_NAME_SIZE, .num_desc = 1,
+					  .id_offset = offsetof(struct soft_stats_image, id),
+					  .desc_offset = offsetof(struct soft_stats_image, d),
+					  .data_offset = offsetof(struct soft_stats_image, blocking) };
+	im.d = (struct kvm_stats_desc){ .flags = KVM_STATS_TYPE_INSTANT | KVM_STATS_UNIT_BOOLEAN | KVM_STATS_BASE_POW10,
+					.size = 1, .offset = 0 };
+	strcpy(im.name, "blocking");
+	pthread_mutex_lock(&lock); /* soft_close() clears .vcpu under it before the vCPU is freed */
+	snprintf(im.id, sizeof im.id, "kvm-%d/vcpu-%u", (int)getpid(), soft[fd].vcpu_id);
+	struct emu_vcpu *c = (struct emu_vcpu *)soft[fd].vcpu;
+	im.blocking = c && atomic_load(&c->blocking);
+	pthread_mutex_unlock(&lock);
+	if (off < 0)
+		return fail_errno(EINVAL);
+	if ((size_t)off >= sizeof im)
+		return 0;
+	size_t n = sizeof im - (size_t)off < count ? sizeof im - (size_t)off : count;
+	memcpy(buf, (const char *)&im + off, n);
+	return (ssize_t)n;
+}
+
+typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
+
+static ssize_t pread_or(const char *sym, int fd, void *buf, size_t count, off_t off)
+{
+	if (soft_kind(fd) == SOFT_STATS)
+		return soft_stats_pread(fd, buf, count, off);
+	pread_fn f = (pread_fn)dlsym(RTLD_NEXT, sym);
+	return f ? f(fd, buf, count, off) : syscall(SYS_pread64, fd, buf, count, off);
+}
+
+ssize_t pread(int fd, void *buf, size_t count, off_t off)
+{
+	return pread_or("pread", fd, buf, count, off);
+}
+
+ssize_t pread64(int fd, void *buf, size_t count, off_t off)
+{
+	return pread_or("pread64", fd, buf, count, off);
 }
 
 static int soft_open_or(const char *path, int flags, int mode)
