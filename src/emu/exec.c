@@ -46,6 +46,7 @@ uint64_t emu_flags_sync(struct emu_vcpu *c)
 	case LF_INC: f = (emu__flags_add(n, d, 1, r) & ~EMU_CF) | (c->rflags & EMU_CF); break;
 	case LF_DEC: f = (emu__flags_sub(n, d, 1, r) & ~EMU_CF) | (c->rflags & EMU_CF); break;
 	case LF_SZPX: f = c->lf_s | emu_flags_szp(n, r); break;
+	case LF_HOST: f = ((r >> 8) & (EMU_SF | EMU_ZF | EMU_AF | EMU_PF | EMU_CF)) | ((r & 1) << 11); break;
 	default: return c->rflags;
 	}
 	if (c->lf_k & LF_OVR)

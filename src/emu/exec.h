@@ -105,6 +105,8 @@ enum {
 	LF_INC,   /* CF kept in c->rflags */
 	LF_DEC,
 	LF_SZPX,  /* shifts: CF, OF, AF given explicitly in lf_s; SF ZF PF from r */
+	LF_HOST,  /* the translator's (xlate.c flags_out): lf_r = the host's LAHF in bits 15:8 (SF ZF AF PF
+		   * CF at their RFLAGS positions) and OF in bit 0 (SETO); recorded with size 8 */
 	LF_OVR = 0x80, /* or'ed into a kind: CF and OF are lf_cfof (IMUL, ROL, ROR write only those) */
 };
 #define LF_SH(N) (64 - 8 * (N))
@@ -146,6 +148,7 @@ static inline uint64_t lazy_cf(const struct emu_vcpu *c)
 	case LF_SUB: return d < s;
 	case LF_SBB: return ((~d & s) | (~(d ^ s) & r)) >> 63;
 	case LF_LOGIC: return 0;
+	case LF_HOST: return (c->lf_r >> 8) & EMU_CF;
 	default: return c->lf_s & EMU_CF;
 	}
 }
@@ -191,6 +194,8 @@ static inline int lazy_cond(struct emu_vcpu *c, unsigned cc)
 		return t ^ (int)(cc & 1);
 	}
 	if (k != LF_NONE) {
+		if ((k & 0x7f) == LF_HOST)
+			return emu_cond(cc, emu_flags_sync(c));
 		switch ((cc >> 1) & 7) {
 		case 2: t = r == 0; break;
 		case 4: t = (int64_t)r < 0; break;
