@@ -853,7 +853,11 @@ int emu_h_mov_r_dr(ARGS)
 int emu_h_invlpg(ARGS)
 {
 	TRY(cpl0(c));
-	emu_tlb_flush_page(c, emu_lin(c, i));
+	/* the linear address as formed, whatever the segment's limit: INVLPG raises no limit fault
+	 * (SDM Vol. 2 "INVLPG", protected-mode exceptions) and must drop that page's entry */
+	struct emu_insn at = *i;
+	at.flg &= (uint16_t)~EMU_I_SEG;
+	emu_tlb_flush_page(c, emu_lin(c, &at));
 	c->stop = EMU_ST_END;
 	return emu_next(c, i);
 }

@@ -11,7 +11,8 @@
  *     into the end of CS: #GP(0) at the instruction that crosses the limit, the ones before it done;
  *   - real mode: the same against the limit the descriptor cache holds (0xFFFF after RESET: a word
  *     at offset 0xFFFF faults, vector 13 / 12 without an error code; 4 GiB - 1 kept: "unreal mode");
- *   - 64-bit mode checks no limit (SDM Vol. 3 5.3.1).
+ *   - 64-bit mode checks no limit (SDM Vol. 3 5.3.1), nor does INVLPG (SDM Vol. 2 "INVLPG": it
+ *     drops the entry of the linear address formed beyond DS's limit).
  * Protected-mode cases run at CPL 3, so that the exception switches to the flat ring-0 stack of
  * the 32-bit TSS (a fault through a limited SS cannot be delivered on that SS). Handlers record
  * the vector, the error code, the faulting EIP and the user ESP at R_* (through SS: flat at CPL 0).
@@ -104,6 +105,14 @@ CASE16(real_ds, "mov 0xfffe, %ax\n" F(real_ds) "mov 0xffff, %ax\n" "ud2\n");
 CASE16(real_ss, "xor %bp, %bp\n" "mov 0xfffe(%bp), %ax\n" F(real_ss) "mov 0xffff(%bp), %ax\n" "ud2\n");
 /* real mode with DS's limit 4 GiB - 1 kept ("unreal mode"): a 32-bit offset reaches 0x12340 */
 CASE16(unreal, "mov $0x12340, %esi\n" "addr32 mov (%esi), %edx\n" F(unreal) "ud2\n");
+/* INVLPG through DS (base 0x300000, limit 0xfff) at offset 0x1000: no limit check, it drops the
+ * entry of linear 0x301000, whose PTE (PAE: at 0x22000 + 8 * 0x101) now maps physical 0x302000 */
+GUEST(invlpg, ".code32",
+	"mov %es:0x301000, %eax\n"
+	"movl $0x302003, %es:0x22808\n"
+	"invlpg 0x1000\n"
+	"mov %es:0x301000, %eax\n"
+	"hlt\n");
 /* 64-bit mode: no limit at all (DS's cache says 0xfff) */
 GUEST(long64, ".code64", "mov 0x100000, %eax\n" "hlt\n");
 
@@ -379,6 +388,36 @@ int main(void)
 	real_case("unreal", unreal_start, unreal_end, AT(unreal), 6, 0xffffffff, &o);
 	CHECK_EQ(o.r.rdx, 0x89abcdef);
 	real_case("unreal_off", unreal_start, unreal_end, AT(unreal) - 4, 13, 0xffff, NULL);
+
+	/* INVLPG beyond DS's limit: PAE paging with 4 KiB pages only (a large page in the TLB makes
+	 * INVLPG drop everything), CPL 0 */
+	{
+		struct t_vm t;
+		t_init(&t);
+		t_prot32(&t);
+		t_load(&t, T_CODE, invlpg_start, invlpg_end);
+		t_w64(&t, 0x20000, 0x21001);
+		t_w64(&t, 0x21000, 0x23003);
+		t_w64(&t, 0x21008, 0x22003);
+		for (uint64_t k = 0; k < 512; k++) {
+			t_w64(&t, 0x23000 + 8 * k, (k << 12) | 3);
+			t_w64(&t, 0x22000 + 8 * k, (0x200000 + (k << 12)) | 3);
+		}
+		wr32(&t, 0x301000, 0xaaaa);
+		wr32(&t, 0x302000, 0xbbbb);
+		struct kvm_sregs s;
+		t.ops->get_sregs(t.cpu, &s);
+		s.cr3 = 0x20000;
+		s.cr4 |= 0x20; /* PAE */
+		s.cr0 |= 0x80000000u;
+		s.ds.base = 0x300000;
+		s.ds.limit = 0xfff;
+		s.ds.g = 0;
+		t.ops->set_sregs(t.cpu, &s);
+		CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
+		CHECK_EQ(t_regs(&t).rax, 0xbbbb);
+		t_fini(&t);
+	}
 
 	/* 64-bit mode: DS's cached limit 0xfff is ignored */
 	struct t_vm t;
