@@ -7,7 +7,8 @@
  *     operands with SS, the EBP-based ones by default) and #GP(0) through any other segment, as a
  *     fault: EIP at the instruction, ESP as before it (a string instruction: the registers as after
  *     its last completed iteration);
- *   - a far JMP whose target offset is beyond the new CS's limit: #GP(0) at the JMP; code running
+ *   - a near JMP/Jcc/CALL/RET/LOOP or a far JMP whose target offset is beyond (the new) CS's limit:
+ *     #GP(0) at the branch, ESP and ECX as before it; code running
  *     into the end of CS: #GP(0) at the instruction that crosses the limit, the ones before it done;
  *   - real mode: the same against the limit the descriptor cache holds (0xFFFF after RESET: a word
  *     at offset 0xFFFF faults, vector 13 / 12 without an error code; 4 GiB - 1 kept: "unreal mode");
@@ -94,6 +95,14 @@ CASE32(bt_reg, "mov $0x20, %eax\n" "bt %eax, 0xff0\n" "mov $0x8000, %eax\n" F(bt
 /* a far JMP to selector 0x33 (limit 0x10fff): within, then beyond */
 CASE32(ljmp, "ljmp $0x33, $" GADDR(ljmp, ljmp_in) "\n" "ud2\n"
 	"ljmp_in:\n" F(ljmp) "ljmp $0x33, $0x11000\n" "ud2\n");
+/* near branches to an offset beyond CS's limit (T_CODE + 0xfff): #GP(0) at the branch, with
+ * ESP (CALL, RET) and ECX (LOOP) as before it */
+CASE32(nb_jmp, F(nb_jmp) "jmp 1f\n" ".skip 0x1000, 0x90\n" "1: ud2\n");
+CASE32(nb_jz, "xor %eax, %eax\n" F(nb_jz) "jz 1f\n" ".skip 0x1000, 0x90\n" "1: ud2\n");
+CASE32(nb_call, F(nb_call) "call 1f\n" ".skip 0x1000, 0x90\n" "1: ud2\n");
+CASE32(nb_jmpr, "mov $0x11000, %ebx\n" F(nb_jmpr) "jmp *%ebx\n" "ud2\n");
+CASE32(nb_ret, "push $0x11000\n" F(nb_ret) "ret\n" "ud2\n");
+CASE32(nb_loop, "mov $5, %ecx\n" F(nb_loop) "loop 1f\n" ".skip 16, 0x90\n" "1: ud2\n");
 /* code running into the end of CS: two INCs run, the MOV (5 bytes) crosses the limit */
 CASE32(cs_end, "inc %ecx\n" "inc %ecx\n" F(cs_end) "mov $1, %edx\n" "ud2\n");
 /* 16-bit protected mode: a word at 0xfff crosses DS's limit; PUSH with SP = 0x1001 crosses SS's */
@@ -283,6 +292,24 @@ static void protected_cases(void)
 	};
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
 		run_pcase(&cases[k], NULL);
+
+	const struct pcase near[] = {
+		PC(nb_jmp, .which = CS_, .type = 0xb, .limit = T_CODE + 0xfff, .db = 1, .vec = 13, .esp = USER_ESP),
+		PC(nb_jz, .which = CS_, .type = 0xb, .limit = T_CODE + 0xfff, .db = 1, .vec = 13, .esp = USER_ESP),
+		PC(nb_call, .which = CS_, .type = 0xb, .limit = T_CODE + 0xfff, .db = 1, .vec = 13, .esp = USER_ESP),
+		PC(nb_jmpr, .which = CS_, .type = 0xb, .limit = T_CODE + 0xfff, .db = 1, .vec = 13, .esp = USER_ESP),
+		PC(nb_ret, .which = CS_, .type = 0xb, .limit = T_CODE + 0xfff, .db = 1, .vec = 13,
+		   .esp = USER_ESP - 4),
+		/* the limit ends within the NOPs between LOOP and its target */
+		PC(nb_loop, .which = CS_, .type = 0xb, .limit = AT(nb_loop) + 2 + 8, .db = 1, .vec = 13,
+		   .esp = USER_ESP),
+	};
+	for (size_t k = 0; k < sizeof near / sizeof near[0]; k++) {
+		struct outcome o;
+		run_pcase(&near[k], &o);
+		if (near[k].start == nb_loop_start)
+			CHECK_EQ(o.r.rcx, 5);
+	}
 
 	/* strings: the registers after the last completed iteration */
 	struct outcome o;
