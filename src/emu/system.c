@@ -13,8 +13,7 @@
  * Segment limits (outside 64-bit mode): data and stack accesses through emu_seg_lin() (emu.h;
  * c->seg_check from seg_checks() here), code fetch in decode.c, far-transfer targets here.
  * Simplifications (documented, all invisible to the guests we run): segment types are not checked
- * on access (a write through a read-only or code segment), nor is SS's limit for the frame an
- * event delivery pushes in protected mode; no task switches, call gates; returning to an outer privilege level does not null
+ * on access (a write through a read-only or code segment); no task switches, call gates; returning to an outer privilege level does not null
  * DS/ES/FS/GS; I/O permission is CPL <= IOPL without the TSS bitmap. Descriptor accessed bits and the TSS busy bit
  * are locked byte updates (SDM Vol. 3 9.1.2.1), bus locks when the table is uncacheable.
  */
@@ -118,17 +117,21 @@ static void seg_checks(struct emu_vcpu *c)
 	}
 }
 
+/* Whether the size bytes at offset off lie within segment g's limit (SDM Vol. 3 5.3: expand-up
+ * [0, limit], expand-down (limit, 0xFFFF or 0xFFFFFFFF as D/B says]). */
+static bool seg_fits(const struct kvm_segment *g, uint64_t off, unsigned size)
+{
+	uint64_t last = off + (size ? size : 1) - 1;
+	if (expand_down(g))
+		return off > g->limit && last <= (g->db ? 0xffffffffull : 0xffffull);
+	return last <= g->limit;
+}
+
 uint64_t emu_seg_lin_checked(const struct emu_vcpu *c, unsigned seg, uint64_t off, unsigned size)
 {
 	const struct kvm_segment *g = &c->seg[seg];
-	uint64_t last = off + (size ? size : 1) - 1;
-	bool ok;
-	if (g->unusable && (c->cr0 & CR0_PE))
-		ok = false; /* a null selector: #GP(0) on any access (SDM Vol. 3 3.4.2) */
-	else if (expand_down(g))
-		ok = off > g->limit && last <= (g->db ? 0xffffffffull : 0xffffull);
-	else
-		ok = last <= g->limit;
+	/* a null selector: #GP(0) on any access (SDM Vol. 3 3.4.2) */
+	bool ok = !(g->unusable && (c->cr0 & CR0_PE)) && seg_fits(g, off, size);
 	if (likely(ok))
 		return (c->sbase[seg] + off) & c->lin_mask;
 	return seg == EMU_SS ? EMU_LIN_LIMIT_SS : EMU_LIN_LIMIT_GP;
@@ -1679,6 +1682,12 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		memcpy(buf + k * w, &v, w);
 	}
 	uint64_t nrsp = (rsp - nf * w) & ssmask;
+	/* Protected mode: the frame within the stack's limit, else #SS with the new SS's selector
+	 * (a stack switch) or 0, and EXT (SDM Vol. 2 "INT n/INTO/INT3/INT1" pseudocode: "#SS(EXT)",
+	 * "#SS(error_code(NewSS, 0, EXT))"). IA-32e mode checks no limit; a flat stack has none to
+	 * check (the frame may wrap at 4 GiB there, push by push). */
+	if (!lm && (ss.limit != 0xffffffffu || expand_down(&ss)) && !seg_fits(&ss, nrsp, nf * w))
+		return emu_raise_err(c, EMU_V_SS, (ncpl < c->cpl ? (ss.selector & 0xfffc) : 0) | (soft ? 0 : 1));
 	/* The frame is written with the new privilege, as a supervisor-mode access of the delivery
 	 * itself (EMU_ACC_SYS: U/S = 0 in a #PF error code, #GP for a non-canonical address): under
 	 * SMAP it never reaches a user-mode page, whatever EFLAGS.AC. (QEMU TCG lets AC = 1 at CPL < 3

@@ -12,6 +12,7 @@
  *     into the end of CS: #GP(0) at the instruction that crosses the limit, the ones before it done;
  *   - real mode: the same against the limit the descriptor cache holds (0xFFFF after RESET: a word
  *     at offset 0xFFFF faults, vector 13 / 12 without an error code; 4 GiB - 1 kept: "unreal mode");
+ *   - an event's frame that does not fit in SS: #SS(EXT), here a triple fault in the end;
  *   - 64-bit mode checks no limit (SDM Vol. 3 5.3.1), nor does INVLPG (SDM Vol. 2 "INVLPG": it
  *     drops the entry of the linear address formed beyond DS's limit).
  * Protected-mode cases run at CPL 3, so that the exception switches to the flat ring-0 stack of
@@ -122,6 +123,8 @@ GUEST(invlpg, ".code32",
 	"invlpg 0x1000\n"
 	"mov %es:0x301000, %eax\n"
 	"hlt\n");
+/* an exception whose frame does not fit in SS (CPL 0, no stack switch) */
+GUEST(frame, ".code32", "ud2\n");
 /* 64-bit mode: no limit at all (DS's cache says 0xfff) */
 GUEST(long64, ".code64", "mov 0x100000, %eax\n" "hlt\n");
 
@@ -338,6 +341,24 @@ static void protected_cases(void)
 	struct t_vm t;
 	struct kvm_sregs s;
 	struct kvm_regs r;
+
+	/* The frame of an exception delivered at CPL 0 on SS expand-down, limit 0xfff: with ESP =
+	 * 0x100c the 12 bytes of #UD's frame fit (the handler runs); with 0x1003 they do not: #SS(EXT)
+	 * (SDM Vol. 2 "INT n": "IF current stack does not have room ... #SS(EXT)"), whose own frame
+	 * does not fit either: #DF (two contributory exceptions, SDM Vol. 3 Table 6-5), whose frame
+	 * does not fit: a triple fault, shutdown (6.15 "Interrupt 8"). */
+	for (int k = 0; k < 2; k++) {
+		pm_setup(&t, frame_start, frame_end, &s, &r);
+		seg(&s.cs, 0x08, 0xb, 0xffffffff, 1, 0);
+		seg(&s.ss, 0x10, 0x7, 0xfff, 1, 0);
+		r.rsp = k ? 0x1003 : 0x100c;
+		t.ops->set_sregs(t.cpu, &s);
+		t.ops->set_regs(t.cpu, &r);
+		int e = t_run(&t);
+		CHECK(e == (k ? KVM_EXIT_SHUTDOWN : KVM_EXIT_HLT), "frame %d: exit %d", k, e);
+		CHECK_EQ(t_r32(&t, R_VEC), k ? 0x5555 : 6); /* no handler ran at all */
+		t_fini(&t);
+	}
 
 	/* code running into CS's end: limit = the MOV's second byte */
 	pm_setup(&t, cs_end_start, cs_end_end, &s, &r);
