@@ -12,6 +12,7 @@
  *     into the end of CS: #GP(0) at the instruction that crosses the limit, the ones before it done;
  *   - real mode: the same against the limit the descriptor cache holds (0xFFFF after RESET: a word
  *     at offset 0xFFFF faults, vector 13 / 12 without an error code; 4 GiB - 1 kept: "unreal mode");
+ *   - a null (unusable) data segment: #GP(0) on any access (SDM Vol. 3 3.4.2);
  *   - an event's frame that does not fit in SS: #SS(EXT), here a triple fault in the end;
  *   - 64-bit mode checks no limit (SDM Vol. 3 5.3.1), nor does INVLPG (SDM Vol. 2 "INVLPG": it
  *     drops the entry of the linear address formed beyond DS's limit).
@@ -77,6 +78,8 @@ CASE32(down32, "mov 0x1000, %eax\n" "movb 0xffffffff, %al\n" "mov 0xfffffffc, %e
 CASE32(down32_top, F(down32_top) "mov 0xfffffffd, %eax\n" "ud2\n");
 /* expand-down, B = 0: (0xfff, 0xffff] */
 CASE32(down16, "mov 0xfffc, %eax\n" F(down16) "mov 0xfffd, %eax\n" "ud2\n");
+/* a null DS (unusable: loaded with selector 0 in protected mode): any access is #GP(0), SS works */
+CASE32(ds_null, "mov %ss:0x1000, %eax\n" F(ds_null) "mov 0x1000, %eax\n" "ud2\n");
 /* PUSH / POP against SS expand-up limit 0xfff */
 CASE32(push_up, "push %eax\n" "mov $0x1002, %esp\n" F(push_up) "push %eax\n" "ud2\n");
 CASE32(pop_up, "pop %eax\n" F(pop_up) "pop %eax\n" "ud2\n");
@@ -238,7 +241,7 @@ struct pcase {
 	int db;
 	uint32_t vec, esp;
 	uint64_t rsi, rdi, rcx, rsp;
-	bool code16;
+	bool code16, unusable;
 };
 
 #define PC(n, ...) { .name = #n, .start = n##_start, .end = n##_end, .f = AT(n), __VA_ARGS__ }
@@ -257,6 +260,7 @@ static void run_pcase(const struct pcase *c, struct outcome *out)
 		g->g = c->limit > 0xfffff;
 		g->db = (uint8_t)c->db;
 		g->base = c->base;
+		g->unusable = c->unusable;
 	}
 	if (c->code16)
 		s.cs.db = 0;
@@ -281,6 +285,7 @@ static void protected_cases(void)
 		PC(ss_mem, .which = SS_, .type = 3, .limit = 0xffff, .db = 1, .vec = 12, .rsp = 0x8000),
 		PC(ss_ovr, .which = SS_, .type = 3, .limit = 0xffff, .db = 1, .vec = 12, .rsp = 0x8000),
 		PC(es_ovr, .which = ES_, .type = 3, .limit = 0xfff, .db = 1, .vec = 13),
+		PC(ds_null, .which = DS_, .type = 3, .limit = 0xffffffff, .db = 1, .vec = 13, .unusable = true),
 		PC(down32, .which = DS_, .type = 7, .limit = 0xfff, .db = 1, .vec = 13, .base = 0x100000),
 		PC(down32_top, .which = DS_, .type = 7, .limit = 0xfff, .db = 1, .vec = 13, .base = 0x100000),
 		PC(down16, .which = DS_, .type = 7, .limit = 0xfff, .db = 0, .vec = 13),
