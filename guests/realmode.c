@@ -225,7 +225,10 @@ __asm__(
 	"	clc\n .byte 0xd6\n call ck\n stc\n .byte 0xd6\n call ck\n"
 	"	mov %cx, %ax\n imul $0x4567, %ax\n cbw\n call ck\n cwd\n mov %dx, %ax\n call ck\n"
 	"	mov %cx, %ax\n imul $0xc3a5, %ax\n cwde\n call ck32\n cltd\n mov %edx, %eax\n call ck32\n"
-	"	mov %sp, %si\n mov %cx, %bp\n"
+	/* an even frame pointer: ENTER's nesting reads words at BP-2, BP-4, and an odd BP near 0 would
+	 * read one across SS's limit 0xffff (#SS(0) on the hardware, SDM Vol. 3 20.1.1; QEMU TCG does
+	 * not check data segment limits) */
+	"	mov %sp, %si\n mov %cx, %bp\n add %bp, %bp\n"
 	"	enter $0x20, $0\n mov %bp, %ax\n sub %si, %ax\n call ck\n mov %sp, %ax\n sub %si, %ax\n call ck\n leave\n"
 	"	enter $0x8, $3\n mov %bp, %ax\n sub %si, %ax\n call ck\n mov %sp, %ax\n sub %si, %ax\n call ck\n leave\n"
 	"	mov %sp, %ax\n sub %si, %ax\n call ck\n"

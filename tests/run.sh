@@ -56,7 +56,7 @@ start() { # name, command...: run it in the pool (or alone)
 # not coverage of the translator's own memory use, which the unit tests reach (the suite's ~15 min
 # budget).
 XLATE_TESTS="unit/emu_insn_oracle unit/emu_oracle unit/emu_randprog unit/emu_fpu_state unit/emu_smc
-	unit/emu_exits unit/emu_exc_frame unit/smp_xmc unit/smp_locked unit/buslock_vm_exit
+	unit/emu_exits unit/emu_exc_frame unit/emu_seglim unit/smp_xmc unit/smp_locked unit/buslock_vm_exit
 	sh/buslock-census sh/guests-engines sh/linux-boot"
 xlate_too() { # name: also on the interpreter?
 	[ -n "${SAN:-}" ] && [ "${1#sh/}" != "$1" ] && return 1

@@ -20,6 +20,13 @@ int emu_h_sentinel(struct emu_vcpu *c, const struct emu_insn *i)
 	return EMU_ST_SENTINEL;
 }
 
+/* An instruction not wholly within CS's limit (decode_block): #GP(0) (SDM Vol. 3 5.3) */
+static int h_cs_limit(struct emu_vcpu *c, const struct emu_insn *i)
+{
+	(void)i;
+	return emu_raise_err(c, EMU_V_GP, 0);
+}
+
 int emu_decoder_init(struct emu_vcpu *c)
 {
 	if (ZYAN_FAILED(ZydisDecoderInit(&c->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
@@ -102,10 +109,27 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	const ZydisDecoder *dec = emu_decoder(c, c->mode);
 	unsigned pos = 0, n = 0;
 	bool second = false;
+	/* A checked CS (emu_seg_lin): the bytes up to its limit are all the block may decode (SDM
+	 * Vol. 3 5.3: fetching beyond it is #GP(0)); emu_block_get() made sure RIP is within it. */
+	uint64_t lim = (c->seg_check & (1u << EMU_CS)) ? (uint64_t)c->seg[EMU_CS].limit - c->rip + 1 : ~0ull;
+	b->lim_cut = 0;
 	while (n < EMU_BLOCK_MAX) {
 		ZydisDecodedInstruction zi;
 		ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-		ZyanStatus zs = ZydisDecoderDecodeFull(dec, buf + pos, ncopy - pos, &zi, zo);
+		unsigned have = lim < ncopy ? (unsigned)lim : ncopy;
+		ZyanStatus zs = ZydisDecoderDecodeFull(dec, buf + pos, have - pos, &zi, zo);
+		if (zs == ZYDIS_STATUS_NO_MORE_DATA && lim <= ncopy) {
+			/* the limit: the block ends before the instruction that crosses it, or that
+			 * instruction, first, raises #GP(0) (nothing beyond the limit is fetched) */
+			b->lim_cut = 1;
+			if (n > 0)
+				break;
+			struct emu_insn *i = &b->insn[n++];
+			memset(i, 0, sizeof *i);
+			i->len = 1;
+			i->fn = h_cs_limit;
+			break;
+		}
 		if (zs == ZYDIS_STATUS_NO_MORE_DATA && ncopy < avail)
 			break; /* the copy's end (n > 0: it holds more than EMU_BLOCK_MAX - 1 instructions) */
 		if (zs == ZYDIS_STATUS_NO_MORE_DATA && !second && avail - pos < 15) {
@@ -213,6 +237,14 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 		*st = emu_internal_error(c, "virtual-8086 mode is not implemented");
 		return NULL;
 	}
+	/* A checked CS (emu_seg_lin; the jump cache was emptied when it was loaded): RIP within its
+	 * limit before anything is fetched (#GP(0), SDM Vol. 3 5.3), and a cached block only if it
+	 * lies within the limit and was not cut by another one */
+	bool cs_checked = c->seg_check & (1u << EMU_CS);
+	if (unlikely(cs_checked) && c->rip > c->seg[EMU_CS].limit) {
+		*st = emu_raise_err(c, EMU_V_GP, 0);
+		return NULL;
+	}
 	uint64_t lin = emu_code_lin(c, c->rip);
 	const struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	if (likely(e->tag_x == (lin & ~0xfffull))) {
@@ -234,7 +266,9 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	struct emu_jc *j = &c->jc[emu_jc_index(lin)];
 	for (struct emu_block *b = *pp; b; pp = &b->next, b = b->next) {
 		if (b->gpa == gpa && b->mode == c->mode) {
-			if (likely(b->run_seq == c->run_seq ? block_valid(c, b) : block_seen(c, b))) {
+			bool in_limit = !b->lim_cut &&
+					(!cs_checked || c->rip + b->nbytes - 1 <= c->seg[EMU_CS].limit);
+			if (likely(in_limit) && likely(b->run_seq == c->run_seq ? block_valid(c, b) : block_seen(c, b))) {
 				*j = (struct emu_jc){ lin, b, c->xep };
 				return b;
 			}

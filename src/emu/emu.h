@@ -49,10 +49,10 @@
  *
  * Decoded instruction (struct emu_insn, 40 bytes, one per guest instruction, in blocks):
  *
- *     0        8        16       24   25  26  27  28  29  30  31  32   34   36  37  40
- *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+
- *     | fn     | imm    | disp   |len | r | b | x |sc |seg|op |v  |flg |mnem|osz|idx|
- *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+
+ *     0        8        16       24   25  26  27  28  29  30  31  32   34   36  37  38  40
+ *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+---+
+ *     | fn     | imm    | disp   |len | r | b | x |sc |seg|op |v  |flg |mnem|osz|idx|asz|
+ *     +--------+--------+--------+----+---+---+---+---+---+---+---+----+----+---+---+---+
  *   fn    handler, chosen at decode time for the operation, operand size and form (register or memory
  *         destination, immediate...): the hot path never switches on operand size or form;
  *   imm   immediate (sign-extended as the encoding says), relative branch displacement, or moffs;
@@ -62,9 +62,11 @@
  *   x     index register (16 = none); sc = log2(scale); seg = segment (0 ES .. 5 GS);
  *   v     VEX.vvvv register (BMI1) or a second immediate (ENTER);
  *   op    sub-operation for handlers shared by a group (ALU op, shift op, condition code, CR number...);
- *   flg   EMU_I_* (LOCK, REP, REPNE, RIP-relative, 32-bit addressing in 64-bit mode, count in CL);
+ *   flg   EMU_I_* (LOCK, REP, REPNE, RIP-relative, 32-bit addressing in 64-bit mode, count in CL,
+ *         SEG: a memory operand outside 64-bit mode, its segment's limit checked by emu_lin());
  *   mnem  ZydisMnemonic, for diagnostics and the bus-lock report;
- *   osz   operand size in bytes, read only by rare handlers that are not specialised on it.
+ *   osz   operand size in bytes, read only by rare handlers that are not specialised on it;
+ *   asz   bytes the memory operand's access covers, for the segment-limit check outside 64-bit mode.
  *   Register operands of byte size are BYTE OFFSETS into r[] (so AH = offset 1); of other sizes indices.
  *
  * Handler signature (ONE for all instructions):  int fn(struct emu_vcpu *c, const struct emu_insn *i)
@@ -351,6 +353,8 @@ enum { EMU_ST_OK = 0, EMU_ST_END = 1, EMU_ST_SENTINEL = 2, EMU_ST_FAULT = -1, EM
 			     address wraps at 64 KiB (SDM Vol. 2 2.1.5, Table 2-1) */
 #define EMU_I_FIRST 0x100 /* starts its block: the handler (system.c) reads/writes c->rflags as is,
 			     which is exact only while no lazy flags are pending (block entry) */
+#define EMU_I_SEG 0x200   /* a memory operand decoded outside 64-bit mode: emu_lin() checks its
+			     segment's limit (emu_seg_lin) for the i->asz bytes the access covers */
 
 /* access kinds for the slow path */
 #define EMU_ACC_R 0
@@ -371,7 +375,8 @@ struct emu_insn {
 	uint16_t mnem;
 	uint8_t osz;      /* operand size in bytes, for the rare handlers that are not specialised */
 	uint8_t idx;      /* index in its block (retired-instruction count of chained blocks) */
-	uint8_t pad[2];
+	uint16_t asz;     /* bytes the memory operand's access covers (Zydis's operand size: 6 for
+			     m16:32, 512 for FXSAVE), checked against the segment limit (EMU_I_SEG) */
 };
 _Static_assert(sizeof(struct emu_insn) == 40, "decoded form is 40 bytes");
 
@@ -389,6 +394,7 @@ struct emu_block {
 	emu_fn *entry;              /* how the block runs: insn[0].fn, or the translator's (xlate.c) */
 	uint32_t heat;              /* translator: runs counted before it translates the block */
 	uint16_t nbytes;            /* its bytes, kept after the sentinel (emu_block_bytes()) */
+	uint8_t lim_cut;            /* decoding stopped at CS's limit (decode.c): not for another CS */
 	struct emu_insn insn[];     /* n + 1 (sentinel), then the block's nbytes bytes */
 };
 
@@ -503,6 +509,8 @@ struct emu_vcpu {
 	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
 				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
 				       * run loop tests it once per block; it sits in padding here. */
+	uint8_t seg_check;            /* bit s: segment s needs its limit checked (emu_seg_lin): outside
+				       * 64-bit mode, unless flat (expand-up, limit 4 GiB - 1) */
 	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
 	uint64_t seen_sync;           /* vm->sync as this vCPU last acted on it (STW bits always 0) */
 	uint32_t seen_slots_epoch;
@@ -613,6 +621,11 @@ struct emu_vcpu {
 	struct emu_fpu *fpu;          /* x87/MMX/SSE state, XCR0, host stubs (fpu.c) */
 	struct emu_xlate *xl;         /* the translator (xlate.c); NULL: --translate=off */
 	uint64_t xl_native;           /* guest instructions the translated code ran as host instructions */
+	/* the checked CS the jump cache holds blocks for (system.c seg_checks()); last, so that no
+	 * offset the translator emits moves (its memo hashes them: xlate.c emit()) */
+	uint64_t cs_seen_base;
+	uint32_t cs_seen_limit;
+	bool cs_seen;
 };
 
 /* ---------------------------------------------------------------- mmu.c */
@@ -829,18 +842,46 @@ static inline bool emu_canonical_base(uint64_t a)
 	return emu_canonical_bits(a, EMU_LIN_BITS);
 }
 
-/* Effective linear address of a memory operand (segment base added, wrapped to the mode's width). */
+/*
+ * Segment limits (SDM Vol. 3 5.3, Vol. 1 3.4.5): outside 64-bit mode an access whose bytes are not
+ * all within [0, limit] (expand-up) or (limit, 0xFFFF or 0xFFFFFFFF as D/B says] (expand-down) is
+ * #SS(0) through SS and #GP(0) through the others; in real mode too, against the limit the cache
+ * keeps (SDM Vol. 3 20.1.1). 64-bit mode checks no limit (5.3.1). An access does not return a
+ * status from here: emu_seg_lin() answers one of these linear addresses instead, which no TLB entry
+ * holds (above 4 GiB and not canonical), so the access takes the slow path, whose xlat() raises the
+ * exception (mmu.c) before translating anything: every access site keeps its one TRY.
+ */
+#define EMU_LIN_LIMIT_GP 0x4000000000000000ull
+#define EMU_LIN_LIMIT_SS 0x6000000000000000ull
+_Static_assert(EMU_LIN_LIMIT_GP >> 61 == 2 && EMU_LIN_LIMIT_SS >> 61 == 3, "xlat() tells them by bits 63:61");
+/* The limit test of emu_seg_lin() for a segment with its bit in c->seg_check (system.c). */
+uint64_t emu_seg_lin_checked(const struct emu_vcpu *c, unsigned seg, uint64_t off, unsigned size);
+
+/* The linear address of the size bytes at offset off (already wrapped to the address size) of
+ * segment seg, or EMU_LIN_LIMIT_* when they are not all within its limit. */
+static inline uint64_t emu_seg_lin(const struct emu_vcpu *c, unsigned seg, uint64_t off, unsigned size)
+{
+	if (unlikely(c->seg_check & (1u << seg)))
+		return emu_seg_lin_checked(c, seg, off, size);
+	return (c->sbase[seg] + off) & c->lin_mask;
+}
+
+/* Effective linear address of a memory operand (segment base added, wrapped to the mode's width).
+ * Outside 64-bit mode (EMU_I_SEG) its i->asz bytes are checked against the segment's limit; the
+ * 64-bit path tests no more flags than before. */
 static inline __attribute__((always_inline)) uint64_t emu_lin(const struct emu_vcpu *c,
 								 const struct emu_insn *i)
 {
 	uint64_t ea = c->r[i->b] + (c->r[i->x] << i->sc) + (uint64_t)i->disp;
-	if (unlikely(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16))) {
+	if (unlikely(i->flg & (EMU_I_RIPREL | EMU_I_ADDR32 | EMU_I_ADDR16 | EMU_I_SEG))) {
 		if (i->flg & EMU_I_RIPREL)
 			ea += c->rip + i->len;
 		if (i->flg & EMU_I_ADDR32)
 			ea = (uint32_t)ea;
 		if (i->flg & EMU_I_ADDR16)
 			ea = (uint16_t)ea; /* [BX+SI+disp16] etc.: the sum wraps at 64 KiB */
+		if (i->flg & EMU_I_SEG)
+			return emu_seg_lin(c, i->seg, (uint32_t)ea, i->asz);
 	}
 	return (c->sbase[i->seg] + ea) & c->lin_mask;
 }

@@ -277,8 +277,16 @@ static int bt_mem(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, ui
 
 static int h_bt_mr(ARGS)
 {
-	uint64_t off = emu_rdreg(c, i->osz, i->r);
-	uint64_t lin = (emu_lin(c, i) + (uint64_t)emu_bt_mem_offset(i->osz, off)) & c->lin_mask;
+	uint64_t off = emu_rdreg(c, i->osz, i->r), add = (uint64_t)emu_bt_mem_offset(i->osz, off), lin;
+	if (unlikely(i->flg & EMU_I_SEG)) {
+		/* the operand accessed is at the effective address plus the bit offset's bytes: the
+		 * segment's limit is checked there (the sum at the address size) */
+		struct emu_insn at = *i;
+		at.disp += (int64_t)add;
+		lin = emu_lin(c, &at);
+	} else {
+		lin = (emu_lin(c, i) + add) & c->lin_mask;
+	}
 	return bt_mem(c, i, lin, off);
 }
 

@@ -36,9 +36,19 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 	return EMU_ST_END;
 }
 
+/* Outside 64-bit mode a near branch's target must lie within CS's limit (SDM "JMP", "Jcc",
+ * "CALL", "RET", "LOOP": "IF tempEIP is not within code segment limit THEN #GP(0)", before EIP,
+ * ESP or ECX change): c->seg_check says whether CS has one to check (emu_seg_lin). */
+static inline int cs_limit(struct emu_vcpu *c, uint64_t t)
+{
+	if (unlikely(c->seg_check & (1u << EMU_CS)) && t > c->seg[EMU_CS].limit)
+		return emu_raise_err(c, EMU_V_GP, 0);
+	return 0;
+}
+
 /* The target of a near branch, checked before anything is committed: canonical in 64-bit mode;
  * else EIP, or IP with a 16-bit operand size (SDM "JMP": "IF OperandSize = 16 THEN EIP <- tempEIP
- * AND 0000FFFFH"). Once branch_to() runs, the status it returns may come from chained blocks
+ * AND 0000FFFFH"), within CS's limit. Once branch_to() runs, the status it returns may come from chained blocks
  * (an MMIO or I/O exit, a fault further on): a handler must not undo its own effects on it. */
 static inline int branch_target(struct emu_vcpu *c, const struct emu_insn *i, uint64_t *t)
 {
@@ -47,6 +57,7 @@ static inline int branch_target(struct emu_vcpu *c, const struct emu_insn *i, ui
 			return emu_raise_err(c, EMU_V_GP, 0);
 	} else {
 		*t = i->osz == 2 ? (uint16_t)*t : (uint32_t)*t;
+		return cs_limit(c, *t);
 	}
 	return 0;
 }
@@ -62,25 +73,39 @@ static int h_jmp_rel(ARGS)
 	return branch_to(c, i, (c->rip + i->len + i->imm) & c->lin_mask);
 }
 
-/* Relative branches with a 16-bit operand size outside 64-bit mode (16-bit code, or 66 in 32-bit
- * code): IP wraps at 64 KiB. Separate handlers, chosen at decode time (rel_ip16()), so that the
- * 32/64-bit ones stay as they are. Condition or LOOP kind in i->op. */
-static inline uint64_t rel_target16(const struct emu_vcpu *c, const struct emu_insn *i)
+/* Relative branches outside 64-bit mode: the target wraps at the operand size (IP at 64 KiB with
+ * a 16-bit one: 16-bit code, or 66 in 32-bit code; EIP at 4 GiB) and is checked against CS's
+ * limit (cs_limit). Separate handlers, chosen at decode time (sel_jmp_call, sel_jcc: c->mode), so
+ * that the 64-bit ones stay as they are. */
+static inline uint64_t rel_target_seg(const struct emu_vcpu *c, const struct emu_insn *i)
 {
-	return (uint16_t)(c->rip + i->len + i->imm);
+	uint64_t t = c->rip + i->len + i->imm;
+	return i->osz == 2 ? (uint16_t)t : (uint32_t)t;
 }
 
-static int h_jmp_rel16(ARGS)
+static int h_jmp_rel_seg(ARGS)
 {
-	return branch_to(c, i, rel_target16(c, i));
+	uint64_t t = rel_target_seg(c, i);
+	TRY(cs_limit(c, t));
+	return branch_to(c, i, t);
 }
 
-static int h_jcc16(ARGS)
-{
-	if (lazy_cond(c, i->op))
-		return branch_to(c, i, rel_target16(c, i));
-	return emu_next(c, i);
-}
+#define JCC_SEG_H(CC)                                                                    \
+	static int h_jcc_seg_##CC(ARGS)                                                  \
+	{                                                                                \
+		if (lazy_cond(c, CC)) {                                                  \
+			uint64_t t = rel_target_seg(c, i);                               \
+			TRY(cs_limit(c, t));                                             \
+			return branch_to(c, i, t);                                       \
+		}                                                                        \
+		return emu_next(c, i);                                                   \
+	}
+JCC_SEG_H(0) JCC_SEG_H(1) JCC_SEG_H(2) JCC_SEG_H(3) JCC_SEG_H(4) JCC_SEG_H(5) JCC_SEG_H(6) JCC_SEG_H(7)
+JCC_SEG_H(8) JCC_SEG_H(9) JCC_SEG_H(10) JCC_SEG_H(11) JCC_SEG_H(12) JCC_SEG_H(13) JCC_SEG_H(14) JCC_SEG_H(15)
+static emu_fn *const jcc_seg_t[16] = { h_jcc_seg_0, h_jcc_seg_1, h_jcc_seg_2, h_jcc_seg_3, h_jcc_seg_4,
+				       h_jcc_seg_5, h_jcc_seg_6, h_jcc_seg_7, h_jcc_seg_8, h_jcc_seg_9,
+				       h_jcc_seg_10, h_jcc_seg_11, h_jcc_seg_12, h_jcc_seg_13, h_jcc_seg_14,
+				       h_jcc_seg_15 };
 
 /* Jcc does not end its block: not taken, execution goes on with the next decoded instruction
  * (a block is a run of fall-through paths, left at the first taken branch). */
@@ -106,16 +131,19 @@ static int h_loop(ARGS)
 		take = cnt == 0;
 	} else {
 		cnt = (cnt - 1) & m;
-		set_areg(c, EMU_RCX, i->v, cnt);
 		take = cnt != 0;
 		if (i->op == 1)
 			take = take && (emu_rflags(c) & EMU_ZF);
 		else if (i->op == 2)
 			take = take && !(emu_rflags(c) & EMU_ZF);
 	}
+	uint64_t t = c->mode64 ? c->rip + i->len + i->imm : rel_target_seg(c, i);
+	if (take && !c->mode64)
+		TRY(cs_limit(c, t)); /* before ECX changes */
+	if (i->op != 3)
+		set_areg(c, EMU_RCX, i->v, cnt);
 	if (take)
-		return branch_to(c, i, i->osz == 2 && !c->mode64 ? rel_target16(c, i) :
-				       (c->rip + i->len + i->imm) & c->lin_mask);
+		return branch_to(c, i, t);
 	return emu_next(c, i); /* not taken: the block goes on */
 }
 
@@ -126,10 +154,12 @@ static int h_call_rel(ARGS)
 	return branch_to(c, i, (ret + i->imm) & c->lin_mask);
 }
 
-static int h_call_rel16(ARGS)
+static int h_call_rel_seg(ARGS)
 {
-	TRY(emu_push(c, 2, c->rip + i->len));
-	return branch_to(c, i, rel_target16(c, i));
+	uint64_t t = rel_target_seg(c, i);
+	TRY(cs_limit(c, t)); /* before the push */
+	TRY(emu_push(c, i->osz, c->rip + i->len));
+	return branch_to(c, i, t);
 }
 
 static int h_call_r(ARGS)
@@ -186,11 +216,12 @@ static int h_ret_8(ARGS) /* the common near RET in 64-bit mode */
 
 /* ---------------------------------------------------------------- selection (insn.def rows) */
 
-/* A relative branch whose target wraps at 64 KiB: 16-bit operand size outside 64-bit mode (in
- * 64-bit mode 66 does not shrink near branches on Intel; the engine keeps RIP 64-bit there). */
-static bool ip16(const struct emu_vcpu *c, const struct emu_insn *i)
+/* Relative branches outside 64-bit mode take the _seg handlers (the target wraps at the operand
+ * size, CS's limit); in 64-bit mode 66 does not shrink near branches on Intel, the engine keeps RIP
+ * 64-bit there. */
+static bool seg_branch(const struct emu_vcpu *c)
 {
-	return c->mode != EMU_MODE_64 && i->osz == 2;
+	return c->mode != EMU_MODE_64;
 }
 
 /* JMP (op 0) CALL (op 1): near relative, near indirect, far (system.c's handlers) */
@@ -214,8 +245,8 @@ int sel_jmp_call(struct emu_sel *s)
 	}
 	if (zo[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
 		i->imm = zo[0].imm.value.u;
-		if (ip16(s->c, i))
-			i->fn = jmp ? h_jmp_rel16 : h_call_rel16;
+		if (seg_branch(s->c))
+			i->fn = jmp ? h_jmp_rel_seg : h_call_rel_seg;
 		else
 			i->fn = jmp ? h_jmp_rel : h_call_rel;
 		return 0;
@@ -258,6 +289,6 @@ int sel_jcc(struct emu_sel *s)
 		return EMU_SEL_BAD;
 	i->imm = s->zo[0].imm.value.u;
 	i->op = s->row->op;
-	i->fn = ip16(s->c, i) ? h_jcc16 : jcc_t[i->op];
+	i->fn = seg_branch(s->c) ? jcc_seg_t[i->op] : jcc_t[i->op];
 	return 0;
 }

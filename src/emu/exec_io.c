@@ -109,7 +109,7 @@ int h_ins(ARGS)
 			memcpy(&v, c->pio_data, n);
 		}
 		uint64_t di = c->r[EMU_RDI] & am;
-		TRY(emu_wr(c, (c->sbase[EMU_ES] + di) & c->lin_mask, n, v));
+		TRY(emu_wr(c, emu_seg_lin(c, EMU_ES, di, n), n, v));
 		if (!engine)
 			c->pio_valid = false;
 		set_areg(c, EMU_RDI, asz, di + ((c->rflags & EMU_DF) ? (uint64_t)-(int64_t)n : n));
@@ -135,7 +135,7 @@ int h_outs(ARGS)
 		if (rep && !(c->r[EMU_RCX] & am))
 			return emu_next(c, i);
 		uint64_t v, si = c->r[EMU_RSI] & am;
-		TRY(emu_rd(c, (c->sbase[i->seg] + si) & c->lin_mask, n, &v));
+		TRY(emu_rd(c, emu_seg_lin(c, i->seg, si, n), n, &v));
 		bool engine = unlikely(c->vm->irqchip) && emu_irq_pio(c, port, true, (uint8_t *)&v, n);
 		if (!engine) {
 			memcpy((uint8_t *)c->run + EMU_RUN_DATA_OFFSET, &v, n);

@@ -293,9 +293,10 @@ static int h_enter(ARGS)
 	for (unsigned k = 1; !st && k < level; k++) {
 		uint64_t v;
 		bp = (bp - n) & c->sp_mask;
-		st = emu_rd(c, (c->sbase[EMU_SS] + bp) & c->lin_mask, n, &v);
+		uint64_t lin = emu_seg_lin(c, EMU_SS, bp, n);
+		st = emu_rd(c, lin, n, &v);
 		if (st)
-			st = stack_fault(c, st, (c->sbase[EMU_SS] + bp) & c->lin_mask);
+			st = stack_fault(c, st, lin);
 		else
 			st = emu_push(c, n, v);
 	}

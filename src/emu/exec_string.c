@@ -76,8 +76,10 @@ static inline int string_op(struct emu_vcpu *c, const struct emu_insn *i, const 
 	unsigned iter = 0;
 	while (cnt) {
 		uint64_t si = c->r[EMU_RSI] & am, di = c->r[EMU_RDI] & am, a = 0, b = 0;
-		uint64_t slin = (c->sbase[i->seg] + si) & c->lin_mask, dlin = (c->sbase[EMU_ES] + di) & c->lin_mask;
-		if ((kind == S_MOVS || kind == S_STOS) && rep && step == n && cnt > 1) {
+		uint64_t slin = emu_seg_lin(c, i->seg, si, n), dlin = emu_seg_lin(c, EMU_ES, di, n);
+		/* the fast path knows no limit: with a checked segment, element by element */
+		if ((kind == S_MOVS || kind == S_STOS) && rep && step == n && cnt > 1 &&
+		    !(c->seg_check & ((1u << EMU_ES) | (1u << i->seg)))) {
 			uint64_t k = rep_fast(c, n, kind, cnt, slin, dlin, si, di, am);
 			if (k) {
 				if (kind == S_MOVS)

@@ -144,7 +144,7 @@ static int h_xlat(ARGS)
 {
 	uint64_t am = i->v == 2 ? 0xffff : i->v == 4 ? 0xffffffffull : ~0ull;
 	uint64_t ea = (c->r[EMU_RBX] + (c->r[EMU_RAX] & 0xff)) & am, v;
-	TRY(emu_rd1(c, (c->sbase[i->seg] + ea) & c->lin_mask, &v));
+	TRY(emu_rd1(c, emu_seg_lin(c, i->seg, ea, 1), &v));
 	EMU_WR_1(c, 0, v);
 	return emu_next(c, i);
 }

@@ -562,6 +562,8 @@ static int xlat(struct emu_vcpu *c, uint64_t lin, unsigned acc, struct emu_xlat 
 			return 0;
 		}
 	}
+	if (unlikely(lin > 0xffffffffull) && !c->mode64 && (lin >> 61 == 2 || lin >> 61 == 3))
+		return emu_raise_err(c, lin >> 61 == 3 ? EMU_V_SS : EMU_V_GP, 0); /* EMU_LIN_LIMIT_*: emu.h */
 	if ((c->efer & EFER_LMA) && !emu_canonical(c, lin))
 		return noncanonical(c, acc);
 

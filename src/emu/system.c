@@ -10,9 +10,10 @@
  * 16-bit interrupt and trap gates push 16-bit frames; a 16-bit TSS is not supported (no task switches
  * at all), nor is virtual-8086 mode (EFLAGS.VM = 1 is an internal error).
  *
- * Simplifications (documented, all invisible to the guests we run): segment limits are not checked
- * on data accesses (64-bit mode ignores them; our 32-bit code is flat), only on far transfers in real
- * mode; no task switches, call gates; returning to an outer privilege level does not null
+ * Segment limits (outside 64-bit mode): data and stack accesses through emu_seg_lin() (emu.h;
+ * c->seg_check from seg_checks() here), code fetch in decode.c, far-transfer targets here.
+ * Simplifications (documented, all invisible to the guests we run): segment types are not checked
+ * on access (a write through a read-only or code segment); no task switches, call gates; returning to an outer privilege level does not null
  * DS/ES/FS/GS; I/O permission is CPL <= IOPL without the TSS bitmap. Descriptor accessed bits and the TSS busy bit
  * are locked byte updates (SDM Vol. 3 9.1.2.1), bus locks when the table is uncacheable.
  */
@@ -83,6 +84,59 @@ int emu_unimplemented(struct emu_vcpu *c, const struct emu_insn *i)
 
 /* ---------------------------------------------------------------- mode */
 
+/* An expand-down data segment (SDM Vol. 3 3.4.5.1: type bit 2 of a data segment, E). */
+static bool expand_down(const struct kvm_segment *s)
+{
+	return s->s && !(s->type & 8) && (s->type & 4);
+}
+
+/* Which segments need their limit checked (c->seg_check, emu_seg_lin): none in 64-bit mode (SDM
+ * Vol. 3 5.3.1); outside it every one but the flat ones (expand-up with a limit of 4 GiB - 1, the
+ * common 32-bit case, where no access can exceed the limit). The decoder cuts blocks at CS's limit
+ * (decode.c): when CS becomes or stops being checked, or a checked CS changes base or limit (a far
+ * transfer, a mode change), the jump cache, which is keyed by linear address only, goes (c->xep),
+ * so that every block is checked against the new CS in emu_block_get() before it runs or is
+ * chained to. */
+static void seg_checks(struct emu_vcpu *c)
+{
+	uint8_t m = 0;
+	if (!c->mode64)
+		for (int s = 0; s < EMU_NSEG; s++) {
+			const struct kvm_segment *g = &c->seg[s];
+			if (g->limit != 0xffffffffu || expand_down(g) || (g->unusable && (c->cr0 & CR0_PE)))
+				m |= (uint8_t)(1u << s);
+		}
+	c->seg_check = m;
+	bool cs = m & (1u << EMU_CS);
+	if (cs != c->cs_seen || (cs && (c->seg[EMU_CS].base != c->cs_seen_base ||
+					c->seg[EMU_CS].limit != c->cs_seen_limit))) {
+		c->cs_seen = cs;
+		c->cs_seen_base = c->seg[EMU_CS].base;
+		c->cs_seen_limit = c->seg[EMU_CS].limit;
+		c->xep++;
+	}
+}
+
+/* Whether the size bytes at offset off lie within segment g's limit (SDM Vol. 3 5.3: expand-up
+ * [0, limit], expand-down (limit, 0xFFFF or 0xFFFFFFFF as D/B says]). */
+static bool seg_fits(const struct kvm_segment *g, uint64_t off, unsigned size)
+{
+	uint64_t last = off + (size ? size : 1) - 1;
+	if (expand_down(g))
+		return off > g->limit && last <= (g->db ? 0xffffffffull : 0xffffull);
+	return last <= g->limit;
+}
+
+uint64_t emu_seg_lin_checked(const struct emu_vcpu *c, unsigned seg, uint64_t off, unsigned size)
+{
+	const struct kvm_segment *g = &c->seg[seg];
+	/* a null selector: #GP(0) on any access (SDM Vol. 3 3.4.2) */
+	bool ok = !(g->unusable && (c->cr0 & CR0_PE)) && seg_fits(g, off, size);
+	if (likely(ok))
+		return (c->sbase[seg] + off) & c->lin_mask;
+	return seg == EMU_SS ? EMU_LIN_LIMIT_SS : EMU_LIN_LIMIT_GP;
+}
+
 /* Decode mode, CPL, effective bases and address widths from CR0, EFER, EFLAGS.VM and the segment
  * registers. Real mode (CR0.PE = 0) is CPL 0 (SDM Vol. 3 20.1); its code size is CS.D as it is in
  * the descriptor cache (0 after RESET, INIT/SIPI and in any well-formed return to real mode, SDM
@@ -106,6 +160,7 @@ void emu_update_mode(struct emu_vcpu *c)
 	if (c->cpl != old_cpl)
 		emu_tlb_flush(c);
 	emu_ac_written(c); /* the callers that load EFLAGS (IRET, SYSCALL, SYSRET, ...) come here */
+	seg_checks(c);
 }
 
 /* ---------------------------------------------------------------- descriptors */
@@ -258,6 +313,14 @@ static uint64_t rip_for(const struct emu_vcpu *c, const struct kvm_segment *cs, 
 	return ((c->efer & EFER_LMA) && cs->l) ? off : (uint32_t)off;
 }
 
+/* A protected-mode far transfer's target offset beyond the new CS's limit (not to 64-bit code):
+ * #GP(0) at the transfer, nothing changed (SDM "JMP", "CALL", "RET", "IRET": "IF instruction
+ * pointer not within code segment limit THEN #GP(0)") */
+static bool beyond_limit(const struct emu_vcpu *c, const struct kvm_segment *cs, uint64_t off)
+{
+	return !((c->efer & EFER_LMA) && cs->l) && (uint32_t)off > cs->limit;
+}
+
 /* A far transfer to sel:off in real mode: no descriptor, the offset checked against the CS limit the
  * cache keeps (SDM "JMP", "CALL", "RET", "IRET": real-address mode, #GP(0) beyond the limit). */
 static int real_far_target(struct emu_vcpu *c, uint16_t sel, uint64_t off)
@@ -277,7 +340,7 @@ int emu_far_jump(struct emu_vcpu *c, uint16_t sel, uint64_t off)
 	if (real_mode(c))
 		return real_far_target(c, sel, off);
 	TRY(read_code_seg(c, sel, &cs, &cpl, false));
-	if ((c->efer & EFER_LMA) && cs.l && !emu_canonical(c, off))
+	if (((c->efer & EFER_LMA) && cs.l && !emu_canonical(c, off)) || beyond_limit(c, &cs, off))
 		return emu_raise_err(c, EMU_V_GP, 0);
 	c->seg[EMU_CS] = cs;
 	c->rip = rip_for(c, &cs, off);
@@ -313,10 +376,13 @@ static int far_call(struct emu_vcpu *c, const struct emu_insn *i, uint16_t sel, 
 	struct kvm_segment cs;
 	unsigned cpl;
 	uint64_t sp = c->r[EMU_RSP];
-	if (!real_mode(c))
+	if (!real_mode(c)) {
 		TRY(read_code_seg(c, sel, &cs, &cpl, false));
-	else if (off > c->seg[EMU_CS].limit)
+		if (beyond_limit(c, &cs, off))
+			return emu_raise_err(c, EMU_V_GP, 0);
+	} else if (off > c->seg[EMU_CS].limit) {
 		return emu_raise_err(c, EMU_V_GP, 0);
+	}
 	int st = emu_push(c, i->osz, c->seg[EMU_CS].selector);
 	if (!st)
 		st = emu_push(c, i->osz, c->rip + i->len);
@@ -364,6 +430,8 @@ int emu_h_lret(ARGS)
 	}
 	if (!st)
 		st = read_code_seg(c, (uint16_t)sel, &cs, &cpl, true);
+	if (!st && beyond_limit(c, &cs, off))
+		st = emu_raise_err(c, EMU_V_GP, 0);
 	if (!st && cpl > c->cpl) {
 		c->r[EMU_RSP] += i->imm;
 		st = emu_pop(c, n, &nsp);
@@ -788,7 +856,11 @@ int emu_h_mov_r_dr(ARGS)
 int emu_h_invlpg(ARGS)
 {
 	TRY(cpl0(c));
-	emu_tlb_flush_page(c, emu_lin(c, i));
+	/* the linear address as formed, whatever the segment's limit: INVLPG raises no limit fault
+	 * (SDM Vol. 2 "INVLPG", protected-mode exceptions) and must drop that page's entry */
+	struct emu_insn at = *i;
+	at.flg &= (uint16_t)~EMU_I_SEG;
+	emu_tlb_flush_page(c, emu_lin(c, &at));
 	c->stop = EMU_ST_END;
 	return emu_next(c, i);
 }
@@ -1519,7 +1591,7 @@ int emu_h_iret(ARGS)
 		c->r[EMU_RSP] = sp0;
 		return st;
 	}
-	if (c->mode64 && cs.l && !emu_canonical(c, nip)) {
+	if ((c->mode64 && cs.l && !emu_canonical(c, nip)) || beyond_limit(c, &cs, nip)) {
 		c->r[EMU_RSP] = sp0;
 		return emu_raise_err(c, EMU_V_GP, 0);
 	}
@@ -1710,6 +1782,12 @@ static int deliver(struct emu_vcpu *c, int vec, bool has_err, uint32_t err, bool
 		memcpy(buf + k * w, &v, w);
 	}
 	uint64_t nrsp = (rsp - nf * w) & ssmask;
+	/* Protected mode: the frame within the stack's limit, else #SS with the new SS's selector
+	 * (a stack switch) or 0, and EXT (SDM Vol. 2 "INT n/INTO/INT3/INT1" pseudocode: "#SS(EXT)",
+	 * "#SS(error_code(NewSS, 0, EXT))"). IA-32e mode checks no limit; a flat stack has none to
+	 * check (the frame may wrap at 4 GiB there, push by push). */
+	if (!lm && (ss.limit != 0xffffffffu || expand_down(&ss)) && !seg_fits(&ss, nrsp, nf * w))
+		return emu_raise_err(c, EMU_V_SS, (ncpl < c->cpl ? (ss.selector & 0xfffc) : 0) | (soft ? 0 : 1));
 	/* The frame is written with the new privilege, as a supervisor-mode access of the delivery
 	 * itself (EMU_ACC_SYS: U/S = 0 in a #PF error code, #GP for a non-canonical address): under
 	 * SMAP it never reaches a user-mode page, whatever EFLAGS.AC. (QEMU TCG lets AC = 1 at CPL < 3

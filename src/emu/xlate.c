@@ -816,7 +816,8 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 	if (jcc_inverse(zi->mnemonic) != ZYDIS_MNEMONIC_INVALID)
 		/* a conditional branch: the condition is tested natively, not taken it is done (a block
 		 * goes on after it); taken, its handler runs (branch_to: chaining, the stop rule). Not
-		 * with a 16-bit operand size (IP wraps: h_jcc16). */
+		 * with a 16-bit operand size (IP wraps: h_jcc_seg_*, whose CS-limit check a taken
+		 * branch in 32-bit code runs as its handler). */
 		return zi->operand_width != 16 && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
 	if (jmp_rel64(mode, zi, zo, i))
 		return true; /* emit_taken() */

@@ -3,8 +3,8 @@
  * Fuzz: the emu CPU on code, registers and page tables the fuzzer chooses (issue 15: "random code
  * in each mode with random page tables and devices behind it, checking that every run ends in a
  * well-formed exit"). Input: byte 0 picks the mode (64-bit CPL 0, 64-bit CPL 3, 32-bit protected
- * mode) and whether the next 64 bytes overwrite page-directory entries; then 16 registers; then the
- * code (up to 4 KiB at T_CODE). The monitor side is a plain KVM_RUN loop as in tests/unit/
+ * mode, whose segment limits bit 6 narrows) and whether the next 64 bytes overwrite page-directory
+ * entries; then 16 registers; then the code (up to 4 KiB at T_CODE). The monitor side is a plain KVM_RUN loop as in tests/unit/
  * emu_garbage.c: IO and MMIO exits are completed with bytes from the input (the "devices"), and the
  * run ends at HLT, SHUTDOWN, INTERNAL_ERROR, after 64 exits, or when a watchdog has kicked a loop
  * three times. Every exit must be one api.rst gives, well-formed; guest RAM lies between guard
@@ -79,6 +79,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(t.ram + T_CODE, p, code);
 	const uint8_t *dev = p + code; /* what the devices answer: the input's tail, then all ones */
 	size_t dev_left = left - code;
+	if (mode == 2 && (data[0] & 0x40)) {
+		/* segment limits (tests/unit/emu_seglim.c): DS and ES of 64 and 128 KiB, an expand-down
+		 * SS above 4 KiB, CS ending in the middle of the code */
+		struct kvm_sregs s;
+		t.ops->get_sregs(t.cpu, &s);
+		s.ds.limit = 0xffff;
+		s.ds.g = 0;
+		s.es = s.ds;
+		s.es.limit = 0x1ffff;
+		s.ss.type = 7;
+		s.ss.limit = 0xfff;
+		s.cs.limit = T_CODE + 0x7ff;
+		s.cs.g = 0;
+		t.ops->set_sregs(t.cpu, &s);
+	}
 	if (mode == 1) {
 		struct kvm_sregs s;
 		t.ops->get_sregs(t.cpu, &s);
