@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""bench/xlate-annotate.py DUMP CALLGRIND_OUT [BLOCKS]: the translator's hottest blocks, disassembled.
+"""bench/xlate-annotate.py DUMP PROFILE [BLOCKS]: the translator's hottest blocks, disassembled.
 
 DUMP is what BLVM_XLATE_DUMP=FILE made blvm write (each translated block's guest and host bytes, xlate.c);
-CALLGRIND_OUT a callgrind output of the same run made with --dump-instr=yes. Prints the BLOCKS (default
+PROFILE a callgrind output of the same run made with --dump-instr=yes (host instructions executed), or a
+perf.data of it (perf record -e cpu-clock: samples of where the time goes; callgrind under valgrind
+does not run the code as the host does, e.g. valgrind's CPUID is not the host's). Prints the BLOCKS (default
 5) blocks with the most host instructions executed: the guest instructions (objdump), then the host code
 with the count of each host instruction. The tool to look at before changing what the translator emits:
 
   BLVM_XLATE_DUMP=/tmp/x.dump valgrind --tool=callgrind --dump-instr=yes \\
       --callgrind-out-file=/tmp/x.cg build/blvm run --engine=emu build/guests/bench-cpu -- 5
   bench/xlate-annotate.py /tmp/x.dump /tmp/x.cg
+  BLVM_XLATE_DUMP=/tmp/p.dump perf record -e cpu-clock -c 100000 -o /tmp/perf.data \\
+      build/blvm run --engine=emu build/guests/bench-cpu
+  bench/xlate-annotate.py /tmp/p.dump /tmp/perf.data
 """
 import collections
 import re
@@ -50,6 +55,15 @@ def costs(path):
     return ir
 
 
+def samples(path):
+    """perf samples per instruction address (perf script's ip field)"""
+    ir = collections.Counter()
+    r = subprocess.run(["perf", "script", "-i", path, "-F", "ip"], capture_output=True, text=True, check=True)
+    for line in r.stdout.split():
+        ir[int(line, 16)] += 1
+    return ir
+
+
 def blocks(path):
     out, cur = {}, None
     with open(path) as f:
@@ -85,18 +99,21 @@ def disasm(code, vma, bits64=True):
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    ir = costs(sys.argv[2])
+    with open(sys.argv[2], "rb") as f:
+        perf = f.read(8) == b"PERFILE2"
+    ir = samples(sys.argv[2]) if perf else costs(sys.argv[2])
     bl = blocks(sys.argv[1])
     nshow = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     for b in bl:
         b["ir"] = sum(ir.get(a, 0) for a in range(b["x"], b["x"] + len(b["host"])))
     total = sum(ir.values())
     jit = sum(b["ir"] for b in bl)
-    print("host instructions: %d in all, %d (%.1f %%) in %d translated blocks" %
-          (total, jit, 100.0 * jit / max(total, 1), len(bl)))
+    what = "samples" if perf else "host instructions"
+    print("%s: %d in all, %d (%.1f %%) in %d translated blocks" %
+          (what, total, jit, 100.0 * jit / max(total, 1), len(bl)))
     for b in sorted(bl, key=lambda b: -b["ir"])[:nshow]:
-        print("\n== block gpa %#x (mode %d, vCPU %d): %d host instructions (%.1f %%), %d guest bytes, %d host bytes" %
-              (b["gpa"], b["mode"], b["vcpu"], b["ir"], 100.0 * b["ir"] / max(total, 1), len(b["guest"]),
+        print("\n== block gpa %#x (mode %d, vCPU %d): %d %s (%.1f %%), %d guest bytes, %d host bytes" %
+              (b["gpa"], b["mode"], b["vcpu"], b["ir"], what, 100.0 * b["ir"] / max(total, 1), len(b["guest"]),
                len(b["host"])))
         for a, t in disasm(b["guest"], b["gpa"], b["mode"] == 0):
             print("   guest %8x  %s" % (a, t))

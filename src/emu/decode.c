@@ -48,7 +48,7 @@ void emu_bcache_flush(struct emu_vcpu *c)
 {
 	memset(c->bcache, 0, sizeof c->bcache);
 	for (unsigned k = 0; k < EMU_JC_SIZE; k++)
-		c->jc[k] = (struct emu_jc){ ~0ull, &emu_jc_none, 0 };
+		c->jc[k] = (struct emu_jc){ ~0ull, &emu_jc_none, 0, 0xff };
 	c->xep++;
 	c->arena_used = 0;
 	emu_xlate_flush(c); /* translations live as long as their blocks */
@@ -269,7 +269,7 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 			bool in_limit = !b->lim_cut &&
 					(!cs_checked || c->rip + b->nbytes - 1 <= c->seg[EMU_CS].limit);
 			if (likely(in_limit) && likely(b->run_seq == c->run_seq ? block_valid(c, b) : block_seen(c, b))) {
-				*j = (struct emu_jc){ lin, b, c->xep };
+				*j = (struct emu_jc){ lin, b, c->xep, emu_jc_chain_mode(b) };
 				return b;
 			}
 			*pp = b->next; /* stale: unlink (its arena space is reclaimed at the next flush) */
@@ -292,6 +292,6 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 		emu_sync_slow(c);
 	b->next = c->bcache[h];
 	c->bcache[h] = b;
-	*j = (struct emu_jc){ lin, b, xep_at_gen };
+	*j = (struct emu_jc){ lin, b, xep_at_gen, emu_jc_chain_mode(b) };
 	return b;
 }

@@ -409,7 +409,20 @@ static inline uint8_t *emu_block_bytes(struct emu_block *b)
  * have gone wrong: a TLB flush (translation, execute permission), a write to any code page (seen
  * through the code epoch in vm->sync, which emu_smc_commit() bumps), a decode-cache flush. The decode mode is compared. */
 #define EMU_JC_SIZE 4096
-struct emu_jc { uint64_t lin; struct emu_block *b; uint32_t xep; };
+struct emu_jc {
+	uint64_t lin;
+	struct emu_block *b;
+	uint32_t xep;
+	uint8_t chain_mode; /* emu_jc_chain_mode(b): what a taken branch compares with c->mode to chain */
+};
+
+/* A block a taken branch may chain to has its decode mode here (the vCPU's must equal it); one that
+ * needs exact flags at entry (flags_exact: the run loop materialises them) matches no mode. Kept in
+ * the entry so that chaining reads the entry's cache line only (the translator's emit_taken). */
+static inline uint8_t emu_jc_chain_mode(const struct emu_block *b)
+{
+	return b->flags_exact ? 0xff : b->mode;
+}
 
 struct emu_slot {
 	uint64_t gpa, size;

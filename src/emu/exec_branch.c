@@ -24,7 +24,7 @@ static inline int branch_to(struct emu_vcpu *c, const struct emu_insn *i, uint64
 		uint64_t lin = emu_code_lin(c, t);
 		const struct emu_jc *j = &c->jc[emu_jc_index(lin)];
 		struct emu_block *b = j->b;
-		if (likely(j->lin == lin && j->xep == c->xep && b->mode == c->mode && !b->flags_exact)) {
+		if (likely(j->lin == lin && j->xep == c->xep && j->chain_mode == c->mode)) {
 			c->chain_left--;
 			__atomic_store_n(&c->icount, c->icount + i->idx + 1u, __ATOMIC_RELAXED);
 			c->cur_b = b;

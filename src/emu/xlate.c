@@ -1075,9 +1075,11 @@ static void emit_handler_run(struct xb *e, const struct emu_insn *run, uint64_t 
  * requested or the chain is used up, the jump cache's entry for the target, when valid (its linear
  * address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact flags), is
  * counted and entered as a tail jump; else c->last_i = the branch and EMU_ST_END back to the run
- * loop. The two must stay the same rule. The branch's site (struct xl_site) remembers the entry it
- * last entered, and is tried before the jump cache: the same address in the same exec epoch is the
- * same valid entry (saves the index, the mode and flags_exact tests: ~10 host instructions).
+ * loop. The two must stay the same rule. A direct branch's site (struct xl_site; none for RET and
+ * JMP/CALL r/m, whose targets vary) remembers the entry it last entered, and is tried before the
+ * jump cache: the same address in the same exec epoch is the same valid entry (saves the index and
+ * the chain_mode test). The jump cache's entry carries the target's chain mode (emu_jc_chain_mode)
+ * so that the test reads the entry's own cache line, not the block's.
  */
 /* a branch site for emit_taken(), matching nothing yet (the room check keeps one per instruction) */
 static struct xl_site *new_site(struct emu_vcpu *c)
@@ -1097,16 +1099,19 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JLE, true);
 	/* this branch's own entry first (struct xl_site): the jump cache's entry it last found valid */
-	E2(e, MOV, R(ZYDIS_REGISTER_R8), I((uintptr_t)site));
-	E2(e, CMP, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8));
-	size_t miss1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
-	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
-	E2(e, CMP, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4));
-	size_t miss2 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
-	E2(e, MOV, R(ZYDIS_REGISTER_RSI), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8));
-	size_t hit = jump_fwd(e, ZYDIS_MNEMONIC_JMP, true);
-	land(e, miss1);
-	land(e, miss2);
+	size_t hit = 0;
+	if (site) {
+		E2(e, MOV, R(ZYDIS_REGISTER_R8), I((uintptr_t)site));
+		E2(e, CMP, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8));
+		size_t miss1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+		E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
+		E2(e, CMP, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4));
+		size_t miss2 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+		E2(e, MOV, R(ZYDIS_REGISTER_RSI), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8));
+		hit = jump_fwd(e, ZYDIS_MNEMONIC_JMP, true);
+		land(e, miss1);
+		land(e, miss2);
+	}
 	/* emu_jc_index(): (lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1), times 24 as 3 * 8 */
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
 	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
@@ -1118,20 +1123,20 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
 	E2(e, CMP, R(ZYDIS_REGISTER_ECX), JC(xep));
 	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+	E2(e, MOVZX, R(ZYDIS_REGISTER_ESI), JC(chain_mode));
+	E2(e, CMP, R(ZYDIS_REGISTER_SIL), C(offsetof(struct emu_vcpu, mode), 1));
+	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	E2(e, MOV, R(ZYDIS_REGISTER_RSI), JC(b));
-	E2(e, MOVZX, R(ZYDIS_REGISTER_EDX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, mode), 1));
-	E2(e, CMP, R(ZYDIS_REGISTER_DL), C(offsetof(struct emu_vcpu, mode), 1));
-	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
-	E2(e, CMP, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, flags_exact), 1), I(0));
-	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 	/* valid: kept in the site, whose next use needs no mode or flags_exact test: a block runs only
 	 * in its own mode (looked up and chained by mode; an instruction that changes the mode ends its
 	 * block), so whenever this branch runs c->mode is this block's mode, which the target's equalled
 	 * when the site was filled; flags_exact is the target block's for good */
-	E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8), R(ZYDIS_REGISTER_RAX));
-	E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8), R(ZYDIS_REGISTER_RSI));
-	E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4), R(ZYDIS_REGISTER_ECX));
-	land_near(e, hit);
+	if (site) {
+		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8), R(ZYDIS_REGISTER_RAX));
+		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8), R(ZYDIS_REGISTER_RSI));
+		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4), R(ZYDIS_REGISTER_ECX));
+		land_near(e, hit);
+	}
 	/* chained: counted (c->icount: this block's instructions up to the branch) and entered */
 	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
 	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
@@ -1399,12 +1404,13 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				land_near(&e, j);
 			} else if (branch_ind64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				emit_branch_ind(&e, &fl, &rip_delta, &nat, &x->zi[k], x->zo[k], &b->insn[k], k, &slow[nslow++]);
-				emit_taken(&e, b, k, exit_at, new_site(c));
+				emit_taken(&e, b, k, exit_at, NULL); /* a jump table's targets vary: no site */
 				k++;
 				continue;
 			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				emit_call_ret(&e, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
-				emit_taken(&e, b, k, exit_at, new_site(c));
+				/* a RET returns to its function's several callers: no site */
+				emit_taken(&e, b, k, exit_at, x->zi[k].mnemonic == ZYDIS_MNEMONIC_CALL ? new_site(c) : NULL);
 				k++;
 				continue;
 			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
