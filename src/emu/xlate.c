@@ -146,6 +146,8 @@ struct xl_enc {
 	struct xl_map mp;
 	uint8_t buf[2 * ZYDIS_MAX_INSTRUCTION_LENGTH + 2]; /* one instruction; two for PUSH/POP */
 	uint8_t len;
+	ZydisEncoderRequest req[2]; /* the same, as requests (emit_native re-encodes them with the */
+	uint8_t nreq;               /* host registers of the register cache, struct xl_cache) */
 };
 
 #define XL_MEMO 1024u
@@ -301,19 +303,27 @@ static ZydisEncoderOperand C(size_t off, unsigned size)
 	return o;
 }
 
-static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOperand *ops)
+static void build_req(ZydisEncoderRequest *r, ZydisMnemonic m, unsigned n, const ZydisEncoderOperand *ops)
 {
-	ZydisEncoderRequest r;
-	memset(&r, 0, sizeof r);
-	r.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
-	r.mnemonic = m;
-	r.operand_count = (ZyanU8)n;
+	memset(r, 0, sizeof *r);
+	r->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	r->mnemonic = m;
+	r->operand_count = (ZyanU8)n;
+	for (unsigned k = 0; k < n; k++)
+		r->operands[k] = ops[k];
+}
+
+/* One host instruction from its encoder request (the memo: struct xl_memo). The request's unused
+ * operand slots must be zero (build_req(), ZydisEncoderDecodedInstructionToEncoderRequest()). */
+static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
+{
+	ZydisEncoderRequest r = *rq;
+	ZydisMnemonic m = r.mnemonic;
+	unsigned n = r.operand_count;
 	bool rel = false;
-	for (unsigned k = 0; k < n; k++) {
-		r.operands[k] = ops[k];
-		rel |= ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+	for (unsigned k = 0; k < n; k++)
+		rel |= r.operands[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
 		       (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ));
-	}
 	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
 	if (e->bad || e->at + len > e->cap) {
 		e->bad = true;
@@ -347,6 +357,13 @@ static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOp
 		memcpy(mo->bytes, e->w + e->at, len);
 	}
 	e->at += len;
+}
+
+static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOperand *ops)
+{
+	ZydisEncoderRequest r;
+	build_req(&r, m, n, ops);
+	emit_req(e, &r);
 }
 
 #define E0(e, m) emit(e, ZYDIS_MNEMONIC_##m, 0, NULL)
@@ -410,7 +427,12 @@ struct xl_flags {
 
 /* guest status flags into the host's RFLAGS: from flags_out()'s own record (LF_HOST) directly, else
  * with c->rflags made exact on the way */
-static void flags_in(struct xb *e, struct xl_flags *f)
+struct xl_cache;
+static void cache_writeback(struct xb *e, const struct xl_cache *k);
+static void cache_reload(struct xb *e, const struct xl_cache *k);
+
+/* k: the register cache, written back and reloaded around the call (NULL: empty) */
+static void flags_in(struct xb *e, struct xl_flags *f, const struct xl_cache *k)
 {
 	E2(e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, lf_k), 4));
 	E2(e, CMP, R(ZYDIS_REGISTER_EAX), I(XL_LF_HOST));
@@ -418,14 +440,18 @@ static void flags_in(struct xb *e, struct xl_flags *f)
 	E2(e, MOVZX, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, lf_r), 2));
 	E2(e, ADD, R(ZYDIS_REGISTER_AL), I(0x7f)); /* OF: AL is 1 or 0 */
 	E0(e, SAHF);
-	size_t done = jump_fwd(e, ZYDIS_MNEMONIC_JMP, false);
+	size_t done = jump_fwd(e, ZYDIS_MNEMONIC_JMP, true);
 	land(e, h);
 	E2(e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JZ, false);
+	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JZ, true);
+	if (k)
+		cache_writeback(e, k);
 	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)emu_flags_sync));
 	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
-	land(e, j);
+	if (k)
+		cache_reload(e, k);
+	land_near(e, j);
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rflags), 8));
 	/* OF (bit 11) -> bit 7 of DL; 0x80 + 0x80 overflows, 0 + 0x80 does not */
 	E2(e, MOV, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_EAX));
@@ -435,7 +461,7 @@ static void flags_in(struct xb *e, struct xl_flags *f)
 	/* SF ZF AF PF CF from bits 7..0 (SAHF leaves OF alone) */
 	E2(e, MOV, R(ZYDIS_REGISTER_AH), R(ZYDIS_REGISTER_AL));
 	E0(e, SAHF);
-	land(e, done);
+	land_near(e, done);
 	f->ctx = f->host = true;
 }
 
@@ -526,6 +552,87 @@ static ZydisRegister host_reg(unsigned h, unsigned w)
 static const unsigned host_pool[] = { 1 /* rcx */, 2 /* rdx */, 6 /* rsi */, 7 /* rdi */,
 				      8, 9, 10, 11 };
 /* (not RAX: XCHG EAX, EAX encodes as 90, a NOP that does not zero-extend) */
+
+/*
+ * The register cache of a stretch of native instructions: guest GPRs kept in host registers from
+ * one native instruction to the next, instead of a load and a store through c->r[] around each
+ * (a store and the load of the next instruction made every dependent pair wait for store
+ * forwarding). Translation-time state: which guest register each host register of cache_pool holds
+ * and whether it is newer than c->r[] (dirty). The pool is what nothing between two native
+ * instructions touches: not rax, rcx, rdx (the TLB path, flags_out), rdi (flags_save), rbx (c).
+ * Written back (dirty ones to c->r[]) on every path that leaves the stretch -- a handler run, a
+ * branch, the block's end, a side exit (the stop test, a taken Jcc), a memory form's slow path,
+ * emu_flags_sync()'s call (caller-saved registers) -- and dropped where the code after a merge
+ * point cannot know it. Zeroed = empty (entries hold index + 1).
+ */
+#define XL_NCACHE 5
+static const unsigned cache_pool[XL_NCACHE] = { 6 /* rsi */, 8, 9, 10, 11 };
+
+struct xl_cache {
+	uint8_t slot_of[16];      /* guest GPR -> its slot + 1, or 0 */
+	uint8_t guest[XL_NCACHE]; /* slot -> guest GPR + 1, or 0 */
+	bool dirty[XL_NCACHE];
+	uint32_t used[XL_NCACHE]; /* when last used (clock): the least recently used goes first */
+	uint32_t clock;
+};
+
+static ZydisRegister cache_reg(unsigned slot, unsigned w)
+{
+	return host_reg(cache_pool[slot], w);
+}
+
+/* the dirty guest registers to c->r[]; the cache keeps them (a side exit: the code after goes on) */
+static void cache_writeback(struct xb *e, const struct xl_cache *k)
+{
+	for (unsigned s = 0; s < XL_NCACHE; s++)
+		if (k->guest[s] && k->dirty[s])
+			E2(e, MOV, C(OFF_R(k->guest[s] - 1u), 8), R(cache_reg(s, 8)));
+}
+
+/* every cached guest register from c->r[] again (after a call that may change them or the host's) */
+static void cache_reload(struct xb *e, const struct xl_cache *k)
+{
+	for (unsigned s = 0; s < XL_NCACHE; s++)
+		if (k->guest[s])
+			E2(e, MOV, R(cache_reg(s, 8)), C(OFF_R(k->guest[s] - 1u), 8));
+}
+
+/* written back and emptied: what follows reads c->r[] */
+static void cache_flush(struct xb *e, struct xl_cache *k)
+{
+	cache_writeback(e, k);
+	memset(k, 0, sizeof *k);
+}
+
+/* The slot of guest register g, loaded from c->r[] when load and not cached yet; a slot in pinned
+ * (the instruction's other registers) is never evicted. */
+static unsigned cache_get(struct xb *e, struct xl_cache *k, unsigned g, bool load, unsigned pinned)
+{
+	if (k->slot_of[g]) {
+		unsigned s = k->slot_of[g] - 1u;
+		k->used[s] = ++k->clock;
+		return s;
+	}
+	unsigned s = XL_NCACHE;
+	for (unsigned q = 0; q < XL_NCACHE && s == XL_NCACHE; q++)
+		if (!k->guest[q])
+			s = q;
+	if (s == XL_NCACHE) {
+		for (unsigned q = 0; q < XL_NCACHE; q++)
+			if (!(pinned & 1u << q) && (s == XL_NCACHE || k->used[q] < k->used[s]))
+				s = q;
+		if (k->dirty[s])
+			E2(e, MOV, C(OFF_R(k->guest[s] - 1u), 8), R(cache_reg(s, 8)));
+		k->slot_of[k->guest[s] - 1u] = 0;
+	}
+	k->guest[s] = (uint8_t)(g + 1);
+	k->slot_of[g] = (uint8_t)(s + 1);
+	k->dirty[s] = false;
+	k->used[s] = ++k->clock;
+	if (load)
+		E2(e, MOV, R(cache_reg(s, 8)), C(OFF_R(g), 8));
+	return s;
+}
 
 static bool cond_mnemonic(ZydisMnemonic m)
 {
@@ -678,7 +785,7 @@ static bool map_reg_as(struct xl_map *mp, ZydisRegister *reg, bool write, bool l
 /* The guest instruction as an encoder request for the host with the guest registers replaced by
  * host scratch registers (the same register twice gets the same host register), encoded into buf. */
 static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo, struct xl_map *mp,
-			  uint8_t *buf, ZyanUSize *len)
+			  uint8_t *buf, ZyanUSize *len, ZydisEncoderRequest *out)
 {
 	ZydisEncoderRequest req;
 	bool memop = mem_form(zi, zo);
@@ -717,6 +824,9 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 		}
 	}
 	req.prefixes &= ~(ZydisInstructionAttributes)ZYDIS_ATTRIB_HAS_SEGMENT;
+	for (unsigned k = req.operand_count; k < ZYDIS_ENCODER_MAX_OPERANDS; k++)
+		memset(&req.operands[k], 0, sizeof req.operands[k]); /* emit_req()'s memo compares them */
+	*out = req;
 	return ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, len));
 }
 
@@ -797,10 +907,13 @@ static bool stack_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
 	next.mem.displacement = push ? -8 : 8;
 	struct xb e = { .w = out->buf, .cap = sizeof out->buf };
 	if (push)
-		E2(&e, MOV, at, R(v));
+		build_req(&out->req[0], ZYDIS_MNEMONIC_MOV, 2, (ZydisEncoderOperand[]){ at, R(v) });
 	else
-		E2(&e, MOV, R(v), at);
-	E2(&e, LEA, R(sp), next);
+		build_req(&out->req[0], ZYDIS_MNEMONIC_MOV, 2, (ZydisEncoderOperand[]){ R(v), at });
+	build_req(&out->req[1], ZYDIS_MNEMONIC_LEA, 2, (ZydisEncoderOperand[]){ R(sp), next });
+	out->nreq = 2;
+	emit_req(&e, &out->req[0]);
+	emit_req(&e, &out->req[1]);
 	out->len = (uint8_t)e.at;
 	return !e.bad;
 }
@@ -881,8 +994,9 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 			return false;
 	}
 	ZyanUSize len = sizeof out->buf;
-	bool ok = native_encode(zi, zo, &out->mp, out->buf, &len);
+	bool ok = native_encode(zi, zo, &out->mp, out->buf, &len, &out->req[0]);
 	out->len = (uint8_t)len;
+	out->nreq = 1;
 	return ok;
 }
 
@@ -914,6 +1028,7 @@ struct xl_slow {
 	unsigned nat;             /* native instructions not yet counted before it */
 	unsigned k;               /* the instruction */
 	size_t resume;            /* where the fast path goes on */
+	struct xl_cache kb, ka;   /* the register cache before the access and after the instruction */
 };
 
 _Static_assert(offsetof(ZydisEncoderRequest, operands) % 8 == 0 && sizeof(ZydisEncoderOperand) % 8 == 0,
@@ -981,34 +1096,73 @@ static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, s
 
 /* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
  * xlate_block() emits after the block's end. */
+/* A register of a pre-encoded request that is host_pool[pool0 + h], for some h < n, as the same
+ * width of the register cache's slot slot[h]; any other register (rax: the access) stays. */
+static ZydisRegister cache_subst(ZydisRegister r, const struct xl_map *mp, const unsigned *slot)
+{
+	unsigned w;
+	int num = gpr_of(r, &w);
+	for (unsigned h = 0; num >= 0 && h < mp->n; h++)
+		if ((unsigned)num == host_pool[mp->pool0 + h])
+			return cache_reg(slot[h], w);
+	return r;
+}
+
+static void subst_operand(ZydisEncoderOperand *o, const struct xl_map *mp, const unsigned *slot)
+{
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		o->reg.value = cache_subst(o->reg.value, mp, slot);
+	} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		if (o->mem.base != ZYDIS_REGISTER_NONE)
+			o->mem.base = cache_subst(o->mem.base, mp, slot);
+		if (o->mem.index != ZYDIS_REGISTER_NONE)
+			o->mem.index = cache_subst(o->mem.index, mp, slot);
+	}
+}
+
+/* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
+ * xlate_block() emits after the block's end. Its guest registers come from the register cache k
+ * (struct xl_cache) and stay there, the written ones dirty; a shift by CL, whose count must be in
+ * the host's CL, empties the cache and runs with host_pool's registers, through c->r[]. */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl)
+			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl, struct xl_cache *k)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
-	uint32_t tested = shift_by_cl(zi, zo) ? XL_STATUS : f ? f->tested & XL_STATUS : 0;
+	bool by_cl = shift_by_cl(zi, zo);
+	uint32_t tested = by_cl ? XL_STATUS : f ? f->tested & XL_STATUS : 0;
 	uint32_t written = flags_written(zi);
 	/* every field defined: a code buffer that fills up returns early below, and xlate_block()
 	 * still walks the recorded slow paths before it sees e->bad */
 	memset(sl, 0, sizeof *sl);
+	if (by_cl)
+		cache_flush(e, k);
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
-		flags_in(e, fl);
-	const struct xl_map mp = enc->mp;
-	const uint8_t *buf = enc->buf;
-	size_t len = enc->len;
-	for (unsigned h = 0; h < mp.n; h++)
-		if (mp.rd[h])
-			E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
+		flags_in(e, fl, k);
+	struct xl_map mp = enc->mp;
+	unsigned slot[4] = { 0 }, pinned = 0;
+	for (unsigned h = 0; h < mp.n; h++) {
+		if (by_cl) {
+			if (mp.rd[h])
+				E2(e, MOV, R(host_reg(host_pool[mp.pool0 + h], 8)), C(OFF_R(mp.guest[h]), 8));
+			continue;
+		}
+		slot[h] = cache_get(e, k, (unsigned)mp.guest[h], mp.rd[h], pinned);
+		pinned |= 1u << slot[h];
+	}
+	if (!by_cl)
+		subst_operand(&mp.mem, &mp, slot);
 	if (mp.mem_size) {
 		/* the TLB path changes the host's flags: the guest's, when the host holds them and this
-		 * instruction does not replace them all, are kept on the stack meanwhile */
+		 * instruction does not replace them all, are kept in DI meanwhile (flags_save) */
 		sl->pushed = fl->host && (tested || written != XL_STATUS);
 		sl->before = *fl;
+		sl->kb = *k;
 		if (sl->pushed)
 			flags_save(e);
 		ZydisRegister seg = ZYDIS_REGISTER_NONE;
-		for (unsigned k = 0; k < zi->operand_count_visible; k++)
-			if (zo[k].type == ZYDIS_OPERAND_TYPE_MEMORY)
-				seg = zo[k].mem.segment;
+		for (unsigned q = 0; q < zi->operand_count_visible; q++)
+			if (zo[q].type == ZYDIS_OPERAND_TYPE_MEMORY)
+				seg = zo[q].mem.segment;
 		emit_tlb(e, &mp, seg, sl);
 		if (sl->pushed) {
 			/* the host address to rdi while AX gives the flags back, then to rax again */
@@ -1017,20 +1171,33 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 			E2(e, MOV, R(ZYDIS_REGISTER_RAX), R(ZYDIS_REGISTER_RDI));
 		}
 	}
-	if (e->bad || e->at + len > e->cap) {
-		e->bad = true;
-		return;
+	if (by_cl) {
+		if (e->bad || e->at + enc->len > e->cap) {
+			e->bad = true;
+			return;
+		}
+		memcpy(e->w + e->at, enc->buf, enc->len);
+		e->at += enc->len;
+		for (unsigned h = 0; h < mp.n; h++)
+			if (mp.wr[h])
+				E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[mp.pool0 + h], 8)));
+	} else {
+		for (unsigned q = 0; q < enc->nreq; q++) {
+			ZydisEncoderRequest rq = enc->req[q];
+			for (unsigned o = 0; o < rq.operand_count; o++)
+				subst_operand(&rq.operands[o], &mp, slot);
+			emit_req(e, &rq);
+		}
+		for (unsigned h = 0; h < mp.n; h++)
+			if (mp.wr[h])
+				k->dirty[slot[h]] = true;
 	}
-	memcpy(e->w + e->at, buf, len);
-	e->at += len;
-	for (unsigned h = 0; h < mp.n; h++)
-		if (mp.wr[h])
-			E2(e, MOV, C(OFF_R(mp.guest[h]), 8), R(host_reg(host_pool[mp.pool0 + h], 8)));
 	if (written) {
 		fl->ctx = false;
 		fl->host = true;
 	}
 	sl->after = *fl;
+	sl->ka = *k;
 	sl->resume = e->at;
 }
 
@@ -1371,14 +1538,17 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	E1(&e, PUSH, R(ZYDIS_REGISTER_RBX)); /* also aligns the stack for the calls */
 	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
 	const size_t head = e.at; /* a self-loop's target: the state of a block entry (emit_self_loop) */
+	struct xl_cache kc;       /* the register cache: empty at the head, at every run, branch, end */
+	memset(&kc, 0, sizeof kc);
 	for (unsigned k = 0; k < n;) {
 		if (x->nat[k]) {
 			ZydisMnemonic inv = jcc_inverse(x->zi[k].mnemonic);
 			if (inv != ZYDIS_MNEMONIC_INVALID) {
 				/* not taken: on (the host's flags are the guest's); taken: its handler */
 				if (!fl.host)
-					flags_in(&e, &fl);
+					flags_in(&e, &fl, &kc);
 				size_t j = jump_fwd(&e, inv, true);
+				cache_writeback(&e, &kc); /* taken: the cache leaves with it */
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
@@ -1403,17 +1573,20 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				}
 				land_near(&e, j);
 			} else if (branch_ind64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				cache_flush(&e, &kc);
 				emit_branch_ind(&e, &fl, &rip_delta, &nat, &x->zi[k], x->zo[k], &b->insn[k], k, &slow[nslow++]);
 				emit_taken(&e, b, k, exit_at, NULL); /* a jump table's targets vary: no site */
 				k++;
 				continue;
 			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				cache_flush(&e, &kc);
 				emit_call_ret(&e, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
 				/* a RET returns to its function's several callers: no site */
 				emit_taken(&e, b, k, exit_at, x->zi[k].mnemonic == ZYDIS_MNEMONIC_CALL ? new_site(c) : NULL);
 				k++;
 				continue;
 			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
+				cache_flush(&e, &kc);
 				sync_branch(&e, &fl, rip_delta, nat, &b->insn[k]);
 				if (end[k] + b->insn[k].imm == 0)
 					emit_self_loop(&e, b, k, head, exit_at);
@@ -1425,7 +1598,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				continue;
 			} else {
 				struct xl_slow *sl = &slow[nslow];
-				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl);
+				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl, &kc);
 				if (sl->nj) {
 					sl->rip_delta = rip_delta;
 					sl->nat = nat;
@@ -1443,6 +1616,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
+				cache_writeback(&e, &kc);
 				sync_out(&e, &f2, &d2, &n2);
 				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&b->insn[0]));
 				E2(&e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RAX));
@@ -1456,6 +1630,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		unsigned j = k;
 		while (j < n && !x->nat[j])
 			j++;
+		cache_flush(&e, &kc);
 		sync_out(&e, &fl, &rip_delta, &nat);
 		const struct emu_insn *run = &b->insn[k];
 		if (j < n && !(run = copy_run(x, b, k, j))) /* a run inside the block: a copy */
@@ -1464,6 +1639,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		fl.host = false;
 		k = j;
 	}
+	cache_flush(&e, &kc);
 	sync_out(&e, &fl, &rip_delta, &nat);
 	E2(&e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_SENTINEL));
 	E1(&e, JMP, I(exit_at));
@@ -1482,6 +1658,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		struct xl_flags f2 = sl->before;
 		uint64_t d2 = sl->rip_delta;
 		unsigned n2 = sl->nat;
+		cache_writeback(&e, &sl->kb); /* the handler reads c->r[] */
 		sync_out(&e, &f2, &d2, &n2);
 		const struct emu_insn *one = copy_run(x, b, sl->k, sl->k + 1);
 		if (!one)
@@ -1498,8 +1675,11 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		E2(&e, SUB, C(offsetof(struct emu_vcpu, xl_native), 8), I(sl->nat + 1u));
 		f2.ctx = true;
 		f2.host = false;
+		/* the fast path's registers after the instruction, as the handler left them (the ones the
+		 * fast path holds dirty equal c->r[] here: writing them back later is harmless) */
+		cache_reload(&e, &sl->ka);
 		if (sl->after.host)
-			flags_in(&e, &f2);
+			flags_in(&e, &f2, &sl->ka);
 		E1(&e, JMP, I(e.x + sl->resume));
 	}
 	if (e.bad)
