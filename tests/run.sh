@@ -11,6 +11,7 @@
 # Tests run JOBS at a time (default: one per host CPU; JOBS=1 runs them one by one), except those in
 # ALONE, which measure what other work on the host would change (two host threads racing, signals at
 # random moments of a run): they start when nothing else runs, and nothing starts beside them.
+# A test still running after TEST_TIMEOUT seconds (default 900) is stopped and fails with its log.
 set -u
 cd "$(dirname "$0")/.."
 export BUILD="${BUILD:-build}"
@@ -30,8 +31,11 @@ run_one() { # name, command...: one line (and a failure's log) written at once, 
 	local name=$1; shift
 	local log="$log_dir/$name.log" start=$SECONDS
 	mkdir -p "$(dirname "$log")"
-	"$@" >"$log" 2>&1 </dev/null
+	# a test that hangs fails with its log after TEST_TIMEOUT seconds, rather than holding the whole
+	# run (CI stops at 90 minutes and shows nothing of it)
+	timeout --kill-after=10 "${TEST_TIMEOUT:-900}" "$@" >"$log" 2>&1 </dev/null
 	local rc=$? out
+	[ $rc -eq 124 ] && echo "run.sh: $name did not end within ${TEST_TIMEOUT:-900} s (TEST_TIMEOUT)" >>"$log"
 	case $rc in
 	0) echo "pass $name" >>"$results"; out=$(printf 'PASS  %-40s %3ds' "$name" $((SECONDS-start)));;
 	77) echo "skip $name" >>"$results"; out=$(printf 'SKIP  %-40s %s' "$name" "$(tail -n1 "$log")");;
