@@ -43,7 +43,7 @@
 # no network on first use, say) -- tests skip on 3.
 set -u
 cache="${BLVM_CACHE:-$HOME/.cache/blvm}/linux"
-boot_version=1 # bump when the init script below changes: initrd-boot.cpio is rebuilt
+boot_version=2 # bump when the init script below changes: initrd-boot.cpio is rebuilt
 splitlock_version=2 # the same for initrd-splitlock.cpio (its init or tests/linux/splitlock.c)
 # (splitlock.c's "timed" mode, added for initrd-sld.cpio, leaves what initrd-splitlock.cpio's init
 # runs unchanged: that archive is not rebuilt for it.)
@@ -116,7 +116,8 @@ fi
 # kernel command line (a NAME=VALUE the kernel does not know reaches init's environment) it asks for
 # a line on the console, reads it from its stdin (/dev/console: the serial port) and echoes it: the
 # typed line goes through the UART's receiver, its interrupt and the tty to the shell
-# (tests/sh/linux-boot.sh types it); without it nothing waits for input.
+# (tests/sh/linux-boot.sh types it); without it nothing waits for input. The read gives up after
+# 120 s (the echo is then empty): a broken input path fails the test then, not at its --timeout.
 cat > "$work/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /tmp /sbin /usr/bin /usr/sbin
@@ -130,7 +131,7 @@ echo "cpus online: $(grep -c ^processor /proc/cpuinfo)"
 grep -E 'IO-APIC|^ *LOC:' /proc/interrupts | awk '{ irq = $1; sub(/^ *[^ ]+ +([0-9]+ +)*/, ""); $1 = $1; print "interrupt " irq " " $0 }'
 if [ "${READ_LINE:-0}" = 1 ]; then
 	echo "blvm-linux: type a line"
-	read -r line
+	read -r -t 120 line
 	echo "console input: [$line]"
 fi
 echo "sum of squares: $(seq 1 3000 | awk '{ s += $1 * $1 } END { print s }')"
