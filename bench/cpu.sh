@@ -253,13 +253,13 @@ else
 			grep -Ev '^\[ *[0-9]+\.[0-9]+\]' >"$tmp/$1.user"
 	}
 	CMD=(/usr/bin/time -f '%U %S' -o "$tmp/lx-qemu.cpu" "$QEMU" -accel tcg -m 256 -smp 1 -nographic -no-reboot
-		-kernel "$LX/vmlinux" -initrd "$LX/initrd.cpio" -append "$LX_CMDLINE")
+		-kernel "$LX/vmlinux" -initrd "$LX/initrd-boot.cpio" -append "$LX_CMDLINE")
 	measure lx-qemu
 	lx_user lx-qemu
 	echo "$WALL $STATUS" >"$tmp/lx-qemu.res"
 	for tr in off on; do
 		CMD=(/usr/bin/time -f '%U %S' -o "$tmp/lx-$tr.cpu" "$BLVM" run --engine=emu --translate="$tr" --mem=256M
-			--vcpus=1 --timeout="$TIMEOUT" --stats="$tmp/lx-$tr.json" --initrd="$LX/initrd.cpio" "$LX/vmlinux" --
+			--vcpus=1 --timeout="$TIMEOUT" --stats="$tmp/lx-$tr.json" --initrd="$LX/initrd-boot.cpio" "$LX/vmlinux" --
 			$LX_CMDLINE)
 		measure "lx-$tr"
 		lx_user "lx-$tr"

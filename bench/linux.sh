@@ -57,13 +57,13 @@ run() {
 	userland "$tmp/$name.out" > "$tmp/$name.user"
 }
 
-echo "== inputs: $(cat "$LX/VERSION"), initramfs $(stat -c %s "$LX/initrd.cpio") bytes; -m $MEM; -append \"$CMDLINE\""
+echo "== inputs: $(cat "$LX/VERSION"), initramfs $(stat -c %s "$LX/initrd-boot.cpio") bytes; -m $MEM; -append \"$CMDLINE\""
 echo "== host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 qmem=${MEM%M}
 for fmt in vmlinuz vmlinux; do
 	for n in 1 "$SMP_VCPUS"; do
 		run "qemu-$fmt-$n" "$QEMU" -accel tcg -m "$qmem" -smp "$n" -nographic -no-reboot -kernel "$LX/$fmt" \
-			-initrd "$LX/initrd.cpio" -append "$CMDLINE"
+			-initrd "$LX/initrd-boot.cpio" -append "$CMDLINE"
 	done
 done
 for eng in $ENGINES; do
@@ -71,7 +71,7 @@ for eng in $ENGINES; do
 		for n in 1 "$SMP_VCPUS"; do
 			run "blvm-$eng-$fmt-$n" "$BLVM" run --engine="$eng" --mem="$MEM" --vcpus="$n" \
 				--timeout="$TIMEOUT" --stats="$tmp/blvm-$eng-$fmt-$n.json" \
-				--initrd="$LX/initrd.cpio" "$LX/$fmt" -- $CMDLINE
+				--initrd="$LX/initrd-boot.cpio" "$LX/$fmt" -- $CMDLINE
 		done
 	done
 done

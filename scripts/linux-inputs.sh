@@ -12,7 +12,10 @@
 #   vmlinuz      the kernel package's /boot/vmlinuz-* (a bzImage, LZ4-compressed payload)
 #   vmlinux      the ELF kernel inside it (carries the PVH note: XEN_ELFNOTE_PHYS32_ENTRY)
 #   config       the kernel's .config
-#   initrd.cpio  a newc cpio archive: /init (below), /bin/busybox and its applet links, /dev/console
+#   initrd-boot.cpio  a newc cpio archive: /init (below), /bin/busybox and its applet links, /dev/console
+#                (named initrd.cpio until its init changed in BOOT_VERSION 1: worktrees and branches
+#                that still build the older init keep their own file, and the two never rebuild each
+#                other's; INIT_VERSION and initrd.cpio belong to those)
 #   VERSION      the package name and version
 #   initrd-splitlock.cpio  the same busybox, plus tests/linux/splitlock.c built static (gcc -static)
 #                as /bin/splitlock with the links splitlock-a and splitlock-b; its /init runs both
@@ -40,7 +43,7 @@
 # no network on first use, say) -- tests skip on 3.
 set -u
 cache="${BLVM_CACHE:-$HOME/.cache/blvm}/linux"
-init_version=2 # bump when the init script below changes: the initramfs is rebuilt
+boot_version=2 # bump when the init script below changes: initrd-boot.cpio is rebuilt
 splitlock_version=2 # the same for initrd-splitlock.cpio (its init or tests/linux/splitlock.c)
 # (splitlock.c's "timed" mode, added for initrd-sld.cpio, leaves what initrd-splitlock.cpio's init
 # runs unchanged: that archive is not rebuilt for it.)
@@ -58,8 +61,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 fail() { echo "linux-inputs: $*" >&2; exit 3; }
 
 ready() {
-	[ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd.cpio" ] &&
-	[ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" = "$init_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
+	[ -s "$cache/vmlinuz" ] && [ -s "$cache/vmlinux" ] && [ -s "$cache/initrd-boot.cpio" ] &&
+	[ "$(cat "$cache/BOOT_VERSION" 2>/dev/null)" = "$boot_version" ] && [ -s "$cache/initrd-splitlock.cpio" ] &&
 	[ "$(cat "$cache/SPLITLOCK_VERSION" 2>/dev/null)" = "$splitlock_version" ] && [ -s "$cache/initrd-sld.cpio" ] &&
 	[ "$(cat "$cache/SLD_VERSION" 2>/dev/null)" = "$sld_version" ] && { ! $want_map || [ -s "$cache/System.map" ]; } &&
 	{ ! $want_kmod || { [ -s "$cache/initrd-kmod.cpio" ] && [ "$(cat "$cache/KMOD_VERSION" 2>/dev/null)" = "$kmod_version" ]; }; }
@@ -107,7 +110,14 @@ if [ ! -s "$cache/busybox" ]; then
 fi
 
 # The init: every line it prints between the two markers is the userland output that the boot
-# tests and bench/linux.sh compare across engines and with QEMU (so: deterministic).
+# tests and bench/linux.sh compare across engines and with QEMU (so: deterministic). Of
+# /proc/interrupts it prints the names only (the counts depend on timing): the I/O APIC's lines
+# (IRQ, "IO-APIC", pin-trigger, device) and the local APIC timer's "LOC:". With READ_LINE=1 on the
+# kernel command line (a NAME=VALUE the kernel does not know reaches init's environment) it asks for
+# a line on the console, reads it from its stdin (/dev/console: the serial port) and echoes it: the
+# typed line goes through the UART's receiver, its interrupt and the tty to the shell
+# (tests/sh/linux-boot.sh types it); without it nothing waits for input. The read gives up after
+# 120 s (the echo is then empty): a broken input path fails the test then, not at its --timeout.
 cat > "$work/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /tmp /sbin /usr/bin /usr/sbin
@@ -118,6 +128,12 @@ mount -t devtmpfs devtmpfs /dev
 echo "blvm-linux: userland up"
 echo "cmdline: $(cat /proc/cmdline)"
 echo "cpus online: $(grep -c ^processor /proc/cpuinfo)"
+grep -E 'IO-APIC|^ *LOC:' /proc/interrupts | awk '{ irq = $1; sub(/^ *[^ ]+ +([0-9]+ +)*/, ""); $1 = $1; print "interrupt " irq " " $0 }'
+if [ "${READ_LINE:-0}" = 1 ]; then
+	echo "blvm-linux: type a line"
+	read -r -t 120 line
+	echo "console input: [$line]"
+fi
 echo "sum of squares: $(seq 1 3000 | awk '{ s += $1 * $1 } END { print s }')"
 echo "sha256 of 256 KiB of zeros: $(dd if=/dev/zero bs=1024 count=256 2>/dev/null | sha256sum | cut -c1-16)"
 i=0; while [ $i -lt 2000 ]; do i=$((i + 1)); done; echo "shell loop: $i"
@@ -163,10 +179,10 @@ arc += b"\0" * (-len(arc) % 512)
 open(out, "wb").write(arc)
 PY
 }
-if [ ! -s "$cache/initrd.cpio" ] || [ "$(cat "$cache/INIT_VERSION" 2>/dev/null)" != "$init_version" ]; then
-	newc_cpio "$work/initrd.cpio" "$work/init" "$cache/busybox" || fail "cannot build the initramfs"
-	mv "$work/initrd.cpio" "$cache/initrd.cpio" || fail "cannot write $cache"
-	echo $init_version > "$cache/INIT_VERSION"
+if [ ! -s "$cache/initrd-boot.cpio" ] || [ "$(cat "$cache/BOOT_VERSION" 2>/dev/null)" != "$boot_version" ]; then
+	newc_cpio "$work/initrd-boot.cpio" "$work/init" "$cache/busybox" || fail "cannot build the initramfs"
+	mv "$work/initrd-boot.cpio" "$cache/initrd-boot.cpio" || fail "cannot write $cache"
+	echo $boot_version > "$cache/BOOT_VERSION"
 fi
 
 # The split-lock initramfs: two instances of one static program at once, each with its own comm.

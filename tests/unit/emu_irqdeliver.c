@@ -3,7 +3,7 @@
  * The emu engine's CPU side of the interrupt platform, through the engine ops as a monitor drives
  * them (KVM_CREATE_IRQCHIP before the vCPU): an interrupt pending while IF = 0 is taken right after
  * the instruction that follows STI (the STI shadow, SDM Vol. 3 6.8.3), with the return address
- * the handler sees; HLT with IF = 1 sleeps until the LAPIC timer fires and resumes after the HLT;
+ * the handler sees; likewise after the instruction that follows MOV SS (its shadow, same section); HLT with IF = 1 sleeps until the LAPIC timer fires and resumes after the HLT;
  * HLT with IF = 0 is KVM_EXIT_HLT; kick() interrupts a sleeping HLT; the platform MSRs and CPUID
  * leaves a stock kernel reads have KVM's values, unknown MSRs #GP; CR8 is TPR[7:4]; KVM_CREATE_IRQCHIP is refused
  * after a vCPU exists.
@@ -27,6 +27,20 @@ GUEST(g, ".code64",
 	"mov $1, %r12\n"                     /* the shadow: this runs first */
 	".globl g_after_shadow\ng_after_shadow:\n"
 	"mov $2, %r13\n"
+	"cli\n"
+	/* the MOV SS shadow (SDM Vol. 3 6.8.3: after MOV SS interrupts are inhibited "until the
+	 * instruction boundary following the next instruction"): vector 0x42 pending while IF = 0;
+	 * STI's shadow covers the MOV SS, so at the boundary after MOV SS IF = 1 and 0x42 is pending;
+	 * MOV SS's own shadow then lets one more instruction run (KVM's emulator likewise arms the
+	 * MOV SS shadow after an STI one: toggle_interruptibility skips only a repeated kind) */
+	"movl $0x44042, 0x300(%rsi)\n"       /* self IPI, vector 0x42 */
+	"mov %ss, %eax\n"
+	"xor %r14d, %r14d\n"
+	"sti\n"
+	"mov %ax, %ss\n"
+	".globl g_after_movss\ng_after_movss:\n"
+	"mov $3, %r14\n"                     /* in MOV SS's shadow: runs before the interrupt */
+	".globl g_after_movss_shadow\ng_after_movss_shadow:\n"
 	"cli\n"
 	/* HLT with IF = 1 until the one-shot timer (vector 0x41, 2 ms) fires */
 	"movl $0xb, 0x3e0(%rsi)\n"           /* TDCR: divide by 1 */
@@ -73,12 +87,19 @@ GUEST(g, ".code64",
 	"mov (%rsp), %rax; mov %rax, 0x100058\n"
 	"movl $0, 0xb0(%rsi)\n"              /* rsi = the APIC page throughout */
 	"iretq\n"
+	".globl g_int42\ng_int42:\n"
+	"incl 0x100070\n"
+	"mov (%rsp), %rax; mov %rax, 0x100078\n"
+	"mov %r14, 0x100080\n"               /* 3 if the instruction after MOV SS ran first */
+	"movl $0, 0xb0(%rsi)\n"
+	"iretq\n"
 	".globl g_gp\ng_gp:\n"
 	"incl 0x100060\n"
 	"addq $2, 8(%rsp)\n"                 /* skip the 2-byte RDMSR/WRMSR */
 	"add $8, %rsp\n"                     /* error code */
 	"iretq\n");
-extern const uint8_t g_after_sti[], g_after_shadow[], g_after_hlt[], g_int40[], g_int41[], g_gp[];
+extern const uint8_t g_after_sti[], g_after_shadow[], g_after_movss[], g_after_movss_shadow[], g_after_hlt[],
+	g_int40[], g_int41[], g_int42[], g_gp[];
 #define GA(sym) (0x10000 + (uint64_t)(sym - g_start))
 
 static void *kicker(void *arg)
@@ -125,6 +146,7 @@ int main(void)
 	t_load(&t, T_CODE, g_start, g_end);
 	t_gate(&t, 0x40, GA(g_int40), 0, 0);
 	t_gate(&t, 0x41, GA(g_int41), 0, 0);
+	t_gate(&t, 0x42, GA(g_int42), 0, 0);
 	t_gate(&t, 13, GA(g_gp), 0, 0);
 	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
 	struct kvm_regs regs = t_regs(&t);
@@ -132,6 +154,12 @@ int main(void)
 	/* the STI shadow: the instruction after STI ran before the interrupt */
 	CHECK_EQ(t_r32(&t, DATA + 0x40), 1);
 	CHECK_EQ(t_r64(&t, DATA + 0x48), GA(g_after_shadow));
+	/* the MOV SS shadow: the instruction after MOV SS ran before the interrupt, whose return
+	 * address is the boundary after that instruction, not after MOV SS */
+	CHECK_EQ(t_r32(&t, DATA + 0x70), 1);
+	CHECK_EQ(t_r64(&t, DATA + 0x78), GA(g_after_movss_shadow));
+	CHECK(t_r64(&t, DATA + 0x78) != GA(g_after_movss), "interrupt taken right after MOV SS");
+	CHECK_EQ(t_r64(&t, DATA + 0x80), 3);
 	/* HLT woke on the timer and resumed after itself */
 	CHECK_EQ(t_r32(&t, DATA + 0x50), 1);
 	CHECK_EQ(t_r64(&t, DATA + 0x58), GA(g_after_hlt));
