@@ -15,6 +15,10 @@
 #     CPU time (user + system, GNU time), blvm's retired instructions and native share (--stats),
 #     and whether each userland output equals QEMU's. LINUX=0 skips it; inputs that cannot be
 #     made skip it with a note.
+#  1c. SSE (issue 11): guests/sse (code built with the compiler's default floating-point and vector
+#     instructions, x87 and MMX: every result's bits printed) with SSE_ROUNDS (default 20000) rounds
+#     of its kernels, under the translator, the interpreter and QEMU TCG, best of RUNS, interleaved;
+#     outputs identical; wall times and ratios. SSE=0 skips it.
 #  2. Start-up: `blvm run` of hello-min against QEMU on the same guest, median of STARTUP_RUNS
 #     (default 10) wall times and peak RSS.
 #  3. If /dev/kvm works: the kvm engine on a tiny command line (KVM_ARGS, default "1 only=sort";
@@ -44,6 +48,8 @@ BUILD="${1:-build}"
 BLVM="$BUILD/blvm"
 GUEST="$BUILD/guests/bench-cpu"
 HELLO="$BUILD/guests/hello-min"
+SSE_GUEST="$BUILD/guests/sse"
+SSE_ROUNDS="${SSE_ROUNDS:-20000}"
 STORM="$BUILD/guests/buslock-storm"
 QEMU="${QEMU:-qemu-system-x86_64}"
 SCALE="${SCALE:-}"
@@ -291,6 +297,38 @@ else
 	read -r ow _ <"$tmp/lx-off.res"
 	read -r xw _ <"$tmp/lx-on.res"
 	echo "ratio blvm/QEMU (wall): interpreter $(calc "round($ow / $qw, 2)"), translator $(calc "round($xw / $qw, 2)")"
+fi
+
+# ---- 1c. SSE: guests/sse against QEMU --------------------------------------------------------
+echo
+if [ "${SSE:-1}" = 0 ]; then
+	echo "SSE: skipped (SSE=0)"
+else
+	[ -x "$SSE_GUEST" ] || die "$SSE_GUEST is missing: build it with 'make BUILD=$BUILD guests'"
+	: >"$tmp/sse-on.walls"
+	: >"$tmp/sse-off.walls"
+	: >"$tmp/sse-qemu.walls"
+	for i in $(seq 1 "$RUNS"); do
+		for tr in on off; do
+			blvm_cmd emu "$SSE_GUEST" "$SSE_ROUNDS" "$tmp/sse-$tr.json" --translate="$tr"
+			measure "sse-$tr"
+			expect_blvm "sse-$tr"
+			echo "$WALL" >>"$tmp/sse-$tr.walls"
+		done
+		same_output sse-on sse-off
+		qemu_cmd "$SSE_GUEST" "$SSE_ROUNDS"
+		measure sse-qemu
+		expect_qemu sse-qemu
+		echo "$WALL" >>"$tmp/sse-qemu.walls"
+		same_output sse-on sse-qemu
+	done
+	sse_on=$(min_of <"$tmp/sse-on.walls")
+	sse_off=$(min_of <"$tmp/sse-off.walls")
+	sse_q=$(min_of <"$tmp/sse-qemu.walls")
+	echo "SSE: guests/sse, $SSE_ROUNDS rounds (output identical under all three), best of $RUNS"
+	printf '%-22s %10s\n' runner "wall (s)"
+	printf '%-22s %10.3f\n' "blvm emu translator" "$sse_on" "blvm emu interpreter" "$sse_off" "qemu -accel tcg" "$sse_q"
+	echo "ratio blvm/QEMU: translator $(calc "round($sse_on / $sse_q, 2)"), interpreter $(calc "round($sse_off / $sse_q, 2)")"
 fi
 
 # ---- 2. start-up: hello-min ------------------------------------------------------------------
