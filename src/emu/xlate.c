@@ -317,42 +317,43 @@ static void build_req(ZydisEncoderRequest *r, ZydisMnemonic m, unsigned n, const
  * operand slots must be zero (build_req(), ZydisEncoderDecodedInstructionToEncoderRequest()). */
 static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
 {
-	ZydisEncoderRequest r = *rq;
-	ZydisMnemonic m = r.mnemonic;
-	unsigned n = r.operand_count;
+	ZydisMnemonic m = rq->mnemonic;
+	unsigned n = rq->operand_count;
 	bool rel = false;
 	for (unsigned k = 0; k < n; k++)
-		rel |= r.operands[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+		rel |= rq->operands[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
 		       (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ));
 	ZyanUSize len = ZYDIS_MAX_INSTRUCTION_LENGTH;
 	if (e->bad || e->at + len > e->cap) {
 		e->bad = true;
 		return;
 	}
+	/* the key: the request up to its last operand (a 400-byte struct, most of it unused operands:
+	 * neither copied nor hashed; operand_count is in the compared part) */
+	size_t klen = offsetof(ZydisEncoderRequest, operands) + n * sizeof(ZydisEncoderOperand);
 	struct xl_memo *mo = NULL;
 	if (!rel && e->memo) {
-		/* the key: the request up to its last operand (the rest is zero: memset above) */
-		size_t klen = offsetof(ZydisEncoderRequest, operands) + n * sizeof(ZydisEncoderOperand);
 		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over 8-byte words */
-		const uint8_t *p = (const uint8_t *)&r;
+		const uint8_t *p = (const uint8_t *)rq;
 		for (size_t q = 0; q + 8 <= klen; q += 8) {
 			uint64_t v;
 			memcpy(&v, p + q, 8);
 			h = (h ^ v) * 0x100000001b3ull;
 		}
 		mo = &e->memo[(h ^ (h >> 29)) & (XL_MEMO - 1)];
-		if (mo->len && !memcmp(&mo->req, &r, klen)) {
+		if (mo->len && !memcmp(&mo->req, rq, klen)) {
 			memcpy(e->w + e->at, mo->bytes, mo->len);
 			e->at += mo->len;
 			return;
 		}
 	}
+	ZydisEncoderRequest r = *rq; /* the encoder takes a mutable request */
 	if (ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, e->w + e->at, &len, e->x + e->at))) {
 		e->bad = true;
 		return;
 	}
 	if (mo) {
-		mo->req = r;
+		memcpy(&mo->req, rq, klen);
 		mo->len = (uint8_t)len;
 		memcpy(mo->bytes, e->w + e->at, len);
 	}
