@@ -632,29 +632,54 @@ int emu_h_str(ARGS)
 }
 
 /*
+ * The descriptor a LAR, LSL, VERR or VERW selector names (SDM Vol. 2 "LAR" operation: "IF
+ * Offset(SRC) > descriptor table limit THEN ZF := 0"; the description: the selector is not null).
+ * *found = false, and no fault, for a null selector, one beyond its table's limit or in an unusable
+ * LDT; faults come only from reading the descriptor (#PF, #GP on a non-canonical table).
+ */
+static int probe_desc(struct emu_vcpu *c, uint16_t sel, uint8_t d[8], bool *found)
+{
+	uint32_t limit = (sel & 4) ? (c->ldt.unusable ? 0 : c->ldt.limit) : c->gdt.limit;
+	*found = (sel & ~3) != 0 && (sel | 7u) <= limit && !((sel & 4) && c->ldt.unusable);
+	if (!*found)
+		return 0;
+	uint64_t addr;
+	return read_desc(c, sel, d, &addr);
+}
+
+/* The privilege check of LAR, LSL, VERR and VERW: a conforming code segment is visible at every
+ * CPL, any other descriptor when CPL <= DPL and RPL <= DPL. */
+static bool desc_visible(const struct emu_vcpu *c, uint16_t sel, const uint8_t d[8])
+{
+	unsigned dpl = (d[5] >> 5) & 3;
+	bool conforming = (d[5] & 0x10) && (d[5] & 0xc) == 0xc;
+	return conforming || (dpl >= c->cpl && dpl >= (sel & 3u));
+}
+
+/* "This instruction is not recognized in real-address mode" (#UD): VERR, VERW, LAR, LSL. */
+static int not_in_real_mode(struct emu_vcpu *c)
+{
+	return (c->cr0 & CR0_PE) ? 0 : emu_raise(c, EMU_V_UD);
+}
+
+/*
  * VERR / VERW (SDM Vol. 2B "VERR/VERW"): ZF = 1 when the segment sel names is readable (VERR) or
- * writable (VERW) at the current privilege level, else ZF = 0; no other flag changes. A null
- * selector, one beyond the table's limit, a system descriptor, or a failed privilege check (DPL <
- * CPL or DPL < RPL, except conforming code for VERR) is ZF = 0, not a fault; faults come only from
- * reading the operand or the descriptor (#PF, #GP on a non-canonical table). Linux's MDS mitigation
- * executes VERW on every return to user mode (mds_clear_cpu_buffers).
+ * writable (VERW) at the current privilege level, else ZF = 0; no other flag changes. A system
+ * descriptor or a failed privilege check is ZF = 0, not a fault. Linux's MDS mitigation executes
+ * VERW on every return to user mode (mds_clear_cpu_buffers).
  */
 static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 {
 	uint16_t sel;
+	TRY(not_in_real_mode(c));
 	TRY(sel_operand(c, i, &sel));
-	bool ok = false;
-	uint32_t limit = (sel & 4) ? (c->ldt.unusable ? 0 : c->ldt.limit) : c->gdt.limit;
-	if ((sel & ~3) != 0 && (sel | 7u) <= limit && !((sel & 4) && c->ldt.unusable)) {
-		uint8_t d[8];
-		uint64_t addr;
-		TRY(read_desc(c, sel, d, &addr));
-		unsigned type = d[5] & 0xf, dpl = (d[5] >> 5) & 3;
-		bool code = type & 8, s = (d[5] >> 4) & 1;
-		bool conforming = code && (type & 4);
-		bool priv = conforming || (dpl >= c->cpl && dpl >= (sel & 3u));
-		if (s && priv)
-			ok = write ? (!code && (type & 2)) : (!code || (type & 2));
+	uint8_t d[8];
+	bool found, ok = false;
+	TRY(probe_desc(c, sel, d, &found));
+	if (found && (d[5] & 0x10) && desc_visible(c, sel, d)) {
+		unsigned type = d[5] & 0xf;
+		bool code = type & 8;
+		ok = write ? (!code && (type & 2)) : (!code || (type & 2));
 	}
 	uint64_t *f = emu_rflagsp(c);
 	*f = ok ? (*f | EMU_ZF) : (*f & ~EMU_ZF);
@@ -663,6 +688,54 @@ static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 
 int emu_h_verr(ARGS) { return verify_seg(c, i, false); }
 int emu_h_verw(ARGS) { return verify_seg(c, i, true); }
+
+/*
+ * LAR / LSL (SDM Vol. 2A "LAR", "LSL"): for a visible descriptor of a type valid for the
+ * instruction, ZF = 1 and the destination gets the access rights (LAR: the descriptor's second
+ * doubleword AND FF00H with a 16-bit operand, AND 00FxFF00H with 32 and 64 bits, zero-extended) or
+ * the limit in bytes (LSL: scaled by G, truncated to the operand size); otherwise ZF = 0 and the
+ * destination is unchanged. No other flag changes. Valid system types (Tables 3-52 and 3-63):
+ * protected mode LAR 1 2 3 4 5 9 B C, LSL 1 2 3 9 B; IA-32e mode (EFER.LMA) LAR 9 B C, LSL 2 9 B.
+ * Code and data segments are valid for both.
+ */
+static int load_desc_field(struct emu_vcpu *c, const struct emu_insn *i, bool lsl)
+{
+	static const uint16_t valid[2][2] = {
+		/* [IA-32e][lsl] */
+		{ 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 9 | 1u << 0xb | 1u << 0xc,
+		  1u << 1 | 1u << 2 | 1u << 3 | 1u << 9 | 1u << 0xb },
+		{ 1u << 9 | 1u << 0xb | 1u << 0xc, 1u << 2 | 1u << 9 | 1u << 0xb },
+	};
+	uint64_t v;
+	TRY(not_in_real_mode(c));
+	if (i->op)
+		TRY(emu_rd2(c, emu_lin(c, i), &v));
+	else
+		v = c->r[i->b];
+	uint16_t sel = (uint16_t)v;
+	uint8_t d[8];
+	bool found, ok = false;
+	TRY(probe_desc(c, sel, d, &found));
+	if (found && desc_visible(c, sel, d))
+		ok = (d[5] & 0x10) || (valid[!!(c->efer & EFER_LMA)][lsl] >> (d[5] & 0xf) & 1);
+	if (ok) {
+		uint32_t hi = d[4] | d[5] << 8 | d[6] << 16 | (uint32_t)d[7] << 24;
+		if (lsl) {
+			v = d[0] | d[1] << 8 | (d[6] & 0xfu) << 16;
+			if (d[6] & 0x80) /* G: 4-KByte units */
+				v = v << 12 | 0xfff;
+		} else {
+			v = hi & (i->osz == 2 ? 0xff00u : 0x00f0ff00u);
+		}
+		emu_wrreg(c, i->osz, i->r, v);
+	}
+	uint64_t *f = emu_rflagsp(c);
+	*f = ok ? (*f | EMU_ZF) : (*f & ~EMU_ZF);
+	return emu_next(c, i);
+}
+
+int emu_h_lar(ARGS) { return load_desc_field(c, i, false); }
+int emu_h_lsl(ARGS) { return load_desc_field(c, i, true); }
 int emu_h_sldt(ARGS)
 {
 	TRY(umip_denied(c));
