@@ -697,6 +697,20 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 /* A locked byte OR the CPU makes itself on a system structure (descriptor accessed bit, TSS busy
  * bit; SDM Vol. 3 9.1.2.1); nv is the whole new byte (used for MMIO). A bus lock when uncacheable. */
 int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t nv);
+/*
+ * DR6 as a #DB reports the conditions `cond` (DR6_BS, DR6_BLD, B0-B3; 0 for INT1), written as KVM's
+ * kvm_deliver_exception_payload() writes it (the payload in the VMCS's pending-debug-exceptions
+ * format): B0-B3 cleared ("certain debug exceptions may clear bits 0-3", SDM Vol. 3 17.2.3), the
+ * active-low bits (BLD 11, RTM 16) set to 1, then each condition's bit set, BLD's cleared (0 reports
+ * a bus lock). Other bits (BD, BS, BT) stay as they were: the processor never clears them.
+ */
+#define DR6_ACTIVE_LOW 0xffff0ff0ull
+static inline void emu_dr6_db(struct emu_vcpu *c, uint64_t cond)
+{
+	uint64_t dr6 = (c->dr[6] & ~0xfull) | DR6_ACTIVE_LOW | cond;
+	c->dr[6] = dr6 ^ (cond & (DR6_BLD | (1ull << 16)));
+}
+
 /* A bus lock is about to be taken (mmu.c; the CPU model of the VMX/SVM controls): 0 = go on,
  * EMU_ST_EXIT = the SVM flavour's fault-like exit (nothing of the instruction done). */
 int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,

@@ -604,9 +604,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		if (unlikely(c->bld_trap) && st != EMU_ST_EXIT) {
 			c->bld_trap = false;
 			if (st == EMU_ST_END && c->exc_vec < 0) {
-				c->dr[6] &= ~DR6_BLD;
-				if (tf)
-					c->dr[6] |= DR6_BS;
+				emu_dr6_db(c, DR6_BLD | (tf ? DR6_BS : 0));
 				c->exc_vec = EMU_V_DB;
 				c->exc_has_err = false;
 				c->exc_soft = false;
@@ -627,7 +625,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		if (unlikely(tf && stepped && c->exc_vec < 0) &&
 		    !(st == EMU_ST_END && (c->last_i->fn == emu_h_syscall || c->last_i->fn == emu_h_sysret))) {
 			/* (SYSCALL and SYSRET decide their trap by TF at their end: system.c) */
-			c->dr[6] |= 0x4000; /* BS: single-step trap (SDM Vol. 3 17.3.1.4) */
+			emu_dr6_db(c, DR6_BS); /* single-step trap (SDM Vol. 3 17.3.1.4) */
 			c->exc_vec = EMU_V_DB;
 			c->exc_has_err = false;
 			c->exc_soft = false;

@@ -1538,7 +1538,7 @@ static void flat_seg(struct kvm_segment *s, uint16_t sel, int code, int l, unsig
 static int step_trap_at_end(struct emu_vcpu *c)
 {
 	if (c->rflags & EMU_TF) {
-		c->dr[6] |= DR6_BS; /* single-step (SDM Vol. 3 17.2.3) */
+		emu_dr6_db(c, DR6_BS); /* single-step (SDM Vol. 3 17.2.3) */
 		c->exc_vec = EMU_V_DB;
 		c->exc_has_err = false;
 		c->exc_err = 0;
@@ -1607,6 +1607,7 @@ int emu_h_int3(ARGS) { return soft_int(c, i, EMU_V_BP); }
 int emu_h_int1(ARGS)
 {
 	c->rip += i->len;
+	emu_dr6_db(c, 0); /* no condition bit: DR6 = ACTIVE_LOW with BD/BS/BT as they were */
 	emu_raise(c, EMU_V_DB); /* pending; the instruction itself completed */
 	return EMU_ST_END;
 }
