@@ -519,6 +519,7 @@ struct emu_vcpu {
 	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
 	uint8_t mode;                 /* decode mode (EMU_MODE_*) */
 	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
+	uint8_t insn_bp;              /* DR7 enables an instruction breakpoint (emu_dr7_written()) */
 	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
 				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
 				       * run loop tests it once per block; it sits in padding here. */
@@ -705,6 +706,20 @@ int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t n
  * a bus lock). Other bits (BD, BS, BT) stay as they were: the processor never clears them.
  */
 #define DR6_ACTIVE_LOW 0xffff0ff0ull
+
+/* DR7 (SDM Vol. 3 17.2.4): breakpoint n is enabled by L<n> (bit 2n) or G<n> (bit 2n + 1); R/W<n>
+ * (bits 16 + 4n, 2 bits) = 00 makes it an instruction breakpoint. c->insn_bp caches whether any
+ * enabled one is, so that the run loop checks instruction addresses only then. */
+static inline bool emu_dr7_insn_bp(uint64_t dr7, unsigned n)
+{
+	return ((dr7 >> (2 * n)) & 3) && !((dr7 >> (16 + 4 * n)) & 3);
+}
+static inline void emu_dr7_written(struct emu_vcpu *c)
+{
+	c->insn_bp = 0;
+	for (unsigned n = 0; n < 4; n++)
+		c->insn_bp |= emu_dr7_insn_bp(c->dr[7], n);
+}
 static inline void emu_dr6_db(struct emu_vcpu *c, uint64_t cond)
 {
 	uint64_t dr6 = (c->dr[6] & ~0xfull) | DR6_ACTIVE_LOW | cond;

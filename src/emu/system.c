@@ -913,6 +913,8 @@ int emu_h_mov_dr_r(ARGS)
 	else if (n == 7)
 		v = (v & ~0xd800ull) | 0x400;
 	c->dr[n] = v;
+	if (n == 7)
+		emu_dr7_written(c);
 	return emu_next(c, i);
 }
 
@@ -1632,10 +1634,12 @@ int emu_h_iret(ARGS)
 		st = emu_pop(c, n, &sel);
 	if (!st)
 		st = emu_pop(c, n, &fl);
-	/* RF from the image is cleared again once the instruction returned to completes (SDM Vol. 3
-	 * 17.3.1.1); it only suppresses instruction breakpoints, which this engine does not raise, so
-	 * it is not loaded: a later event pushes RF as the SDM says for it, not a stale 1 (deliver()) */
-	fl &= ~EMU_RF;
+	/* RF from the image suppresses an instruction breakpoint at the instruction returned to and is
+	 * cleared once that one completes (SDM Vol. 3 17.3.1.1). The run loop does both only while
+	 * DR7 enables an instruction breakpoint (engine.c insn_breakpoint()); otherwise RF is not
+	 * loaded, so that a later event pushes RF as the SDM says for it, not a stale 1 (deliver()) */
+	if (!c->insn_bp)
+		fl &= ~EMU_RF;
 	if (!st && real_mode(c)) {
 		/* EFLAGS <- (tempEFLAGS AND 257FD5H) OR (EFLAGS AND 1A0000H): VM, VIF, VIP stay; with a
 		 * 16-bit operand size only FLAGS[15:0] */
@@ -2010,6 +2014,7 @@ void emu_init_state(struct emu_vcpu *c)
 	memset(c->dr, 0, sizeof c->dr);
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
+	emu_dr7_written(c);
 	c->exc_vec = -1;
 	emu_tlb_flush(c);
 	emu_update_mode(c);

@@ -9,7 +9,11 @@
  *          each one, the POPF that clears TF included: three #DBs at start, start + 1, start + 2,
  *          each with DR6 = FFFF4FF0H, after the guest wrote 0 to DR6 (FFFF07F0H on the Intel model:
  *          BLD is writable where OS bus-lock detection is exposed, as KVM's kvm_dr6_fixed());
- *   int1   INT1 (F1): a trap-like #DB with no condition bit, DR6 = FFFF0FF0H after DR6 = 0.
+ *   int1   INT1 (F1): a trap-like #DB with no condition bit, DR6 = FFFF0FF0H after DR6 = 0;
+ *   hw_bp  an instruction breakpoint in DR2 enabled by DR7.G2 (17.3.1.1): a #DB fault before the
+ *          instruction (the pushed RIP is its address), DR6 = FFFF0FF4H; the handler sets RF in the
+ *          image, so the instruction then runs once (one #DB); with DR6.BS and B1 set by software
+ *          before, the next hit reports FFFF4FF4H (B1 cleared, BS kept).
  */
 #include "emu_harness.h"
 
@@ -23,10 +27,19 @@ GUEST(dbg, ".code64",
 	"xor %eax, %eax\n mov %rax, %dr6\n"
 	".byte 0xf1\n"
 	"2: lea 2b(%rip), %rcx\n"
+	"lea 3f(%rip), %rax\n mov %rax, %dr2\n mov $0x420, %eax\n mov %rax, %dr7\n" /* G2, R/W2 = 00 */
+	"3: nop\n"
+	"mov $0x4002, %eax\n mov %rax, %dr6\n"
+	"lea 4f(%rip), %rax\n mov %rax, %dr2\n"
+	"4: nop\n"
+	"mov $0x400, %eax\n mov %rax, %dr7\n"
+	"lea 3b(%rip), %rdx\n lea 4b(%rip), %rsi\n"
 	"hlt\n"
 	".fill 0x100 - (. - dbg_start), 1, 0x90\n"
-	/* #DB handler: record the pushed RIP and DR6 */
-	"mov (%rsp), %r14\n mov %r14, (%r15)\n mov %dr6, %r14\n mov %r14, 8(%r15)\n add $16, %r15\n iretq\n");
+	/* #DB handler: record the pushed RIP and DR6; RF in the image for a breakpoint (B0-B3) */
+	"mov (%rsp), %r14\n mov %r14, (%r15)\n mov %dr6, %r14\n mov %r14, 8(%r15)\n add $16, %r15\n"
+	"test $0xf, %r14b\n jz 5f\n orl $0x10000, 16(%rsp)\n"
+	"5: iretq\n");
 
 int main(void)
 {
@@ -38,7 +51,7 @@ int main(void)
 	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
 	struct kvm_regs r = t_regs(&t);
 	CHECK_EQ(r.r13, 0xffff07f0);         /* DR6 after MOV DR6, 0: BLD writable (Intel model) */
-	CHECK_EQ(r.r15, REC + 4 * 16);       /* four #DBs: three single steps, INT1 */
+	CHECK_EQ(r.r15, REC + 6 * 16);       /* six #DBs: three single steps, INT1, two breakpoints */
 	uint64_t start = r.rbx;
 	for (unsigned k = 0; k < 3; k++) {
 		CHECK(t_r64(&t, REC + 16 * k) == start + k, "step %u: #DB at 0x%llx, want 0x%llx", k,
@@ -48,6 +61,10 @@ int main(void)
 	}
 	CHECK_EQ(t_r64(&t, REC + 48), r.rcx);      /* INT1: trap-like, after F1 */
 	CHECK_EQ(t_r64(&t, REC + 56), 0xffff0ff0); /* no condition bit; BLD and RTM back to 1 */
+	CHECK_EQ(t_r64(&t, REC + 64), r.rdx);      /* DR2: a fault, before the instruction */
+	CHECK_EQ(t_r64(&t, REC + 72), 0xffff0ff4); /* B2 */
+	CHECK_EQ(t_r64(&t, REC + 80), r.rsi);
+	CHECK_EQ(t_r64(&t, REC + 88), 0xffff4ff4); /* B2, B1 cleared, BS kept */
 	t_fini(&t);
 	return t_result("emu_debug");
 }
