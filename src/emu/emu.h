@@ -520,6 +520,7 @@ struct emu_vcpu {
 	uint8_t mode;                 /* decode mode (EMU_MODE_*) */
 	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
 	uint8_t insn_bp;              /* DR7 enables an instruction breakpoint (emu_dr7_written()) */
+	uint8_t db_shadow;            /* MOV SS / POP SS with TF: no single-step trap after it */
 	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
 				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
 				       * run loop tests it once per block; it sits in padding here. */

@@ -660,6 +660,10 @@ static int run_vcpu(struct emu_vcpu *c)
 			break;
 		}
 		bool stepped = st == EMU_ST_END || (st == EMU_ST_EXIT && c->exc_vec < 0);
+		if (unlikely(c->db_shadow)) { /* MOV SS / POP SS blocks its own single-step trap */
+			c->db_shadow = 0;
+			stepped = false;
+		}
 		if (unlikely(tf && stepped && c->exc_vec < 0) &&
 		    !(st == EMU_ST_END && (c->last_i->fn == emu_h_syscall || c->last_i->fn == emu_h_sysret))) {
 			/* (SYSCALL and SYSRET decide their trap by TF at their end: system.c) */

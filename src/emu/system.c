@@ -459,11 +459,15 @@ int emu_h_lret(ARGS)
 	return EMU_ST_END;
 }
 
-/* MOV SS / POP SS: interrupts (and NMIs) wait until after the next instruction (SDM Vol. 3 6.8.3) */
+/* MOV SS / POP SS: interrupts (and NMIs) wait until after the next instruction (SDM Vol. 3 6.8.3),
+ * and so do debug exceptions: with TF, no single-step trap follows the MOV SS itself; the next one
+ * comes after the instruction after it (SDM Vol. 3 6.8.3, kvm-unit-tests x86/debug.c "MOVSS
+ * blocking"; the run loop reads c->db_shadow, engine.c) */
 static void ss_shadow(struct emu_vcpu *c, const struct emu_insn *i)
 {
 	if (i->op == EMU_SS) {
 		c->intr_shadow = true;
+		c->db_shadow = !!(c->rflags & EMU_TF);
 		c->stop = EMU_ST_END;
 	}
 }

@@ -13,7 +13,9 @@
  *   hw_bp  an instruction breakpoint in DR2 enabled by DR7.G2 (17.3.1.1): a #DB fault before the
  *          instruction (the pushed RIP is its address), DR6 = FFFF0FF4H; the handler sets RF in the
  *          image, so the instruction then runs once (one #DB); with DR6.BS and B1 set by software
- *          before, the next hit reports FFFF4FF4H (B1 cleared, BS kept).
+ *          before, the next hit reports FFFF4FF4H (B1 cleared, BS kept);
+ *   movss  TF set by POPF, then MOV SS: MOV SS blocks its own single-step trap (SDM Vol. 3 6.8.3),
+ *          so the #DBs come after the instruction after it and then as in "step".
  */
 #include "emu_harness.h"
 
@@ -34,6 +36,10 @@ GUEST(dbg, ".code64",
 	"4: nop\n"
 	"mov $0x400, %eax\n mov %rax, %dr7\n"
 	"lea 3b(%rip), %rdx\n lea 4b(%rip), %rsi\n"
+	"xor %eax, %eax\n mov %rax, %dr6\n"
+	"pushf\n pop %rax\n or $0x100, %rax\n push %rax\n mov %ss, %r8w\n popf\n mov %r8w, %ss\n"
+	"and $~0x100, %rax\n"
+	"6: push %rax\n popf\n lea 6b(%rip), %rdi\n"
 	"hlt\n"
 	".fill 0x100 - (. - dbg_start), 1, 0x90\n"
 	/* #DB handler: record the pushed RIP and DR6; RF in the image for a breakpoint (B0-B3) */
@@ -51,7 +57,7 @@ int main(void)
 	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
 	struct kvm_regs r = t_regs(&t);
 	CHECK_EQ(r.r13, 0xffff07f0);         /* DR6 after MOV DR6, 0: BLD writable (Intel model) */
-	CHECK_EQ(r.r15, REC + 6 * 16);       /* six #DBs: three single steps, INT1, two breakpoints */
+	CHECK_EQ(r.r15, REC + 9 * 16);       /* 3 single steps, INT1, 2 breakpoints, 3 single steps */
 	uint64_t start = r.rbx;
 	for (unsigned k = 0; k < 3; k++) {
 		CHECK(t_r64(&t, REC + 16 * k) == start + k, "step %u: #DB at 0x%llx, want 0x%llx", k,
@@ -65,6 +71,11 @@ int main(void)
 	CHECK_EQ(t_r64(&t, REC + 72), 0xffff0ff4); /* B2 */
 	CHECK_EQ(t_r64(&t, REC + 80), r.rsi);
 	CHECK_EQ(t_r64(&t, REC + 88), 0xffff4ff4); /* B2, B1 cleared, BS kept */
+	for (unsigned k = 0; k < 3; k++) {
+		CHECK(t_r64(&t, REC + 96 + 16 * k) == r.rdi + k, "movss %u: #DB at 0x%llx, want 0x%llx", k,
+		      (unsigned long long)t_r64(&t, REC + 96 + 16 * k), (unsigned long long)(r.rdi + k));
+		CHECK_EQ(t_r64(&t, REC + 104 + 16 * k), 0xffff4ff0);
+	}
 	t_fini(&t);
 	return t_result("emu_debug");
 }
