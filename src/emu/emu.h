@@ -314,6 +314,8 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define DEBUGCTL_BLD (1ull << 2)
 #define DR6_BLD (1ull << 11)
 #define DR6_BS (1ull << 14)
+#define DR6_BD (1ull << 13)
+#define DR7_GD (1ull << 13)
 
 /* exception vectors */
 enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU_V_NM = 7, EMU_V_DF = 8,

@@ -888,6 +888,18 @@ int emu_h_mov_r_cr(ARGS)
 	return emu_next(c, i);
 }
 
+/* General detect (SDM Vol. 3 17.2.4, 17.3.1.2): with DR7.GD set, a MOV to or from a debug
+ * register is a #DB fault instead, DR6.BD set and DR7.GD cleared so that the handler can use them
+ * (KVM clears it on delivery of the #DB). */
+static int general_detect(struct emu_vcpu *c)
+{
+	if (!(c->dr[7] & DR7_GD))
+		return 0;
+	emu_dr6_db(c, DR6_BD);
+	c->dr[7] &= ~DR7_GD;
+	return emu_raise(c, EMU_V_DB);
+}
+
 static int dr_index(struct emu_vcpu *c, int n)
 {
 	if (n == 4 || n == 5) {
@@ -904,6 +916,7 @@ int emu_h_mov_dr_r(ARGS)
 	int n = dr_index(c, i->op);
 	if (n < 0)
 		return emu_raise(c, EMU_V_UD);
+	TRY(general_detect(c));
 	uint64_t v = c->mode64 ? c->r[i->r] : (uint32_t)c->r[i->r];
 	if (n >= 6 && (v >> 32))
 		return emu_raise_err(c, EMU_V_GP, 0);
@@ -928,6 +941,7 @@ int emu_h_mov_r_dr(ARGS)
 	int n = dr_index(c, i->op);
 	if (n < 0)
 		return emu_raise(c, EMU_V_UD);
+	TRY(general_detect(c));
 	c->r[i->r] = c->mode64 ? c->dr[n] : (uint32_t)c->dr[n];
 	return emu_next(c, i);
 }

@@ -15,7 +15,9 @@
  *          image, so the instruction then runs once (one #DB); with DR6.BS and B1 set by software
  *          before, the next hit reports FFFF4FF4H (B1 cleared, BS kept);
  *   movss  TF set by POPF, then MOV SS: MOV SS blocks its own single-step trap (SDM Vol. 3 6.8.3),
- *          so the #DBs come after the instruction after it and then as in "step".
+ *          so the #DBs come after the instruction after it and then as in "step";
+ *   gd     DR7.GD = 1 (17.2.4): MOV to DR6 is a #DB fault at the MOV, DR6 = FFFF2FF0H (BD), DR7.GD
+ *          cleared, and the MOV runs when the handler returns.
  */
 #include "emu_harness.h"
 
@@ -40,6 +42,9 @@ GUEST(dbg, ".code64",
 	"pushf\n pop %rax\n or $0x100, %rax\n push %rax\n mov %ss, %r8w\n popf\n mov %r8w, %ss\n"
 	"and $~0x100, %rax\n"
 	"6: push %rax\n popf\n lea 6b(%rip), %rdi\n"
+	"xor %eax, %eax\n mov %rax, %dr6\n mov $0x2400, %eax\n mov %rax, %dr7\n"
+	"7: mov %rax, %dr6\n"
+	"lea 7b(%rip), %rbp\n mov %dr7, %r9\n mov %dr6, %r10\n"
 	"hlt\n"
 	".fill 0x100 - (. - dbg_start), 1, 0x90\n"
 	/* #DB handler: record the pushed RIP and DR6; RF in the image for a breakpoint (B0-B3) */
@@ -57,7 +62,7 @@ int main(void)
 	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
 	struct kvm_regs r = t_regs(&t);
 	CHECK_EQ(r.r13, 0xffff07f0);         /* DR6 after MOV DR6, 0: BLD writable (Intel model) */
-	CHECK_EQ(r.r15, REC + 9 * 16);       /* 3 single steps, INT1, 2 breakpoints, 3 single steps */
+	CHECK_EQ(r.r15, REC + 10 * 16);      /* 3 single steps, INT1, 2 breakpoints, 3 single steps, GD */
 	uint64_t start = r.rbx;
 	for (unsigned k = 0; k < 3; k++) {
 		CHECK(t_r64(&t, REC + 16 * k) == start + k, "step %u: #DB at 0x%llx, want 0x%llx", k,
@@ -76,6 +81,10 @@ int main(void)
 		      (unsigned long long)t_r64(&t, REC + 96 + 16 * k), (unsigned long long)(r.rdi + k));
 		CHECK_EQ(t_r64(&t, REC + 104 + 16 * k), 0xffff4ff0);
 	}
+	CHECK_EQ(t_r64(&t, REC + 144), r.rbp);     /* GD: a fault at the MOV */
+	CHECK_EQ(t_r64(&t, REC + 152), 0xffff2ff0); /* BD */
+	CHECK_EQ(r.r9, 0x400);                     /* GD cleared */
+	CHECK_EQ(r.r10, 0xffff27f0);               /* the MOV ran after: DR6 = 2400H and the fixed bits */
 	t_fini(&t);
 	return t_result("emu_debug");
 }
