@@ -314,6 +314,8 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 #define DEBUGCTL_BLD (1ull << 2)
 #define DR6_BLD (1ull << 11)
 #define DR6_BS (1ull << 14)
+#define DR6_BD (1ull << 13)
+#define DR7_GD (1ull << 13)
 
 /* exception vectors */
 enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU_V_NM = 7, EMU_V_DF = 8,
@@ -519,6 +521,8 @@ struct emu_vcpu {
 	uint8_t mode64;               /* 64-bit mode (EFER.LMA && CS.L) */
 	uint8_t mode;                 /* decode mode (EMU_MODE_*) */
 	uint8_t singlestep;           /* KVM_GUESTDBG_SINGLESTEP */
+	uint8_t insn_bp;              /* DR7 enables an instruction breakpoint (emu_dr7_written()) */
+	uint8_t db_shadow;            /* MOV SS / POP SS with TF: no single-step trap after it */
 	bool bus_lock_detected;       /* VMX: this instruction took a bus lock; exit 74 after it, or
 				       * bit 26 on a higher-priority exit (one per instruction). Hot: the
 				       * run loop tests it once per block; it sits in padding here. */
@@ -697,6 +701,34 @@ int emu_locked_rmw(struct emu_vcpu *c, const struct emu_insn *i, uint64_t lin, s
 /* A locked byte OR the CPU makes itself on a system structure (descriptor accessed bit, TSS busy
  * bit; SDM Vol. 3 9.1.2.1); nv is the whole new byte (used for MMIO). A bus lock when uncacheable. */
 int emu_cpu_locked_or8(struct emu_vcpu *c, uint64_t lin, uint8_t bits, uint8_t nv);
+/*
+ * DR6 as a #DB reports the conditions `cond` (DR6_BS, DR6_BLD, B0-B3; 0 for INT1), written as KVM's
+ * kvm_deliver_exception_payload() writes it (the payload in the VMCS's pending-debug-exceptions
+ * format): B0-B3 cleared ("certain debug exceptions may clear bits 0-3", SDM Vol. 3 17.2.3), the
+ * active-low bits (BLD 11, RTM 16) set to 1, then each condition's bit set, BLD's cleared (0 reports
+ * a bus lock). Other bits (BD, BS, BT) stay as they were: the processor never clears them.
+ */
+#define DR6_ACTIVE_LOW 0xffff0ff0ull
+
+/* DR7 (SDM Vol. 3 17.2.4): breakpoint n is enabled by L<n> (bit 2n) or G<n> (bit 2n + 1); R/W<n>
+ * (bits 16 + 4n, 2 bits) = 00 makes it an instruction breakpoint. c->insn_bp caches whether any
+ * enabled one is, so that the run loop checks instruction addresses only then. */
+static inline bool emu_dr7_insn_bp(uint64_t dr7, unsigned n)
+{
+	return ((dr7 >> (2 * n)) & 3) && !((dr7 >> (16 + 4 * n)) & 3);
+}
+static inline void emu_dr7_written(struct emu_vcpu *c)
+{
+	c->insn_bp = 0;
+	for (unsigned n = 0; n < 4; n++)
+		c->insn_bp |= emu_dr7_insn_bp(c->dr[7], n);
+}
+static inline void emu_dr6_db(struct emu_vcpu *c, uint64_t cond)
+{
+	uint64_t dr6 = (c->dr[6] & ~0xfull) | DR6_ACTIVE_LOW | cond;
+	c->dr[6] = dr6 ^ (cond & (DR6_BLD | (1ull << 16)));
+}
+
 /* A bus lock is about to be taken (mmu.c; the CPU model of the VMX/SVM controls): 0 = go on,
  * EMU_ST_EXIT = the SVM flavour's fault-like exit (nothing of the instruction done). */
 int emu_bus_lock(struct emu_vcpu *c, uint64_t lin, uint64_t gpa, unsigned size, unsigned reason,

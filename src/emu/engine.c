@@ -342,6 +342,39 @@ static int emu_get_msrs(struct blvm_engine_vcpu *v, struct kvm_msrs *msrs)
 	return (int)n;
 }
 
+/*
+ * Instruction breakpoints (SDM Vol. 3 17.3.1.1, "Instruction-Breakpoint Exception Condition"): a
+ * #DB fault before the instruction whose first byte's linear address is in an enabled DR0-DR3 with
+ * R/W = 00, unless EFLAGS.RF = 1, with DR6.Bn set for each matching breakpoint (emu_dr6_db). RF is
+ * cleared once the instruction it suppressed the breakpoint for runs ("the processor clears the RF
+ * flag at the end of every instruction", except IRET that loads it: cleared before, so an IRET
+ * setting it keeps it for the next instruction). The run loop executes one instruction per block
+ * while c->insn_bp. Returns true when a #DB is now pending.
+ */
+static bool insn_breakpoint(struct emu_vcpu *c)
+{
+	if (c->exc_vec >= 0)
+		return false;
+	if (c->rflags & EMU_RF) {
+		c->rflags &= ~EMU_RF;
+		return false;
+	}
+	uint64_t lin = emu_code_lin(c, c->rip), hit = 0;
+	if (!c->mode64)
+		lin = (uint32_t)lin;
+	for (unsigned n = 0; n < 4; n++)
+		if (emu_dr7_insn_bp(c->dr[7], n) && (c->mode64 ? c->dr[n] : (uint32_t)c->dr[n]) == lin)
+			hit |= 1ull << n;
+	if (!hit)
+		return false;
+	emu_dr6_db(c, hit);
+	c->exc_vec = EMU_V_DB;
+	c->exc_has_err = false;
+	c->exc_err = 0;
+	c->exc_soft = false;
+	return true;
+}
+
 static int emu_set_guest_debug(struct blvm_engine_vcpu *v, const struct kvm_guest_debug *dbg)
 {
 	struct emu_vcpu *c = CPU(v);
@@ -538,7 +571,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		bool tf = c->rflags & EMU_TF;
 		/* the rare reasons to act at a block boundary, in one test (the hot path is the else) */
 		if (unlikely(atomic_load_explicit(&c->kick, memory_order_relaxed) | (c->exc_vec >= 0) |
-			     c->singlestep | tf)) {
+			     c->singlestep | tf | c->insn_bp)) {
 			int k = atomic_load_explicit(&c->kick, memory_order_relaxed);
 			if (k & EMU_KICK_EXIT) {
 			kicked:
@@ -568,6 +601,11 @@ static int run_vcpu(struct emu_vcpu *c)
 			tf = c->rflags & EMU_TF;
 			if (c->singlestep || tf)
 				c->stop = EMU_ST_END;
+			if (unlikely(c->insn_bp)) {
+				if (insn_breakpoint(c))
+					continue; /* the #DB is delivered at the top */
+				c->stop = EMU_ST_END; /* one instruction at a time: each address is checked */
+			}
 		}
 		/* the VM-wide word: an exclusive section to park for, a new code epoch (mmu.c, "SMP") */
 		if (unlikely(atomic_load_explicit(&c->vm->sync, memory_order_acquire) != c->seen_sync))
@@ -604,9 +642,7 @@ static int run_vcpu(struct emu_vcpu *c)
 		if (unlikely(c->bld_trap) && st != EMU_ST_EXIT) {
 			c->bld_trap = false;
 			if (st == EMU_ST_END && c->exc_vec < 0) {
-				c->dr[6] &= ~DR6_BLD;
-				if (tf)
-					c->dr[6] |= DR6_BS;
+				emu_dr6_db(c, DR6_BLD | (tf ? DR6_BS : 0));
 				c->exc_vec = EMU_V_DB;
 				c->exc_has_err = false;
 				c->exc_soft = false;
@@ -624,10 +660,14 @@ static int run_vcpu(struct emu_vcpu *c)
 			break;
 		}
 		bool stepped = st == EMU_ST_END || (st == EMU_ST_EXIT && c->exc_vec < 0);
+		if (unlikely(c->db_shadow)) { /* MOV SS / POP SS blocks its own single-step trap */
+			c->db_shadow = 0;
+			stepped = false;
+		}
 		if (unlikely(tf && stepped && c->exc_vec < 0) &&
 		    !(st == EMU_ST_END && (c->last_i->fn == emu_h_syscall || c->last_i->fn == emu_h_sysret))) {
 			/* (SYSCALL and SYSRET decide their trap by TF at their end: system.c) */
-			c->dr[6] |= 0x4000; /* BS: single-step trap (SDM Vol. 3 17.3.1.4) */
+			emu_dr6_db(c, DR6_BS); /* single-step trap (SDM Vol. 3 17.3.1.4) */
 			c->exc_vec = EMU_V_DB;
 			c->exc_has_err = false;
 			c->exc_soft = false;

@@ -405,11 +405,22 @@ int sel_rm(struct emu_sel *s)
 	return 0;
 }
 
+/* VERR, VERW: one r/m16 operand. Their #UD in real mode is the handler's (system.c): blocks are
+ * cached per decode mode, which real mode and 16-bit protected mode share. */
 int sel_verx(struct emu_sel *s)
 {
-	if (s->c->mode == 2 || !(s->c->cr0 & CR0_PE))
-		return EMU_SEL_BAD; /* #UD in real mode (and 16-bit code is refused) */
 	return sel_rm(s);
+}
+
+/* LAR, LSL r, r/m16: i->r the destination, i->b or the memory operand the selector (i->op = 1). */
+int sel_lar_lsl(struct emu_sel *s)
+{
+	int f = emu_form2(s->zi, s->zo, s->i);
+	if (f != F_RR && f != F_RM)
+		return EMU_SEL_BAD;
+	s->i->op = f == F_RM;
+	s->i->fn = s->row->fn;
+	return 0;
 }
 
 int sel_int(struct emu_sel *s)

@@ -459,11 +459,15 @@ int emu_h_lret(ARGS)
 	return EMU_ST_END;
 }
 
-/* MOV SS / POP SS: interrupts (and NMIs) wait until after the next instruction (SDM Vol. 3 6.8.3) */
+/* MOV SS / POP SS: interrupts (and NMIs) wait until after the next instruction (SDM Vol. 3 6.8.3),
+ * and so do debug exceptions: with TF, no single-step trap follows the MOV SS itself; the next one
+ * comes after the instruction after it (SDM Vol. 3 6.8.3, kvm-unit-tests x86/debug.c "MOVSS
+ * blocking"; the run loop reads c->db_shadow, engine.c) */
 static void ss_shadow(struct emu_vcpu *c, const struct emu_insn *i)
 {
 	if (i->op == EMU_SS) {
 		c->intr_shadow = true;
+		c->db_shadow = !!(c->rflags & EMU_TF);
 		c->stop = EMU_ST_END;
 	}
 }
@@ -632,29 +636,54 @@ int emu_h_str(ARGS)
 }
 
 /*
+ * The descriptor a LAR, LSL, VERR or VERW selector names (SDM Vol. 2 "LAR" operation: "IF
+ * Offset(SRC) > descriptor table limit THEN ZF := 0"; the description: the selector is not null).
+ * *found = false, and no fault, for a null selector, one beyond its table's limit or in an unusable
+ * LDT; faults come only from reading the descriptor (#PF, #GP on a non-canonical table).
+ */
+static int probe_desc(struct emu_vcpu *c, uint16_t sel, uint8_t d[8], bool *found)
+{
+	uint32_t limit = (sel & 4) ? (c->ldt.unusable ? 0 : c->ldt.limit) : c->gdt.limit;
+	*found = (sel & ~3) != 0 && (sel | 7u) <= limit && !((sel & 4) && c->ldt.unusable);
+	if (!*found)
+		return 0;
+	uint64_t addr;
+	return read_desc(c, sel, d, &addr);
+}
+
+/* The privilege check of LAR, LSL, VERR and VERW: a conforming code segment is visible at every
+ * CPL, any other descriptor when CPL <= DPL and RPL <= DPL. */
+static bool desc_visible(const struct emu_vcpu *c, uint16_t sel, const uint8_t d[8])
+{
+	unsigned dpl = (d[5] >> 5) & 3;
+	bool conforming = (d[5] & 0x10) && (d[5] & 0xc) == 0xc;
+	return conforming || (dpl >= c->cpl && dpl >= (sel & 3u));
+}
+
+/* "This instruction is not recognized in real-address mode" (#UD): VERR, VERW, LAR, LSL. */
+static int not_in_real_mode(struct emu_vcpu *c)
+{
+	return (c->cr0 & CR0_PE) ? 0 : emu_raise(c, EMU_V_UD);
+}
+
+/*
  * VERR / VERW (SDM Vol. 2B "VERR/VERW"): ZF = 1 when the segment sel names is readable (VERR) or
- * writable (VERW) at the current privilege level, else ZF = 0; no other flag changes. A null
- * selector, one beyond the table's limit, a system descriptor, or a failed privilege check (DPL <
- * CPL or DPL < RPL, except conforming code for VERR) is ZF = 0, not a fault; faults come only from
- * reading the operand or the descriptor (#PF, #GP on a non-canonical table). Linux's MDS mitigation
- * executes VERW on every return to user mode (mds_clear_cpu_buffers).
+ * writable (VERW) at the current privilege level, else ZF = 0; no other flag changes. A system
+ * descriptor or a failed privilege check is ZF = 0, not a fault. Linux's MDS mitigation executes
+ * VERW on every return to user mode (mds_clear_cpu_buffers).
  */
 static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 {
 	uint16_t sel;
+	TRY(not_in_real_mode(c));
 	TRY(sel_operand(c, i, &sel));
-	bool ok = false;
-	uint32_t limit = (sel & 4) ? (c->ldt.unusable ? 0 : c->ldt.limit) : c->gdt.limit;
-	if ((sel & ~3) != 0 && (sel | 7u) <= limit && !((sel & 4) && c->ldt.unusable)) {
-		uint8_t d[8];
-		uint64_t addr;
-		TRY(read_desc(c, sel, d, &addr));
-		unsigned type = d[5] & 0xf, dpl = (d[5] >> 5) & 3;
-		bool code = type & 8, s = (d[5] >> 4) & 1;
-		bool conforming = code && (type & 4);
-		bool priv = conforming || (dpl >= c->cpl && dpl >= (sel & 3u));
-		if (s && priv)
-			ok = write ? (!code && (type & 2)) : (!code || (type & 2));
+	uint8_t d[8];
+	bool found, ok = false;
+	TRY(probe_desc(c, sel, d, &found));
+	if (found && (d[5] & 0x10) && desc_visible(c, sel, d)) {
+		unsigned type = d[5] & 0xf;
+		bool code = type & 8;
+		ok = write ? (!code && (type & 2)) : (!code || (type & 2));
 	}
 	uint64_t *f = emu_rflagsp(c);
 	*f = ok ? (*f | EMU_ZF) : (*f & ~EMU_ZF);
@@ -663,6 +692,54 @@ static int verify_seg(struct emu_vcpu *c, const struct emu_insn *i, bool write)
 
 int emu_h_verr(ARGS) { return verify_seg(c, i, false); }
 int emu_h_verw(ARGS) { return verify_seg(c, i, true); }
+
+/*
+ * LAR / LSL (SDM Vol. 2A "LAR", "LSL"): for a visible descriptor of a type valid for the
+ * instruction, ZF = 1 and the destination gets the access rights (LAR: the descriptor's second
+ * doubleword AND FF00H with a 16-bit operand, AND 00FxFF00H with 32 and 64 bits, zero-extended) or
+ * the limit in bytes (LSL: scaled by G, truncated to the operand size); otherwise ZF = 0 and the
+ * destination is unchanged. No other flag changes. Valid system types (Tables 3-52 and 3-63):
+ * protected mode LAR 1 2 3 4 5 9 B C, LSL 1 2 3 9 B; IA-32e mode (EFER.LMA) LAR 9 B C, LSL 2 9 B.
+ * Code and data segments are valid for both.
+ */
+static int load_desc_field(struct emu_vcpu *c, const struct emu_insn *i, bool lsl)
+{
+	static const uint16_t valid[2][2] = {
+		/* [IA-32e][lsl] */
+		{ 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 9 | 1u << 0xb | 1u << 0xc,
+		  1u << 1 | 1u << 2 | 1u << 3 | 1u << 9 | 1u << 0xb },
+		{ 1u << 9 | 1u << 0xb | 1u << 0xc, 1u << 2 | 1u << 9 | 1u << 0xb },
+	};
+	uint64_t v;
+	TRY(not_in_real_mode(c));
+	if (i->op)
+		TRY(emu_rd2(c, emu_lin(c, i), &v));
+	else
+		v = c->r[i->b];
+	uint16_t sel = (uint16_t)v;
+	uint8_t d[8];
+	bool found, ok = false;
+	TRY(probe_desc(c, sel, d, &found));
+	if (found && desc_visible(c, sel, d))
+		ok = (d[5] & 0x10) || (valid[!!(c->efer & EFER_LMA)][lsl] >> (d[5] & 0xf) & 1);
+	if (ok) {
+		uint32_t hi = d[4] | d[5] << 8 | d[6] << 16 | (uint32_t)d[7] << 24;
+		if (lsl) {
+			v = d[0] | d[1] << 8 | (d[6] & 0xfu) << 16;
+			if (d[6] & 0x80) /* G: 4-KByte units */
+				v = v << 12 | 0xfff;
+		} else {
+			v = hi & (i->osz == 2 ? 0xff00u : 0x00f0ff00u);
+		}
+		emu_wrreg(c, i->osz, i->r, v);
+	}
+	uint64_t *f = emu_rflagsp(c);
+	*f = ok ? (*f | EMU_ZF) : (*f & ~EMU_ZF);
+	return emu_next(c, i);
+}
+
+int emu_h_lar(ARGS) { return load_desc_field(c, i, false); }
+int emu_h_lsl(ARGS) { return load_desc_field(c, i, true); }
 int emu_h_sldt(ARGS)
 {
 	TRY(umip_denied(c));
@@ -811,6 +888,18 @@ int emu_h_mov_r_cr(ARGS)
 	return emu_next(c, i);
 }
 
+/* General detect (SDM Vol. 3 17.2.4, 17.3.1.2): with DR7.GD set, a MOV to or from a debug
+ * register is a #DB fault instead, DR6.BD set and DR7.GD cleared so that the handler can use them
+ * (KVM clears it on delivery of the #DB). */
+static int general_detect(struct emu_vcpu *c)
+{
+	if (!(c->dr[7] & DR7_GD))
+		return 0;
+	emu_dr6_db(c, DR6_BD);
+	c->dr[7] &= ~DR7_GD;
+	return emu_raise(c, EMU_V_DB);
+}
+
 static int dr_index(struct emu_vcpu *c, int n)
 {
 	if (n == 4 || n == 5) {
@@ -827,6 +916,7 @@ int emu_h_mov_dr_r(ARGS)
 	int n = dr_index(c, i->op);
 	if (n < 0)
 		return emu_raise(c, EMU_V_UD);
+	TRY(general_detect(c));
 	uint64_t v = c->mode64 ? c->r[i->r] : (uint32_t)c->r[i->r];
 	if (n >= 6 && (v >> 32))
 		return emu_raise_err(c, EMU_V_GP, 0);
@@ -840,6 +930,8 @@ int emu_h_mov_dr_r(ARGS)
 	else if (n == 7)
 		v = (v & ~0xd800ull) | 0x400;
 	c->dr[n] = v;
+	if (n == 7)
+		emu_dr7_written(c);
 	return emu_next(c, i);
 }
 
@@ -849,6 +941,7 @@ int emu_h_mov_r_dr(ARGS)
 	int n = dr_index(c, i->op);
 	if (n < 0)
 		return emu_raise(c, EMU_V_UD);
+	TRY(general_detect(c));
 	c->r[i->r] = c->mode64 ? c->dr[n] : (uint32_t)c->dr[n];
 	return emu_next(c, i);
 }
@@ -1465,7 +1558,7 @@ static void flat_seg(struct kvm_segment *s, uint16_t sel, int code, int l, unsig
 static int step_trap_at_end(struct emu_vcpu *c)
 {
 	if (c->rflags & EMU_TF) {
-		c->dr[6] |= DR6_BS; /* single-step (SDM Vol. 3 17.2.3) */
+		emu_dr6_db(c, DR6_BS); /* single-step (SDM Vol. 3 17.2.3) */
 		c->exc_vec = EMU_V_DB;
 		c->exc_has_err = false;
 		c->exc_err = 0;
@@ -1534,6 +1627,7 @@ int emu_h_int3(ARGS) { return soft_int(c, i, EMU_V_BP); }
 int emu_h_int1(ARGS)
 {
 	c->rip += i->len;
+	emu_dr6_db(c, 0); /* no condition bit: DR6 = ACTIVE_LOW with BD/BS/BT as they were */
 	emu_raise(c, EMU_V_DB); /* pending; the instruction itself completed */
 	return EMU_ST_END;
 }
@@ -1558,10 +1652,12 @@ int emu_h_iret(ARGS)
 		st = emu_pop(c, n, &sel);
 	if (!st)
 		st = emu_pop(c, n, &fl);
-	/* RF from the image is cleared again once the instruction returned to completes (SDM Vol. 3
-	 * 17.3.1.1); it only suppresses instruction breakpoints, which this engine does not raise, so
-	 * it is not loaded: a later event pushes RF as the SDM says for it, not a stale 1 (deliver()) */
-	fl &= ~EMU_RF;
+	/* RF from the image suppresses an instruction breakpoint at the instruction returned to and is
+	 * cleared once that one completes (SDM Vol. 3 17.3.1.1). The run loop does both only while
+	 * DR7 enables an instruction breakpoint (engine.c insn_breakpoint()); otherwise RF is not
+	 * loaded, so that a later event pushes RF as the SDM says for it, not a stale 1 (deliver()) */
+	if (!c->insn_bp)
+		fl &= ~EMU_RF;
 	if (!st && real_mode(c)) {
 		/* EFLAGS <- (tempEFLAGS AND 257FD5H) OR (EFLAGS AND 1A0000H): VM, VIF, VIP stay; with a
 		 * 16-bit operand size only FLAGS[15:0] */
@@ -1936,6 +2032,7 @@ void emu_init_state(struct emu_vcpu *c)
 	memset(c->dr, 0, sizeof c->dr);
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
+	emu_dr7_written(c);
 	c->exc_vec = -1;
 	emu_tlb_flush(c);
 	emu_update_mode(c);

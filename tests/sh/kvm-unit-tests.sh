@@ -6,7 +6,10 @@
 # selected test that QEMU TCG passes must pass under blvm. The selection is the tests that QEMU
 # passes here and that run in about a second each (~30 s in all on 2 cores), the SMP ones (their
 # APs started by INIT/SIPI) included; the slow and the
-# failing ones stay in the bench's report (bench/README.md has the whole table).
+# failing ones stay in the bench's report (bench/README.md has the whole table). Not selected
+# although both pass: `sieve` (its cfg timeout is 180 s; under blvm 80 s wall, 40 s CPU on the
+# shared 2 cores on 2026-12-06: more than this whole test's budget), and `ioapic`, which blvm
+# passes but QEMU TCG does not finish within 300 s here (no oracle).
 # Environment: BLVM, BUILD, KUT (default ../shared/kvm-unit-tests), QEMU.
 set -u
 cd "$(dirname "$0")/../.."

@@ -223,6 +223,9 @@ static void check_model(struct emu_vcpu *c, const struct part *p)
 	      adv[W1D]);
 	CHECK((adv[W7C] & (B(2) | B(3) | B(16))) == (B(2) | B(3) | B(16)), "%s: no UMIP/PKU/LA57 %#x", p->model,
 	      adv[W7C]);
+	/* the hypervisor bit, as a guest of KVM (with QEMU or any KVM monitor) finds it: Linux reads it
+	 * (X86_FEATURE_HYPERVISOR) before it looks at leaf 0x40000000 and trusts a virtual TSC */
+	CHECK(adv[W1C] & B(31), "%s: CPUID.1:ECX[31] (hypervisor present) is clear %#x", p->model, adv[W1C]);
 	printf("%s: %u advertised feature bits, each one the part's or the hypervisor's\n", p->model, nbits);
 }
 

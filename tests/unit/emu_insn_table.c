@@ -267,7 +267,8 @@ int main(void)
 		CHECK(!!(r->flags & R_FLAT) == s.flat[m], "%s: R_FLAT %d, a memory form got a lin_flat variant: %d",
 		      name, !!(r->flags & R_FLAT), s.flat[m]);
 		bool named = r->sel == sel_fn || r->sel == sel_mem || r->sel == sel_rm || r->sel == sel_int ||
-			     r->sel == sel_iret || r->sel == sel_rdpid || r->sel == sel_verx || r->sel == sel_inout ||
+			     r->sel == sel_iret || r->sel == sel_rdpid || r->sel == sel_verx || r->sel == sel_lar_lsl ||
+			     r->sel == sel_inout ||
 			     r->sel == sel_insouts;
 		CHECK(named == (r->fn != NULL), "%s: the HANDLER column is %s but its select function %s",
 		      name, r->fn ? "set" : "NOFN", named ? "installs it" : "picks its own");

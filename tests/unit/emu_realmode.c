@@ -13,7 +13,10 @@
  *            (base + index + disp mod 64 KiB; SS for the BP forms, DS for the others);
  *   pm16     16-bit protected mode: 16-bit interrupt and trap gates, 16-bit frames and IRET;
  *   retchain a RET chained into a block that exits to the monitor keeps its stack pointer update;
- *   v86      EFLAGS.VM = 1 is refused with an internal error.
+ *   v86      EFLAGS.VM = 1 is refused with an internal error;
+ *   int1     INT1 (F1, ICEBP) in real mode: vector 1 through the IVT, trap-like (SDM Vol. 2A "INT
+ *            n/INTO/INT3/INT1": the pushed IP is the next instruction's), FLAGS pushed, IF/TF
+ *            cleared. Not compared with QEMU: QEMU 7.2's TCG raises #UD for F1 (no WANT_ICEBP).
  */
 #include "emu_harness.h"
 #include "emu/emu.h"
@@ -529,6 +532,39 @@ static void test_v86(void)
 	t_fini(&t);
 }
 
+GUEST(int1, ".code16",
+	"mov $0x1234, %ax\n"
+	"mov $0x0201, %dx\n"
+	"push %dx\n popf\n"      /* IF CF */
+	".byte 0xf1\n"
+	"hlt\n"
+	".fill 0x100 - (. - int1_start), 1, 0x90\n"
+	"pop %bx\n pop %cx\n pop %dx\n"  /* IP CS FLAGS */
+	"pushf\n pop %si\n"
+	"hlt\n");
+
+static void test_int1(void)
+{
+	struct t_vm t;
+	t_init(&t);
+	t_load(&t, T_CODE, int1_start, int1_end);
+	memcpy(t.ram + 1 * 4, (uint16_t[]){ 0x100, T_CODE >> 4 }, 4); /* IVT[1] = 1000:0100 */
+	emu_enter_real_mode_sipi((struct emu_vcpu *)t.cpu, T_CODE >> 12);
+	struct kvm_regs r = t_regs(&t);
+	r.rsp = 0x8000;
+	t.ops->set_regs(t.cpu, &r);
+	CHECK_EQ(t_run(&t), KVM_EXIT_HLT);
+	r = t_regs(&t);
+	CHECK_EQ(r.rbx & 0xffff, 3 + 3 + 2 + 1); /* MOV, MOV, PUSH POPF, F1: the HLT after F1 */
+	CHECK_EQ(r.rcx & 0xffff, T_CODE >> 4);
+	CHECK_EQ(r.rdx & 0xfff, 0x203);          /* IF, CF as before F1 (bit 1 always 1) */
+	CHECK_EQ(r.rsi & 0x300, 0);              /* IF and TF cleared by the delivery */
+	CHECK_EQ(r.rsp & 0xffff, 0x8000);       /* three words pushed, three popped */
+	CHECK_EQ(r.rax & 0xffff, 0x1234);
+	CHECK_EQ(r.rip, 0x100 + 6);              /* after the handler's HLT: one delivery */
+	t_fini(&t);
+}
+
 int main(void)
 {
 	test_sipi();
@@ -537,5 +573,6 @@ int main(void)
 	test_pm16();
 	test_ret_chain();
 	test_v86();
+	test_int1();
 	return t_result("emu_realmode");
 }
