@@ -209,7 +209,7 @@
 
 /* ---------------------------------------------------------------- bus-lock model (issue 4)
  * The CPU side of the seed, in the hardware's own numbering (Linux arch/x86/include/asm/vmx.h,
- * vmxfeatures.h, svm.h; REFERENCE.md). The kernel layer in engine.c turns these into kvm_run. */
+ * vmxfeatures.h, svm.h; docs/REFERENCE.md). The kernel layer in engine.c turns these into kvm_run. */
 #define VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION 0x40000000u /* secondary proc-based control bit 30 */
 #define VMX_EXIT_REASON_BUS_LOCK 74u                     /* trap-like */
 #define VMX_EXIT_REASON_BUS_LOCK_DETECTED (1u << 26)     /* exit-reason bit 26: a bus lock was

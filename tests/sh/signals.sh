@@ -1,4 +1,4 @@
-# SIGINT, SIGTERM, SIGHUP and SIGQUIT end a run cleanly (DESIGN.md "Operating blvm"): the vCPUs stop,
+# SIGINT, SIGTERM, SIGHUP and SIGQUIT end a run cleanly (docs/DESIGN.md "Operating blvm"): the vCPUs stop,
 # the summary is printed, the --stats file is complete, valid JSON with end "signal", and blvm exits
 # 128 + N. Then 100 signals (30 outside TSan) at random moments, from just after blvm has blocked them (before the kernel
 # is loaded) to after the guest has ended by itself: every run ends cleanly, with status 128 + N and a
