@@ -1954,6 +1954,7 @@ void emu_init_state(struct emu_vcpu *c)
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
 	c->exc_vec = -1;
+	c->sd_resume = false; /* a delivery INIT dropped is not resumed */
 	emu_tlb_flush(c);
 	emu_update_mode(c);
 }
