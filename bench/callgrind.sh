@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench/callgrind.sh [BUILD]: host instructions per guest instruction of the emu engine, counted by
-# valgrind --tool=callgrind (DESIGN.md "Notes on the emu engine's speed"). Unlike wall time this is
+# valgrind --tool=callgrind (docs/DESIGN.md "Notes on the emu engine's speed"). Unlike wall time this is
 # repeatable to a fraction of a percent on a noisy machine, so it is the figure to tune against.
 #
 # Runs `blvm run --engine=emu` under callgrind on hello-min (boot and start-up alone) and on

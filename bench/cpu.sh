@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench/cpu.sh [BUILD]: the emu engine's speed against QEMU TCG, side by side in one run (issue 3,
-# "Performance"; DESIGN.md "How we know it works": benchmarks measure ratios, never assert).
+# "Performance"; docs/DESIGN.md "How we know it works": benchmarks measure ratios, never assert).
 #
 #  1. bench-cpu (guests/bench-cpu.c) under `blvm run --engine=emu` with the interpreter
 #     (--translate=off) and with the binary translator (--translate=on, issue 16), and under QEMU

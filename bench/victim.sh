@@ -7,7 +7,7 @@
 # --bus-lock=) under each policy. Prints one table:
 #     row, victim ms/pass (medians), slowdown (median of the rounds' paired ratios) and their range,
 #     the storm's bus locks per second, bar
-# REFERENCE.md: alone 4.8 ms/pass, native split-lock storm 41.7 (8.6x); QEMU TCG does not slow it.
+# docs/REFERENCE.md: alone 4.8 ms/pass, native split-lock storm 41.7 (8.6x); QEMU TCG does not slow it.
 # Issue 5's bars: --bus-lock=off > 3x, ratelimit=1000 and pause=10 <= 1.05, contain <= 1.02;
 # issue 6: the same policies with the storm on one vCPU of a 2-vCPU guest.
 #

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * buslock-census: performs KNOWN numbers of every kind of locked access, checks the exact result
- * of each, and prints how many bus locks a bus-lock-aware monitor must have seen (DESIGN.md
+ * of each, and prints how many bus locks a bus-lock-aware monitor must have seen (docs/DESIGN.md
  * "Bus-lock semantics"). It is the guest side of the census test: the test compares these
  * numbers with the counts blvm reports (--stats bus_locks.split / .uc / .total).
  *

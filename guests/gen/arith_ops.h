@@ -4,7 +4,7 @@
  * into guests/gen/arith-gen (whose results, computed by the host CPU, become the expected
  * values) and by the guest compiler into the arith guest (whose results the CPU under test
  * computes). The inline assembly is identical in both, so the two run the same instructions:
- * the host CPU is the oracle (DESIGN.md, "How we know it works").
+ * the host CPU is the oracle (docs/DESIGN.md, "How we know it works").
  *
  * Plain C operations (ARITH_C_*) exercise whatever instructions the compiler picks (lea, movzx,
  * setcc, cmov, imul, shifts by constants...); they are written without undefined behaviour so

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-/* Older <linux/kvm.h> headers lack the bus-lock names (REFERENCE.md lists the upstream values). */
+/* Older <linux/kvm.h> headers lack the bus-lock names (docs/REFERENCE.md lists the upstream values). */
 #ifndef KVM_CAP_X86_BUS_LOCK_EXIT
 #define KVM_CAP_X86_BUS_LOCK_EXIT 193
 #endif

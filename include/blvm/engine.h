@@ -44,6 +44,16 @@ struct blvm_engine_config {
 				  * that run often; 2 = every block from its first run (tests) */
 };
 
+/* A triple fault explained (ops->shutdown_info). */
+struct blvm_shutdown_info {
+	uint64_t rip;      /* linear address (CS.base + RIP) of the instruction the first event came from */
+	char disasm[64];   /* that instruction, Intel syntax; "(unknown)" where its bytes are not readable */
+	/* The events in the order each one's delivery faulted, in the SDM's mnemonics, the last being
+	 * the one raised while delivering #DF: "#UD -> #GP -> #DF -> #GP". INT n and interrupts are
+	 * "INT 0xNN" and "interrupt 0xNN". */
+	char chain[96];
+};
+
 struct blvm_engine_ops {
 	const char *name; /* "emu", "kvm" */
 
@@ -111,6 +121,11 @@ struct blvm_engine_ops {
 	 * attributed: 0 with *info filled, or -ENOENT. NULL where the engine cannot attribute
 	 * (the kvm engine: the hardware exit carries no payload). */
 	int (*bus_lock_info)(struct blvm_engine_vcpu *vcpu, struct blvm_bus_lock_info *info);
+
+	/* Beyond KVM: what led to the KVM_EXIT_SHUTDOWN the last run() reported (a triple fault, SDM
+	 * Vol. 3 6.15 "Interrupt 8"), 0 with *info filled, or -ENOENT. NULL where the engine does not
+	 * know (the kvm engine: KVM's exit carries no payload, and the events are gone from the vCPU). */
+	int (*shutdown_info)(struct blvm_engine_vcpu *vcpu, struct blvm_shutdown_info *info);
 
 	/* Instructions retired by this vCPU, or -1 where the engine cannot count them. Any thread, also
 	 * while the vCPU runs (live statistics): a recent count, exact once the vCPU has stopped. */

@@ -90,7 +90,7 @@ struct blvm_vm;
 int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **vm, char *err, size_t errlen);
 /* Runs until the guest ends the VM; fills res. Returns res->exit_status. */
 int blvm_vm_run(struct blvm_vm *vm, struct blvm_vm_result *res);
-/* The --stats JSON object (DESIGN.md, "Command line"). res NULL: the object now, while the VM runs
+/* The --stats JSON object (docs/DESIGN.md, "Command line"). res NULL: the object now, while the VM runs
  * (any thread; "exit_code", "end" and "message" null), as the control socket and --metrics read it. */
 void blvm_vm_write_stats(const struct blvm_vm *vm, const struct blvm_vm_result *res, FILE *out);
 /* QMP's stop and cont: blvm_vm_pause returns once no vCPU executes guest code (a vCPU sleeping for

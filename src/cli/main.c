@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The blvm command. Contract: DESIGN.md "Command line" — scripts depend on these names. */
+/* The blvm command. Contract: docs/DESIGN.md "Command line" — scripts depend on these names. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Operating a running VM from outside (issue 14; DESIGN.md "Operating blvm"), for the command:
+ * Operating a running VM from outside (issue 14; docs/DESIGN.md "Operating blvm"), for the command:
  *   --control=PATH      a Unix socket (mode 0600) speaking QMP's wire format
  *   --events=FILE.jsonl the same events as the socket, one JSON object per line, appended
  *   --metrics=FILE.prom Prometheus text exposition, rewritten atomically every second

@@ -2,7 +2,7 @@
 /*
  * QEMU's isa-debug-exit as `-device isa-debug-exit,iobase=0xf4,iosize=4` configures it: a write of
  * any size to any of ports 0xf4-0xf7 ends the VM. blvm's status is the value written, V & 0xff
- * (DESIGN.md "Booting"), where QEMU exits with (V << 1) | 1. Reads return 0, as QEMU's.
+ * (docs/DESIGN.md "Booting"), where QEMU exits with (V << 1) | 1. Reads return 0, as QEMU's.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -209,7 +209,7 @@
 
 /* ---------------------------------------------------------------- bus-lock model (issue 4)
  * The CPU side of the seed, in the hardware's own numbering (Linux arch/x86/include/asm/vmx.h,
- * vmxfeatures.h, svm.h; REFERENCE.md). The kernel layer in engine.c turns these into kvm_run. */
+ * vmxfeatures.h, svm.h; docs/REFERENCE.md). The kernel layer in engine.c turns these into kvm_run. */
 #define VMX_SECONDARY_EXEC_BUS_LOCK_DETECTION 0x40000000u /* secondary proc-based control bit 30 */
 #define VMX_EXIT_REASON_BUS_LOCK 74u                     /* trap-like */
 #define VMX_EXIT_REASON_BUS_LOCK_DETECTED (1u << 26)     /* exit-reason bit 26: a bus lock was
@@ -320,6 +320,9 @@ enum { EMU_ES, EMU_CS, EMU_SS, EMU_DS, EMU_FS, EMU_GS, EMU_NSEG };
 /* exception vectors */
 enum { EMU_V_DE = 0, EMU_V_DB = 1, EMU_V_BP = 3, EMU_V_OF = 4, EMU_V_UD = 6, EMU_V_NM = 7, EMU_V_DF = 8,
        EMU_V_TS = 10, EMU_V_NP = 11, EMU_V_SS = 12, EMU_V_GP = 13, EMU_V_PF = 14 };
+/* A triple fault's chain of events (struct emu_vcpu sd_ev): at most a benign event, a contributory
+ * or page fault, #DF, and the shutdown's own, with room to spare. */
+enum { EMU_SD_MAX = 8, EMU_EV_SOFT = 0x100, EMU_EV_EXT = 0x200 };
 
 /* #PF error code (SDM Vol. 3 4.7) */
 #define PFE_P (1u << 0)
@@ -571,6 +574,13 @@ struct emu_vcpu {
 	bool exc_soft;                /* INT n / INT3 / INTO: trap-like, privilege checked against gate DPL */
 	uint8_t exc_soft_len;         /* its length: a fault while delivering it is reported AT the INT */
 	bool exc_ext;                 /* an external interrupt or NMI (irqchip.c): RF is pushed as it is */
+	/* The events of the last delivery, first first, as the double-fault rules (SDM Vol. 3 6.15,
+	 * Table 6-5) turned each failed delivery into the next: kept for the report of a triple fault
+	 * (engine.c emu_shutdown_info). Vectors; EMU_EV_SOFT / EMU_EV_EXT mark INT n and interrupts. */
+	uint16_t sd_ev[EMU_SD_MAX];
+	uint8_t sd_n;
+	bool sd_resume;               /* the pending event's delivery is resumed: its chain goes on */
+	uint8_t sd_bytes[15], sd_nbytes, sd_mode; /* the instruction at the shutdown's RIP, and its mode */
 
 	/* exits */
 	bool exit_pending;            /* run is filled: return to the monitor after this instruction */
@@ -811,6 +821,14 @@ int emu_raise_pf(struct emu_vcpu *c, uint64_t lin, uint32_t err);
 int emu_unimplemented(struct emu_vcpu *c, const struct emu_insn *i);
 /* Delivers the pending exception; returns 0, or -1 after a triple fault (run filled: SHUTDOWN). */
 int emu_deliver_pending(struct emu_vcpu *c);
+/* The bytes of the instruction at linear address lrip, without side effects on the guest (from the
+ * TLB, else a fetch translation whose exception, if any, is forgotten): up to 15, fewer where a page
+ * is not mapped. Returns how many. */
+unsigned emu_peek_insn(struct emu_vcpu *c, uint64_t lrip, uint8_t bytes[15]);
+/* The instruction in bytes[0..n) decoded in mode (struct emu_vcpu mode) and formatted in Intel syntax
+ * at address rip into buf; "(unknown)" where it does not decode. One format for every report. */
+void emu_format_insn(const struct emu_vcpu *c, const uint8_t *bytes, unsigned n, unsigned mode, uint64_t rip,
+		     char *buf, size_t len);
 void emu_update_mode(struct emu_vcpu *c);
 int emu_internal_error(struct emu_vcpu *c, const char *what);
 void emu_cpuid(struct emu_vcpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);

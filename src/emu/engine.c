@@ -390,25 +390,65 @@ static void emu_kick(struct blvm_engine_vcpu *v)
 	emu_wake(CPU(v)); /* out of a HLT sleep */
 }
 
+/* emu.h. Zydis in Intel syntax with explicit operand sizes, as the reports print instructions. */
+void emu_format_insn(const struct emu_vcpu *c, const uint8_t *bytes, unsigned n, unsigned mode, uint64_t rip,
+		     char *buf, size_t len)
+{
+	const ZydisDecoder *dec = emu_decoder(c, mode);
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+	ZydisFormatter fmt;
+	snprintf(buf, len, "(unknown)");
+	if (n && ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, bytes, n, &zi, zo)) &&
+	    ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL)) &&
+	    ZYAN_SUCCESS(ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_FORCE_SIZE, ZYAN_TRUE)))
+		ZydisFormatterFormatInstruction(&fmt, &zi, zo, zi.operand_count_visible, buf, len, rip, NULL);
+}
+
 /* Beyond KVM: the bus lock the last run reported, attributed. The instruction is decoded again from
- * the bytes captured at detection (a slow path, at bus-lock rates) and formatted in Intel syntax. */
+ * the bytes captured at detection (a slow path, at bus-lock rates). */
 static int emu_bus_lock_info(struct blvm_engine_vcpu *v, struct blvm_bus_lock_info *info)
 {
 	struct emu_vcpu *c = CPU(v);
 	if (!c->bl_valid)
 		return -ENOENT;
 	*info = c->bl;
-	snprintf(info->disasm, sizeof info->disasm, "(unknown)");
-	const ZydisDecoder *dec = emu_decoder(c, c->bl_mode);
-	ZydisDecodedInstruction zi;
-	ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-	ZydisFormatter fmt;
-	if (c->bl_nbytes &&
-	    ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, c->bl_bytes, c->bl_nbytes, &zi, zo)) &&
-	    ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL)) &&
-	    ZYAN_SUCCESS(ZydisFormatterSetProperty(&fmt, ZYDIS_FORMATTER_PROP_FORCE_SIZE, ZYAN_TRUE)))
-		ZydisFormatterFormatInstruction(&fmt, &zi, zo, zi.operand_count_visible, info->disasm,
-						sizeof info->disasm, c->bl.rip, NULL);
+	emu_format_insn(c, c->bl_bytes, c->bl_nbytes, c->bl_mode, c->bl.rip, info->disasm, sizeof info->disasm);
+	return 0;
+}
+
+/* The SDM's mnemonics of the exception vectors (Vol. 3 6.3.1, Table 6-1); NULL: reserved. */
+static const char *const exc_names[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", NULL, "#TS", "#NP", "#SS", "#GP", "#PF",
+	NULL, "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", [28] = "#HV", [29] = "#VC", [30] = "#SX",
+};
+
+/* Beyond KVM: what led to the last KVM_EXIT_SHUTDOWN (system.c emu_deliver_pending). */
+static int emu_shutdown_info(struct blvm_engine_vcpu *v, struct blvm_shutdown_info *info)
+{
+	struct emu_vcpu *c = CPU(v);
+	if (c->run->exit_reason != KVM_EXIT_SHUTDOWN || !c->sd_n)
+		return -ENOENT;
+	memset(info, 0, sizeof *info);
+	info->rip = emu_code_lin(c, c->rip);
+	emu_format_insn(c, c->sd_bytes, c->sd_nbytes, c->sd_mode, info->rip, info->disasm, sizeof info->disasm);
+	size_t off = 0;
+	for (unsigned i = 0; i < c->sd_n; i++) {
+		unsigned ev = c->sd_ev[i], vec = ev & 0xff;
+		char name[24];
+		if ((ev & EMU_EV_SOFT) && vec != EMU_V_BP && vec != EMU_V_OF)
+			snprintf(name, sizeof name, "INT 0x%02x", vec);
+		else if ((ev & EMU_EV_EXT) && vec != 2)
+			snprintf(name, sizeof name, "interrupt 0x%02x", vec);
+		else if (vec < 32 && exc_names[vec])
+			snprintf(name, sizeof name, "%s", exc_names[vec]);
+		else
+			snprintf(name, sizeof name, "vector %u", vec);
+		int k = snprintf(info->chain + off, sizeof info->chain - off, "%s%s", i ? " -> " : "", name);
+		if (k < 0 || (size_t)k >= sizeof info->chain - off)
+			break; /* truncated: what fits is kept */
+		off += (size_t)k;
+	}
 	return 0;
 }
 
@@ -713,6 +753,7 @@ const struct blvm_engine_ops blvm_engine_emu = {
 	.instructions = emu_instructions,
 	.native_instructions = emu_native_instructions,
 	.bus_lock_info = emu_bus_lock_info,
+	.shutdown_info = emu_shutdown_info,
 	.create_irqchip = emu_op_create_irqchip,
 	.create_pit2 = emu_op_create_pit2,
 	.irq_line = emu_op_irq_line,

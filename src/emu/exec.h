@@ -87,7 +87,7 @@ static inline unsigned sidx(unsigned n)
 
 /*
  * Most status flags are overwritten before anything reads them, so the hot ALU handlers only record
- * the operation (DESIGN.md, "Notes on the emu engine's speed"): kind and size in c->lf_k, operands and
+ * the operation (docs/DESIGN.md, "Notes on the emu engine's speed"): kind and size in c->lf_k, operands and
  * result in lf_d/lf_s/lf_r, each shifted left by 64 - 8*size so that the operand's sign bit is bit 63.
  * In that form CF of a SUB is `d < s`, ZF `r == 0`, SF `(int64_t)r < 0`, L `(int64_t)d < (int64_t)s`
  * whatever the size, so Jcc/SETcc/CMOVcc after CMP/SUB/TEST/AND... decide without materialising.

@@ -891,16 +891,15 @@ int emu_write_slow(struct emu_vcpu *c, uint64_t lin, unsigned size, uint64_t v)
 
 /* ---------------------------------------------------------------- bus locks (issue 4) */
 
-/* The instruction's bytes for the report, without side effects on the guest: from the TLB, else a
- * fetch translation whose exception (if any) is forgotten. Decoded again only when asked for. */
-static void capture_insn(struct emu_vcpu *c, uint64_t lrip)
+/* emu.h. For the bus-lock report and a triple fault's (system.c). */
+unsigned emu_peek_insn(struct emu_vcpu *c, uint64_t lrip, uint8_t bytes[15])
 {
 	unsigned got = 0;
-	while (got < sizeof c->bl_bytes) {
+	while (got < 15) {
 		uint64_t a = (lrip + got) & c->lin_mask;
 		unsigned chunk = 0x1000 - (unsigned)(a & 0xfff);
-		if (chunk > sizeof c->bl_bytes - got)
-			chunk = sizeof c->bl_bytes - got;
+		if (chunk > 15 - got)
+			chunk = 15 - got;
 		const struct emu_tlb_entry *e = emu_tlbe(c, a);
 		const uint8_t *p = NULL;
 		if (e->tag_x == (a & ~0xfffull)) {
@@ -918,10 +917,16 @@ static void capture_insn(struct emu_vcpu *c, uint64_t lrip)
 		}
 		if (!p)
 			break;
-		emu_guest_copy_in(c->bl_bytes + got, p, chunk);
+		emu_guest_copy_in(bytes + got, p, chunk);
 		got += chunk;
 	}
-	c->bl_nbytes = (uint8_t)got;
+	return got;
+}
+
+/* The instruction's bytes for the report; decoded again only when asked for. */
+static void capture_insn(struct emu_vcpu *c, uint64_t lrip)
+{
+	c->bl_nbytes = (uint8_t)emu_peek_insn(c, lrip, c->bl_bytes);
 	c->bl_mode = c->mode;
 }
 

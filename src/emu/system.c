@@ -1925,8 +1925,17 @@ int emu_deliver_pending(struct emu_vcpu *c)
 	uint64_t cr2 = c->exc_cr2;
 	c->exc_vec = -1;
 	c->exc_ext = false;
+	/* A delivery resumed after an exit (a gate read from MMIO, a bus-lock exit: below) continues
+	 * its chain, whose last entry is this event again; any other starts a new one. */
+	if (c->sd_resume && c->sd_n)
+		c->sd_n--;
+	else
+		c->sd_n = 0;
+	c->sd_resume = false;
 	for (;;) {
 		c->exc_cr2 = cr2;
+		if (c->sd_n < EMU_SD_MAX)
+			c->sd_ev[c->sd_n++] = (uint16_t)(vec | (soft ? EMU_EV_SOFT : 0) | (ext ? EMU_EV_EXT : 0));
 		unsigned level_reads = c->mrc_pos; /* MMIO read completions this level starts at */
 		int st = deliver(c, vec, has_err, err, soft, !soft && !ext && fault_class(vec));
 		if (st == 0)
@@ -1945,6 +1954,7 @@ int emu_deliver_pending(struct emu_vcpu *c)
 			c->exc_soft = soft;
 			c->exc_ext = ext;
 			c->exc_cr2 = cr2;
+			c->sd_resume = true;
 			return -1;
 		}
 		if (st == EMU_ST_EXIT && c->exit_reason == SVM_EXIT_BUS_LOCK) {
@@ -1956,6 +1966,7 @@ int emu_deliver_pending(struct emu_vcpu *c)
 			c->exc_soft = soft;
 			c->exc_ext = ext;
 			c->exc_cr2 = cr2;
+			c->sd_resume = true;
 			return -1;
 		}
 		if (st != EMU_ST_FAULT || c->exc_vec < 0)
@@ -1969,6 +1980,12 @@ int emu_deliver_pending(struct emu_vcpu *c)
 		c->exc_vec = -1;
 		int a = exc_class(vec), b = exc_class(nv);
 		if (a == 3) {
+			/* For the report (engine.c emu_shutdown_info): the event #DF's delivery raised, and
+			 * the instruction at RIP, the one that faulted first (or, for an interrupt, the next). */
+			if (c->sd_n < EMU_SD_MAX)
+				c->sd_ev[c->sd_n++] = (uint16_t)nv;
+			c->sd_nbytes = (uint8_t)emu_peek_insn(c, emu_code_lin(c, c->rip), c->sd_bytes);
+			c->sd_mode = c->mode;
 			c->run->exit_reason = KVM_EXIT_SHUTDOWN; /* triple fault */
 			c->exit_pending = true;
 			return -1;
@@ -2034,6 +2051,7 @@ void emu_init_state(struct emu_vcpu *c)
 	c->dr[7] = 0x400;
 	emu_dr7_written(c);
 	c->exc_vec = -1;
+	c->sd_resume = false; /* a delivery INIT dropped is not resumed */
 	emu_tlb_flush(c);
 	emu_update_mode(c);
 }

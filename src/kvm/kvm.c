@@ -59,7 +59,7 @@ struct blvm_engine_vm {
 /* api.rst, KVM_CAP_X86_BUS_LOCK_EXIT: "On Intel hosts, RIP points at the next instruction, i.e. the
  * exit is trap-like. On AMD hosts, RIP points at the offending instruction, i.e. the exit is
  * fault-like" (the SDM's "bus lock detection" VM exit, reason 74, comes after the instruction
- * completed; the APM's "Bus Lock Threshold" intercept before it executes: REFERENCE.md). The
+ * completed; the APM's "Bus Lock Threshold" intercept before it executes: docs/REFERENCE.md). The
  * host's vendor is leaf 0 of
  * KVM_GET_SUPPORTED_CPUID, which KVM takes from the host (the vendor string is not virtualised). */
 enum { BUS_LOCK_RIP_UNKNOWN, BUS_LOCK_RIP_NEXT, BUS_LOCK_RIP_INSN };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * --bus-lock= values (DESIGN.md, "Command line"): off | log | ratelimit=N[/SLICE] | pause=MS | kill[=N] |
+ * --bus-lock= values (docs/DESIGN.md, "Command line"): off | log | ratelimit=N[/SLICE] | pause=MS | kill[=N] |
  * contain. Errors are one line: the spec as given, the problem, and how to write it instead.
  */
 #include <stdarg.h>

@@ -3,7 +3,7 @@
  * Fuzz: the options of `blvm run` (src/cli/main.c parse_run_options, which starts nothing), on any
  * argument vector: the input split at NUL bytes, at most 64 arguments, after "run".
  *
- * The contract (DESIGN.md "Command line", issue 15 "bad option sets"): the parse either goes on
+ * The contract (docs/DESIGN.md "Command line", issue 15 "bad option sets"): the parse either goes on
  * to run with a complete configuration (an engine blvm has, 1-64 vCPUs, RAM that is not empty, a
  * timeout >= 0 and finite, a kernel, a command line, non-empty --stats/--initrd names), saying
  * nothing (a note waits until the VM exists); or stops with status 0 after --help/--version on stdout and

@@ -1,7 +1,7 @@
 # The census: the buslock-census guest performs known numbers of every kind of locked access and
 # prints how many bus locks a monitor must see; blvm must count exactly those, per phase and per
 # reason (split, uc), in both flavours (--cpu=intel trap-like, --cpu=amd fault-like), and see none
-# with detection off (DESIGN.md "Bus-lock semantics"; the seed: "Bus lock can be caused by split
+# with detection off (docs/DESIGN.md "Bus-lock semantics"; the seed: "Bus lock can be caused by split
 # locked access to writeback(WB) memory or by using locks on uncacheable(UC) memory").
 . "$(dirname "$0")/../lib.sh"
 G="$GUESTS/buslock-census"

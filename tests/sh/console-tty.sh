@@ -2,7 +2,7 @@
 # would run blvm: while the guest runs the terminal is raw (no echo, no line editing, no signal keys),
 # typed bytes reach the guest one by one, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A x ends the VM with
 # status 0 and says so on stderr, and afterwards the terminal's settings are exactly what they were
-# (also when the VM ends by --timeout).
+# (also when the VM ends by --timeout, SIGTERM or SIGHUP).
 . "$(dirname "$0")/../lib.sh"
 command -v python3 >/dev/null || skip "python3 is needed for the pseudo-terminal"
 python3 - "$BLVM" "$GUESTS/echo" "$TMP" <<'PY'
@@ -64,6 +64,30 @@ except subprocess.TimeoutExpired:
     p.kill(); rc = None
 check(rc == 124, "--timeout on a terminal: status 124 (status %s)" % rc)
 check(termios.tcgetattr(slave) == before, "the terminal's settings are restored after a timeout")
+
+# And on a stop signal (SIGTERM from kill(1), SIGHUP when the terminal's session ends): sent once the
+# terminal is raw, the VM stops, blvm exits 128 + N and the settings are back as they were.
+import signal
+for sig in (signal.SIGTERM, signal.SIGHUP):
+    name = signal.Signals(sig).name
+    out = b""
+    p = subprocess.Popen([blvm, "run", "--timeout=60", guest], stdin=slave, stdout=slave, stderr=subprocess.DEVNULL,
+                         start_new_session=True, preexec_fn=ctty)
+    check(read_until(b"echo: ready"), "%s: the guest runs on the terminal" % name)
+    # the guest's output may come before blvm has made the terminal raw: wait for raw mode (5 s at most),
+    # so that the check below sees a restore and not settings never changed
+    end = time.time() + 5
+    while termios.tcgetattr(slave)[3] & (termios.ECHO | termios.ICANON | termios.ISIG) and time.time() < end:
+        time.sleep(0.02)
+    raw = termios.tcgetattr(slave)
+    check(not (raw[3] & (termios.ECHO | termios.ICANON | termios.ISIG)), "%s: raw mode before the signal" % name)
+    os.kill(p.pid, sig)
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill(); rc = None
+    check(rc == 128 + sig, "%s: status %s, want %d" % (name, rc, 128 + sig))
+    check(termios.tcgetattr(slave) == before, "%s: the terminal's settings are restored" % name)
 sys.exit(1 if fails else 0)
 PY
 rc=$?

@@ -1,5 +1,5 @@
 # The control socket (--control, QMP's wire format), driven by tests/lib/qmp_client.py through every command
-# (DESIGN.md "Operating blvm"; QEMU's docs/interop/qmp-spec.rst): the greeting, negotiation, replies
+# (docs/DESIGN.md "Operating blvm"; QEMU's docs/interop/qmp-spec.rst): the greeting, negotiation, replies
 # with their ids, QMP's error classes; malformed and oversized requests answered with an error and
 # the connection still usable; two requests in one write, one request split across three writes; a
 # client that disconnects in the middle of a request; two clients at once (both get the events); a

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The test guests under QEMU TCG, the peer blvm is measured against (DESIGN.md "Booting"): each
+# The test guests under QEMU TCG, the peer blvm is measured against (docs/DESIGN.md "Booting"): each
 # guest must boot with `qemu-system-x86_64 -kernel`, print what it promises on COM1 and exit
 # through isa-debug-exit with the status it promises. QEMU exits with (V << 1) | 1 for a value V
 # written to port 0xf4. This checks the guests and the runtime, not blvm: when a guest fails under

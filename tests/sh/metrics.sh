@@ -1,4 +1,4 @@
-# --metrics=FILE.prom (DESIGN.md "Operating blvm"): Prometheus text exposition, rewritten atomically
+# --metrics=FILE.prom (docs/DESIGN.md "Operating blvm"): Prometheus text exposition, rewritten atomically
 # every second. While a two-vCPU split-lock storm runs under ratelimit, every version of the file the
 # poller sees is parsed by prometheus_client's text parser (Debian's python3-prometheus-client): the
 # families and their types, blvm_info's labels, no sample timestamps (the textfile-collector

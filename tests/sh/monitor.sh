@@ -1,4 +1,4 @@
-# The monitor's contracts (DESIGN.md "Booting", "Command line") on every engine available:
+# The monitor's contracts (docs/DESIGN.md "Booting", "Command line") on every engine available:
 # exit-status propagation, stdout carrying the console and nothing else, the guest command line,
 # unclaimed ports and MMIO (all ones, counted), --stats JSON, --timeout, halt with interrupts off,
 # and a console flood that loses nothing.

@@ -9,7 +9,7 @@
  * LD_PRELOAD into blvm (or any KVM_RUN loop), this library interposes ioctl(), mmap()/mmap64()
  * and close(), forwards everything to the real functions (dlsym(RTLD_NEXT, ...)), and plays the
  * kernel's part of the bus-lock exit as Documentation/virt/kvm/api.rst (7.24
- * KVM_CAP_X86_BUS_LOCK_EXIT, "flags" and exit 33 in 5. struct kvm_run) and REFERENCE.md describe
+ * KVM_CAP_X86_BUS_LOCK_EXIT, "flags" and exit 33 in 5. struct kvm_run) and docs/REFERENCE.md describe
  * it, turning guest "markers" into bus locks. tests/sh/kvm-buslock-shim.sh drives it with the
  * guest guests/kvm-buslock-marks.c; tests/shim/kvm_buslock_shim_check.c checks the shim itself.
  *

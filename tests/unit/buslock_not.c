@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What is NOT a bus lock (DESIGN.md "Bus-lock semantics"): aligned locked accesses to WB memory
+ * What is NOT a bus lock (docs/DESIGN.md "Bus-lock semantics"): aligned locked accesses to WB memory
  * at every size (CMPXCHG16B included), a locked byte at the last byte of a line, locked accesses
  * that end exactly at a line boundary, and unlocked misaligned accesses that do cross a line
  * (plain RMW, MOV, a register-register XCHG). With detection enabled, in both flavours: zero exits,

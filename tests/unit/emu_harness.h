@@ -176,7 +176,7 @@ static inline void t_long_mode(struct t_vm *t)
 	t->ops->set_regs(t->cpu, &r);
 }
 
-/* The PVH entry state (DESIGN.md "Booting"): 32-bit flat protected mode, paging off. */
+/* The PVH entry state (docs/DESIGN.md "Booting"): 32-bit flat protected mode, paging off. */
 static inline void t_prot32(struct t_vm *t)
 {
 	t_tables(t);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * --bus-lock= parsing (DESIGN.md, "Command line"): every valid form with the configuration it gives and
+ * --bus-lock= parsing (docs/DESIGN.md, "Command line"): every valid form with the configuration it gives and
  * its canonical spelling, and the invalid ones with their exact one-line messages.
  */
 #include <stdio.h>
