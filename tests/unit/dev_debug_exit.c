@@ -3,7 +3,7 @@
  * isa-debug-exit as blvm has it (src/dev/debug_exit.c), through the registry of a real device set:
  * QEMU's `-device isa-debug-exit,iobase=0xf4,iosize=4`, so a write of every size (byte, word,
  * dword) at every port 0xf4-0xf7 it covers ends the VM as BLVM_END_GUEST_EXIT with the value V
- * written; blvm's status is V & 0xff (DESIGN.md "Booting", README "exit"), where QEMU's process
+ * written; blvm's status is V & 0xff (docs/DESIGN.md "Booting", README "exit"), where QEMU's process
  * exits with (V << 1) | 1 (hw/misc/debugexit.c: exit((val << 1) | 1)), which the shell sees as
  * ((V << 1) | 1) & 0xff: blvm's guests (guests/) print their verdict and write it as it is.
  * Reads return 0 and end nothing; the ports beside the range (0xf3, 0xf8) are not the device.
