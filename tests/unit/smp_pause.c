@@ -3,7 +3,7 @@
  * Long PAUSE loops sleep (exec.c, pause_loop_exit): a vCPU that spins on a flag for more than a
  * millisecond stops taking a host CPU, and nothing of the guest's meaning changes. Three vCPUs:
  * vCPUs 1 and 2 wait on a flag in a `pause; cmp; jne` loop while vCPU 0 computes for well over a
- * millisecond (~20 M instructions, started once both wait) and then, under `contain`, takes split
+ * millisecond (~200 M instructions, started once both wait) and then, under `contain`, takes split
  * locked increments (each an exclusive section, while the waiters sleep outside the protocol). Then vCPU 0 sets the flag, and
  * all three increment one split counter M times each. Checked, with and without a kicker thread:
  *   - every vCPU ends (HLT): the sleepers woke and saw the flag;
@@ -20,10 +20,12 @@
 GUEST(waiters, ".code64",
 	".set M, 2000\n .set PRE, 500\n"
 	"test %esi, %esi\n jnz 20f\n"
-	/* vCPU 0: once both waiters are in their loops, compute (~20 M instructions, tens of ms),
+	/* vCPU 0: once both waiters are in their loops, compute (~200 M instructions: ~0.1 s with the
+	 * translator, which made 20 M a window of ~13 ms, short enough for a waiter's thread, descheduled
+	 * on a loaded host, to miss the whole of it and never spin 1 ms: seen in a CI run under ASan),
 	 * PRE split increments, then the flag */
 	"0: pause\n cmpl $2, 0x48(%rdi)\n jne 0b\n"
-	"mov $5000000, %ecx\n"
+	"mov $50000000, %ecx\n"
 	"1: add %rcx, %rax\n xor $0x55, %rax\n dec %ecx\n jnz 1b\n"
 	"mov $PRE, %ecx\n"
 	"2: lock addl $1, 0xbe(%rdi)\n dec %ecx\n jnz 2b\n"
