@@ -1325,6 +1325,36 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	E1(e, JMP, I(exit_at));
 }
 
+/* A branch target in register t tested canonical, emu_canonical()'s common case: sign-extended from
+ * bit 47 it is itself (a target canonical only with CR4.LA57 takes the slow path: the handler decides,
+ * exactly); rdx is scratch. */
+static void emit_canonical(struct xb *e, ZydisRegister t, struct xl_slow *sl)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(t));
+	E2(e, SHL, R(ZYDIS_REGISTER_RDX), I(16));
+	E2(e, SAR, R(ZYDIS_REGISTER_RDX), I(16));
+	E2(e, CMP, R(ZYDIS_REGISTER_RDX), R(t));
+	sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+}
+
+/* A near CALL's return address (RIP + its length) pushed as emu_push() does, its stack slot through
+ * the TLB path (a miss, a crossing, a fault: the slow path); rax, rcx, rdx, r8 are scratch. */
+static void emit_push_return(struct xb *e, const struct emu_insn *i, struct xl_slow *sl)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
+	struct xl_map sp;
+	memset(&sp, 0, sizeof sp);
+	sp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8);
+	sp.mem_size = 8;
+	sp.mem_write = true;
+	emit_tlb(e, &sp, ZYDIS_REGISTER_NONE, sl);
+	E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
+	E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
+	E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
+	E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
+	E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+}
+
 /*
  * CALL rel32 / RET of a 64-bit block without their handlers (h_call_rel's and h_ret_8's work, exec_branch.c),
  * then emit_taken() to the target: the state made exact first (flags in the context, RIP at the
@@ -1343,20 +1373,9 @@ static void emit_call_ret(struct xb *e, struct xl_flags *fl, uint64_t *rip_delta
 	sl->leaves = true;
 	sl->before = sl->after = *fl;
 	sl->k = k;
-	E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
-	struct xl_map mp;
-	memset(&mp, 0, sizeof mp);
-	mp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, call ? (size_t)-8 : 0, 8);
-	mp.mem_size = 8;
-	mp.mem_write = call;
-	emit_tlb(e, &mp, ZYDIS_REGISTER_NONE, sl);
 	if (call) {
 		/* the return address, RSP, then RIP to the target (h_call_rel: no canonical test) */
-		E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
-		E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
-		E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
-		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
-		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
+		emit_push_return(e, i, sl);
 		uint64_t to = i->len + i->imm;
 		if ((int64_t)to == (int32_t)to) {
 			E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), I(to));
@@ -1365,14 +1384,14 @@ static void emit_call_ret(struct xb *e, struct xl_flags *fl, uint64_t *rip_delta
 			E2(e, ADD, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RAX));
 		}
 	} else {
+		E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
+		struct xl_map mp;
+		memset(&mp, 0, sizeof mp);
+		mp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, 0, 8);
+		mp.mem_size = 8;
+		emit_tlb(e, &mp, ZYDIS_REGISTER_NONE, sl);
 		E2(e, MOV, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8));
-		/* emu_canonical()'s common case: sign-extended from bit 47 it is itself (a target
-		 * canonical only with CR4.LA57 takes the slow path: h_ret_8 decides, exactly) */
-		E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RCX));
-		E2(e, SHL, R(ZYDIS_REGISTER_RDX), I(16));
-		E2(e, SAR, R(ZYDIS_REGISTER_RDX), I(16));
-		E2(e, CMP, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RCX));
-		sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+		emit_canonical(e, ZYDIS_REGISTER_RCX, sl);
 		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, 8, 8));
 		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
 		E2(e, MOV, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_RCX));
@@ -1422,26 +1441,9 @@ static void emit_branch_ind(struct xb *e, struct xl_flags *fl, uint64_t *rip_del
 		emit_tlb(e, &mp, zo[0].mem.segment, sl);
 		E2(e, MOV, R(ZYDIS_REGISTER_R9), M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8));
 	}
-	/* emu_canonical()'s common case, as RET (emit_call_ret) */
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_R9));
-	E2(e, SHL, R(ZYDIS_REGISTER_RDX), I(16));
-	E2(e, SAR, R(ZYDIS_REGISTER_RDX), I(16));
-	E2(e, CMP, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_R9));
-	sl->jumps[sl->nj++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
-	if (call) {
-		E2(e, MOV, R(ZYDIS_REGISTER_R8), C(OFF_R(EMU_RSP), 8));
-		struct xl_map sp;
-		memset(&sp, 0, sizeof sp);
-		sp.mem = M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8);
-		sp.mem_size = 8;
-		sp.mem_write = true;
-		emit_tlb(e, &sp, ZYDIS_REGISTER_NONE, sl);
-		E2(e, MOV, R(ZYDIS_REGISTER_RCX), C(offsetof(struct emu_vcpu, rip), 8));
-		E2(e, LEA, R(ZYDIS_REGISTER_RCX), M(ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0, i->len, 8));
-		E2(e, MOV, M(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_NONE, 0, 0, 8), R(ZYDIS_REGISTER_RCX));
-		E2(e, LEA, R(ZYDIS_REGISTER_R8), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, (size_t)-8, 8));
-		E2(e, MOV, C(OFF_R(EMU_RSP), 8), R(ZYDIS_REGISTER_R8));
-	}
+	emit_canonical(e, ZYDIS_REGISTER_R9, sl);
+	if (call)
+		emit_push_return(e, i, sl);
 	E2(e, MOV, C(offsetof(struct emu_vcpu, rip), 8), R(ZYDIS_REGISTER_R9));
 	unsigned one = 1;
 	uint64_t none = 0;
