@@ -398,15 +398,17 @@ static void call_ret(void)
 /* single-step through the same guest: every native CALL and RET ends its step (emit_taken()'s stop
  * test, also after a RET whose target the jump cache knows from the pass before), the LRETQ and the
  * #GP delivery as in the interpreter */
-static void singlestep_call_ret(void)
+/* Single-steps guest [start, end) with #GP's handler at gp on both back ends, comparing every
+ * step; returns the number of steps (the last one is the exit that is not a #DB). */
+static unsigned singlestep_both(const uint8_t *start, const uint8_t *end, const uint8_t *gp, const char *what)
 {
 	struct t_vm x, i;
 	vm_init(&x, 2);
 	vm_init(&i, 0);
 	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
 	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
-		t_load(t, T_CODE, cr_start, cr_end);
-		t_gate(t, 13, T_CODE + (uint64_t)(cr_gp - cr_start), 0, 0);
+		t_load(t, T_CODE, start, end);
+		t_gate(t, 13, T_CODE + (uint64_t)(gp - start), 0, 0);
 		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
 	}
 	unsigned steps = 0;
@@ -414,15 +416,21 @@ static void singlestep_call_ret(void)
 		int ex = t_run(&x), ei = t_run(&i);
 		CHECK_EQ(ex, ei);
 		steps++;
-		same_regs(&x, &i, "single-step over CALL/RET", steps);
+		same_regs(&x, &i, what, steps);
 		if (ex != KVM_EXIT_DEBUG || steps > 200)
 			break;
 	}
+	t_fini(&x);
+	t_fini(&i);
+	return steps;
+}
+
+static void singlestep_call_ret(void)
+{
+	unsigned steps = singlestep_both(cr_start, cr_end, cr_gp, "single-step over CALL/RET");
 	/* MOV MOV PUSH LEA PUSH LRETQ MOV MOV; 3 x (CALL ADD RET ADD DEC JNZ); MOV CALL ADD RET; MOV MOV
 	 * PUSH; the RET's #GP (delivered: the step ends at the handler); 5 POPs; HLT (the exit) */
 	CHECK_EQ(steps, 8 + 3 * 6 + 4 + 3 + 1 + 5 + 1);
-	t_fini(&x);
-	t_fini(&i);
 }
 
 /* the indirect branches run whole and single-stepped against the interpreter */
@@ -453,28 +461,10 @@ static void branch_ind(void)
 	t_fini(&x);
 	t_fini(&i);
 
-	struct kvm_guest_debug dbg = { .control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP };
-	vm_init(&x, 2);
-	vm_init(&i, 0);
-	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
-		t_load(t, T_CODE, ind_start, ind_end);
-		t_gate(t, 13, T_CODE + (uint64_t)(ind_gp - ind_start), 0, 0);
-		CHECK_EQ(t->ops->set_guest_debug(t->cpu, &dbg), 0);
-	}
-	unsigned steps = 0;
-	for (;;) {
-		int ex = t_run(&x), ei = t_run(&i);
-		CHECK_EQ(ex, ei);
-		steps++;
-		same_regs(&x, &i, "single-step over indirect branches", steps);
-		if (ex != KVM_EXIT_DEBUG || steps > 200)
-			break;
-	}
+	unsigned steps = singlestep_both(ind_start, ind_end, ind_gp, "single-step over indirect branches");
 	/* MOV LEA MOV LEA MOV MOV; 3 x 10; LEA JMP; LEA MOV JMP; MOV MOV; the CALL's #GP (delivered: the
 	 * step ends at the handler); 5 POPs; HLT (the exit) */
 	CHECK_EQ(steps, 6 + 3 * 10 + 2 + 3 + 2 + 1 + 5 + 1);
-	t_fini(&x);
-	t_fini(&i);
 }
 
 /* Kicks once the loop has run a few thousand instructions (the vCPU's count, read as the
