@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,20 +93,31 @@ int blvm_boot_read_file(const char *what, const char *path, uint8_t **out, size_
 		return blvm_boot_fail(err, errlen, "%s %s is %" PRIu64 " bytes; blvm loads kernels up to 1 GiB",
 				      what, path, size);
 	}
-	uint8_t *f = malloc(size ? size : 1);
-	if (!f) {
+	/* A buffer of its own (not the file mapped: a file truncated while it is read would raise
+	 * SIGBUS), its pages allocated in one go by MAP_POPULATE: read() into malloc'ed memory took one
+	 * page fault per 4 KiB, 190 ms of a 53 MB vmlinux's 195 ms on this host. */
+	void *f = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (f == MAP_FAILED) {
+		int e = errno;
 		close(fd);
-		return blvm_boot_fail(err, errlen, "out of memory reading %s %s", what, path);
+		return blvm_boot_fail(err, errlen, "cannot allocate %" PRIu64 " bytes to read %s %s: %s", size, what,
+				      path, strerror(e));
 	}
 	int r = read_all(fd, f, size);
 	close(fd);
 	if (r < 0) {
-		free(f);
+		munmap(f, size ? size : 1);
 		return blvm_boot_fail(err, errlen, "cannot read %s %s: %s", what, path, strerror(-r));
 	}
 	*out = f;
 	*len = (size_t)size;
 	return 0;
+}
+
+void blvm_boot_free_file(uint8_t *f, size_t len)
+{
+	if (f)
+		munmap(f, len ? len : 1);
 }
 
 /* --kernel-symbols: a System.map replaces the kernel file's symbols. Its addresses are the link-time
@@ -121,7 +133,7 @@ static int load_system_map(struct blvm_vm *vm, char *err, size_t errlen)
 		return -1;
 	struct blvm_symtab t;
 	int r = blvm_symtab_load_map(&t, f, len, why, sizeof why);
-	free(f);
+	blvm_boot_free_file(f, len);
 	if (r != 0)
 		return blvm_boot_fail(err, errlen, "--kernel-symbols=%s: %s", path, why);
 	uint64_t anchor;
@@ -172,7 +184,7 @@ int blvm_boot_load(struct blvm_vm *vm, char *err, size_t errlen)
 out:
 	if (bf.initrd_fd >= 0)
 		close(bf.initrd_fd);
-	free(f);
+	blvm_boot_free_file(f, flen);
 	return rc;
 }
 

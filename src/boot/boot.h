@@ -101,8 +101,10 @@ int blvm_boot_read_initrd(struct blvm_vm *vm, const struct blvm_boot_files *bf, 
 			  size_t errlen);
 /* boot.c: printf into err; returns -1. */
 /* Reads the whole regular file path (what names it in messages: "kernel", "--kernel-btf") into a
- * malloc'ed buffer, at most KERNEL_FILE_MAX bytes. 0, or -1 with one line in err. */
+ * buffer of its own, at most KERNEL_FILE_MAX bytes, released by blvm_boot_free_file(). 0, or -1 with
+ * one line in err. */
 int blvm_boot_read_file(const char *what, const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
+void blvm_boot_free_file(uint8_t *f, size_t len);
 int blvm_boot_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

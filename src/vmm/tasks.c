@@ -40,7 +40,7 @@ int blvm_tasks_setup(struct blvm_vm *vm, const uint8_t *kernel, size_t len, bool
 		int r = flen >= 4 && memcmp(f, "\177ELF", 4) == 0
 				? blvm_linux_layout_from_elf(f, flen, &t->layout, why, sizeof why)
 				: blvm_linux_layout_from_btf(f, flen, &t->layout, why, sizeof why);
-		free(f);
+		blvm_boot_free_file(f, flen);
 		if (r == 0)
 			t->ok = true;
 		else
