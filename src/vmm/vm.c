@@ -219,6 +219,11 @@ int blvm_vm_create(const struct blvm_vm_config *cfg, struct blvm_vm **out, char 
 			 strerror(errno));
 		goto fail;
 	}
+	/* Transparent huge pages where the host allows them (as QEMU madvises its RAM blocks,
+	 * ram_block_add()): one fault per 2 MiB instead of per 4 KiB as the guest first touches its
+	 * memory. On this host's default (THP "madvise") a Linux boot spent 7 % of its time in those
+	 * faults. Advice only: a host without THP ignores it (EINVAL is not an error). */
+	(void)madvise(vm->ram, cfg->mem_size, MADV_HUGEPAGE);
 	vm->ram_below_4g = blvm_ram_below_4g(cfg->mem_size);
 	/* The devices, and the ACPI tables in the BIOS area, before the kernel loader, which points
 	 * the kernel at vm->acpi_rsdp. */
