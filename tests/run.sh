@@ -40,7 +40,10 @@ run_one() { # name, command...: one line (and a failure's log) written at once, 
 	0) echo "pass $name" >>"$results"; out=$(printf 'PASS  %-40s %3ds' "$name" $((SECONDS-start)));;
 	77) echo "skip $name" >>"$results"; out=$(printf 'SKIP  %-40s %s' "$name" "$(tail -n1 "$log")");;
 	*) echo "fail $name" >>"$results"
-	   out=$(printf 'FAIL  %-40s (status %d)\n' "$name" $rc; sed 's/^/      | /' "$log" | tail -n 30);;
+	   # the failed checks first (CI shows the end of this output), then the log's last lines
+	   out=$(printf 'FAIL  %-40s (status %d)\n' "$name" $rc
+		 grep -E -m 10 '^FAIL|FAILED|ERROR|runtime error' "$log" | sed 's/^/      ! /'
+		 sed 's/^/      | /' "$log" | tail -n 30);;
 	esac
 	printf '%s\n' "$out"
 }
