@@ -49,7 +49,7 @@ void emu_bcache_flush(struct emu_vcpu *c)
 	memset(c->bcache, 0, sizeof c->bcache);
 	for (unsigned k = 0; k < EMU_JC_SIZE; k++)
 		c->jc[k] = (struct emu_jc){ ~0ull, &emu_jc_none, 0, 0xff };
-	c->xep++;
+	emu_xep_bump(c);
 	c->arena_used = 0;
 	emu_xlate_flush(c); /* translations live as long as their blocks */
 }

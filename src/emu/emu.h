@@ -410,9 +410,14 @@ static inline uint8_t *emu_block_bytes(struct emu_block *b)
 }
 
 /* Jump cache (per vCPU, direct-mapped by linear RIP): the block last run at that RIP, valid while
- * the vCPU's exec epoch c->xep is the one it was entered with. c->xep moves whenever an entry could
- * have gone wrong: a TLB flush (translation, execute permission), a write to any code page (seen
- * through the code epoch in vm->sync, which emu_smc_commit() bumps), a decode-cache flush. The decode mode is compared. */
+ * the vCPU's exec epoch c->xep is the one it was entered with. c->xep moves (emu_xep_bump) whenever
+ * an entry could have gone wrong: a TLB flush (translation, execute permission), a write to any code
+ * page (seen through the code epoch in vm->sync, which emu_smc_commit() bumps), a decode-cache flush.
+ * Its bit 0 is whether the vCPU runs at CPL 3 (emu_update_mode): execute permission differs between
+ * user and supervisor mode (U/S, SMEP), so an entry made in one is not valid in the other, but one
+ * made at CPL 0 is valid again when the kernel returns from user mode with no event in between
+ * (Linux changes privilege level ~7500 times in a boot; flushing the cache each time cost about a
+ * third of its 10 million lookups). The decode mode is compared. */
 #define EMU_JC_SIZE 4096
 struct emu_jc {
 	uint64_t lin;
@@ -666,7 +671,10 @@ int emu_write_bytes(struct emu_vcpu *c, uint64_t lin, const void *buf, unsigned 
 int emu_write_check(struct emu_vcpu *c, uint64_t lin, unsigned size);
 /* Code fetch translation of one linear page: guest-physical address and host pointer (NULL: MMIO). */
 int emu_fetch_xlat(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva);
+/* Every TLB entry, and with them the jump cache (emu_xep_bump) */
 void emu_tlb_flush(struct emu_vcpu *c);
+/* Every TLB entry, the jump cache kept: a change of CPL (emu_update_mode; struct emu_jc) */
+void emu_tlb_flush_perms(struct emu_vcpu *c);
 /* PAE paging (CR0.PG = CR4.PAE = 1, EFER.LME = 0) with CR0, CR4 and EFER as given */
 static inline bool emu_pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
 {
@@ -1095,6 +1103,12 @@ static inline unsigned emu_jc_index(uint64_t lin)
 
 /* The block at RIP for the run loop: the jump cache when its entry is still valid (struct emu_jc),
  * else emu_block_get(). Materialises the lazy flags before a block that needs them exact. */
+/* Every jump-cache entry and chaining site invalid from now on (struct emu_jc); bit 0 stays. */
+static inline void emu_xep_bump(struct emu_vcpu *c)
+{
+	c->xep += 2;
+}
+
 static inline struct emu_block *emu_block_next(struct emu_vcpu *c, int *st)
 {
 	uint64_t lin = emu_code_lin(c, c->rip);

@@ -585,7 +585,7 @@ static int run_vcpu(struct emu_vcpu *c)
 	 * send every block there first */
 	if (++c->run_seq == 0)
 		emu_bcache_flush(c); /* wrapped: no block may match an old sequence number */
-	c->xep++;
+	emu_xep_bump(c);
 	if (c->mrc_wait) {
 		struct emu_mmio_rc *rc = &c->mrc[c->mrc_n - 1];
 		memcpy(rc->data, run->mmio.data, rc->len);

@@ -208,7 +208,7 @@ void emu_sync_slow(struct emu_vcpu *c)
 			/* a page became code, or code was written: no write may bypass the slow path now,
 			 * and the jump cache (not validated by generations) goes */
 			emu_tlb_drop_writes(c);
-			c->xep++;
+			emu_xep_bump(c);
 			c->seen_sync = s;
 		}
 		return;
@@ -217,14 +217,19 @@ void emu_sync_slow(struct emu_vcpu *c)
 
 /* ---------------------------------------------------------------- TLB */
 
-void emu_tlb_flush(struct emu_vcpu *c)
+void emu_tlb_flush_perms(struct emu_vcpu *c)
 {
 	for (unsigned k = 0; k < EMU_TLB_SIZE; k++)
 		c->tlb[k].tag_r = c->tlb[k].tag_w = c->tlb[k].tag_x = 1;
 	c->tlb_has_large = false;
 	c->tlb_ac_n = 0;
 	c->tlb_pk = 0;
-	c->xep++; /* the jump cache's translations go with the TLB */
+}
+
+void emu_tlb_flush(struct emu_vcpu *c)
+{
+	emu_tlb_flush_perms(c);
+	emu_xep_bump(c); /* the jump cache's translations go with the TLB */
 }
 
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
@@ -237,7 +242,7 @@ void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
 	}
 	struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	e->tag_r = e->tag_w = e->tag_x = 1;
-	c->xep++; /* the jump cache's translations go with the TLB */
+	emu_xep_bump(c); /* the jump cache's translations go with the TLB */
 }
 
 void emu_tlb_drop_writes(struct emu_vcpu *c)

@@ -113,7 +113,7 @@ static void seg_checks(struct emu_vcpu *c)
 		c->cs_seen = cs;
 		c->cs_seen_base = c->seg[EMU_CS].base;
 		c->cs_seen_limit = c->seg[EMU_CS].limit;
-		c->xep++;
+		emu_xep_bump(c);
 	}
 }
 
@@ -157,8 +157,11 @@ void emu_update_mode(struct emu_vcpu *c)
 			c->sbase[s] = (uint32_t)b;
 	}
 	c->cpl = (c->cr0 & CR0_PE) ? c->seg[EMU_SS].dpl : 0;
+	/* TLB entries carry the permissions of the CPL they were filled at; the jump cache's validity
+	 * is per user/supervisor mode through bit 0 of the exec epoch (struct emu_jc) */
 	if (c->cpl != old_cpl)
-		emu_tlb_flush(c);
+		emu_tlb_flush_perms(c);
+	c->xep = (c->xep & ~1u) | (c->cpl == 3);
 	emu_ac_written(c); /* the callers that load EFLAGS (IRET, SYSCALL, SYSRET, ...) come here */
 	seg_checks(c);
 }

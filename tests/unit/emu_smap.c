@@ -15,6 +15,7 @@
  *   - SDM Vol. 2 "STAC"/"CLAC": set / clear EFLAGS.AC, no other flag; #UD "If the CPL > 0".
  *   - both with IA32_EFER.NXE = 1 and 0 (I/D then set by SMEP alone).
  *   - the TLB: an entry filled while AC = 1 does not outlive CLAC or a POPF that clears AC.
+ *   - the jump cache (struct emu_jc): code the kernel ran does not run at CPL 3 from its entry.
  *   - CPUID.(EAX=07H,ECX=0H):EBX[7] SMEP and [20] SMAP advertised, and MOV to CR4 accepts both.
  * Layout: the first 2 MiB supervisor-mode (code, tables, stack, results), 0x200000-0x3fffff one
  * user-mode 2 MiB page (data at 0x200000, user code at USR_AT, user stack below 0x203000).
@@ -78,6 +79,7 @@ GUEST(sm, ".code64",
 	"mov $0x201000, %eax\n"
 	"call *%rax\n"                           /* 6: AC does not matter to SMEP: #PF 0x11 */
 	"1: clac\n"
+	"lea sm_stubs+140(%rip), %r13\n"         /* #PF's stub, run at CPL 0 (events 0-6): for event 11 */
 	"mov %r14, %rsp\n"
 	"push $0x23\n"                           /* to CPL 3 at USR_AT: SS, RSP, RFLAGS (IOPL 3), CS, RIP */
 	"push $0x203000\n"
@@ -138,6 +140,9 @@ GUEST(us, ".code64",
 	"popf\n"                                 /* AC = 1 at CPL 3 */
 	"mov $0x0f, %eax\n"
 	"mov %ax, %fs\n"                         /* 10: implicit, supervisor-mode: #PF 0x1 (no U/S) */
+	"1: lea 1f(%rip), %r15\n"
+	"call *%r13\n"                           /* 11: fetch from a supervisor-mode page the kernel ran:
+						   * #PF 0x15, not its jump-cache entry */
 	"1: mov $0x3f8, %dx\n"
 	"out %al, %dx\n"
 	"hlt\n");
@@ -184,7 +189,8 @@ static void run(bool nxe)
 	CHECK((f1 & 0x40001) == 0x40001, "RFLAGS after STC; STAC: 0x%llx (AC and CF)", (unsigned long long)f1);
 	CHECK((f2 & 0x40001) == 0x1, "RFLAGS after CLAC: 0x%llx (CF only)", (unsigned long long)f2);
 
-	static const struct { uint64_t vec, err, cr2; const char *what; } want[] = {
+	const uint64_t stub14 = T_CODE + (uint64_t)(sm_stubs - sm_start) + 140;
+	const struct { uint64_t vec, err, cr2; const char *what; } want[] = {
 		{ 14, 0x1, USR, "supervisor read of a user-mode page, AC = 0" },
 		{ 14, 0x3, USR, "supervisor write of a user-mode page, AC = 0" },
 		{ 14, 0x1, USR + 8, "read after CLAC of a page read and written with AC = 1 (TLB)" },
@@ -196,6 +202,7 @@ static void run(bool nxe)
 		{ 6, ~0ull, 0, "STAC at CPL 3" },
 		{ 6, ~0ull, 0, "CLAC at CPL 3" },
 		{ 14, 0x1, USR + 8, "implicit read (LDT descriptor) at CPL 3 with AC = 1" },
+		{ 14, 0x15, stub14, "CPL 3 fetch from a supervisor-mode page run at CPL 0 before (jump cache)" },
 	};
 	const unsigned n = sizeof want / sizeof want[0];
 	for (unsigned k = 0; k < n; k++) {
