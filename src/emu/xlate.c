@@ -333,14 +333,33 @@ static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
 	size_t klen = offsetof(ZydisEncoderRequest, operands) + n * sizeof(ZydisEncoderOperand);
 	struct xl_memo *mo = NULL;
 	if (!rel && e->memo) {
-		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over 8-byte words */
+		/* FNV-1a over 8-byte words in four independent lanes: one chain of multiplies was 70 %
+		 * of this function's time, itself 6 % of a Linux boot (perf annotate) */
+		uint64_t h[4] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0x7f4a7c159e3779b9ull };
 		const uint8_t *p = (const uint8_t *)rq;
-		for (size_t q = 0; q + 8 <= klen; q += 8) {
+		size_t q = 0;
+		for (; q + 32 <= klen; q += 32)
+			for (unsigned l = 0; l < 4; l++) {
+				uint64_t v;
+				memcpy(&v, p + q + 8 * l, 8);
+				h[l] = (h[l] ^ v) * 0x100000001b3ull;
+			}
+		for (unsigned l = 0; q + 8 <= klen; q += 8, l++) {
 			uint64_t v;
 			memcpy(&v, p + q, 8);
-			h = (h ^ v) * 0x100000001b3ull;
+			h[l] = (h[l] ^ v) * 0x100000001b3ull;
 		}
-		mo = &e->memo[(h ^ (h >> 29)) & (XL_MEMO - 1)];
+		/* the multiplies carry a difference only upwards (two registers differ in a high byte of
+		 * a word): MurmurHash3's fmix64 brings every bit down to the index. Without it most
+		 * register-only requests of a Linux boot shared one slot: 880000 of its 1.05 million
+		 * encodings were misses over an occupied slot. */
+		uint64_t hh = h[0] ^ ((h[1] << 21) | (h[1] >> 43)) ^ ((h[2] << 42) | (h[2] >> 22)) ^ h[3] * 0x9e3779b97f4a7c15ull;
+		hh ^= hh >> 33;
+		hh *= 0xff51afd7ed558ccdull;
+		hh ^= hh >> 33;
+		hh *= 0xc4ceb9fe1a85ec53ull;
+		hh ^= hh >> 33;
+		mo = &e->memo[hh & (XL_MEMO - 1)];
 		if (mo->len && !memcmp(&mo->req, rq, klen)) {
 			memcpy(e->w + e->at, mo->bytes, mo->len);
 			e->at += mo->len;
