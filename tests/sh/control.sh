@@ -23,8 +23,8 @@ def check(c, m, detail=""):
 
 mode, path = sys.argv[1], sys.argv[2]
 if mode == "main":
+    a = Client(path, negotiate=False)  # first: it waits for blvm to listen (the path may not exist yet)
     check(stat.S_IMODE(os.stat(path).st_mode) == 0o600, "the socket's mode is 0600", oct(os.stat(path).st_mode))
-    a = Client(path, negotiate=False)
     g = a.greeting.get("QMP", {})
     check(g.get("capabilities") == [] and g.get("version", {}).get("qemu", {}).get("minor") is not None
           and "blvm" in g["version"].get("package", ""), "greeting has QMP's shape and blvm's version", a.greeting)
