@@ -7,7 +7,9 @@
 # with BLVM_TRANSLATE=all (every block translated from its first run: short tests reach the
 # translator) unless BLVM_TRANSLATE is set, and a second time as NAME+interp with BLVM_TRANSLATE=off,
 # the interpreter, the reference; the unit tests' harness and blvm's --translate default both read it.
-# BLVM_TRANSLATE=off make check runs the whole suite on the interpreter.
+# BLVM_TRANSLATE=off make check runs the whole suite on the interpreter. BLVM_XLATE_CHECK=1 (the
+# default here) makes the translator check every encoding it takes from a memo template against
+# Zydis's own for the same request (xlate.c, emit_req): a difference aborts the test.
 # Tests run JOBS at a time (default: one per host CPU; JOBS=1 runs them one by one), except those in
 # ALONE, which measure what other work on the host would change (two host threads racing, signals at
 # random moments of a run): they start when nothing else runs, and nothing starts beside them.
@@ -16,6 +18,7 @@ set -u
 cd "$(dirname "$0")/.."
 export BUILD="${BUILD:-build}"
 export BLVM="$PWD/$BUILD/blvm" GUESTS="$PWD/$BUILD/guests" TOP="$PWD"
+export BLVM_XLATE_CHECK="${BLVM_XLATE_CHECK:-1}"
 log_dir="$BUILD/test-logs"; mkdir -p "$log_dir"
 results="$log_dir/results"; : >"$results"
 JOBS="${JOBS:-$(nproc)}"

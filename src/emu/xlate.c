@@ -127,8 +127,12 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 /* Encodings already made (emit()): the translator emits the same few hundred host instructions
  * (context loads and stores, the flag and TLB sequences) over and over, and Zydis's encoder costs
  * about a thousand host instructions each -- on the Linux boot, with most blocks translated once,
- * the encoder was most of the translation cost. Keyed by the whole request, compared exactly;
- * requests with a relative target are not kept (their bytes depend on where they go). */
+ * the encoder was most of the translation cost. Keyed by the whole request, compared exactly, or
+ * by its template (memo_template: the same request with a displacement or a 64-bit immediate
+ * replaced by its size class's representative); requests with a relative target are not kept
+ * (their bytes depend on where they go). 4096 slots (1.7 MB per vCPU, touched as used): on the
+ * Linux boot, Zydis's encoder ran 745000 times with 1024 slots and no templates, 473000 with 4096,
+ * 309000 with 4096 and templates (uprobe on ZydisEncoderEncodeInstructionAbsolute). */
 /* guest registers of a native instruction, in the order they got host registers from host_pool */
 struct xl_map {
 	int guest[4];
@@ -150,11 +154,12 @@ struct xl_enc {
 	uint8_t nreq;               /* host registers of the register cache, struct xl_cache) */
 };
 
-#define XL_MEMO 1024u
+#define XL_MEMO 4096u
 struct xl_memo {
 	ZydisEncoderRequest req;
 	uint8_t len;              /* 0: empty */
 	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	uint8_t f_off, f_size;    /* a template (emit_req): the field its request's value goes into */
 };
 
 /* A taken branch's own memory of the jump-cache entry it last chained through (emit_taken): the
@@ -200,6 +205,10 @@ static int xl_yield(struct emu_vcpu *c, const struct emu_insn *i)
 	return EMU_ST_OK;
 }
 
+/* BLVM_XLATE_CHECK (the tests): every use of a memo template (emit_req) checked against the
+ * encoder's own bytes for the same request; a difference aborts. */
+static bool xl_check_templates;
+
 int emu_xlate_init(struct emu_vcpu *c)
 {
 	struct emu_xlate *x = calloc(1, sizeof *x);
@@ -219,6 +228,8 @@ int emu_xlate_init(struct emu_vcpu *c)
 	x->host_amd = __get_cpuid(0, &a, &b, &cc, &d) && b == 0x68747541u; /* "AuthenticAMD" */
 	x->code_used = XL_CODE_START;
 	x->hot = c->vm->cfg.translate == 2 ? 1 : XL_HOT;
+	const char *check = getenv("BLVM_XLATE_CHECK");
+	xl_check_templates = check && *check && strcmp(check, "0") != 0;
 	/* A developer's aid (as QEMU's -d in_asm,out_asm): each block's guest and host bytes, for
 	 * bench/xlate-annotate.py to disassemble beside callgrind's per-instruction counts. */
 	const char *dump = getenv("BLVM_XLATE_DUMP");
@@ -313,6 +324,76 @@ static void build_req(ZydisEncoderRequest *r, ZydisMnemonic m, unsigned n, const
 		r->operands[k] = ops[k];
 }
 
+/* The memo's slot for the first klen bytes of a request. */
+static struct xl_memo *memo_slot(struct xl_memo *memo, const ZydisEncoderRequest *rq, size_t klen)
+{
+	/* FNV-1a over 8-byte words in four independent lanes: one chain of multiplies was 70 % of
+	 * emit_req's time, itself 6 % of a Linux boot (perf annotate) */
+	uint64_t h[4] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0x7f4a7c159e3779b9ull };
+	const uint8_t *p = (const uint8_t *)rq;
+	size_t q = 0;
+	for (; q + 32 <= klen; q += 32)
+		for (unsigned l = 0; l < 4; l++) {
+			uint64_t v;
+			memcpy(&v, p + q + 8 * l, 8);
+			h[l] = (h[l] ^ v) * 0x100000001b3ull;
+		}
+	for (unsigned l = 0; q + 8 <= klen; q += 8, l++) {
+		uint64_t v;
+		memcpy(&v, p + q, 8);
+		h[l] = (h[l] ^ v) * 0x100000001b3ull;
+	}
+	/* the multiplies carry a difference only upwards (two registers differ in a high byte of a
+	 * word): MurmurHash3's fmix64 brings every bit down to the index. Without it most
+	 * register-only requests of a Linux boot shared one slot: 880000 of its 1.05 million
+	 * encodings were misses over an occupied slot. */
+	uint64_t hh = h[0] ^ ((h[1] << 21) | (h[1] >> 43)) ^ ((h[2] << 42) | (h[2] >> 22)) ^ h[3] * 0x9e3779b97f4a7c15ull;
+	hh ^= hh >> 33;
+	hh *= 0xff51afd7ed558ccdull;
+	hh ^= hh >> 33;
+	hh *= 0xc4ceb9fe1a85ec53ull;
+	hh ^= hh >> 33;
+	return &memo[hh & (XL_MEMO - 1)];
+}
+
+/*
+ * A request's template (emit_req): the same request with its one variable value -- a memory
+ * operand's displacement, or the immediate of a MOV r64, imm64 -- replaced by a representative of
+ * its size class, for which the encoder picks the same form: ModRM.mod with no displacement, disp8
+ * or disp32 (SDM Vol. 2 2.1.5; a displacement of 0 stays exact: with RBP or R13 as base it is a
+ * disp8), and REX.W B8+r io for an immediate that needs all 64 bits. One encoding then serves
+ * every value of the class with the field overwritten: on a Linux boot most requests that missed
+ * the memo were context and TLB-path accesses at different offsets and host pointers, each
+ * encoded once by Zydis (~1000 host instructions). Returns the value (in *v) and the field's size
+ * in bytes, or 0 where the request has no such value.
+ */
+static unsigned memo_template(const ZydisEncoderRequest *rq, ZydisEncoderRequest *sh, uint64_t *v)
+{
+	for (unsigned k = 0; k < rq->operand_count; k++) {
+		const ZydisEncoderOperand *o = &rq->operands[k];
+		if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && o->mem.displacement) {
+			int64_t d = o->mem.displacement;
+			unsigned size = d == (int8_t)d ? 1 : d == (int32_t)d ? 4 : 0;
+			if (!size)
+				return 0;
+			*sh = *rq;
+			sh->operands[k].mem.displacement = size == 1 ? 0x11 : 0x11111111;
+			*v = (uint64_t)d;
+			return size;
+		}
+		if (o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && rq->mnemonic == ZYDIS_MNEMONIC_MOV && k == 1 &&
+		    rq->operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetWidth(ZYDIS_MACHINE_MODE_LONG_64, rq->operands[0].reg.value) == 64 &&
+		    o->imm.u >> 32 && o->imm.u >> 32 != 0xffffffffu) {
+			*sh = *rq;
+			sh->operands[k].imm.u = 0x1111111111111111ull;
+			*v = o->imm.u;
+			return 8;
+		}
+	}
+	return 0;
+}
+
 /* One host instruction from its encoder request (the memo: struct xl_memo). The request's unused
  * operand slots must be zero (build_req(), ZydisEncoderDecodedInstructionToEncoderRequest()). */
 static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
@@ -332,36 +413,29 @@ static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
 	 * neither copied nor hashed; operand_count is in the compared part) */
 	size_t klen = offsetof(ZydisEncoderRequest, operands) + n * sizeof(ZydisEncoderOperand);
 	struct xl_memo *mo = NULL;
+	ZydisEncoderRequest sh;
+	uint64_t v = 0;
+	unsigned fsize = 0;
+	const ZydisEncoderRequest *key = rq;
 	if (!rel && e->memo) {
-		/* FNV-1a over 8-byte words in four independent lanes: one chain of multiplies was 70 %
-		 * of this function's time, itself 6 % of a Linux boot (perf annotate) */
-		uint64_t h[4] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0x7f4a7c159e3779b9ull };
-		const uint8_t *p = (const uint8_t *)rq;
-		size_t q = 0;
-		for (; q + 32 <= klen; q += 32)
-			for (unsigned l = 0; l < 4; l++) {
-				uint64_t v;
-				memcpy(&v, p + q + 8 * l, 8);
-				h[l] = (h[l] ^ v) * 0x100000001b3ull;
+		if ((fsize = memo_template(rq, &sh, &v)))
+			key = &sh;
+		mo = memo_slot(e->memo, key, klen);
+		if (mo->len && mo->f_size == fsize && !memcmp(&mo->req, key, klen)) {
+			uint8_t *out = e->w + e->at;
+			memcpy(out, mo->bytes, mo->len);
+			for (unsigned q = 0; q < fsize; q++)
+				out[mo->f_off + q] = (uint8_t)(v >> (8 * q));
+			if (fsize && xl_check_templates) {
+				uint8_t ref[ZYDIS_MAX_INSTRUCTION_LENGTH];
+				ZydisEncoderRequest r = *rq;
+				if (ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(&r, ref, &len, e->x + e->at)) ||
+				    len != mo->len || memcmp(ref, out, len)) {
+					fprintf(stderr, "blvm: BLVM_XLATE_CHECK: a template's bytes differ from the encoder's "
+							"(mnemonic %d, value %#" PRIx64 ")\n", (int)m, v);
+					abort();
+				}
 			}
-		for (unsigned l = 0; q + 8 <= klen; q += 8, l++) {
-			uint64_t v;
-			memcpy(&v, p + q, 8);
-			h[l] = (h[l] ^ v) * 0x100000001b3ull;
-		}
-		/* the multiplies carry a difference only upwards (two registers differ in a high byte of
-		 * a word): MurmurHash3's fmix64 brings every bit down to the index. Without it most
-		 * register-only requests of a Linux boot shared one slot: 880000 of its 1.05 million
-		 * encodings were misses over an occupied slot. */
-		uint64_t hh = h[0] ^ ((h[1] << 21) | (h[1] >> 43)) ^ ((h[2] << 42) | (h[2] >> 22)) ^ h[3] * 0x9e3779b97f4a7c15ull;
-		hh ^= hh >> 33;
-		hh *= 0xff51afd7ed558ccdull;
-		hh ^= hh >> 33;
-		hh *= 0xc4ceb9fe1a85ec53ull;
-		hh ^= hh >> 33;
-		mo = &e->memo[hh & (XL_MEMO - 1)];
-		if (mo->len && !memcmp(&mo->req, rq, klen)) {
-			memcpy(e->w + e->at, mo->bytes, mo->len);
 			e->at += mo->len;
 			return;
 		}
@@ -371,9 +445,58 @@ static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
 		e->bad = true;
 		return;
 	}
-	if (mo) {
+	if (mo && fsize) {
+		/* the template: the field is where the encodings of two representatives differ (all of
+		 * its bytes, nothing else), and the actual value written there must give the encoder's
+		 * own bytes for the actual request; else no template (a value equal to a representative
+		 * alone would not say where the field is: its bytes may also be a ModRM or SIB byte) */
+		uint8_t t[2][ZYDIS_MAX_INSTRUCTION_LENGTH];
+		ZyanUSize tlen[2] = { ZYDIS_MAX_INSTRUCTION_LENGTH, ZYDIS_MAX_INSTRUCTION_LENGTH };
+		/* one positive, one negative: a field wider than the class (a displacement without a
+		 * base is always disp32) then differs in more bytes than the class has */
+		static const uint64_t rep[2][3] = { { 0x11, 0x11111111, 0x1111111111111111ull },
+						    { (uint64_t)-0x12, (uint64_t)-0x22222222, 0xeeeeeeeeeeeeeeeeull } };
+		unsigned ci = fsize == 1 ? 0 : fsize == 4 ? 1 : 2;
+		bool ok = true;
+		for (unsigned w = 0; w < 2 && ok; w++) {
+			ZydisEncoderRequest r2 = sh;
+			for (unsigned k = 0; k < n; k++) {
+				ZydisEncoderOperand *o = &r2.operands[k];
+				if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && o->mem.displacement)
+					o->mem.displacement = (ZyanI64)rep[w][ci];
+				else if (fsize == 8 && o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+					o->imm.u = rep[w][ci];
+			}
+			ok = ZYAN_SUCCESS(ZydisEncoderEncodeInstructionAbsolute(&r2, t[w], &tlen[w], e->x + e->at)) &&
+			     tlen[w] == len;
+		}
+		unsigned off = 0, ndiff = 0;
+		for (unsigned q = 0; ok && q < len; q++)
+			if (t[0][q] != t[1][q]) {
+				if (!ndiff++)
+					off = q;
+				ok = q == off + ndiff - 1; /* contiguous */
+			}
+		ok = ok && ndiff == fsize;
+		if (ok) {
+			uint8_t u[ZYDIS_MAX_INSTRUCTION_LENGTH];
+			memcpy(u, t[0], len);
+			for (unsigned q = 0; q < fsize; q++)
+				u[off + q] = (uint8_t)(v >> (8 * q));
+			ok = !memcmp(u, e->w + e->at, len);
+		}
+		mo->len = 0;
+		if (ok) {
+			memcpy(&mo->req, &sh, klen);
+			memcpy(mo->bytes, t[0], len);
+			mo->f_off = (uint8_t)off;
+			mo->f_size = (uint8_t)fsize;
+			mo->len = (uint8_t)len;
+		}
+	} else if (mo) {
 		memcpy(&mo->req, rq, klen);
 		mo->len = (uint8_t)len;
+		mo->f_size = 0;
 		memcpy(mo->bytes, e->w + e->at, len);
 	}
 	e->at += len;
