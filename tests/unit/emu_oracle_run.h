@@ -30,7 +30,9 @@
 #ifndef EMU_ORACLE_RUN_H
 #define EMU_ORACLE_RUN_H
 
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -286,6 +288,35 @@ static void orc_native(struct orc *o, struct batch *b)
 }
 
 /* Returns 0, or -1 when the engine did not reach the driver's HLT. */
+/* A batch's run that has not ended after ORC_RUN_LIMIT seconds (a program that loops forever:
+ * a back end that lost a loop counter) is stopped by a kick and fails with its case, instead of
+ * holding the test until tests/run.sh's TEST_TIMEOUT. Normal batches take milliseconds (seconds
+ * under the sanitizers). */
+#define ORC_RUN_LIMIT 120
+struct orc_watch {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool done, fired;
+	struct t_vm *t;
+};
+
+static void *orc_watchdog(void *arg)
+{
+	struct orc_watch *w = arg;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ORC_RUN_LIMIT;
+	pthread_mutex_lock(&w->m);
+	while (!w->done)
+		if (pthread_cond_timedwait(&w->cv, &w->m, &until) == ETIMEDOUT && !w->done) {
+			w->fired = true;
+			w->t->ops->kick(w->t->cpu);
+			break;
+		}
+	pthread_mutex_unlock(&w->m);
+	return NULL;
+}
+
 static int orc_engine(struct orc *o, struct batch *b)
 {
 	struct t_vm *t = &o->t;
@@ -332,9 +363,22 @@ static int orc_engine(struct orc *o, struct batch *b)
 	struct kvm_regs r = { .rip = T_CODE, .rsp = T_STACK, .rflags = 2 };
 	t->ops->set_regs(t->cpu, &r);
 	int64_t before = t->ops->instructions(t->cpu);
+	struct orc_watch w = { .m = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .t = t };
+	pthread_t wt;
+	bool watched = pthread_create(&wt, NULL, orc_watchdog, &w) == 0;
 	int ex = t_run(t);
+	if (watched) {
+		pthread_mutex_lock(&w.m);
+		w.done = true;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.m);
+		pthread_join(wt, NULL);
+	}
 	o->instructions += (uint64_t)(t->ops->instructions(t->cpu) - before);
-	int ok = ex == KVM_EXIT_HLT;
+	int ok = ex == KVM_EXIT_HLT && !w.fired;
+	if (w.fired)
+		fprintf(stderr, "engine: the batch's run did not end in %d s (a program that loops forever?), stopped "
+			"at case %llu\n", ORC_RUN_LIMIT, (unsigned long long)((t_r64(t, G_CUR) - G_TABLE) / STRIDE));
 	if (!ok) {
 		struct kvm_regs rr = t_regs(t);
 		fprintf(stderr, "engine: run ended with exit %d at rip %#llx (case %llu)\n", ex,
