@@ -416,8 +416,9 @@ static inline uint8_t *emu_block_bytes(struct emu_block *b)
  * Its bit 0 is whether the vCPU runs at CPL 3 (emu_update_mode): execute permission differs between
  * user and supervisor mode (U/S, SMEP), so an entry made in one is not valid in the other, but one
  * made at CPL 0 is valid again when the kernel returns from user mode with no event in between
- * (Linux changes privilege level ~7500 times in a boot; flushing the cache each time cost about a
- * third of its 10 million lookups). The decode mode is compared. */
+ * (7500 of a Linux boot's 25800 full flushes were changes of CPL; without them the run loop looked
+ * up 4.8 million blocks in the hash table instead of 10.1 million: perf probe on emu_block_get).
+ * The decode mode is compared. */
 #define EMU_JC_SIZE 4096
 struct emu_jc {
 	uint64_t lin;
