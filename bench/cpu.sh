@@ -259,6 +259,16 @@ else
 		tr -d '\r' <"$tmp/$1.out" | sed -n '/^blvm-linux: userland up/,/^blvm-linux: powering off/p' |
 			grep -Ev '^\[ *[0-9]+\.[0-9]+\]' >"$tmp/$1.user"
 	}
+	# lx_better RES: whether this run ($WALL, $STATUS) beats the best so far (RES: "wall status"):
+	# a run that ended with status 0 beats one that did not, then the shorter wins
+	lx_better() {
+		[ -f "$1" ] || return 0
+		local bw bs
+		read -r bw bs <"$1"
+		if [ "$STATUS" = 0 ] && [ "$bs" != 0 ]; then return 0; fi
+		if [ "$STATUS" != 0 ] && [ "$bs" = 0 ]; then return 1; fi
+		[ "$(calc "1 if $WALL < $bw else 0")" = 1 ]
+	}
 	# best of LINUX_RUNS (default RUNS), interleaved: this host's wall times vary by up to 50 %
 	# between runs of the same boot; a run's files are kept when it is the best so far
 	: >"$tmp/lx.walls"
@@ -275,7 +285,7 @@ else
 			rm -f "$tmp/lx-try.json"
 			measure lx-try
 			echo "$r $WALL" >>"$tmp/lx.walls"
-			if [ ! -f "$tmp/lx-$r.res" ] || [ "$(calc "1 if $WALL < $(cut -d' ' -f1 "$tmp/lx-$r.res") else 0")" = 1 ]; then
+			if lx_better "$tmp/lx-$r.res"; then
 				echo "$WALL $STATUS" >"$tmp/lx-$r.res"
 				for f in out err cpu json; do [ -f "$tmp/lx-try.$f" ] && cp "$tmp/lx-try.$f" "$tmp/lx-$r.$f"; done
 			fi
