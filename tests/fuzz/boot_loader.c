@@ -142,9 +142,11 @@ static void roundtrip(struct blvm_vm *vm, const uint8_t *kernel, size_t klen, co
 			e820_entry(&c, rd64(t + 24 * i), rd64(t + 24 * i + 8), rd32(t + 24 * i + 16));
 		e820_end(&c);
 		string_at(vm, rd64(si + 24), cmdline);
-		if (rd32(si + 12) != (initrd ? 1u : 0u))
+		/* an empty initrd is no module (boot.c, as QEMU's pvh_main.c: nothing to load) */
+		bool module = initrd && initrd_size;
+		if (rd32(si + 12) != (module ? 1u : 0u))
 			abort();
-		if (initrd) {
+		if (module) {
 			const uint8_t *mod = ram_at(vm, rd64(si + 16), 32);
 			initrd_at(vm, rd64(mod), rd64(mod + 8), initrd_size, true);
 		}
