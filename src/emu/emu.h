@@ -418,7 +418,10 @@ static inline uint8_t *emu_block_bytes(struct emu_block *b)
  * made at CPL 0 is valid again when the kernel returns from user mode with no event in between
  * (7500 of a Linux boot's 25800 full flushes were changes of CPL; without them the run loop looked
  * up 4.8 million blocks in the hash table instead of 10.1 million: perf probe on emu_block_get).
- * The decode mode is compared. */
+ * The decode mode is compared.
+ * The code epoch c->cep moves with c->xep on every event but the TLB flushes (emu_xep_bump_tlb): a
+ * translated branch to a target in its own block's page keeps its chaining site across them
+ * (xlate.c, emit_taken: same_page). */
 #define EMU_JC_SIZE 4096
 struct emu_jc {
 	uint64_t lin;
@@ -541,6 +544,7 @@ struct emu_vcpu {
 	uint64_t seen_sync;           /* vm->sync as this vCPU last acted on it (STW bits always 0) */
 	uint32_t seen_slots_epoch;
 	uint32_t xep;                 /* exec epoch of the jump cache (struct emu_jc) */
+	uint32_t cep;                 /* code epoch: xep's events but TLB flushes (struct emu_jc) */
 	uint32_t run_seq;             /* KVM_RUN calls: blocks are re-checked against memory once per
 				       * run, as the host may write guest RAM between runs (decode.c) */
 	bool tlb_has_large;
@@ -1106,6 +1110,16 @@ static inline unsigned emu_jc_index(uint64_t lin)
  * else emu_block_get(). Materialises the lazy flags before a block that needs them exact. */
 /* Every jump-cache entry and chaining site invalid from now on (struct emu_jc); bit 0 stays. */
 static inline void emu_xep_bump(struct emu_vcpu *c)
+{
+	c->xep += 2;
+	c->cep += 2;
+}
+
+/* A TLB flush: translations may have changed, code has not (struct emu_jc). Every caller ends its
+ * block before any chained branch (c->stop, or outside run()): the next block comes through the
+ * run loop's lookup with the new translations, and a branch within a page translated at that
+ * block's entry goes where the page is now. */
+static inline void emu_xep_bump_tlb(struct emu_vcpu *c)
 {
 	c->xep += 2;
 }

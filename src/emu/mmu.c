@@ -229,7 +229,7 @@ void emu_tlb_flush_perms(struct emu_vcpu *c)
 void emu_tlb_flush(struct emu_vcpu *c)
 {
 	emu_tlb_flush_perms(c);
-	emu_xep_bump(c); /* the jump cache's translations go with the TLB */
+	emu_xep_bump_tlb(c); /* the jump cache's translations go with the TLB */
 }
 
 void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
@@ -242,7 +242,7 @@ void emu_tlb_flush_page(struct emu_vcpu *c, uint64_t lin)
 	}
 	struct emu_tlb_entry *e = emu_tlbe(c, lin);
 	e->tag_r = e->tag_w = e->tag_x = 1;
-	emu_xep_bump(c); /* the jump cache's translations go with the TLB */
+	emu_xep_bump_tlb(c); /* the jump cache's translations go with the TLB */
 }
 
 void emu_tlb_drop_writes(struct emu_vcpu *c)

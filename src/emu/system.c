@@ -2056,6 +2056,7 @@ void emu_init_state(struct emu_vcpu *c)
 	c->exc_vec = -1;
 	c->sd_resume = false; /* a delivery INIT dropped is not resumed */
 	emu_tlb_flush(c);
+	emu_xep_bump(c); /* and every code epoch: a new CPU */
 	emu_update_mode(c);
 }
 

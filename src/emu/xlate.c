@@ -1564,6 +1564,14 @@ static void emit_handler_run(struct xb *e, const struct emu_insn *run, uint64_t 
  * the chain_mode test). The jump cache's entry carries the target's chain mode (emu_jc_chain_mode)
  * so that the test reads the entry's own cache line, not the block's.
  */
+/* Whether a relative branch of a 64-bit block to its start + delta stays in the page of the block's
+ * first byte (emit_taken): linear and guest-physical addresses share their low 12 bits. */
+static bool same_page(const struct emu_block *b, int64_t delta)
+{
+	int64_t at = (int64_t)(b->gpa & 0xfff) + delta;
+	return at >= 0 && at < 0x1000;
+}
+
 /* a branch site for emit_taken(), matching nothing yet (the room check keeps one per instruction) */
 static struct xl_site *new_site(struct emu_vcpu *c)
 {
@@ -1572,8 +1580,15 @@ static struct xl_site *new_site(struct emu_vcpu *c)
 	return s;
 }
 
-static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at, struct xl_site *site)
+/* same_page: the target is in the page of the block's first byte, which the block was entered
+ * through (with the translations of that moment: a TLB flush ends its block, emu_xep_bump_tlb), so
+ * the site's entry stays valid across TLB flushes, validated by the code epoch c->cep (QEMU chains
+ * such jumps for good: translate-all.c, "direct jump within the same page"). 18000 of a Linux boot's
+ * exec epoch moves were TLB flushes (MOV to CR3 on every context switch). */
+static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at, struct xl_site *site,
+		       bool same_page)
 {
+	const size_t ep_off = same_page ? offsetof(struct emu_vcpu, cep) : offsetof(struct emu_vcpu, xep);
 	size_t end[6];
 	unsigned ne = 0;
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rip), 8));
@@ -1587,7 +1602,7 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 		E2(e, MOV, R(ZYDIS_REGISTER_R8), I((uintptr_t)site));
 		E2(e, CMP, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8));
 		size_t miss1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
-		E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, xep), 4));
+		E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(ep_off, 4));
 		E2(e, CMP, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4));
 		size_t miss2 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
 		E2(e, MOV, R(ZYDIS_REGISTER_RSI), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8));
@@ -1615,6 +1630,8 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	 * block), so whenever this branch runs c->mode is this block's mode, which the target's equalled
 	 * when the site was filled; flags_exact is the target block's for good */
 	if (site) {
+		if (same_page)
+			E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(ep_off, 4));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8), R(ZYDIS_REGISTER_RAX));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8), R(ZYDIS_REGISTER_RSI));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4), R(ZYDIS_REGISTER_ECX));
@@ -1876,7 +1893,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 					if (end[k] + b->insn[k].imm == 0)
 						emit_self_loop(&e, b, k, head, exit_at);
 					else
-						emit_taken(&e, b, k, exit_at, new_site(c));
+						emit_taken(&e, b, k, exit_at, new_site(c), same_page(b, end[k] + b->insn[k].imm));
 				} else {
 					/* taken (32-bit code: the target wraps at 4 GiB): its handler */
 					sync_out(&e, &f2, &d2, &n2);
@@ -1893,14 +1910,15 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			} else if (branch_ind64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				cache_flush(&e, &kc);
 				emit_branch_ind(&e, &fl, &rip_delta, &nat, &x->zi[k], x->zo[k], &b->insn[k], k, &slow[nslow++]);
-				emit_taken(&e, b, k, exit_at, NULL); /* a jump table's targets vary: no site */
+				emit_taken(&e, b, k, exit_at, NULL, false); /* a jump table's targets vary: no site */
 				k++;
 				continue;
 			} else if (call_ret64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
 				cache_flush(&e, &kc);
 				emit_call_ret(&e, &fl, &rip_delta, &nat, &x->zi[k], &b->insn[k], k, &slow[nslow++]);
 				/* a RET returns to its function's several callers: no site */
-				emit_taken(&e, b, k, exit_at, x->zi[k].mnemonic == ZYDIS_MNEMONIC_CALL ? new_site(c) : NULL);
+				emit_taken(&e, b, k, exit_at, x->zi[k].mnemonic == ZYDIS_MNEMONIC_CALL ? new_site(c) : NULL,
+					   false);
 				k++;
 				continue;
 			} else if (jmp_rel64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
@@ -1909,7 +1927,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				if (end[k] + b->insn[k].imm == 0)
 					emit_self_loop(&e, b, k, head, exit_at);
 				else
-					emit_taken(&e, b, k, exit_at, new_site(c));
+					emit_taken(&e, b, k, exit_at, new_site(c), same_page(b, end[k] + b->insn[k].imm));
 				rip_delta = 0;
 				nat = 0;
 				k++;

@@ -542,8 +542,62 @@ static void refill(void)
 	t_fini(&x);
 }
 
+/* A jump within its page keeps its chaining site across TLB flushes (emit_taken: same_page, the
+ * code epoch), and must still go where the page is mapped now: the code at lin 0x500000 (PD[2], a
+ * 2 MiB page) runs from frame F1, each time writing PD[2] and reloading CR3 before it jumps within
+ * the page; the fourth time PD[2] points at frame F2, whose copy adds 100 instead of 1. By then the
+ * jump's site is filled. MOV to CR3 is a block of its own (exec_mov.c: SEL_FIRST, EMU_SEL_END) and
+ * flushes the TLB, so the jump after it is looked up with the new translation and runs from F2, in
+ * both back ends: ebx = 3 * 1 + 3 * 100 (with TLB flushes leaving the jump cache valid: 6). */
+GUEST(remap, ".code64",
+	"mov %r10, %r11\n"
+	"cmp $3, %ecx\n"
+	"cmovae %r8, %r11\n"
+	"mov %r11, (%r9)\n"
+	"mov %cr3, %rax\n"
+	"mov %rax, %cr3\n"
+	"jmp 2f\n"
+	".fill 32, 1, 0x90\n"
+	"2: .byte 0x81, 0xc3\n"           /* add $imm32, %ebx */
+	".globl remap_imm\nremap_imm: .long 1\n"
+	"inc %ecx\n"
+	"cmp $6, %ecx\n"
+	"jne remap_start\n"
+	"hlt\n");
+extern const uint8_t remap_imm[];
+
+static void remap_same_page(void)
+{
+	const uint64_t f1 = 0x200000, f2 = 0, off = 0x100000, lin = 0x400000 + off;
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, f1 + off, remap_start, remap_end);
+		t_load(t, f2 + off, remap_start, remap_end);
+		uint32_t hundred = 100;
+		memcpy(t->ram + f2 + off + (remap_imm - remap_start), &hundred, 4);
+		t_w64(t, T_PD + 16, f1 | 0x87);
+		struct kvm_regs r = t_regs(t);
+		r.rip = lin;
+		r.r8 = f2 | 0x87;
+		r.r9 = T_PD + 16;
+		r.r10 = f1 | 0x87;
+		r.rcx = r.rbx = 0;
+		t->ops->set_regs(t->cpu, &r);
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		r = t_regs(t);
+		CHECK_EQ(r.rbx, 303);
+		CHECK_EQ(r.rcx, 6);
+	}
+	same_regs(&x, &i, "remap", 0);
+	t_fini(&x);
+	t_fini(&i);
+}
+
 int main(void)
 {
+	remap_same_page();
 	singlestep();
 	singlestep_jmp();
 	whole();
