@@ -44,10 +44,10 @@
 set -u
 cache="${BLVM_CACHE:-$HOME/.cache/blvm}/linux"
 boot_version=2 # bump when the init script below changes: initrd-boot.cpio is rebuilt
-splitlock_version=2 # the same for initrd-splitlock.cpio (its init or tests/linux/splitlock.c)
-# (splitlock.c's "timed" mode, added for initrd-sld.cpio, leaves what initrd-splitlock.cpio's init
-# runs unchanged: that archive is not rebuilt for it.)
-sld_version=2 # the same for initrd-sld.cpio (its init or tests/linux/splitlock.c)
+splitlock_version=3 # the same for initrd-splitlock.cpio (its init or tests/linux/splitlock.c)
+# (a change of splitlock.c changes both: gcc's code for the program moves with any change of it;
+# version 2's "timed" mode made gcc copy the lock to two RIPs, and a cache kept from version 1 hid it)
+sld_version=3 # the same for initrd-sld.cpio (its init or tests/linux/splitlock.c)
 kmod_version=1 # the same for initrd-kmod.cpio (its init or tests/linux/kmod/)
 want_map=false want_kmod=false
 for arg in "$@"; do
