@@ -1349,7 +1349,8 @@ struct xl_slow {
 
 _Static_assert(offsetof(ZydisEncoderRequest, operands) % 8 == 0 && sizeof(ZydisEncoderOperand) % 8 == 0,
 	       "emit()'s memo hashes whole words");
-_Static_assert(sizeof(struct emu_tlb_entry) == 48, "the TLB path scales the entry index by 48");
+_Static_assert(sizeof(struct emu_tlb_entry) == 64 && EMU_TLB_SIZE == 256,
+	       "the TLB path's index is ((lin ^ lin >> 8) >> 6) & 0x3fc0: emu_tlbe() times 64");
 
 /* [base + index * scale + disp] */
 static ZydisEncoderOperand M(ZydisRegister base, ZydisRegister index, unsigned scale, size_t disp, unsigned size)
@@ -1384,21 +1385,13 @@ static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, s
 	if (seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS) /* in 64-bit mode the others' bases are 0 */
 		E2(e, ADD, R(ZYDIS_REGISTER_RAX),
 		   C(offsetof(struct emu_vcpu, sbase) + 8u * (seg == ZYDIS_REGISTER_FS ? EMU_FS : EMU_GS), 8));
-	/* emu_tlbe(): ((lin >> 12) ^ (lin >> 20)) & 255, times the entry's size */
+	/* emu_tlbe(): ((lin >> 12) ^ (lin >> 20)) & 255, times the entry's size 64:
+	 * ((lin ^ (lin >> 8)) >> 6) & (255 << 6) */
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
 	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(8));
 	E2(e, XOR, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
-	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(12));
-	E2(e, MOVZX, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_DL));
-	ZydisEncoderOperand x3;
-	memset(&x3, 0, sizeof x3);
-	x3.type = ZYDIS_OPERAND_TYPE_MEMORY;
-	x3.mem.base = ZYDIS_REGISTER_RDX;
-	x3.mem.index = ZYDIS_REGISTER_RDX;
-	x3.mem.scale = 2;
-	x3.mem.size = 8;
-	E2(e, LEA, R(ZYDIS_REGISTER_EDX), x3);
-	E2(e, SHL, R(ZYDIS_REGISTER_EDX), I(4));
+	E2(e, SHR, R(ZYDIS_REGISTER_RDX), I(6));
+	E2(e, AND, R(ZYDIS_REGISTER_EDX), I(0x3fc0));
 	/* the tag: the page, for reads tag_r, for writes tag_w. Compared with the page of the access's
 	 * LAST byte (as QEMU's TLB fast path): an access that crosses into the next page never matches
 	 * the entry of its first page, so one compare also sends page crossings to the slow path. */
