@@ -1433,8 +1433,38 @@ static void subst_operand(ZydisEncoderOperand *o, const struct xl_map *mp, const
  * xlate_block() emits after the block's end. Its guest registers come from the register cache k
  * (struct xl_cache) and stay there, the written ones dirty; a shift by CL, whose count must be in
  * the host's CL, empties the cache and runs with host_pool's registers, through c->r[]. */
+/*
+ * Whether the guest's status flags before instruction k of block b are dead after it: the next
+ * instruction that touches them replaces all six without reading them, and nothing between can
+ * leave the block (native register forms only: no memory access, so no slow path; no branch, no
+ * handler run) -- the stop test after instruction 0 leaves with them, so never for k = 0. Then a
+ * memory form that keeps them in DI around its TLB path (flags_save) needs them back only on its
+ * slow path, where a fault or an exit shows them; its fast path skips flags_restore. In a loop
+ * such as "add; mov byte [mem]; cmp; jb" that is 4 of its ~40 host instructions.
+ */
+static bool flags_dead_after(const struct emu_xlate *x, const struct emu_block *b, unsigned k)
+{
+	if (k == 0)
+		return false;
+	for (unsigned j = k + 1; j < b->n; j++) {
+		const ZydisDecodedInstruction *zi = &x->zi[j];
+		if (!x->nat[j] || x->enc[j].mp.mem_size || zi->meta.category == ZYDIS_CATEGORY_COND_BR ||
+		    zi->meta.category == ZYDIS_CATEGORY_UNCOND_BR || zi->meta.category == ZYDIS_CATEGORY_CALL ||
+		    zi->meta.category == ZYDIS_CATEGORY_RET || shift_by_cl(zi, x->zo[j]))
+			return false;
+		if (zi->cpu_flags && (zi->cpu_flags->tested & XL_STATUS))
+			return false;
+		uint32_t w = flags_written(zi);
+		if (w)
+			return w == XL_STATUS;
+	}
+	return false; /* the block's end: they leave with it */
+}
+
+/* dead: flags_dead_after() this instruction */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
-			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl, struct xl_cache *k)
+			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl, struct xl_cache *k,
+			bool dead)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	bool by_cl = shift_by_cl(zi, zo);
@@ -1473,7 +1503,10 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 			if (zo[q].type == ZYDIS_OPERAND_TYPE_MEMORY)
 				seg = zo[q].mem.segment;
 		emit_tlb(e, &mp, seg, sl);
-		if (sl->pushed) {
+		if (sl->pushed && dead && !written) {
+			/* the slow path takes them back from DI; here nothing reads them any more */
+			fl->host = false;
+		} else if (sl->pushed) {
 			/* the host address to rdi while AX gives the flags back, then to rax again */
 			E2(e, XCHG, R(ZYDIS_REGISTER_RAX), R(ZYDIS_REGISTER_RDI));
 			flags_restore(e);
@@ -1927,7 +1960,8 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				continue;
 			} else {
 				struct xl_slow *sl = &slow[nslow];
-				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl, &kc);
+				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl, &kc,
+					    flags_dead_after(x, b, k));
 				if (sl->nj) {
 					sl->rip_delta = rip_delta;
 					sl->nat = nat;

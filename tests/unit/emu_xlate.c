@@ -90,11 +90,12 @@ GUEST(memf, ".code64",
 	"lea 3f(%rip), %rdi\n"
 	"movb $5, 2(%rdi)\n"        /* the immediate of the ADD below: a code page, the same block */
 	"3: add $1, %eax\n"
-	"mov $1, %r12d\n"
+	"mov $0xfffffff9, %r12d\n"
 	"mov $0x1234000000000000, %r13\n"
-	"add $7, %r12d\n"
+	"add $7, %r12d\n"          /* 0 with CF ZF PF AF */
 	".globl memf_fault\nmemf_fault: mov (%r13), %r14\n" /* #GP(0): non-canonical */
-	"hlt\n"
+	"cmp $1, %eax\n"           /* ADD's flags are dead after the MOV (flags_dead_after()), but the */
+	"hlt\n"                    /* #GP shows them: its slow path takes them back */
 	".globl memf_gp\nmemf_gp: pop %r15\n" /* the error code */
 	"pop %rbp\n"                /* the RIP of the fault */
 	"hlt\n");
@@ -323,7 +324,8 @@ static void mem_forms(void)
 		struct kvm_regs r = t_regs(t);
 		CHECK_EQ(r.rbp, T_CODE + (uint64_t)(memf_fault - memf_start)); /* #GP at the access */
 		CHECK_EQ(r.r15, 0);
-		CHECK_EQ(r.r12, 8);       /* the instruction before it done */
+		CHECK_EQ(r.r12, 0);       /* the instruction before it done */
+		CHECK_EQ(r.rflags & 0x8d5, 0x55); /* and its flags (the #GP frame keeps them) */
 		CHECK_EQ(r.r10, t_r64(t, 0x20108)); /* the FS base was added */
 	}
 	/* the translated run is the interpreter's: registers, count, memory (the SMC store included:
