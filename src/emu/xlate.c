@@ -1598,6 +1598,40 @@ static bool same_page(const struct emu_block *b, int64_t delta)
 	return at >= 0 && at < 0x1000;
 }
 
+/*
+ * Whether a taken branch (instruction k) may chain; where not, jumps recorded in end[] (the caller
+ * lands them on its way back to the run loop). A stop request is
+ * tested only when the branch is its block's instruction 0: that is the request made at block entry
+ * (single-step, TF: one instruction, then the run loop), and later in a block c->stop is always 0
+ * here -- a handler that sets it returns it (emu_next()), which leaves the block, and native code
+ * does not set it. The chain budget: DEC, and none left when it goes negative (the run loop sets it
+ * again; exec_branch.c's test "> 0" agrees for every value it can see).
+ */
+static void emit_chain_test(struct xb *e, unsigned k, size_t *end, unsigned *ne)
+{
+	if (k == 0) {
+		E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
+		end[(*ne)++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
+	}
+	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
+	end[(*ne)++] = jump_fwd(e, ZYDIS_MNEMONIC_JS, true);
+}
+
+/* chained: the block in RSI counted (c->icount: this block's instructions up to the branch k) and
+ * entered at RIP in RAX, as branch_to() does */
+static void emit_chain(struct xb *e, unsigned k)
+{
+	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_b), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_blin), 8), R(ZYDIS_REGISTER_RAX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, entry), 8));
+	E2(e, ADD, R(ZYDIS_REGISTER_RSI), I(offsetof(struct emu_block, insn)));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RSI));
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E1(e, POP, R(ZYDIS_REGISTER_RBX));
+	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->entry(c, b->insn), a tail call */
+}
+
 /* a branch site for emit_taken(), matching nothing yet (the room check keeps one per instruction) */
 static struct xl_site *new_site(struct emu_vcpu *c)
 {
@@ -1618,23 +1652,22 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	size_t end[6];
 	unsigned ne = 0;
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rip), 8));
-	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
-	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
-	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
-	end[ne++] = jump_fwd(e, ZYDIS_MNEMONIC_JLE, true);
-	/* this branch's own entry first (struct xl_site): the jump cache's entry it last found valid */
-	size_t hit = 0;
+	emit_chain_test(e, k, end, &ne);
+	/* this branch's own entry first (struct xl_site): the jump cache's entry it last found valid;
+	 * a hit falls through to the chaining, a miss goes out of line and comes back */
+	size_t miss[2] = { 0, 0 }, chain = 0;
 	if (site) {
 		E2(e, MOV, R(ZYDIS_REGISTER_R8), I((uintptr_t)site));
 		E2(e, CMP, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8));
-		size_t miss1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+		miss[0] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 		E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(ep_off, 4));
 		E2(e, CMP, R(ZYDIS_REGISTER_ECX), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4));
-		size_t miss2 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
+		miss[1] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
 		E2(e, MOV, R(ZYDIS_REGISTER_RSI), M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8));
-		hit = jump_fwd(e, ZYDIS_MNEMONIC_JMP, true);
-		land(e, miss1);
-		land(e, miss2);
+		chain = e->at;
+		emit_chain(e, k);
+		land_near(e, miss[0]);
+		land_near(e, miss[1]);
 	}
 	/* emu_jc_index(): (lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1), times 24 as 3 * 8 */
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), R(ZYDIS_REGISTER_RAX));
@@ -1661,19 +1694,10 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8), R(ZYDIS_REGISTER_RAX));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8), R(ZYDIS_REGISTER_RSI));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4), R(ZYDIS_REGISTER_ECX));
-		land_near(e, hit);
+		jump_to(e, ZYDIS_MNEMONIC_JMP, e->x + chain);
+	} else {
+		emit_chain(e, k);
 	}
-	/* chained: counted (c->icount: this block's instructions up to the branch) and entered */
-	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
-	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_b), 8), R(ZYDIS_REGISTER_RSI));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_blin), 8), R(ZYDIS_REGISTER_RAX));
-	E2(e, MOV, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, entry), 8));
-	E2(e, ADD, R(ZYDIS_REGISTER_RSI), I(offsetof(struct emu_block, insn)));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RSI));
-	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-	E1(e, POP, R(ZYDIS_REGISTER_RBX));
-	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->entry(c, b->insn), a tail call */
 	for (unsigned q = 0; q < ne; q++)
 		land_near(e, end[q]);
 	/* back to the run loop: c->last_i = the branch, EMU_ST_END */
@@ -1838,15 +1862,13 @@ static void sync_branch(struct xb *e, struct xl_flags *f, uint64_t rip_delta, un
  */
 static void emit_self_loop(struct xb *e, const struct emu_block *b, unsigned k, size_t head, uint64_t exit_at)
 {
-	E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
-	size_t j1 = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
-	E2(e, CMP, C(offsetof(struct emu_vcpu, chain_left), 4), I(0));
-	size_t j2 = jump_fwd(e, ZYDIS_MNEMONIC_JLE, false);
-	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
+	size_t end[2];
+	unsigned ne = 0;
+	emit_chain_test(e, k, end, &ne);
 	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
 	jump_to(e, ZYDIS_MNEMONIC_JMP, e->x + head);
-	land(e, j1);
-	land(e, j2);
+	for (unsigned q = 0; q < ne; q++)
+		land_near(e, end[q]);
 	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
 	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
