@@ -189,6 +189,7 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 	b->n = (uint16_t)n;
 	b->flags_exact = n && (b->insn[0].flg & EMU_I_FIRST);
 	b->entry = c->xl ? emu_xlate_cold : b->insn[0].fn; /* translated once hot (xlate.c) */
+	b->chain = c->xl ? emu_xlate_chain_stub(c) : NULL;
 	b->heat = 0;
 	/* the bytes decoded now: compared with memory once per run (block_seen), and what the
 	 * translator translates */

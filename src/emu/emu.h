@@ -397,6 +397,7 @@ struct emu_block {
 	uint16_t n;                 /* instructions (without the sentinel) */
 	uint32_t run_seq;           /* c->run_seq when its bytes were last seen equal to memory */
 	emu_fn *entry;              /* how the block runs: insn[0].fn, or the translator's (xlate.c) */
+	const void *chain;          /* where a translated branch enters it (xlate.c, emit_chain) */
 	uint32_t heat;              /* translator: runs counted before it translates the block */
 	uint16_t nbytes;            /* its bytes, kept after the sentinel (emu_block_bytes()) */
 	uint8_t lim_cut;            /* decoding stopped at CS's limit (decode.c): not for another CS */

@@ -122,6 +122,7 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 #define XL_INSN_CODE 512u   /* host bytes one guest instruction may need at most (slow path included) */
 #define XL_BLOCK_CODE 256u  /* ... and one block beyond them (prologue, stop path, end) */
 #define XL_EXIT_AT 0u       /* the shared epilogue at the arena's start: pop rbx; ret */
+#define XL_CHAIN_AT 2u      /* the chain stub (emu_xlate_chain_stub) */
 #define XL_CODE_START 16u
 
 /* Encodings already made (emit()): the translator emits the same few hundred host instructions
@@ -247,6 +248,16 @@ int emu_xlate_init(struct emu_vcpu *c)
 	}
 	x->code.w[XL_EXIT_AT] = 0x5b;     /* pop rbx: the one register translated code keeps */
 	x->code.w[XL_EXIT_AT + 1] = 0xc3; /* ret */
+	/* A translated branch enters a translated block past its prologue (push rbx; mov rbx, rdi),
+	 * RBX and the stack being what the prologue made them already; any other block through this
+	 * stub, RSI = b->insn: the arguments of b->entry(c, b->insn), RBX given back, a tail call.
+	 * mov rdi, rbx; pop rbx; jmp [rsi + disp8] */
+	static const uint8_t stub[] = { 0x48, 0x89, 0xdf, 0x5b, 0xff, 0x66,
+					(uint8_t)(int8_t)((int)offsetof(struct emu_block, entry) -
+							  (int)offsetof(struct emu_block, insn)) };
+	_Static_assert(XL_CHAIN_AT + sizeof stub <= XL_CODE_START, "the stubs fit before the code");
+	_Static_assert(offsetof(struct emu_block, insn) - offsetof(struct emu_block, entry) <= 128, "disp8");
+	memcpy(x->code.w + XL_CHAIN_AT, stub, sizeof stub);
 	unsigned a, b, cc, d;
 	x->host_amd = __get_cpuid(0, &a, &b, &cc, &d) && b == 0x68747541u; /* "AuthenticAMD" */
 	x->code_used = XL_CODE_START;
@@ -291,6 +302,11 @@ void emu_xlate_flush(struct emu_vcpu *c)
 	c->xl->code_used = XL_CODE_START;
 	c->xl->data_used = 0;
 	c->xl->sites_used = 0;
+}
+
+const void *emu_xlate_chain_stub(const struct emu_vcpu *c)
+{
+	return c->xl->code.x + XL_CHAIN_AT;
 }
 
 int emu_xlate_room(const struct emu_vcpu *c)
@@ -1624,12 +1640,10 @@ static void emit_chain(struct xb *e, unsigned k)
 	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_b), 8), R(ZYDIS_REGISTER_RSI));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, cur_blin), 8), R(ZYDIS_REGISTER_RAX));
-	E2(e, MOV, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, entry), 8));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, chain), 8));
 	E2(e, ADD, R(ZYDIS_REGISTER_RSI), I(offsetof(struct emu_block, insn)));
 	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RSI));
-	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-	E1(e, POP, R(ZYDIS_REGISTER_RBX));
-	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->entry(c, b->insn), a tail call */
+	E1(e, JMP, R(ZYDIS_REGISTER_RAX)); /* b->chain: past its prologue, or the chain stub */
 }
 
 /* a branch site for emit_taken(), matching nothing yet (the room check keeps one per instruction) */
@@ -2070,6 +2084,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	if (e.bad)
 		return emu_internal_error(c, "translator: a block could not be encoded");
 	b->entry = (emu_fn *)(uintptr_t)e.x;
+	b->chain = (const void *)(uintptr_t)(e.x + head);
 	x->code_used += (e.at + 15) & ~(size_t)15;
 	if (x->dump) {
 		/* vCPU, guest-physical address, decode mode, host address; then both byte strings */

@@ -33,6 +33,9 @@ int emu_xlate_room(const struct emu_vcpu *c);
 /* The entry of a block not translated yet (decode.c): counts its runs and translates it once hot,
  * from the bytes decode.c kept after its instructions; runs it either way. */
 int emu_xlate_cold(struct emu_vcpu *c, const struct emu_insn *i);
+/* Where a translated branch enters a block that has no translation of its own (struct emu_block's
+ * chain; emit_chain): a stub that calls b->entry as the run loop would. */
+const void *emu_xlate_chain_stub(const struct emu_vcpu *c);
 /* Guest instructions executed as re-emitted host instructions so far (the rest ran their handler). */
 uint64_t emu_xlate_native(const struct emu_vcpu *c);
 
