@@ -1477,6 +1477,28 @@ static bool flags_dead_after(const struct emu_xlate *x, const struct emu_block *
 	return false; /* the block's end: they leave with it */
 }
 
+/* Whether the guest's flags are dead at block b's head the same way (flags_dead_after): the block's
+ * first instruction that touches them replaces all six, and no instruction before it can leave the
+ * block (the stop test after instruction 0 may come first, but a self-loop's branch back meets it
+ * with c->stop 0: emit_chain_test). Then a self-loop's branch back (emit_self_loop_dead) leaves them
+ * in the host, and stores them only on its way out. */
+static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block *b)
+{
+	for (unsigned j = 0; j < b->n; j++) {
+		const ZydisDecodedInstruction *zi = &x->zi[j];
+		if (!x->nat[j] || x->enc[j].mp.mem_size || zi->meta.category == ZYDIS_CATEGORY_COND_BR ||
+		    zi->meta.category == ZYDIS_CATEGORY_UNCOND_BR || zi->meta.category == ZYDIS_CATEGORY_CALL ||
+		    zi->meta.category == ZYDIS_CATEGORY_RET || shift_by_cl(zi, x->zo[j]))
+			return false;
+		if (zi->cpu_flags && (zi->cpu_flags->tested & XL_STATUS))
+			return false;
+		uint32_t w = flags_written(zi);
+		if (w)
+			return w == XL_STATUS;
+	}
+	return false;
+}
+
 /* dead: flags_dead_after() this instruction */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
 			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl, struct xl_cache *k,
@@ -1889,6 +1911,33 @@ static void emit_self_loop(struct xb *e, const struct emu_block *b, unsigned k, 
 	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
 }
 
+/*
+ * emit_self_loop() for a branch k that leaves RIP where it is (the block's head; every instruction
+ * since the last RIP update native) in a block whose head has dead flags (flags_dead_at_head): the
+ * guest's flags stay in the host while the loop goes on (the head replaces them before anything
+ * reads them), and go to the context (flags_out) only on the way out. So the chain budget is tested
+ * without touching them (JRCXZ), and the counts are added after the test. nat: the native
+ * instructions to count, the branch included.
+ */
+static void emit_self_loop_dead(struct xb *e, const struct emu_block *b, unsigned k, size_t head, uint64_t exit_at,
+				struct xl_flags *f, unsigned nat)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, chain_left), 4));
+	size_t out = jump_fwd(e, ZYDIS_MNEMONIC_JRCXZ, false);
+	E1(e, DEC, R(ZYDIS_REGISTER_ECX));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, chain_left), 4), R(ZYDIS_REGISTER_ECX));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, xl_native), 8), I(nat));
+	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
+	jump_to(e, ZYDIS_MNEMONIC_JMP, e->x + head);
+	land(e, out);
+	uint64_t none = 0;
+	sync_out(e, f, &none, &nat);
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
+	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+}
+
 /* JMP rel (E9, EB) in 64-bit mode, operand size 64 (a 66 prefix is vendor-specific: the handler's) */
 static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      const struct emu_insn *i)
@@ -1929,6 +1978,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			.cap = XL_BLOCK_CODE + n * XL_INSN_CODE };
 	const uint64_t exit_at = (uintptr_t)(x->code.x + XL_EXIT_AT);
 	struct xl_flags fl = { .ctx = true, .host = false };
+	const bool head_dead = flags_dead_at_head(x, b);
 	uint64_t rip_delta = 0;
 	unsigned nat = 0, nslow = 0;
 	struct xl_slow slow[EMU_BLOCK_MAX];
@@ -1949,7 +1999,11 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 				struct xl_flags f2 = fl;
 				uint64_t d2 = rip_delta;
 				unsigned n2 = nat;
-				if (b->mode == EMU_MODE_64) {
+				if (b->mode == EMU_MODE_64 && end[k] + b->insn[k].imm == 0 && head_dead &&
+				    rip_delta + b->insn[k].len + b->insn[k].imm == 0) {
+					/* taken, to the head, RIP there already: the flags stay in the host */
+					emit_self_loop_dead(&e, b, k, head, exit_at, &f2, nat + 1);
+				} else if (b->mode == EMU_MODE_64) {
 					/* taken: RIP to the target, the branch counted as native, then chained */
 					sync_branch(&e, &f2, rip_delta, nat, &b->insn[k]);
 					if (end[k] + b->insn[k].imm == 0)
