@@ -265,6 +265,19 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	unsigned h = bucket(gpa, c->mode);
 	struct emu_block **pp = &c->bcache[h];
 	struct emu_jc *j = &c->jc[emu_jc_index(lin)];
+	/* The jump cache's own block for this linear address first, though its epoch has moved: the
+	 * same guest-physical address and mode make it the block the hash chain would give (or one as
+	 * good: unlinked only when invalid or cut, which the same tests below catch), and it is alive
+	 * (the decode-cache flush empties the jump cache). Three in four lookups of a Linux boot are
+	 * such a block after an epoch moved (a TLB flush, a run entry), and walking the chain to it cost
+	 * a cache miss or two each (perf: 80 % of this function's samples). */
+	struct emu_block *jb = j->b;
+	if (j->lin == lin && jb->gpa == gpa && jb->mode == c->mode && !jb->lim_cut &&
+	    (!cs_checked || c->rip + jb->nbytes - 1 <= c->seg[EMU_CS].limit) &&
+	    (jb->run_seq == c->run_seq ? block_valid(c, jb) : block_seen(c, jb))) {
+		*j = (struct emu_jc){ lin, jb, c->xep, emu_jc_chain_mode(jb) };
+		return jb;
+	}
 	for (struct emu_block *b = *pp; b; pp = &b->next, b = b->next) {
 		if (b->gpa == gpa && b->mode == c->mode) {
 			bool in_limit = !b->lim_cut &&
