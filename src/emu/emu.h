@@ -817,7 +817,7 @@ int emu_mem_operand(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand
 /* legacy.c: PUSHA/POPA, BCD, SALC, XLAT, BOUND, ARPL, LDS/LES/LFS/LGS/LSS */
 int emu_select_legacy(struct emu_vcpu *c, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *zo,
 		      struct emu_insn *i);
-emu_fn emu_h_ud, emu_h_unimpl;
+emu_fn emu_h_ud, emu_h_unimpl, emu_h_nop;
 
 /* ---------------------------------------------------------------- fpu.c */
 int emu_fpu_init(struct emu_vcpu *c);

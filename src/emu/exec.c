@@ -86,7 +86,7 @@ uint64_t emu_flags_sync(struct emu_vcpu *c)
 
 /* ---------------------------------------------------------------- trivial */
 
-int h_nop(ARGS)
+int emu_h_nop(ARGS)
 {
 	return emu_next(c, i);
 }

@@ -36,6 +36,7 @@ GUEST(loop, ".code64",
 	"mov $5, %ecx\n"
 	"1: add $3, %eax\n"
 	"xor %ebx, %eax\n"
+	"nopw 0x12345(%rax,%rcx,8)\n"  /* a NOP (no access at all): no host instruction */
 	"lea 7(%rax,%rcx,2), %rdx\n"
 	"and $0x7ff, %edx\n"
 	"cmp %rdx, %rax\n"
@@ -43,9 +44,9 @@ GUEST(loop, ".code64",
 	"dec %ecx\n"
 	"jnz 1b\n"
 	"hlt\n");
-/* mov, then add xor lea and cmp setb dec jnz per iteration (taken or not, a relative branch of a
+/* mov, then add xor nop lea and cmp setb dec jnz per iteration (taken or not, a relative branch of a
  * 64-bit block is native: emit_taken()) */
-#define LOOP_NATIVE (1 + 5 * 8)
+#define LOOP_NATIVE (1 + 5 * 9)
 
 /* a loop that runs until kicked: every taken JNZ chains to the block itself without the run loop */
 GUEST(spin, ".code64",
@@ -262,7 +263,7 @@ static void singlestep(void)
 		if (ex != KVM_EXIT_DEBUG || steps > 100)
 			break;
 	}
-	CHECK_EQ(steps, 1 + 5 * 8 + 1); /* mov, 5 x 8, hlt */
+	CHECK_EQ(steps, 1 + 5 * 9 + 1); /* mov, 5 x 9, hlt */
 	CHECK(x.ops->native_instructions(x.cpu) > 0, "the steps ran native code");
 	t_fini(&x);
 	t_fini(&i);
