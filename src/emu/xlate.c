@@ -144,6 +144,8 @@ struct xl_map {
 	ZydisEncoderOperand mem; /* memory forms: the guest's address with host registers */
 	unsigned mem_size;       /* ... its access size in bytes, and whether it is written */
 	bool mem_write;
+	bool riprel;             /* the address is RIP-relative (base RIP: emit_rip_base()) */
+	uint64_t rip_next;       /* emit_native: the instruction's end, from c->rip (RIP-relative) */
 };
 
 /* a native instruction's host encoding, made once by native_form() for emit_native() */
@@ -1074,9 +1076,11 @@ static bool mem_form(const ZydisDecodedInstruction *zi, const ZydisDecodedOperan
 		if (o->mem.type != ZYDIS_MEMOP_TYPE_MEM ||
 		    (o->actions != ZYDIS_OPERAND_ACTION_READ && o->actions != ZYDIS_OPERAND_ACTION_WRITE))
 			return false;
-		if ((o->mem.base != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.base, &w) < 0 || w != 8)) ||
-		    (o->mem.index != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.index, &w) < 0 || w != 8)))
-			return false; /* RIP-relative, or a vector index */
+		if (o->mem.base == ZYDIS_REGISTER_RIP && o->mem.index == ZYDIS_REGISTER_NONE)
+			; /* RIP-relative: the address from c->rip (emit_rip_base) */
+		else if ((o->mem.base != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.base, &w) < 0 || w != 8)) ||
+			 (o->mem.index != ZYDIS_REGISTER_NONE && (gpr_of(o->mem.index, &w) < 0 || w != 8)))
+			return false; /* EIP-relative, or a vector index */
 		if (o->size != 8 && o->size != 16 && o->size != 32 && o->size != 64)
 			return false;
 	}
@@ -1140,8 +1144,10 @@ static bool native_encode(const ZydisDecodedInstruction *zi, const ZydisDecodedO
 			if (!map_reg_as(mp, &o->reg.value, write, !whole))
 				return false;
 		} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
-			if ((o->mem.base != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.base, false)) ||
-			    (o->mem.index != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.index, false)))
+			if (o->mem.base == ZYDIS_REGISTER_RIP && o->mem.index == ZYDIS_REGISTER_NONE)
+				mp->riprel = true; /* stays RIP here: emit_native/emit_tlb */
+			else if ((o->mem.base != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.base, false)) ||
+				 (o->mem.index != ZYDIS_REGISTER_NONE && !map_reg(mp, &o->mem.index, false)))
 				return false;
 			if (memop) {
 				/* the access itself: [rax], the host address the TLB path computed */
@@ -1283,7 +1289,7 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 		return false;
 	/* the interpreter's own verdict first: a form it refuses or treats specially stays its own */
 	if (i->fn == emu_h_ud || i->fn == emu_h_unimpl ||
-	    (i->flg & (EMU_I_LOCK | EMU_I_REP | EMU_I_REPNE | EMU_I_FIRST | EMU_I_RIPREL)))
+	    (i->flg & (EMU_I_LOCK | EMU_I_REP | EMU_I_REPNE | EMU_I_FIRST)))
 		return false;
 	if (zi->attributes & (ZYDIS_ATTRIB_HAS_LOCK | ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPNE))
 		return false;
@@ -1311,14 +1317,20 @@ static bool native_form(const struct emu_xlate *x, unsigned mode, const ZydisDec
 			}
 			break;
 		case ZYDIS_OPERAND_TYPE_MEMORY:
+			if (o->mem.base == ZYDIS_REGISTER_RIP && o->mem.disp.value > INT32_MAX - 0x2000)
+				return false; /* disp + rip_next must fit disp32 (emit_rip_base; a block's end is
+					       * less than a page and an instruction past its start) */
 			if (o->visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT && mode == EMU_MODE_64 &&
 			    !(i->flg & EMU_I_ADDR32) && mem_form(zi, zo))
 				break; /* its access: the TLB path (emit_native) */
 			if (zi->mnemonic != ZYDIS_MNEMONIC_LEA || o->mem.type != ZYDIS_MEMOP_TYPE_AGEN)
 				return false;
+			if (o->mem.base == ZYDIS_REGISTER_RIP && o->mem.index == ZYDIS_REGISTER_NONE &&
+			    mode == EMU_MODE_64 && zi->operand_width >= 32)
+				break; /* from c->rip (emit_native): its whole destination is written */
 			if ((o->mem.base != ZYDIS_REGISTER_NONE && gpr_of(o->mem.base, &w) < 0) ||
 			    (o->mem.index != ZYDIS_REGISTER_NONE && gpr_of(o->mem.index, &w) < 0))
-				return false; /* RIP-relative: the block may run at another linear address */
+				return false; /* EIP-relative */
 			break;
 		default:
 			return false;
@@ -1400,10 +1412,27 @@ static ZydisEncoderOperand T(size_t off)
 
 /* The host address of the guest access of a memory form into rax, or a jump to its slow path: the
  * interpreter's emu_rdN/emu_wrN hit test (emu.h) and emu_tlbe()'s index, with rcx and rdx. */
+/*
+ * A RIP-relative address [rip + disp] of an instruction that ends rip_next bytes past c->rip: the
+ * guest's RIP is c->rip plus what the block ran since it was last updated (a block may run at
+ * another linear address than the one it was translated at: never the translation-time RIP), so
+ * c->rip goes to host register r and the address becomes [r + rip_next + disp] (SDM Vol. 2 2.2.1.6:
+ * RIP-relative addresses count from the next instruction). A displacement that no longer fits 32
+ * bits keeps the form with its handler: native_form() tests it with rip_next at most a block.
+ */
+static void emit_rip_base(struct xb *e, ZydisEncoderOperand *a, uint64_t rip_next, ZydisRegister r)
+{
+	E2(e, MOV, R(r), C(offsetof(struct emu_vcpu, rip), 8));
+	a->mem.base = r;
+	a->mem.displacement = (int64_t)a->mem.displacement + (int64_t)rip_next;
+}
+
 static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, struct xl_slow *sl)
 {
 	ZydisEncoderOperand a = mp->mem;
 	a.mem.size = 8;
+	if (mp->riprel)
+		emit_rip_base(e, &a, mp->rip_next, ZYDIS_REGISTER_RAX);
 	E2(e, LEA, R(ZYDIS_REGISTER_RAX), a);
 	if (seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS) /* in 64-bit mode the others' bases are 0 */
 		E2(e, ADD, R(ZYDIS_REGISTER_RAX),
@@ -1506,10 +1535,10 @@ static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block
 	return false;
 }
 
-/* dead: flags_dead_after() this instruction */
+/* dead: flags_dead_after() this instruction; rip_next: its end, in bytes past c->rip */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
 			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl, struct xl_cache *k,
-			bool dead)
+			bool dead, uint64_t rip_next)
 {
 	const ZydisAccessedFlags *f = zi->cpu_flags;
 	bool by_cl = shift_by_cl(zi, zo);
@@ -1523,6 +1552,7 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
 		flags_in(e, fl, k);
 	struct xl_map mp = enc->mp;
+	mp.rip_next = rip_next;
 	unsigned slot[4] = { 0 }, pinned = 0;
 	for (unsigned h = 0; h < mp.n; h++) {
 		if (by_cl) {
@@ -1573,6 +1603,13 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 			ZydisEncoderRequest rq = enc->req[q];
 			for (unsigned o = 0; o < rq.operand_count; o++)
 				subst_operand(&rq.operands[o], &mp, slot);
+			if (zi->mnemonic == ZYDIS_MNEMONIC_LEA && rq.operands[1].mem.base == ZYDIS_REGISTER_RIP) {
+				/* LEA r32/r64, [rip + disp]: c->rip into the destination's whole register
+				 * first (the form writes all of it: native_form) */
+				ZydisRegister d64 = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64,
+										    rq.operands[0].reg.value);
+				emit_rip_base(e, &rq.operands[1], rip_next, d64);
+			}
 			emit_req(e, &rq);
 		}
 		for (unsigned h = 0; h < mp.n; h++)
@@ -2058,7 +2095,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			} else {
 				struct xl_slow *sl = &slow[nslow];
 				emit_native(&e, &fl, &x->zi[k], x->zo[k], &x->enc[k], sl, &kc,
-					    flags_dead_after(x, b, k));
+					    flags_dead_after(x, b, k), rip_delta + b->insn[k].len);
 				if (sl->nj) {
 					sl->rip_delta = rip_delta;
 					sl->nat = nat;

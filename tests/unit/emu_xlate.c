@@ -76,6 +76,7 @@ GUEST(memf, ".code64",
 	"adc 4(%rsi), %r11\n"
 	"mov %edx, 0xffe(%rsi)\n"
 	"sub 0xffe(%rsi), %eax\n"
+	"add memf_k(%rip), %ebx\n"  /* RIP-relative: from c->rip (emit_rip_base) */
 	"test %eax, 8(%rsi,%rcx,4)\n"
 	"setnz %bl\n"
 	"mov %ebx, 12(%rsi)\n"
@@ -99,7 +100,8 @@ GUEST(memf, ".code64",
 	"hlt\n"                    /* #GP shows them: its slow path takes them back */
 	".globl memf_gp\nmemf_gp: pop %r15\n" /* the error code */
 	"pop %rbp\n"                /* the RIP of the fault */
-	"hlt\n");
+	"hlt\n"
+	"memf_k: .long 0x01000300\n");
 extern const uint8_t memf_fault[], memf_gp[];
 
 /* CALL rel32 and RET without their handlers (emit_call_ret()): an LRETQ first (REX.W CB: a far
@@ -335,11 +337,13 @@ static void mem_forms(void)
 	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "memory forms: the data pages differ");
 	CHECK(!memcmp(x.ram + T_CODE, i.ram + T_CODE, (size_t)(memf_end - memf_start)),
 	      "memory forms: the code differs");
-	/* native: the 3 MOVs; per pass (3) the 14 memory and register forms whose access stays within
-	 * its page (not the 3 crossing ones), JB, the ADD when JB is not taken (R14 times), JNZ; after the SMC store (its slow path ends the block) ADD MOV MOV ADD; less the first
-	 * store, a TLB miss (its slow path fills the entry for the rest) */
+	/* native: the 3 MOVs; per pass (3) the 15 memory and register forms whose access stays within
+	 * its page (not the 3 crossing ones; the RIP-relative ADD included), JB, the ADD when JB is not
+	 * taken (R14 times), JNZ; the RIP-relative LEA; after the SMC store (its slow path ends the
+	 * block) ADD MOV MOV ADD; less the first store, a TLB miss (its slow path fills the entry for
+	 * the rest) */
 	CHECK(t_regs(&x).r14 == 1 || t_regs(&x).r14 == 2, "JB both taken and not (R14 %llu)", (unsigned long long)t_regs(&x).r14);
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 14 + 3 + t_regs(&x).r14 + 3 + 4 - 1 + 1);
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 15 + 3 + t_regs(&x).r14 + 3 + 1 + 4 - 1 + 1);
 	t_fini(&x);
 	t_fini(&i);
 }
@@ -389,11 +393,11 @@ static void call_ret(void)
 	}
 	same_regs(&x, &i, "call/ret", 0);
 	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "call/ret: the data pages differ");
-	/* native: MOV to RSP, the second PUSH (the first misses the TLB: its slow path fills the
-	 * entry), MOV MOV after the LRETQ (a handler: emu_h_lret); per pass (3) CALL ADD RET ADD DEC JNZ;
-	 * MOV ADD after the crossing CALL (its RET crosses too: the handler); MOV MOV PUSH; the #GP
-	 * handler's 5 POPs (the non-canonical RET: its handler) */
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 1 + 2 + 3 * 6 + 2 + 3 + 5);
+	/* native: MOV to RSP, the RIP-relative LEA, the second PUSH (the first misses the TLB: its
+	 * slow path fills the entry), MOV MOV after the LRETQ (a handler: emu_h_lret); per pass (3) CALL
+	 * ADD RET ADD DEC JNZ; MOV ADD after the crossing CALL (its RET crosses too: the handler); MOV
+	 * MOV PUSH; the #GP handler's 5 POPs (the non-canonical RET: its handler) */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 1 + 1 + 1 + 2 + 3 * 6 + 2 + 3 + 5);
 	t_fini(&x);
 	t_fini(&i);
 }
@@ -455,12 +459,12 @@ static void branch_ind(void)
 	}
 	same_regs(&x, &i, "indirect branches", 0);
 	CHECK(!memcmp(x.ram + 0x20000, i.ram + 0x20000, 0x2000), "indirect branches: the data pages differ");
-	/* native: MOV to RSP and the store after each LEA (the first of each misses the TLB: its slow
-	 * path), MOV; per pass (3) CALL ADD RET CALL ADD RET MOV JMP DEC JNZ; JMP r64 (after its
-	 * RIP-relative LEA, a handler); the crossing slot's store and JMP: handlers; MOV MOV; the #GP
-	 * handler's 5 POPs (the non-canonical CALL: its handler); the first pass's CALL r64 is the
-	 * first block's */
-	CHECK_EQ(x.ops->native_instructions(x.cpu), 3 + 3 * 10 + 1 + 2 + 5);
+	/* native: MOV to RSP, the two RIP-relative LEAs and the store after the second (the store
+	 * after the first misses the TLB: its slow path), MOV; per pass (3) CALL ADD RET CALL ADD RET
+	 * MOV JMP DEC JNZ; LEA and JMP r64; LEA; the crossing slot's store and JMP: handlers; MOV MOV;
+	 * the #GP handler's 5 POPs (the non-canonical CALL: its handler); the first pass's CALL r64 is
+	 * the first block's */
+	CHECK_EQ(x.ops->native_instructions(x.cpu), 5 + 3 * 10 + 2 + 1 + 2 + 5);
 	t_fini(&x);
 	t_fini(&i);
 
