@@ -123,7 +123,8 @@ void emu_code_arena_unmap(struct emu_code_arena *a)
 #define XL_BLOCK_CODE 256u  /* ... and one block beyond them (prologue, stop path, end) */
 #define XL_EXIT_AT 0u       /* the shared epilogue at the arena's start: pop rbx; ret */
 #define XL_CHAIN_AT 2u      /* the chain stub (emu_xlate_chain_stub) */
-#define XL_CODE_START 16u
+#define XL_FLAGS_IN_AT 16u  /* the flags-in stub (flags_in_stub) */
+#define XL_CODE_START 256u
 
 /* Encodings already made (emit()): the translator emits the same few hundred host instructions
  * (context loads and stores, the flag and TLB sequences) over and over, and Zydis's encoder costs
@@ -235,6 +236,8 @@ static int xl_yield(struct emu_vcpu *c, const struct emu_insn *i)
 }
 
 
+static bool write_stubs(struct emu_xlate *x);
+
 int emu_xlate_init(struct emu_vcpu *c)
 {
 	struct emu_xlate *x = calloc(1, sizeof *x);
@@ -268,6 +271,14 @@ int emu_xlate_init(struct emu_vcpu *c)
 	const char *check = getenv("BLVM_XLATE_CHECK");
 	if (check && *check && strcmp(check, "0") != 0 && !(x->memo_req = calloc(XL_MEMO, sizeof *x->memo_req))) {
 		emu_code_arena_unmap(&x->code);
+		free(x->sites);
+		free(x->data);
+		free(x);
+		return -1;
+	}
+	if (!write_stubs(x)) {
+		emu_code_arena_unmap(&x->code);
+		free(x->memo_req);
 		free(x->sites);
 		free(x->data);
 		free(x);
@@ -330,6 +341,7 @@ struct xb {
 	ZydisEncoderRequest *memo_req; /* BLVM_XLATE_CHECK: the request each memo slot was filled with */
 	uint8_t *w;        /* where the block's code is written (RW view) */
 	uint64_t x;        /* its address in the RX view (relative branches) */
+	uint64_t arena;    /* the arena's RX address: its stubs (XL_EXIT_AT, XL_FLAGS_IN_AT) */
 	size_t at, cap;
 	bool bad;
 };
@@ -765,27 +777,39 @@ struct xl_cache;
 static void cache_writeback(struct xb *e, const struct xl_cache *k);
 static void cache_reload(struct xb *e, const struct xl_cache *k);
 
-/* k: the register cache, written back and reloaded around the call (NULL: empty) */
-static void flags_in(struct xb *e, struct xl_flags *f, const struct xl_cache *k)
+/*
+ * The guest's status flags into the host's RFLAGS (a shared stub, called: each use is one CALL):
+ * from flags_out()'s own record (LF_HOST) directly, else with c->rflags made exact on the way
+ * (emu_flags_sync(), the caller-saved registers kept around it: the register cache among them).
+ * Clobbers RAX and RDX. Written once per arena (emu_xlate_init); RSP is 16-byte aligned at the
+ * CALL, as everywhere in translated code (the block's PUSH RBX), so 8 pushes and 8 bytes more
+ * align the inner call. It was ~20 host instructions at every use, the cache reload twice in it.
+ */
+static void flags_in_stub(struct xb *e)
 {
+	static const ZydisRegister saved[] = { ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RSI,
+					       ZYDIS_REGISTER_RDI, ZYDIS_REGISTER_R8,  ZYDIS_REGISTER_R9,
+					       ZYDIS_REGISTER_R10, ZYDIS_REGISTER_R11 };
 	E2(e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, lf_k), 4));
 	E2(e, CMP, R(ZYDIS_REGISTER_EAX), I(XL_LF_HOST));
 	size_t h = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
 	E2(e, MOVZX, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, lf_r), 2));
 	E2(e, ADD, R(ZYDIS_REGISTER_AL), I(0x7f)); /* OF: AL is 1 or 0 */
 	E0(e, SAHF);
-	size_t done = jump_fwd(e, ZYDIS_MNEMONIC_JMP, true);
+	E0(e, RET);
 	land(e, h);
 	E2(e, TEST, R(ZYDIS_REGISTER_EAX), R(ZYDIS_REGISTER_EAX));
-	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JZ, true);
-	if (k)
-		cache_writeback(e, k);
+	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JZ, false);
+	for (unsigned q = 0; q < sizeof saved / sizeof *saved; q++)
+		E1(e, PUSH, R(saved[q]));
+	E2(e, SUB, R(ZYDIS_REGISTER_RSP), I(8));
 	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)emu_flags_sync));
 	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
-	if (k)
-		cache_reload(e, k);
-	land_near(e, j);
+	E2(e, ADD, R(ZYDIS_REGISTER_RSP), I(8));
+	for (unsigned q = sizeof saved / sizeof *saved; q-- > 0;)
+		E1(e, POP, R(saved[q]));
+	land(e, j);
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rflags), 8));
 	/* OF (bit 11) -> bit 7 of DL; 0x80 + 0x80 overflows, 0 + 0x80 does not */
 	E2(e, MOV, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_EAX));
@@ -795,7 +819,24 @@ static void flags_in(struct xb *e, struct xl_flags *f, const struct xl_cache *k)
 	/* SF ZF AF PF CF from bits 7..0 (SAHF leaves OF alone) */
 	E2(e, MOV, R(ZYDIS_REGISTER_AH), R(ZYDIS_REGISTER_AL));
 	E0(e, SAHF);
-	land_near(e, done);
+	E0(e, RET);
+}
+
+/* the stubs that are code (the others are bytes: emu_xlate_init), between XL_FLAGS_IN_AT and
+ * XL_CODE_START */
+static bool write_stubs(struct emu_xlate *x)
+{
+	struct xb e = { .memo = x->memo, .memo_req = x->memo_req, .w = x->code.w + XL_FLAGS_IN_AT,
+			.x = (uintptr_t)(x->code.x + XL_FLAGS_IN_AT), .arena = (uintptr_t)x->code.x,
+			.cap = XL_CODE_START - XL_FLAGS_IN_AT };
+	flags_in_stub(&e);
+	return !e.bad;
+}
+
+/* guest status flags into the host's RFLAGS: flags_in_stub() */
+static void flags_in(struct xb *e, struct xl_flags *f)
+{
+	jump_to(e, ZYDIS_MNEMONIC_CALL, e->arena + XL_FLAGS_IN_AT);
 	f->ctx = f->host = true;
 }
 
@@ -1550,7 +1591,7 @@ static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedIns
 	if (by_cl)
 		cache_flush(e, k);
 	if ((tested || (written && written != XL_STATUS)) && !fl->host)
-		flags_in(e, fl, k);
+		flags_in(e, fl);
 	struct xl_map mp = enc->mp;
 	mp.rip_next = rip_next;
 	unsigned slot[4] = { 0 }, pinned = 0;
@@ -2018,7 +2059,8 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	if (!nnat)
 		return 0; /* one run: the block's handlers, threaded, are its translation */
 
-	struct xb e = { .memo = x->memo, .memo_req = x->memo_req, .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used), .at = 0,
+	struct xb e = { .memo = x->memo, .memo_req = x->memo_req, .w = x->code.w + x->code_used, .x = (uintptr_t)(x->code.x + x->code_used),
+			.arena = (uintptr_t)x->code.x, .at = 0,
 			.cap = XL_BLOCK_CODE + n * XL_INSN_CODE };
 	const uint64_t exit_at = (uintptr_t)(x->code.x + XL_EXIT_AT);
 	struct xl_flags fl = { .ctx = true, .host = false };
@@ -2037,7 +2079,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			if (inv != ZYDIS_MNEMONIC_INVALID) {
 				/* not taken: on (the host's flags are the guest's); taken: its handler */
 				if (!fl.host)
-					flags_in(&e, &fl, &kc);
+					flags_in(&e, &fl);
 				size_t j = jump_fwd(&e, inv, true);
 				cache_writeback(&e, &kc); /* taken: the cache leaves with it */
 				struct xl_flags f2 = fl;
@@ -2176,7 +2218,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 		 * fast path holds dirty equal c->r[] here: writing them back later is harmless) */
 		cache_reload(&e, &sl->ka);
 		if (sl->after.host)
-			flags_in(&e, &f2, &sl->ka);
+			flags_in(&e, &f2);
 		jump_to(&e, ZYDIS_MNEMONIC_JMP, e.x + sl->resume);
 	}
 	if (e.bad)
