@@ -1527,41 +1527,14 @@ static void subst_operand(ZydisEncoderOperand *o, const struct xl_map *mp, const
  * (struct xl_cache) and stay there, the written ones dirty; a shift by CL, whose count must be in
  * the host's CL, empties the cache and runs with host_pool's registers, through c->r[]. */
 /*
- * Whether the guest's status flags before instruction k of block b are dead after it: the next
- * instruction that touches them replaces all six without reading them, and nothing between can
- * leave the block (native register forms only: no memory access, so no slow path; no branch, no
- * handler run) -- the stop test after instruction 0 leaves with them, so never for k = 0. Then a
- * memory form that keeps them in DI around its TLB path (flags_save) needs them back only on its
- * slow path, where a fault or an exit shows them; its fast path skips flags_restore. In a loop
- * such as "add; mov byte [mem]; cmp; jb" that is 4 of its ~40 host instructions.
+ * Whether the guest's status flags are dead before instruction j0 of block b: the first
+ * instruction from j0 on that touches them replaces all six without reading them, and nothing
+ * before it can leave the block (native register forms only: no memory access, so no slow path; no
+ * branch, no handler run). The block's end: not dead, they leave with it.
  */
-static bool flags_dead_after(const struct emu_xlate *x, const struct emu_block *b, unsigned k)
+static bool flags_dead_from(const struct emu_xlate *x, const struct emu_block *b, unsigned j0)
 {
-	if (k == 0)
-		return false;
-	for (unsigned j = k + 1; j < b->n; j++) {
-		const ZydisDecodedInstruction *zi = &x->zi[j];
-		if (!x->nat[j] || x->enc[j].mp.mem_size || zi->meta.category == ZYDIS_CATEGORY_COND_BR ||
-		    zi->meta.category == ZYDIS_CATEGORY_UNCOND_BR || zi->meta.category == ZYDIS_CATEGORY_CALL ||
-		    zi->meta.category == ZYDIS_CATEGORY_RET || shift_by_cl(zi, x->zo[j]))
-			return false;
-		if (zi->cpu_flags && (zi->cpu_flags->tested & XL_STATUS))
-			return false;
-		uint32_t w = flags_written(zi);
-		if (w)
-			return w == XL_STATUS;
-	}
-	return false; /* the block's end: they leave with it */
-}
-
-/* Whether the guest's flags are dead at block b's head the same way (flags_dead_after): the block's
- * first instruction that touches them replaces all six, and no instruction before it can leave the
- * block (the stop test after instruction 0 may come first, but a self-loop's branch back meets it
- * with c->stop 0: emit_chain_test). Then a self-loop's branch back (emit_self_loop_dead) leaves them
- * in the host, and stores them only on its way out. */
-static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block *b)
-{
-	for (unsigned j = 0; j < b->n; j++) {
+	for (unsigned j = j0; j < b->n; j++) {
 		const ZydisDecodedInstruction *zi = &x->zi[j];
 		if (!x->nat[j] || x->enc[j].mp.mem_size || zi->meta.category == ZYDIS_CATEGORY_COND_BR ||
 		    zi->meta.category == ZYDIS_CATEGORY_UNCOND_BR || zi->meta.category == ZYDIS_CATEGORY_CALL ||
@@ -1574,6 +1547,26 @@ static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block
 			return w == XL_STATUS;
 	}
 	return false;
+}
+
+/*
+ * After instruction k (flags_dead_from k + 1; never for k = 0: the stop test after instruction 0
+ * leaves with them), a memory form that keeps them in DI around its TLB path (flags_save) needs
+ * them back only on its slow path, where a fault or an exit shows them; its fast path skips
+ * flags_restore. In a loop such as "add; mov byte [mem]; cmp; jb" that is 4 of its ~40 host
+ * instructions.
+ */
+static bool flags_dead_after(const struct emu_xlate *x, const struct emu_block *b, unsigned k)
+{
+	return k != 0 && flags_dead_from(x, b, k + 1);
+}
+
+/* At the block's head (flags_dead_from 0; the stop test after instruction 0 may come first, but a
+ * self-loop's branch back meets it with c->stop 0: emit_chain_test), a self-loop's branch back
+ * (emit_self_loop_dead) leaves them in the host, and stores them only on its way out. */
+static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block *b)
+{
+	return flags_dead_from(x, b, 0);
 }
 
 /* dead: flags_dead_after() this instruction; rip_next: its end, in bytes past c->rip */
