@@ -46,8 +46,8 @@
  * only on an AMD host, except AND/OR/XOR/TEST's AF (cleared by both vendors).
  *
  * What stays exact: the retired-instruction count (the block boundaries are the interpreter's; a
- * stop request at block entry -- single-step, TF -- ends the block after a native first instruction
- * with c->last_i set, as emu_next() does), precise exceptions (native instructions do not fault;
+ * stop request at block entry -- single-step, TF -- runs the translation's instruction 0 through its
+ * handler alone, whose emu_next() ends the block with c->last_i set: emit_entry_stop), precise exceptions (native instructions do not fault;
  * RIP is exact whenever a handler runs), interrupts and kicks (seen at the same block boundaries).
  *
  * Code lives in a bounded arena (struct emu_code_arena, W^X), data (the runs' copies) in a bounded
@@ -326,7 +326,7 @@ int emu_xlate_room(const struct emu_vcpu *c)
 {
 	const struct emu_xlate *x = c->xl;
 	return x->code_used + XL_BLOCK_CODE + EMU_BLOCK_MAX * XL_INSN_CODE <= x->code.size &&
-	       x->data_used + 2 * (EMU_BLOCK_MAX + 1) <= XL_DATA_INSNS && x->sites_used + EMU_BLOCK_MAX <= XL_SITES;
+	       x->data_used + 2 * (EMU_BLOCK_MAX + 1) + 2 <= XL_DATA_INSNS && x->sites_used + EMU_BLOCK_MAX <= XL_SITES;
 }
 
 uint64_t emu_xlate_native(const struct emu_vcpu *c)
@@ -936,7 +936,7 @@ static const unsigned host_pool[] = { 1 /* rcx */, 2 /* rdx */, 6 /* rsi */, 7 /
  * and whether it is newer than c->r[] (dirty). The pool is what nothing between two native
  * instructions touches: not rax, rcx, rdx (the TLB path, flags_out), rdi (flags_save), rbx (c).
  * Written back (dirty ones to c->r[]) on every path that leaves the stretch -- a handler run, a
- * branch, the block's end, a side exit (the stop test, a taken Jcc), a memory form's slow path,
+ * branch, the block's end, a side exit (a taken Jcc), a memory form's slow path,
  * emu_flags_sync()'s call (caller-saved registers) -- and dropped where the code after a merge
  * point cannot know it. Zeroed = empty (entries hold index + 1).
  */
@@ -1550,20 +1550,18 @@ static bool flags_dead_from(const struct emu_xlate *x, const struct emu_block *b
 }
 
 /*
- * After instruction k (flags_dead_from k + 1; never for k = 0: the stop test after instruction 0
- * leaves with them), a memory form that keeps them in DI around its TLB path (flags_save) needs
- * them back only on its slow path, where a fault or an exit shows them; its fast path skips
- * flags_restore. In a loop such as "add; mov byte [mem]; cmp; jb" that is 4 of its ~40 host
- * instructions.
+ * After instruction k (flags_dead_from k + 1), a memory form that keeps them in DI around its TLB
+ * path (flags_save) needs them back only on its slow path, where a fault or an exit shows them; its
+ * fast path skips flags_restore. In a loop such as "add; mov byte [mem]; cmp; jb" that is 4 of its
+ * ~40 host instructions.
  */
 static bool flags_dead_after(const struct emu_xlate *x, const struct emu_block *b, unsigned k)
 {
-	return k != 0 && flags_dead_from(x, b, k + 1);
+	return flags_dead_from(x, b, k + 1);
 }
 
-/* At the block's head (flags_dead_from 0; the stop test after instruction 0 may come first, but a
- * self-loop's branch back meets it with c->stop 0: emit_chain_test), a self-loop's branch back
- * (emit_self_loop_dead) leaves them in the host, and stores them only on its way out. */
+/* At the block's head (flags_dead_from 0), a self-loop's branch back (emit_self_loop_dead) leaves
+ * them in the host, and stores them only on its way out. */
 static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block *b)
 {
 	return flags_dead_from(x, b, 0);
@@ -1715,20 +1713,15 @@ static bool same_page(const struct emu_block *b, int64_t delta)
 }
 
 /*
- * Whether a taken branch (instruction k) may chain; where not, jumps recorded in end[] (the caller
- * lands them on its way back to the run loop). A stop request is
- * tested only when the branch is its block's instruction 0: that is the request made at block entry
- * (single-step, TF: one instruction, then the run loop), and later in a block c->stop is always 0
- * here -- a handler that sets it returns it (emu_next()), which leaves the block, and native code
- * does not set it. The chain budget: DEC, and none left when it goes negative (the run loop sets it
- * again; exec_branch.c's test "> 0" agrees for every value it can see).
+ * Whether a taken branch may chain; where not, jumps recorded in end[] (the caller lands them on its
+ * way back to the run loop). No stop request to test: in a translation's body c->stop is always 0
+ * (a request made before the block, single-step or TF, is met at its entry, emit_entry_stop; a
+ * handler that sets it later returns it through emu_next(), which leaves the block; native code
+ * does not set it). The chain budget: DEC, and none left when it goes negative (the run loop sets
+ * it again; exec_branch.c's test "> 0" agrees for every value it can see).
  */
-static void emit_chain_test(struct xb *e, unsigned k, size_t *end, unsigned *ne)
+static void emit_chain_test(struct xb *e, size_t *end, unsigned *ne)
 {
-	if (k == 0) {
-		E2(e, CMP, C(offsetof(struct emu_vcpu, stop), 4), I(0));
-		end[(*ne)++] = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, true);
-	}
 	E1(e, DEC, C(offsetof(struct emu_vcpu, chain_left), 4));
 	end[(*ne)++] = jump_fwd(e, ZYDIS_MNEMONIC_JS, true);
 }
@@ -1766,7 +1759,7 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	size_t end[6];
 	unsigned ne = 0;
 	E2(e, MOV, R(ZYDIS_REGISTER_RAX), C(offsetof(struct emu_vcpu, rip), 8));
-	emit_chain_test(e, k, end, &ne);
+	emit_chain_test(e, end, &ne);
 	/* this branch's own entry first (struct xl_site): the jump cache's entry it last found valid;
 	 * a hit falls through to the chaining, a miss goes out of line and comes back */
 	size_t miss[2] = { 0, 0 }, chain = 0;
@@ -1971,14 +1964,14 @@ static void sync_branch(struct xb *e, struct xl_flags *f, uint64_t rip_delta, un
  * running block stays valid for its linear address until something moves the exec epoch, and a
  * handler that does so (a TLB flush, a write to a code page, a mode change) ends the block (c->stop or
  * an R_END row), so the branch is not reached; the flags are exact here (flags_exact asks no more).
- * So: no stop request, the chain not used up; counted as a chained entry (c->icount; c->cur_b,
+ * So: the chain not used up (emit_chain_test); counted as a chained entry (c->icount; c->cur_b,
  * cur_blin and last_i keep the values of this block's entry). Else EMU_ST_END, as emit_taken().
  */
 static void emit_self_loop(struct xb *e, const struct emu_block *b, unsigned k, size_t head, uint64_t exit_at)
 {
-	size_t end[2];
+	size_t end[1];
 	unsigned ne = 0;
-	emit_chain_test(e, k, end, &ne);
+	emit_chain_test(e, end, &ne);
 	E2(e, ADD, C(offsetof(struct emu_vcpu, icount), 8), I(k + 1u));
 	jump_to(e, ZYDIS_MNEMONIC_JMP, e->x + head);
 	for (unsigned q = 0; q < ne; q++)
@@ -2025,6 +2018,31 @@ static bool jmp_rel64(unsigned mode, const ZydisDecodedInstruction *zi, const Zy
 	       !(zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) && i->fn != emu_h_ud && i->fn != emu_h_unimpl;
 }
 
+/*
+ * At a translation's entry from the run loop (b->entry; b->chain enters past this): a stop request
+ * made before the block (single-step, TF, an instruction breakpoint: engine.c) runs instruction 0
+ * alone through its handler, whose emu_next() ends the block after it with c->last_i set, as in
+ * the interpreter; a fault or an exit leaves the same way. Its body then never meets a request it
+ * has to test (emit_chain_test): a self-loop's branch back and every chained entry skip this test.
+ * False when the data area is full (the room check makes that impossible).
+ */
+static bool emit_entry_stop(struct xb *e, struct emu_xlate *x, const struct emu_block *b, uint64_t exit_at)
+{
+	const struct emu_insn *one = copy_run(x, b, 0, 1);
+	if (!one)
+		return false;
+	E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, stop), 4));
+	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JRCXZ, false);
+	emit_handler_run(e, one, exit_at);
+	/* status 0: xl_yield ran after instruction 0, so emu_next() saw no request: never */
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
+	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+	land(e, j);
+	return true;
+}
+
 /* ---------------------------------------------------------------- a block */
 
 static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *code)
@@ -2063,7 +2081,11 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 	struct xl_slow slow[EMU_BLOCK_MAX];
 	E1(&e, PUSH, R(ZYDIS_REGISTER_RBX)); /* also aligns the stack for the calls */
 	E2(&e, MOV, R(ZYDIS_REGISTER_RBX), R(ZYDIS_REGISTER_RDI));
-	const size_t head = e.at; /* a self-loop's target: the state of a block entry (emit_self_loop) */
+	if (!emit_entry_stop(&e, x, b, exit_at))
+		return emu_internal_error(c, "translator: data area full despite the room check");
+	/* a self-loop's target and where chained branches enter (b->chain): the state of a block entry
+	 * with no stop request (emit_self_loop) */
+	const size_t head = e.at;
 	struct xl_cache kc;       /* the register cache: empty at the head, at every run, branch, end */
 	memset(&kc, 0, sizeof kc);
 	for (unsigned k = 0; k < n;) {
@@ -2140,22 +2162,6 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			}
 			rip_delta += b->insn[k].len;
 			nat++;
-			if (k == 0) {
-				/* a stop request at block entry (single-step, TF) ends the block after its
-				 * first instruction, as emu_next() does: JRCXZ keeps the host's flags */
-				E2(&e, MOV, R(ZYDIS_REGISTER_ECX), C(offsetof(struct emu_vcpu, stop), 4));
-				size_t j = jump_fwd(&e, ZYDIS_MNEMONIC_JRCXZ, false);
-				struct xl_flags f2 = fl;
-				uint64_t d2 = rip_delta;
-				unsigned n2 = nat;
-				cache_writeback(&e, &kc);
-				sync_out(&e, &f2, &d2, &n2);
-				E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)&b->insn[0]));
-				E2(&e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RAX));
-				E2(&e, MOV, R(ZYDIS_REGISTER_EAX), C(offsetof(struct emu_vcpu, stop), 4));
-				jump_to(&e, ZYDIS_MNEMONIC_JMP, exit_at);
-				land(&e, j);
-			}
 			k++;
 			continue;
 		}
