@@ -229,6 +229,39 @@ static bool block_seen(struct emu_vcpu *c, struct emu_block *b)
 
 /* The block at RIP: from the cache if still valid, else decoded now. NULL with *st set on a fetch
  * fault or an internal error. */
+/*
+ * Whether block b, found by the guest-physical address of its first byte, is the one to run at
+ * linear address lin: a block whose first instruction straddles into the next page (such an
+ * instruction starts its block, decode_block) is only if that page still translates to the block's
+ * second page -- a remap of the next page alone, the first unchanged, must fetch the new bytes
+ * (QEMU's tb_htable_lookup compares both pages too). *gpa2: that page's translation once made (1:
+ * not yet). 1: it is; 0: it is not; -1: translating the page faulted, *st set, as the fetch of the
+ * block's instruction 0 would.
+ */
+static int second_page_is(struct emu_vcpu *c, const struct emu_block *b, uint64_t lin, uint64_t *gpa2, int *st)
+{
+	if (b->gpa2 == ~0ull)
+		return 1;
+	if (*gpa2 == 1) {
+		uint64_t lin2 = ((lin & ~0xfffull) + 0x1000) & c->lin_mask;
+		const struct emu_tlb_entry *e = emu_tlbe(c, lin2);
+		if (e->tag_x == lin2) {
+			*gpa2 = e->gpa;
+		} else {
+			uint8_t *hva2;
+			int s = emu_fetch_xlat(c, lin2, gpa2, &hva2);
+			if (!s && !hva2)
+				s = emu_internal_error(c, "instruction fetch from MMIO");
+			if (s) {
+				*st = s;
+				return -1;
+			}
+			*gpa2 &= ~0xfffull;
+		}
+	}
+	return *gpa2 == b->gpa2;
+}
+
 struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 {
 	uint64_t gpa;
@@ -272,14 +305,24 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	 * such a block after an epoch moved (a TLB flush, a run entry), and walking the chain to it cost
 	 * a cache miss or two each (perf: 80 % of this function's samples). */
 	struct emu_block *jb = j->b;
+	uint64_t gpa2 = 1;
 	if (j->lin == lin && jb->gpa == gpa && jb->mode == c->mode && !jb->lim_cut &&
-	    (!cs_checked || c->rip + jb->nbytes - 1 <= c->seg[EMU_CS].limit) &&
-	    (jb->run_seq == c->run_seq ? block_valid(c, jb) : block_seen(c, jb))) {
-		*j = (struct emu_jc){ lin, jb, c->xep, emu_jc_chain_mode(jb) };
-		return jb;
+	    (!cs_checked || c->rip + jb->nbytes - 1 <= c->seg[EMU_CS].limit)) {
+		int sp = second_page_is(c, jb, lin, &gpa2, st);
+		if (sp < 0)
+			return NULL;
+		if (sp && (jb->run_seq == c->run_seq ? block_valid(c, jb) : block_seen(c, jb))) {
+			*j = (struct emu_jc){ lin, jb, c->xep, emu_jc_chain_mode(jb) };
+			return jb;
+		}
 	}
 	for (struct emu_block *b = *pp; b; pp = &b->next, b = b->next) {
 		if (b->gpa == gpa && b->mode == c->mode) {
+			int sp = second_page_is(c, b, lin, &gpa2, st);
+			if (sp < 0)
+				return NULL;
+			if (!sp)
+				continue; /* the same first page, another second one: another block */
 			bool in_limit = !b->lim_cut &&
 					(!cs_checked || c->rip + b->nbytes - 1 <= c->seg[EMU_CS].limit);
 			if (likely(in_limit) && likely(b->run_seq == c->run_seq ? block_valid(c, b) : block_seen(c, b))) {

@@ -1796,11 +1796,21 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	 * block), so whenever this branch runs c->mode is this block's mode, which the target's equalled
 	 * when the site was filled; flags_exact is the target block's for good */
 	if (site) {
-		if (same_page)
+		size_t nofill = 0;
+		if (same_page) {
+			/* not a target whose instruction 0 straddles into the next page: that page's
+			 * translation is not the source's, and a TLB flush leaves the code epoch alone
+			 * (decode.c, second_page_is) */
+			E2(e, CMP, M(ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_NONE, 0, offsetof(struct emu_block, gpa2), 8),
+			   I((uint64_t)-1));
+			nofill = jump_fwd(e, ZYDIS_MNEMONIC_JNZ, false);
 			E2(e, MOV, R(ZYDIS_REGISTER_ECX), C(ep_off, 4));
+		}
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, lin), 8), R(ZYDIS_REGISTER_RAX));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, b), 8), R(ZYDIS_REGISTER_RSI));
 		E2(e, MOV, M(ZYDIS_REGISTER_R8, ZYDIS_REGISTER_NONE, 0, offsetof(struct xl_site, xep), 4), R(ZYDIS_REGISTER_ECX));
+		if (same_page)
+			land(e, nofill);
 		jump_to(e, ZYDIS_MNEMONIC_JMP, e->x + chain);
 	} else {
 		emit_chain(e, k);

@@ -603,9 +603,73 @@ static void remap_same_page(void)
 	t_fini(&i);
 }
 
+/* An instruction that straddles two 4 KiB pages, run again after only its second linear page was
+ * remapped (the first page unchanged): a CPU fetches the new bytes (SDM Vol. 3 4.10.4.1: MOV to CR3
+ * invalidates the TLB entries), so a cached block found by its first page's guest-physical address
+ * must not be used (QEMU's tb_htable_lookup compares the second page too), nor a chained direct
+ * jump to it that the TLB flush left valid (same_page). Linear 0x400000 (PD[2] -> a page table at
+ * 0x310000) maps X = 0x300000: this loop, and at 0x400ffe the bytes 81 c3 (ADD EBX, imm32); linear
+ * 0x401000 maps Y1 = 0x301000 (imm32 1, then a jump back) for three rounds, Y2 = 0x302000 (imm32
+ * 100) for three: EBX 303. */
+GUEST(strad, ".code64",
+	"1: cmp $3, %ecx\n"
+	"jne 2f\n"
+	"mov %r8, (%r9)\n"         /* round 3: PT[1] = Y2, and the TLB flushed */
+	"mov %cr3, %rax\n"
+	"mov %rax, %cr3\n"
+	"2: jmp strad_add\n"       /* direct, within the page: its site (same_page) chains by round 2 */
+	".globl strad_back\nstrad_back: inc %ecx\n"
+	"cmp $6, %ecx\n"
+	"jne 1b\n"
+	"hlt\n"
+	".fill 0xffe - (. - strad_start), 1, 0xcc\n"
+	"strad_add: .byte 0x81, 0xc3\n"); /* ADD EBX, imm32: the imm32 in the next page */
+extern const uint8_t strad_back[];
+
+static void remap_straddle(void)
+{
+	const uint64_t x0 = 0x300000, y1 = 0x301000, y2 = 0x302000, pt = 0x310000, lin = 0x400000;
+	struct t_vm x, i;
+	vm_init(&x, 2);
+	vm_init(&i, 0);
+	for (struct t_vm *t = &x; t; t = t == &x ? &i : NULL) {
+		t_load(t, x0, strad_start, strad_end);
+		CHECK_EQ(strad_end - strad_start, 0x1000);
+		const uint64_t yy[2] = { y1, y2 };
+		for (unsigned q = 0; q < 2; q++) {
+			uint8_t *p = t->ram + yy[q];
+			uint32_t imm = q ? 100 : 1;
+			uint64_t back = lin + (uint64_t)(strad_back - strad_start);
+			memcpy(p, &imm, 4);
+			p[4] = 0x48; /* mov $back, %rax */
+			p[5] = 0xb8;
+			memcpy(p + 6, &back, 8);
+			p[14] = 0xff; /* jmp *%rax */
+			p[15] = 0xe0;
+		}
+		t_w64(t, pt, x0 | 7);
+		t_w64(t, pt + 8, y1 | 7);
+		t_w64(t, T_PD + 16, pt | 7);
+		struct kvm_regs r = t_regs(t);
+		r.rip = lin;
+		r.r8 = y2 | 7;
+		r.r9 = pt + 8;
+		r.rcx = r.rbx = 0;
+		t->ops->set_regs(t->cpu, &r);
+		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+		r = t_regs(t);
+		CHECK_EQ(r.rcx, 6);
+		CHECK_EQ(r.rbx, 303);
+	}
+	same_regs(&x, &i, "remap straddle", 0);
+	t_fini(&x);
+	t_fini(&i);
+}
+
 int main(void)
 {
 	remap_same_page();
+	remap_straddle();
 	singlestep();
 	singlestep_jmp();
 	whole();
