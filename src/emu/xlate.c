@@ -771,12 +771,6 @@ struct xl_flags {
 	bool host;  /* the host's RFLAGS holds them */
 };
 
-/* guest status flags into the host's RFLAGS: from flags_out()'s own record (LF_HOST) directly, else
- * with c->rflags made exact on the way */
-struct xl_cache;
-static void cache_writeback(struct xb *e, const struct xl_cache *k);
-static void cache_reload(struct xb *e, const struct xl_cache *k);
-
 /*
  * The guest's status flags into the host's RFLAGS (a shared stub, called: each use is one CALL):
  * from flags_out()'s own record (LF_HOST) directly, else with c->rflags made exact on the way
