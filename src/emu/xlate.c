@@ -235,7 +235,6 @@ static int xl_yield(struct emu_vcpu *c, const struct emu_insn *i)
 	return EMU_ST_OK;
 }
 
-
 static bool write_stubs(struct emu_xlate *x);
 
 int emu_xlate_init(struct emu_vcpu *c)
@@ -269,14 +268,8 @@ int emu_xlate_init(struct emu_vcpu *c)
 	x->hot = c->vm->cfg.translate == 2 ? 1 : XL_HOT;
 	/* BLVM_XLATE_CHECK (the tests): every memo hit checked against the encoder (memo_check()) */
 	const char *check = getenv("BLVM_XLATE_CHECK");
-	if (check && *check && strcmp(check, "0") != 0 && !(x->memo_req = calloc(XL_MEMO, sizeof *x->memo_req))) {
-		emu_code_arena_unmap(&x->code);
-		free(x->sites);
-		free(x->data);
-		free(x);
-		return -1;
-	}
-	if (!write_stubs(x)) {
+	if ((check && *check && strcmp(check, "0") != 0 && !(x->memo_req = calloc(XL_MEMO, sizeof *x->memo_req))) ||
+	    !write_stubs(x)) {
 		emu_code_arena_unmap(&x->code);
 		free(x->memo_req);
 		free(x->sites);
@@ -644,15 +637,21 @@ static bool room(struct xb *e)
 	return !e->bad;
 }
 
+/* A JMP, CALL or Jcc to an immediate target: its bytes depend on where they go (emit_req, emit) */
+static bool relative_target(ZydisMnemonic m, unsigned n, const ZydisEncoderOperand *ops)
+{
+	bool branch = m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ);
+	for (unsigned k = 0; branch && k < n; k++)
+		if (ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			return true;
+	return false;
+}
+
 /* One host instruction from its encoder request (the memo: struct xl_memo). The request's unused
  * operand slots must be zero (build_req(), ZydisEncoderDecodedInstructionToEncoderRequest()). */
 static void emit_req(struct xb *e, const ZydisEncoderRequest *rq)
 {
-	ZydisMnemonic m = rq->mnemonic;
-	bool rel = false;
-	for (unsigned k = 0; k < rq->operand_count; k++)
-		rel |= rq->operands[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-		       (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ));
+	bool rel = relative_target(rq->mnemonic, rq->operand_count, rq->operands);
 	if (!room(e))
 		return;
 	/* a relative target's bytes depend on where they go: never kept */
@@ -673,8 +672,7 @@ static void emit(struct xb *e, ZydisMnemonic m, unsigned n, const ZydisEncoderOp
 		return;
 	struct xl_lookup l;
 	ZydisEncoderRequest r;
-	bool rel = n && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
-		   (m == ZYDIS_MNEMONIC_JMP || m == ZYDIS_MNEMONIC_CALL || (m >= ZYDIS_MNEMONIC_JB && m <= ZYDIS_MNEMONIC_JZ));
+	bool rel = relative_target(m, n, ops);
 	if (memo_hit(e, &l, !rel && key_of_ops(&l.key, m, n, ops))) {
 		if (e->memo_req) {
 			build_req(&r, m, n, ops);
@@ -1445,8 +1443,6 @@ static ZydisEncoderOperand T(size_t off)
 	return o;
 }
 
-/* The host address of the guest access of a memory form into rax, or a jump to its slow path: the
- * interpreter's emu_rdN/emu_wrN hit test (emu.h) and emu_tlbe()'s index, with rcx and rdx. */
 /*
  * A RIP-relative address [rip + disp] of an instruction that ends rip_next bytes past c->rip: the
  * guest's RIP is c->rip plus what the block ran since it was last updated (a block may run at
@@ -1462,6 +1458,8 @@ static void emit_rip_base(struct xb *e, ZydisEncoderOperand *a, uint64_t rip_nex
 	a->mem.displacement = (int64_t)a->mem.displacement + (int64_t)rip_next;
 }
 
+/* The host address of the guest access of a memory form into rax, or a jump to its slow path: the
+ * interpreter's emu_rdN/emu_wrN hit test (emu.h) and emu_tlbe()'s index, with rcx and rdx. */
 static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, struct xl_slow *sl)
 {
 	ZydisEncoderOperand a = mp->mem;
@@ -1490,8 +1488,6 @@ static void emit_tlb(struct xb *e, const struct xl_map *mp, ZydisRegister seg, s
 	E2(e, ADD, R(ZYDIS_REGISTER_RAX), T(offsetof(struct emu_tlb_entry, addend)));
 }
 
-/* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
- * xlate_block() emits after the block's end. */
 /* A register of a pre-encoded request that is host_pool[pool0 + h], for some h < n, as the same
  * width of the register cache's slot slot[h]; any other register (rax: the access) stays. */
 static ZydisRegister cache_subst(ZydisRegister r, const struct xl_map *mp, const unsigned *slot)
@@ -1516,10 +1512,6 @@ static void subst_operand(ZydisEncoderOperand *o, const struct xl_map *mp, const
 	}
 }
 
-/* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
- * xlate_block() emits after the block's end. Its guest registers come from the register cache k
- * (struct xl_cache) and stay there, the written ones dirty; a shift by CL, whose count must be in
- * the host's CL, empties the cache and runs with host_pool's registers, through c->r[]. */
 /*
  * Whether the guest's status flags are dead before instruction j0 of block b: the first
  * instruction from j0 on that touches them replaces all six without reading them, and nothing
@@ -1561,7 +1553,11 @@ static bool flags_dead_at_head(const struct emu_xlate *x, const struct emu_block
 	return flags_dead_from(x, b, 0);
 }
 
-/* dead: flags_dead_after() this instruction; rip_next: its end, in bytes past c->rip */
+/* One native instruction. A memory form gets a slow path, recorded in *sl (sl->nj != 0), that
+ * xlate_block() emits after the block's end. Its guest registers come from the register cache k
+ * (struct xl_cache) and stay there, the written ones dirty; a shift by CL, whose count must be in
+ * the host's CL, empties the cache and runs with host_pool's registers, through c->r[]. dead:
+ * flags_dead_after() this instruction; rip_next: its end, in bytes past c->rip. */
 static void emit_native(struct xb *e, struct xl_flags *fl, const ZydisDecodedInstruction *zi,
 			const ZydisDecodedOperand *zo, const struct xl_enc *enc, struct xl_slow *sl, struct xl_cache *k,
 			bool dead, uint64_t rip_next)
@@ -1683,21 +1679,29 @@ static void emit_handler_run(struct xb *e, const struct emu_insn *run, uint64_t 
 	jump_to(e, ZYDIS_MNEMONIC_JNZ, exit_at);
 }
 
+/* back to the run loop after a taken branch k of block b that does not chain: c->last_i = the
+ * branch, EMU_ST_END (emu_next()'s way out) */
+static void emit_leave_end(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
+	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
+	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
+	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+}
+
+/* after a handler run that must have left the block but returned 0: xl_disagree()'s internal
+ * error, back to the run loop with its status */
+static void emit_disagree(struct xb *e, uint64_t exit_at)
+{
+	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
+	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
+	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
+	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+}
+
 #define JC(f) M(ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RDX, 8, offsetof(struct emu_vcpu, jc) + offsetof(struct emu_jc, f), \
 		sizeof(((struct emu_jc *)0)->f))
 
-/*
- * A taken branch of a 64-bit block (JMP rel, Jcc, CALL, RET, JMP/CALL r/m) without its handler,
- * c->rip already its target (sync_out): branch_to() (exec_branch.c) in host code. Unless a stop is
- * requested or the chain is used up, the jump cache's entry for the target, when valid (its linear
- * address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact flags), is
- * counted and entered as a tail jump; else c->last_i = the branch and EMU_ST_END back to the run
- * loop. The two must stay the same rule. A direct branch's site (struct xl_site; none for RET and
- * JMP/CALL r/m, whose targets vary) remembers the entry it last entered, and is tried before the
- * jump cache: the same address in the same exec epoch is the same valid entry (saves the index and
- * the chain_mode test). The jump cache's entry carries the target's chain mode (emu_jc_chain_mode)
- * so that the test reads the entry's own cache line, not the block's.
- */
 /* Whether a relative branch of a 64-bit block to its start + delta stays in the page of the block's
  * first byte (emit_taken): linear and guest-physical addresses share their low 12 bits. */
 static bool same_page(const struct emu_block *b, int64_t delta)
@@ -1741,11 +1745,24 @@ static struct xl_site *new_site(struct emu_vcpu *c)
 	return s;
 }
 
-/* same_page: the target is in the page of the block's first byte, which the block was entered
+/*
+ * A taken branch of a 64-bit block (JMP rel, Jcc, CALL, RET, JMP/CALL r/m) without its handler,
+ * c->rip already its target (sync_out): branch_to() (exec_branch.c) in host code. Unless the chain
+ * is used up (no stop request can be pending here: emit_chain_test), the jump cache's entry for the
+ * target, when valid (its linear
+ * address -- 64-bit mode: the RIP --, the exec epoch, the mode, not one that needs exact flags), is
+ * counted and entered as a tail jump; else c->last_i = the branch and EMU_ST_END back to the run
+ * loop. The two must stay the same rule. A direct branch's site (struct xl_site; none for RET and
+ * JMP/CALL r/m, whose targets vary) remembers the entry it last entered, and is tried before the
+ * jump cache: the same address in the same exec epoch is the same valid entry (saves the index and
+ * the chain_mode test). The jump cache's entry carries the target's chain mode (emu_jc_chain_mode)
+ * so that the test reads the entry's own cache line, not the block's.
+ * same_page: the target is in the page of the block's first byte, which the block was entered
  * through (with the translations of that moment: a TLB flush ends its block, emu_xep_bump_tlb), so
  * the site's entry stays valid across TLB flushes, validated by the code epoch c->cep (QEMU chains
  * such jumps for good: translate-all.c, "direct jump within the same page"). 18000 of a Linux boot's
- * exec epoch moves were TLB flushes (MOV to CR3 on every context switch). */
+ * exec epoch moves were TLB flushes (MOV to CR3 on every context switch).
+ */
 static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint64_t exit_at, struct xl_site *site,
 		       bool same_page)
 {
@@ -1812,10 +1829,7 @@ static void emit_taken(struct xb *e, const struct emu_block *b, unsigned k, uint
 	for (unsigned q = 0; q < ne; q++)
 		land_near(e, end[q]);
 	/* back to the run loop: c->last_i = the branch, EMU_ST_END */
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
-	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
-	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+	emit_leave_end(e, b, k, exit_at);
 }
 
 /* A branch target in register t tested canonical, emu_canonical()'s common case: sign-extended from
@@ -1980,10 +1994,7 @@ static void emit_self_loop(struct xb *e, const struct emu_block *b, unsigned k, 
 	jump_to(e, ZYDIS_MNEMONIC_JMP, e->x + head);
 	for (unsigned q = 0; q < ne; q++)
 		land_near(e, end[q]);
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
-	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
-	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+	emit_leave_end(e, b, k, exit_at);
 }
 
 /*
@@ -2007,10 +2018,7 @@ static void emit_self_loop_dead(struct xb *e, const struct emu_block *b, unsigne
 	land(e, out);
 	uint64_t none = 0;
 	sync_out(e, f, &none, &nat);
-	E2(e, MOV, R(ZYDIS_REGISTER_RDX), I((uintptr_t)&b->insn[k]));
-	E2(e, MOV, C(offsetof(struct emu_vcpu, last_i), 8), R(ZYDIS_REGISTER_RDX));
-	E2(e, MOV, R(ZYDIS_REGISTER_EAX), I(EMU_ST_END));
-	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+	emit_leave_end(e, b, k, exit_at);
 }
 
 /* JMP rel (E9, EB) in 64-bit mode, operand size 64 (a 66 prefix is vendor-specific: the handler's) */
@@ -2039,10 +2047,7 @@ static bool emit_entry_stop(struct xb *e, struct emu_xlate *x, const struct emu_
 	size_t j = jump_fwd(e, ZYDIS_MNEMONIC_JRCXZ, false);
 	emit_handler_run(e, one, exit_at);
 	/* status 0: xl_yield ran after instruction 0, so emu_next() saw no request: never */
-	E2(e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-	E2(e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
-	E1(e, CALL, R(ZYDIS_REGISTER_RAX));
-	jump_to(e, ZYDIS_MNEMONIC_JMP, exit_at);
+	emit_disagree(e, exit_at);
 	land(e, j);
 	return true;
 }
@@ -2122,10 +2127,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 					if (!one)
 						return emu_internal_error(c, "translator: data area full despite the room check");
 					emit_handler_run(&e, one, exit_at);
-					E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-					E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
-					E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
-					jump_to(&e, ZYDIS_MNEMONIC_JMP, exit_at);
+					emit_disagree(&e, exit_at);
 				}
 				land_near(&e, j);
 			} else if (branch_ind64(b->mode, &x->zi[k], x->zo[k], &b->insn[k])) {
@@ -2207,10 +2209,7 @@ static int xlate_block(struct emu_vcpu *c, struct emu_block *b, const uint8_t *c
 			return emu_internal_error(c, "translator: data area full despite the room check");
 		emit_handler_run(&e, one, exit_at);
 		if (sl->leaves) {
-			E2(&e, MOV, R(ZYDIS_REGISTER_RDI), R(ZYDIS_REGISTER_RBX));
-			E2(&e, MOV, R(ZYDIS_REGISTER_RAX), I((uintptr_t)xl_disagree));
-			E1(&e, CALL, R(ZYDIS_REGISTER_RAX));
-			jump_to(&e, ZYDIS_MNEMONIC_JMP, exit_at);
+			emit_disagree(&e, exit_at);
 			continue;
 		}
 		E2(&e, SUB, C(offsetof(struct emu_vcpu, rip), 8), I(sl->rip_delta + b->insn[sl->k].len));
