@@ -80,6 +80,22 @@ const ZydisDecoder *emu_decoder(const struct emu_vcpu *c, unsigned mode)
 	}
 }
 
+/* Where an instruction fetch from linear lin goes: the TLB's entry, else the walk (whose fault is
+ * the fetch's); code in MMIO is an internal error. 0, or that status. */
+static int fetch_at(struct emu_vcpu *c, uint64_t lin, uint64_t *gpa, uint8_t **hva)
+{
+	const struct emu_tlb_entry *e = emu_tlbe(c, lin);
+	if (likely(e->tag_x == (lin & ~0xfffull))) {
+		*gpa = e->gpa | (lin & 0xfff);
+		*hva = (uint8_t *)(uintptr_t)(lin + (uint64_t)e->addend);
+		return 0;
+	}
+	int s = emu_fetch_xlat(c, lin, gpa, hva);
+	if (!s && !*hva)
+		s = emu_internal_error(c, "instruction fetch from MMIO");
+	return s;
+}
+
 /* Decodes a block starting at linear emu_code_lin(c, c->rip) = guest-physical gpa (host hva). */
 static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const uint8_t *hva, int *st)
 {
@@ -137,13 +153,9 @@ static struct emu_block *decode_block(struct emu_vcpu *c, uint64_t gpa, const ui
 				break; /* the straddling instruction starts the next block */
 			uint64_t lin2 = ((emu_code_lin(c, c->rip) & ~0xfffull) + 0x1000) & c->lin_mask, gpa2;
 			uint8_t *hva2;
-			int s = emu_fetch_xlat(c, lin2, &gpa2, &hva2);
+			int s = fetch_at(c, lin2, &gpa2, &hva2);
 			if (s) {
 				*st = s;
-				return NULL;
-			}
-			if (!hva2) {
-				*st = emu_internal_error(c, "instruction fetch from MMIO");
 				return NULL;
 			}
 			second = true;
@@ -227,8 +239,6 @@ static bool block_seen(struct emu_vcpu *c, struct emu_block *b)
 	return true;
 }
 
-/* The block at RIP: from the cache if still valid, else decoded now. NULL with *st set on a fetch
- * fault or an internal error. */
 /*
  * Whether block b, found by the guest-physical address of its first byte, is the one to run at
  * linear address lin: a block whose first instruction straddles into the next page (such an
@@ -243,25 +253,35 @@ static int second_page_is(struct emu_vcpu *c, const struct emu_block *b, uint64_
 	if (b->gpa2 == ~0ull)
 		return 1;
 	if (*gpa2 == 1) {
-		uint64_t lin2 = ((lin & ~0xfffull) + 0x1000) & c->lin_mask;
-		const struct emu_tlb_entry *e = emu_tlbe(c, lin2);
-		if (e->tag_x == lin2) {
-			*gpa2 = e->gpa;
-		} else {
-			uint8_t *hva2;
-			int s = emu_fetch_xlat(c, lin2, gpa2, &hva2);
-			if (!s && !hva2)
-				s = emu_internal_error(c, "instruction fetch from MMIO");
-			if (s) {
-				*st = s;
-				return -1;
-			}
-			*gpa2 &= ~0xfffull;
+		uint8_t *hva2;
+		int s = fetch_at(c, ((lin & ~0xfffull) + 0x1000) & c->lin_mask, gpa2, &hva2);
+		if (s) {
+			*st = s;
+			return -1;
 		}
 	}
 	return *gpa2 == b->gpa2;
 }
 
+enum { FIT_FAULT = -1, FIT_OTHER, FIT_OK, FIT_STALE };
+
+/* What a cached block of the looked-up guest-physical address and mode is for linear address lin:
+ * FIT_OK to run; FIT_OTHER, another second page (second_page_is); FIT_STALE, cut at a CS limit,
+ * beyond the checked CS's, or its bytes changed; FIT_FAULT, *st set. */
+static int block_fits(struct emu_vcpu *c, struct emu_block *b, uint64_t lin, bool cs_checked, uint64_t *gpa2,
+		      int *st)
+{
+	int sp = second_page_is(c, b, lin, gpa2, st);
+	if (sp <= 0)
+		return sp < 0 ? FIT_FAULT : FIT_OTHER;
+	bool in_limit = !b->lim_cut && (!cs_checked || c->rip + b->nbytes - 1 <= c->seg[EMU_CS].limit);
+	if (likely(in_limit) && likely(b->run_seq == c->run_seq ? block_valid(c, b) : block_seen(c, b)))
+		return FIT_OK;
+	return FIT_STALE;
+}
+
+/* The block at RIP: from the cache if still valid, else decoded now. NULL with *st set on a fetch
+ * fault or an internal error. */
 struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 {
 	uint64_t gpa;
@@ -280,20 +300,10 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 		return NULL;
 	}
 	uint64_t lin = emu_code_lin(c, c->rip);
-	const struct emu_tlb_entry *e = emu_tlbe(c, lin);
-	if (likely(e->tag_x == (lin & ~0xfffull))) {
-		gpa = e->gpa | (lin & 0xfff);
-		hva = (uint8_t *)(uintptr_t)(lin + (uint64_t)e->addend);
-	} else {
-		int s = emu_fetch_xlat(c, lin, &gpa, &hva);
-		if (s) {
-			*st = s;
-			return NULL;
-		}
-		if (!hva) {
-			*st = emu_internal_error(c, "instruction fetch from MMIO");
-			return NULL;
-		}
+	int s = fetch_at(c, lin, &gpa, &hva);
+	if (s) {
+		*st = s;
+		return NULL;
 	}
 	unsigned h = bucket(gpa, c->mode);
 	struct emu_block **pp = &c->bcache[h];
@@ -306,26 +316,23 @@ struct emu_block *emu_block_get(struct emu_vcpu *c, int *st)
 	 * a cache miss or two each (perf: 80 % of this function's samples). */
 	struct emu_block *jb = j->b;
 	uint64_t gpa2 = 1;
-	if (j->lin == lin && jb->gpa == gpa && jb->mode == c->mode && !jb->lim_cut &&
-	    (!cs_checked || c->rip + jb->nbytes - 1 <= c->seg[EMU_CS].limit)) {
-		int sp = second_page_is(c, jb, lin, &gpa2, st);
-		if (sp < 0)
+	if (j->lin == lin && jb->gpa == gpa && jb->mode == c->mode) {
+		int fit = block_fits(c, jb, lin, cs_checked, &gpa2, st);
+		if (fit == FIT_FAULT)
 			return NULL;
-		if (sp && (jb->run_seq == c->run_seq ? block_valid(c, jb) : block_seen(c, jb))) {
+		if (fit == FIT_OK) {
 			*j = (struct emu_jc){ lin, jb, c->xep, emu_jc_chain_mode(jb) };
 			return jb;
 		}
 	}
 	for (struct emu_block *b = *pp; b; pp = &b->next, b = b->next) {
 		if (b->gpa == gpa && b->mode == c->mode) {
-			int sp = second_page_is(c, b, lin, &gpa2, st);
-			if (sp < 0)
+			int fit = block_fits(c, b, lin, cs_checked, &gpa2, st);
+			if (fit == FIT_FAULT)
 				return NULL;
-			if (!sp)
+			if (fit == FIT_OTHER)
 				continue; /* the same first page, another second one: another block */
-			bool in_limit = !b->lim_cut &&
-					(!cs_checked || c->rip + b->nbytes - 1 <= c->seg[EMU_CS].limit);
-			if (likely(in_limit) && likely(b->run_seq == c->run_seq ? block_valid(c, b) : block_seen(c, b))) {
+			if (fit == FIT_OK) {
 				*j = (struct emu_jc){ lin, b, c->xep, emu_jc_chain_mode(b) };
 				return b;
 			}

@@ -1110,8 +1110,6 @@ static inline unsigned emu_jc_index(uint64_t lin)
 	return (unsigned)(lin ^ (lin >> 12)) & (EMU_JC_SIZE - 1);
 }
 
-/* The block at RIP for the run loop: the jump cache when its entry is still valid (struct emu_jc),
- * else emu_block_get(). Materialises the lazy flags before a block that needs them exact. */
 /* Every jump-cache entry and chaining site invalid from now on (struct emu_jc); bit 0 stays. */
 static inline void emu_xep_bump(struct emu_vcpu *c)
 {
@@ -1128,6 +1126,8 @@ static inline void emu_xep_bump_tlb(struct emu_vcpu *c)
 	c->xep += 2;
 }
 
+/* The block at RIP for the run loop: the jump cache when its entry is still valid (struct emu_jc),
+ * else emu_block_get(). Materialises the lazy flags before a block that needs them exact. */
 static inline struct emu_block *emu_block_next(struct emu_vcpu *c, int *st)
 {
 	uint64_t lin = emu_code_lin(c, c->rip);
