@@ -205,7 +205,7 @@ cat "$TMP/client.out"
 # blvm ends by itself (kill=5): wait for that, and stop it only if it does not. A signal that
 # arrives while an ASan build runs LeakSanitizer's check at exit can hang that check for good (its
 # tracer holds the process: "already traced" when gdb tried to attach; 1 in 30-100 runs of
-# kill=5 + SIGTERM at exit, /tmp/exitstress.sh): CI saw this test end with timeout's status 124.
+# kill=5 + SIGTERM at exit, in a loop of such runs): CI saw this test end with timeout's status 124.
 for i in $(seq 300); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
 kill -0 $p 2>/dev/null && kill $p; wait $p; rc=$?
 [ $rc -eq 123 ] && ok "kill=5 set live: status 123" || { fail "main run: status $rc, want 123"; sed 's/^/  stderr: /' "$TMP/err" | tail -5; }

@@ -574,6 +574,23 @@ GUEST(remap, ".code64",
 	"hlt\n");
 extern const uint8_t remap_imm[];
 
+/* A remap test's run (remap, strad): from rip with the page-table entry to write in r8, its address
+ * in r9 (r10: remap's first entry), RCX and RBX 0, to HLT after six rounds that add up to 303. */
+static void run_remap(struct t_vm *t, uint64_t rip, uint64_t r8, uint64_t r9, uint64_t r10)
+{
+	struct kvm_regs r = t_regs(t);
+	r.rip = rip;
+	r.r8 = r8;
+	r.r9 = r9;
+	r.r10 = r10;
+	r.rcx = r.rbx = 0;
+	t->ops->set_regs(t->cpu, &r);
+	CHECK_EQ(t_run(t), KVM_EXIT_HLT);
+	r = t_regs(t);
+	CHECK_EQ(r.rbx, 303);
+	CHECK_EQ(r.rcx, 6);
+}
+
 static void remap_same_page(void)
 {
 	const uint64_t f1 = 0x200000, f2 = 0, off = 0x100000, lin = 0x400000 + off;
@@ -586,17 +603,7 @@ static void remap_same_page(void)
 		uint32_t hundred = 100;
 		memcpy(t->ram + f2 + off + (remap_imm - remap_start), &hundred, 4);
 		t_w64(t, T_PD + 16, f1 | 0x87);
-		struct kvm_regs r = t_regs(t);
-		r.rip = lin;
-		r.r8 = f2 | 0x87;
-		r.r9 = T_PD + 16;
-		r.r10 = f1 | 0x87;
-		r.rcx = r.rbx = 0;
-		t->ops->set_regs(t->cpu, &r);
-		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
-		r = t_regs(t);
-		CHECK_EQ(r.rbx, 303);
-		CHECK_EQ(r.rcx, 6);
+		run_remap(t, lin, f2 | 0x87, T_PD + 16, f1 | 0x87);
 	}
 	same_regs(&x, &i, "remap", 0);
 	t_fini(&x);
@@ -650,16 +657,7 @@ static void remap_straddle(void)
 		t_w64(t, pt, x0 | 7);
 		t_w64(t, pt + 8, y1 | 7);
 		t_w64(t, T_PD + 16, pt | 7);
-		struct kvm_regs r = t_regs(t);
-		r.rip = lin;
-		r.r8 = y2 | 7;
-		r.r9 = pt + 8;
-		r.rcx = r.rbx = 0;
-		t->ops->set_regs(t->cpu, &r);
-		CHECK_EQ(t_run(t), KVM_EXIT_HLT);
-		r = t_regs(t);
-		CHECK_EQ(r.rcx, 6);
-		CHECK_EQ(r.rbx, 303);
+		run_remap(t, lin, y2 | 7, pt + 8, 0);
 	}
 	same_regs(&x, &i, "remap straddle", 0);
 	t_fini(&x);
